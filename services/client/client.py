@@ -1,0 +1,214 @@
+"""A small synchronous client of the gateway; results are plain dataclasses (``asdict`` gives JSON)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from fovea.common.v1 import common_pb2
+from fovea.detection.v1 import detection_pb2, detection_pb2_grpc
+from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
+from fovea.models.v1 import models_pb2, models_pb2_grpc
+from fovea.style.v1 import style_pb2, style_pb2_grpc
+
+DEFAULT_GATEWAY = "127.0.0.1:50051"
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class FoveaClientError(Exception):
+    """A call failed: ``code`` is the gRPC status name (e.g. INVALID_ARGUMENT), ``message`` the reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Detection:
+    label: str
+    class_id: int
+    score: float
+    box: list[float]  # [x1, y1, x2, y2], absolute pixels of the original image
+
+
+@dataclass
+class DetectResult:
+    image_size: list[int]  # [width, height]
+    model: str
+    detections: list[Detection]
+    annotated_png: bytes | None = field(default=None, repr=False)
+
+
+@dataclass
+class VerifyResult:
+    match: bool
+    distance: float
+    threshold: float
+
+
+@dataclass
+class IdentifiedFace:
+    box: list[float]
+    identity: str | None
+    distance: float
+
+
+def _box(b: common_pb2.BoundingBox) -> list[float]:
+    return [round(b.x1, 2), round(b.y1, 2), round(b.x2, 2), round(b.y2, 2)]
+
+
+def default_api_key() -> str:
+    """``FOVEA_API_KEY``, else the local stack's key file (``$FOVEA_DATA_DIR/api-key``), else empty."""
+    if os.environ.get("FOVEA_API_KEY"):
+        return os.environ["FOVEA_API_KEY"]
+    path = Path(os.environ.get("FOVEA_DATA_DIR", ".data")) / "api-key"
+    return path.read_text().strip() if path.exists() else ""
+
+
+class FoveaClient:
+    def __init__(
+        self, address: str | None = None, api_key: str | None = None, timeout_s: float = 60.0
+    ) -> None:
+        self.address = address or os.environ.get("FOVEA_GATEWAY", DEFAULT_GATEWAY)
+        self.api_key = default_api_key() if api_key is None else api_key
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(
+            self.address,
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self.detection = detection_pb2_grpc.DetectionServiceStub(self._channel)
+        self.faces = faces_pb2_grpc.FacesServiceStub(self._channel)
+        self.style = style_pb2_grpc.StyleServiceStub(self._channel)
+        self.models = models_pb2_grpc.ModelsServiceStub(self._channel)
+        self.health = health_pb2_grpc.HealthStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> FoveaClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
+
+    def call(self, method: Any, request: Any, timeout_s: float | None = None) -> Any:
+        """Call a stub method with the API key and deadline; gRPC errors become ``FoveaClientError``."""
+        try:
+            return method(request, metadata=self._metadata(), timeout=timeout_s or self.timeout_s)
+        except grpc.RpcError as exc:
+            raise FoveaClientError(exc.code().name, exc.details() or "") from None
+
+    def stream(self, method: Any, request: Any, timeout_s: float | None = None) -> Iterator[Any]:
+        try:
+            yield from method(request, metadata=self._metadata(), timeout=timeout_s or self.timeout_s)
+        except grpc.RpcError as exc:
+            raise FoveaClientError(exc.code().name, exc.details() or "") from None
+
+    # --- health and models
+    def health_status(self, service: str = "") -> str:
+        reply = self.call(self.health.Check, health_pb2.HealthCheckRequest(service=service), 5.0)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+    def list_models(self) -> list[dict[str, str]]:
+        reply = self.call(self.models.ListModels, models_pb2.ListModelsRequest())
+        return [
+            {"name": m.name, "version": m.version, "state": m.state, "reason": m.reason} for m in reply.models
+        ]
+
+    # --- detection
+    def detect(
+        self,
+        image: bytes,
+        *,
+        model: str = "",
+        min_score: float = 0.0,
+        iou_threshold: float = 0.0,
+        max_detections: int = 0,
+        classes: Sequence[str] = (),
+        annotate: bool = False,
+    ) -> DetectResult:
+        request = detection_pb2.DetectRequest(
+            image=common_pb2.Image(data=image),
+            model=model,
+            min_score=min_score,
+            iou_threshold=iou_threshold,
+            max_detections=max_detections,
+            classes=list(classes),
+            annotate=annotate,
+        )
+        return self._detect_result(self.call(self.detection.Detect, request))
+
+    def detect_many(self, images: Sequence[bytes], **options: Any) -> list[DetectResult]:
+        requests = [
+            detection_pb2.DetectRequest(image=common_pb2.Image(data=img), client_tag=str(i), **options)
+            for i, img in enumerate(images)
+        ]
+        replies = self.stream(self.detection.DetectStream, iter(requests))
+        return [self._detect_result(r) for r in replies]
+
+    @staticmethod
+    def _detect_result(reply: detection_pb2.DetectResponse) -> DetectResult:
+        return DetectResult(
+            image_size=[reply.image_size.width, reply.image_size.height],
+            model=reply.model,
+            detections=[
+                Detection(d.label, d.class_id, round(d.score, 4), _box(d.box)) for d in reply.detections
+            ],
+            annotated_png=reply.annotated_png or None,
+        )
+
+    # --- faces
+    def enroll(self, gallery: str, identity: str, photos: Sequence[bytes], face_index: int = -1) -> list[str]:
+        request = faces_pb2.EnrollRequest(
+            gallery_id=gallery,
+            identity_id=identity,
+            photos=[common_pb2.Image(data=p) for p in photos],
+            face_index=face_index,
+        )
+        return list(self.call(self.faces.Enroll, request).added_template_ids)
+
+    def verify(self, gallery: str, identity: str, photo: bytes) -> VerifyResult:
+        request = faces_pb2.VerifyRequest(
+            gallery_id=gallery, identity_id=identity, photo=common_pb2.Image(data=photo)
+        )
+        reply = self.call(self.faces.Verify, request)
+        return VerifyResult(reply.match, round(reply.distance, 4), round(reply.threshold, 4))
+
+    def identify(self, gallery: str, photo: bytes) -> list[IdentifiedFace]:
+        request = faces_pb2.IdentifyRequest(gallery_id=gallery, photo=common_pb2.Image(data=photo))
+        reply = self.call(self.faces.Identify, request)
+        return [
+            IdentifiedFace(_box(f.face.box), f.identity_id or None, round(f.distance, 4)) for f in reply.faces
+        ]
+
+    # --- style
+    def list_styles(self) -> list[str]:
+        return [s.name for s in self.call(self.style.ListStyles, style_pb2.ListStylesRequest()).styles]
+
+    def submit_style(
+        self, content: bytes, *, style: str = "", style_image: bytes | None = None, idempotency_key: str = ""
+    ) -> style_pb2.Job:
+        request = style_pb2.SubmitJobRequest(
+            content=common_pb2.Image(data=content), idempotency_key=idempotency_key
+        )
+        if style_image is not None:
+            request.style_image.data = style_image
+        else:
+            request.style_name = style
+        return self.call(self.style.SubmitJob, request)
+
+    def watch_job(self, job_id: str, timeout_s: float = 3600.0) -> Iterator[style_pb2.Job]:
+        return self.stream(self.style.WatchJob, style_pb2.WatchJobRequest(job_id=job_id), timeout_s)

@@ -1,0 +1,82 @@
+"""Decoding of client images: format allow-list, size limits, EXIF orientation, RGB conversion."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fovea.common.errors import InvalidImage
+
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Bounds on what a service accepts; every bound is checked before the pixels are decoded."""
+
+    max_bytes: int = 16 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    min_side: int = 16
+    max_side: int = 12_000
+
+
+def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
+    """Decode JPEG/PNG/WebP bytes into an RGB ``uint8`` array of shape (H, W, 3), EXIF orientation applied.
+
+    Grey and palette images are expanded to RGB; alpha is composited over white. Raises ``InvalidImage``
+    with a message a person can act on.
+    """
+    if not data:
+        raise InvalidImage("image is empty (0 bytes); send JPEG, PNG or WebP bytes")
+    if len(data) > limits.max_bytes:
+        raise InvalidImage(f"image is {len(data)} bytes; the limit is {limits.max_bytes} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format or "unknown"
+            if fmt not in ALLOWED_FORMATS:
+                raise InvalidImage(f"image format {fmt} is not accepted; send JPEG, PNG or WebP")
+            width, height = img.size
+            _check_size(width, height, limits)
+            img = ImageOps.exif_transpose(img) or img
+            img.load()
+    except InvalidImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage(f"image refused as a decompression bomb: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(f"image could not be decoded (corrupt or truncated): {exc}") from exc
+    return to_rgb_array(img)
+
+
+def _check_size(width: int, height: int, limits: ImageLimits) -> None:
+    if min(width, height) < limits.min_side:
+        raise InvalidImage(
+            f"image is {width}x{height} pixels; both sides must be at least {limits.min_side} pixels"
+        )
+    if max(width, height) > limits.max_side or width * height > limits.max_pixels:
+        raise InvalidImage(
+            f"image is {width}x{height} pixels; the limits are {limits.max_side} pixels per side and "
+            f"{limits.max_pixels} pixels in all"
+        )
+
+
+def to_rgb_array(img: Image.Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from any PIL mode; transparency is composited over white."""
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of an (H, W, 3) uint8 RGB array."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()

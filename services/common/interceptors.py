@@ -1,0 +1,120 @@
+"""The one server interceptor every Fovea gRPC server installs.
+
+It sets the request id (from ``x-request-id`` metadata, or a new one) for logs and downstream calls,
+translates domain errors into gRPC statuses by lookup of their ``code`` (anything else is INTERNAL and
+logged with its traceback), and records request counts and latency.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from fovea.common.errors import FoveaError
+from fovea.common.logs import REQUEST_ID_HEADER, request_id_var
+from fovea.common.metrics import rpc_metrics
+
+log = logging.getLogger(__name__)
+
+UNMEASURED = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
+
+
+def request_id_from(metadata: Any) -> str:
+    for key, value in metadata or ():
+        if key == REQUEST_ID_HEADER and value:
+            return str(value)[:128]
+    return uuid.uuid4().hex
+
+
+async def _translate(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+    """Abort the call with the status that ``exc`` stands for."""
+    if isinstance(exc, FoveaError):
+        await context.abort(exc.code, str(exc))
+    log.exception("unhandled error", exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id_var.get()})")
+
+
+def _code_of(exc: BaseException | None, context: grpc.aio.ServicerContext) -> str:
+    if exc is None:
+        code = context.code()
+        return code.name if isinstance(code, grpc.StatusCode) else "OK"
+    if isinstance(exc, FoveaError):
+        return exc.code.name
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "INTERNAL"
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, service: str) -> None:
+        self._metrics = rpc_metrics(service)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        full_method = handler_call_details.method
+        if handler is None or full_method in UNMEASURED:
+            return handler
+        method = full_method.rsplit("/", 1)[-1]
+        request_id = request_id_from(handler_call_details.invocation_metadata)
+        metrics = self._metrics
+
+        def finish(start: float, exc: BaseException | None, context: grpc.aio.ServicerContext) -> None:
+            metrics.requests.labels(method, _code_of(exc, context)).inc()
+            metrics.latency.labels(method).observe(time.perf_counter() - start)
+
+        def wrap_unary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                request_id_var.set(request_id)
+                await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+                start, failure = time.perf_counter(), None
+                try:
+                    return await fn(request, context)
+                except grpc.aio.AbortError as exc:
+                    failure = exc
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the one translation point
+                    failure = exc
+                    await _translate(exc, context)
+                finally:
+                    finish(start, failure, context)
+
+            return call
+
+        def wrap_stream(fn: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                request_id_var.set(request_id)
+                await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+                start, failure = time.perf_counter(), None
+                try:
+                    async for item in fn(request, context):
+                        yield item
+                except grpc.aio.AbortError as exc:
+                    failure = exc
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the one translation point
+                    failure = exc
+                    await _translate(exc, context)
+                finally:
+                    finish(start, failure, context)
+
+            return call
+
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(wrap_unary(handler.unary_unary), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(wrap_unary(handler.stream_unary), **kwargs)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(wrap_stream(handler.unary_stream), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(wrap_stream(handler.stream_stream), **kwargs)

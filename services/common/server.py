@@ -1,0 +1,133 @@
+"""Building and running a Fovea ``grpc.aio`` server: interceptors, health, reflection, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from fovea.common.interceptors import ServiceInterceptor
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class Registration:
+    """One servicer: ``add`` is the generated ``add_XServicer_to_server``; ``name`` its full service name."""
+
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    name: str
+
+
+@dataclass
+class ServerHandle:
+    server: grpc.aio.Server
+    port: int
+    health: Any
+    service_names: list[str] = field(default_factory=list)
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self.service_names]:
+            await self.health.set(name, status)
+
+
+def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+
+
+async def create_server(
+    metrics_name: str,
+    address: str,
+    registrations: Sequence[Registration],
+    *,
+    max_message_bytes: int,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    generic_handlers: Sequence[grpc.GenericRpcHandler] = (),
+    reflected: Sequence[str] = (),
+) -> ServerHandle:
+    """A started-but-not-serving server bound to ``address`` ("host:port", port 0 = any free port)."""
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(metrics_name), *interceptors],
+        options=server_options(max_message_bytes),
+    )
+    for reg in registrations:
+        reg.add(reg.servicer, server)
+    if generic_handlers:
+        server.add_generic_rpc_handlers(tuple(generic_handlers))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [reg.name for reg in registrations]
+    reflection.enable_server_reflection(
+        [
+            *names,
+            *reflected,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"could not bind the {metrics_name} gRPC server to {address}")
+    handle = ServerHandle(server=server, port=port, health=health_servicer, service_names=names)
+    await handle.set_serving(False)
+    await server.start()
+    return handle
+
+
+async def watch_readiness(handle: ServerHandle, check: ReadinessCheck, interval_s: float = 1.0) -> None:
+    """Keep the health status in step with ``check`` (dependencies answering) until cancelled."""
+    last: bool | None = None
+    while True:
+        try:
+            ready = await check()
+        except Exception:  # noqa: BLE001 - a failing check means not ready
+            log.debug("readiness check failed", exc_info=True)
+            ready = False
+        if ready != last:
+            log.info("health -> %s", "SERVING" if ready else "NOT_SERVING")
+            await handle.set_serving(ready)
+            last = ready
+        await asyncio.sleep(interval_s)
+
+
+async def serve_forever(
+    handle: ServerHandle,
+    monitor: Awaitable[None],
+    *,
+    grace_s: float = 5.0,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then drain in-flight calls for ``grace_s`` seconds.
+
+    ``monitor`` keeps the health status current while serving, e.g. ``watch_readiness(handle, check)``.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.ensure_future(monitor)
+    log.info("serving on port %d", handle.port)
+    await stop.wait()
+    log.info("stopping (grace %.1fs)", grace_s)
+    watcher.cancel()
+    await handle.set_serving(False)
+    await handle.server.stop(grace_s)
+    if on_stop is not None:
+        await on_stop()

@@ -1,0 +1,83 @@
+"""``fovea serve gateway``: the public gRPC edge (wiring only)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from fovea.common.logs import setup_logging
+from fovea.common.metrics import serve_metrics
+from fovea.common.server import Registration, create_server, serve_forever
+from fovea.common.triton import TritonClient
+from fovea.gateway.auth import Authenticator, load_keys
+from fovea.gateway.config import GatewaySettings
+from fovea.gateway.models_servicer import ModelsServicer
+from fovea.gateway.proxy import Backend, Forwarder, public_backends
+from fovea.models.v1 import models_pb2, models_pb2_grpc
+
+log = logging.getLogger("fovea.gateway")
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def backend_serving(backend: Backend) -> bool:
+    stub = health_pb2_grpc.HealthStub(backend.channel)
+    try:
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+    except grpc.aio.AioRpcError:
+        return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def run(settings: GatewaySettings) -> None:
+    auth = Authenticator(load_keys(settings.api_keys_file))  # fails fast on a bad keys file
+    backends = public_backends(
+        settings.detection_addr, settings.faces_addr, settings.style_addr, settings.max_message_bytes
+    )
+    forwarder = Forwarder(auth, settings.default_timeout_s)
+    triton = TritonClient(settings.triton_url)
+    models_name = models_pb2.DESCRIPTOR.services_by_name["ModelsService"].full_name
+    handle = await create_server(
+        "gateway",
+        f"{settings.host}:{settings.port}",
+        [
+            Registration(
+                models_pb2_grpc.add_ModelsServiceServicer_to_server, ModelsServicer(triton, auth), models_name
+            )
+        ],
+        max_message_bytes=settings.max_message_bytes,
+        generic_handlers=[forwarder.generic_handler(b) for b in backends],
+        reflected=[b.service.full_name for b in backends],
+    )
+    serve_metrics(settings.host, settings.metrics_port)
+    await handle.health.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    async def monitor() -> None:
+        # The gateway itself ("") is SERVING while it runs; each public service follows its backend.
+        while True:
+            checks = [(b.service.full_name, backend_serving(b)) for b in backends]
+            checks.append((models_name, triton.is_ready()))
+            for name, check in checks:
+                ok = await check
+                await handle.health.set(name, SERVING if ok else NOT_SERVING)
+            await asyncio.sleep(settings.health_interval_s)
+
+    async def close() -> None:
+        await triton.close()
+        for b in backends:
+            await b.channel.close()
+
+    await serve_forever(handle, monitor(), on_stop=close)
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    setup_logging(settings.log_level)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Gateway settings, from ``FOVEA_GATEWAY_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FOVEA_GATEWAY_", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address the public gRPC server binds to")
+    port: int = Field(50051, ge=0, le=65535, description="Public gRPC port (0 = any free port)")
+    metrics_port: int = Field(9100, ge=0, le=65535, description="Prometheus /metrics port (0 = off)")
+    api_keys_file: Path = Field(
+        Path(".data/api-keys.json"), description="JSON file of hashed API keys and their scopes"
+    )
+    detection_addr: str = Field("127.0.0.1:50061", description="Detection service host:port")
+    faces_addr: str = Field("127.0.0.1:50062", description="Faces service host:port")
+    style_addr: str = Field("127.0.0.1:50063", description="Style service host:port")
+    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port (for ListModels)")
+    default_timeout_s: float = Field(60.0, gt=0, le=3600, description="Deadline when the caller sets none")
+    max_message_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024, description="Largest gRPC message accepted"
+    )
+    health_interval_s: float = Field(1.0, gt=0, le=60, description="How often backends' health is polled")
+    log_level: str = Field("INFO", description="Python logging level")

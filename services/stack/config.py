@@ -1,0 +1,59 @@
+"""Settings of the local stack (``fovea up``), from ``FOVEA_*`` environment variables.
+
+The stack passes each process its own ``FOVEA_<SVC>_*`` variables, the same ones the compose file sets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class StackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FOVEA_", extra="ignore")
+
+    data_dir: Path = Field(Path(".data"), description="Logs, Redis data, API keys, supervisor files")
+    model_repository: Path = Field(REPO_ROOT / "model_repository", description="Triton model repository")
+    host: str = Field("127.0.0.1", description="Address every process binds to")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis to use when it answers")
+    redis_port: int = Field(6390, ge=1, le=65535, description="Port of the Redis the stack starts otherwise")
+    gateway_port: int = Field(50051, ge=1, le=65535)
+    detection_port: int = Field(50061, ge=1, le=65535)
+    faces_port: int = Field(50062, ge=1, le=65535)
+    style_port: int = Field(50063, ge=1, le=65535)
+    triton_http_port: int = Field(8000, ge=1, le=65535)
+    triton_grpc_port: int = Field(8001, ge=1, le=65535)
+    triton_metrics_port: int = Field(8002, ge=1, le=65535)
+    gateway_metrics_port: int = Field(9100, ge=1, le=65535)
+    detection_metrics_port: int = Field(9101, ge=1, le=65535)
+    faces_metrics_port: int = Field(9102, ge=1, le=65535)
+    style_metrics_port: int = Field(9103, ge=1, le=65535)
+    worker_metrics_port: int = Field(9104, ge=1, le=65535)
+    start_timeout_s: float = Field(180.0, gt=0, description="How long `fovea up` waits for readiness")
+    log_level: str = Field("INFO")
+
+    @property
+    def data(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def triton_grpc_url(self) -> str:
+        return f"{self.host}:{self.triton_grpc_port}"
+
+
+class TritonSettings(BaseSettings):
+    """``fovea triton`` (what supervisor runs), from ``FOVEA_TRITON_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="FOVEA_TRITON_", extra="forbid")
+
+    model_repository: Path = Field(REPO_ROOT / "model_repository", description="Triton model repository")
+    work_dir: Path = Field(Path(".data/triton"), description="Where the python backend is prepared")
+    host: str = Field("127.0.0.1", description="Address Triton binds to")
+    http_port: int = Field(8000, ge=1, le=65535)
+    grpc_port: int = Field(8001, ge=1, le=65535)
+    metrics_port: int = Field(8002, ge=1, le=65535)
+    load_timeout_s: float = Field(600.0, gt=0, description="How long models may take to load")

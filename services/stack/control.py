@@ -1,0 +1,111 @@
+"""``fovea up`` / ``fovea down`` / ``fovea status``: the whole platform on one machine."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from fovea.gateway.auth import add_key
+from fovea.stack.config import StackSettings
+from fovea.stack.health import Probe, probes
+from fovea.stack.redis_setup import plan_redis, redis_answers
+from fovea.stack.supervisor import Supervisor, programs, render_config
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class ProcessStatus:
+    name: str
+    state: str
+    pid: int
+    uptime_s: int
+    probes: list[Probe]
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "RUNNING" and all(p.ok for p in self.probes)
+
+
+def ensure_api_key(settings: StackSettings) -> None:
+    """First start: create an all-scopes key for local use, its plain value in ``<data>/api-key`` (0600)."""
+    keys = settings.data / "api-keys.json"
+    if keys.exists():
+        return
+    key = add_key(keys, "local-admin", ["*"])
+    path = settings.data / "api-key"
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+
+
+def up(settings: StackSettings, wait: bool = True) -> list[ProcessStatus]:
+    data = settings.data
+    data.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(data)
+    if sup.running():
+        raise StackError(f"the stack already runs from {data}: `fovea status`, or `fovea down` first")
+    plan = plan_redis(settings.redis_url, settings.host, settings.redis_port)
+    ensure_api_key(settings)
+    progs = programs(settings, plan)
+    (data / "stack.json").write_text(json.dumps({"redis_url": plan.url, "started": time.time()}) + "\n")
+    sup.start(render_config(settings, progs))
+    if wait:
+        wait_healthy(settings, sup)
+    return status(settings)
+
+
+def wait_healthy(settings: StackSettings, sup: Supervisor) -> None:
+    deadline = time.monotonic() + settings.start_timeout_s
+    while True:
+        current = status(settings)
+        failed = [p for p in current if p.state in ("FATAL", "EXITED", "BACKOFF")]
+        if failed:
+            names = ", ".join(f"{p.name} ({p.state})" for p in failed)
+            raise StackError(
+                f"{names} did not start:\n" + "\n".join(log_tail(settings, p.name) for p in failed)
+            )
+        if all(p.healthy for p in current):
+            return
+        if time.monotonic() > deadline:
+            waiting = [p.name for p in current if not p.healthy]
+            raise StackError(
+                f"not healthy after {settings.start_timeout_s:.0f}s: {', '.join(waiting)}; "
+                f"logs in {settings.data / 'logs'}"
+            )
+        time.sleep(0.5)
+
+
+def log_tail(settings: StackSettings, name: str, lines: int = 15) -> str:
+    path = settings.data / "logs" / f"{name}.log"
+    if not path.exists():
+        return f"--- {name}: no log at {path}"
+    tail = path.read_text(errors="replace").splitlines()[-lines:]
+    return f"--- last lines of {path}:\n" + "\n".join(tail)
+
+
+def status(settings: StackSettings) -> list[ProcessStatus]:
+    sup = Supervisor(settings.data)
+    if not sup.running():
+        raise StackError(f"the stack is not running (no supervisord at {sup.socket}): `fovea up`")
+    checks = probes(settings)
+    result = []
+    for info in sup.processes():
+        name = info["name"]
+        uptime = int(info["now"] - info["start"]) if info["statename"] == "RUNNING" else 0
+        own = checks.get(name, [])
+        if name == "redis":
+            url = json.loads((settings.data / "stack.json").read_text())["redis_url"]
+            own = [Probe(url, redis_answers(url), "PONG")]
+        result.append(ProcessStatus(name, info["statename"], info["pid"], uptime, own))
+    return result
+
+
+def down(settings: StackSettings) -> bool:
+    sup = Supervisor(settings.data)
+    if not sup.running():
+        return False
+    sup.shutdown()
+    return True

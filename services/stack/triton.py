@@ -1,0 +1,133 @@
+"""``fovea triton``: run the ``tritonserver`` bundled in the ``nvidia-pytriton`` wheel.
+
+It prepares the python backend (stub for this interpreter, library paths, this venv first on PATH so
+models import our packages), starts the server on the model repository, waits until every model has
+loaded and exits with code 3 and a message naming the model when one fails; otherwise it stays in the
+foreground until SIGTERM, which it passes on. See shared notes ``triton-local.md`` for the traps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from importlib.util import find_spec
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MODEL_LOAD_FAILED = 3  # exit code supervisor treats as final (no restart loop)
+
+
+def pytriton_root() -> Path:
+    spec = find_spec("pytriton")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("nvidia-pytriton is not installed: pip install nvidia-pytriton==0.7.0")
+    return Path(spec.origin).parent / "tritonserver"
+
+
+def prepare_backends(work_dir: Path) -> Path:
+    """Copy the python backend next to the stub for this Python; return the backends directory."""
+    root = pytriton_root()
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not stub.exists():
+        raise RuntimeError(f"nvidia-pytriton has no python backend stub for Python {version}")
+    backends = work_dir / "backends"
+    shutil.copytree(root / "backends", backends, dirs_exist_ok=True)
+    shutil.copy2(stub, backends / "python" / "triton_python_backend_stub")
+    return backends
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    libs = [sysconfig.get_config_var("LIBDIR"), str(pytriton_root().parent.parent / "nvidia_pytriton.libs")]
+    env["LD_LIBRARY_PATH"] = ":".join([*filter(None, libs), env.get("LD_LIBRARY_PATH", "")]).rstrip(":")
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    return env
+
+
+def server_command(
+    repository: Path, backends: Path, host: str, http_port: int, grpc_port: int, metrics_port: int
+) -> list[str]:
+    return [
+        str(pytriton_root() / "bin" / "tritonserver"),
+        f"--model-repository={repository}",
+        f"--backend-directory={backends}",
+        "--model-control-mode=explicit",
+        "--load-model=*",
+        "--exit-on-error=false",
+        "--strict-readiness=true",
+        f"--http-address={host}",
+        f"--http-port={http_port}",
+        f"--grpc-address={host}",
+        f"--grpc-port={grpc_port}",
+        f"--metrics-port={metrics_port}",
+        "--log-info=false",
+    ]
+
+
+def _get_json(url: str, data: bytes | None = None) -> object:
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=2) as resp:
+        body = resp.read()
+    return json.loads(body) if body else {}
+
+
+def wait_for_models(http: str, proc: subprocess.Popen[bytes], timeout_s: float) -> list[str]:
+    """Wait until no model is loading; return the failure messages (empty when every model is READY)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return [f"tritonserver exited with code {proc.returncode} before it was live"]
+        try:
+            index = _get_json(f"{http}/v2/repository/index", data=b"{}")
+        except (urllib.error.URLError, OSError, ValueError):
+            time.sleep(0.3)
+            continue
+        states = index if isinstance(index, list) else []
+        if states and all(m.get("state") in ("READY", "UNAVAILABLE") for m in states):
+            return [
+                f"model {m['name']!r} failed to load: {m.get('reason') or 'no reason given'}"
+                for m in states
+                if m.get("state") != "READY"
+            ]
+        time.sleep(0.3)
+    return [f"models still loading after {timeout_s:.0f}s"]
+
+
+def run(
+    repository: Path,
+    work_dir: Path,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    metrics_port: int,
+    load_timeout_s: float = 600.0,
+) -> int:
+    """Run Triton in the foreground; returns its exit code (3 when a model failed to load)."""
+    backends = prepare_backends(work_dir)
+    cmd = server_command(repository, backends, host, http_port, grpc_port, metrics_port)
+    log.info("starting %s", " ".join(cmd))
+    proc = subprocess.Popen(cmd, env=server_env())
+    stop = lambda signum, _frame: proc.send_signal(signum)  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    failures = wait_for_models(f"http://{host}:{http_port}", proc, load_timeout_s)
+    if failures:
+        for failure in failures:
+            log.error("Triton: %s", failure)
+            print(f"fovea triton: {failure}", file=sys.stderr, flush=True)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        return MODEL_LOAD_FAILED
+    log.info("Triton ready: every model in %s loaded", repository)
+    return proc.wait()
