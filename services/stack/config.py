@@ -57,3 +57,7 @@ class TritonSettings(BaseSettings):
     grpc_port: int = Field(8001, ge=1, le=65535)
     metrics_port: int = Field(8002, ge=1, le=65535)
     load_timeout_s: float = Field(600.0, gt=0, description="How long models may take to load")
+    binary: Path | None = Field(
+        None, description="A tritonserver to run instead of the one bundled in nvidia-pytriton (NGC image)"
+    )
+    backend_dir: Path | None = Field(None, description="Backends of that tritonserver (with `binary`)")

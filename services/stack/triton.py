@@ -22,6 +22,8 @@ import urllib.request
 from importlib.util import find_spec
 from pathlib import Path
 
+from fovea.stack.config import TritonSettings
+
 log = logging.getLogger(__name__)
 
 MODEL_LOAD_FAILED = 3  # exit code supervisor treats as final (no restart loop)
@@ -56,10 +58,16 @@ def server_env() -> dict[str, str]:
 
 
 def server_command(
-    repository: Path, backends: Path, host: str, http_port: int, grpc_port: int, metrics_port: int
+    binary: Path,
+    repository: Path,
+    backends: Path,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    metrics_port: int,
 ) -> list[str]:
     return [
-        str(pytriton_root() / "bin" / "tritonserver"),
+        str(binary),
         f"--model-repository={repository}",
         f"--backend-directory={backends}",
         "--model-control-mode=explicit",
@@ -103,24 +111,30 @@ def wait_for_models(http: str, proc: subprocess.Popen[bytes], timeout_s: float) 
     return [f"models still loading after {timeout_s:.0f}s"]
 
 
-def run(
-    repository: Path,
-    work_dir: Path,
-    host: str,
-    http_port: int,
-    grpc_port: int,
-    metrics_port: int,
-    load_timeout_s: float = 600.0,
-) -> int:
-    """Run Triton in the foreground; returns its exit code (3 when a model failed to load)."""
-    backends = prepare_backends(work_dir)
-    cmd = server_command(repository, backends, host, http_port, grpc_port, metrics_port)
+def run(settings: TritonSettings) -> int:
+    """Run Triton in the foreground; returns its exit code (3 when a model failed to load).
+
+    By default the server bundled in nvidia-pytriton, prepared for this interpreter; with
+    ``FOVEA_TRITON_BINARY`` (the NGC image) that server and its own backends, environment untouched.
+    """
+    if settings.binary is not None:
+        binary, backends = settings.binary, settings.backend_dir or settings.binary.parent.parent / "backends"
+        env = dict(os.environ)
+    else:
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+        binary, backends = pytriton_root() / "bin" / "tritonserver", prepare_backends(settings.work_dir)
+        env = server_env()
+    host, http_port = settings.host, settings.http_port
+    repository = settings.model_repository
+    cmd = server_command(
+        binary, repository, backends, host, http_port, settings.grpc_port, settings.metrics_port
+    )
     log.info("starting %s", " ".join(cmd))
-    proc = subprocess.Popen(cmd, env=server_env())
+    proc = subprocess.Popen(cmd, env=env)
     stop = lambda signum, _frame: proc.send_signal(signum)  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    failures = wait_for_models(f"http://{host}:{http_port}", proc, load_timeout_s)
+    failures = wait_for_models(f"http://{host}:{http_port}", proc, settings.load_timeout_s)
     if failures:
         for failure in failures:
             log.error("Triton: %s", failure)

@@ -1,0 +1,113 @@
+"""docker-compose.yml uses the local stack's entry points and settings (no Docker engine here).
+
+Every service's command must be a `fovea` command, every FOVEA_* variable a field of that process's
+settings class (they forbid unknown fields), and `docker compose config` must accept the file where the
+compose plugin is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from fovea.cli.main import main
+from fovea.detection.config import DetectionSettings
+from fovea.faces.config import FacesSettings
+from fovea.gateway.config import GatewaySettings
+from fovea.stack.config import TritonSettings
+from fovea.style.config import StyleSettings
+
+REPO = Path(__file__).resolve().parents[2]
+SETTINGS = {
+    "FOVEA_GATEWAY_": GatewaySettings,
+    "FOVEA_DETECTION_": DetectionSettings,
+    "FOVEA_FACES_": FacesSettings,
+    "FOVEA_STYLE_": StyleSettings,
+    "FOVEA_TRITON_": TritonSettings,
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_every_process_is_there(compose: dict) -> None:
+    assert {"redis", "triton", "detection", "faces", "style", "worker", "gateway", "prometheus"} <= set(
+        compose["services"]
+    )
+    assert compose["services"]["triton"]["deploy"]["resources"]["reservations"]["devices"][0][
+        "capabilities"
+    ] == ["gpu"]
+    assert "--appendonly" in compose["services"]["redis"]["command"]
+
+
+def test_commands_are_fovea_commands(compose: dict) -> None:
+    runner = CliRunner()
+    for name, service in compose["services"].items():
+        command = service.get("command")
+        if name in ("redis", "prometheus") or command is None:
+            continue
+        result = runner.invoke(main, [*command, "--help"])
+        assert result.exit_code == 0, f"{name}: `fovea {' '.join(command)}` is not a command: {result.output}"
+
+
+@pytest.mark.parametrize("prefix", sorted(SETTINGS))
+def test_env_matches_settings(compose: dict, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fields = set(SETTINGS[prefix].model_fields)
+    seen = 0
+    for name, service in compose["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if key.startswith(prefix):
+                seen += 1
+                field = key[len(prefix) :].lower()
+                assert field in fields, f"{name}: {key} is not a setting of {SETTINGS[prefix].__name__}"
+                monkeypatch.setenv(key, str(value))
+    assert seen, f"no {prefix}* variables in the compose file"
+    SETTINGS[prefix]()  # the values parse
+
+
+def test_prometheus_scrapes_every_metrics_port(compose: dict) -> None:
+    config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    for name, service in compose["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if key.endswith("METRICS_PORT"):
+                assert f"{name}:{value}" in targets, f"Prometheus does not scrape {name}:{value}"
+    assert "triton:8002" in targets
+
+
+def test_dockerfiles_use_the_fovea_entry_point() -> None:
+    for path in [REPO / "deploy/Dockerfile", REPO / "deploy/triton/Dockerfile"]:
+        assert 'ENTRYPOINT ["fovea"]' in path.read_text(), path
+
+
+@pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0,
+    reason="the docker compose plugin is not installed here",
+)
+def test_docker_compose_config(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    keys = REPO / "deploy/api-keys.json"
+    created = not keys.exists()
+    if created:
+        keys.write_text('{"keys": []}\n')
+    try:
+        proc = subprocess.run(
+            ["docker", "compose", "-f", str(REPO / "docker-compose.yml"), "config", "--quiet"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    finally:
+        if created:
+            keys.unlink()
+    assert proc.returncode == 0, proc.stderr
