@@ -108,3 +108,33 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+
+
+def debian_file(package: str, member: str) -> Path:
+    """One file (path inside the package, e.g. ``usr/share/darknet/data/dog.jpg``) of a Debian package.
+
+    The ``.deb`` is fetched with ``apt-get download`` (no install, no dependencies) and cached.
+    """
+    target = downloads_dir() / "debian" / package
+    dest = cache_dir() / "sources" / "debian" / package / member
+    if dest.exists():
+        return dest
+    debs = sorted(target.glob("*.deb")) if target.exists() else []
+    if not debs:
+        if shutil.which("apt-get") is None:
+            raise RuntimeError(f"apt-get is needed to fetch the Debian package {package}")
+        target.mkdir(parents=True, exist_ok=True)
+        _run(
+            ["apt-get", "download", package],
+            f"apt-get download {package} (try `apt-get update` first)",
+            cwd=target,
+        )
+        debs = sorted(target.glob("*.deb"))
+    unpacked = target / "root"
+    if not (unpacked / member).exists():
+        _run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], f"dpkg-deb -x {debs[0].name}")
+    if not (unpacked / member).exists():
+        raise RuntimeError(f"{package} has no {member}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(unpacked / member, dest)
+    return dest
