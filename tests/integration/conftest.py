@@ -1,0 +1,85 @@
+"""The real local stack (Triton, Redis, services, Celery worker, gateway), started once per test run."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from fovea.client import FoveaClient
+from fovea.gateway.auth import add_key
+from fovea.stack.config import StackSettings
+from fovea.stack.control import StackError, down, log_tail, up
+from fovea.stack.supervisor import Supervisor
+
+T = TypeVar("T")
+PORT_FIELDS = [name for name in StackSettings.model_fields if name.endswith("_port")]
+
+
+def free_ports(count: int) -> list[int]:
+    socks = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@dataclass
+class Stack:
+    settings: StackSettings
+    admin_key: str
+    detect_key: str
+
+    @property
+    def gateway(self) -> str:
+        return f"{self.settings.host}:{self.settings.gateway_port}"
+
+    def client(self, key: str | None = None, timeout_s: float = 60.0) -> FoveaClient:
+        return FoveaClient(self.gateway, self.admin_key if key is None else key, timeout_s)
+
+    @property
+    def supervisor(self) -> Supervisor:
+        return Supervisor(self.settings.data)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data = tmp_path_factory.mktemp("stack")
+    ports = dict(zip(PORT_FIELDS, free_ports(len(PORT_FIELDS)), strict=True))
+    settings = StackSettings(data_dir=data, redis_url="redis://127.0.0.1:6379/13", **ports)
+    admin = add_key(data / "api-keys.json", "admin", ["*"])
+    detect_only = add_key(data / "api-keys.json", "camera", ["detect"])
+    try:
+        up(settings)
+    except StackError as exc:
+        down(settings)
+        pytest.fail(f"the stack did not start: {exc}")
+    yield Stack(settings, admin, detect_only)
+    if not down(settings):
+        print(log_tail(settings, "supervisord"))
+
+
+def eventually(fn: Callable[[], T], timeout_s: float = 30.0, interval_s: float = 0.25) -> T:
+    """Retry ``fn`` until it returns without raising (for recovery after a restart)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return fn()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval_s)
+
+
+@pytest.fixture(scope="session")
+def data_path(stack: Stack) -> Path:
+    return stack.settings.data
