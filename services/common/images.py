@@ -37,7 +37,7 @@ def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             fmt = img.format or "unknown"
             if fmt not in ALLOWED_FORMATS:
                 raise InvalidImage(f"image format {fmt} is not accepted; send JPEG, PNG or WebP")

@@ -85,10 +85,11 @@ def extract_member(archive: Path, suffix: str, dest: Path) -> Path:
         with tarfile.open(archive) as tf:
             members = [m for m in tf.getmembers() if m.isfile() and m.name.endswith(suffix)]
             _one([m.name for m in members], suffix, archive)
-            src = tf.extractfile(members[0])
-            assert src is not None  # isfile() members always have a file object
-            with src, tmp.open("wb") as out:
-                shutil.copyfileobj(src, out)
+            member = tf.extractfile(members[0])
+            if member is None:
+                raise RuntimeError(f"{members[0].name} in {archive} is not a regular file")
+            with member, tmp.open("wb") as out:
+                shutil.copyfileobj(member, out)
     tmp.replace(dest)
     return dest
 
