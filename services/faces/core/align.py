@@ -1,0 +1,198 @@
+"""Face alignment: 5 MTCNN landmarks -> a dlib-style 150x150 chip (padding 0.25) for the dlib ResNet.
+
+dlib's ``get_face_chip`` fits a similarity transform from a fixed template to its own 5 landmarks (eye
+corners and the base of the nose). MTCNN gives different points (eye centres, nose tip, mouth corners), so
+:data:`MTCNN_TEMPLATE` places MTCNN's points where they land in dlib's chips: it is the mean of MTCNN's
+landmarks on the six dlib 20.0.1 reference chips (``shared/fixtures/dlib-reference``), made left-right
+symmetric about the axis of dlib's own template (x = (0.4901123 + 0.25) / 1.5 * 150 = 74.011).
+
+Chips are extracted the way dlib's ``extract_image_chip`` does it: when the chip covers more than twice
+its size in image pixels, the image is first reduced with dlib's ``pyramid_down<2>`` (5-tap [1 4 6 4 1]
+Gaussian, every other pixel, integer results) until it does not, then sampled bilinearly; a chip pixel
+whose four neighbours are not all inside the image is black; values are truncated to uint8.
+
+Coordinates: (x, y) in pixel-index units, pixel (row r, column c) has its centre at (c, r), in both the
+image and the chip. Transforms are (2,3) float64 matrices ``[A | t]`` acting on column vectors (x, y, 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+
+# MTCNN landmarks (left eye, right eye, nose, mouth left, mouth right) in a 150x150, padding 0.25 dlib
+# chip. Raw means over the six reference chips (std 1.2-1.6 px for the eyes, 3-6 px for nose and mouth):
+# (46.73, 44.59) (101.18, 44.77) (75.58, 76.75) (47.74, 104.09) (100.40, 103.42); symmetrised below.
+MTCNN_TEMPLATE = np.array(
+    [
+        [46.786, 44.680],
+        [101.236, 44.680],
+        [74.011, 76.750],
+        [47.681, 103.755],
+        [100.341, 103.755],
+    ],
+    dtype=np.float64,
+)
+_TEMPLATE_SIZE, _TEMPLATE_PADDING = 150, 0.25
+
+
+def chip_template(size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> np.ndarray:
+    """MTCNN template (5,2) for a size x size chip with dlib padding ``padding``.
+
+    dlib places a normalised face point q (in [0,1]) at ``(q + padding) / (1 + 2 padding) * size``; the
+    stored 150/0.25 template is mapped back to q and forward again.
+    """
+    if size <= 0 or padding < 0:
+        raise ValueError(f"size must be > 0 and padding >= 0, got {size}, {padding}")
+    q = MTCNN_TEMPLATE / _TEMPLATE_SIZE * (1 + 2 * _TEMPLATE_PADDING) - _TEMPLATE_PADDING
+    return (q + padding) / (1 + 2 * padding) * size
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation; no reflection) mapping src to dst.
+
+    src, dst: (N,2) with N >= 2 (Umeyama 1991). Returns (2,3) float64 M with dst ~ M[:, :2] @ p + M[:, 2].
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if src.ndim != 2 or src.shape[1] != 2 or src.shape != dst.shape or src.shape[0] < 2:
+        raise ValueError(f"expected two (N,2) point sets with N >= 2, got {src.shape} and {dst.shape}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    var_s = (s**2).sum() / len(src)
+    if var_s == 0:
+        raise ValueError("source points are all equal")
+    cov = d.T @ s / len(src)
+    u, sigma, vt = np.linalg.svd(cov)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
+    rot = u @ sign @ vt
+    scale = float(np.trace(np.diag(sigma) @ sign)) / var_s
+    out = np.empty((2, 3))
+    out[:, :2] = scale * rot
+    out[:, 2] = mu_d - out[:, :2] @ mu_s
+    return out
+
+
+def chip_transforms(
+    landmarks: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING
+) -> np.ndarray:
+    """landmarks (F,5,2) MTCNN points in image pixels -> (F,2,3) transforms from chip to image pixels.
+
+    Like dlib's ``get_face_chip_details``, the fit goes from the template to the image points.
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (5, 2):
+        raise ValueError(f"expected landmarks of shape (F,5,2), got {landmarks.shape}")
+    template = chip_template(size, padding)
+    if len(landmarks) == 0:
+        return np.empty((0, 2, 3))
+    return np.stack([similarity_transform(template, pts) for pts in landmarks])
+
+
+def pyramid_down(image: torch.Tensor) -> torch.Tensor:
+    """dlib ``pyramid_down<2>``: (C,H,W) float integer-valued 0..255 -> (C,(H-3)//2,(W-3)//2).
+
+    Output pixel (r, c) is the [1 4 6 4 1]^2 / 256 weighted sum centred on input pixel (2r+2, 2c+2),
+    floored as dlib's integer division does. H and W must be > 8.
+    """
+    if image.ndim != 3 or image.shape[1] <= 8 or image.shape[2] <= 8:
+        raise ValueError(f"expected a (C,H,W) image larger than 8x8, got {tuple(image.shape)}")
+    taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=image.dtype, device=image.device)
+    kernel = (taps[:, None] * taps[None, :]).expand(image.shape[0], 1, 5, 5)
+    out = F.conv2d(image[None], kernel, stride=2, groups=image.shape[0])[0]
+    return torch.floor(out / 256)
+
+
+def _bilinear(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """dlib ``interpolate_bilinear``: image (C,H,W) float64, points x, y (P,) -> (C,P); 0 when any of the
+    four neighbours is outside the image."""
+    _, height, width = image.shape
+    x0, y0 = torch.floor(x), torch.floor(y)
+    fx, fy = x - x0, y - y0
+    x0l, y0l = x0.long(), y0.long()
+    valid = (x0l >= 0) & (y0l >= 0) & (x0l + 1 < width) & (y0l + 1 < height)
+    idx = y0l.clamp(0, height - 2) * width + x0l.clamp(0, width - 2)
+    flat = image.reshape(image.shape[0], -1)
+    tl, tr = flat[:, idx], flat[:, idx + 1]
+    bl, br = flat[:, idx + width], flat[:, idx + width + 1]
+    out = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
+    return out * valid
+
+
+def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
+    """Sample size x size chips from an (H,W,3) uint8 RGB image.
+
+    transforms: (F,2,3) chip -> image pixel maps (e.g. from :func:`chip_transforms`).
+    Returns (F,size,size,3) uint8 RGB chips.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H,W,3) uint8 image, got {image.dtype} {image.shape}")
+    transforms = np.asarray(transforms, dtype=np.float64)
+    if transforms.ndim != 3 or transforms.shape[1:] != (2, 3):
+        raise ValueError(f"expected transforms of shape (F,2,3), got {transforms.shape}")
+    if size <= 0:
+        raise ValueError(f"size must be > 0, got {size}")
+    out = np.zeros((len(transforms), size, size, 3), dtype=np.uint8)
+    height, width = image.shape[:2]
+    if len(transforms) == 0 or height < 2 or width < 2:
+        return out
+    grid = torch.arange(size, dtype=torch.float64)
+    gy, gx = torch.meshgrid(grid, grid, indexing="ij")
+    chip_pts = torch.stack([gx.reshape(-1), gy.reshape(-1), torch.ones(size * size, dtype=torch.float64)])
+    corners = np.array(
+        [[0, size - 1, 0, size - 1], [0, 0, size - 1, size - 1], [1, 1, 1, 1]], dtype=np.float64
+    )
+    for f, m in enumerate(transforms):
+        scale = math.hypot(m[0, 0], m[1, 0])  # image pixels per chip pixel
+        levels = 0
+        side = size * scale  # dlib: halve while the halved chip rectangle is still larger than the chip
+        while side / 2 > size:
+            side /= 2
+            levels += 1
+        # Work on the part of the image the chip covers, with room for the pyramid filters.
+        foot = m @ corners
+        margin = 4 * 2**levels + 2
+        x_lo = max(int(math.floor(foot[0].min())) - margin, 0)
+        y_lo = max(int(math.floor(foot[1].min())) - margin, 0)
+        x_hi = min(int(math.ceil(foot[0].max())) + margin + 1, width)
+        y_hi = min(int(math.ceil(foot[1].max())) + margin + 1, height)
+        if x_hi - x_lo < 2 or y_hi - y_lo < 2:
+            continue  # the chip lies outside the image: black
+        region = torch.tensor(image[y_lo:y_hi, x_lo:x_hi], dtype=torch.float64).permute(2, 0, 1)
+        # image point p -> region point (p - origin) -> after each pyramid level (q - 2) / 2
+        lin, off = m[:, :2].copy(), m[:, 2] - np.array([x_lo, y_lo], dtype=np.float64)
+        for _ in range(levels):
+            if region.shape[1] <= 8 or region.shape[2] <= 8:
+                break
+            region = pyramid_down(region)
+            lin, off = lin / 2, off / 2 - 1
+        pts = torch.from_numpy(np.concatenate([lin, off[:, None]], axis=1)) @ chip_pts
+        values = _bilinear(region, pts[0], pts[1])
+        out[f] = values.clamp(0, 255).floor().to(torch.uint8).reshape(3, size, size).permute(1, 2, 0).numpy()
+    return out
+
+
+def align_faces(
+    image: np.ndarray, landmarks: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING
+) -> np.ndarray:
+    """(H,W,3) uint8 RGB image + (F,5,2) MTCNN landmarks -> (F,size,size,3) uint8 dlib-style chips."""
+    return extract_chips(image, chip_transforms(landmarks, size, padding), size)
+
+
+__all__ = [
+    "CHIP_PADDING",
+    "CHIP_SIZE",
+    "MTCNN_TEMPLATE",
+    "align_faces",
+    "chip_template",
+    "chip_transforms",
+    "extract_chips",
+    "pyramid_down",
+    "similarity_transform",
+]

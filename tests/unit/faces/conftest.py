@@ -1,0 +1,46 @@
+"""Fixtures for the faces tests: the converted models and the face_recognition test photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fovea.models.dlib_resnet import DlibResNet, convert_dlib_resnet, load_dlib_resnet
+from fovea.models.mtcnn import MTCNN, convert_mtcnn, load_mtcnn
+from fovea.models.sources import cache_dir, extract_member, pypi_archive, sha256_file
+
+PHOTOS = "face_recognition", "1.3.0"  # PyPI source archive holding tests/test_images/*.jpg
+
+
+@pytest.fixture(scope="session")
+def mtcnn(tmp_path_factory: pytest.TempPathFactory) -> MTCNN:
+    return load_mtcnn(convert_mtcnn(tmp_path_factory.mktemp("faces-models") / "mtcnn.pt"))
+
+
+@pytest.fixture(scope="session")
+def resnet(tmp_path_factory: pytest.TempPathFactory) -> DlibResNet:
+    return load_dlib_resnet(convert_dlib_resnet(tmp_path_factory.mktemp("faces-models") / "dlib_resnet.pt"))
+
+
+@pytest.fixture(scope="session")
+def dlib_reference(shared: Path) -> dict[str, Any]:
+    return json.loads((shared / "fixtures" / "dlib-reference" / "reference.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def photos(dlib_reference: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The six photos dlib's reference was made from, keyed by file name, as (H,W,3) uint8 RGB."""
+    name, version = PHOTOS
+    archive = pypi_archive(name, version, sdist=True)
+    out = {}
+    for face in dlib_reference["faces"]:
+        dest = cache_dir() / "sources" / f"{name}-{version}" / "test_images" / face["image"]
+        path = extract_member(archive, f"tests/test_images/{face['image']}", dest)
+        assert sha256_file(path) == face["image_sha256"], f"{path} differs from the photo dlib saw"
+        out[face["image"]] = np.asarray(Image.open(path).convert("RGB"))
+    return out
