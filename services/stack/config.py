@@ -19,7 +19,9 @@ class StackSettings(BaseSettings):
     data_dir: Path = Field(Path(".data"), description="Logs, Redis data, API keys, supervisor files")
     model_repository: Path = Field(REPO_ROOT / "model_repository", description="Triton model repository")
     host: str = Field("127.0.0.1", description="Address every process binds to")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis to use when it answers")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis to use when it answers; empty = always start our own"
+    )
     redis_port: int = Field(6390, ge=1, le=65535, description="Port of the Redis the stack starts otherwise")
     gateway_port: int = Field(50051, ge=1, le=65535)
     detection_port: int = Field(50061, ge=1, le=65535)

@@ -29,9 +29,10 @@ def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
 
 
 def plan_redis(url: str, host: str, own_port: int) -> RedisPlan:
-    """Use ``url`` if it answers; otherwise plan our own redis-server, or fail with an install hint."""
-    if redis_answers(url):
+    """Use ``url`` if it answers; otherwise (or when ``url`` is empty) plan our own redis-server, or fail
+    with an install hint."""
+    if url and redis_answers(url):
         return RedisPlan(url=url, start_own=False)
     if shutil.which("redis-server") is None:
-        raise RuntimeError(INSTALL_HINT.format(url=url))
+        raise RuntimeError(INSTALL_HINT.format(url=url or "(none set)"))
     return RedisPlan(url=f"redis://{host}:{own_port}/0", start_own=True)

@@ -55,7 +55,8 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("stack")
     ports = dict(zip(PORT_FIELDS, free_ports(len(PORT_FIELDS)), strict=True))
-    settings = StackSettings(data_dir=data, redis_url="redis://127.0.0.1:6379/13", **ports)
+    # Our own supervised Redis (append-only, in the data dir), so tests can stop and restart it.
+    settings = StackSettings(data_dir=data, redis_url="", **ports)
     admin = add_key(data / "api-keys.json", "admin", ["*"])
     detect_only = add_key(data / "api-keys.json", "camera", ["detect"])
     try:

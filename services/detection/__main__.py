@@ -1,0 +1,44 @@
+"""``fovea serve detection`` (wiring only)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fovea.common.logs import setup_logging
+from fovea.common.metrics import serve_metrics
+from fovea.common.server import Registration, create_server, serve_forever, watch_readiness
+from fovea.common.triton import TritonClient
+from fovea.detection.config import DetectionSettings
+from fovea.detection.registry import load_detectors
+from fovea.detection.servicer import DetectionServicer
+from fovea.detection.v1 import detection_pb2, detection_pb2_grpc
+
+
+async def run(settings: DetectionSettings) -> None:
+    detectors = load_detectors(settings.model_repository, settings.default_model)  # fails fast
+    triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
+    service = detection_pb2.DESCRIPTOR.services_by_name["DetectionService"]
+    handle = await create_server(
+        "detection",
+        f"{settings.host}:{settings.port}",
+        [
+            Registration(
+                detection_pb2_grpc.add_DetectionServiceServicer_to_server,
+                DetectionServicer(settings, detectors, triton),
+                service.full_name,
+            )
+        ],
+        max_message_bytes=settings.max_message_bytes,
+    )
+    serve_metrics(settings.host, settings.metrics_port)
+
+    async def ready() -> bool:
+        return await triton.is_model_ready(settings.default_model)
+
+    await serve_forever(handle, watch_readiness(handle, ready), on_stop=triton.close)
+
+
+def main() -> None:
+    settings = DetectionSettings()
+    setup_logging(settings.log_level)
+    asyncio.run(run(settings))

@@ -1,0 +1,88 @@
+"""CPU work around the Triton call of one detection request (run in a worker thread)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fovea.common.images import ImageLimits, decode_image
+from fovea.detection.core.annotate import draw_detections
+from fovea.detection.core.heads import DECODERS
+from fovea.detection.core.postprocess import postprocess
+from fovea.detection.core.preprocess import Transform, letterbox, to_original
+from fovea.detection.core.spec import DetectorSpec
+
+
+@dataclass(frozen=True)
+class Options:
+    min_score: float
+    iou_threshold: float
+    max_detections: int
+    class_filter: frozenset[int] | None
+    annotate: bool
+
+
+@dataclass(frozen=True)
+class Detections:
+    width: int
+    height: int
+    boxes: list[list[float]]  # xyxy, absolute pixels of the original image
+    scores: list[float]
+    class_ids: list[int]
+    annotated_png: bytes | None
+
+
+def decode_request_image(data: bytes, limits: ImageLimits) -> np.ndarray:
+    return decode_image(data, limits)
+
+
+def prepare(image: np.ndarray, spec: DetectorSpec) -> tuple[np.ndarray, Transform]:
+    """(1, 3, H, W) float32 model input and the transform back to original pixels."""
+    tensor, transform = letterbox(image, spec)
+    return tensor.unsqueeze(0).numpy(), transform
+
+
+def finish(
+    outputs: dict[str, np.ndarray],
+    spec: DetectorSpec,
+    transform: Transform,
+    options: Options,
+    image: np.ndarray,
+) -> Detections:
+    """Decode the head, run class-aware NMS, map boxes back to the original image."""
+    per_image = {name: torch.from_numpy(array[0]) for name, array in outputs.items()}
+    boxes, scores, class_ids = DECODERS[spec.family](per_image, spec, options.min_score)
+    boxes, scores, class_ids = postprocess(
+        boxes,
+        scores,
+        class_ids,
+        iou_threshold=options.iou_threshold,
+        max_detections=options.max_detections,
+        class_filter=set(options.class_filter) if options.class_filter else None,
+    )
+    boxes = to_original(boxes, transform)
+    height, width = image.shape[:2]
+    result = Detections(
+        width=width,
+        height=height,
+        boxes=boxes.tolist(),
+        scores=scores.tolist(),
+        class_ids=[int(c) for c in class_ids.tolist()],
+        annotated_png=None,
+    )
+    if not options.annotate:
+        return result
+    drawn = draw_detections(
+        Image.fromarray(image),
+        [
+            (spec.labels[c], s, b)
+            for b, s, c in zip(result.boxes, result.scores, result.class_ids, strict=True)
+        ],
+    )
+    buf = io.BytesIO()
+    drawn.save(buf, format="PNG")
+    return Detections(width, height, result.boxes, result.scores, result.class_ids, buf.getvalue())
