@@ -117,13 +117,7 @@ def triton() -> None:
     from fovea.stack.triton import run
 
     setup_logging()
-    s = TritonSettings()
-    s.work_dir.mkdir(parents=True, exist_ok=True)
-    sys.exit(
-        run(
-            s.model_repository, s.work_dir, s.host, s.http_port, s.grpc_port, s.metrics_port, s.load_timeout_s
-        )
-    )
+    sys.exit(run(TritonSettings()))
 
 
 @main.command()

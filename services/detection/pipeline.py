@@ -12,7 +12,7 @@ from PIL import Image
 from fovea.common.images import ImageLimits, decode_image
 from fovea.detection.core.annotate import draw_detections
 from fovea.detection.core.heads import DECODERS
-from fovea.detection.core.postprocess import postprocess
+from fovea.detection.core.postprocess import Detection, postprocess
 from fovea.detection.core.preprocess import Transform, letterbox, to_original
 from fovea.detection.core.spec import DetectorSpec
 
@@ -79,7 +79,7 @@ def finish(
     drawn = draw_detections(
         Image.fromarray(image),
         [
-            (spec.labels[c], s, b)
+            Detection(box=(b[0], b[1], b[2], b[3]), score=s, class_id=c, label=spec.labels[c])
             for b, s, c in zip(result.boxes, result.scores, result.class_ids, strict=True)
         ],
     )

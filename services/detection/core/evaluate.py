@@ -1,0 +1,359 @@
+"""Detection quality: COCO mAP with pycocotools, and a reader for YOLO-format datasets.
+
+:func:`evaluate` builds COCO-format ground truth and results in memory (boxes converted from xyxy to
+COCO's xywh, image and category ids 1-based because pycocotools treats id 0 as "unmatched") and runs
+``COCOeval`` for boxes, so the numbers are the standard COCO ones: 101-point interpolated AP, area "all",
+at most ``max_detections`` detections per image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from torch import Tensor
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "EvalResult",
+    "YoloDataset",
+    "YoloSample",
+    "evaluate",
+    "parse_yaml_names",
+    "read_yolo_dataset",
+]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+_EXIF_ORIENTATION = 0x0112
+_ROTATED_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """COCO box metrics; ``per_class`` maps class name -> ``(AP@0.5, AP@[0.5:0.95])`` for every class
+    that has at least one ground-truth box (AP is undefined for the others, which are left out)."""
+
+    map50: float
+    map50_95: float
+    per_class: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+def _xywh_list(boxes: Tensor) -> list[list[float]]:
+    b = boxes.detach().to(torch.float64).cpu()
+    return torch.stack((b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]), dim=1).tolist()
+
+
+def _check_lengths(
+    ground_truth: Sequence[Any], predictions: Sequence[Any], image_sizes: Sequence[Any]
+) -> None:
+    if not len(ground_truth) == len(predictions) == len(image_sizes):
+        raise ValueError(
+            "ground_truth, predictions and image_sizes must have one entry per image, got "
+            f"{len(ground_truth)}, {len(predictions)} and {len(image_sizes)}"
+        )
+
+
+def _coco_ground_truth(
+    ground_truth: Sequence[tuple[Tensor, Tensor]],
+    class_names: Sequence[str],
+    image_sizes: Sequence[tuple[int, int]],
+) -> dict[str, list[dict[str, Any]]]:
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for image_id, ((boxes, class_ids), (width, height)) in enumerate(
+        zip(ground_truth, image_sizes, strict=True), start=1
+    ):
+        images.append({"id": image_id, "width": int(width), "height": int(height)})
+        for bbox, class_id in zip(_xywh_list(boxes), class_ids.tolist(), strict=True):
+            if not 0 <= class_id < len(class_names):
+                raise ValueError(f"ground-truth class id {class_id} outside the {len(class_names)} classes")
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(class_id) + 1,
+                    "bbox": bbox,
+                    "area": bbox[2] * bbox[3],
+                    "iscrowd": 0,
+                }
+            )
+    categories = [{"id": i + 1, "name": name} for i, name in enumerate(class_names)]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def _coco_results(
+    predictions: Sequence[tuple[Tensor, Tensor, Tensor]], num_classes: int
+) -> list[dict[str, Any]]:
+    results = []
+    for image_id, (boxes, scores, class_ids) in enumerate(predictions, start=1):
+        for bbox, score, class_id in zip(_xywh_list(boxes), scores.tolist(), class_ids.tolist(), strict=True):
+            if not 0 <= class_id < num_classes:
+                raise ValueError(f"predicted class id {class_id} outside the {num_classes} classes")
+            results.append(
+                {"image_id": image_id, "category_id": int(class_id) + 1, "bbox": bbox, "score": float(score)}
+            )
+    return results
+
+
+def _mean_valid(precision: np.ndarray) -> float:
+    """Mean of the entries pycocotools filled in (it writes -1 where there is nothing to measure)."""
+    valid = precision[precision > -1]
+    return float(valid.mean()) if valid.size else 0.0
+
+
+def evaluate(
+    ground_truth: Sequence[tuple[Tensor, Tensor]],
+    predictions: Sequence[tuple[Tensor, Tensor, Tensor]],
+    class_names: Sequence[str],
+    image_sizes: Sequence[tuple[int, int]],
+    *,
+    max_detections: int = 100,
+) -> EvalResult:
+    """COCO mAP@0.5 and mAP@[0.5:0.95] of predictions against ground truth, computed by pycocotools.
+
+    Args:
+        ground_truth: per image, ``(boxes (G, 4) xyxy pixels, class_ids (G,))``.
+        predictions: per image, ``(boxes (D, 4) xyxy pixels, scores (D,), class_ids (D,))``.
+        class_names: name of each class id.
+        image_sizes: per image, ``(width, height)``.
+        max_detections: detections per image that count (COCO's ``maxDets``; the best-scored are used).
+
+    Returns:
+        :class:`EvalResult`; 0 everywhere when there are no predictions at all.
+
+    Raises:
+        ValueError: mismatched lengths, a class id out of range, or no ground-truth box at all.
+    """
+    _check_lengths(ground_truth, predictions, image_sizes)
+    if max_detections < 1:
+        raise ValueError(f"max_detections must be >= 1, got {max_detections}")
+    gt_dict = _coco_ground_truth(ground_truth, class_names, image_sizes)
+    if not gt_dict["annotations"]:
+        raise ValueError("no ground-truth boxes: mAP is undefined")
+    results = _coco_results(predictions, len(class_names))
+    present = sorted({ann["category_id"] for ann in gt_dict["annotations"]})
+    if not results:
+        return EvalResult(0.0, 0.0, {class_names[c - 1]: (0.0, 0.0) for c in present})
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt_dict
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(results)
+        coco_eval = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        coco_eval.params.maxDets = [1, 10, max_detections]
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    # precision: (iou thresholds T=10, recall points R=101, classes K, area ranges A, max dets M)
+    precision = coco_eval.eval["precision"][:, :, :, 0, -1]
+    per_class = {}
+    for k, category_id in enumerate(coco_eval.params.catIds):
+        if category_id in present:
+            per_class[class_names[category_id - 1]] = (
+                _mean_valid(precision[0, :, k]),
+                _mean_valid(precision[:, :, k]),
+            )
+    return EvalResult(float(coco_eval.stats[1]), float(coco_eval.stats[0]), per_class)
+
+
+# --- YOLO-format datasets ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class YoloSample:
+    """One image of a YOLO-format dataset, its boxes converted to xyxy pixels."""
+
+    image_path: Path
+    boxes: Tensor
+    """``(G, 4)`` float32 xyxy in pixels of the (EXIF-oriented) image."""
+    class_ids: Tensor
+    """``(G,)`` int64."""
+    image_size: tuple[int, int]
+    """``(width, height)`` after EXIF orientation, the frame the normalised labels refer to."""
+
+
+@dataclass(frozen=True)
+class YoloDataset:
+    class_names: list[str]
+    samples: list[YoloSample]
+
+
+def _strip_scalar(text: str) -> str:
+    """A YAML plain or quoted scalar, without a trailing ``# comment``."""
+    text = text.strip()
+    if text[:1] in {"'", '"'}:
+        end = text.find(text[0], 1)
+        if end == -1:
+            raise ValueError(f"unterminated quoted name: {text}")
+        return text[1:end]
+    return re.sub(r"\s+#.*$", "", text).strip()
+
+
+def _split_flow(body: str) -> list[str]:
+    """Split the inside of ``[...]`` or ``{...}`` on commas outside quotes."""
+    items, current, quote = [], "", ""
+    for char in body:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in {"'", '"'}:
+            quote = char
+        elif char == ",":
+            items.append(current)
+            current = ""
+            continue
+        current += char
+    items.append(current)
+    return [item for item in items if item.strip()]
+
+
+def _names_from_pairs(pairs: list[tuple[str | None, str]]) -> list[str]:
+    """``[(index or None, name)]`` -> names; explicit indices must be 0..n-1."""
+    if all(key is None for key, _ in pairs):
+        return [name for _, name in pairs]
+    indexed = {}
+    for key, name in pairs:
+        if key is None or not key.strip().isdigit():
+            raise ValueError(f"names: mixed or non-integer keys in {pairs}")
+        indexed[int(key)] = name
+    if sorted(indexed) != list(range(len(indexed))):
+        raise ValueError(f"names: class indices must be 0..{len(indexed) - 1}, got {sorted(indexed)}")
+    return [indexed[i] for i in range(len(indexed))]
+
+
+def _pair(item: str, mapping: bool) -> tuple[str | None, str]:
+    if not mapping:
+        return None, _strip_scalar(item)
+    key, sep, value = item.partition(":")
+    if not sep:
+        raise ValueError(f"names: expected 'index: name', got {item!r}")
+    return key.strip(), _strip_scalar(value)
+
+
+def parse_yaml_names(text: str) -> list[str]:
+    """Class names from a YOLO ``data.yaml``'s top-level ``names:`` key, without a YAML library.
+
+    Understands the forms YOLO tools write: ``names: [a, 'b c']``, ``names: {0: a, 1: b}``, and a block
+    of ``- a`` lines or ``0: a`` lines indented under ``names:``.
+
+    Raises:
+        ValueError: no ``names:`` key, or a form not listed above.
+    """
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        match = re.match(r"^names\s*:(.*)$", line)
+        if not match:
+            continue
+        inline = re.sub(r"\s+#.*$", "", match.group(1)).strip()
+        if inline.startswith("[") and inline.endswith("]"):
+            return _names_from_pairs([_pair(i, False) for i in _split_flow(inline[1:-1])])
+        if inline.startswith("{") and inline.endswith("}"):
+            return _names_from_pairs([_pair(i, True) for i in _split_flow(inline[1:-1])])
+        if inline:
+            raise ValueError(f"data.yaml line {number + 1}: unsupported names value {inline!r}")
+        pairs: list[tuple[str | None, str]] = []
+        for block_line in lines[number + 1 :]:
+            stripped = block_line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            if not block_line[:1].isspace() and not stripped.startswith("-"):
+                break  # next top-level key
+            if stripped.startswith("-"):
+                pairs.append((None, _strip_scalar(stripped[1:])))
+            else:
+                pairs.append(_pair(stripped, True))
+        if not pairs:
+            raise ValueError("data.yaml: names: is empty")
+        return _names_from_pairs(pairs)
+    raise ValueError("data.yaml has no top-level 'names:' key")
+
+
+def _read_class_names(root: Path) -> list[str]:
+    classes_txt = root / "classes.txt"
+    if classes_txt.is_file():
+        names = [line.strip() for line in classes_txt.read_text(encoding="utf-8").splitlines()]
+        return [name for name in names if name]
+    for yaml_name in ("data.yaml", "data.yml"):
+        if (root / yaml_name).is_file():
+            return parse_yaml_names((root / yaml_name).read_text(encoding="utf-8"))
+    raise ValueError(f"{root}: no classes.txt or data.yaml with class names")
+
+
+def _oriented_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` as displayed, i.e. swapped for EXIF orientations that rotate by 90 degrees."""
+    with Image.open(path) as image:
+        width, height = image.size
+        if image.getexif().get(_EXIF_ORIENTATION) in _ROTATED_ORIENTATIONS:
+            return height, width
+    return width, height
+
+
+def _read_labels(path: Path, size: tuple[int, int], num_classes: int) -> tuple[Tensor, Tensor]:
+    """``class cx cy w h`` lines (normalised) -> boxes ``(G, 4)`` xyxy pixels, class ids ``(G,)``."""
+    rows: list[list[float]] = []
+    classes: list[int] = []
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 5:
+            raise ValueError(f"{path}:{number}: expected 'class cx cy w h', got {line!r}")
+        try:
+            class_id = int(parts[0])
+            cx, cy, w, h = (float(p) for p in parts[1:])
+        except ValueError:
+            raise ValueError(f"{path}:{number}: not numbers: {line!r}") from None
+        if not 0 <= class_id < num_classes or not all(map(math.isfinite, (cx, cy, w, h))):
+            raise ValueError(f"{path}:{number}: class id outside 0..{num_classes - 1} or bad value")
+        width, height = size
+        rows.append(
+            [(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height]
+        )
+        classes.append(class_id)
+    boxes = torch.tensor(rows, dtype=torch.float32).reshape(-1, 4)
+    return boxes, torch.tensor(classes, dtype=torch.int64)
+
+
+def read_yolo_dataset(root: Path | str) -> YoloDataset:
+    """Read a YOLO-format dataset folder.
+
+    Layout: ``root/images/**/<name>.<jpg|png|...>``, labels at the mirrored path
+    ``root/labels/**/<name>.txt`` (a missing label file means no objects), one ``class cx cy w h`` line
+    per object with coordinates normalised to ``[0, 1]``; class names from ``root/classes.txt`` (one per
+    line) or ``root/data.yaml``'s ``names:``.
+
+    Returns:
+        class names and one :class:`YoloSample` per image, sorted by path.
+
+    Raises:
+        ValueError: no class names, no images, or a malformed label line (file and line given).
+    """
+    root = Path(root)
+    class_names = _read_class_names(root)
+    images_dir, labels_dir = root / "images", root / "labels"
+    image_paths = sorted(
+        p for p in images_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not image_paths:
+        raise ValueError(f"{images_dir}: no images")
+    samples = []
+    for image_path in image_paths:
+        size = _oriented_size(image_path)
+        label_path = (labels_dir / image_path.relative_to(images_dir)).with_suffix(".txt")
+        boxes, class_ids = _read_labels(label_path, size, len(class_names))
+        samples.append(YoloSample(image_path, boxes, class_ids, size))
+    return YoloDataset(class_names, samples)

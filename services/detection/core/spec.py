@@ -1,0 +1,174 @@
+"""A detector's metadata: what its input expects and how to read its outputs.
+
+Each detection model directory in the Triton model repository carries a ``fovea.json`` beside its
+``config.pbtxt``; :func:`load_spec` reads it into a :class:`DetectorSpec`. Unknown keys are rejected
+(``extra="forbid"``) so that a typo fails when the service starts, not at the first request.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["SPEC_FILENAME", "DetectorSpec", "HeadFamily", "load_spec"]
+
+SPEC_FILENAME = "fovea.json"
+
+
+class HeadFamily(StrEnum):
+    """Output layouts the decoders in ``heads.py`` understand."""
+
+    NANODET = "nanodet"
+    YOLO_GRID = "yolo-grid"
+    YOLOV5 = "yolov5"
+    YOLOX = "yolox"
+    YOLOV8 = "yolov8"
+
+
+class DetectorSpec(BaseModel):
+    """Metadata of one detection model (``fovea.json``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, description="Model name, the Triton model directory's name.")
+    family: HeadFamily = Field(description="Output layout, picks the decoder in heads.DECODERS.")
+    input_size: tuple[int, int] = Field(description="Network input (width, height) in pixels.")
+    channel_order: Literal["RGB", "BGR"] = Field(
+        default="RGB", description="Channel order the network expects."
+    )
+    scale: float = Field(
+        default=1.0 / 255.0, gt=0, description="Pixel values (0-255) are multiplied by this."
+    )
+    mean: tuple[float, float, float] = Field(
+        default=(0.0, 0.0, 0.0), description="Subtracted after scaling, per channel in channel_order."
+    )
+    std: tuple[float, float, float] = Field(
+        default=(1.0, 1.0, 1.0), description="Divides after subtracting mean, per channel in channel_order."
+    )
+    pad_value: float = Field(
+        default=114.0, ge=0, le=255, description="Letterbox fill, a 0-255 pixel value (before scaling)."
+    )
+    letterbox: bool = Field(
+        default=True, description="Keep aspect ratio and pad (True) or stretch to input_size (False)."
+    )
+    strides: list[int] = Field(default_factory=list, description="Feature-map strides, one per level.")
+    anchors: list[list[tuple[float, float]]] | None = Field(
+        default=None, description="Per level, (width, height) anchor sizes in input pixels."
+    )
+    reg_max: int | None = Field(
+        default=None, ge=1, description="NanoDet: distance bins per side minus one (bins = reg_max + 1)."
+    )
+    center_offset: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="NanoDet: cell centre = (index + center_offset) * stride; NanoDet-Plus uses 0.",
+    )
+    decoded: bool = Field(
+        default=False, description="YOLOX: output already holds boxes in pixels (decode_in_inference)."
+    )
+    labels: list[str] = Field(description="Class names, index = class id.")
+    input_name: str = Field(min_length=1, description="Triton input tensor name.")
+    output_names: list[str] = Field(min_length=1, description="Triton output tensor names, in order.")
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] <= 0 or value[1] <= 0:
+            raise ValueError(f"input_size must be positive (width, height), got {value}")
+        return value
+
+    @field_validator("mean", "std", mode="before")
+    @classmethod
+    def _three_values(cls, value: object) -> object:
+        if isinstance(value, list | tuple) and len(value) != 3:
+            raise ValueError(f"must have exactly 3 values (one per channel), got {len(value)}")
+        return value
+
+    @field_validator("std")
+    @classmethod
+    def _std_positive(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(value) <= 0:
+            raise ValueError(f"std values must all be > 0, got {value}")
+        return value
+
+    @field_validator("strides")
+    @classmethod
+    def _strides_positive(cls, value: list[int]) -> list[int]:
+        if any(s <= 0 for s in value):
+            raise ValueError(f"strides must be positive, got {value}")
+        return value
+
+    @field_validator("anchors")
+    @classmethod
+    def _anchors_positive(
+        cls, value: list[list[tuple[float, float]]] | None
+    ) -> list[list[tuple[float, float]]] | None:
+        if value is None:
+            return value
+        if not value or any(not level for level in value):
+            raise ValueError("anchors, when given, must list at least one (width, height) per level")
+        if any(w <= 0 or h <= 0 for level in value for w, h in level):
+            raise ValueError(f"anchor sizes must be positive, got {value}")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_named(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("labels must not be empty (one name per class)")
+        if any(not label.strip() for label in value):
+            raise ValueError("labels must not contain empty names")
+        return value
+
+    @model_validator(mode="after")
+    def _family_requirements(self) -> DetectorSpec:
+        problems: list[str] = []
+        if self.anchors is not None and self.strides and len(self.anchors) != len(self.strides):
+            problems.append(f"anchors has {len(self.anchors)} levels but strides has {len(self.strides)}")
+        match self.family:
+            case HeadFamily.NANODET:
+                if not self.strides:
+                    problems.append("nanodet needs strides")
+                if self.reg_max is None:
+                    problems.append("nanodet needs reg_max")
+                if len(self.output_names) not in (1, 2 * len(self.strides)):
+                    problems.append(
+                        "nanodet needs 1 output (all levels, [class probs | box logits]) or 2 per stride "
+                        f"(class probs, box logits), got {len(self.output_names)}"
+                    )
+            case HeadFamily.YOLO_GRID:
+                if self.anchors is None or len(self.anchors) != 1:
+                    problems.append("yolo-grid needs anchors for exactly one level")
+            case HeadFamily.YOLOX:
+                if not self.decoded and not self.strides:
+                    problems.append("yolox with decoded=false needs strides")
+        if self.family is not HeadFamily.NANODET and len(self.output_names) != 1:
+            problems.append(f"{self.family.value} needs exactly 1 output name, got {len(self.output_names)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, ``len(labels)``."""
+        return len(self.labels)
+
+
+def load_spec(path: Path | str) -> DetectorSpec:
+    """Read a :class:`DetectorSpec` from ``fovea.json``.
+
+    Args:
+        path: the JSON file, or a model directory containing ``fovea.json``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        pydantic.ValidationError: (a ``ValueError``) invalid JSON or spec; the message names the fields.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / SPEC_FILENAME
+    return DetectorSpec.model_validate_json(path.read_text(encoding="utf-8"))
