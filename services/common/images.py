@@ -78,5 +78,5 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
 def encode_png(array: np.ndarray) -> bytes:
     """PNG bytes of an (H, W, 3) uint8 RGB array."""
     buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
+    Image.fromarray(array).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

@@ -8,8 +8,9 @@ DEADLINE_EXCEEDED -> ``DeadlineExceeded``; anything else stays an internal error
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tritonclient.grpc.aio as triton_aio
@@ -89,11 +90,7 @@ class TritonClient:
     ) -> dict[str, np.ndarray]:
         """Run ``model`` on named numpy inputs (batch dimension included); return the named outputs."""
         requested = [InferRequestedOutput(name) for name in outputs]
-        infer_inputs = []
-        for name, array in inputs.items():
-            tensor = InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-            tensor.set_data_from_numpy(np.ascontiguousarray(array))
-            infer_inputs.append(tensor)
+        infer_inputs = _infer_inputs(inputs)
         budget = min(self.retry_budget_s, timeout_s or self.retry_budget_s)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(UpstreamUnavailable),
@@ -134,3 +131,83 @@ class TritonClient:
             ModelState(m["name"], m.get("version", ""), m.get("state", ""), m.get("reason", ""))
             for m in index.get("models", [])
         ]
+
+
+def _infer_inputs(inputs: Mapping[str, np.ndarray]) -> list[InferInput]:
+    tensors = []
+    for name, array in inputs.items():
+        dtype = "BYTES" if array.dtype == np.object_ else np_to_triton_dtype(array.dtype)
+        tensor = InferInput(name, list(array.shape), dtype)
+        tensor.set_data_from_numpy(np.ascontiguousarray(array) if array.dtype != np.object_ else array)
+        tensors.append(tensor)
+    return tensors
+
+
+class SyncTritonClient:
+    """Blocking client for worker threads (Celery): plain inference and decoupled-model streams."""
+
+    def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
+        import tritonclient.grpc as triton_sync
+
+        self.url = url
+        self.timeout_s = timeout_s
+        self._module = triton_sync
+        self._client = triton_sync.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def infer(
+        self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        try:
+            result = self._client.infer(
+                model,
+                _infer_inputs(inputs),
+                outputs=[InferRequestedOutput(n) for n in outputs],
+                client_timeout=self.timeout_s,
+            )
+        except InferenceServerException as exc:
+            raise translate(exc, self.url, model) from exc
+        return {name: result.as_numpy(name) for name in outputs}
+
+    def stream(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Sequence[str],
+        on_response: Callable[[dict[str, np.ndarray]], bool],
+        *,
+        idle_timeout_s: float = 120.0,
+    ) -> None:
+        """Run one request on a decoupled model; ``on_response`` gets each response's outputs and returns
+        False to cancel (the request is cancelled in Triton). Returns after the final response."""
+        import queue
+
+        events: queue.Queue[tuple[Any, Any]] = queue.Queue()
+        self._client.start_stream(callback=lambda result, error: events.put((result, error)))
+        try:
+            self._client.async_stream_infer(
+                model,
+                _infer_inputs(inputs),
+                outputs=[InferRequestedOutput(n) for n in outputs],
+                enable_empty_final_response=True,
+            )
+            while True:
+                try:
+                    result, error = events.get(timeout=idle_timeout_s)
+                except queue.Empty as exc:
+                    raise DeadlineExceeded(f"model {model!r} sent nothing for {idle_timeout_s:.0f}s") from exc
+                if error is not None:
+                    raise translate(error, self.url, model)
+                response = result.get_response()
+                final = response.parameters.get("triton_final_response")
+                if response.outputs:
+                    keep_going = on_response({name: result.as_numpy(name) for name in outputs})
+                    if not keep_going:
+                        self._client.stop_stream(cancel_requests=True)
+                        return
+                if final is not None and final.bool_param:
+                    return
+        finally:
+            self._client.stop_stream()

@@ -1,0 +1,162 @@
+"""The style service's request path: validate at submit time, queue a Celery job, report its state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+from celery import Celery
+
+from fovea.common.errors import InvalidArgument, ResourceExhausted, UpstreamUnavailable
+from fovea.common.images import ImageLimits, decode_image
+from fovea.style.config import StyleSettings
+from fovea.style.core.jobs import TERMINAL, JobKind, validate_gatys
+from fovea.style.metrics import JOBS_SUBMITTED, QUEUE_DEPTH
+from fovea.style.store import Job, JobStore
+from fovea.style.tasks import QUEUE, TASK_NAME
+from fovea.style.v1 import style_pb2, style_pb2_grpc
+
+OPTIMIZERS = {style_pb2.OPTIMIZER_UNSPECIFIED: "lbfgs", style_pb2.LBFGS: "lbfgs", style_pb2.ADAM: "adam"}
+INITS = {style_pb2.INIT_UNSPECIFIED: "content", style_pb2.CONTENT: "content", style_pb2.NOISE: "noise"}
+
+
+class StyleServicer(style_pb2_grpc.StyleServiceServicer):
+    def __init__(
+        self, settings: StyleSettings, store: JobStore, celery: Celery, style_names: tuple[str, ...]
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.celery = celery
+        self.style_names = style_names
+        self.limits = ImageLimits(
+            max_bytes=settings.max_image_bytes,
+            max_pixels=settings.max_image_pixels,
+            min_side=settings.min_image_side,
+        )
+
+    def queue_depth(self) -> int:
+        depth = int(self.store.redis.llen(QUEUE))
+        QUEUE_DEPTH.set(depth)
+        return depth
+
+    def _validate(
+        self, request: style_pb2.SubmitJobRequest
+    ) -> tuple[JobKind, str, dict[str, object], dict[str, bytes]]:
+        """Everything that can be refused is refused here, before anything is stored or queued."""
+        decode_image(request.content.data, self.limits)  # INVALID_ARGUMENT names what is wrong
+        blobs = {"content": request.content.data}
+        which = request.WhichOneof("style")
+        if which == "style_name":
+            if request.style_name not in self.style_names:
+                raise InvalidArgument(
+                    f"unknown style {request.style_name!r}; known: {', '.join(self.style_names)}"
+                )
+            side = request.max_side or self.settings.fast_max_side
+            if not 32 <= side <= self.settings.fast_max_side:
+                raise InvalidArgument(
+                    f"max_side must be within [32, {self.settings.fast_max_side}], got {side}"
+                )
+            return JobKind.FAST, request.style_name, {"max_side": side}, blobs
+        if which != "style_image":
+            raise InvalidArgument("give a style: style_name (feed-forward) or style_image (Gatys)")
+        decode_image(request.style_image.data, self.limits)
+        blobs["style"] = request.style_image.data
+        g = request.gatys
+        params = validate_gatys(
+            iterations=g.iterations,
+            max_side=g.max_side,
+            alpha=g.alpha,
+            beta=g.beta,
+            optimizer=OPTIMIZERS[g.optimizer],
+            init=INITS[g.init],
+            learning_rate=g.learning_rate,
+            content_layer=g.content_layer,
+            style_layers=dict(g.style_layers),
+            preview_every=g.preview_every,
+            default_iterations=self.settings.gatys_default_iterations,
+            max_iterations=self.settings.gatys_max_iterations,
+            default_side=self.settings.gatys_default_side,
+            max_side_limit=self.settings.gatys_max_side,
+        )
+        return JobKind.GATYS, "", params.to_json_dict(), blobs
+
+    def _submit(self, request: style_pb2.SubmitJobRequest) -> Job:
+        kind, style_name, params, blobs = self._validate(request)
+        if self.queue_depth() >= self.settings.max_queued_jobs:
+            raise ResourceExhausted(
+                f"{self.settings.max_queued_jobs} style jobs are queued already; retry later"
+            )
+        job_id, created = self.store.create(kind, style_name, params, blobs, request.idempotency_key)
+        if created:
+            try:
+                self.celery.send_task(TASK_NAME, args=[job_id, kind.value], task_id=job_id, queue=QUEUE)
+            except Exception as exc:  # noqa: BLE001 - any broker failure: undo, nothing stays queued
+                self.store.delete(job_id)
+                raise UpstreamUnavailable(f"could not queue the job (Redis broker): {exc}") from exc
+            JOBS_SUBMITTED.labels(kind.value).inc()
+        return self.store.get(job_id)
+
+    def _proto(self, job: Job, with_result: bool = True) -> style_pb2.Job:
+        message = style_pb2.Job(
+            job_id=job.job_id,
+            state=style_pb2.JobState.Value(job.state.value),
+            progress=style_pb2.Progress(
+                iteration=job.iteration,
+                total_iterations=job.total_iterations,
+                content_cost=job.content_cost,
+                style_cost=job.style_cost,
+                total_cost=job.total_cost,
+            ),
+            error=job.error,
+            created_unix_ms=job.created_ms,
+            updated_unix_ms=job.updated_ms,
+            kind=job.kind.value,
+        )
+        if with_result and job.state.value == "SUCCEEDED":
+            message.result_png = self.store.blob(job.job_id, "result") or b""
+        return message
+
+    async def SubmitJob(
+        self, request: style_pb2.SubmitJobRequest, context: grpc.aio.ServicerContext
+    ) -> style_pb2.Job:
+        job = await asyncio.to_thread(self._submit, request)
+        return self._proto(job, with_result=False)
+
+    async def GetJob(
+        self, request: style_pb2.GetJobRequest, context: grpc.aio.ServicerContext
+    ) -> style_pb2.Job:
+        job = await asyncio.to_thread(self.store.get, request.job_id)
+        return await asyncio.to_thread(self._proto, job, not request.omit_result)
+
+    async def WatchJob(
+        self, request: style_pb2.WatchJobRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[style_pb2.Job]:
+        last = None
+        while True:
+            job = await asyncio.to_thread(self.store.get, request.job_id)
+            seen = (job.state, job.updated_ms, job.iteration)
+            if seen != last:
+                last = seen
+                final = job.state in TERMINAL
+                preview = None if final else await asyncio.to_thread(self.store.blob, job.job_id, "preview")
+                message = await asyncio.to_thread(self._proto, job, final)
+                if preview:
+                    message.progress.preview_png = preview
+                yield message
+                if final:
+                    return
+            await asyncio.sleep(self.settings.watch_poll_s)
+
+    async def CancelJob(
+        self, request: style_pb2.CancelJobRequest, context: grpc.aio.ServicerContext
+    ) -> style_pb2.Job:
+        job = await asyncio.to_thread(self.store.request_cancel, request.job_id)
+        return self._proto(job, with_result=False)
+
+    async def ListStyles(
+        self, request: style_pb2.ListStylesRequest, context: grpc.aio.ServicerContext
+    ) -> style_pb2.ListStylesResponse:
+        return style_pb2.ListStylesResponse(
+            styles=[style_pb2.StyleInfo(name=n, index=i) for i, n in enumerate(self.style_names)]
+        )
