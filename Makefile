@@ -49,6 +49,7 @@ models: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy services
 
 format: setup
 	$(BIN)/ruff check --fix .

@@ -77,6 +77,14 @@ class Job:
         )
 
 
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -117,9 +125,9 @@ class JobStore:
             if idempotency_key:
                 idem = f"{PREFIX}:idem:{idempotency_key}"
                 if not self.redis.set(idem, job_id, nx=True, ex=self.idempotency_ttl_s):
-                    existing = self.redis.get(idem)
-                    if existing and self.redis.exists(self.key(existing.decode())):
-                        return existing.decode(), False
+                    existing = _text(self.redis.get(idem))
+                    if existing and self.redis.exists(self.key(existing)):
+                        return existing, False
                     self.redis.set(idem, job_id, ex=self.idempotency_ttl_s)
             ms = now_ms()
             with self.redis.pipeline(transaction=True) as pipe:
@@ -157,7 +165,7 @@ class JobStore:
             raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
         if not h:
             raise NotFound(f"no style job {job_id!r} (unknown, or older than the result TTL)")
-        return Job.from_hash(job_id, h)
+        return Job.from_hash(job_id, {_bytes(k): _bytes(v) for k, v in h.items()})
 
     def blob(self, job_id: str, part: str) -> bytes | None:
         try:
@@ -189,9 +197,10 @@ class JobStore:
         )
         return bool(done), before.decode() if isinstance(before, bytes) else str(before)
 
-    def progress(self, job_id: str, fields: dict[str, Any], preview: bytes | None = None) -> None:
+    def progress(self, job_id: str, fields: dict[str, int | float | str], preview: bytes | None = None) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key(job_id), mapping={**fields, "updated_ms": now_ms()})
+            mapping: dict[Any, Any] = {**fields, "updated_ms": now_ms()}
+            pipe.hset(self.key(job_id), mapping=mapping)
             if preview:
                 pipe.set(self.key(job_id, "preview"), preview, ex=self.ttl_s)
             pipe.execute()
