@@ -197,7 +197,9 @@ class JobStore:
         )
         return bool(done), before.decode() if isinstance(before, bytes) else str(before)
 
-    def progress(self, job_id: str, fields: dict[str, int | float | str], preview: bytes | None = None) -> None:
+    def progress(
+        self, job_id: str, fields: dict[str, int | float | str], preview: bytes | None = None
+    ) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             mapping: dict[Any, Any] = {**fields, "updated_ms": now_ms()}
             pipe.hset(self.key(job_id), mapping=mapping)
