@@ -124,3 +124,18 @@ def test_backend_stopped_mid_test_is_unavailable_then_recovers(stack: Stack) -> 
             stack.supervisor.start_process("detection")
         result = eventually(lambda: client.detect(photo), timeout_s=30)
         assert result.detections
+
+
+def test_request_id_is_returned_and_kept(stack: Stack) -> None:
+    from fovea.models.v1 import models_pb2, models_pb2_grpc
+
+    with grpc.insecure_channel(stack.gateway) as channel:
+        stub = models_pb2_grpc.ModelsServiceStub(channel)
+        auth = ("authorization", f"Bearer {stack.admin_key}")
+        _, call = stub.ListModels.with_call(models_pb2.ListModelsRequest(), metadata=[auth], timeout=10)
+        generated = dict(call.initial_metadata())["x-request-id"]
+        _, call = stub.ListModels.with_call(
+            models_pb2.ListModelsRequest(), metadata=[auth, ("x-request-id", "door-7-abc")], timeout=10
+        )
+        kept = dict(call.initial_metadata())["x-request-id"]
+    assert len(generated) == 32 and kept == "door-7-abc"
