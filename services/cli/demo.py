@@ -17,7 +17,7 @@ def _detection(client: FoveaClient) -> Any:
     out = {}
     for name in ("dog", "person"):
         result = client.detect(sample(name).read_bytes())
-        out[f"{name}.jpg"] = [{"label": d.label, "score": d.score, "box": d.box} for d in result.detections]
+        out[f"{name}.jpg"] = [f"{d.label} {d.score:.2f} box {d.box}" for d in result.detections]
     return out
 
 
