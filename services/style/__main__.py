@@ -1,25 +1,28 @@
-"""``fovea serve style`` (wiring only). The capability itself is not built yet: RPCs answer UNIMPLEMENTED."""
+"""``fovea serve style`` (wiring only)."""
 
 from __future__ import annotations
 
 import asyncio
 
-import redis.asyncio as aioredis
-
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
 from fovea.common.server import Registration, create_server, serve_forever, watch_readiness
 from fovea.common.triton import TritonClient
-from fovea.common.unbuilt import unbuilt_servicer
+from fovea.models.multistyle import STYLE_NAMES
 from fovea.style.config import StyleSettings
+from fovea.style.servicer import StyleServicer
+from fovea.style.store import JobStore
+from fovea.style.tasks import create_app
 from fovea.style.v1 import style_pb2, style_pb2_grpc
+
+MODELS = ("style_fast", "style_gatys")
 
 
 async def run(settings: StyleSettings) -> None:
-    service = style_pb2.DESCRIPTOR.services_by_name["StyleService"]
-    servicer = unbuilt_servicer(style_pb2_grpc.StyleServiceServicer, service, "style")
+    store = JobStore(settings.redis_url, settings.result_ttl_s, settings.idempotency_ttl_s)
+    servicer = StyleServicer(settings, store, create_app(settings), STYLE_NAMES)
     triton = TritonClient(settings.triton_url)
-    store = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    service = style_pb2.DESCRIPTOR.services_by_name["StyleService"]
     handle = await create_server(
         "style",
         f"{settings.host}:{settings.port}",
@@ -29,13 +32,12 @@ async def run(settings: StyleSettings) -> None:
     serve_metrics(settings.host, settings.metrics_port)
 
     async def ready() -> bool:
-        return bool(await store.ping()) and await triton.is_ready()
+        if not await asyncio.to_thread(store.ping):
+            return False
+        await asyncio.to_thread(servicer.queue_depth)
+        return all([await triton.is_model_ready(m) for m in MODELS])
 
-    async def close() -> None:
-        await triton.close()
-        await store.aclose()
-
-    await serve_forever(handle, watch_readiness(handle, ready), on_stop=close)
+    await serve_forever(handle, watch_readiness(handle, ready), on_stop=triton.close)
 
 
 def main() -> None:

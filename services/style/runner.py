@@ -7,11 +7,11 @@ import logging
 import time
 
 import numpy as np
-from PIL import Image
 
 from fovea.common.errors import FoveaError, UpstreamUnavailable
 from fovea.common.images import ImageLimits, decode_image, encode_png
 from fovea.common.triton import SyncTritonClient
+from fovea.style.core.images import fit_array
 from fovea.style.core.jobs import TERMINAL, JobKind, JobState
 from fovea.style.store import JobStore
 
@@ -26,16 +26,6 @@ class Cancelled(Exception):
 
 class TimeLimitExceeded(Exception):
     pass
-
-
-def fit_within(image: np.ndarray, max_side: int) -> np.ndarray:
-    """Downscale (never upscale) so the longest side is at most ``max_side``; keeps the aspect ratio."""
-    height, width = image.shape[:2]
-    scale = max_side / max(height, width)
-    if scale >= 1:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
 
 class JobRunner:
@@ -92,7 +82,7 @@ class JobRunner:
         data = self.store.blob(job_id, part)
         if data is None:
             raise FoveaError(f"job {job_id} has lost its {part} image (expired?)")
-        return fit_within(decode_image(data, self.limits), max_side)
+        return fit_array(decode_image(data, self.limits), max_side)
 
     def _fast(self, job_id: str, style_name: str, max_side: int) -> bytes:
         content = self._image(job_id, "content", max_side)

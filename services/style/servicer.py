@@ -11,7 +11,7 @@ from celery import Celery
 from fovea.common.errors import InvalidArgument, ResourceExhausted, UpstreamUnavailable
 from fovea.common.images import ImageLimits, decode_image
 from fovea.style.config import StyleSettings
-from fovea.style.core.jobs import TERMINAL, JobKind, validate_gatys
+from fovea.style.core.jobs import TERMINAL, JobKind, gatys_params, params_json
 from fovea.style.metrics import JOBS_SUBMITTED, QUEUE_DEPTH
 from fovea.style.store import Job, JobStore
 from fovea.style.tasks import QUEUE, TASK_NAME
@@ -62,8 +62,12 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
             raise InvalidArgument("give a style: style_name (feed-forward) or style_image (Gatys)")
         decode_image(request.style_image.data, self.limits)
         blobs["style"] = request.style_image.data
-        g = request.gatys
-        params = validate_gatys(
+        g = (
+            request.gatys
+            if request.HasField("gatys")
+            else style_pb2.GatysParams(iterations=self.settings.gatys_default_iterations)
+        )
+        params = gatys_params(
             iterations=g.iterations,
             max_side=g.max_side,
             alpha=g.alpha,
@@ -74,12 +78,11 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
             content_layer=g.content_layer,
             style_layers=dict(g.style_layers),
             preview_every=g.preview_every,
-            default_iterations=self.settings.gatys_default_iterations,
             max_iterations=self.settings.gatys_max_iterations,
             default_side=self.settings.gatys_default_side,
             max_side_limit=self.settings.gatys_max_side,
         )
-        return JobKind.GATYS, "", params.to_json_dict(), blobs
+        return JobKind.GATYS, "", params_json(params), blobs
 
     def _submit(self, request: style_pb2.SubmitJobRequest) -> Job:
         kind, style_name, params, blobs = self._validate(request)

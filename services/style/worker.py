@@ -6,7 +6,7 @@ from fovea.common.logs import setup_logging
 
 
 def main() -> None:
-    from fovea.style.tasks import app, settings
+    from fovea.style.tasks import QUEUE, app, settings
 
     setup_logging(settings.log_level)
     app.worker_main(
@@ -18,6 +18,8 @@ def main() -> None:
             "threads",
             "--concurrency",
             str(settings.worker_concurrency),
+            "--queues",
+            QUEUE,
             "--without-gossip",
             "--without-mingle",
             "--hostname",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from enum import StrEnum
 from typing import Any
 
 from fovea.common.errors import InvalidArgument
+from fovea.style.core.gatys import MIN_SIDE, GatysParams
 
 
 class JobState(StrEnum):
@@ -42,30 +43,7 @@ def sources_of(target: JobState) -> list[JobState]:
     return [s for s, allowed in TRANSITIONS.items() if target in allowed]
 
 
-OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise")
-
-
-@dataclass(frozen=True)
-class GatysRequest:
-    """Gatys parameters after defaults and bounds; passed to the Triton model as JSON."""
-
-    iterations: int
-    max_side: int
-    alpha: float = 1.0
-    beta: float = 1e3
-    optimizer: str = "lbfgs"
-    init: str = "content"
-    learning_rate: float = 0.0  # 0 = the optimiser's default
-    content_layer: str = ""  # "" = the model's default
-    style_layers: dict[str, float] = field(default_factory=dict)  # {} = the model's defaults
-    preview_every: int = 0
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def validate_gatys(
+def gatys_params(
     *,
     iterations: int,
     max_side: int,
@@ -77,39 +55,38 @@ def validate_gatys(
     content_layer: str,
     style_layers: dict[str, float],
     preview_every: int,
-    default_iterations: int,
     max_iterations: int,
     default_side: int,
     max_side_limit: int,
-) -> GatysRequest:
-    """Apply defaults (0 / empty = default) and bounds; ``InvalidArgument`` names the bad field."""
-    iterations = iterations or default_iterations
+) -> GatysParams:
+    """The optimiser's parameters from a request, within the service's bounds; ``InvalidArgument`` names
+    the bad field (checked at submit time). Iterations must be given (>= 1); for the other fields 0 or
+    empty means the default."""
     if not 1 <= iterations <= max_iterations:
         raise InvalidArgument(f"iterations must be within [1, {max_iterations}], got {iterations}")
     max_side = max_side or default_side
-    if not 32 <= max_side <= max_side_limit:
-        raise InvalidArgument(f"max_side must be within [32, {max_side_limit}], got {max_side}")
-    if alpha < 0 or beta < 0:
-        raise InvalidArgument(f"alpha and beta must be >= 0, got {alpha}, {beta}")
-    if optimizer not in OPTIMIZERS:
-        raise InvalidArgument(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if init not in INITS:
-        raise InvalidArgument(f"init must be one of {INITS}, got {init!r}")
-    if learning_rate < 0:
-        raise InvalidArgument(f"learning_rate must be >= 0, got {learning_rate}")
-    if any(w < 0 for w in style_layers.values()):
-        raise InvalidArgument("style layer weights (lambda) must be >= 0")
-    if preview_every < 0:
-        raise InvalidArgument(f"preview_every must be >= 0, got {preview_every}")
-    return GatysRequest(
-        iterations=iterations,
-        max_side=max_side,
-        alpha=alpha or 1.0,
-        beta=beta or 1e3,
-        optimizer=optimizer,
-        init=init,
-        learning_rate=learning_rate,
-        content_layer=content_layer,
-        style_layers=dict(style_layers),
-        preview_every=preview_every,
-    )
+    if not MIN_SIDE <= max_side <= max_side_limit:
+        raise InvalidArgument(f"max_side must be within [{MIN_SIDE}, {max_side_limit}], got {max_side}")
+    defaults = GatysParams()
+    try:
+        return GatysParams(
+            content_layer=content_layer or defaults.content_layer,
+            style_layers=dict(style_layers) or dict(defaults.style_layers),
+            alpha=defaults.alpha if alpha == 0 and beta == 0 else alpha,
+            beta=defaults.beta if alpha == 0 and beta == 0 else beta,
+            iterations=iterations,
+            optimizer=optimizer,  # type: ignore[arg-type]  # checked by GatysParams
+            learning_rate=learning_rate or None,
+            init=init,  # type: ignore[arg-type]
+            max_side=max_side,
+            preview_every=preview_every,
+        )
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from exc
+
+
+def params_json(params: GatysParams) -> dict[str, Any]:
+    """JSON-ready fields of ``params`` (what the job stores and the Triton model receives)."""
+    data = asdict(params)
+    data["style_layers"] = dict(params.style_layers)
+    return data

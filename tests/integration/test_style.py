@@ -1,0 +1,188 @@
+"""Style jobs through the real gateway, Celery worker and Triton: fast and Gatys jobs, idempotency,
+bad input refused at submit time, cancel, and a worker killed mid-job."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from fovea.client import FoveaClient, FoveaClientError
+from fovea.common.v1 import common_pb2
+from fovea.models.samples import sample
+from fovea.style.store import PREFIX, JobStore
+from fovea.style.tasks import QUEUE
+from fovea.style.v1 import style_pb2
+
+from .conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+DONE = {style_pb2.SUCCEEDED, style_pb2.FAILED, style_pb2.CANCELLED}
+
+
+def store(stack: Stack) -> JobStore:
+    import json
+
+    url = json.loads((stack.settings.data / "stack.json").read_text())["redis_url"]
+    return JobStore(url, ttl_s=600, idempotency_ttl_s=600)
+
+
+def gatys_request(iterations: int, side: int = 64, key: str = "") -> style_pb2.SubmitJobRequest:
+    return style_pb2.SubmitJobRequest(
+        content=common_pb2.Image(data=sample("dog").read_bytes()),
+        style_image=common_pb2.Image(data=sample("giraffe").read_bytes()),
+        gatys=style_pb2.GatysParams(
+            iterations=iterations, max_side=side, optimizer=style_pb2.ADAM, preview_every=2
+        ),
+        idempotency_key=key,
+    )
+
+
+def wait(client: FoveaClient, job_id: str, timeout_s: float = 120) -> list[style_pb2.Job]:
+    return list(client.watch_job(job_id, timeout_s=timeout_s))
+
+
+def cpu_seconds(pattern: str) -> float:
+    """CPU time so far of every process whose command line contains ``pattern`` (Triton's model stubs)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if pattern not in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            continue
+    return total
+
+
+def test_list_styles(stack: Stack) -> None:
+    with stack.client() as client:
+        assert len(client.list_styles()) == 26
+
+
+def test_fast_style_job_end_to_end(stack: Stack, tmp_path: Path) -> None:
+    with stack.client() as client:
+        job = client.submit_style(sample("dog").read_bytes(), style="style3")
+        assert job.state == style_pb2.QUEUED
+        updates = wait(client, job.job_id)
+    final = updates[-1]
+    assert final.state == style_pb2.SUCCEEDED, final.error
+    image = Image.open(io.BytesIO(final.result_png))
+    assert image.size == (768, 576)  # within the default max side (1024): the content's size
+    image.save(tmp_path / "style3.png")
+
+
+def test_gatys_job_streams_progress(stack: Stack) -> None:
+    with stack.client() as client:
+        job = client.call(client.style.SubmitJob, gatys_request(iterations=6))
+        updates = wait(client, job.job_id)
+    final = updates[-1]
+    assert final.state == style_pb2.SUCCEEDED, final.error
+    assert final.progress.iteration == 6 and final.progress.total_iterations == 6
+    assert any(u.state == style_pb2.RUNNING and u.progress.total_cost > 0 for u in updates)
+    assert Image.open(io.BytesIO(final.result_png)).size == (64, 48)
+
+
+def test_same_idempotency_key_same_job(stack: Stack) -> None:
+    with stack.client() as client:
+        a = client.submit_style(sample("dog").read_bytes(), style="style1", idempotency_key="idem-1")
+        b = client.submit_style(sample("dog").read_bytes(), style="style1", idempotency_key="idem-1")
+        c = client.submit_style(sample("dog").read_bytes(), style="style1", idempotency_key="idem-2")
+        assert a.job_id == b.job_id != c.job_id
+        for job_id in (a.job_id, c.job_id):
+            assert wait(client, job_id)[-1].state == style_pb2.SUCCEEDED
+
+
+def huge_png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (
+            lambda: style_pb2.SubmitJobRequest(
+                content=common_pb2.Image(data=sample("dog").read_bytes()), style_name="vangogh"
+            ),
+            "unknown style",
+        ),
+        (
+            lambda: style_pb2.SubmitJobRequest(
+                content=common_pb2.Image(data=b"\x89PNG broken"), style_name="style1"
+            ),
+            "could not be decoded",
+        ),
+        (lambda: gatys_request(iterations=0), "iterations"),
+        (
+            lambda: style_pb2.SubmitJobRequest(
+                content=common_pb2.Image(data=huge_png()), style_name="style1"
+            ),
+            "decompression bomb",
+        ),
+        (lambda: gatys_request(iterations=5, side=4096), "max_side"),
+        (
+            lambda: style_pb2.SubmitJobRequest(content=common_pb2.Image(data=sample("dog").read_bytes())),
+            "give a style",
+        ),
+    ],
+)
+def test_bad_input_is_refused_at_submit_and_nothing_is_queued(
+    stack: Stack, request_: object, message: str
+) -> None:
+    s = store(stack)
+    before = (s.redis.llen(QUEUE), len(list(s.redis.scan_iter(f"{PREFIX}:job:*"))))
+    with stack.client() as client, pytest.raises(FoveaClientError) as err:
+        client.call(client.style.SubmitJob, request_())  # type: ignore[operator]
+    assert err.value.code == "INVALID_ARGUMENT"
+    assert message in err.value.message
+    assert (s.redis.llen(QUEUE), len(list(s.redis.scan_iter(f"{PREFIX}:job:*")))) == before
+
+
+def test_cancel_stops_the_optimisation_and_frees_the_worker(stack: Stack) -> None:
+    with stack.client() as client:
+        job = client.call(client.style.SubmitJob, gatys_request(iterations=2000, side=96))
+        for update in client.watch_job(job.job_id, timeout_s=60):
+            if update.state == style_pb2.RUNNING and update.progress.iteration >= 2:
+                break
+        cancelled = client.call(client.style.CancelJob, style_pb2.CancelJobRequest(job_id=job.job_id))
+        assert cancelled.state in (style_pb2.RUNNING, style_pb2.CANCELLED)
+        final = wait(client, job.job_id, timeout_s=30)[-1]
+        assert final.state == style_pb2.CANCELLED
+        assert final.progress.iteration < 2000
+        time.sleep(1.0)
+        used = cpu_seconds("style_gatys")
+        time.sleep(3.0)
+        assert cpu_seconds("style_gatys") - used < 0.5  # the Triton model stopped optimising
+        # The worker is free: the next job runs at once.
+        after = client.submit_style(sample("giraffe").read_bytes(), style="style2")
+        assert wait(client, after.job_id, timeout_s=60)[-1].state == style_pb2.SUCCEEDED
+
+
+def test_job_survives_a_worker_killed_mid_job(stack: Stack) -> None:
+    s = store(stack)
+    with stack.client() as client:
+        job = client.call(client.style.SubmitJob, gatys_request(iterations=40, side=64))
+        for update in client.watch_job(job.job_id, timeout_s=60):
+            if update.state == style_pb2.RUNNING and update.progress.iteration >= 2:
+                break
+        pid = stack.supervisor.proxy().supervisor.getProcessInfo("worker")["pid"]
+        os.kill(pid, signal.SIGKILL)  # supervisor restarts it; Redis redelivers the unacknowledged job
+        final = wait(client, job.job_id, timeout_s=180)[-1]
+    assert final.state == style_pb2.SUCCEEDED, final.error
+    record = s.get(job.job_id)
+    assert record.attempts == 2  # ran again on the restarted worker...
+    assert final.progress.iteration == 40
+    results = list(s.redis.scan_iter(f"{PREFIX}:job:{job.job_id}:result"))
+    assert len(results) == 1  # ...and its result exists once
