@@ -29,7 +29,9 @@ def _response(iteration, costs, preview=None, image=None):
 class TritonPythonModel:
     def initialize(self, args):
         params = model_parameters(args["model_config"])
-        self.device = choose_device(args["model_instance_kind"], args["model_instance_device_id"], params["DEVICE"])
+        self.device = choose_device(
+            args["model_instance_kind"], args["model_instance_device_id"], params["DEVICE"]
+        )
         torch.set_num_threads(torch_threads())
         path = weights_path(Path(__file__).parent, params["WEIGHTS"])
         self.vgg = load_vgg16(path, device=self.device).eval()
@@ -61,7 +63,9 @@ class TritonPythonModel:
         if request.is_cancelled():
             sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
             return
-        sender.send(_response(last[0], last[1], image=image), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+        sender.send(
+            _response(last[0], last[1], image=image), flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+        )
 
     def execute(self, requests):
         for request in requests:
