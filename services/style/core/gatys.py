@@ -86,7 +86,7 @@ class GatysParams:
         beta: weight of J_style (>= 0); alpha and beta not both 0.
         iterations: optimiser steps, in [1, MAX_ITERATIONS]. An Adam step is one forward and backward pass
             of the VGG; an L-BFGS step about one (its line search sometimes needs two or three).
-        optimizer: ``"lbfgs"`` (torch L-BFGS, no line search) or ``"adam"``.
+        optimizer: ``"lbfgs"`` (torch L-BFGS, strong-Wolfe line search) or ``"adam"``.
         learning_rate: step size (> 0); None = ``DEFAULT_LEARNING_RATE[optimizer]``.
         init: G starts as the content image (``"content"``) or as uniform white noise (``"noise"``).
         max_side: C and S are downscaled (never upscaled) so their longest side is at most this;
