@@ -181,6 +181,121 @@ def models_build(only: tuple[str, ...], force: bool) -> None:
         fail(exc)
 
 
+@models.command("import-onnx")
+@click.argument("onnx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Model name (its directory in the repository)")
+@click.option("--family", required=True, help="Head layout: nanodet, yolo-grid, yolov5, yolox or yolov8")
+@click.option(
+    "--labels",
+    "labels_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Class names, one per line, or a YOLO data.yaml with names:",
+)
+@click.option("--input-size", default=None, help="S or WxH; default: the model's fixed input size")
+@click.option("--bgr", is_flag=True, help="The network expects BGR (default RGB)")
+@click.option(
+    "--scale", type=float, default=1.0 / 255.0, show_default="1/255", help="Pixels (0-255) times this"
+)
+@click.option("--mean", default="0,0,0", show_default=True, help="Subtracted after scaling, per channel")
+@click.option("--std", default="1,1,1", show_default=True, help="Divides after the mean, per channel")
+@click.option("--pad-value", type=float, default=114.0, show_default=True, help="Letterbox fill (0-255)")
+@click.option("--no-letterbox", is_flag=True, help="Stretch to the input size instead of padding")
+@click.option("--anchors", default=None, help="yolo-grid: JSON, per level [[w, h], ...] in input pixels")
+@click.option("--strides", default=None, help="nanodet / yolox: e.g. 8,16,32 (the default)")
+@click.option("--decoded", is_flag=True, help="yolox: the export already decodes boxes to pixels")
+@click.option(
+    "--repository",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Default: the stack's user repository, <data dir>/user-models",
+)
+@click.option("--force", is_flag=True, help="Replace a model of that name in the repository")
+def models_import_onnx(
+    onnx_file: Path,
+    name: str,
+    family: str,
+    labels_file: Path,
+    input_size: str | None,
+    bgr: bool,
+    scale: float,
+    mean: str,
+    std: str,
+    pad_value: float,
+    no_letterbox: bool,
+    anchors: str | None,
+    strides: str | None,
+    decoded: bool,
+    repository: Path | None,
+    force: bool,
+) -> None:
+    """Add an exported ONNX detector to a model repository (run by onnxruntime in the python backend)."""
+    from fovea.models import onnx_import as oi
+    from fovea.stack.config import StackSettings
+
+    settings = StackSettings()
+    target = repository or settings.user_models
+    try:
+        options = oi.ImportOptions(
+            family=family,
+            labels=oi.read_labels(labels_file),
+            input_size=oi.parse_input_size(input_size) if input_size else None,
+            channel_order="BGR" if bgr else "RGB",
+            scale=scale,
+            mean=oi.parse_floats(mean, 3, "--mean"),
+            std=oi.parse_floats(std, 3, "--std"),
+            pad_value=pad_value,
+            letterbox=not no_letterbox,
+            strides=oi.parse_strides(strides) if strides else None,
+            anchors=oi.parse_anchors(anchors) if anchors else None,
+            decoded=decoded,
+        )
+        result = oi.import_onnx(
+            onnx_file,
+            target,
+            name,
+            options,
+            force=force,
+            other_repositories=[settings.model_repository, settings.user_models],
+        )
+    except ValueError as exc:
+        fail(exc)
+    spec = result.spec
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(
+        f"imported {spec.name} into {result.directory}: {spec.family.value}, input "
+        f"{spec.input_size[0]}x{spec.input_size[1]}, {spec.num_classes} classes\n"
+        f"next: `fovea models load {spec.name}`, then `fovea detect IMAGE --model {spec.name}`"
+    )
+
+
+@models.command("load")
+@click.argument("name")
+def models_load(name: str) -> None:
+    """Load (or reload) model NAME in the local Triton, e.g. after `fovea models import-onnx`."""
+    from fovea.common.errors import FoveaError
+    from fovea.common.triton import SyncTritonClient
+    from fovea.models.onnx_import import is_imported, preflight
+    from fovea.stack.config import StackSettings
+
+    settings = StackSettings()
+    repositories = [settings.user_models, settings.model_repository.resolve()]
+    found = [r / name for r in repositories if (r / name / "config.pbtxt").is_file()]
+    if not found:
+        fail(ValueError(f"no model {name!r} in {' or '.join(map(str, repositories))}"))
+    client = SyncTritonClient(settings.triton_grpc_url)
+    try:
+        if is_imported(found[0]):
+            click.echo(f"checked {found[0]}: {preflight(found[0])}")
+        client.load_model(name)
+    except (ValueError, FoveaError) as exc:
+        fail(exc)
+    finally:
+        client.close()
+    click.echo(f"loaded {name} in Triton at {settings.triton_grpc_url}")
+
+
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def models_list(as_json: bool) -> None:

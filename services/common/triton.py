@@ -171,6 +171,13 @@ class SyncTritonClient:
             raise translate(exc, self.url, model) from exc
         return {name: result.as_numpy(name) for name in outputs}
 
+    def load_model(self, model: str, timeout_s: float = 300.0) -> None:
+        """Load (or reload) ``model`` from the repositories (Triton runs with explicit model control)."""
+        try:
+            self._client.load_model(model, client_timeout=timeout_s)
+        except InferenceServerException as exc:
+            raise translate(exc, self.url, model) from exc
+
     def stream(
         self,
         model: str,

@@ -9,13 +9,16 @@ from fovea.common.metrics import serve_metrics
 from fovea.common.server import Registration, create_server, serve_forever, watch_readiness
 from fovea.common.triton import TritonClient
 from fovea.detection.config import DetectionSettings
-from fovea.detection.registry import load_detectors
+from fovea.detection.registry import DetectorRegistry
 from fovea.detection.servicer import DetectionServicer
 from fovea.detection.v1 import detection_pb2, detection_pb2_grpc
 
 
 async def run(settings: DetectionSettings) -> None:
-    detectors = load_detectors(settings.model_repository, settings.default_model)  # fails fast
+    repositories = [settings.model_repository]
+    if settings.user_model_repository is not None:
+        repositories.append(settings.user_model_repository)
+    detectors = DetectorRegistry(repositories, settings.default_model)  # fails fast
     triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
     service = detection_pb2.DESCRIPTOR.services_by_name["DetectionService"]
     handle = await create_server(

@@ -21,6 +21,10 @@ class DetectionSettings(BaseSettings):
     model_repository: Path = Field(
         REPO_ROOT / "model_repository", description="Where detector metadata lives"
     )
+    user_model_repository: Path | None = Field(
+        None,
+        description="A second repository of detectors (`fovea models import-onnx`), rescanned for unknown names",
+    )
     default_model: str = Field("nanodet", description="Detector used when a request names none")
     min_score: float = Field(0.35, gt=0, lt=1, description="Default score threshold")
     iou_threshold: float = Field(0.5, gt=0, le=1, description="Default IoU threshold of class-aware NMS")

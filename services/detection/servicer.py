@@ -19,6 +19,7 @@ from fovea.common.v1 import common_pb2
 from fovea.detection.config import DetectionSettings
 from fovea.detection.core.spec import DetectorSpec
 from fovea.detection.pipeline import Detections, Options, decode_request_image, finish, prepare
+from fovea.detection.registry import DetectorRegistry
 from fovea.detection.v1 import detection_pb2, detection_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
     def __init__(
-        self, settings: DetectionSettings, detectors: dict[str, DetectorSpec], triton: TritonClient
+        self, settings: DetectionSettings, detectors: DetectorRegistry, triton: TritonClient
     ) -> None:
         self.settings = settings
         self.detectors = detectors
@@ -39,9 +40,9 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
 
     def _options(self, request: detection_pb2.DetectRequest) -> tuple[DetectorSpec, Options]:
         name = request.model or self.settings.default_model
-        spec = self.detectors.get(name)
+        spec = self.detectors.get(name)  # an unknown name rescans the repositories (imported models)
         if spec is None:
-            raise NotFound(f"unknown detector {name!r}; available: {', '.join(sorted(self.detectors))}")
+            raise NotFound(f"unknown detector {name!r}; available: {', '.join(sorted(self.detectors.specs))}")
         for value, what in [(request.min_score, "min_score"), (request.iou_threshold, "iou_threshold")]:
             if not 0.0 <= value <= 1.0:
                 raise InvalidArgument(f"{what} must be within [0, 1], got {value}")
@@ -115,6 +116,7 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
     async def ListDetectors(
         self, request: detection_pb2.ListDetectorsRequest, context: grpc.aio.ServicerContext
     ) -> detection_pb2.ListDetectorsResponse:
+        await asyncio.to_thread(self.detectors.rescan)
         return detection_pb2.ListDetectorsResponse(
             detectors=[
                 detection_pb2.DetectorInfo(
@@ -124,6 +126,6 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
                     labels=list(spec.labels),
                     is_default=spec.name == self.settings.default_model,
                 )
-                for spec in self.detectors.values()
+                for spec in self.detectors.specs.values()
             ]
         )

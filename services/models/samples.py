@@ -8,7 +8,8 @@ from fovea.models.sources import cache_dir, debian_file, extract_member, pypi_ar
 
 # Debian's darknet package ships the classic YOLO demo photos (and Munch's The Scream, a painting).
 DARKNET = {
-    name: f"usr/share/darknet/data/{name}.jpg" for name in ("dog", "person", "horses", "kite", "giraffe", "scream")
+    name: f"usr/share/darknet/data/{name}.jpg"
+    for name in ("dog", "person", "horses", "kite", "giraffe", "scream")
 }
 # face_recognition's source archive ships portraits used by dlib's own examples.
 FACES = ("obama", "obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")

@@ -18,6 +18,10 @@ class StackSettings(BaseSettings):
 
     data_dir: Path = Field(Path(".data"), description="Logs, Redis data, API keys, supervisor files")
     model_repository: Path = Field(REPO_ROOT / "model_repository", description="Triton model repository")
+    user_model_repository: Path | None = Field(
+        None,
+        description="Second Triton repository, for `fovea models import-onnx` models; default <data_dir>/user-models",
+    )
     host: str = Field("127.0.0.1", description="Address every process binds to")
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis to use when it answers; empty = always start our own"
@@ -43,6 +47,12 @@ class StackSettings(BaseSettings):
         return self.data_dir.expanduser().resolve()
 
     @property
+    def user_models(self) -> Path:
+        """The user model repository: ``user_model_repository`` or ``<data_dir>/user-models``."""
+        path = self.user_model_repository or self.data / "user-models"
+        return path.expanduser().resolve()
+
+    @property
     def triton_grpc_url(self) -> str:
         return f"{self.host}:{self.triton_grpc_port}"
 
@@ -53,6 +63,9 @@ class TritonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOVEA_TRITON_", extra="forbid")
 
     model_repository: Path = Field(REPO_ROOT / "model_repository", description="Triton model repository")
+    user_model_repository: Path | None = Field(
+        None, description="A second repository, for imported models (created if missing)"
+    )
     work_dir: Path = Field(Path(".data/triton"), description="Where the python backend is prepared")
     host: str = Field("127.0.0.1", description="Address Triton binds to")
     http_port: int = Field(8000, ge=1, le=65535)

@@ -64,6 +64,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
             [*py, "triton"],
             {
                 "FOVEA_TRITON_MODEL_REPOSITORY": str(settings.model_repository.resolve()),
+                "FOVEA_TRITON_USER_MODEL_REPOSITORY": str(settings.user_models),
                 "FOVEA_TRITON_WORK_DIR": str(settings.data / "triton"),
                 "FOVEA_TRITON_HOST": host,
                 "FOVEA_TRITON_HTTP_PORT": str(settings.triton_http_port),
@@ -83,6 +84,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
                 "FOVEA_DETECTION_METRICS_PORT": str(settings.detection_metrics_port),
                 "FOVEA_DETECTION_TRITON_URL": triton,
                 "FOVEA_DETECTION_MODEL_REPOSITORY": str(settings.model_repository.resolve()),
+                "FOVEA_DETECTION_USER_MODEL_REPOSITORY": str(settings.user_models),
             },
             priority=30,
         ),

@@ -19,6 +19,7 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def server_env() -> dict[str, str]:
 
 def server_command(
     binary: Path,
-    repository: Path,
+    repositories: Sequence[Path],
     backends: Path,
     host: str,
     http_port: int,
@@ -68,7 +69,7 @@ def server_command(
 ) -> list[str]:
     return [
         str(binary),
-        f"--model-repository={repository}",
+        *(f"--model-repository={repository}" for repository in repositories),
         f"--backend-directory={backends}",
         "--model-control-mode=explicit",
         "--load-model=*",
@@ -89,12 +90,15 @@ def _get_json(url: str, data: bytes | None = None) -> object:
     return json.loads(body) if body else {}
 
 
-def wait_for_models(http: str, proc: subprocess.Popen[bytes], timeout_s: float) -> list[str]:
-    """Wait until no model is loading; return the failure messages (empty when every model is READY)."""
+def wait_for_models(
+    http: str, proc: subprocess.Popen[bytes], timeout_s: float
+) -> list[tuple[str | None, str]]:
+    """Wait until no model is loading; return ``(model name or None, message)`` per failure (empty when
+    every model is READY)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            return [f"tritonserver exited with code {proc.returncode} before it was live"]
+            return [(None, f"tritonserver exited with code {proc.returncode} before it was live")]
         try:
             index = _get_json(f"{http}/v2/repository/index", data=b"{}")
         except (urllib.error.URLError, OSError, ValueError):
@@ -103,12 +107,12 @@ def wait_for_models(http: str, proc: subprocess.Popen[bytes], timeout_s: float) 
         states = index if isinstance(index, list) else []
         if states and all(m.get("state") in ("READY", "UNAVAILABLE") for m in states):
             return [
-                f"model {m['name']!r} failed to load: {m.get('reason') or 'no reason given'}"
+                (m["name"], f"model {m['name']!r} failed to load: {m.get('reason') or 'no reason given'}")
                 for m in states
                 if m.get("state") != "READY"
             ]
         time.sleep(0.3)
-    return [f"models still loading after {timeout_s:.0f}s"]
+    return [(None, f"models still loading after {timeout_s:.0f}s")]
 
 
 def run(settings: TritonSettings) -> int:
@@ -125,16 +129,27 @@ def run(settings: TritonSettings) -> int:
         binary, backends = pytriton_root() / "bin" / "tritonserver", prepare_backends(settings.work_dir)
         env = server_env()
     host, http_port = settings.host, settings.http_port
-    repository = settings.model_repository
+    repository, user_repository = settings.model_repository, settings.user_model_repository
+    repositories = [repository]
+    if user_repository is not None:
+        user_repository.mkdir(parents=True, exist_ok=True)  # Triton refuses a missing repository
+        repositories.append(user_repository)
     cmd = server_command(
-        binary, repository, backends, host, http_port, settings.grpc_port, settings.metrics_port
+        binary, repositories, backends, host, http_port, settings.grpc_port, settings.metrics_port
     )
     log.info("starting %s", " ".join(cmd))
     proc = subprocess.Popen(cmd, env=env)
     stop = lambda signum, _frame: proc.send_signal(signum)  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    failures = wait_for_models(f"http://{host}:{http_port}", proc, settings.load_timeout_s)
+    # Fatal for imported models too: a failed load keeps Triton's strict readiness false until restart.
+    user_models = {p.name for p in user_repository.iterdir()} if user_repository is not None else set()
+    failures = [
+        f"{failure} (an imported model: fix or remove {user_repository}/{model})"
+        if model in user_models
+        else failure
+        for model, failure in wait_for_models(f"http://{host}:{http_port}", proc, settings.load_timeout_s)
+    ]
     if failures:
         for failure in failures:
             log.error("Triton: %s", failure)
@@ -143,5 +158,5 @@ def run(settings: TritonSettings) -> int:
             proc.terminate()
             proc.wait(timeout=30)
         return MODEL_LOAD_FAILED
-    log.info("Triton ready: every model in %s loaded", repository)
+    log.info("Triton ready: every model in %s loaded", " and ".join(map(str, repositories)))
     return proc.wait()

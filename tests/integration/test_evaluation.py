@@ -1,0 +1,87 @@
+"""`fovea detect eval`: mAP of the default detector on a tiny hand-labelled YOLO dataset, via the gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fovea.detection.evaluation import evaluate_folder
+from fovea.models.samples import sample
+
+from .conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+# Class order unlike COCO's (classes are matched by name); "unicorn" has no boxes and no detector class.
+CLASSES = ["giraffe", "dog", "person", "bicycle", "horse", "zebra", "unicorn"]
+# Boxes drawn by eye on the photos, xyxy pixels (checked by drawing them), per image (width, height).
+LABELS = {
+    "dog": ((768, 576), [("dog", (128, 220, 315, 540)), ("bicycle", (120, 125, 570, 465))]),
+    "person": (
+        (640, 424),
+        [("person", (190, 95, 275, 380)), ("dog", (67, 266, 201, 348)), ("horse", (406, 138, 604, 343))],
+    ),
+    "giraffe": ((500, 500), [("giraffe", (166, 30, 453, 444)), ("zebra", (307, 203, 422, 444))]),
+}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("yolo")
+    (root / "images").mkdir()
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    for name, ((width, height), boxes) in LABELS.items():
+        shutil.copyfile(sample(name), root / "images" / f"{name}.jpg")
+        lines = [
+            f"{CLASSES.index(label)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+            f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
+            for label, (x1, y1, x2, y2) in boxes
+        ]
+        (root / "labels" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_evaluate_folder(stack: Stack, dataset: Path) -> None:
+    with stack.client() as client:
+        report = evaluate_folder(client, dataset, model="", min_score=0.001, chunk=2)  # 2 chunks
+    assert report.model == "nanodet" and report.images == 3 and report.boxes == 7
+    assert report.map50 > 0.5, report.as_text()
+    assert 0.0 < report.map50_95 <= report.map50
+    per_class = {c.name: c for c in report.per_class}
+    assert set(per_class) == set(CLASSES) - {"unicorn"}  # AP is undefined without ground truth
+    assert per_class["dog"].boxes == 2 and per_class["giraffe"].ap50 > 0.9
+    assert report.warnings == [
+        "dataset class 'unicorn' is not a class of detector 'nanodet': it has no boxes"
+    ]
+    text = report.as_text()
+    assert "mAP@0.5" in text and "giraffe" in text and "warning: dataset class 'unicorn'" in text
+
+
+def test_cli_eval_json(stack: Stack, dataset: Path) -> None:
+    env = {**os.environ, "FOVEA_GATEWAY": stack.gateway, "FOVEA_API_KEY": stack.detect_key}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fovea", "detect", "eval", str(dataset), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["model"] == "nanodet" and data["images"] == 3 and data["map50"] > 0.5
+    assert {c["name"] for c in data["per_class"]} == set(CLASSES) - {"unicorn"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "fovea", "detect", "eval", str(dataset), "--model", "nope"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert bad.returncode == 1 and "unknown detector 'nope'" in bad.stderr

@@ -1,0 +1,51 @@
+"""The pure parts of `fovea detect eval`: matching class names, and the report."""
+
+from __future__ import annotations
+
+from fovea.detection.evaluation import ClassAP, EvalReport, match_labels, normalise_label
+
+
+def test_normalise_label() -> None:
+    assert normalise_label(" Traffic_Light ") == "traffic light"
+    assert normalise_label("hair-drier") == "hair drier"
+    assert normalise_label("teddy   bear") == "teddy bear"
+
+
+def test_labels_match_by_name_exactly_then_loosely() -> None:
+    dataset = ["Dog", "traffic_light", "person", "unicorn"]
+    detector = ["person", "bicycle", "dog", "traffic light", "Dog"]
+    # exact "Dog" and "person"; loose "dog" and "traffic light"; "bicycle" is not in the dataset
+    assert match_labels(dataset, detector) == {"person": 2, "dog": 0, "traffic light": 1, "Dog": 0}
+    assert match_labels(dataset, []) == {}
+
+
+def test_report_text_and_dict() -> None:
+    report = EvalReport(
+        folder="data/set",
+        model="nanodet",
+        images=2,
+        boxes=3,
+        map50=0.5,
+        map50_95=0.25,
+        per_class=[ClassAP("dog", 2, 1.0, 0.5, True), ClassAP("unicorn", 1, 0.0, 0.0, False)],
+        warnings=[
+            "dataset class 'unicorn' is not a class of detector 'nanodet': its 1 boxes count with AP 0"
+        ],
+    )
+    assert report.as_text().splitlines() == [
+        "data/set: 2 images, 3 boxes, model nanodet",
+        "mAP@0.5 0.500   mAP@[.5:.95] 0.250",
+        "",
+        "class    boxes  AP@0.5  AP@[.5:.95]",
+        "dog          2   1.000        0.500",
+        "unicorn      1   0.000        0.000  (not a class of the detector)",
+        "warning: dataset class 'unicorn' is not a class of detector 'nanodet': its 1 boxes count with AP 0",
+    ]
+    data = report.as_dict()
+    assert data["map50"] == 0.5 and data["per_class"][1] == {
+        "name": "unicorn",
+        "boxes": 1,
+        "ap50": 0.0,
+        "ap50_95": 0.0,
+        "known": False,
+    }

@@ -1,0 +1,359 @@
+"""`fovea models import-onnx`: the files it writes, the runner that serves them, the mistakes it refuses.
+
+The ONNX models are synthetic (tests/onnx_detectors.py): constant predictions, so expected boxes are exact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from onnx_detectors import constant_detector, yolov5_predictions, yolov8_predictions
+
+from fovea.cli.main import main
+from fovea.detection.core.heads import decode
+from fovea.detection.core.spec import HeadFamily, load_spec
+from fovea.detection.registry import DetectorRegistry, load_detectors
+from fovea.models.onnx_import import (
+    ImportOptions,
+    import_onnx,
+    is_imported,
+    model_config_json,
+    parse_anchors,
+    parse_floats,
+    parse_input_size,
+    parse_strides,
+    preflight,
+    read_labels,
+    validate_model_name,
+)
+from fovea.models.onnx_runner import CPU, CUDA, OnnxRunner, RunnerConfig, choose_providers
+
+LABELS = ["widget", "gadget"]
+# Two boxes in 640x640 input pixels (xyxy): a widget scored 0.9 and a gadget scored 0.8.
+BOXES = [(100.0, 160.0, 300.0, 360.0), (400.0, 280.0, 600.0, 520.0)]
+
+
+def yolov8_model(tmp_path: Path, **kwargs: object) -> Path:
+    predictions = yolov8_predictions(BOXES, [0, 1], [0.9, 0.8], num_classes=2)
+    return constant_detector(tmp_path / "toy-v8.onnx", predictions, **kwargs)  # type: ignore[arg-type]
+
+
+def yolov5_model(tmp_path: Path, **kwargs: object) -> Path:
+    predictions = yolov5_predictions(BOXES, [0, 1], [0.9, 0.8], num_classes=2)
+    return constant_detector(tmp_path / "toy-v5.onnx", predictions, **kwargs)  # type: ignore[arg-type]
+
+
+def options(family: str = "yolov8", **kwargs: object) -> ImportOptions:
+    return ImportOptions(family=family, labels=list(LABELS), **kwargs)  # type: ignore[arg-type]
+
+
+def runner_for(model_dir: Path) -> OnnxRunner:
+    config = RunnerConfig.from_model_config(model_config_json((model_dir / "config.pbtxt").read_text()))
+    return OnnxRunner(model_dir / "1" / config.weights, config, [CPU])
+
+
+# --- what is written ---------------------------------------------------------------------------
+
+
+def test_yolov8_import_writes_a_triton_model(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    result = import_onnx(yolov8_model(tmp_path), repo, "toy", options())
+    model = repo / "toy"
+    assert result.directory == model and result.warnings == []
+    assert sorted(p.relative_to(model).as_posix() for p in model.rglob("*") if p.is_file()) == [
+        "1/model.onnx",
+        "1/model.py",
+        "MODEL_CARD.md",
+        "config.pbtxt",
+        "fovea.json",
+    ]
+    assert (model / "1" / "model.onnx").read_bytes() == (tmp_path / "toy-v8.onnx").read_bytes()
+    config = json.loads(model_config_json((model / "config.pbtxt").read_text()))  # Triton's own proto
+    assert config["name"] == "toy" and config["backend"] == "python"
+    assert config["max_batch_size"] == 8 and "dynamic_batching" in config
+    assert config["input"] == [{"name": "INPUT", "data_type": "TYPE_FP32", "dims": ["3", "640", "640"]}]
+    # ONNX output0 is [batch, 4 + 2, 100]: per image (6, 100), named in UPPER_SNAKE
+    assert config["output"] == [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": ["6", "100"]}]
+    assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 1}]
+    params = {k: v["string_value"] for k, v in config["parameters"].items()}
+    assert params == {
+        "WEIGHTS": "model.onnx",
+        "DEVICE": "auto",
+        "ONNX_INPUT": "images",
+        "ONNX_OUTPUTS": '["output0"]',
+    }
+    spec = load_spec(model)
+    assert spec == result.spec
+    assert spec.family is HeadFamily.YOLOV8 and spec.labels == LABELS and spec.input_size == (640, 640)
+    assert spec.input_name == "INPUT" and spec.output_names == ["OUTPUT0"]
+    assert "batch dimension is dynamic: a gathered batch runs as one" in (model / "config.pbtxt").read_text()
+    card = (model / "MODEL_CARD.md").read_text()
+    assert "toy-v8.onnx" in card and "sha256" in card and "fovea-tests" in card
+    assert is_imported(model)
+    # The detection service's registry reads it beside the platform's repository.
+    platform = tmp_path / "platform"
+    (platform / "nanodet").mkdir(parents=True)
+    (platform / "nanodet" / "fovea.json").write_text(
+        spec.model_copy(update={"name": "nanodet"}).model_dump_json()
+    )
+    assert set(load_detectors([platform, repo], "nanodet")) == {"nanodet", "toy"}
+
+
+def test_runner_and_decoder_give_back_the_encoded_boxes(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    spec = import_onnx(yolov8_model(tmp_path), repo, "toy", options()).spec
+    runner = runner_for(repo / "toy")
+    assert runner.fixed_batch is None
+    out = runner.run({"INPUT": np.random.default_rng(0).random((3, 3, 640, 640), dtype=np.float32)})
+    assert out["OUTPUT0"].shape == (3, 6, 100) and out["OUTPUT0"].dtype == np.float32
+    boxes, scores, class_ids = decode({"OUTPUT0": out["OUTPUT0"][1]}, spec, 0.5)
+    assert boxes.tolist() == [list(b) for b in BOXES]
+    assert scores.tolist() == pytest.approx([0.9, 0.8]) and class_ids.tolist() == [0, 1]
+    assert preflight(repo / "toy").startswith("onnxruntime CPUExecutionProvider")
+
+
+def test_fixed_batch_runs_in_chunks(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    result = import_onnx(yolov5_model(tmp_path, batch=1), repo, "toy5", options("yolov5"))
+    assert result.spec.family is HeadFamily.YOLOV5
+    assert "fixed at 1: a gathered batch runs in chunks of 1" in (repo / "toy5" / "config.pbtxt").read_text()
+    runner = runner_for(repo / "toy5")
+    assert runner.fixed_batch == 1
+    out = runner.run({"INPUT": np.zeros((3, 3, 640, 640), np.float32)})["OUTPUT0"]
+    assert out.shape == (3, 100, 7)  # (N, 5 + C) per image, three images
+    boxes, scores, class_ids = decode({"OUTPUT0": out[2]}, result.spec, 0.5)
+    assert boxes.tolist() == [list(b) for b in BOXES] and class_ids.tolist() == [0, 1]
+
+
+def test_dynamic_input_size_and_preprocessing_options(tmp_path: Path) -> None:
+    source = yolov8_model(tmp_path, input_shape=["batch", 3, "height", "width"])
+    chosen = options(
+        input_size=(512, 384),
+        channel_order="BGR",
+        scale=1.0,
+        mean=(103.53, 116.28, 123.675),
+        std=(57.375, 57.12, 58.395),
+        pad_value=0.0,
+        letterbox=False,
+    )
+    spec = import_onnx(source, tmp_path / "repo", "wide", chosen).spec
+    assert spec.input_size == (512, 384) and spec.channel_order == "BGR" and not spec.letterbox
+    assert spec.mean == (103.53, 116.28, 123.675) and spec.pad_value == 0.0
+    config = json.loads(model_config_json((tmp_path / "repo" / "wide" / "config.pbtxt").read_text()))
+    assert config["input"][0]["dims"] == ["3", "384", "512"]  # [3, H, W]
+
+
+def test_force_replaces_and_a_refused_import_changes_nothing(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    import_onnx(yolov8_model(tmp_path), repo, "toy", options())
+    before = (repo / "toy" / "fovea.json").read_text()
+    with pytest.raises(ValueError, match="already exists: pass --force"):
+        import_onnx(yolov8_model(tmp_path), repo, "toy", options())
+    with pytest.raises(ValueError, match="C = 3 labels"):
+        import_onnx(yolov8_model(tmp_path), repo, "toy", ImportOptions("yolov8", ["a", "b", "c"]), force=True)
+    assert (repo / "toy" / "fovea.json").read_text() == before
+    assert sorted(p.name for p in repo.iterdir()) == ["toy"]  # no staging directory left behind
+    import_onnx(yolov5_model(tmp_path), repo, "toy", options("yolov5"), force=True)
+    assert load_spec(repo / "toy").family is HeadFamily.YOLOV5
+
+
+def test_a_name_served_by_another_repository_is_refused(tmp_path: Path) -> None:
+    platform = tmp_path / "platform"
+    (platform / "nanodet").mkdir(parents=True)
+    with pytest.raises(ValueError, match="'nanodet' is taken by"):
+        import_onnx(
+            yolov8_model(tmp_path), tmp_path / "repo", "nanodet", options(), other_repositories=[platform]
+        )
+
+
+# --- refused mistakes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "chosen", "message"),
+    [
+        # 2-class yolov8 model, 3 labels: 4 + 3 = 7 is neither axis of (6, 100)
+        (
+            "v8",
+            ImportOptions("yolov8", ["a", "b", "c"]),
+            r"C = 3 labels, got \(6, 100\) \(the model seems to predict 2",
+        ),
+        ("v8", ImportOptions("yolov5", LABELS), r"\(N, 5 \+ C\).*got \(6, 100\).*yolov8 export"),
+        (
+            "v5",
+            ImportOptions("yolov8", LABELS),
+            r"got \(100, 7\) \(it fits 5 \+ C: a yolov5 or yolox export\?\)",
+        ),
+        (
+            "v5",
+            ImportOptions("yolox", LABELS),
+            r"yolox output has 100 anchors but strides \[8, 16, 32\] give 8400",
+        ),
+        ("v5", ImportOptions("yolo-grid", LABELS), "yolo-grid needs --anchors"),
+        ("v5", ImportOptions("nanodet", LABELS), r"nanodet output width 7 is not C \+ 4"),
+        ("v8", ImportOptions("yolov9", LABELS), "unknown head family 'yolov9'; known: nanodet, yolo-grid"),
+        (
+            "v8",
+            ImportOptions("yolov8", LABELS, input_size=(320, 320)),
+            "differs from the model's fixed input 640x640",
+        ),
+        (
+            "v8",
+            ImportOptions("yolov8", LABELS, mean=(0.5, 0.5, 0.5), std=(0.0, 1.0, 1.0)),
+            "std values must all be > 0",
+        ),
+    ],
+)
+def test_mistakes_are_refused(tmp_path: Path, build: str, chosen: ImportOptions, message: str) -> None:
+    source = yolov8_model(tmp_path) if build == "v8" else yolov5_model(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        import_onnx(source, tmp_path / "repo", "toy", chosen)
+    assert not (tmp_path / "repo" / "toy").exists()
+
+
+def test_yolox_decoded_is_accepted(tmp_path: Path) -> None:
+    spec = import_onnx(yolov5_model(tmp_path), tmp_path / "repo", "tx", options("yolox", decoded=True)).spec
+    assert spec.family is HeadFamily.YOLOX and spec.decoded
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"input_shape": [1, 640, 640, 3]}, "it looks NHWC"),
+        ({"input_shape": ["batch", 3, "h", "w"]}, "dynamic size .* give the input size"),
+        ({"extra_input": True}, "exactly one input .* 2: \\['images', 'scale_factor'\\]"),
+        ({"keep_batch": False}, "the batch dimension must come first"),
+    ],
+)
+def test_malformed_graphs_are_refused(tmp_path: Path, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        import_onnx(yolov8_model(tmp_path, **kwargs), tmp_path / "repo", "toy", options())
+
+
+def test_not_an_onnx_file(tmp_path: Path) -> None:
+    bogus = tmp_path / "model.onnx"
+    bogus.write_bytes(b"not a protobuf")
+    with pytest.raises(ValueError, match="onnxruntime cannot load model.onnx"):
+        import_onnx(bogus, tmp_path / "repo", "toy", options())
+
+
+def test_scores_outside_zero_one_warn(tmp_path: Path) -> None:
+    logits = yolov8_predictions(BOXES, [0, 1], [4.0, -3.0], num_classes=2)  # raw logits, no sigmoid
+    source = constant_detector(tmp_path / "logits.onnx", logits)
+    result = import_onnx(source, tmp_path / "repo", "toy", options(strides=[8, 16, 32]))
+    assert any("outside [0, 1]" in w for w in result.warnings)
+    assert any("--strides is for nanodet and yolox only" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("name", ["", "-x", "a/b", "..", "my model", "x" * 65, "ünïcode"])
+def test_bad_names(name: str) -> None:
+    with pytest.raises(ValueError, match="not usable as a Triton model directory"):
+        validate_model_name(name)
+
+
+def test_good_names() -> None:
+    for name in ("toy", "yolov8n_coco.v2", "A-1", "x" * 64):
+        assert validate_model_name(name) == name
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def test_parsers() -> None:
+    assert parse_input_size("640") == (640, 640)
+    assert parse_input_size("640x480") == (640, 480)
+    assert parse_floats("0.485, 0.456,0.406", 3, "--mean") == (0.485, 0.456, 0.406)
+    assert parse_strides("8,16,32") == [8, 16, 32]
+    assert parse_anchors("[[[10, 13], [16, 30]]]") == [[(10.0, 13.0), (16.0, 30.0)]]
+    for bad, fn in [
+        ("0", parse_input_size),
+        ("640x", parse_input_size),
+        ("1,2", lambda t: parse_floats(t, 3, "--mean")),
+        ("8,-16", parse_strides),
+        ("[[10, 13]]", parse_anchors),
+    ]:
+        with pytest.raises(ValueError):
+            fn(bad)  # type: ignore[operator]
+
+
+def test_labels_from_lines_and_data_yaml(tmp_path: Path) -> None:
+    lines = tmp_path / "labels.txt"
+    lines.write_text("widget\n\ngadget \n")
+    assert read_labels(lines) == LABELS
+    yaml = tmp_path / "data.yaml"
+    yaml.write_text("path: .\nnames:\n  0: widget\n  1: gadget\n")
+    assert read_labels(yaml) == LABELS
+    lines.write_text("a\nb\na\n")
+    with pytest.raises(ValueError, match="duplicate class names \\['a'\\]"):
+        read_labels(lines)
+
+
+def test_providers() -> None:
+    assert choose_providers("CPU", 0, "auto", [CPU]) == [CPU]
+    assert choose_providers("CPU", 0, "auto", [CUDA, CPU]) == [(CUDA, {"device_id": 0}), CPU]
+    assert choose_providers("CPU", 0, "cpu", [CUDA, CPU]) == [CPU]
+    assert choose_providers("GPU", "1", "cpu", [CUDA, CPU]) == [(CUDA, {"device_id": 1}), CPU]
+    with pytest.raises(ValueError, match="install onnxruntime-gpu"):
+        choose_providers("GPU", 0, "auto", [CPU])
+    with pytest.raises(ValueError, match="DEVICE must be"):
+        choose_providers("CPU", 0, "gpu", [CPU])
+
+
+# --- the registry picks up imported models --------------------------------------------------------
+
+
+def test_registry_rescans_for_unknown_names(tmp_path: Path) -> None:
+    platform, user = tmp_path / "platform", tmp_path / "user"
+    (platform / "nanodet").mkdir(parents=True)
+    spec = import_onnx(yolov8_model(tmp_path), tmp_path / "staging", "toy", options()).spec
+    (platform / "nanodet" / "fovea.json").write_text(
+        spec.model_copy(update={"name": "nanodet"}).model_dump_json()
+    )
+    registry = DetectorRegistry([platform, user], "nanodet")  # the user repository does not exist yet
+    assert registry.get("toy") is None
+    import_onnx(yolov8_model(tmp_path), user, "toy", options())
+    assert registry.get("toy") == spec
+    (user / "broken").mkdir()
+    (user / "broken" / "fovea.json").write_text("{}")
+    registry.rescan()  # an invalid user spec is skipped, the others stay
+    assert set(registry.specs) == {"nanodet", "toy"}
+    with pytest.raises(ValueError, match="invalid detector spec"):
+        DetectorRegistry([platform, user], "nanodet")  # but start-up is strict
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_cli_import_onnx(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("widget\ngadget\n")
+    source = yolov8_model(tmp_path)
+    args = [
+        "models",
+        "import-onnx",
+        str(source),
+        "--name",
+        "toy",
+        "--family",
+        "yolov8",
+        "--labels",
+        str(labels),
+    ]
+    repo = tmp_path / "repo"
+    env = {"FOVEA_DATA_DIR": str(tmp_path / "data"), "FOVEA_MODEL_REPOSITORY": str(tmp_path / "platform")}
+    runner = CliRunner()
+    ok = runner.invoke(main, [*args, "--repository", str(repo), "--mean", "0,0,0"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "imported toy" in ok.output and "fovea models load toy" in ok.output
+    assert load_spec(repo / "toy").labels == LABELS
+    default = runner.invoke(main, args, env=env)  # default repository: <data dir>/user-models
+    assert default.exit_code == 0, default.output
+    assert (tmp_path / "data" / "user-models" / "toy" / "fovea.json").is_file()
+    again = runner.invoke(main, args, env=env)
+    assert again.exit_code == 1 and "already exists: pass --force" in again.output
+    bad = runner.invoke(main, [*args, "--name", "toy2", "--mean", "1,2"], env=env)
+    assert bad.exit_code == 1 and "--mean must be 3 comma-separated numbers" in bad.output
