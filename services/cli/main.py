@@ -381,26 +381,141 @@ def detect_eval(folder: Path, model: str, min_score: float, as_json: bool) -> No
 # ------------------------------------------------------------------ faces
 @main.group()
 def faces() -> None:
-    """Enroll people, verify and identify faces."""
+    """Galleries, enrollment, verify / identify, door access and its audit trail, evaluation."""
+
+
+def _metadata(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--meta")
+        out[key] = value
+    return out
+
+
+def _faces_call(fn: Any) -> Any:
+    """Run ``fn(client)`` against the gateway; a gRPC error ends the command with its status and message."""
+    with FoveaClient() as client:
+        try:
+            return fn(client)
+        except FoveaClientError as exc:
+            fail(exc)
+
+
+@faces.group("gallery")
+def faces_gallery() -> None:
+    """Create, show, list and delete galleries (independent namespaces, each with its threshold)."""
+
+
+@faces_gallery.command("create")
+@click.argument("gallery")
+@click.option("--threshold", type=float, default=0.0, help="Match when distance < this (0 = model default)")
+@click.option("--meta", multiple=True, help="KEY=VALUE, repeatable")
+@click.option("--json", "as_json", is_flag=True)
+def faces_gallery_create(gallery: str, threshold: float, meta: tuple[str, ...], as_json: bool) -> None:
+    emit(asdict(_faces_call(lambda c: c.create_gallery(gallery, threshold, _metadata(meta)))), as_json)
+
+
+@faces_gallery.command("get")
+@click.argument("gallery")
+@click.option("--json", "as_json", is_flag=True)
+def faces_gallery_get(gallery: str, as_json: bool) -> None:
+    emit(asdict(_faces_call(lambda c: c.get_gallery(gallery))), as_json)
+
+
+@faces_gallery.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def faces_gallery_list(as_json: bool) -> None:
+    galleries = _faces_call(lambda c: c.list_galleries())
+    human = "\n".join(
+        f"{g.gallery_id:<24} {g.identity_count:>8} identities  threshold {g.threshold:.2f}  {g.embedding_model}"
+        for g in galleries
+    )
+    emit([asdict(g) for g in galleries], as_json, human or "no galleries")
+
+
+@faces_gallery.command("delete")
+@click.argument("gallery")
+def faces_gallery_delete(gallery: str) -> None:
+    _faces_call(lambda c: c.delete_gallery(gallery))
+    click.echo(f"deleted gallery {gallery}")
 
 
 @faces.command("enroll")
 @click.option("--gallery", required=True)
 @click.option("--identity", required=True)
-@click.option("--face-index", type=int, default=-1, help="Which face when a photo holds several")
+@click.option(
+    "--face-index", type=int, default=-1, help="Which face when a photo holds several (0 = largest)"
+)
+@click.option("--meta", multiple=True, help="Identity metadata KEY=VALUE, repeatable")
+@click.option("--create-only", is_flag=True, help="Fail when the identity exists instead of adding templates")
+@click.option("--create-gallery", is_flag=True, help="Create the gallery first when it does not exist")
 @click.argument(
     "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--json", "as_json", is_flag=True)
 def faces_enroll(
-    gallery: str, identity: str, face_index: int, images: tuple[Path, ...], as_json: bool
+    gallery: str,
+    identity: str,
+    face_index: int,
+    meta: tuple[str, ...],
+    create_only: bool,
+    create_gallery: bool,
+    images: tuple[Path, ...],
+    as_json: bool,
 ) -> None:
-    with FoveaClient() as client:
-        try:
-            ids = client.enroll(gallery, identity, [p.read_bytes() for p in images], face_index)
-        except FoveaClientError as exc:
-            fail(exc)
-    emit({"gallery": gallery, "identity": identity, "templates": ids}, as_json)
+    """One template per photo; the identity is created when new."""
+
+    def run(client: FoveaClient) -> list[str]:
+        if create_gallery:
+            client.ensure_gallery(gallery)
+        photos = [p.read_bytes() for p in images]
+        return client.enroll(
+            gallery, identity, photos, face_index, metadata=_metadata(meta), create_only=create_only
+        )
+
+    emit({"gallery": gallery, "identity": identity, "templates": _faces_call(run)}, as_json)
+
+
+@faces.group("identity")
+def faces_identity() -> None:
+    """Show, list and delete identities and their templates."""
+
+
+@faces_identity.command("get")
+@click.option("--gallery", required=True)
+@click.argument("identity")
+@click.option("--json", "as_json", is_flag=True)
+def faces_identity_get(gallery: str, identity: str, as_json: bool) -> None:
+    emit(asdict(_faces_call(lambda c: c.get_identity(gallery, identity))), as_json)
+
+
+@faces_identity.command("list")
+@click.option("--gallery", required=True)
+@click.option("--page-size", type=int, default=0, help="0 = the service's default (100)")
+@click.option("--page-token", default="", help="next_page_token of the previous page")
+@click.option("--json", "as_json", is_flag=True)
+def faces_identity_list(gallery: str, page_size: int, page_token: str, as_json: bool) -> None:
+    found, token = _faces_call(lambda c: c.list_identities(gallery, page_size, page_token))
+    human = "\n".join(f"{i.identity_id}  ({len(i.templates)} templates)" for i in found)
+    if token:
+        human += f"\nmore: --page-token {token}"
+    emit({"identities": [asdict(i) for i in found], "next_page_token": token}, as_json, human)
+
+
+@faces_identity.command("delete")
+@click.option("--gallery", required=True)
+@click.option("--template", default="", help="Delete only this template of the identity")
+@click.argument("identity")
+def faces_identity_delete(gallery: str, template: str, identity: str) -> None:
+    """Deleted faces stop matching at once, on every replica."""
+    if template:
+        _faces_call(lambda c: c.delete_template(gallery, identity, template))
+        click.echo(f"deleted template {template} of {identity} in {gallery}")
+    else:
+        _faces_call(lambda c: c.delete_identity(gallery, identity))
+        click.echo(f"deleted identity {identity} from {gallery}")
 
 
 @faces.command("verify")
@@ -409,25 +524,74 @@ def faces_enroll(
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def faces_verify(gallery: str, identity: str, image: Path, as_json: bool) -> None:
-    with FoveaClient() as client:
-        try:
-            result = client.verify(gallery, identity, image.read_bytes())
-        except FoveaClientError as exc:
-            fail(exc)
-    emit(asdict(result), as_json)
+    """1:1: is the (largest) face in the photo the claimed identity?"""
+    emit(asdict(_faces_call(lambda c: c.verify(gallery, identity, image.read_bytes()))), as_json)
 
 
 @faces.command("identify")
 @click.option("--gallery", required=True)
+@click.option("--top-k", type=int, default=1, help="Nearest identities listed per face")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
-def faces_identify(gallery: str, image: Path, as_json: bool) -> None:
+def faces_identify(gallery: str, top_k: int, image: Path, as_json: bool) -> None:
+    """1:N: who is every face in the photo (identity null = unknown)."""
+    found = _faces_call(lambda c: c.identify(gallery, image.read_bytes(), top_k))
+    emit({"faces": [asdict(f) for f in found]}, as_json)
+
+
+@faces.command("access")
+@click.option("--door", required=True)
+@click.option("--gallery", required=True)
+@click.option("--identity", required=True, help="The claimed identity (badge, PIN...)")
+@click.argument(
+    "frames", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--json", "as_json", is_flag=True)
+def faces_access(door: str, gallery: str, identity: str, frames: tuple[Path, ...], as_json: bool) -> None:
+    """Door access check: GRANT or DENY with the reason; audited. Exit status 0 only for GRANT."""
+    result = _faces_call(lambda c: c.verify_access(door, gallery, identity, [f.read_bytes() for f in frames]))
+    emit(
+        asdict(result),
+        as_json,
+        f"{result.decision}: {result.reason} (audit {result.audit_id or 'not written'})",
+    )
+    if result.decision != "GRANT":
+        sys.exit(2)
+
+
+@faces.command("audit")
+@click.option("--door", default="", help="One door's records (default: every door)")
+@click.option("--limit", type=int, default=20)
+@click.option("--json", "as_json", is_flag=True)
+def faces_audit(door: str, limit: int, as_json: bool) -> None:
+    """Door access records, newest first."""
+    import datetime
+
+    records = _faces_call(lambda c: c.audit_records(door, limit))
+    human = "\n".join(
+        f"{datetime.datetime.fromtimestamp(r.unix_ms / 1000).isoformat(timespec='seconds')}  {r.door_id:<12} "
+        f"{r.decision:<5} {r.claimed_identity_id:<16} {r.reason}  [liveness {r.liveness}, {r.embedding_model}, "
+        f"request {r.request_id}]"
+        for r in records
+    )
+    emit([asdict(r) for r in records], as_json, human or "no audit records")
+
+
+@faces.command("eval")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--target-far", type=float, default=1e-3, help="Report the threshold reaching this FAR")
+@click.option("--json", "as_json", is_flag=True)
+def faces_eval(folder: Path, target_far: float, as_json: bool) -> None:
+    """Verification accuracy over FOLDER/<identity>/<photo>.jpg: all genuine and impostor pairs, ROC-AUC,
+    EER, TAR at FAR 1e-2 and 1e-3, the threshold for --target-far (temporary galleries, deleted after)."""
+    from fovea.faces.evaluation import evaluate_folder
+
     with FoveaClient() as client:
         try:
-            found = client.identify(gallery, image.read_bytes())
-        except FoveaClientError as exc:
+            report = evaluate_folder(client, folder, target_far=target_far)
+        except (FoveaClientError, ValueError, RuntimeError) as exc:
             fail(exc)
-    emit({"faces": [asdict(f) for f in found]}, as_json)
+    emit(report.as_dict(), as_json, report.as_text())
 
 
 # ------------------------------------------------------------------ style
@@ -451,31 +615,64 @@ def style_list(as_json: bool) -> None:
 @click.argument("content", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--style", "style_name", default="", help="A name from `fovea style list`")
 @click.option("--style-image", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--iterations", type=int, default=100, show_default=True, help="Gatys: optimiser steps")
+@click.option("--max-side", type=int, default=0, help="Longest side of the result (0 = the service default)")
+@click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
+@click.option(
+    "--init", "init_from", type=click.Choice(["content", "noise"]), default="content", show_default=True
+)
+@click.option("--alpha", type=float, default=0.0, help="Gatys: weight of J_content (0 = default)")
+@click.option("--beta", type=float, default=0.0, help="Gatys: weight of J_style (0 = default)")
+@click.option("--idempotency-key", default="", help="Same key, same job")
 @click.option("--wait", is_flag=True, help="Follow progress until the job ends")
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result PNG"
 )
 @click.option("--json", "as_json", is_flag=True)
 def style_submit(
-    content: Path, style_name: str, style_image: Path | None, wait: bool, out: Path | None, as_json: bool
+    content: Path,
+    style_name: str,
+    style_image: Path | None,
+    iterations: int,
+    max_side: int,
+    optimizer: str,
+    init_from: str,
+    alpha: float,
+    beta: float,
+    idempotency_key: str,
+    wait: bool,
+    out: Path | None,
+    as_json: bool,
 ) -> None:
+    """Queue a style transfer job (with --wait or --out, follow its progress to the end)."""
     if bool(style_name) == (style_image is not None):
         fail(ValueError("give exactly one of --style NAME or --style-image PATH"))
     from fovea.style.v1 import style_pb2
 
+    gatys = style_pb2.GatysParams(
+        iterations=iterations,
+        max_side=max_side,
+        optimizer=style_pb2.Optimizer.Value(optimizer.upper()),
+        init=style_pb2.Init.Value(init_from.upper()),
+        alpha=alpha,
+        beta=beta,
+    )
     with FoveaClient() as client:
         try:
             job = client.submit_style(
                 content.read_bytes(),
                 style=style_name,
                 style_image=style_image.read_bytes() if style_image else None,
+                idempotency_key=idempotency_key,
+                gatys=gatys,
+                max_side=max_side if style_name else 0,
             )
             if wait or out:
                 for update in client.watch_job(job.job_id):
                     job, p = update, update.progress
                     click.echo(
                         f"{style_pb2.JobState.Name(job.state)} {p.iteration}/{p.total_iterations} "
-                        f"total cost {p.total_cost:.4g}",
+                        f"J_content {p.content_cost:.4g} J_style {p.style_cost:.4g} J {p.total_cost:.4g}",
                         err=True,
                     )
         except FoveaClientError as exc:
