@@ -51,13 +51,85 @@ class VerifyResult:
     match: bool
     distance: float
     threshold: float
+    embedding_model: str = ""
+    box: list[float] = field(default_factory=list)  # the face compared (the largest in the photo)
+
+
+@dataclass
+class Candidate:
+    identity: str
+    distance: float
 
 
 @dataclass
 class IdentifiedFace:
     box: list[float]
-    identity: str | None
+    identity: str | None  # None: the nearest identity is not below the gallery threshold ("unknown")
     distance: float
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+@dataclass
+class Gallery:
+    gallery_id: str
+    threshold: float
+    embedding_model: str
+    identity_count: int
+    metadata: dict[str, str]
+
+
+@dataclass
+class Template:
+    template_id: str
+    embedding_model: str
+    created_unix_ms: int
+
+
+@dataclass
+class Identity:
+    gallery_id: str
+    identity_id: str
+    metadata: dict[str, str]
+    templates: list[Template]
+
+
+@dataclass
+class AccessResult:
+    decision: str  # GRANT | DENY
+    reason: str
+    distance: float  # best distance over the frames; -1 when no face was compared
+    threshold: float
+    embedding_model: str
+    request_id: str
+    liveness: str  # NOT_CHECKED | LIVE | SPOOF
+    audit_id: str  # empty when the record could not be written (the decision is then DENY)
+
+
+@dataclass
+class AuditRecord:
+    audit_id: str
+    unix_ms: int
+    door_id: str
+    gallery_id: str
+    claimed_identity_id: str
+    decision: str
+    reason: str
+    distance: float
+    threshold: float
+    embedding_model: str
+    request_id: str
+    liveness: str
+    frame_count: int
+    matching_frames: int
+
+
+def _gallery(g: faces_pb2.Gallery) -> Gallery:
+    return Gallery(g.gallery_id, round(g.threshold, 4), g.embedding_model, g.identity_count, dict(g.metadata))
+
+
+def _identity(i: faces_pb2.Identity) -> Identity:
+    templates = [Template(t.template_id, t.embedding_model, t.created_unix_ms) for t in i.templates]
+    return Identity(i.gallery_id, i.identity_id, dict(i.metadata), templates)
 
 
 def _box(b: common_pb2.BoundingBox) -> list[float]:
@@ -171,27 +243,149 @@ class FoveaClient:
         )
 
     # --- faces
-    def enroll(self, gallery: str, identity: str, photos: Sequence[bytes], face_index: int = -1) -> list[str]:
+    def create_gallery(
+        self, gallery: str, threshold: float = 0.0, metadata: dict[str, str] | None = None
+    ) -> Gallery:
+        """A new gallery; threshold 0 = the embedding model's default (0.6 for dlib)."""
+        request = faces_pb2.CreateGalleryRequest(
+            gallery_id=gallery, threshold=threshold, metadata=metadata or {}
+        )
+        return _gallery(self.call(self.faces.CreateGallery, request))
+
+    def ensure_gallery(self, gallery: str, threshold: float = 0.0) -> Gallery:
+        """The gallery, created first when it does not exist."""
+        try:
+            return self.create_gallery(gallery, threshold)
+        except FoveaClientError as exc:
+            if exc.code != "ALREADY_EXISTS":
+                raise
+        return self.get_gallery(gallery)
+
+    def get_gallery(self, gallery: str) -> Gallery:
+        return _gallery(self.call(self.faces.GetGallery, faces_pb2.GetGalleryRequest(gallery_id=gallery)))
+
+    def list_galleries(self) -> list[Gallery]:
+        reply = self.call(self.faces.ListGalleries, faces_pb2.ListGalleriesRequest())
+        return [_gallery(g) for g in reply.galleries]
+
+    def delete_gallery(self, gallery: str) -> None:
+        self.call(self.faces.DeleteGallery, faces_pb2.DeleteGalleryRequest(gallery_id=gallery))
+
+    def enroll(
+        self,
+        gallery: str,
+        identity: str,
+        photos: Sequence[bytes],
+        face_index: int = -1,
+        *,
+        metadata: dict[str, str] | None = None,
+        create_only: bool = False,
+    ) -> list[str]:
+        """Add one template per photo (face_index -1: refuse photos with several faces); the new template ids."""
         request = faces_pb2.EnrollRequest(
             gallery_id=gallery,
             identity_id=identity,
             photos=[common_pb2.Image(data=p) for p in photos],
             face_index=face_index,
+            metadata=metadata or {},
+            create_only=create_only,
         )
         return list(self.call(self.faces.Enroll, request).added_template_ids)
+
+    def get_identity(self, gallery: str, identity: str) -> Identity:
+        request = faces_pb2.GetIdentityRequest(gallery_id=gallery, identity_id=identity)
+        return _identity(self.call(self.faces.GetIdentity, request))
+
+    def list_identities(
+        self, gallery: str, page_size: int = 0, page_token: str = ""
+    ) -> tuple[list[Identity], str]:
+        """One page of identities (in id order) and the token of the next page ('' after the last)."""
+        request = faces_pb2.ListIdentitiesRequest(
+            gallery_id=gallery, page_size=page_size, page_token=page_token
+        )
+        reply = self.call(self.faces.ListIdentities, request)
+        return [_identity(i) for i in reply.identities], reply.next_page_token
+
+    def delete_identity(self, gallery: str, identity: str) -> None:
+        request = faces_pb2.DeleteIdentityRequest(gallery_id=gallery, identity_id=identity)
+        self.call(self.faces.DeleteIdentity, request)
+
+    def delete_template(self, gallery: str, identity: str, template: str) -> None:
+        request = faces_pb2.DeleteTemplateRequest(
+            gallery_id=gallery, identity_id=identity, template_id=template
+        )
+        self.call(self.faces.DeleteTemplate, request)
 
     def verify(self, gallery: str, identity: str, photo: bytes) -> VerifyResult:
         request = faces_pb2.VerifyRequest(
             gallery_id=gallery, identity_id=identity, photo=common_pb2.Image(data=photo)
         )
         reply = self.call(self.faces.Verify, request)
-        return VerifyResult(reply.match, round(reply.distance, 4), round(reply.threshold, 4))
+        return VerifyResult(
+            reply.match,
+            round(reply.distance, 4),
+            round(reply.threshold, 4),
+            reply.embedding_model,
+            _box(reply.face.box),
+        )
 
-    def identify(self, gallery: str, photo: bytes) -> list[IdentifiedFace]:
-        request = faces_pb2.IdentifyRequest(gallery_id=gallery, photo=common_pb2.Image(data=photo))
+    def identify(self, gallery: str, photo: bytes, top_k: int = 1) -> list[IdentifiedFace]:
+        request = faces_pb2.IdentifyRequest(
+            gallery_id=gallery, photo=common_pb2.Image(data=photo), top_k=top_k
+        )
         reply = self.call(self.faces.Identify, request)
         return [
-            IdentifiedFace(_box(f.face.box), f.identity_id or None, round(f.distance, 4)) for f in reply.faces
+            IdentifiedFace(
+                _box(f.face.box),
+                f.identity_id or None,
+                round(f.distance, 4),
+                [Candidate(c.identity_id, round(c.distance, 4)) for c in f.candidates],
+            )
+            for f in reply.faces
+        ]
+
+    def verify_access(self, door: str, gallery: str, identity: str, frames: Sequence[bytes]) -> AccessResult:
+        request = faces_pb2.VerifyAccessRequest(
+            door_id=door,
+            gallery_id=gallery,
+            claimed_identity_id=identity,
+            frames=[common_pb2.Image(data=f) for f in frames],
+        )
+        r = self.call(self.faces.VerifyAccess, request)
+        return AccessResult(
+            faces_pb2.AccessDecision.Name(r.decision),
+            r.reason,
+            round(r.distance, 4),
+            round(r.threshold, 4),
+            r.embedding_model,
+            r.request_id,
+            faces_pb2.LivenessResult.Name(r.liveness),
+            r.audit_id,
+        )
+
+    def audit_records(self, door: str = "", limit: int = 0) -> list[AuditRecord]:
+        """Door access records, newest first (one door's, or every door's)."""
+        reply = self.call(
+            self.faces.ListAuditRecords, faces_pb2.ListAuditRecordsRequest(door_id=door, limit=limit)
+        )
+        return [
+            AuditRecord(
+                r.audit_id,
+                r.unix_ms,
+                r.door_id,
+                r.gallery_id,
+                r.claimed_identity_id,
+                faces_pb2.AccessDecision.Name(r.decision),
+                r.reason,
+                round(r.distance, 4),
+                round(r.threshold, 4),
+                r.embedding_model,
+                r.request_id,
+                faces_pb2.LivenessResult.Name(r.liveness),
+                r.frame_count,
+                r.matching_frames,
+            )
+            for r in reply.records
         ]
 
     # --- style

@@ -1,39 +1,98 @@
-"""``fovea serve faces`` (wiring only). The capability itself is not built yet: RPCs answer UNIMPLEMENTED."""
+"""``fovea serve faces`` (wiring only)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
 
-import redis.asyncio as aioredis
+import torch
 
+from fovea.common.errors import FoveaError
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
 from fovea.common.server import Registration, create_server, serve_forever, watch_readiness
-from fovea.common.triton import TritonClient
-from fovea.common.unbuilt import unbuilt_servicer
 from fovea.faces.config import FacesSettings
+from fovea.faces.core.access import LIVENESS_CHECKS, DoorPolicies, DoorPolicy, LivenessCheck
+from fovea.faces.door import DoorAccess
+from fovea.faces.pipeline import FacePipeline, FacesTriton
+from fovea.faces.servicer import FacesServicer
+from fovea.faces.store import FaceStore
+from fovea.faces.sync import GallerySync
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def load_policies(settings: FacesSettings) -> DoorPolicies:
+    """The door policies: the JSON file when set (a bad file stops the start), else the default policy."""
+    default = DoorPolicy(
+        liveness_check=settings.liveness_check, deny_unchecked_liveness=settings.deny_unchecked_liveness
+    )
+    path = settings.door_policies_file
+    if path is None:
+        return DoorPolicies(default)
+    try:
+        raw = json.loads(path.read_text())
+        return DoorPolicies.from_dict(raw, default)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"FOVEA_FACES_DOOR_POLICIES_FILE {path}: {exc}") from exc
+
+
+def liveness_checks(policies: DoorPolicies) -> dict[str, LivenessCheck]:
+    names = {policies.default.liveness_check, *(p.liveness_check for p in policies.doors.values())}
+    return {name: LIVENESS_CHECKS[name]() for name in names}
+
+
+async def purge_once(store: FaceStore) -> None:
+    """Remove keys of galleries deleted before a crash (best effort; DeleteGallery purges too)."""
+    with contextlib.suppress(FoveaError):
+        await store.purge_deleted()
 
 
 async def run(settings: FacesSettings) -> None:
+    policies = load_policies(settings)  # fails fast
+    # Alignment is small per face; one torch thread per worker thread keeps concurrent requests from
+    # oversubscribing the cores that Triton's model instances need.
+    torch.set_num_threads(1)
+    triton = FacesTriton(settings.triton_url, timeout_s=settings.triton_timeout_s)
+    store = FaceStore(
+        settings.redis_url, changes_maxlen=settings.changes_maxlen, audit_maxlen=settings.audit_maxlen
+    )
+    sync = GallerySync(store)
+    pipeline = FacePipeline(settings, triton)
+    door = DoorAccess(settings, pipeline, sync, store, policies, liveness_checks(policies))
     service = faces_pb2.DESCRIPTOR.services_by_name["FacesService"]
-    servicer = unbuilt_servicer(faces_pb2_grpc.FacesServiceServicer, service, "faces")
-    triton = TritonClient(settings.triton_url)
-    store = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     handle = await create_server(
         "faces",
         f"{settings.host}:{settings.port}",
-        [Registration(faces_pb2_grpc.add_FacesServiceServicer_to_server, servicer, service.full_name)],
+        [
+            Registration(
+                faces_pb2_grpc.add_FacesServiceServicer_to_server,
+                FacesServicer(settings, pipeline, store, sync, door),
+                service.full_name,
+            )
+        ],
         max_message_bytes=settings.max_message_bytes,
     )
     serve_metrics(settings.host, settings.metrics_port)
+    tasks = [
+        asyncio.create_task(sync.run()),
+        asyncio.create_task(door.flush_backlog()),
+        asyncio.create_task(purge_once(store)),
+    ]
 
     async def ready() -> bool:
-        return bool(await store.ping()) and await triton.is_ready()
+        return sync.in_sync and await store.ping() and await pipeline.ready()
 
     async def close() -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await triton.close()
-        await store.aclose()
+        await sync.close()
+        await store.close()
 
     await serve_forever(handle, watch_readiness(handle, ready), on_stop=close)
 

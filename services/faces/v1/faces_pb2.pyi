@@ -155,12 +155,14 @@ class EnrollRequest(_message.Message):
     def __init__(self, gallery_id: _Optional[str] = ..., identity_id: _Optional[str] = ..., photos: _Optional[_Iterable[_Union[_common_pb2.Image, _Mapping]]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., face_index: _Optional[int] = ..., create_only: _Optional[bool] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("identity", "added_template_ids")
+    __slots__ = ("identity", "added_template_ids", "faces")
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     ADDED_TEMPLATE_IDS_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
     identity: Identity
     added_template_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, identity: _Optional[_Union[Identity, _Mapping]] = ..., added_template_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    faces: _containers.RepeatedCompositeFieldContainer[Face]
+    def __init__(self, identity: _Optional[_Union[Identity, _Mapping]] = ..., added_template_ids: _Optional[_Iterable[str]] = ..., faces: _Optional[_Iterable[_Union[Face, _Mapping]]] = ...) -> None: ...
 
 class GetIdentityRequest(_message.Message):
     __slots__ = ("gallery_id", "identity_id")
@@ -269,12 +271,14 @@ class IdentifiedFace(_message.Message):
     def __init__(self, face: _Optional[_Union[Face, _Mapping]] = ..., identity_id: _Optional[str] = ..., distance: _Optional[float] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ...) -> None: ...
 
 class IdentifyResponse(_message.Message):
-    __slots__ = ("faces", "threshold")
+    __slots__ = ("faces", "threshold", "embedding_model")
     FACES_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
     faces: _containers.RepeatedCompositeFieldContainer[IdentifiedFace]
     threshold: float
-    def __init__(self, faces: _Optional[_Iterable[_Union[IdentifiedFace, _Mapping]]] = ..., threshold: _Optional[float] = ...) -> None: ...
+    embedding_model: str
+    def __init__(self, faces: _Optional[_Iterable[_Union[IdentifiedFace, _Mapping]]] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ...) -> None: ...
 
 class VerifyAccessRequest(_message.Message):
     __slots__ = ("door_id", "gallery_id", "claimed_identity_id", "frames")
@@ -317,7 +321,7 @@ class ListAuditRecordsRequest(_message.Message):
     def __init__(self, door_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness")
+    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "frame_count", "matching_frames")
     AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
     UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
@@ -330,6 +334,8 @@ class AuditRecord(_message.Message):
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LIVENESS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MATCHING_FRAMES_FIELD_NUMBER: _ClassVar[int]
     audit_id: str
     unix_ms: int
     door_id: str
@@ -342,7 +348,9 @@ class AuditRecord(_message.Message):
     embedding_model: str
     request_id: str
     liveness: LivenessResult
-    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ...) -> None: ...
+    frame_count: int
+    matching_frames: int
+    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., frame_count: _Optional[int] = ..., matching_frames: _Optional[int] = ...) -> None: ...
 
 class ListAuditRecordsResponse(_message.Message):
     __slots__ = ("records",)

@@ -1,0 +1,208 @@
+"""Door access: per-door policies, the pluggable liveness step, and the GRANT / DENY decision.
+
+Everything here is pure: the service gathers what happened (per-frame distances, the liveness result, any
+failure) and :func:`decide` turns it into a decision with a reason a person can read. Anything unexpected is
+a DENY: :func:`deny` builds one from a failure.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from fovea.faces.core.faces import DetectedFaces
+
+
+class Decision(enum.Enum):
+    GRANT = "GRANT"
+    DENY = "DENY"
+
+
+class Liveness(enum.Enum):
+    NOT_CHECKED = "NOT_CHECKED"
+    LIVE = "LIVE"
+    SPOOF = "SPOOF"
+
+
+class LivenessCheck(Protocol):
+    """A liveness step: the decoded frames (H,W,3 uint8 RGB) and the face used in each (None: no face)."""
+
+    name: str
+
+    async def check(
+        self, frames: Sequence[np.ndarray], faces: Sequence[DetectedFaces | None]
+    ) -> Liveness: ...
+
+
+class NoLivenessCheck:
+    """No liveness check configured: every result is NOT_CHECKED (the door policy decides what that means)."""
+
+    name = "none"
+
+    async def check(self, frames: Sequence[np.ndarray], faces: Sequence[DetectedFaces | None]) -> Liveness:
+        return Liveness.NOT_CHECKED
+
+
+# Known liveness checks by name; a policy naming another one fails at start-up.
+LIVENESS_CHECKS: dict[str, Callable[[], LivenessCheck]] = {"none": NoLivenessCheck}
+
+
+@dataclass(frozen=True)
+class DoorPolicy:
+    liveness_check: str = "none"  # a key of LIVENESS_CHECKS
+    deny_unchecked_liveness: bool = False  # NOT_CHECKED -> DENY
+    min_matching_frames: int = 1  # frames whose face must match the claimed identity
+    threshold: float | None = None  # stricter match threshold for this door; None = the gallery's
+
+    def __post_init__(self) -> None:
+        if self.liveness_check not in LIVENESS_CHECKS:
+            raise ValueError(
+                f"unknown liveness check {self.liveness_check!r}; known: {', '.join(sorted(LIVENESS_CHECKS))}"
+            )
+        if self.min_matching_frames < 1:
+            raise ValueError(f"min_matching_frames must be >= 1, got {self.min_matching_frames}")
+        if self.threshold is not None and not 0 < self.threshold <= 4:
+            raise ValueError(f"threshold must be within (0, 4], got {self.threshold}")
+
+
+@dataclass(frozen=True)
+class DoorPolicies:
+    default: DoorPolicy = field(default_factory=DoorPolicy)
+    doors: Mapping[str, DoorPolicy] = field(default_factory=dict)
+
+    def for_door(self, door_id: str) -> DoorPolicy:
+        return self.doors.get(door_id, self.default)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], default: DoorPolicy | None = None) -> DoorPolicies:
+        """``{"default": {...}, "doors": {"door-7": {...}}}``; each policy takes the fields of
+        :class:`DoorPolicy`. Unknown keys are refused (``ValueError`` naming them)."""
+        unknown = set(raw) - {"default", "doors"}
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)} in door policies; expected 'default', 'doors'")
+        base = default or DoorPolicy()
+        if "default" in raw:
+            base = _policy(raw["default"], "default")
+        doors = raw.get("doors", {})
+        if not isinstance(doors, Mapping):
+            raise ValueError("'doors' must map door ids to policies")
+        return cls(base, {str(k): _policy(v, f"door {k!r}") for k, v in doors.items()})
+
+
+def _policy(raw: Any, what: str) -> DoorPolicy:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"the {what} policy must be an object")
+    fields = set(DoorPolicy.__dataclass_fields__)
+    unknown = set(raw) - fields
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)} in the {what} policy; known: {sorted(fields)}")
+    try:
+        return DoorPolicy(**raw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the {what} policy is invalid: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """One frame: the distance of its face to the claimed identity, or why there is none."""
+
+    distance: float | None = None
+    problem: str | None = None  # e.g. "no face", "image could not be decoded: ..."
+
+
+# Why a decision was taken, as a small fixed set (metrics labels); the reason text says it in full.
+REASON_KINDS = (
+    "match",
+    "no_match",
+    "no_face",
+    "liveness",
+    "bad_request",
+    "unknown_identity",
+    "unavailable",
+    "timeout",
+    "error",
+)
+
+
+@dataclass(frozen=True)
+class AccessResult:
+    decision: Decision
+    reason: str
+    kind: str  # one of REASON_KINDS
+    distance: float  # best distance over the frames (nan when no frame had a face)
+    threshold: float
+    liveness: Liveness
+    matching_frames: int
+    frame_count: int
+
+
+def decide(
+    door_id: str,
+    frames: Sequence[FrameOutcome],
+    threshold: float,
+    policy: DoorPolicy,
+    liveness: Liveness,
+) -> AccessResult:
+    """GRANT only when at least ``policy.min_matching_frames`` frames have distance < threshold and the
+    liveness result is acceptable to the policy; otherwise DENY with the first reason that applies."""
+    if policy.threshold is not None:
+        threshold = min(threshold, policy.threshold)
+    distances = [f.distance for f in frames if f.distance is not None]
+    best = min(distances) if distances else float("nan")
+    matching = sum(d < threshold for d in distances)
+
+    def result(decision: Decision, kind: str, reason: str) -> AccessResult:
+        return AccessResult(decision, reason, kind, best, threshold, liveness, matching, len(frames))
+
+    if not frames:
+        return result(Decision.DENY, "bad_request", "no frames")
+    if not distances:
+        problems = sorted({f.problem or "no face" for f in frames})
+        return result(
+            Decision.DENY, "no_face", f"no usable face in {len(frames)} frame(s): {'; '.join(problems)}"
+        )
+    if liveness is Liveness.SPOOF:
+        return result(Decision.DENY, "liveness", "liveness check: spoof")
+    if liveness is Liveness.NOT_CHECKED and policy.deny_unchecked_liveness:
+        return result(Decision.DENY, "liveness", f"liveness not checked and door {door_id!r} requires it")
+    if matching < policy.min_matching_frames:
+        return result(
+            Decision.DENY,
+            "no_match",
+            f"no match: best distance {best:.3f} >= threshold {threshold:.3f} "
+            f"({matching}/{len(frames)} frames matched, {policy.min_matching_frames} needed)",
+        )
+    return result(
+        Decision.GRANT,
+        "match",
+        f"match: best distance {best:.3f} < threshold {threshold:.3f} ({matching}/{len(frames)} frames)",
+    )
+
+
+def deny(kind: str, reason: str, threshold: float = 0.0, frame_count: int = 0) -> AccessResult:
+    """A DENY for a failure before or outside the decision (bad request, dependency down, timeout)."""
+    if kind not in REASON_KINDS:
+        raise ValueError(f"unknown reason kind {kind!r}; known: {', '.join(REASON_KINDS)}")
+    return AccessResult(
+        Decision.DENY, reason, kind, float("nan"), threshold, Liveness.NOT_CHECKED, 0, frame_count
+    )
+
+
+__all__ = [
+    "LIVENESS_CHECKS",
+    "REASON_KINDS",
+    "AccessResult",
+    "Decision",
+    "DoorPolicies",
+    "DoorPolicy",
+    "FrameOutcome",
+    "Liveness",
+    "LivenessCheck",
+    "NoLivenessCheck",
+    "decide",
+    "deny",
+]

@@ -1,0 +1,170 @@
+"""The faces request path around Triton: decode -> downsize -> ``face_detector`` -> faces in original pixels
+-> align chips -> ``face_embedder`` (all chips of a request in one call). CPU work runs in worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from tritonclient.utils import InferenceServerException
+
+from fovea.common.errors import FailedPrecondition, InvalidArgument, UpstreamUnavailable
+from fovea.common.images import ImageLimits, decode_image
+from fovea.common.triton import TritonClient, translate
+from fovea.faces.config import FacesSettings
+from fovea.faces.core.align import align_faces
+from fovea.faces.core.faces import DetectedFaces, confident_by_area, detection_size, rescale
+from fovea.faces.core.quality import assess_quality
+from fovea.faces.serving import (
+    DETECTOR_INPUT,
+    DETECTOR_OUTPUTS,
+    EMBEDDER_INPUT,
+    EMBEDDER_OUTPUT,
+    EmbedderInfo,
+    unpack_detections,
+)
+from fovea.faces.store import GalleryInfo
+
+log = logging.getLogger(__name__)
+
+
+class FacesTriton(TritonClient):
+    """The shared Triton client plus reading a model's config parameters."""
+
+    async def model_parameters(self, model: str) -> dict[str, str]:
+        try:
+            config = await self._client.get_model_config(model, as_json=True, client_timeout=5.0)
+        except InferenceServerException as exc:
+            raise translate(exc, self.url, model) from exc
+        params = config.get("config", {}).get("parameters", {})
+        return {k: v.get("string_value", "") for k, v in params.items()}
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo and its faces (score >= the minimum, largest first, original pixels)."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    faces: DetectedFaces
+
+
+def downsize(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
+    """(H, W, 3) uint8 -> the image with its longer side <= max_side, and the x and y scales applied."""
+    height, width = image.shape[:2]
+    new_w, new_h = detection_size(width, height, max_side)
+    if (new_w, new_h) == (width, height):
+        return image, 1.0, 1.0
+    small = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
+    return small, new_w / width, new_h / height
+
+
+class FacePipeline:
+    def __init__(self, settings: FacesSettings, triton: FacesTriton) -> None:
+        self.settings = settings
+        self.triton = triton
+        self.limits = ImageLimits(
+            max_bytes=settings.max_image_bytes,
+            max_pixels=settings.max_image_pixels,
+            min_side=settings.min_image_side,
+        )
+        self._info: EmbedderInfo | None = None
+
+    # ------------------------------------------------------------------------------------------ models
+    @property
+    def embedder(self) -> EmbedderInfo:
+        """Version and default threshold of the embedding model (read from Triton by :meth:`ready`)."""
+        if self._info is None:
+            raise UpstreamUnavailable(
+                f"the embedding model {self.settings.embedder_model!r} has not been seen ready in Triton yet"
+            )
+        return self._info
+
+    def check_comparable(self, gallery: GalleryInfo) -> str:
+        """The current embedding model's version; ``FailedPrecondition`` when the gallery's templates come
+        from another version (distances across versions mean nothing)."""
+        current = self.embedder.version
+        if gallery.embedding_model != current:
+            raise FailedPrecondition(
+                f"gallery {gallery.gallery_id} holds templates of model {gallery.embedding_model} and the service "
+                f"embeds with {current}: comparing across model versions is refused; enroll into a new gallery"
+            )
+        return current
+
+    async def ready(self) -> bool:
+        """Both models ready in Triton; refreshes what is known of the embedding model."""
+        models = (self.settings.detector_model, self.settings.embedder_model)
+        if not all(await asyncio.gather(*(self.triton.is_model_ready(m) for m in models))):
+            return False
+        info = EmbedderInfo.from_parameters(await self.triton.model_parameters(self.settings.embedder_model))
+        if self._info is not None and info != self._info:
+            log.warning("embedding model changed in Triton: %s -> %s", self._info, info)
+        self._info = info
+        return True
+
+    # ------------------------------------------------------------------------------------------ photos
+    async def find_faces(self, data: bytes) -> Photo:
+        """Decode (``InvalidImage`` on bad bytes) and detect; faces below the minimum score are dropped."""
+        image = await asyncio.to_thread(decode_image, data, self.limits)
+        small, sx, sy = await asyncio.to_thread(downsize, image, self.settings.detect_max_side)
+        outputs = await self.triton.infer(
+            self.settings.detector_model,
+            {DETECTOR_INPUT: small[None]},
+            DETECTOR_OUTPUTS,
+            timeout_s=self.settings.triton_timeout_s,
+        )
+        faces = unpack_detections(outputs)[0]
+        return Photo(image, confident_by_area(rescale(faces, sx, sy), self.settings.min_face_score))
+
+    async def find_faces_many(self, photos: Sequence[bytes]) -> list[Photo]:
+        return list(await asyncio.gather(*(self.find_faces(p) for p in photos)))
+
+    async def align(self, faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
+        """(image, faces of that image) pairs -> (F, 150, 150, 3) uint8 chips of every face, in order."""
+        return await asyncio.to_thread(_align_all, faces)
+
+    async def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """(F, 150, 150, 3) uint8 chips -> (F, 128) float32 embeddings, in one Triton call."""
+        if len(chips) == 0:
+            return np.zeros((0, 128), np.float32)
+        outputs = await self.triton.infer(
+            self.settings.embedder_model,
+            {EMBEDDER_INPUT: chips},
+            [EMBEDDER_OUTPUT],
+            timeout_s=self.settings.triton_timeout_s,
+        )
+        return np.asarray(outputs[EMBEDDER_OUTPUT], np.float32)
+
+    async def embed(self, faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
+        """(image, faces of that image) pairs -> (F, 128) float32 embeddings of every face, in order."""
+        return await self.embed_chips(await self.align(faces))
+
+    def check_quality(self, faces: DetectedFaces, chips: np.ndarray, what: str) -> None:
+        """``InvalidArgument`` when a face is too small or too blurry to enroll."""
+        for quality in assess_quality(
+            faces.landmarks,
+            chips,
+            min_inter_ocular=self.settings.min_inter_ocular_px,
+            min_blur=self.settings.min_sharpness,
+        ):
+            if quality.too_small:
+                raise InvalidArgument(
+                    f"the face in {what} is too small: its eyes are {quality.inter_ocular:.0f} pixels apart, "
+                    f"at least {self.settings.min_inter_ocular_px:.0f} are needed"
+                )
+            if quality.too_blurry:
+                raise InvalidArgument(
+                    f"the face in {what} is too blurry: sharpness {quality.blur:.1f}, "
+                    f"at least {self.settings.min_sharpness:.1f} is needed"
+                )
+
+
+def _align_all(faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
+    chips = [align_faces(image, f.landmarks) for image, f in faces if len(f)]
+    return np.concatenate(chips) if chips else np.zeros((0, 150, 150, 3), np.uint8)
+
+
+__all__ = ["FacePipeline", "FacesTriton", "Photo", "downsize"]

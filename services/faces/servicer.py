@@ -1,0 +1,350 @@
+"""The faces service's RPCs: proto <-> domain. Photos go through ``pipeline.py``, writes through ``store.py``
+(then wait until this replica's search index holds them), searches run on ``sync.py``'s in-memory galleries."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+
+from fovea.common.errors import AlreadyExists, FailedPrecondition, FoveaError, InvalidArgument, NotFound
+from fovea.common.logs import request_id_var
+from fovea.common.v1 import common_pb2
+from fovea.faces.config import FacesSettings
+from fovea.faces.core.faces import DetectedFaces, choose_face
+from fovea.faces.core.matching import is_match
+from fovea.faces.core.records import (
+    TemplateRecord,
+    check_gallery_id,
+    check_identity_id,
+    check_metadata,
+    check_threshold,
+)
+from fovea.faces.door import NO_DISTANCE, AccessOutcome, AccessRequest, DoorAccess
+from fovea.faces.metrics import SEARCH_DURATION, TEMPLATES_ENROLLED
+from fovea.faces.pipeline import FacePipeline
+from fovea.faces.store import FaceStore, GalleryInfo, IdentityInfo, Written
+from fovea.faces.sync import CachedGallery, GallerySync
+from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_PAGE, MAX_PAGE = 100, 1000
+DEFAULT_AUDIT, MAX_AUDIT = 50, 1000
+DECISIONS = {"GRANT": faces_pb2.GRANT, "DENY": faces_pb2.DENY}
+LIVENESS = {"NOT_CHECKED": faces_pb2.NOT_CHECKED, "LIVE": faces_pb2.LIVE, "SPOOF": faces_pb2.SPOOF}
+
+
+def valid(check: Callable[[T], T], value: T) -> T:
+    """Run a ``core.records`` check; its ``ValueError`` becomes INVALID_ARGUMENT."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from exc
+
+
+def face_proto(faces: DetectedFaces, i: int) -> faces_pb2.Face:
+    box = faces.boxes[i].tolist()
+    return faces_pb2.Face(
+        box=common_pb2.BoundingBox(x1=box[0], y1=box[1], x2=box[2], y2=box[3]),
+        landmarks=[common_pb2.Point(x=float(x), y=float(y)) for x, y in faces.landmarks[i].tolist()],
+        score=float(faces.scores[i]),
+    )
+
+
+class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
+    def __init__(
+        self,
+        settings: FacesSettings,
+        pipeline: FacePipeline,
+        store: FaceStore,
+        sync: GallerySync,
+        door: DoorAccess,
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.store = store
+        self.sync = sync
+        self.door = door
+        self._purges: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------------------------------ helpers
+    async def _settled(self, written: Written) -> None:
+        """Return once this replica's index shows the write (bounded; the write is durable either way)."""
+        await self.sync.wait_for(written.seq, self.settings.sync_wait_s)
+
+    def _comparable(self, gallery_id: str) -> CachedGallery:
+        """The cached gallery, refusing one whose templates come from another embedding model."""
+        cached = self.sync.gallery(valid(check_gallery_id, gallery_id))
+        self.pipeline.check_comparable(cached.info)
+        return cached
+
+    async def _gallery_proto(self, info: GalleryInfo) -> faces_pb2.Gallery:
+        return faces_pb2.Gallery(
+            gallery_id=info.gallery_id,
+            threshold=info.threshold,
+            embedding_model=info.embedding_model,
+            identity_count=await self.store.identity_count(info.uid),
+            metadata=info.metadata,
+        )
+
+    @staticmethod
+    def _identity_proto(identity: IdentityInfo) -> faces_pb2.Identity:
+        return faces_pb2.Identity(
+            gallery_id=identity.gallery_id,
+            identity_id=identity.identity_id,
+            metadata=identity.metadata,
+            templates=[
+                faces_pb2.Template(
+                    template_id=t.template_id, embedding_model=t.embedding_model, created_unix_ms=t.created_ms
+                )
+                for t in identity.templates
+            ],
+        )
+
+    # ------------------------------------------------------------------------------------------ galleries
+    async def CreateGallery(
+        self, request: faces_pb2.CreateGalleryRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.Gallery:
+        gallery_id = valid(check_gallery_id, request.gallery_id)
+        embedder = self.pipeline.embedder
+        threshold = valid(check_threshold, request.threshold) or embedder.default_threshold
+        metadata = valid(check_metadata, dict(request.metadata))
+        info, written = await self.store.create_gallery(gallery_id, threshold, embedder.version, metadata)
+        await self._settled(written)
+        return faces_pb2.Gallery(
+            gallery_id=gallery_id, threshold=threshold, embedding_model=embedder.version, metadata=metadata
+        )
+
+    async def GetGallery(
+        self, request: faces_pb2.GetGalleryRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.Gallery:
+        info = await self.store.get_gallery(valid(check_gallery_id, request.gallery_id))
+        return await self._gallery_proto(info)
+
+    async def ListGalleries(
+        self, request: faces_pb2.ListGalleriesRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.ListGalleriesResponse:
+        galleries = await self.store.list_galleries()
+        return faces_pb2.ListGalleriesResponse(galleries=[await self._gallery_proto(g) for g in galleries])
+
+    async def DeleteGallery(
+        self, request: faces_pb2.DeleteGalleryRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.DeleteGalleryResponse:
+        _, written = await self.store.delete_gallery(valid(check_gallery_id, request.gallery_id))
+        await self._settled(written)
+        task = asyncio.create_task(self._purge())  # its keys, in the background
+        self._purges.add(task)
+        task.add_done_callback(self._purges.discard)
+        return faces_pb2.DeleteGalleryResponse()
+
+    async def _purge(self) -> None:
+        try:
+            await self.store.purge_deleted()
+        except FoveaError as exc:  # the gallery is gone already; its keys go at the next delete or start
+            log.info("keys of deleted galleries not removed yet: %s", exc)
+
+    # ------------------------------------------------------------------------------------------ identities
+    async def Enroll(
+        self, request: faces_pb2.EnrollRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.EnrollResponse:
+        identity_id = valid(check_identity_id, request.identity_id)
+        metadata = valid(check_metadata, dict(request.metadata))
+        if not 1 <= len(request.photos) <= self.settings.max_photos:
+            raise InvalidArgument(f"send 1-{self.settings.max_photos} photos, got {len(request.photos)}")
+        gallery = await self.store.get_gallery(valid(check_gallery_id, request.gallery_id))
+        model = self.pipeline.check_comparable(gallery)
+        if request.create_only and await self.store.identity_exists(gallery, identity_id):
+            raise AlreadyExists(f"identity {identity_id} already exists in gallery {gallery.gallery_id}")
+        face_index = request.face_index if request.HasField("face_index") else None
+        photos = await self.pipeline.find_faces_many([p.data for p in request.photos])
+        chosen = []
+        for n, photo in enumerate(photos, start=1):
+            what = f"photo {n} of {len(photos)}"
+            try:
+                i = choose_face(len(photo.faces), face_index, what)
+            except ValueError as exc:
+                raise InvalidArgument(str(exc)) from exc
+            chosen.append((photo.image, photo.faces.take([i])))
+        chips = await self.pipeline.align(chosen)
+        for n, ((_, face), chip) in enumerate(zip(chosen, chips, strict=True), start=1):
+            self.pipeline.check_quality(face, chip[None], f"photo {n} of {len(photos)}")
+        embeddings = await self.pipeline.embed_chips(chips)
+        now = int(time.time() * 1000)
+        records = [TemplateRecord(uuid.uuid4().hex, identity_id, model, now, e) for e in embeddings]
+        written = await self.store.enroll(
+            gallery, identity_id, records, metadata or None, request.create_only
+        )
+        TEMPLATES_ENROLLED.inc(len(records))
+        await self._settled(written)
+        return faces_pb2.EnrollResponse(
+            identity=self._identity_proto(await self.store.get_identity(gallery, identity_id)),
+            added_template_ids=[r.template_id for r in records],
+            faces=[face_proto(face, 0) for _, face in chosen],
+        )
+
+    async def GetIdentity(
+        self, request: faces_pb2.GetIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.Identity:
+        gallery = await self.store.get_gallery(valid(check_gallery_id, request.gallery_id))
+        identity = await self.store.get_identity(gallery, valid(check_identity_id, request.identity_id))
+        return self._identity_proto(identity)
+
+    async def ListIdentities(
+        self, request: faces_pb2.ListIdentitiesRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.ListIdentitiesResponse:
+        if not 0 <= request.page_size <= MAX_PAGE:
+            raise InvalidArgument(f"page_size must be within [0, {MAX_PAGE}], got {request.page_size}")
+        try:
+            after = (
+                base64.urlsafe_b64decode(request.page_token.encode()).decode() if request.page_token else ""
+            )
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise InvalidArgument("page_token is not one this service gave out") from exc
+        gallery = await self.store.get_gallery(valid(check_gallery_id, request.gallery_id))
+        found, last = await self.store.list_identities(gallery, request.page_size or DEFAULT_PAGE, after)
+        return faces_pb2.ListIdentitiesResponse(
+            identities=[self._identity_proto(i) for i in found],
+            next_page_token=base64.urlsafe_b64encode(last.encode()).decode() if last else "",
+        )
+
+    async def DeleteIdentity(
+        self, request: faces_pb2.DeleteIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.DeleteIdentityResponse:
+        gallery = await self.store.get_gallery(valid(check_gallery_id, request.gallery_id))
+        await self._settled(
+            await self.store.delete_identity(gallery, valid(check_identity_id, request.identity_id))
+        )
+        return faces_pb2.DeleteIdentityResponse()
+
+    async def DeleteTemplate(
+        self, request: faces_pb2.DeleteTemplateRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.DeleteTemplateResponse:
+        gallery = await self.store.get_gallery(valid(check_gallery_id, request.gallery_id))
+        identity_id = valid(check_identity_id, request.identity_id)
+        await self._settled(await self.store.delete_template(gallery, identity_id, request.template_id))
+        return faces_pb2.DeleteTemplateResponse()
+
+    # ------------------------------------------------------------------------------------------ matching
+    async def Verify(
+        self, request: faces_pb2.VerifyRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.VerifyResponse:
+        cached = self._comparable(request.gallery_id)
+        identity_id = valid(check_identity_id, request.identity_id)
+        if identity_id not in cached.index:
+            if await self.store.identity_exists(cached.info, identity_id):
+                raise FailedPrecondition(f"identity {identity_id} has no templates to compare with")
+            raise NotFound(f"no identity {identity_id} in gallery {request.gallery_id}")
+        photo = await self.pipeline.find_faces(request.photo.data)
+        if len(photo.faces) == 0:
+            raise InvalidArgument("no face found in the photo")
+        face = photo.faces.take([0])  # the largest
+        embeddings = await self.pipeline.embed([(photo.image, face)])
+        try:
+            distance = float(cached.index.identity_distances(identity_id, embeddings)[0])
+        except KeyError as exc:
+            raise NotFound(f"identity {identity_id} was deleted from gallery {request.gallery_id}") from exc
+        threshold = cached.info.threshold
+        return faces_pb2.VerifyResponse(
+            match=is_match(distance, threshold),
+            distance=distance,
+            threshold=threshold,
+            face=face_proto(face, 0),
+            embedding_model=cached.info.embedding_model,
+        )
+
+    async def Identify(
+        self, request: faces_pb2.IdentifyRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.IdentifyResponse:
+        cached = self._comparable(request.gallery_id)
+        if not 0 <= request.top_k <= self.settings.max_top_k:
+            raise InvalidArgument(f"top_k must be within [0, {self.settings.max_top_k}], got {request.top_k}")
+        photo = await self.pipeline.find_faces(request.photo.data)
+        embeddings = await self.pipeline.embed([(photo.image, photo.faces)])
+        start = time.perf_counter()
+        matches = await asyncio.to_thread(cached.index.search, embeddings, request.top_k or 1)
+        SEARCH_DURATION.observe(time.perf_counter() - start)
+        threshold = cached.info.threshold
+        faces = []
+        for i, candidates in enumerate(matches):
+            best = candidates[0] if candidates else None
+            faces.append(
+                faces_pb2.IdentifiedFace(
+                    face=face_proto(photo.faces, i),
+                    identity_id=best.identity_id if best and is_match(best.distance, threshold) else "",
+                    distance=best.distance if best else NO_DISTANCE,
+                    candidates=[
+                        faces_pb2.Candidate(identity_id=c.identity_id, distance=c.distance)
+                        for c in candidates
+                    ],
+                )
+            )
+        return faces_pb2.IdentifyResponse(
+            faces=faces, threshold=threshold, embedding_model=cached.info.embedding_model
+        )
+
+    # ------------------------------------------------------------------------------------------ doors
+    async def VerifyAccess(
+        self, request: faces_pb2.VerifyAccessRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.VerifyAccessResponse:
+        outcome = await self.door.check(
+            AccessRequest(
+                door_id=request.door_id,
+                gallery_id=request.gallery_id,
+                identity_id=request.claimed_identity_id,
+                frames=[f.data for f in request.frames],
+                request_id=request_id_var.get(),
+            )
+        )
+        return access_response(outcome)
+
+    async def ListAuditRecords(
+        self, request: faces_pb2.ListAuditRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.ListAuditRecordsResponse:
+        if not 0 <= request.limit <= MAX_AUDIT:
+            raise InvalidArgument(f"limit must be within [0, {MAX_AUDIT}], got {request.limit}")
+        entries = await self.store.audit_records(request.door_id, request.limit or DEFAULT_AUDIT)
+        records = []
+        for entry in entries:
+            f = entry.fields
+            records.append(
+                faces_pb2.AuditRecord(
+                    audit_id=entry.audit_id,
+                    unix_ms=int(f.get("unix_ms", 0)),
+                    door_id=f.get("door_id", ""),
+                    gallery_id=f.get("gallery_id", ""),
+                    claimed_identity_id=f.get("claimed_identity_id", ""),
+                    decision=DECISIONS.get(f.get("decision", ""), faces_pb2.DENY),
+                    reason=f.get("reason", ""),
+                    distance=float(f.get("distance", -1)),
+                    threshold=float(f.get("threshold", 0)),
+                    embedding_model=f.get("embedding_model", ""),
+                    request_id=f.get("request_id", ""),
+                    liveness=LIVENESS.get(f.get("liveness", ""), faces_pb2.NOT_CHECKED),
+                    frame_count=int(f.get("frame_count", 0)),
+                    matching_frames=int(f.get("matching_frames", 0)),
+                )
+            )
+        return faces_pb2.ListAuditRecordsResponse(records=records)
+
+
+def access_response(outcome: AccessOutcome) -> faces_pb2.VerifyAccessResponse:
+    r = outcome.result
+    return faces_pb2.VerifyAccessResponse(
+        decision=DECISIONS[r.decision.value],
+        reason=r.reason,
+        distance=outcome.distance,
+        threshold=r.threshold,
+        embedding_model=outcome.embedding_model,
+        request_id=request_id_var.get(),
+        liveness=LIVENESS[r.liveness.value],
+        audit_id=outcome.audit_id,
+    )

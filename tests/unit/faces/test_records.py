@@ -1,0 +1,84 @@
+"""Template records and change payloads survive the trip through bytes; ids are checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fovea.faces.core.records import (
+    TemplateRecord,
+    check_gallery_id,
+    check_identity_id,
+    check_metadata,
+    check_threshold,
+    decode_template,
+    encode_template,
+    pack_templates,
+    unpack_templates,
+)
+
+
+def record(i: int, dim: int = 128) -> TemplateRecord:
+    vector = np.random.default_rng(i).normal(size=dim).astype(np.float32)
+    return TemplateRecord(f"t{i}", f"person {i} é", "dlib_v1", 1_700_000_000_000 + i, vector)
+
+
+def test_template_round_trip_is_exact() -> None:
+    original = record(1)
+    data = encode_template(original)
+    assert len(data) < 128 * 4 + 100  # header + raw float32, no JSON array
+    back = decode_template(data)
+    assert (back.template_id, back.identity_id, back.embedding_model, back.created_ms) == (
+        "t1",
+        "person 1 é",
+        "dlib_v1",
+        1_700_000_000_001,
+    )
+    assert back.embedding.dtype == np.float32
+    np.testing.assert_array_equal(back.embedding, original.embedding)
+
+
+def test_packed_lists_round_trip() -> None:
+    records = [record(i, dim=4) for i in range(3)]
+    back = unpack_templates(pack_templates(records))
+    assert [r.template_id for r in back] == ["t0", "t1", "t2"]
+    assert unpack_templates(b"") == []
+    with pytest.raises(ValueError):
+        unpack_templates(pack_templates(records)[:-3])
+
+
+def test_bad_records_are_refused() -> None:
+    with pytest.raises(ValueError):
+        decode_template(b"XX1{}\n")
+    with pytest.raises(ValueError):
+        decode_template(encode_template(record(0))[:-1])  # a partial float
+
+
+@pytest.mark.parametrize("good", ["office", "site-7.door_2", "A" * 64, "0lobby"])
+def test_good_gallery_ids(good: str) -> None:
+    assert check_gallery_id(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "-x", "a b", "a:b", "A" * 65, "é"])
+def test_bad_gallery_ids(bad: str) -> None:
+    with pytest.raises(ValueError, match="gallery_id"):
+        check_gallery_id(bad)
+
+
+def test_identity_ids() -> None:
+    assert check_identity_id("Jane Doe:42/é") == "Jane Doe:42/é"
+    for bad in ["", " x", "x ", "a\nb", "x" * 129]:
+        with pytest.raises(ValueError, match="identity_id"):
+            check_identity_id(bad)
+
+
+def test_metadata_and_threshold_limits() -> None:
+    assert check_metadata({"k": "v"}) == {"k": "v"}
+    with pytest.raises(ValueError):
+        check_metadata({f"k{i}": "v" for i in range(33)})
+    with pytest.raises(ValueError):
+        check_metadata({"k": "v" * 5000})
+    assert check_threshold(0.0) == 0.0 and check_threshold(0.55) == 0.55
+    for bad in [-0.1, 4.5, float("nan")]:
+        with pytest.raises(ValueError):
+            check_threshold(bad)
