@@ -23,6 +23,7 @@ def _detection(client: FoveaClient) -> Any:
 
 def _faces(client: FoveaClient) -> Any:
     gallery = "demo"
+    client.ensure_gallery(gallery)
     client.enroll(gallery, "obama", [sample("obama").read_bytes()])
     return {
         "verify obama2 as obama": asdict(client.verify(gallery, "obama", sample("obama2").read_bytes())),

@@ -14,7 +14,9 @@ deleted and created again under the same name never meets the old one's keys):
 Every write that touches several keys is one Lua script: it checks its preconditions (gallery still the same,
 identity present or absent, same embedding model), writes, and appends the change event with the next
 sequence number, all or nothing. Replicas follow ``changes`` to keep their search matrices current
-(``sync.py``); the sequence number lets them notice a gap (a trimmed stream) and reload.
+(``sync.py``); the sequence number lets them notice a gap (a trimmed stream) and reload. Change events carry
+template ids, never embeddings: a replica reads the templates it is told about, so a deleted template's
+embedding is gone from Redis at once (biometric data is not left behind in the stream).
 """
 
 from __future__ import annotations
@@ -37,13 +39,7 @@ from fovea.common.errors import (
     NotFound,
     UpstreamUnavailable,
 )
-from fovea.faces.core.records import (
-    TemplateRecord,
-    decode_template,
-    encode_template,
-    pack_templates,
-    unpack_templates,
-)
+from fovea.faces.core.records import TemplateRecord, decode_template, encode_template
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +84,8 @@ end
 """
 
 # KEYS: galleries, identities, identity, templates, changes, seq
-# ARGV: gallery, uid, identity, model, create_only, metadata JSON ('' = keep), now, maxlen, packed templates,
-#       then (template id, record, info JSON) triples
+# ARGV: gallery, uid, identity, model, create_only, metadata JSON ('' = keep), now, maxlen, template ids
+#       (comma-separated), then (template id, record, info JSON) triples
 _ENROLL = (
     _GALLERY_CHECK
     + """
@@ -113,7 +109,7 @@ for i = 10, #ARGV, 3 do
 end
 local seq = redis.call('INCR', KEYS[6])
 local id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', 'seq', seq, 'op', 'add',
-  'gallery', ARGV[1], 'uid', ARGV[2], 'identity', ARGV[3], 'templates', ARGV[9])
+  'gallery', ARGV[1], 'uid', ARGV[2], 'identity', ARGV[3], 'template_ids', ARGV[9])
 return {id, seq}
 """
 )
@@ -280,9 +276,9 @@ class Change:
     gallery_id: str
     uid: str
     identity_id: str = ""
-    template_id: str = ""
-    templates: list[TemplateRecord] = field(default_factory=list)
-    gallery: GalleryInfo | None = None
+    template_id: str = ""  # del_template
+    template_ids: list[str] = field(default_factory=list)  # add
+    gallery: GalleryInfo | None = None  # put_gallery
 
     @classmethod
     def from_entry(cls, stream_id: Any, fields: Mapping[Any, Any]) -> Change:
@@ -297,7 +293,7 @@ class Change:
             uid=_text(f["uid"]),
             identity_id=_text(f.get("identity", b"")),
             template_id=_text(f.get("template", b"")),
-            templates=unpack_templates(f["templates"]) if "templates" in f else [],
+            template_ids=[t for t in _text(f.get("template_ids", b"")).split(",") if t],
             gallery=GalleryInfo.from_json(gallery_id, info) if info is not None else None,
         )
 
@@ -430,7 +426,7 @@ class FaceStore:
             json.dumps(metadata, separators=(",", ":")) if metadata else "",
             now_ms(),
             self.changes_maxlen,
-            pack_templates(records),
+            ",".join(r.template_id for r in records),
         ]
         for record in records:
             info = json.dumps({"model": record.embedding_model, "created_ms": record.created_ms})
@@ -570,6 +566,16 @@ class FaceStore:
         except RedisError as exc:
             _raise(exc)
         return (_text(newest[0][0]) if newest else "0-0"), int(seq or 0)
+
+    async def fetch_templates(self, gallery: GalleryInfo, template_ids: list[str]) -> list[TemplateRecord]:
+        """The records of these templates that still exist (a deleted one is skipped)."""
+        if not template_ids:
+            return []
+        try:
+            values = await self.redis.hmget(templates_key(gallery.uid), template_ids)
+        except RedisError as exc:
+            _raise(exc)
+        return [decode_template(v) for v in values if v is not None]
 
     async def templates(self, gallery: GalleryInfo, count: int = 5000) -> AsyncIterator[list[TemplateRecord]]:
         """Every template record of the gallery, in batches (HSCAN: a consistent view is not promised;

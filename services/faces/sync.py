@@ -1,9 +1,10 @@
 """This replica's in-memory copy of every gallery, kept in step with Redis through the change stream.
 
 Start (and after any Redis failure): read the stream position and change counter, load every gallery and its
-templates, then follow the stream from that position (``XREAD BLOCK``). Changes are idempotent (adding a
-present template or removing an absent one changes nothing; changes of a gallery's old uid are ignored), so
-changes already visible in the loaded data can be replayed safely. A change whose number is not the next one
+templates, then follow the stream from that position (``XREAD BLOCK``); an ``add`` change names template ids,
+whose records are read then (a template deleted since is skipped). Changes are idempotent (adding a present
+template or removing an absent one changes nothing; changes of a gallery's old uid are ignored), so changes
+already visible in the loaded data can be replayed safely. A change whose number is not the next one
 means the stream was trimmed past this replica: it loads everything again.
 
 A write through this replica waits (:meth:`GallerySync.wait_for`) until the follower has applied the change it
@@ -157,7 +158,8 @@ class GallerySync:
                 if current:
                     del self.galleries[change.gallery_id]
             case "add" if current and cached is not None:
-                items = [(r.template_id, r.identity_id, r.embedding) for r in change.templates]
+                records = await self.store.fetch_templates(cached.info, change.template_ids)
+                items = [(r.template_id, r.identity_id, r.embedding) for r in records]
                 await asyncio.to_thread(cached.index.add_many, items)
             case "del_template" if current and cached is not None:
                 await asyncio.to_thread(cached.index.remove_template, change.template_id)

@@ -1,15 +1,13 @@
-"""What the faces store keeps in Redis, as bytes: template records, change events, id rules.
+"""What the faces store keeps in Redis as bytes (template records), and the rules for ids and metadata.
 
 A template record is ``b"FT1" + JSON header + b"\\n" + embedding`` (little-endian float32), so a gallery of a
-million templates loads without parsing a million JSON arrays. A change event is a flat mapping of byte
-strings (a Redis stream entry); its ``templates`` field packs records, each prefixed by its 4-byte length.
+million templates loads without parsing a million JSON arrays.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,29 +61,6 @@ def decode_template(data: bytes) -> TemplateRecord:
     )
 
 
-def pack_templates(records: list[TemplateRecord]) -> bytes:
-    """Several records in one byte string: each is a 4-byte big-endian length, then the record."""
-    parts = []
-    for record in records:
-        data = encode_template(record)
-        parts.append(struct.pack(">I", len(data)) + data)
-    return b"".join(parts)
-
-
-def unpack_templates(data: bytes) -> list[TemplateRecord]:
-    out, pos = [], 0
-    while pos < len(data):
-        if pos + 4 > len(data):
-            raise ValueError("truncated template list")
-        (size,) = struct.unpack_from(">I", data, pos)
-        pos += 4
-        if pos + size > len(data):
-            raise ValueError("truncated template list")
-        out.append(decode_template(data[pos : pos + size]))
-        pos += size
-    return out
-
-
 # ---------------------------------------------------------------------------------------------- ids
 
 
@@ -130,6 +105,4 @@ __all__ = [
     "check_threshold",
     "decode_template",
     "encode_template",
-    "pack_templates",
-    "unpack_templates",
 ]

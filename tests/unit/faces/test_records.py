@@ -1,4 +1,4 @@
-"""Template records and change payloads survive the trip through bytes; ids are checked."""
+"""Template records survive the trip through bytes; ids, metadata and thresholds are checked."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from fovea.faces.core.records import (
     check_threshold,
     decode_template,
     encode_template,
-    pack_templates,
-    unpack_templates,
 )
 
 
@@ -36,15 +34,6 @@ def test_template_round_trip_is_exact() -> None:
     )
     assert back.embedding.dtype == np.float32
     np.testing.assert_array_equal(back.embedding, original.embedding)
-
-
-def test_packed_lists_round_trip() -> None:
-    records = [record(i, dim=4) for i in range(3)]
-    back = unpack_templates(pack_templates(records))
-    assert [r.template_id for r in back] == ["t0", "t1", "t2"]
-    assert unpack_templates(b"") == []
-    with pytest.raises(ValueError):
-        unpack_templates(pack_templates(records)[:-3])
 
 
 def test_bad_records_are_refused() -> None:

@@ -16,14 +16,32 @@ def gallery(uid: str) -> GalleryInfo:
     return GalleryInfo("office", uid, 0.6, "m1", {}, 0)
 
 
+class TemplatesInMemory(FaceStore):
+    """Redis stand-in for the one read ``_apply`` makes: the records of the templates a change names."""
+
+    def __init__(self) -> None:
+        super().__init__("redis://127.0.0.1:1/0")  # never connected
+        self.records: dict[tuple[str, str], TemplateRecord] = {}  # (gallery uid, template id) -> record
+
+    async def fetch_templates(self, gallery: GalleryInfo, template_ids: list[str]) -> list[TemplateRecord]:
+        return [self.records[gallery.uid, t] for t in template_ids if (gallery.uid, t) in self.records]
+
+
+STORE = TemplatesInMemory()
+
+
 def add(seq: int, uid: str, identity: str, *template_ids: str) -> Change:
-    records = [TemplateRecord(t, identity, "m1", 0, np.full(128, seq, np.float32)) for t in template_ids]
-    return Change(f"{seq}-0", seq, "add", "office", uid, identity_id=identity, templates=records)
+    for t in template_ids:
+        STORE.records[uid, t] = TemplateRecord(t, identity, "m1", 0, np.full(128, seq, np.float32))
+    return Change(
+        f"{seq}-0", seq, "add", "office", uid, identity_id=identity, template_ids=list(template_ids)
+    )
 
 
 @pytest.fixture
 async def sync() -> GallerySync:
-    s = GallerySync(FaceStore("redis://127.0.0.1:1/0"))  # never connected: only _apply is used here
+    STORE.records.clear()
+    s = GallerySync(STORE)
     s.in_sync = True
     return s
 
@@ -66,3 +84,11 @@ async def test_out_of_sync_refuses_searches(sync: GallerySync) -> None:
     sync._lost("Connection refused")
     with pytest.raises(UpstreamUnavailable, match="not in sync with Redis.*Connection refused"):
         sync.gallery("office")
+
+
+async def test_an_add_whose_template_was_deleted_since_adds_nothing(sync: GallerySync) -> None:
+    await sync._apply(Change("1-0", 1, "put_gallery", "office", "u1", gallery=gallery("u1")))
+    change = add(2, "u1", "alice", "a1", "a2")
+    del STORE.records["u1", "a1"]  # deleted in Redis before this replica read change #2
+    await sync._apply(change)
+    assert sync.gallery("office").index.templates_of("alice") == ["a2"]
