@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -22,6 +23,22 @@ class ImageLimits:
     max_pixels: int = 40_000_000
     min_side: int = 16
     max_side: int = 12_000
+
+
+class ImageSettings(Protocol):
+    """The image limits every service's settings class carries (``FOVEA_<SVC>_MAX_IMAGE_BYTES`` ...)."""
+
+    max_image_bytes: int
+    max_image_pixels: int
+    min_image_side: int
+
+
+def limits_from(settings: ImageSettings) -> ImageLimits:
+    return ImageLimits(
+        max_bytes=settings.max_image_bytes,
+        max_pixels=settings.max_image_pixels,
+        min_side=settings.min_image_side,
+    )
 
 
 def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:

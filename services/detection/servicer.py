@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from fovea.common.errors import InvalidArgument, NotFound
-from fovea.common.images import ImageLimits
+from fovea.common.images import limits_from
 from fovea.common.triton import TritonClient
 from fovea.common.v1 import common_pb2
 from fovea.detection.config import DetectionSettings
@@ -32,11 +32,7 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
         self.settings = settings
         self.detectors = detectors
         self.triton = triton
-        self.limits = ImageLimits(
-            max_bytes=settings.max_image_bytes,
-            max_pixels=settings.max_image_pixels,
-            min_side=settings.min_image_side,
-        )
+        self.limits = limits_from(settings)
 
     def _options(self, request: detection_pb2.DetectRequest) -> tuple[DetectorSpec, Options]:
         name = request.model or self.settings.default_model

@@ -13,7 +13,7 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from fovea.common.errors import FailedPrecondition, InvalidArgument, UpstreamUnavailable
-from fovea.common.images import ImageLimits, decode_image
+from fovea.common.images import decode_image, limits_from
 from fovea.common.triton import TritonClient, translate
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.align import align_faces
@@ -66,11 +66,7 @@ class FacePipeline:
     def __init__(self, settings: FacesSettings, triton: FacesTriton) -> None:
         self.settings = settings
         self.triton = triton
-        self.limits = ImageLimits(
-            max_bytes=settings.max_image_bytes,
-            max_pixels=settings.max_image_pixels,
-            min_side=settings.min_image_side,
-        )
+        self.limits = limits_from(settings)
         self._info: EmbedderInfo | None = None
 
     # ------------------------------------------------------------------------------------------ models

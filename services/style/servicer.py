@@ -9,7 +9,7 @@ import grpc
 from celery import Celery
 
 from fovea.common.errors import InvalidArgument, ResourceExhausted, UpstreamUnavailable
-from fovea.common.images import ImageLimits, decode_image
+from fovea.common.images import decode_image, limits_from
 from fovea.style.config import StyleSettings
 from fovea.style.core.jobs import TERMINAL, JobKind, gatys_params, params_json
 from fovea.style.metrics import JOBS_SUBMITTED, QUEUE_DEPTH
@@ -29,11 +29,7 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
         self.store = store
         self.celery = celery
         self.style_names = style_names
-        self.limits = ImageLimits(
-            max_bytes=settings.max_image_bytes,
-            max_pixels=settings.max_image_pixels,
-            min_side=settings.min_image_side,
-        )
+        self.limits = limits_from(settings)
 
     def queue_depth(self) -> int:
         depth = int(self.store.redis.llen(QUEUE))
