@@ -111,3 +111,41 @@ def test_docker_compose_config(tmp_path: Path) -> None:
         if created:
             keys.unlink()
     assert proc.returncode == 0, proc.stderr
+
+
+def k8s_docs() -> list[dict]:
+    docs = []
+    for path in sorted((REPO / "deploy/k8s").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def test_k8s_manifests_share_entry_points_and_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = k8s_docs()
+    kustomization = next(d for d in docs if d["kind"] == "Kustomization")
+    listed = set(kustomization["resources"])
+    assert listed == {p.name for p in (REPO / "deploy/k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    literals = dict(item.split("=", 1) for item in kustomization["configMapGenerator"][0]["literals"])
+    runner = CliRunner()
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} >= {
+        "triton",
+        "gateway",
+        "detection",
+        "faces",
+        "style",
+        "worker",
+    }
+    for deployment in deployments:
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        result = runner.invoke(main, [*container["args"], "--help"])
+        assert result.exit_code == 0, f"{deployment['metadata']['name']}: not a fovea command"
+        env = {**literals, **{e["name"]: e["value"] for e in container.get("env", [])}}
+        for key, value in env.items():
+            prefix = next((p for p in SETTINGS if key.startswith(p)), None)
+            if prefix is None:
+                continue
+            assert key[len(prefix) :].lower() in SETTINGS[prefix].model_fields, f"{key} is not a setting"
+            monkeypatch.setenv(key, str(value))
+    for cls in SETTINGS.values():
+        cls()  # every value parses
