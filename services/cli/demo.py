@@ -35,7 +35,15 @@ def _style(client: FoveaClient) -> Any:
     styles = client.list_styles()
     job = client.submit_style(sample("dog").read_bytes(), style=styles[0])
     updates = list(client.watch_job(job.job_id, timeout_s=300))
-    return {"style": styles[0], "job": job.job_id, "state": updates[-1].state if updates else None}
+    from fovea.style.v1 import style_pb2
+
+    final = updates[-1] if updates else job
+    return {
+        "style": styles[0],
+        "job": job.job_id,
+        "state": style_pb2.JobState.Name(final.state),
+        "result_png_bytes": len(final.result_png),
+    }
 
 
 DEMOS: dict[str, Callable[[FoveaClient], Any]] = {"detection": _detection, "faces": _faces, "style": _style}
