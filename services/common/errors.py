@@ -43,7 +43,3 @@ class UpstreamUnavailable(FoveaError):
 
 class DeadlineExceeded(FoveaError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
-
-
-class Unimplemented(FoveaError):
-    code = grpc.StatusCode.UNIMPLEMENTED

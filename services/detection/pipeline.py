@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fovea.common.images import ImageLimits, decode_image
 from fovea.detection.core.annotate import draw_detections
 from fovea.detection.core.heads import DECODERS
 from fovea.detection.core.postprocess import Detection, postprocess
@@ -34,10 +33,6 @@ class Detections:
     scores: list[float]
     class_ids: list[int]
     annotated_png: bytes | None
-
-
-def decode_request_image(data: bytes, limits: ImageLimits) -> np.ndarray:
-    return decode_image(data, limits)
 
 
 def prepare(image: np.ndarray, spec: DetectorSpec) -> tuple[np.ndarray, Transform]:

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 import grpc
 
 from fovea.common.errors import InvalidArgument, NotFound
-from fovea.common.images import limits_from
+from fovea.common.images import decode_image, limits_from
 from fovea.common.triton import TritonClient
 from fovea.common.v1 import common_pb2
 from fovea.detection.config import DetectionSettings
 from fovea.detection.core.spec import DetectorSpec
-from fovea.detection.pipeline import Detections, Options, decode_request_image, finish, prepare
+from fovea.detection.pipeline import Detections, Options, finish, prepare
 from fovea.detection.registry import DetectorRegistry
 from fovea.detection.v1 import detection_pb2, detection_pb2_grpc
 
@@ -61,7 +61,7 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
 
     async def _detect(self, request: detection_pb2.DetectRequest) -> detection_pb2.DetectResponse:
         spec, options = self._options(request)
-        image = await asyncio.to_thread(decode_request_image, request.image.data, self.limits)
+        image = await asyncio.to_thread(decode_image, request.image.data, self.limits)
         batch, transform = await asyncio.to_thread(prepare, image, spec)
         start = time.perf_counter()
         outputs = await self.triton.infer(

@@ -10,7 +10,6 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -89,7 +88,3 @@ def weights_path(model_dir: Path, filename: str) -> Path:
 
 def torch_threads() -> int:
     return int(os.environ.get("FOVEA_TORCH_THREADS", "0")) or max(1, (os.cpu_count() or 1))
-
-
-def describe(arrays: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}{tuple(v.shape)}" for k, v in arrays.items())

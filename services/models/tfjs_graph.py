@@ -421,10 +421,6 @@ def _resize_nearest_kernel(x: Tensor, size: tuple[int, int], align_corners: bool
     return x
 
 
-def _channel_bias(x: Tensor, bias: Tensor) -> Tensor:
-    return x + bias
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Plan building
 # --------------------------------------------------------------------------------------------------------------
