@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fovea.faces.core.faces import DetectedFaces
-from fovea.models.serving import RequestError
+from fovea.serving.base import RequestError
 
 if TYPE_CHECKING:
     from fovea.models.dlib_resnet import DlibResNet

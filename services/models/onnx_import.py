@@ -86,7 +86,7 @@ from pathlib import Path
 import triton_python_backend_utils as pb_utils
 
 from fovea.models.onnx_runner import load_runner
-from fovea.models.serving import RequestError, run_batched
+from fovea.serving.base import RequestError, run_batched
 
 
 class TritonPythonModel:

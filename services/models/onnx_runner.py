@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from fovea.models.serving import torch_threads, weights_path
+from fovea.serving.base import torch_threads, weights_path
 
 __all__ = ["OnnxRunner", "RunnerConfig", "choose_providers", "load_runner"]
 

@@ -8,7 +8,7 @@ import triton_python_backend_utils as pb_utils
 
 from fovea.faces.serving import DETECTOR_INPUT, DETECTOR_OUTPUTS, detect_requests, mtcnn_config
 from fovea.models.mtcnn import load_mtcnn
-from fovea.models.serving import RequestError, choose_device, model_parameters, torch_threads, weights_path
+from fovea.serving.base import RequestError, choose_device, model_parameters, torch_threads, weights_path
 
 
 class TritonPythonModel:

@@ -7,7 +7,7 @@ import triton_python_backend_utils as pb_utils
 
 from fovea.faces.serving import EMBEDDER_INPUT, EMBEDDER_OUTPUT, EmbedderInfo, embed_batch, embedder_expected
 from fovea.models.dlib_resnet import load_dlib_resnet
-from fovea.models.serving import (
+from fovea.serving.base import (
     RequestError,
     choose_device,
     model_parameters,

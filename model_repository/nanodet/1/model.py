@@ -7,7 +7,7 @@ import torch
 import triton_python_backend_utils as pb_utils
 
 from fovea.models.nanodet import load_nanodet
-from fovea.models.serving import (
+from fovea.serving.base import (
     RequestError,
     choose_device,
     model_parameters,

@@ -6,7 +6,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from fovea.models.multistyle import NUM_STYLES, MultiStyleRunner
-from fovea.models.serving import model_parameters, torch_threads, weights_path
+from fovea.serving.base import model_parameters, torch_threads, weights_path
 
 
 class TritonPythonModel:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fovea.models.serving import RequestError, run_batched
+from fovea.serving.base import RequestError, run_batched
 
 EXPECTED = {"INPUT": (3, 4)}
 

@@ -28,8 +28,8 @@ def resnet(tmp_path_factory: pytest.TempPathFactory) -> DlibResNet:
 
 
 @pytest.fixture(scope="session")
-def dlib_reference(shared: Path) -> dict[str, Any]:
-    return json.loads((shared / "fixtures" / "dlib-reference" / "reference.json").read_text())
+def dlib_reference(fixtures: Path) -> dict[str, Any]:
+    return json.loads((fixtures / "dlib-reference" / "reference.json").read_text())
 
 
 @pytest.fixture(scope="session")

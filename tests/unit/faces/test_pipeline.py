@@ -82,9 +82,9 @@ def test_descriptors_close_to_dlibs_for_the_same_face(
 
 
 def test_template_is_where_mtcnn_lands_on_dlib_chips(
-    mtcnn: MTCNN, shared: Path, dlib_reference: dict[str, Any]
+    mtcnn: MTCNN, fixtures: Path, dlib_reference: dict[str, Any]
 ) -> None:
-    folder = shared / "fixtures" / "dlib-reference"
+    folder = fixtures / "dlib-reference"
     points = []
     for face in dlib_reference["faces"]:
         chip = np.asarray(Image.open(folder / face["chip150"]).convert("RGB"))

@@ -18,7 +18,7 @@ from fovea.faces.serving import (
 )
 from fovea.models.dlib_resnet import DlibResNet
 from fovea.models.mtcnn import MTCNN, MtcnnConfig, detect_faces
-from fovea.models.serving import RequestError
+from fovea.serving.base import RequestError
 
 
 def some_faces(n: int) -> DetectedFaces:

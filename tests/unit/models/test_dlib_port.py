@@ -32,13 +32,13 @@ def resnet(tmp_path_factory: pytest.TempPathFactory) -> DlibResNet:
 
 
 @pytest.fixture(scope="module")
-def reference(shared: Path) -> dict[str, Any]:
-    return json.loads((shared / "fixtures" / "dlib-reference" / "reference.json").read_text())
+def reference(fixtures: Path) -> dict[str, Any]:
+    return json.loads((fixtures / "dlib-reference" / "reference.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def chips(shared: Path, reference: dict[str, Any]) -> np.ndarray:
-    folder = shared / "fixtures" / "dlib-reference"
+def chips(fixtures: Path, reference: dict[str, Any]) -> np.ndarray:
+    folder = fixtures / "dlib-reference"
     return np.stack(
         [np.asarray(Image.open(folder / f["chip150"]).convert("RGB")) for f in reference["faces"]]
     )

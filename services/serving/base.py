@@ -1,0 +1,244 @@
+"""What every model served by Triton shares: tensor contracts, config checks, batching, devices, sessions.
+
+The code that runs inside Triton lives in :mod:`fovea.serving`, one module per served model, each with its
+:class:`Contract` (tensor names, dtypes, per-item dims, parameters) and a ``load(...)`` that returns an object
+with ``execute(requests) -> list[outputs | RequestError]``. ``model_repository/<model>/1/model.py`` is a thin
+adapter (:mod:`fovea.serving.triton_adapter`) that checks ``config.pbtxt`` against the contract at load.
+Services import contracts only. Everything here is importable (and tested) without Triton.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Arrays = dict[str, np.ndarray]
+
+
+class RequestError(ValueError):
+    """One request of a batch is malformed; it gets its own error, the others still run."""
+
+
+def check_request(arrays: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]]) -> None:
+    """Check names and per-item shapes (batch dimension first, -1 = any)."""
+    for name, shape in expected.items():
+        if name not in arrays:
+            raise RequestError(f"missing input {name}")
+        got = arrays[name].shape[1:]
+        if len(got) != len(shape) or any(s not in (-1, g) for s, g in zip(shape, got, strict=True)):
+            raise RequestError(
+                f"input {name} has shape {arrays[name].shape}, expected [N, {', '.join(map(str, shape))}]"
+            )
+
+
+def run_batched(
+    requests: Sequence[Mapping[str, np.ndarray]],
+    expected: Mapping[str, tuple[int, ...]],
+    fn: Callable[[Arrays], Arrays],
+) -> list[Arrays | RequestError]:
+    """Concatenate the valid requests along the batch axis, run ``fn`` once, split the outputs back.
+
+    Returns one entry per request, in order: its outputs, or the ``RequestError`` it earned.
+    """
+    results: list[Arrays | RequestError] = []
+    valid: list[int] = []
+    for i, arrays in enumerate(requests):
+        try:
+            check_request(arrays, expected)
+            valid.append(i)
+            results.append({})
+        except RequestError as exc:
+            results.append(exc)
+    if not valid:
+        return results
+    sizes = [requests[i][next(iter(expected))].shape[0] for i in valid]
+    batch = {name: np.concatenate([requests[i][name] for i in valid], axis=0) for name in expected}
+    outputs = fn(batch)
+    offsets = np.cumsum([0, *sizes])
+    for k, i in enumerate(valid):
+        results[i] = {name: out[offsets[k] : offsets[k + 1]] for name, out in outputs.items()}
+    return results
+
+
+def choose_device(instance_kind: str, device_id: str | int, preference: str) -> str:
+    """``cuda:<id>`` for a GPU instance; for a CPU instance CUDA only when ``preference`` is auto/cuda."""
+    import torch
+
+    if instance_kind.upper() == "GPU":
+        return f"cuda:{device_id}"
+    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
+        return "cuda:0"
+    return "cpu"
+
+
+def model_parameters(model_config_json: str) -> dict[str, str]:
+    """The ``parameters`` of a config.pbtxt as plain strings."""
+    config = json.loads(model_config_json)
+    return {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+
+
+def weights_path(model_dir: Path, filename: str) -> Path:
+    """The built weights file; a clear error when `fovea models build` has not been run."""
+    path = model_dir / filename
+    if not path.exists():
+        raise FileNotFoundError(f"weights {path} are missing: run `fovea models build` first")
+    return path
+
+
+def torch_threads() -> int:
+    return int(os.environ.get("FOVEA_TORCH_THREADS", "0")) or max(1, (os.cpu_count() or 1))
+
+
+# ------------------------------------------------------------------------------------------ contracts
+TRITON_DTYPES = {
+    "TYPE_UINT8": "uint8",
+    "TYPE_INT32": "int32",
+    "TYPE_INT64": "int64",
+    "TYPE_FP16": "float16",
+    "TYPE_FP32": "float32",
+    "TYPE_BOOL": "bool",
+    "TYPE_STRING": "object",
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output: Triton name, numpy dtype name, per-item dims (batch axis excluded, -1 = any)."""
+
+    name: str
+    dtype: str
+    dims: tuple[int, ...]
+
+    def triton_type(self) -> str:
+        return next(t for t, d in TRITON_DTYPES.items() if d == self.dtype)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A served model's tensors and the ``parameters`` its ``config.pbtxt`` must set (with their meaning)."""
+
+    name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    """Required parameter keys -> what each means."""
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.outputs)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.inputs)
+
+    @property
+    def input_dims(self) -> dict[str, tuple[int, ...]]:
+        """``{input name: per-item dims}``, what :func:`run_batched` checks."""
+        return {t.name: t.dims for t in self.inputs}
+
+
+def _dims(entry: Mapping[str, Any]) -> tuple[int, ...]:
+    return tuple(int(d) for d in entry.get("dims", []))
+
+
+def check_config(contract: Contract, model_config: str | Mapping[str, Any]) -> dict[str, str]:
+    """Check a Triton model config (JSON text or dict, as ``args["model_config"]``) against ``contract``.
+
+    Returns the config's parameters as plain strings.
+
+    Raises:
+        ValueError: listing every difference (tensor names and order, dtypes, dims, missing parameters).
+    """
+    config = json.loads(model_config) if isinstance(model_config, str) else model_config
+    problems: list[str] = []
+    for kind, specs in (("input", contract.inputs), ("output", contract.outputs)):
+        entries = config.get(kind, [])
+        names = [e.get("name") for e in entries]
+        if names != [s.name for s in specs]:
+            problems.append(f"{kind}s {names} differ from {[s.name for s in specs]}")
+            continue
+        for spec, entry in zip(specs, entries, strict=True):
+            if entry.get("data_type") != spec.triton_type():
+                problems.append(f"{kind} {spec.name} is {entry.get('data_type')}, expected {spec.triton_type()}")
+            if _dims(entry) != spec.dims:
+                problems.append(f"{kind} {spec.name} has dims {list(_dims(entry))}, expected {list(spec.dims)}")
+    params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+    missing = sorted(set(contract.parameters) - set(params))
+    if missing:
+        problems.append(f"parameters {missing} are missing")
+    if problems:
+        raise ValueError(f"config of {config.get('name', contract.name)!r} does not match its contract: " + "; ".join(problems))
+    return params
+
+
+# ------------------------------------------------------------------------------------------ onnxruntime
+TENSORRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def choose_providers(
+    instance_kind: str, device_id: int | str, preference: str, available: Sequence[str]
+) -> list[str | tuple[str, dict[str, Any]]]:
+    """onnxruntime providers, best first (CPU always last, as the fallback).
+
+    Args:
+        instance_kind: Triton's ``model_instance_kind`` (``CPU`` or ``GPU``).
+        device_id: Triton's ``model_instance_device_id``.
+        preference: the ``DEVICE`` parameter: ``auto``, ``cuda``, ``tensorrt`` or ``cpu``.
+        available: ``onnxruntime.get_available_providers()``.
+
+    Raises:
+        ValueError: an unknown preference, or CUDA required (GPU instance, ``cuda`` or ``tensorrt``) but not
+            available.
+    """
+    if preference not in ("auto", "cuda", "tensorrt", "cpu"):
+        raise ValueError(f"DEVICE must be auto, cuda, tensorrt or cpu, got {preference!r}")
+    gpu_instance = instance_kind.upper() == "GPU"
+    wants_cuda = gpu_instance or preference in ("cuda", "tensorrt")
+    if CUDA not in available:
+        if wants_cuda:
+            raise ValueError(
+                f"CUDA requested ({'a KIND_GPU instance' if gpu_instance else f'DEVICE {preference}'}) but "
+                f"this onnxruntime has only {list(available)}: install onnxruntime-gpu or use DEVICE auto"
+            )
+        return [CPU]
+    if preference == "cpu" and not gpu_instance:
+        return [CPU]
+    gpu = int(device_id) if gpu_instance else 0
+    providers: list[str | tuple[str, dict[str, Any]]] = []
+    if preference == "tensorrt" and TENSORRT in available:
+        providers.append((TENSORRT, {"device_id": gpu, "trt_fp16_enable": True, "trt_engine_cache_enable": True}))
+    return [*providers, (CUDA, {"device_id": gpu}), CPU]
+
+
+def onnx_session(
+    path: Path, providers: Sequence[str | tuple[str, dict[str, Any]]] = (CPU,), threads: int = 0
+) -> Any:
+    """An ``onnxruntime.InferenceSession`` with full graph optimisation and ``threads`` intra-op threads
+    (0 = onnxruntime's default, one per core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=list(providers))
+
+
+def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> Any:
+    """The session a served ONNX model runs: ``WEIGHTS`` in ``model_dir``, providers from ``DEVICE``,
+    ``THREADS`` intra-op threads (0 or absent: ``FOVEA_TORCH_THREADS``, else every core)."""
+    import onnxruntime as ort
+
+    providers = choose_providers(
+        instance_kind, device_id, params.get("DEVICE") or "auto", ort.get_available_providers()
+    )
+    threads = int(params.get("THREADS") or 0) or torch_threads()
+    return onnx_session(weights_path(model_dir, params["WEIGHTS"]), providers, threads)

@@ -1,0 +1,80 @@
+"""The one ``TritonPythonModel`` behind every (non-decoupled) python-backend ``model.py``.
+
+A served model is a module of :mod:`fovea.serving` with ``CONTRACT`` (a :class:`~fovea.serving.base.Contract`)
+and ``load(model_dir, params, instance_kind, device_id) -> Served``. ``model.py`` is two lines::
+
+    from pathlib import Path
+    from fovea.serving.triton_adapter import python_model
+    TritonPythonModel = python_model("fovea.serving.nanodet", Path(__file__).parent)
+
+At load the adapter checks ``config.pbtxt`` against the contract (a mismatch fails the load with every
+difference listed); at run time it moves ``pb_utils`` tensors in and out and answers each request on its
+own: a malformed request gets its own error, the others in the batch still succeed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from fovea.serving.base import Arrays, Contract, RequestError, check_config
+
+
+class Served(Protocol):
+    def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
+        """One entry per request, in order: its outputs (every contract output) or its ``RequestError``."""
+        ...
+
+    def describe(self) -> str:
+        """One line for the log: runtime, providers, device."""
+        ...
+
+
+def load_served(module_name: str, model_dir: Path, model_config: str | Mapping[str, Any],
+                instance_kind: str = "CPU", device_id: int | str = 0) -> tuple[Contract, Served]:
+    """Import the model's module, check ``model_config`` against its contract and load it (also used by tests
+    and benchmarks, which run the exact code Triton runs without a server)."""
+    module = importlib.import_module(module_name)
+    contract: Contract = module.CONTRACT
+    params = check_config(contract, model_config)
+    return contract, module.load(Path(model_dir), params, instance_kind, device_id)
+
+
+def python_model(module_name: str, model_dir: Path) -> type:
+    """A ``TritonPythonModel`` class serving ``module_name`` with the files in ``model_dir``."""
+
+    class TritonPythonModel:
+        def initialize(self, args: dict[str, Any]) -> None:
+            import triton_python_backend_utils as pb_utils
+
+            self.pb = pb_utils
+            self.contract, self.model = load_served(
+                module_name, model_dir, args["model_config"], args["model_instance_kind"],
+                args["model_instance_device_id"],
+            )
+            pb_utils.Logger.log_info(f"{self.contract.name} loaded: {self.model.describe()}")
+
+        def _inputs(self, request: Any) -> dict[str, np.ndarray]:
+            arrays = {}
+            for spec in self.contract.inputs:
+                tensor = self.pb.get_input_tensor_by_name(request, spec.name)
+                if tensor is not None:
+                    arrays[spec.name] = tensor.as_numpy()
+            return arrays
+
+        def execute(self, requests: list[Any]) -> list[Any]:
+            pb = self.pb
+            responses = []
+            for result in self.model.execute([self._inputs(r) for r in requests]):
+                if isinstance(result, RequestError):
+                    responses.append(pb.InferenceResponse(error=pb.TritonError(str(result))))
+                else:
+                    tensors = [pb.Tensor(name, result[name]) for name in self.contract.output_names]
+                    responses.append(pb.InferenceResponse(output_tensors=tensors))
+            return responses
+
+    return TritonPythonModel
