@@ -7,8 +7,8 @@ import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
 
-from fovea.serving.base import choose_device, model_parameters, torch_threads, weights_path
 from fovea.models.vgg16_hed import load_vgg16
+from fovea.serving.base import choose_device, model_parameters, torch_threads, weights_path
 from fovea.style.core.gatys import GatysParams, run_gatys
 from fovea.style.core.images import array_to_tensor
 
