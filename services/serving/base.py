@@ -165,15 +165,22 @@ def check_config(contract: Contract, model_config: str | Mapping[str, Any]) -> d
             continue
         for spec, entry in zip(specs, entries, strict=True):
             if entry.get("data_type") != spec.triton_type():
-                problems.append(f"{kind} {spec.name} is {entry.get('data_type')}, expected {spec.triton_type()}")
+                problems.append(
+                    f"{kind} {spec.name} is {entry.get('data_type')}, expected {spec.triton_type()}"
+                )
             if _dims(entry) != spec.dims:
-                problems.append(f"{kind} {spec.name} has dims {list(_dims(entry))}, expected {list(spec.dims)}")
+                problems.append(
+                    f"{kind} {spec.name} has dims {list(_dims(entry))}, expected {list(spec.dims)}"
+                )
     params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
     missing = sorted(set(contract.parameters) - set(params))
     if missing:
         problems.append(f"parameters {missing} are missing")
     if problems:
-        raise ValueError(f"config of {config.get('name', contract.name)!r} does not match its contract: " + "; ".join(problems))
+        raise ValueError(
+            f"config of {config.get('name', contract.name)!r} does not match its contract: "
+            + "; ".join(problems)
+        )
     return params
 
 
@@ -214,7 +221,9 @@ def choose_providers(
     gpu = int(device_id) if gpu_instance else 0
     providers: list[str | tuple[str, dict[str, Any]]] = []
     if preference == "tensorrt" and TENSORRT in available:
-        providers.append((TENSORRT, {"device_id": gpu, "trt_fp16_enable": True, "trt_engine_cache_enable": True}))
+        providers.append(
+            (TENSORRT, {"device_id": gpu, "trt_fp16_enable": True, "trt_engine_cache_enable": True})
+        )
     return [*providers, (CUDA, {"device_id": gpu}), CPU]
 
 
@@ -242,3 +251,13 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
     )
     threads = int(params.get("THREADS") or 0) or torch_threads()
     return onnx_session(weights_path(model_dir, params["WEIGHTS"]), providers, threads)
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """A ``config.pbtxt`` as the JSON dict Triton hands ``initialize`` (``args["model_config"]``), parsed with
+    Triton's own ``ModelConfig`` message, so tests and benchmarks can load a served model without a server."""
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    message = text_format.Parse(Path(path).read_text(), model_config_pb2.ModelConfig())
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fovea.serving.base import Arrays, Contract, RequestError, check_config
+from fovea.serving.base import Arrays, Contract, RequestError, check_config, read_config
 
 
 class Served(Protocol):
@@ -34,14 +34,26 @@ class Served(Protocol):
         ...
 
 
-def load_served(module_name: str, model_dir: Path, model_config: str | Mapping[str, Any],
-                instance_kind: str = "CPU", device_id: int | str = 0) -> tuple[Contract, Served]:
+def load_served(
+    module_name: str,
+    model_dir: Path,
+    model_config: str | Mapping[str, Any],
+    instance_kind: str = "CPU",
+    device_id: int | str = 0,
+) -> tuple[Contract, Served]:
     """Import the model's module, check ``model_config`` against its contract and load it (also used by tests
     and benchmarks, which run the exact code Triton runs without a server)."""
     module = importlib.import_module(module_name)
     contract: Contract = module.CONTRACT
     params = check_config(contract, model_config)
     return contract, module.load(Path(model_dir), params, instance_kind, device_id)
+
+
+def load_from_repository(module_name: str, model_dir: Path, config_file: str = "config.pbtxt") -> Served:
+    """Load a served model in this process exactly as Triton would: ``model_dir/config_file`` is checked
+    against the module's contract, weights come from ``model_dir/1``."""
+    model_dir = Path(model_dir)
+    return load_served(module_name, model_dir / "1", read_config(model_dir / config_file))[1]
 
 
 def python_model(module_name: str, model_dir: Path) -> type:
@@ -53,7 +65,10 @@ def python_model(module_name: str, model_dir: Path) -> type:
 
             self.pb = pb_utils
             self.contract, self.model = load_served(
-                module_name, model_dir, args["model_config"], args["model_instance_kind"],
+                module_name,
+                model_dir,
+                args["model_config"],
+                args["model_instance_kind"],
                 args["model_instance_device_id"],
             )
             pb_utils.Logger.log_info(f"{self.contract.name} loaded: {self.model.describe()}")

@@ -1,0 +1,215 @@
+"""Where a request's time goes, per process: CPU milliseconds each process of the stack spends per request
+(from /proc, so every process counts, Triton's python-backend stubs included), Triton's own statistics per
+model (queue vs compute: input, infer, output), and the wall-clock p50 seen by the client.
+
+    .venv/bin/python bench/profile.py [--requests 40] [--what detect,verify] [--json OUT]
+
+It uses only the client, the stack launcher and /proc, so the same file profiles an older checkout:
+``OLD/.venv/bin/python bench/profile.py`` (run from this checkout) starts OLD's stack and models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import tritonclient.grpc as triton_grpc
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _stack import private_stack  # noqa: E402
+
+from fovea.client import FoveaClient  # noqa: E402
+from fovea.models.samples import sample  # noqa: E402
+from fovea.stack.config import StackSettings  # noqa: E402
+from fovea.stack.control import status  # noqa: E402
+
+DETECT_IMAGES = ("dog", "person", "horses", "kite", "giraffe")
+VERIFY_PROBES = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _label(pid: int, program: str) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return program
+    words = [c.decode(errors="replace") for c in cmd if c]
+    if any(w.endswith("triton_python_backend_stub") for w in words):
+        model = next((Path(w).parts[-3] for w in words if w.endswith("model.py")), "?")
+        return f"triton stub {model}"
+    if any(w.endswith("tritonserver") for w in words):
+        return "tritonserver"
+    return program
+
+
+def processes(settings: StackSettings) -> dict[int, str]:
+    """Every process of the stack (supervised programs and their descendants), labelled."""
+    tree = _children()
+    found: dict[int, str] = {}
+    for prog in status(settings):
+        stack = [prog.pid]
+        while stack:
+            pid = stack.pop()
+            found[pid] = _label(pid, prog.name)
+            stack.extend(tree.get(pid, []))
+    return found
+
+
+def cpu_seconds(pids: dict[int, str]) -> dict[str, float]:
+    per_label: dict[str, float] = {}
+    for pid, label in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        per_label[label] = per_label.get(label, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return per_label
+
+
+def triton_stats(url: str) -> dict[str, dict[str, float]]:
+    """Per model: inference count, executions, and cumulative ns of queue / compute input, infer, output."""
+    client = triton_grpc.InferenceServerClient(url)
+    stats = client.get_inference_statistics(as_json=True).get("model_stats", [])
+    out = {}
+    for model in stats:
+        inf = model.get("inference_stats", {})
+        out[model["name"]] = {
+            "count": float(model.get("inference_count", 0)),
+            "executions": float(model.get("execution_count", 0)),
+            **{
+                k: float(inf.get(k, {}).get("ns", 0))
+                for k in ("queue", "compute_input", "compute_infer", "compute_output")
+            },
+        }
+    client.close()
+    return out
+
+
+def profile(
+    settings: StackSettings, name: str, call: Callable[[int], object], requests: int
+) -> dict[str, object]:
+    for i in range(3):
+        call(i)
+    pids = processes(settings)
+    cpu0, tri0 = cpu_seconds(pids), triton_stats(settings.triton_grpc_url)
+    latencies = []
+    start = time.perf_counter()
+    for i in range(requests):
+        t = time.perf_counter()
+        call(i)
+        latencies.append(time.perf_counter() - t)
+    wall = time.perf_counter() - start
+    cpu1, tri1 = cpu_seconds(pids), triton_stats(settings.triton_grpc_url)
+    cpu = {k: (cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) * 1e3 / requests for k in cpu1}
+    triton = {}
+    for model, after in tri1.items():
+        before = tri0.get(model, {})
+        n = after["count"] - before.get("count", 0.0)
+        if n <= 0:
+            continue
+        triton[model] = {
+            "inferences/request": n / requests,
+            **{
+                f"{k} ms": (after[k] - before.get(k, 0.0)) / n / 1e6
+                for k in ("queue", "compute_input", "compute_infer", "compute_output")
+            },
+        }
+    return {
+        "what": name,
+        "requests": requests,
+        "p50_ms": statistics.median(latencies) * 1e3,
+        "wall_ms_per_request": wall * 1e3 / requests,
+        "cpu_ms_per_request": {
+            k: round(v, 2) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v > 0.05
+        },
+        "triton": triton,
+    }
+
+
+def show(result: dict[str, object]) -> None:
+    print(f"\n## {result['what']}: p50 {result['p50_ms']:.1f} ms ({result['requests']} sequential requests)")
+    print("| process | CPU ms / request |\n|---|---|")
+    cpu = result["cpu_ms_per_request"]
+    assert isinstance(cpu, dict)
+    for label, ms in cpu.items():
+        print(f"| {label} | {ms:.1f} |")
+    print(f"| all | {sum(cpu.values()):.1f} |")
+    triton = result["triton"]
+    assert isinstance(triton, dict)
+    if triton:
+        print(
+            "\n| Triton model | inferences / request | queue ms | compute input ms | compute infer ms | compute output ms |"
+        )
+        print("|---|---|---|---|---|---|")
+        for model, s in triton.items():
+            print(
+                f"| {model} | {s['inferences/request']:.2f} | {s['queue ms']:.2f} | {s['compute_input ms']:.2f} | "
+                f"{s['compute_infer ms']:.2f} | {s['compute_output ms']:.2f} |"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--what", default="detect,verify")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    import fovea
+
+    print(f"profiling the stack of {Path(fovea.__file__).resolve().parents[1]}")
+    results = []
+    with private_stack() as (settings, key):
+        client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=120)
+        todo = args.what.split(",")
+        if "detect" in todo:
+            images = [sample(n).read_bytes() for n in DETECT_IMAGES]
+            results.append(
+                profile(settings, "Detect (nanodet)", lambda i: client.detect(images[i % 5]), args.requests)
+            )
+        if "verify" in todo:
+            gallery = f"profile-{uuid.uuid4().hex[:6]}"
+            client.create_gallery(gallery)
+            client.enroll(gallery, "obama", [sample("obama").read_bytes()])
+            probes = [sample(n).read_bytes() for n in VERIFY_PROBES]
+            results.append(
+                profile(
+                    settings,
+                    "Verify",
+                    lambda i: client.verify(gallery, "obama", probes[i % 5]),
+                    args.requests,
+                )
+            )
+            client.delete_gallery(gallery)
+        client.close()
+    for result in results:
+        show(result)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
