@@ -2,10 +2,12 @@
 (from /proc, so every process counts, Triton's python-backend stubs included), Triton's own statistics per
 model (queue vs compute: input, infer, output), and the wall-clock p50 seen by the client.
 
-    .venv/bin/python bench/profile.py [--requests 40] [--what detect,verify] [--json OUT]
+    .venv/bin/python bench/profile.py [--requests 40] [--what detect,verify] [--json OUT] [--before OLD]
 
 It uses only the client, the stack launcher and /proc, so the same file profiles an older checkout:
-``OLD/.venv/bin/python bench/profile.py`` (run from this checkout) starts OLD's stack and models.
+``--before OLD`` first runs this file with ``OLD/.venv/bin/python`` (OLD's stack, models and code: make one
+with ``git worktree add OLD <commit>``, a venv there and ``make models``), then this checkout, and prints
+both side by side.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -170,6 +174,19 @@ def show(result: dict[str, object]) -> None:
             )
 
 
+def side_by_side(before: list[dict[str, object]], after: list[dict[str, object]]) -> None:
+    print("\n## Before vs after (same script, same machine, one run)")
+    print("| request | p50 before ms | p50 after ms | after / before | CPU before ms | CPU after ms |")
+    print("|---|---|---|---|---|---|")
+    for old, new in zip(before, after, strict=True):
+        old_cpu = sum(old["cpu_ms_per_request"].values())  # type: ignore[union-attr]
+        new_cpu = sum(new["cpu_ms_per_request"].values())  # type: ignore[union-attr]
+        ratio = float(new["p50_ms"]) / float(old["p50_ms"])  # type: ignore[arg-type]
+        print(
+            f"| {new['what']} | {old['p50_ms']:.1f} | {new['p50_ms']:.1f} | {ratio:.2f} | {old_cpu:.1f} | {new_cpu:.1f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -177,7 +194,26 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--what", default="detect,verify")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--before", type=Path, help="an older checkout (with its .venv and built models)")
     args = parser.parse_args()
+    before: list[dict[str, object]] = []
+    if args.before:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "before.json"
+            subprocess.run(
+                [
+                    str(args.before / ".venv/bin/python"),
+                    __file__,
+                    "--requests",
+                    str(args.requests),
+                    "--what",
+                    args.what,
+                    "--json",
+                    str(out),
+                ],
+                check=True,
+            )
+            before = json.loads(out.read_text())
     import fovea
 
     print(f"profiling the stack of {Path(fovea.__file__).resolve().parents[1]}")
@@ -209,6 +245,8 @@ def main() -> None:
         show(result)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if before:
+        side_by_side(before, results)
 
 
 if __name__ == "__main__":

@@ -76,3 +76,11 @@ class TritonSettings(BaseSettings):
         None, description="A tritonserver to run instead of the one bundled in nvidia-pytriton (NGC image)"
     )
     backend_dir: Path | None = Field(None, description="Backends of that tritonserver (with `binary`)")
+    model_config_name: str = Field(
+        "",
+        pattern=r"^[a-z0-9_-]*$",
+        description=(
+            "Serve `<model>/configs/<name>.pbtxt` where a model has one (else its config.pbtxt): `gpu` selects "
+            "the native onnxruntime/TensorRT flavour on the NGC image (docker-compose, k8s); empty = config.pbtxt"
+        ),
+    )

@@ -66,6 +66,7 @@ def server_command(
     http_port: int,
     grpc_port: int,
     metrics_port: int,
+    model_config_name: str = "",
 ) -> list[str]:
     return [
         str(binary),
@@ -81,6 +82,7 @@ def server_command(
         f"--grpc-port={grpc_port}",
         f"--metrics-port={metrics_port}",
         "--log-info=false",
+        *([f"--model-config-name={model_config_name}"] if model_config_name else []),
     ]
 
 
@@ -135,7 +137,14 @@ def run(settings: TritonSettings) -> int:
         user_repository.mkdir(parents=True, exist_ok=True)  # Triton refuses a missing repository
         repositories.append(user_repository)
     cmd = server_command(
-        binary, repositories, backends, host, http_port, settings.grpc_port, settings.metrics_port
+        binary,
+        repositories,
+        backends,
+        host,
+        http_port,
+        settings.grpc_port,
+        settings.metrics_port,
+        settings.model_config_name,
     )
     log.info("starting %s", " ".join(cmd))
     proc = subprocess.Popen(cmd, env=env)

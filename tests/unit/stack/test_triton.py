@@ -1,0 +1,28 @@
+"""The tritonserver command line ``fovea triton`` builds (services/stack/triton.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from fovea.stack.config import TritonSettings
+from fovea.stack.triton import server_command
+
+
+def command(config_name: str = "") -> list[str]:
+    return server_command(
+        Path("/bin/tritonserver"), [Path("/m")], Path("/b"), "127.0.0.1", 1, 2, 3, config_name
+    )
+
+
+def test_config_name_selects_the_flavour() -> None:
+    assert "--model-config-name=gpu" in command("gpu")
+    assert not [c for c in command() if c.startswith("--model-config-name")]
+
+
+def test_config_name_is_checked_at_start() -> None:
+    assert TritonSettings(model_config_name="gpu").model_config_name == "gpu"
+    with pytest.raises(ValidationError):
+        TritonSettings(model_config_name="../gpu")
