@@ -321,6 +321,12 @@ def detect() -> None:
 @click.option("--min-score", type=float, default=0.0)
 @click.option("--iou", "iou_threshold", type=float, default=0.0, help="NMS IoU threshold")
 @click.option("--max-detections", type=int, default=0)
+@click.option(
+    "--max-candidates",
+    type=int,
+    default=0,
+    help="Best-scored candidates kept for NMS (default: the detector's, usually 1000)",
+)
 @click.option("--classes", default="", help="Comma-separated labels to keep")
 @click.option(
     "--annotate", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a PNG with boxes"
@@ -332,6 +338,7 @@ def detect_image(
     min_score: float,
     iou_threshold: float,
     max_detections: int,
+    max_candidates: int,
     classes: str,
     annotate: Path | None,
     as_json: bool,
@@ -345,6 +352,7 @@ def detect_image(
                 min_score=min_score,
                 iou_threshold=iou_threshold,
                 max_detections=max_detections,
+                max_candidates=max_candidates,
                 classes=[c.strip() for c in classes.split(",") if c.strip()],
                 annotate=annotate is not None,
             )

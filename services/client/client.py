@@ -211,6 +211,7 @@ class FoveaClient:
         max_detections: int = 0,
         classes: Sequence[str] = (),
         annotate: bool = False,
+        max_candidates: int = 0,
     ) -> DetectResult:
         request = detection_pb2.DetectRequest(
             image=common_pb2.Image(data=image),
@@ -220,6 +221,7 @@ class FoveaClient:
             max_detections=max_detections,
             classes=list(classes),
             annotate=annotate,
+            max_candidates=max_candidates,
         )
         return self._detect_result(self.call(self.detection.Detect, request))
 

@@ -17,7 +17,7 @@ from fovea.common.images import decode_image, limits_from
 from fovea.common.triton import TritonClient
 from fovea.common.v1 import common_pb2
 from fovea.detection.config import DetectionSettings
-from fovea.detection.core.spec import DetectorSpec
+from fovea.detection.core.spec import MAX_CANDIDATES, DetectorSpec
 from fovea.detection.pipeline import Detections, Options, finish, prepare
 from fovea.detection.registry import DetectorRegistry
 from fovea.detection.v1 import detection_pb2, detection_pb2_grpc
@@ -44,6 +44,13 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
                 raise InvalidArgument(f"{what} must be within [0, 1], got {value}")
         if request.max_detections < 0:
             raise InvalidArgument(f"max_detections must be >= 0, got {request.max_detections}")
+        if not 0 <= request.max_candidates <= MAX_CANDIDATES:
+            raise InvalidArgument(
+                f"max_candidates must be within [1, {MAX_CANDIDATES}] (0 = the detector's default "
+                f"{spec.max_candidates}), got {request.max_candidates}"
+            )
+        if request.max_candidates:  # the decoders read the cap from the spec: this request's copy
+            spec = spec.model_copy(update={"max_candidates": request.max_candidates})
         unknown = sorted(set(request.classes) - set(spec.labels))
         if unknown:
             raise InvalidArgument(
@@ -53,7 +60,8 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
             min_score=request.min_score or self.settings.min_score,
             iou_threshold=request.iou_threshold or self.settings.iou_threshold,
             max_detections=min(
-                request.max_detections or self.settings.max_detections, self.settings.max_detections
+                request.max_detections or spec.max_detections or self.settings.max_detections,
+                self.settings.max_detections,
             ),
             class_filter=frozenset(spec.labels.index(c) for c in request.classes) or None,
             annotate=request.annotate,

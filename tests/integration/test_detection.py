@@ -61,11 +61,15 @@ def test_options_and_annotation(stack: Stack) -> None:
         only = client.detect(photo, classes=["dog"], annotate=True)
         strict = client.detect(photo, min_score=0.6)
         capped = client.detect(photo, max_detections=1, min_score=0.05)
+        low = client.detect(photo, min_score=0.001)
+        few = client.detect(photo, min_score=0.001, max_candidates=3)
     assert {d.label for d in only.detections} == {"dog"}
     assert only.annotated_png is not None
     assert Image.open(io.BytesIO(only.annotated_png)).size == (768, 576)
     assert all(d.score >= 0.6 for d in strict.detections)
     assert len(capped.detections) == 1
+    assert len(low.detections) == 100  # the service's max_detections, from at most 1000 candidates
+    assert 1 <= len(few.detections) <= 3
 
 
 def test_stream_answers_in_order(stack: Stack) -> None:
@@ -95,6 +99,8 @@ def test_list_detectors(stack: Stack) -> None:
         (png(64, 64), {"model": "yolo9000"}, "NOT_FOUND", "unknown detector 'yolo9000'"),
         (png(64, 64), {"classes": ["unicorn"]}, "INVALID_ARGUMENT", "unicorn"),
         (png(64, 64), {"min_score": 1.5}, "INVALID_ARGUMENT", "min_score"),
+        (png(64, 64), {"max_candidates": 100_001}, "INVALID_ARGUMENT", "max_candidates must be within"),
+        (png(64, 64), {"max_candidates": -1}, "INVALID_ARGUMENT", "max_candidates must be within"),
     ],
 )
 def test_bad_input_is_refused_and_the_service_stays_up(

@@ -13,6 +13,9 @@ Common rules:
 * Candidates are per class ("multi-label"): an anchor/cell yields one candidate for **every** class whose
   score is ``> score_threshold`` (better for COCO-style mAP than keeping only the best class). Candidates
   come out in (anchor, class) order, unsorted; NMS is the caller's job (``postprocess.postprocess``).
+* At most ``spec.max_candidates`` candidates per image come out: the best by score (ties: lower
+  (anchor, class) index), chosen with one ``torch.topk`` over the flattened scores above the threshold
+  before any per-candidate work, so a low ``score_threshold`` does not flood NMS.
 * Boxes are not clipped to the input; ``preprocess.to_original`` clips them to the original image.
 * A family not in :data:`DECODERS` raises ``ValueError`` naming the known ones (see :func:`get_decoder`).
 
@@ -54,6 +57,7 @@ import torch
 from torch import Tensor
 
 from fovea.detection.core.boxes import box_cxcywh_to_xyxy
+from fovea.detection.core.nms import top_k
 from fovea.detection.core.spec import DetectorSpec, HeadFamily
 
 __all__ = [
@@ -69,6 +73,7 @@ __all__ = [
     "decode_yolox",
     "get_decoder",
     "select_candidates",
+    "top_candidates",
 ]
 
 RawOutputs = Mapping[str, Tensor | np.ndarray]
@@ -98,19 +103,45 @@ def _check_width(tensor: Tensor, width: int, what: str) -> None:
         raise ValueError(f"{what}: expected last dim {width}, got shape {tuple(tensor.shape)}")
 
 
-def select_candidates(boxes: Tensor, class_scores: Tensor, score_threshold: float) -> Decoded:
-    """One candidate per (anchor, class) with score ``> score_threshold``.
+def top_candidates(
+    class_scores: Tensor, score_threshold: float, max_candidates: int | None
+) -> tuple[Tensor, Tensor]:
+    """The (anchor, class) pairs scoring ``> score_threshold``, at most ``max_candidates`` of the best.
+
+    Args:
+        class_scores: ``(N, C)`` per-class scores.
+        score_threshold: strict lower bound on kept scores.
+        max_candidates: cap (>= 0), None for no cap; ties at the cut keep the lower (anchor, class) index.
+
+    Returns:
+        anchor indices ``(K,)`` and class ids ``(K,)``, both int64, in (anchor, class) order.
+    """
+    if max_candidates is not None and max_candidates < 0:
+        raise ValueError(f"max_candidates must be >= 0, got {max_candidates}")
+    num_classes = class_scores.shape[1]
+    flat = class_scores.reshape(-1)
+    index = torch.nonzero(flat > score_threshold).squeeze(1)
+    if max_candidates is not None and index.shape[0] > max_candidates:
+        index = index[top_k(flat[index], max_candidates)]
+    return torch.div(index, num_classes, rounding_mode="floor"), index % num_classes
+
+
+def select_candidates(
+    boxes: Tensor, class_scores: Tensor, score_threshold: float, max_candidates: int | None = None
+) -> Decoded:
+    """One candidate per (anchor, class) with score ``> score_threshold``, the best ``max_candidates``.
 
     Args:
         boxes: ``(N, 4)`` xyxy.
         class_scores: ``(N, C)`` per-class scores.
         score_threshold: strict lower bound on kept scores.
+        max_candidates: cap on the candidates (see :func:`top_candidates`); None for no cap.
 
     Returns:
         boxes ``(K, 4)`` float32, scores ``(K,)`` float32, class ids ``(K,)`` int64, in (anchor, class)
         order.
     """
-    anchor, cls = torch.nonzero(class_scores > score_threshold, as_tuple=True)
+    anchor, cls = top_candidates(class_scores, score_threshold, max_candidates)
     return (
         boxes[anchor].to(torch.float32),
         class_scores[anchor, cls].to(torch.float32),
@@ -168,10 +199,14 @@ def decode_nanodet(outputs: RawOutputs, spec: DetectorSpec, score_threshold: flo
             f"nanodet output has {cls.shape[0]} anchors, expected {centres.shape[0]} for input "
             f"{spec.input_size} and strides {spec.strides}"
         )
+    anchor, class_ids = top_candidates(cls, score_threshold, spec.max_candidates)
+    # boxes only for the chosen candidates: the bin softmax is the costly part of the decode
     project = torch.arange(bins, dtype=torch.float32, device=reg.device)
-    dist = (reg.reshape(-1, 4, bins).softmax(dim=-1) * project).sum(dim=-1) * strides[:, None]  # l,t,r,b
-    boxes = torch.cat((centres - dist[:, :2], centres + dist[:, 2:]), dim=1)
-    return select_candidates(boxes, cls, score_threshold)
+    dist = (reg[anchor].reshape(-1, 4, bins).softmax(dim=-1) * project).sum(dim=-1)  # l,t,r,b in strides
+    dist = dist * strides[anchor, None]
+    centre = centres[anchor]
+    boxes = torch.cat((centre - dist[:, :2], centre + dist[:, 2:]), dim=1)
+    return boxes.to(torch.float32), cls[anchor, class_ids].to(torch.float32), class_ids
 
 
 # --- yolo-grid -----------------------------------------------------------------------------------
@@ -217,7 +252,7 @@ def decode_yolo_grid(outputs: RawOutputs, spec: DetectorSpec, score_threshold: f
     w = anchors[anchor, 0] * cells[:, 4].exp()
     boxes = box_cxcywh_to_xyxy(torch.stack((cx, cy, w, h), dim=1))
     class_scores = p_c[row, col, anchor][:, None] * cells[:, 5:].softmax(dim=1)
-    return select_candidates(boxes, class_scores, score_threshold)
+    return select_candidates(boxes, class_scores, score_threshold, spec.max_candidates)
 
 
 # --- yolov5 / yolox / yolov8 ---------------------------------------------------------------------
@@ -230,7 +265,9 @@ def decode_yolov5(outputs: RawOutputs, spec: DetectorSpec, score_threshold: floa
     pred = _output(outputs, name, 2)
     _check_width(pred, 5 + spec.num_classes, f"yolov5 output {name!r}")
     pred = pred[pred[:, 4] > score_threshold]
-    return select_candidates(box_cxcywh_to_xyxy(pred[:, :4]), pred[:, 4:5] * pred[:, 5:], score_threshold)
+    return select_candidates(
+        box_cxcywh_to_xyxy(pred[:, :4]), pred[:, 4:5] * pred[:, 5:], score_threshold, spec.max_candidates
+    )
 
 
 def _yolox_grid(spec: DetectorSpec, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -264,7 +301,10 @@ def decode_yolox(outputs: RawOutputs, spec: DetectorSpec, score_threshold: float
         cxcywh = torch.cat(((pred[:, :2] + grid) * strides, pred[:, 2:4].exp() * strides), dim=1)
     keep = pred[:, 4] > score_threshold
     return select_candidates(
-        box_cxcywh_to_xyxy(cxcywh[keep]), pred[keep, 4:5] * pred[keep, 5:], score_threshold
+        box_cxcywh_to_xyxy(cxcywh[keep]),
+        pred[keep, 4:5] * pred[keep, 5:],
+        score_threshold,
+        spec.max_candidates,
     )
 
 
@@ -277,7 +317,9 @@ def decode_yolov8(outputs: RawOutputs, spec: DetectorSpec, score_threshold: floa
     if pred.shape[0] == depth:
         pred = pred.T
     _check_width(pred, depth, f"yolov8 output {name!r} (either axis)")
-    return select_candidates(box_cxcywh_to_xyxy(pred[:, :4]), pred[:, 4:], score_threshold)
+    return select_candidates(
+        box_cxcywh_to_xyxy(pred[:, :4]), pred[:, 4:], score_threshold, spec.max_candidates
+    )
 
 
 # --- registry ------------------------------------------------------------------------------------

@@ -27,11 +27,40 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["batched_nms", "nms", "reference_batched_nms", "reference_nms"]
+__all__ = ["batched_nms", "nms", "reference_batched_nms", "reference_nms", "top_k"]
 
 _BLOCK = 256
 _CHUNK = 8192
 _PER_CLASS_MIN_BOXES = 2048
+
+
+def top_k(scores: Tensor, k: int) -> Tensor:
+    """Indices of the ``k`` highest scores, in increasing index order (not score order).
+
+    The cut is deterministic: among scores equal to the ``k``-th best, the lower indices are taken, as a
+    stable descending sort would. Costs one ``torch.topk`` plus a few linear passes, not a full sort.
+
+    Args:
+        scores: ``(N,)`` scores without NaN.
+        k: how many to keep, >= 0; all ``N`` when ``k >= N``.
+
+    Returns:
+        ``(min(k, N),)`` int64 indices, ascending.
+    """
+    if scores.ndim != 1:
+        raise ValueError(f"scores must have shape (N,), got {tuple(scores.shape)}")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    n = scores.shape[0]
+    if k >= n:
+        return torch.arange(n, device=scores.device)
+    if k == 0:
+        return _empty_keep(scores.device)
+    kth = torch.topk(scores, k, sorted=False).values.min()
+    chosen = scores > kth
+    ties = torch.nonzero(scores == kth).squeeze(1)[: k - int(chosen.sum())]
+    chosen[ties] = True
+    return torch.nonzero(chosen).squeeze(1)
 
 
 def _check_inputs(boxes: Tensor, scores: Tensor, iou_threshold: float) -> None:

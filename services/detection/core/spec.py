@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = ["SPEC_FILENAME", "DetectorSpec", "HeadFamily", "load_spec"]
 
 SPEC_FILENAME = "fovea.json"
+MAX_CANDIDATES = 100_000  # upper bound of max_candidates, in fovea.json and per request
 
 
 class HeadFamily(StrEnum):
@@ -69,6 +70,18 @@ class DetectorSpec(BaseModel):
     )
     decoded: bool = Field(
         default=False, description="YOLOX: output already holds boxes in pixels (decode_in_inference)."
+    )
+    max_candidates: int = Field(
+        default=1000,
+        ge=1,
+        le=MAX_CANDIDATES,
+        description="Candidates per image kept for NMS, the best by score; a request may ask for another cap.",
+    )
+    max_detections: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Detections per image kept after NMS when a request names none; None = the service's.",
     )
     labels: list[str] = Field(description="Class names, index = class id.")
     input_name: str = Field(min_length=1, description="Triton input tensor name.")

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DetectRequest(_message.Message):
-    __slots__ = ("image", "model", "min_score", "iou_threshold", "max_detections", "classes", "annotate", "client_tag")
+    __slots__ = ("image", "model", "min_score", "iou_threshold", "max_detections", "classes", "annotate", "client_tag", "max_candidates")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class DetectRequest(_message.Message):
     CLASSES_FIELD_NUMBER: _ClassVar[int]
     ANNOTATE_FIELD_NUMBER: _ClassVar[int]
     CLIENT_TAG_FIELD_NUMBER: _ClassVar[int]
+    MAX_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     image: _common_pb2.Image
     model: str
     min_score: float
@@ -25,7 +26,8 @@ class DetectRequest(_message.Message):
     classes: _containers.RepeatedScalarFieldContainer[str]
     annotate: bool
     client_tag: str
-    def __init__(self, image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., model: _Optional[str] = ..., min_score: _Optional[float] = ..., iou_threshold: _Optional[float] = ..., max_detections: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., annotate: _Optional[bool] = ..., client_tag: _Optional[str] = ...) -> None: ...
+    max_candidates: int
+    def __init__(self, image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., model: _Optional[str] = ..., min_score: _Optional[float] = ..., iou_threshold: _Optional[float] = ..., max_detections: _Optional[int] = ..., classes: _Optional[_Iterable[str]] = ..., annotate: _Optional[bool] = ..., client_tag: _Optional[str] = ..., max_candidates: _Optional[int] = ...) -> None: ...
 
 class Detection(_message.Message):
     __slots__ = ("label", "class_id", "score", "box")

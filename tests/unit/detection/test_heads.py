@@ -275,3 +275,48 @@ def test_empty_outputs_and_inputs_not_modified() -> None:
     before = pred.clone()
     decode({"out": pred}, spec, 0.1)
     assert torch.equal(pred, before)
+
+
+# --- candidate cap -------------------------------------------------------------------------------
+
+
+def _random_outputs(family: str, spec: DetectorSpec) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(7)
+    match family:
+        case "nanodet":
+            n = sum(math.ceil(64 / s) ** 2 for s in NANODET_STRIDES)
+            cls = torch.rand(n, len(LABELS), generator=g)
+            cls[::5] = 0.25  # equal scores straddling the cut
+            assert spec.reg_max is not None
+            reg = torch.randn(n, 4 * (spec.reg_max + 1), generator=g)
+            return {"out": torch.cat((cls, reg), dim=1)}
+        case "yolov8":
+            boxes = torch.rand(300, 4, generator=g) * 64
+            return {"out": torch.cat((boxes, torch.rand(300, len(LABELS), generator=g)), dim=1)}
+        case _:  # yolov5: obj and class probs
+            boxes = torch.rand(300, 4, generator=g) * 64
+            return {"out": torch.cat((boxes, torch.rand(300, 1 + len(LABELS), generator=g)), dim=1)}
+
+
+@pytest.mark.parametrize("family", ["nanodet", "yolov8", "yolov5"])
+@pytest.mark.parametrize("cap", [1, 17, 40, 100])
+def test_cap_keeps_the_best_candidates_in_anchor_class_order(family: str, cap: int) -> None:
+    extra: dict[str, Any] = {"strides": NANODET_STRIDES, "reg_max": 7} if family == "nanodet" else {}
+    uncapped_spec = _spec(family, max_candidates=100_000, **extra)
+    capped_spec = _spec(family, max_candidates=cap, **extra)
+    outputs = _random_outputs(family, uncapped_spec)
+    all_boxes, all_scores, all_classes = decode(outputs, uncapped_spec, 0.2)
+    assert all_scores.numel() > 100
+    # expected: a stable sort by decreasing score, the first ``cap``, back in (anchor, class) order
+    best = torch.sort(torch.sort(all_scores, descending=True, stable=True).indices[:cap]).values
+    boxes, scores, class_ids = decode(outputs, capped_spec, 0.2)
+    assert torch.equal(scores, all_scores[best]) and torch.equal(class_ids, all_classes[best])
+    assert torch.allclose(boxes, all_boxes[best], atol=1e-5)
+
+
+def test_cap_is_a_spec_field_with_bounds() -> None:
+    assert _spec("yolov8").max_candidates == 1000 and _spec("yolov8").max_detections is None
+    with pytest.raises(ValueError, match="max_candidates"):
+        _spec("yolov8", max_candidates=0)
+    with pytest.raises(ValueError, match="max_candidates"):
+        _spec("yolov8", max_candidates=100_001)

@@ -5,7 +5,7 @@ import torch
 
 from fovea.detection.core import nms as nms_module
 from fovea.detection.core.boxes import box_iou
-from fovea.detection.core.nms import batched_nms, nms, reference_batched_nms, reference_nms
+from fovea.detection.core.nms import batched_nms, nms, reference_batched_nms, reference_nms, top_k
 
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 1.0)
 
@@ -241,3 +241,24 @@ def test_cuda_matches_cpu() -> None:
     got = batched_nms(boxes.cuda(), scores.cuda(), class_ids.cuda(), 0.5)
     assert got.device.type == "cuda"
     assert torch.equal(got.cpu(), expected)
+
+
+def test_top_k_takes_the_best_and_breaks_ties_by_index() -> None:
+    scores = torch.tensor([0.5, 0.9, 0.5, 0.1, 0.5, 0.7])
+    # best: 0.9 (1), 0.7 (5), then the 0.5s in index order 0, 2, 4
+    assert top_k(scores, 3).tolist() == [0, 1, 5]
+    assert top_k(scores, 4).tolist() == [0, 1, 2, 5]
+    assert top_k(scores, 6).tolist() == list(range(6))
+    assert top_k(scores, 60).tolist() == list(range(6))
+    assert top_k(scores, 0).tolist() == []
+    assert top_k(torch.zeros(0), 5).tolist() == []
+    with pytest.raises(ValueError, match="k must be"):
+        top_k(scores, -1)
+
+
+def test_top_k_matches_a_stable_sort() -> None:
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 50, (5000,), generator=g).to(torch.float32)  # many ties
+    for k in (1, 7, 100, 2500, 4999):
+        expected = torch.sort(torch.sort(scores, descending=True, stable=True).indices[:k]).values
+        assert torch.equal(top_k(scores, k), expected)

@@ -1,6 +1,11 @@
+import math
+import time
+from collections.abc import Callable
+
 import pytest
 import torch
 
+from fovea.detection.core.nms import reference_batched_nms
 from fovea.detection.core.postprocess import Detection, postprocess, to_detections
 
 # boxes 0, 1, 2 overlap pairwise with IoU > 0.8 (e.g. 0 and 1: 95 / 105); box 3 is far away
@@ -58,3 +63,63 @@ def test_to_detections() -> None:
     assert detections[1].label == "cat"
     with pytest.raises(ValueError, match="class id 5"):
         to_detections(BOXES[:1], SCORES[:1], torch.tensor([5]), ["cat"])
+
+
+def test_max_candidates_keeps_the_best_before_nms() -> None:
+    # with 2 candidates only boxes 1 (0.9) and 2 (0.8) enter NMS; they are of different classes
+    _, scores, class_ids = postprocess(
+        BOXES, SCORES, CLASSES, iou_threshold=0.5, max_detections=10, max_candidates=2
+    )
+    assert scores.tolist() == pytest.approx([0.9, 0.8]) and class_ids.tolist() == [0, 1]
+    # the class filter applies first: of classes {0, 2}, boxes 1 (0.9) and 3 (0.7) are the best two
+    _, scores, _ = postprocess(
+        BOXES, SCORES, CLASSES, iou_threshold=0.5, max_detections=10, max_candidates=2, class_filter={0, 2}
+    )
+    assert scores.tolist() == pytest.approx([0.9, 0.7])
+    boxes, _, _ = postprocess(BOXES, SCORES, CLASSES, iou_threshold=0.5, max_detections=10, max_candidates=0)
+    assert boxes.shape == (0, 4)
+    with pytest.raises(ValueError, match="max_candidates"):
+        postprocess(BOXES, SCORES, CLASSES, iou_threshold=0.5, max_detections=1, max_candidates=-1)
+
+
+def _clustered(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n`` candidates as a low-threshold detector makes them: many near-duplicates around few objects."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.rand(40, 2, generator=g) * 400
+    sizes = 20 + torch.rand(40, 2, generator=g) * 150
+    which = torch.randint(0, 40, (n,), generator=g)
+    jitter = (torch.rand(n, 4, generator=g) - 0.5) * 30
+    half = sizes[which] / 2
+    boxes = torch.cat((centres[which] - half, centres[which] + half), dim=1) + jitter
+    return boxes, torch.rand(n, generator=g), torch.randint(0, 80, (n,), generator=g)
+
+
+def _best_time(fn: Callable[[], object], repeats: int = 5) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_fifty_thousand_candidates_cost_about_as_much_as_one_thousand() -> None:
+    cap = 1000
+    small, large = _clustered(cap, seed=1), _clustered(50_000, seed=2)
+
+    def run(case: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        return postprocess(*case, iou_threshold=0.5, max_detections=100, max_candidates=cap)
+
+    run(small)  # warm-up
+    ratio = _best_time(lambda: run(large)) / _best_time(lambda: run(small))
+    # capped, the 50k case costs one top-k over 50k scores plus NMS over 1k: near 1x, where an uncapped
+    # NMS over 50k clustered boxes takes 30-100x as long; 4x leaves room for a busy machine
+    assert ratio < 4.0, f"50k candidates took {ratio:.1f}x the time of 1k"
+
+    boxes, scores, class_ids = large
+    capped = torch.sort(torch.sort(scores, descending=True, stable=True).indices[:cap]).values
+    expected = capped[reference_batched_nms(boxes[capped], scores[capped], class_ids[capped], 0.5)][:100]
+    got_boxes, got_scores, got_classes = run(large)
+    assert expected.numel() == 100
+    assert torch.equal(got_boxes, boxes[expected]) and torch.equal(got_scores, scores[expected])
+    assert torch.equal(got_classes, class_ids[expected])

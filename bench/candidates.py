@@ -1,0 +1,64 @@
+"""Decode + NMS time on real NanoDet outputs by score threshold (issue 13: candidates capped before NMS).
+
+Runs the default model in-process once on the darknet dog photo (the service's letterbox), then times only
+the CPU work after the network: head decode and class-aware NMS, as the service does per request.
+
+    .venv/bin/python bench/candidates.py [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fovea.common.images import ImageLimits, decode_image
+from fovea.detection.core.heads import DECODERS
+from fovea.detection.core.postprocess import postprocess
+from fovea.detection.core.spec import load_spec
+from fovea.detection.pipeline import prepare
+from fovea.models.nanodet import load_nanodet
+from fovea.models.samples import sample
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    spec = load_spec(REPO / "model_repository" / "nanodet")
+    model = load_nanodet(REPO / "model_repository" / "nanodet" / "1" / "nanodet.pt")
+    image = decode_image(sample("dog").read_bytes(), ImageLimits())
+    batch, _ = prepare(image, spec)
+    with torch.inference_mode():
+        raw = model(torch.from_numpy(np.asarray(batch, dtype=np.float32)))
+    names = ("CLS_S8", "CLS_S16", "CLS_S32", "DIST_S8", "DIST_S16", "DIST_S32")  # model_repository/nanodet/1
+    outputs = {name: out[0] for name, out in zip(names, raw, strict=True)}
+    capped = "max_candidates" in inspect.signature(postprocess).parameters
+    print(f"spec max_candidates: {getattr(spec, 'max_candidates', 'n/a (no cap)')}")
+    print("| min_score | candidates decoded | kept | p50 ms | p95 ms |\n|---|---|---|---|---|")
+    p50s = {}
+    for min_score in (0.001, 0.01, 0.3):
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            boxes, scores, class_ids = DECODERS[spec.family](outputs, spec, min_score)
+            extra = {"max_candidates": spec.max_candidates} if capped else {}  # type: ignore[attr-defined]
+            kept = postprocess(boxes, scores, class_ids, iou_threshold=0.5, max_detections=100, **extra)
+            times.append(time.perf_counter() - start)
+        times.sort()
+        p50s[min_score] = statistics.median(times) * 1000
+        p95 = times[min(len(times) - 1, int(0.95 * len(times)))] * 1000
+        print(f"| {min_score} | {boxes.shape[0]} | {kept[0].shape[0]} | {p50s[min_score]:.1f} | {p95:.1f} |")
+    print(f"p50 ratio 0.001 / 0.3: {p50s[0.001] / p50s[0.3]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
