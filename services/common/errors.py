@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 
 
@@ -43,3 +45,28 @@ class UpstreamUnavailable(FoveaError):
 
 class DeadlineExceeded(FoveaError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+MAX_MESSAGE_CHARS = 1000
+"""Longest status message a caller is sent (gRPC carries it in a header; ~8 KiB is the hard limit)."""
+
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+_ADDRESS = re.compile(
+    r"\b(?:redis|rediss|unix|grpc|http|https)://\S+"  # URLs of internal services
+    r"|\b(?:ipv4:|ipv6:|dns:)?(?:\d{1,3}\.){3}\d{1,3}:\d{1,5}\b"  # 127.0.0.1:6379, ipv4:10.0.0.2:8001
+    r"|\[[0-9a-fA-F:]+\]:\d{1,5}"  # [::1]:8001
+    r"|\blocalhost:\d{1,5}\b"
+)
+
+
+def clip(text: str, limit: int = 64) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: for echoing a caller's input in a message."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def public_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """What a caller may see of an error message: no Python object reprs, no internal addresses
+    (``host:port``, ``redis://...``), at most ``limit`` characters. Log the original beside it."""
+    text = _OBJECT_REPR.sub("", text)
+    text = _ADDRESS.sub("<internal address>", text)
+    return clip(text, limit)

@@ -2,7 +2,8 @@
 
 It sets the request id (from ``x-request-id`` metadata, or a new one) for logs and downstream calls,
 translates domain errors into gRPC statuses by lookup of their ``code`` (anything else is INTERNAL and
-logged with its traceback), and records request counts and latency.
+logged with its traceback), and records request counts and latency. What a caller reads of a domain error
+is bounded and free of object reprs and internal addresses (``public_message``); the log keeps the rest.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from fovea.common.errors import FoveaError
+from fovea.common.errors import FoveaError, public_message
 from fovea.common.logs import REQUEST_ID_HEADER, request_id_var
 from fovea.common.metrics import rpc_metrics
 
@@ -34,7 +35,10 @@ def request_id_from(metadata: Any) -> str:
 async def _translate(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
     """Abort the call with the status that ``exc`` stands for."""
     if isinstance(exc, FoveaError):
-        await context.abort(exc.code, str(exc))
+        message = public_message(str(exc))
+        if message != str(exc):  # the full text (addresses, object reprs) stays in the log
+            log.warning("%s for the caller as %r: %s", exc.code.name, message, exc)
+        await context.abort(exc.code, message)
     log.exception("unhandled error", exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id_var.get()})")
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Mapping
 
 import grpc
 from celery import Celery
 
-from fovea.common.errors import InvalidArgument, ResourceExhausted, UpstreamUnavailable
+from fovea.common.errors import (
+    InvalidArgument,
+    ResourceExhausted,
+    UpstreamUnavailable,
+    clip,
+    public_message,
+)
 from fovea.common.images import decode_image, limits_from
 from fovea.style.config import StyleSettings
-from fovea.style.core.jobs import TERMINAL, JobKind, gatys_params, params_json
+from fovea.style.core.jobs import TERMINAL, JobKind, check_image_size, gatys_params, params_json
 from fovea.style.metrics import JOBS_SUBMITTED, QUEUE_DEPTH
 from fovea.style.store import Job, JobStore
 from fovea.style.tasks import QUEUE, TASK_NAME
@@ -19,6 +26,16 @@ from fovea.style.v1 import style_pb2, style_pb2_grpc
 
 OPTIMIZERS = {style_pb2.OPTIMIZER_UNSPECIFIED: "lbfgs", style_pb2.LBFGS: "lbfgs", style_pb2.ADAM: "adam"}
 INITS = {style_pb2.INIT_UNSPECIFIED: "content", style_pb2.CONTENT: "content", style_pb2.NOISE: "noise"}
+
+log = logging.getLogger(__name__)
+
+
+def _choice(field: str, value: int, known: Mapping[int, str], enum: str) -> str:
+    """The name ``value`` of a proto enum stands for; ``InvalidArgument`` listing the known ones if none."""
+    if value not in known:
+        names = ", ".join(getattr(style_pb2, enum).Name(v) for v in known)
+        raise InvalidArgument(f"{field} {value} is not a known {enum}; known: {names}")
+    return known[value]
 
 
 class StyleServicer(style_pb2_grpc.StyleServiceServicer):
@@ -32,7 +49,7 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
         self.limits = limits_from(settings)
 
     def queue_depth(self) -> int:
-        depth = int(self.store.redis.llen(QUEUE))
+        depth = self.store.queue_length(QUEUE)
         QUEUE_DEPTH.set(depth)
         return depth
 
@@ -40,23 +57,24 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
         self, request: style_pb2.SubmitJobRequest
     ) -> tuple[JobKind, str, dict[str, object], dict[str, bytes]]:
         """Everything that can be refused is refused here, before anything is stored or queued."""
-        decode_image(request.content.data, self.limits)  # INVALID_ARGUMENT names what is wrong
+        content = decode_image(request.content.data, self.limits)  # INVALID_ARGUMENT names what is wrong
         blobs = {"content": request.content.data}
         which = request.WhichOneof("style")
         if which == "style_name":
             if request.style_name not in self.style_names:
                 raise InvalidArgument(
-                    f"unknown style {request.style_name!r}; known: {', '.join(self.style_names)}"
+                    f"unknown style {clip(request.style_name)!r}; known: {', '.join(self.style_names)}"
                 )
             side = request.max_side or self.settings.fast_max_side
             if not 32 <= side <= self.settings.fast_max_side:
                 raise InvalidArgument(
                     f"max_side must be within [32, {self.settings.fast_max_side}], got {side}"
                 )
+            check_image_size("content", *content.shape[:2], side)
             return JobKind.FAST, request.style_name, {"max_side": side}, blobs
         if which != "style_image":
             raise InvalidArgument("give a style: style_name (feed-forward) or style_image (Gatys)")
-        decode_image(request.style_image.data, self.limits)
+        style = decode_image(request.style_image.data, self.limits)
         blobs["style"] = request.style_image.data
         g = (
             request.gatys
@@ -68,8 +86,8 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
             max_side=g.max_side,
             alpha=g.alpha,
             beta=g.beta,
-            optimizer=OPTIMIZERS[g.optimizer],
-            init=INITS[g.init],
+            optimizer=_choice("gatys.optimizer", g.optimizer, OPTIMIZERS, "Optimizer"),
+            init=_choice("gatys.init", g.init, INITS, "Init"),
             learning_rate=g.learning_rate,
             content_layer=g.content_layer,
             style_layers=dict(g.style_layers),
@@ -78,6 +96,8 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
             default_side=self.settings.gatys_default_side,
             max_side_limit=self.settings.gatys_max_side,
         )
+        check_image_size("content", *content.shape[:2], params.max_side)
+        check_image_size("style", *style.shape[:2], params.max_side)
         return JobKind.GATYS, "", params_json(params), blobs
 
     def _submit(self, request: style_pb2.SubmitJobRequest) -> Job:
@@ -91,8 +111,11 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
             try:
                 self.celery.send_task(TASK_NAME, args=[job_id, kind.value], task_id=job_id, queue=QUEUE)
             except Exception as exc:  # noqa: BLE001 - any broker failure: undo, nothing stays queued
+                log.warning("could not queue job %s: %s: %s", job_id, type(exc).__name__, exc)
                 self.store.delete(job_id)
-                raise UpstreamUnavailable(f"could not queue the job (Redis broker): {exc}") from exc
+                raise UpstreamUnavailable(
+                    "could not queue the job: the job queue (Redis) is unavailable"
+                ) from exc
             JOBS_SUBMITTED.labels(kind.value).inc()
         return self.store.get(job_id)
 
@@ -107,7 +130,7 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
                 style_cost=job.style_cost,
                 total_cost=job.total_cost,
             ),
-            error=job.error,
+            error=public_message(job.error),  # the worker's log keeps the full text
             created_unix_ms=job.created_ms,
             updated_unix_ms=job.updated_ms,
             kind=job.kind.value,

@@ -7,17 +7,23 @@ so two workers (a redelivered job) can never both complete a job, and a cancelle
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from fovea.common.errors import NotFound, UpstreamUnavailable
+from fovea.common.errors import NotFound, UpstreamUnavailable, clip
 from fovea.style.core.jobs import JobKind, JobState, sources_of
 
+log = logging.getLogger(__name__)
+
 PREFIX = "fovea:style"
+UNAVAILABLE_MESSAGE = "the job store (Redis) is unavailable; retry later"
 
 # KEYS[1] job hash; ARGV[1] new state; ARGV[2] JSON list of allowed current states; ARGV[3] JSON of extra
 # fields; ARGV[4] now ms; ARGV[5] optional blob key; ARGV[6] blob bytes; ARGV[7] ttl s.
@@ -89,6 +95,17 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@contextmanager
+def redis_calls(what: str) -> Iterator[None]:
+    """Any ``RedisError`` inside becomes ``UpstreamUnavailable`` naming the job store but not its address
+    (which the log keeps, with the request id)."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        log.warning("job store (Redis) failed while %s: %s: %s", what, type(exc).__name__, exc)
+        raise UpstreamUnavailable(UNAVAILABLE_MESSAGE) from exc
+
+
 class JobStore:
     """Synchronous (the Celery worker's threads and, through ``asyncio.to_thread``, the gRPC service)."""
 
@@ -121,7 +138,7 @@ class JobStore:
         With an idempotency key already used, returns that key's job and ``created=False``.
         """
         job_id = uuid.uuid4().hex
-        try:
+        with redis_calls("creating a job"):
             if idempotency_key:
                 idem = f"{PREFIX}:idem:{idempotency_key}"
                 if not self.redis.set(idem, job_id, nx=True, ex=self.idempotency_ttl_s):
@@ -149,29 +166,24 @@ class JobStore:
                 for part, data in blobs.items():
                     pipe.set(self.key(job_id, part), data, ex=self.ttl_s)
                 pipe.execute()
-        except redis.RedisError as exc:
-            raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
         return job_id, True
 
     def delete(self, job_id: str) -> None:
         """Remove a job that could not be queued (nothing half-written stays behind)."""
         parts = ["", "content", "style", "result", "preview"]
-        self.redis.delete(*[self.key(job_id, p) for p in parts])
+        with redis_calls("deleting a job"):
+            self.redis.delete(*[self.key(job_id, p) for p in parts])
 
     def get(self, job_id: str) -> Job:
-        try:
+        with redis_calls("reading a job"):
             h = self.redis.hgetall(self.key(job_id))
-        except redis.RedisError as exc:
-            raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
         if not h:
-            raise NotFound(f"no style job {job_id!r} (unknown, or older than the result TTL)")
+            raise NotFound(f"no style job {clip(job_id)!r} (unknown, or older than the result TTL)")
         return Job.from_hash(job_id, {_bytes(k): _bytes(v) for k, v in h.items()})
 
     def blob(self, job_id: str, part: str) -> bytes | None:
-        try:
+        with redis_calls(f"reading a job's {part} image"):
             value = self.redis.get(self.key(job_id, part))
-        except redis.RedisError as exc:
-            raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
         return value if isinstance(value, bytes) else None
 
     def transition(
@@ -183,24 +195,25 @@ class JobStore:
     ) -> tuple[bool, str]:
         """Move to ``to`` if allowed from the current state; returns (done, the state before)."""
         blob_key, blob_data = (self.key(job_id, blob[0]), blob[1]) if blob else ("", b"")
-        done, before = self._transition(
-            keys=[self.key(job_id)],
-            args=[
-                to.value,
-                json.dumps([s.value for s in sources_of(to)]),
-                json.dumps(fields or {}),
-                now_ms(),
-                blob_key,
-                blob_data,
-                self.ttl_s,
-            ],
-        )
+        with redis_calls(f"moving a job to {to.value}"):
+            done, before = self._transition(
+                keys=[self.key(job_id)],
+                args=[
+                    to.value,
+                    json.dumps([s.value for s in sources_of(to)]),
+                    json.dumps(fields or {}),
+                    now_ms(),
+                    blob_key,
+                    blob_data,
+                    self.ttl_s,
+                ],
+            )
         return bool(done), before.decode() if isinstance(before, bytes) else str(before)
 
     def progress(
         self, job_id: str, fields: dict[str, int | float | str], preview: bytes | None = None
     ) -> None:
-        with self.redis.pipeline(transaction=True) as pipe:
+        with redis_calls("recording progress"), self.redis.pipeline(transaction=True) as pipe:
             mapping: dict[Any, Any] = {**fields, "updated_ms": now_ms()}
             pipe.hset(self.key(job_id), mapping=mapping)
             if preview:
@@ -211,10 +224,17 @@ class JobStore:
         """Flag the job; a QUEUED job is CANCELLED at once, a RUNNING one by its worker within seconds."""
         job = self.get(job_id)
         if job.state in (JobState.QUEUED, JobState.RUNNING):
-            self.redis.hset(self.key(job_id), "cancel", 1)
+            with redis_calls("flagging a job cancelled"):
+                self.redis.hset(self.key(job_id), "cancel", 1)
             if job.state == JobState.QUEUED:
                 self.transition(job_id, JobState.CANCELLED, {"error": "cancelled before it started"})
         return self.get(job_id)
 
     def cancel_requested(self, job_id: str) -> bool:
-        return self.redis.hget(self.key(job_id), "cancel") == b"1"
+        with redis_calls("reading a job's cancel flag"):
+            return self.redis.hget(self.key(job_id), "cancel") == b"1"
+
+    def queue_length(self, queue: str) -> int:
+        """Jobs waiting in the Celery queue ``queue`` (a Redis list on the same server)."""
+        with redis_calls("reading the queue length"):
+            return int(self.redis.llen(queue))

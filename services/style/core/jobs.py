@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from enum import StrEnum
 from typing import Any
 
-from fovea.common.errors import InvalidArgument
+from fovea.common.errors import InvalidArgument, clip
 from fovea.style.core.gatys import MIN_SIDE, GatysParams
+from fovea.style.core.images import fitted_size
+
+MAX_WEIGHT = 1e6
+"""Upper bound of alpha, beta and each style layer's lambda. The defaults are alpha 1, beta 1e3, lambda 0.2;
+J_content and J_style reach ~1e8 at the largest sizes, so 1e6 keeps J(G) far inside float32 (3.4e38), where
+alpha=1e38 overflows at the first iteration."""
+MAX_LEARNING_RATE = 1e3
+"""Upper bound of the optimiser's step (Adam's default is 10, in pixel units of a 0-255 image)."""
+MIN_IMAGE_SIDE = 32
+"""Smallest side of an image the style networks take, after fitting to max_side (multistyle's MIN_SIDE)."""
 
 
 class JobState(StrEnum):
@@ -67,6 +78,18 @@ def gatys_params(
     max_side = max_side or default_side
     if not MIN_SIDE <= max_side <= max_side_limit:
         raise InvalidArgument(f"max_side must be within [{MIN_SIDE}, {max_side_limit}], got {max_side}")
+    weights = {
+        "alpha": alpha,
+        "beta": beta,
+        **{f"style_layers[{clip(k)!r}] (lambda)": w for k, w in style_layers.items()},
+    }
+    for name, value in weights.items():
+        if not (math.isfinite(value) and 0 <= value <= MAX_WEIGHT):
+            raise InvalidArgument(f"{name} must be a finite number within [0, {MAX_WEIGHT:g}], got {value:g}")
+    if not (math.isfinite(learning_rate) and 0 <= learning_rate <= MAX_LEARNING_RATE):
+        raise InvalidArgument(
+            f"learning_rate must be within (0, {MAX_LEARNING_RATE:g}] (0 = the default), got {learning_rate:g}"
+        )
     defaults = GatysParams()
     try:
         return GatysParams(
@@ -82,7 +105,25 @@ def gatys_params(
             preview_every=preview_every,
         )
     except ValueError as exc:
-        raise InvalidArgument(str(exc)) from exc
+        raise InvalidArgument(clip(str(exc), 500)) from exc
+
+
+def check_image_size(
+    name: str, height: int, width: int, max_side: int, min_side: int = MIN_IMAGE_SIDE
+) -> None:
+    """``InvalidArgument`` unless an image of ``height`` x ``width`` pixels, fitted (downscaled) to
+    ``max_side``, still has both sides >= ``min_side``: what the style networks need."""
+    fitted_h, fitted_w = fitted_size(height, width, max_side)
+    if min(fitted_h, fitted_w) < min_side:
+        scaled = (
+            ""
+            if (fitted_h, fitted_w) == (height, width)
+            else f" ({fitted_w}x{fitted_h} at max_side {max_side})"
+        )
+        raise InvalidArgument(
+            f"{name} image is {width}x{height} pixels{scaled}; style transfer needs both sides at least "
+            f"{min_side} pixels"
+        )
 
 
 def params_json(params: GatysParams) -> dict[str, Any]:

@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from fovea.common.errors import InvalidArgument
-from fovea.style.core.jobs import TERMINAL, TRANSITIONS, JobState, gatys_params, sources_of
+from fovea.style.core.jobs import (
+    MAX_WEIGHT,
+    TERMINAL,
+    TRANSITIONS,
+    JobState,
+    check_image_size,
+    gatys_params,
+    sources_of,
+)
 
 BOUNDS = {"max_iterations": 500, "default_side": 256, "max_side_limit": 512}
 PLAIN = {
@@ -39,6 +47,13 @@ def test_defaults_apply() -> None:
         ({"alpha": -1.0}, "alpha"),
         ({"style_layers": {"relu1_1": -2.0}}, "lambda"),
         ({"content_layer": "conv9"}, "content_layer"),
+        # would overflow J(G) in float32 at the first iteration (FloatingPointError in the worker)
+        ({"alpha": 1e38}, r"alpha must be a finite number within \[0, 1e\+06\], got 1e\+38"),
+        ({"beta": float("inf")}, "beta must be a finite number"),
+        ({"alpha": float("nan")}, "alpha must be a finite number"),
+        ({"style_layers": {"relu1_1": 1e30}}, r"style_layers\['relu1_1'\] \(lambda\)"),
+        ({"learning_rate": 1e9}, "learning_rate must be within"),
+        ({"learning_rate": -1.0}, "learning_rate must be within"),
     ],
 )
 def test_bad_parameters(change: dict, message: str) -> None:
@@ -51,3 +66,20 @@ def test_terminal_states_are_final() -> None:
         assert TRANSITIONS[state] == frozenset()
     assert sources_of(JobState.SUCCEEDED) == [JobState.RUNNING]
     assert set(sources_of(JobState.CANCELLED)) == {JobState.QUEUED, JobState.RUNNING}
+
+
+def test_weights_up_to_the_bound_are_accepted() -> None:
+    g = gatys_params(**{**PLAIN, "alpha": MAX_WEIGHT, "beta": 1.0}, **BOUNDS)
+    assert g.alpha == MAX_WEIGHT
+
+
+def test_image_size_after_fitting() -> None:
+    check_image_size("content", 32, 32, max_side=256)
+    check_image_size("content", 600, 800, max_side=64)  # 48x64 after fitting
+    with pytest.raises(
+        InvalidArgument, match="content image is 16x16 pixels; style transfer needs both sides at"
+    ):
+        check_image_size("content", 16, 16, max_side=256)
+    # 40x2000 at max_side 1024 is 20x1024 (a side of 20.48, rounded): too thin for the networks
+    with pytest.raises(InvalidArgument, match=r"style image is 2000x40 pixels \(1024x20 at max_side 1024\)"):
+        check_image_size("style", 40, 2000, max_side=1024)
