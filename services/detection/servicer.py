@@ -110,12 +110,17 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
     ) -> AsyncIterator[detection_pb2.DetectResponse]:
         # Up to 8 images in flight, so Triton's dynamic batcher can merge them; answers in request order.
         pending: list[asyncio.Task[detection_pb2.DetectResponse]] = []
-        async for request in request_iterator:
-            pending.append(asyncio.create_task(self._detect(request)))
-            if len(pending) >= 8:
+        try:
+            async for request in request_iterator:
+                pending.append(asyncio.create_task(self._detect(request)))
+                if len(pending) >= 8:
+                    yield await pending.pop(0)
+            while pending:
                 yield await pending.pop(0)
-        for task in pending:
-            yield await task
+        finally:  # the stream failed or was cancelled: nothing of it keeps running
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def ListDetectors(
         self, request: detection_pb2.ListDetectorsRequest, context: grpc.aio.ServicerContext
