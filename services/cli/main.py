@@ -370,17 +370,23 @@ def detect_image(
 
 
 @detect.command("eval")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--model", default="")
 @click.option("--min-score", type=float, default=0.001)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test"]),
+    default=None,
+    help="Only this split of the dataset YAML (default: every image under images/)",
+)
 @click.option("--json", "as_json", is_flag=True)
-def detect_eval(folder: Path, model: str, min_score: float, as_json: bool) -> None:
-    """mAP@0.5 and mAP@[.5:.95] of a detector on a YOLO-format dataset folder."""
+def detect_eval(folder: Path, model: str, min_score: float, split: str | None, as_json: bool) -> None:
+    """mAP@0.5 and mAP@[.5:.95] of a detector on a YOLO-format dataset (a folder or its dataset YAML)."""
     from fovea.detection.evaluation import evaluate_folder
 
     with FoveaClient() as client:
         try:
-            report = evaluate_folder(client, folder, model=model, min_score=min_score)
+            report = evaluate_folder(client, folder, model=model, min_score=min_score, split=split)
         except (FoveaClientError, ValueError) as exc:
             fail(exc)
     emit(report.as_dict(), as_json, report.as_text())

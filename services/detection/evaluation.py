@@ -12,6 +12,7 @@ the detector does not know gets a warning; when it has ground-truth boxes it cou
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,12 @@ class EvalReport:
     map50_95: float
     per_class: list[ClassAP] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    """Wall time of the whole evaluation: reading the dataset, detecting every image, scoring."""
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,13 +97,16 @@ class EvalReport:
                 for c in self.per_class
             ],
             "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 3),
+            "images_per_s": round(self.images_per_s, 2),
         }
 
     def as_text(self) -> str:
         width = max([len("class"), *(len(c.name) for c in self.per_class)])
         lines = [
             f"{self.folder}: {self.images} images, {self.boxes} boxes, model {self.model}",
-            f"mAP@0.5 {self.map50:.3f}   mAP@[.5:.95] {self.map50_95:.3f}",
+            f"mAP@0.5 {self.map50:.3f}   mAP@[.5:.95] {self.map50_95:.3f}   "
+            f"({self.seconds:.1f} s, {self.images_per_s:.1f} images/s)",
             "",
             f"{'class':<{width}}  {'boxes':>5}  {'AP@0.5':>6}  {'AP@[.5:.95]':>11}",
         ]
@@ -192,16 +202,19 @@ def evaluate_folder(
     min_score: float = 0.001,
     max_detections: int = 100,
     chunk: int = CHUNK,
+    split: str | None = None,
 ) -> EvalReport:
     """mAP@0.5 and mAP@[.5:.95] of ``model`` (default: the service's default) on a YOLO-format folder.
 
     Args:
         client: a connected gateway client (needs the ``detect`` scope).
-        folder: ``images/``, ``labels/`` and ``classes.txt`` or ``data.yaml`` (see ``read_yolo_dataset``).
+        folder: ``images/``, ``labels/`` and ``classes.txt`` or a dataset YAML of any name, or that YAML
+            (see ``read_yolo_dataset``).
         model: detector name; empty = the service's default.
         min_score: score threshold sent with each request (low, as mAP wants the whole ranking).
         max_detections: detections per image requested and counted (COCO uses 100).
         chunk: images per ``DetectStream`` call.
+        split: ``train``, ``val`` or ``test`` (the YAML's folders); None = every image under ``images/``.
 
     Raises:
         ValueError: a malformed dataset, an unknown detector, or no ground-truth box at all.
@@ -209,7 +222,8 @@ def evaluate_folder(
     """
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    dataset = read_yolo_dataset(folder)
+    start = time.perf_counter()
+    dataset = read_yolo_dataset(folder, split)
     info = _detector(client, model)
     mapping = match_labels(dataset.class_names, list(info.labels))
     results: list[DetectResult] = []
@@ -220,4 +234,6 @@ def evaluate_folder(
             min_score=min_score,
             max_detections=max_detections,
         )
-    return _report(folder, info.name, dataset, results, mapping, max_detections)
+    report = _report(folder, info.name, dataset, results, mapping, max_detections)
+    report.seconds = time.perf_counter() - start
+    return report

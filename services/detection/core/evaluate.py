@@ -26,11 +26,14 @@ from torch import Tensor
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "SPLITS",
     "EvalResult",
     "YoloDataset",
     "YoloSample",
     "evaluate",
+    "find_dataset_yaml",
     "parse_yaml_names",
+    "parse_yaml_paths",
     "read_yolo_dataset",
 ]
 
@@ -281,15 +284,96 @@ def parse_yaml_names(text: str) -> list[str]:
     raise ValueError("data.yaml has no top-level 'names:' key")
 
 
-def _read_class_names(root: Path) -> list[str]:
+SPLITS = ("train", "val", "test")
+
+
+def parse_yaml_paths(text: str) -> dict[str, str]:
+    """The top-level scalar ``path``, ``train``, ``val`` and ``test`` keys of an Ultralytics dataset YAML.
+
+    Raises:
+        ValueError: one of them is a list or mapping (several folders per split are not supported).
+    """
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = re.match(r"^(path|train|val|test)\s*:(.*)$", line)
+        if not match:
+            continue
+        value = _strip_scalar(re.sub(r"\s+#.*$", "", match.group(2)).strip())
+        if value.startswith(("[", "{")):
+            raise ValueError(
+                f"dataset YAML line {number}: {match.group(1)}: must be one folder, got {value!r}"
+            )
+        if value and value.lower() not in ("null", "~"):
+            found[match.group(1)] = value
+    return found
+
+
+def find_dataset_yaml(root: Path) -> Path | None:
+    """The dataset YAML in ``root`` (any name, with a top-level ``names:``): ``data.yaml`` if present.
+
+    Raises:
+        ValueError: several candidate YAML files and none is ``data.yaml``; the message lists them.
+    """
+    candidates = sorted(
+        p
+        for p in root.iterdir()
+        if p.is_file()
+        and p.suffix.lower() in (".yaml", ".yml")
+        and re.search(r"^names\s*:", p.read_text(encoding="utf-8", errors="replace"), re.MULTILINE)
+    )
+    for preferred in ("data.yaml", "data.yml"):
+        if root / preferred in candidates:
+            return root / preferred
+    if len(candidates) > 1:
+        raise ValueError(
+            f"{root}: several dataset YAML files ({', '.join(p.name for p in candidates)}); name one"
+        )
+    return candidates[0] if candidates else None
+
+
+def _read_class_names(root: Path, yaml_path: Path | None) -> list[str]:
     classes_txt = root / "classes.txt"
     if classes_txt.is_file():
         names = [line.strip() for line in classes_txt.read_text(encoding="utf-8").splitlines()]
         return [name for name in names if name]
-    for yaml_name in ("data.yaml", "data.yml"):
-        if (root / yaml_name).is_file():
-            return parse_yaml_names((root / yaml_name).read_text(encoding="utf-8"))
-    raise ValueError(f"{root}: no classes.txt or data.yaml with class names")
+    if yaml_path is not None:
+        return parse_yaml_names(yaml_path.read_text(encoding="utf-8"))
+    raise ValueError(f"{root}: no classes.txt and no dataset YAML (a .yaml with names:) for the class names")
+
+
+def _labels_dir_for(images_dir: Path) -> Path:
+    """Ultralytics' rule: the labels folder is the images folder with its last ``images`` part -> ``labels``."""
+    parts = list(images_dir.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts)
+    raise ValueError(f"{images_dir}: an images folder needs an 'images' part in its path to find its labels")
+
+
+def _split_dirs(root: Path, yaml_path: Path | None, split: str | None) -> tuple[Path, Path]:
+    """Images and labels folders of ``split`` (None: every image under ``root/images``)."""
+    if split is None:
+        return root / "images", root / "labels"
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    paths = parse_yaml_paths(yaml_path.read_text(encoding="utf-8")) if yaml_path is not None else {}
+    if split not in paths:
+        if (root / "images" / split).is_dir():
+            return root / "images" / split, root / "labels" / split
+        where = yaml_path.name if yaml_path is not None else "the folder (no dataset YAML)"
+        raise ValueError(f"{where} has no {split!r} split; it has {', '.join(sorted(paths)) or 'none'}")
+    # `path` is often relative to Ultralytics' own datasets folder (../datasets/coco8): when it does not
+    # exist as written, the YAML's own folder is the dataset root, as the folder ships
+    base = root
+    if "path" in paths:
+        declared = Path(paths["path"])
+        declared = declared if declared.is_absolute() else root / declared
+        base = declared if declared.is_dir() else root
+    images_dir = base / paths[split]
+    if not images_dir.is_dir():
+        raise ValueError(f"{split} split: {images_dir} is not a folder (image list files are not supported)")
+    return images_dir, _labels_dir_for(images_dir)
 
 
 def _oriented_size(path: Path) -> tuple[int, int]:
@@ -328,23 +412,30 @@ def _read_labels(path: Path, size: tuple[int, int], num_classes: int) -> tuple[T
     return boxes, torch.tensor(classes, dtype=torch.int64)
 
 
-def read_yolo_dataset(root: Path | str) -> YoloDataset:
-    """Read a YOLO-format dataset folder.
+def read_yolo_dataset(root: Path | str, split: str | None = None) -> YoloDataset:
+    """Read a YOLO-format dataset folder (or its dataset YAML).
 
     Layout: ``root/images/**/<name>.<jpg|png|...>``, labels at the mirrored path
     ``root/labels/**/<name>.txt`` (a missing label file means no objects), one ``class cx cy w h`` line
     per object with coordinates normalised to ``[0, 1]``; class names from ``root/classes.txt`` (one per
-    line) or ``root/data.yaml``'s ``names:``.
+    line) or the dataset YAML's ``names:`` (a list or an ``index: name`` mapping). The YAML may have any
+    name (``coco8.yaml``; ``data.yaml`` wins when there are several) or be given as ``root`` itself.
+
+    With ``split`` (``train``, ``val`` or ``test``) only that split is read: the folder the YAML's key of
+    that name gives, relative to its ``path`` (or to the YAML's folder when ``path`` does not exist there),
+    labels in the same folder with ``images`` -> ``labels``; without a YAML, ``images/<split>``.
 
     Returns:
         class names and one :class:`YoloSample` per image, sorted by path.
 
     Raises:
-        ValueError: no class names, no images, or a malformed label line (file and line given).
+        ValueError: no class names, no images, an unknown split, or a malformed label line (file and line).
     """
     root = Path(root)
-    class_names = _read_class_names(root)
-    images_dir, labels_dir = root / "images", root / "labels"
+    yaml_path = root if root.is_file() else find_dataset_yaml(root)
+    root = root.parent if root.is_file() else root
+    class_names = _read_class_names(root, yaml_path)
+    images_dir, labels_dir = _split_dirs(root, yaml_path, split)
     image_paths = sorted(
         p for p in images_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )

@@ -134,7 +134,7 @@ def test_read_yolo_dataset_with_data_yaml_and_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="class id outside"):
         read_yolo_dataset(tmp_path)
     (tmp_path / "data.yaml").unlink()
-    with pytest.raises(ValueError, match="no classes.txt or data.yaml"):
+    with pytest.raises(ValueError, match="no classes.txt and no dataset YAML"):
         read_yolo_dataset(tmp_path)
 
 
@@ -161,3 +161,48 @@ def test_read_yolo_dataset_uses_exif_oriented_size(tmp_path: Path) -> None:
     (sample,) = read_yolo_dataset(tmp_path).samples
     assert sample.image_size == (100, 200)
     assert torch.equal(sample.boxes, torch.tensor([[0.0, 0.0, 100.0, 200.0]]))
+
+
+def _ultralytics_folder(root: Path) -> None:
+    """A coco8-style folder as Ultralytics ships it: ``coco8.yaml`` beside ``images/{train,val}``."""
+    (root / "coco8.yaml").write_text(
+        "# Ultralytics COCO8\npath: ../datasets/coco8 # dataset root dir\ntrain: images/train\n"
+        "val: images/val # 4 images\ntest: # optional\n\nnames:\n  0: person\n  1: bicycle\n",
+        encoding="utf-8",
+    )
+    for split, names in (("train", ["t1", "t2"]), ("val", ["v1"])):
+        (root / "labels" / split).mkdir(parents=True)
+        for name in names:
+            _write_image(root / "images" / split / f"{name}.jpg", (40, 20))
+            (root / "labels" / split / f"{name}.txt").write_text("1 0.5 0.5 0.5 0.5\n", encoding="utf-8")
+
+
+def test_read_ultralytics_folder_as_it_ships(tmp_path: Path) -> None:
+    _ultralytics_folder(tmp_path)
+    everything = read_yolo_dataset(tmp_path)
+    assert everything.class_names == ["person", "bicycle"]
+    assert [s.image_path.name for s in everything.samples] == ["t1.jpg", "t2.jpg", "v1.jpg"]
+    val = read_yolo_dataset(tmp_path, split="val")
+    assert [s.image_path.name for s in val.samples] == ["v1.jpg"]
+    # cx 0.5, cy 0.5, w 0.5, h 0.5 on 40 x 20 -> x 10..30, y 5..15
+    assert torch.allclose(val.samples[0].boxes, torch.tensor([[10.0, 5.0, 30.0, 15.0]]))
+    assert [s.image_path.name for s in read_yolo_dataset(tmp_path / "coco8.yaml", split="train").samples] == [
+        "t1.jpg",
+        "t2.jpg",
+    ]
+    with pytest.raises(ValueError, match="coco8.yaml has no 'test' split; it has path, train, val"):
+        read_yolo_dataset(tmp_path, split="test")
+    with pytest.raises(ValueError, match="split must be one of train, val, test"):
+        read_yolo_dataset(tmp_path, split="valid")
+
+
+def test_dataset_yaml_choice_and_split_without_yaml(tmp_path: Path) -> None:
+    _ultralytics_folder(tmp_path)
+    (tmp_path / "other.yaml").write_text("names: [a, b]\n", encoding="utf-8")
+    (tmp_path / "notes.yaml").write_text("author: me\n", encoding="utf-8")  # no names: not a dataset YAML
+    with pytest.raises(ValueError, match=r"several dataset YAML files \(coco8.yaml, other.yaml\)"):
+        read_yolo_dataset(tmp_path)
+    (tmp_path / "other.yaml").unlink()
+    (tmp_path / "coco8.yaml").unlink()
+    (tmp_path / "classes.txt").write_text("person\nbicycle\n", encoding="utf-8")
+    assert len(read_yolo_dataset(tmp_path, split="train").samples) == 2  # images/train, labels/train

@@ -31,10 +31,11 @@ def test_report_text_and_dict() -> None:
         warnings=[
             "dataset class 'unicorn' is not a class of detector 'nanodet': its 1 boxes count with AP 0"
         ],
+        seconds=0.5,
     )
     assert report.as_text().splitlines() == [
         "data/set: 2 images, 3 boxes, model nanodet",
-        "mAP@0.5 0.500   mAP@[.5:.95] 0.250",
+        "mAP@0.5 0.500   mAP@[.5:.95] 0.250   (0.5 s, 4.0 images/s)",  # 2 images in 0.5 s
         "",
         "class    boxes  AP@0.5  AP@[.5:.95]",
         "dog          2   1.000        0.500",
@@ -42,6 +43,7 @@ def test_report_text_and_dict() -> None:
         "warning: dataset class 'unicorn' is not a class of detector 'nanodet': its 1 boxes count with AP 0",
     ]
     data = report.as_dict()
+    assert data["seconds"] == 0.5 and data["images_per_s"] == 4.0
     assert data["map50"] == 0.5 and data["per_class"][1] == {
         "name": "unicorn",
         "boxes": 1,
