@@ -1,4 +1,12 @@
-"""CPU work around the Triton call of one detection request (run in a worker thread)."""
+"""CPU work around the Triton call of one detection request (run in a worker thread).
+
+``prepare`` and ``finish`` need no gRPC or Triton: a benchmark can run the same pre- and post-processing
+around an in-process model (``fovea.serving.triton_adapter.load_served``)::
+
+    batch, transform = prepare(image, spec)               # image: decode_image(...) output
+    outputs = served.execute([{spec.input_name: batch}])[0]
+    detections = finish(outputs, spec, transform, options, image)
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ from PIL import Image
 from fovea.detection.core.annotate import draw_detections
 from fovea.detection.core.heads import DECODERS
 from fovea.detection.core.postprocess import Detection, postprocess
-from fovea.detection.core.preprocess import Transform, letterbox, to_original
+from fovea.detection.core.preprocess import Transform, letterbox, normalise, to_original
 from fovea.detection.core.spec import DetectorSpec
 
 
@@ -35,10 +43,21 @@ class Detections:
     annotated_png: bytes | None
 
 
-def prepare(image: np.ndarray, spec: DetectorSpec) -> tuple[np.ndarray, Transform]:
-    """(1, 3, H, W) float32 model input and the transform back to original pixels."""
-    tensor, transform = letterbox(image, spec)
-    return tensor.unsqueeze(0).numpy(), transform
+def prepare(
+    image: np.ndarray, spec: DetectorSpec, original_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, Transform]:
+    """The model input for one image, batch of 1, and the transform back to original pixels.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        spec: the detector; ``spec.input_format`` picks the input: ``uint8_nhwc`` -> ``(1, IH, IW, 3)``
+            uint8 (the letterboxed canvas), ``float_nchw`` -> ``(1, 3, IH, IW)`` float32, normalised.
+        original_size: ``(width, height)`` of the full image when ``image`` was decoded at a reduced scale
+            (boxes then come back in full-size pixels).
+    """
+    canvas, transform = letterbox(image, spec, original_size)
+    batch = canvas if spec.input_format == "uint8_nhwc" else normalise(canvas, spec)
+    return batch[None], transform
 
 
 def finish(
@@ -60,7 +79,7 @@ def finish(
         class_filter=set(options.class_filter) if options.class_filter else None,
     )
     boxes = to_original(boxes, transform)
-    height, width = image.shape[:2]
+    width, height = transform.original_size
     result = Detections(
         width=width,
         height=height,

@@ -55,6 +55,11 @@ class DetectorSpec(BaseModel):
     letterbox: bool = Field(
         default=True, description="Keep aspect ratio and pad (True) or stretch to input_size (False)."
     )
+    input_format: Literal["uint8_nhwc", "float_nchw"] = Field(
+        default="float_nchw",
+        description="What the service sends: uint8_nhwc = the letterboxed RGB image [N, H, W, 3] as is "
+        "(the graph casts, reorders and normalises); float_nchw = normalised float32 [N, 3, H, W].",
+    )
     strides: list[int] = Field(default_factory=list, description="Feature-map strides, one per level.")
     anchors: list[list[tuple[float, float]]] | None = Field(
         default=None, description="Per level, (width, height) anchor sizes in input pixels."

@@ -1,0 +1,81 @@
+"""NanoDet (COCO-80) served with onnxruntime: ``model_repository/nanodet/1/model.onnx``.
+
+The graph comes from ``fovea models build`` (:func:`fovea.models.nanodet.convert_nanodet_onnx`): the TF.js port
+exported to ONNX behind a uint8 input, so the detection service sends the letterboxed image as it is
+(``[N, 416, 416, 3]`` RGB, 0.5 MB) and the cast, RGB -> BGR, ``(x - mean) / std`` and NHWC -> NCHW run in the
+graph. Tensor names in the ONNX file equal the Triton names, so Triton's native onnxruntime backend can serve
+the same file (``platform: "onnxruntime_onnx"``) where it exists.
+
+Outputs (float32, per image): ``CLS_S{8,16,32}`` ``(cells, 80)`` class probabilities and ``DIST_S{8,16,32}``
+``(cells, 44)`` box-side distribution logits, cells 2704, 676, 169 (see :mod:`fovea.models.nanodet`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fovea.serving.base import Arrays, Contract, RequestError, TensorSpec, run_batched, session_for
+
+__all__ = ["CONTRACT", "NanoDet", "load"]
+
+CONTRACT = Contract(
+    name="nanodet",
+    inputs=(TensorSpec("INPUT", "uint8", (416, 416, 3)),),
+    outputs=(
+        TensorSpec("CLS_S8", "float32", (2704, 80)),
+        TensorSpec("CLS_S16", "float32", (676, 80)),
+        TensorSpec("CLS_S32", "float32", (169, 80)),
+        TensorSpec("DIST_S8", "float32", (2704, 44)),
+        TensorSpec("DIST_S16", "float32", (676, 44)),
+        TensorSpec("DIST_S32", "float32", (169, 44)),
+    ),
+    parameters={
+        "WEIGHTS": "the ONNX file in 1/ (model.onnx, written by fovea models build)",
+        "DEVICE": "auto | cpu | cuda | tensorrt: onnxruntime execution providers (fovea.serving.base)",
+        "THREADS": "onnxruntime intra-op threads; 0 = FOVEA_TORCH_THREADS, else one per core",
+    },
+)
+
+
+class NanoDet:
+    """One onnxruntime session; :meth:`execute` runs a gathered batch in one call."""
+
+    def __init__(self, session: Any) -> None:
+        inputs = [(i.name, i.type) for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if inputs != [("INPUT", "tensor(uint8)")] or outputs != list(CONTRACT.output_names):
+            raise ValueError(
+                f"the ONNX file has inputs {inputs} and outputs {outputs}; expected INPUT uint8 and "
+                f"{list(CONTRACT.output_names)}: rebuild it with `fovea models build --only nanodet --force`"
+            )
+        self.session = session
+
+    def _run(self, batch: Arrays) -> Arrays:
+        outputs = self.session.run(list(CONTRACT.output_names), {"INPUT": batch["INPUT"]})
+        return dict(zip(CONTRACT.output_names, outputs, strict=True))
+
+    def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
+        """One entry per request: ``{output name: (n, cells, 80 | 44) float32}`` or its ``RequestError``."""
+        checked: list[Mapping[str, np.ndarray]] = []
+        errors: dict[int, RequestError] = {}
+        for i, request in enumerate(requests):
+            image = request.get("INPUT")
+            if image is not None and image.dtype != np.uint8:
+                errors[i] = RequestError(f"input INPUT is {image.dtype}, expected uint8")
+                checked.append({})
+            else:
+                checked.append(request)
+        results = run_batched(checked, CONTRACT.input_dims, self._run)
+        return [errors.get(i, result) for i, result in enumerate(results)]
+
+    def describe(self) -> str:
+        return f"onnxruntime {', '.join(self.session.get_providers())}"
+
+
+def load(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> NanoDet:
+    """Open ``model_dir / WEIGHTS`` with the providers ``DEVICE`` and the instance ask for."""
+    return NanoDet(session_for(model_dir, params, instance_kind, device_id))
