@@ -10,13 +10,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
-from fovea.common.server import Registration, create_server, serve_forever
+from fovea.common.server import create_server, serve_forever
 from fovea.common.triton import TritonClient
 from fovea.gateway.auth import Authenticator, load_keys
 from fovea.gateway.config import GatewaySettings
 from fovea.gateway.models_servicer import ModelsServicer
 from fovea.gateway.proxy import Backend, Forwarder, public_backends
-from fovea.models.v1 import models_pb2, models_pb2_grpc
+from fovea.models.v1 import models_pb2
 
 log = logging.getLogger("fovea.gateway")
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -43,14 +43,13 @@ async def run(settings: GatewaySettings) -> None:
     handle = await create_server(
         "gateway",
         f"{settings.host}:{settings.port}",
-        [
-            Registration(
-                models_pb2_grpc.add_ModelsServiceServicer_to_server, ModelsServicer(triton, auth), models_name
-            )
-        ],
+        [],
         max_message_bytes=settings.max_message_bytes,
-        generic_handlers=[forwarder.generic_handler(b) for b in backends],
-        reflected=[b.service.full_name for b in backends],
+        generic_handlers=[
+            ModelsServicer(triton, auth).generic_handler(),
+            *[forwarder.generic_handler(b) for b in backends],
+        ],
+        reflected=[models_name, *[b.service.full_name for b in backends]],
     )
     serve_metrics(settings.host, settings.metrics_port)
     await handle.health.set("", health_pb2.HealthCheckResponse.SERVING)

@@ -12,6 +12,7 @@ that backend but not its address (the log has it, with the request id).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
+DRAIN_S = 0.5
+"""How long a client stream that sent a bad message is read on before the call ends (see ``pump``)."""
 _CONNECT_FAILURES = ("failed to connect", "connection refused", "socket closed", "connect failed")
 
 
@@ -134,13 +137,21 @@ class Forwarder:
                 await self._fail(backend, exc, context)
 
         async def pump(requests: AsyncIterator[bytes], call: Any) -> None:
-            """Check each of the caller's messages and pass it on; a bad one cancels the backend call."""
+            """Check each of the caller's messages and pass it on; a bad one cancels the backend call.
+
+            After a bad message the rest the caller has already sent is read (for at most ``DRAIN_S``):
+            a status sent while the client is still writing can reach it as grpc's own INTERNAL "Internal
+            error from Core" instead of our INVALID_ARGUMENT."""
             try:
                 async for request in requests:
                     check(request)
                     await call.write(request)
                 await call.done_writing()
             except InvalidArgument:
+                with contextlib.suppress(TimeoutError, grpc.RpcError):
+                    async with asyncio.timeout(DRAIN_S):
+                        async for _ in requests:
+                            pass
                 call.cancel()
                 raise
 

@@ -19,7 +19,7 @@ from fovea.style.store import PREFIX, JobStore
 from fovea.style.tasks import QUEUE
 from fovea.style.v1 import style_pb2
 
-from .conftest import Stack
+from .conftest import Stack, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -186,3 +186,98 @@ def test_job_survives_a_worker_killed_mid_job(stack: Stack) -> None:
     assert final.progress.iteration == 40
     results = list(s.redis.scan_iter(f"{PREFIX}:job:{job.job_id}:result"))
     assert len(results) == 1  # ...and its result exists once
+
+
+def small_png(side: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (side, side), (90, 140, 200)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# Issue 9, item 2: each of these was INTERNAL (or UNKNOWN, or RESOURCE_EXHAUSTED) through the gateway.
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (
+            lambda: style_pb2.SubmitJobRequest(
+                content=gatys_request(3).content,
+                style_image=gatys_request(3).style_image,
+                gatys=style_pb2.GatysParams(iterations=3, optimizer=7),  # type: ignore[arg-type]
+            ),
+            "gatys.optimizer 7 is not a known Optimizer",
+        ),
+        (
+            lambda: style_pb2.SubmitJobRequest(
+                content=gatys_request(3).content,
+                style_image=gatys_request(3).style_image,
+                gatys=style_pb2.GatysParams(iterations=3, init=-1),  # type: ignore[arg-type]
+            ),
+            "gatys.init -1 is not a known Init",
+        ),
+        (
+            lambda: style_pb2.SubmitJobRequest(
+                content=gatys_request(3).content,
+                style_image=gatys_request(3).style_image,
+                gatys=style_pb2.GatysParams(iterations=3, alpha=1e38),
+            ),
+            "alpha must be a finite number within [0, 1e+06]",
+        ),
+        (
+            lambda: style_pb2.SubmitJobRequest(
+                content=common_pb2.Image(data=small_png(16)), style_name="style1"
+            ),
+            "content image is 16x16 pixels; style transfer needs both sides at least 32 pixels",
+        ),
+        (
+            lambda: style_pb2.SubmitJobRequest(
+                content=gatys_request(3).content, style_name="style1", idempotency_key="k" * 100_000
+            ),
+            "idempotency_key is 100000 characters long; at most 256",
+        ),
+    ],
+)
+def test_submit_mistakes_are_invalid_argument(stack: Stack, request_: object, message: str) -> None:
+    with stack.client() as client, pytest.raises(FoveaClientError) as err:
+        client.call(client.style.SubmitJob, request_())  # type: ignore[operator]
+    assert err.value.code == "INVALID_ARGUMENT"
+    assert message in err.value.message
+
+
+def test_an_undecodable_message_is_invalid_argument(stack: Stack) -> None:
+    import grpc
+
+    with grpc.insecure_channel(stack.gateway) as channel:
+        for method in ("SubmitJob", "GetJob", "CancelJob", "ListStyles"):
+            call = channel.unary_unary(f"/fovea.style.v1.StyleService/{method}")
+            with pytest.raises(grpc.RpcError) as err:
+                call(b"\x0a\xff\xff\xff\xff\x0f", metadata=(("x-api-key", stack.admin_key),), timeout=10)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+            assert "request is not a valid" in err.value.details()  # type: ignore[attr-defined]
+
+
+def test_a_long_job_id_is_refused_without_an_echo(stack: Stack) -> None:
+    with stack.client() as client, pytest.raises(FoveaClientError) as err:
+        client.call(client.style.GetJob, style_pb2.GetJobRequest(job_id="j" * 100_000))
+    assert err.value.code == "INVALID_ARGUMENT"
+    assert "job_id is 100000 characters long" in err.value.message and len(err.value.message) < 200
+
+
+def test_redis_down_is_unavailable_naming_the_job_store(stack: Stack) -> None:
+    with stack.client(timeout_s=20) as client:
+        stack.supervisor.stop_process("redis")
+        try:
+            for rpc, request in (
+                (
+                    client.style.SubmitJob,
+                    style_pb2.SubmitJobRequest(content=gatys_request(3).content, style_name="style1"),
+                ),
+                (client.style.GetJob, style_pb2.GetJobRequest(job_id="abc")),
+            ):
+                with pytest.raises(FoveaClientError) as err:
+                    client.call(rpc, request)
+                assert err.value.code == "UNAVAILABLE", err.value.message
+                assert "(Redis) is unavailable" in err.value.message
+                assert "127.0.0.1" not in err.value.message and "redis://" not in err.value.message
+        finally:
+            stack.supervisor.start_process("redis")
+        eventually(lambda: client.list_styles(), timeout_s=30)
