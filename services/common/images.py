@@ -47,6 +47,31 @@ def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
     Grey and palette images are expanded to RGB; alpha is composited over white. Raises ``InvalidImage``
     with a message a person can act on.
     """
+    return decode_image_reduced(data, limits, None).pixels
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Decoded pixels and the size of the full image they show."""
+
+    pixels: np.ndarray
+    """(H, W, 3) uint8 RGB, EXIF orientation applied; smaller than ``original_size`` after a reduced decode."""
+    original_size: tuple[int, int]
+    """``(width, height)`` of the full image, EXIF orientation applied."""
+
+
+# EXIF orientations that swap width and height (transpose, rotate 90 / 270, transverse)
+_SWAPS_AXES = frozenset({5, 6, 7, 8})
+
+
+def decode_image_reduced(data: bytes, limits: ImageLimits, min_size: tuple[int, int] | None) -> Decoded:
+    """:func:`decode_image`, decoding a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, PIL draft mode)
+    when the result still has at least ``min_size = (width, height)`` pixels (in the oriented image).
+
+    Only JPEG is reduced; other formats, or ``min_size`` ``None``, decode at full size. The reduced image
+    shows the whole picture (each side is ``ceil(side / k)``), so a caller maps coordinates back with
+    ``original_size``.
+    """
     if not data:
         raise InvalidImage("image is empty (0 bytes); send JPEG, PNG or WebP bytes")
     if len(data) > limits.max_bytes:
@@ -60,6 +85,12 @@ def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
                 raise InvalidImage(f"image format {fmt} is not accepted; send JPEG, PNG or WebP")
             width, height = img.size
             _check_size(width, height, limits)
+            swapped = img.getexif().get(0x0112) in _SWAPS_AXES  # 0x0112: Orientation
+            original = (height, width) if swapped else (width, height)
+            if min_size is not None and fmt == "JPEG":
+                want_w, want_h = (min_size[1], min_size[0]) if swapped else min_size
+                if want_w * 2 <= width and want_h * 2 <= height:
+                    img.draft(img.mode, (max(1, want_w), max(1, want_h)))
             img = ImageOps.exif_transpose(img) or img
             img.load()
     except InvalidImage:
@@ -68,7 +99,7 @@ def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
         raise InvalidImage(f"image refused as a decompression bomb: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"image could not be decoded (corrupt or truncated): {exc}") from exc
-    return to_rgb_array(img)
+    return Decoded(to_rgb_array(img), original)
 
 
 def _check_size(width: int, height: int, limits: ImageLimits) -> None:

@@ -3,9 +3,10 @@
 ``prepare`` and ``finish`` need no gRPC or Triton: a benchmark can run the same pre- and post-processing
 around an in-process model (``fovea.serving.triton_adapter.load_served``)::
 
-    batch, transform = prepare(image, spec)               # image: decode_image(...) output
+    decoded = decode(data, limits, spec, options.annotate)
+    batch, transform = prepare(decoded.pixels, spec, decoded.original_size)
     outputs = served.execute([{spec.input_name: batch}])[0]
-    detections = finish(outputs, spec, transform, options, image)
+    detections = finish(outputs, spec, transform, options, decoded.pixels)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fovea.common.images import Decoded, ImageLimits, decode_image_reduced
 from fovea.detection.core.annotate import draw_detections
 from fovea.detection.core.heads import DECODERS
 from fovea.detection.core.postprocess import Detection, postprocess
@@ -41,6 +43,15 @@ class Detections:
     scores: list[float]
     class_ids: list[int]
     annotated_png: bytes | None
+
+
+def decode(data: bytes, limits: ImageLimits, spec: DetectorSpec, annotate: bool = False) -> Decoded:
+    """The request's image, JPEGs decoded at 1/2..1/8 scale when that still leaves ``spec.input_size``
+    (both sides), and the full image's size; full size when ``annotate`` (the drawing is at full size).
+
+    Pass ``decoded.original_size`` to :func:`prepare` so boxes come back in full-size pixels.
+    """
+    return decode_image_reduced(data, limits, None if annotate else spec.input_size)
 
 
 def prepare(

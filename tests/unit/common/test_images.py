@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 
 from fovea.common.errors import InvalidImage
-from fovea.common.images import ImageLimits, decode_image
+from fovea.common.images import ImageLimits, decode_image, decode_image_reduced
 
 LIMITS = ImageLimits(max_bytes=1_000_000, max_pixels=4_000_000, min_side=16, max_side=4000)
+LIMITS_LARGE = ImageLimits(max_pixels=20_000_000, max_side=8000)
 
 
 def encode(img: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -78,3 +79,40 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
 def test_gif_is_not_accepted() -> None:
     with pytest.raises(InvalidImage, match="GIF"):
         decode_image(encode(Image.new("RGB", (32, 32)), "GIF"), LIMITS)
+
+
+def _marked_jpeg(width: int, height: int, orientation: int | None = None) -> bytes:
+    """A grey JPEG with a red block in its top-left quarter (raw orientation)."""
+    img = Image.new("RGB", (width, height), (128, 128, 128))
+    img.paste((255, 0, 0), (0, 0, width // 4, height // 4))
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    return encode(img, "JPEG", quality=95, exif=exif)
+
+
+def test_reduced_decode_keeps_at_least_min_size_and_reports_the_full_size() -> None:
+    # 2000x1000 with min 416x416: 1/2 -> 1000x500 keeps both sides >= 416, 1/4 -> 500x250 would not
+    decoded = decode_image_reduced(_marked_jpeg(2000, 1000), LIMITS_LARGE, (416, 416))
+    assert decoded.original_size == (2000, 1000) and decoded.pixels.shape == (500, 1000, 3)
+    assert decoded.pixels[10, 10].tolist() == pytest.approx([255, 0, 0], abs=8)
+    # 4000x3200 with min 416x416: 1/4 -> 1000x800 ... 1/8 -> 500x400 is too small in height
+    decoded = decode_image_reduced(_marked_jpeg(4000, 3200), LIMITS_LARGE, (416, 416))
+    assert decoded.pixels.shape == (800, 1000, 3)
+
+
+def test_reduced_decode_honours_exif_orientation() -> None:
+    # raw 2000x1000, orientation 6 (rotate 90 clockwise to view): the picture is 1000x2000, red block top-right
+    decoded = decode_image_reduced(_marked_jpeg(2000, 1000, orientation=6), LIMITS_LARGE, (416, 416))
+    assert decoded.original_size == (1000, 2000) and decoded.pixels.shape == (1000, 500, 3)
+    assert decoded.pixels[10, 490].tolist() == pytest.approx([255, 0, 0], abs=8)
+    full = decode_image(_marked_jpeg(2000, 1000, orientation=6), LIMITS_LARGE)
+    assert full.shape == (2000, 1000, 3)
+
+
+def test_small_images_and_pngs_are_not_reduced() -> None:
+    small = decode_image_reduced(_marked_jpeg(800, 600), LIMITS_LARGE, (416, 416))  # 1/2 -> 400x300
+    assert small.pixels.shape == (600, 800, 3) and small.original_size == (800, 600)
+    png = encode(Image.new("RGB", (2000, 1000)), "PNG")
+    assert decode_image_reduced(png, LIMITS_LARGE, (416, 416)).pixels.shape == (1000, 2000, 3)
+    assert decode_image_reduced(_marked_jpeg(2000, 1000), LIMITS_LARGE, None).pixels.shape == (1000, 2000, 3)
