@@ -39,9 +39,17 @@ def compose() -> dict:
 
 
 def test_every_process_is_there(compose: dict) -> None:
-    assert {"redis", "triton", "detection", "faces", "style", "worker", "gateway", "prometheus"} <= set(
-        compose["services"]
-    )
+    assert {
+        "redis",
+        "triton",
+        "detection",
+        "faces",
+        "style",
+        "worker",
+        "gateway",
+        "prometheus",
+        "grafana",
+    } <= set(compose["services"])
     assert compose["services"]["triton"]["deploy"]["resources"]["reservations"]["devices"][0][
         "capabilities"
     ] == ["gpu"]
@@ -81,6 +89,20 @@ def test_prometheus_scrapes_every_metrics_port(compose: dict) -> None:
             if key.endswith("METRICS_PORT"):
                 assert f"{name}:{value}" in targets, f"Prometheus does not scrape {name}:{value}"
     assert "triton:8002" in targets
+
+
+def test_grafana_is_provisioned(compose: dict) -> None:
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in compose["services"]["grafana"]["volumes"]}
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    datasources = yaml.safe_load(
+        (REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    prometheus = datasources["datasources"][0]
+    assert prometheus["url"] == "http://prometheus:9090" and prometheus["uid"] == "prometheus"
+    providers = yaml.safe_load((REPO / "deploy/grafana/provisioning/dashboards/fovea.yml").read_text())
+    folder = providers["providers"][0]["options"]["path"]
+    assert mounts["./deploy/grafana/dashboards"] == folder
+    assert list((REPO / "deploy/grafana/dashboards").glob("*.json"))
 
 
 def test_dockerfiles_use_the_fovea_entry_point() -> None:
@@ -142,8 +164,10 @@ def k8s_docs() -> list[dict]:
 def test_k8s_manifests_share_entry_points_and_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     docs = k8s_docs()
     kustomization = next(d for d in docs if d["kind"] == "Kustomization")
-    listed = set(kustomization["resources"])
+    listed = {r for r in kustomization["resources"] if r.endswith(".yaml")}
     assert listed == {p.name for p in (REPO / "deploy/k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    for folder in set(kustomization["resources"]) - listed:  # other kustomizations (the Grafana dashboard)
+        assert (REPO / "deploy/k8s" / folder / "kustomization.yaml").is_file(), folder
     literals = dict(item.split("=", 1) for item in kustomization["configMapGenerator"][0]["literals"])
     runner = CliRunner()
     deployments = [d for d in docs if d["kind"] == "Deployment"]
