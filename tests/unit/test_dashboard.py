@@ -14,12 +14,14 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from fovea.common.metrics import RpcMetrics, rpc_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "deploy/grafana/dashboards/fovea.json"
+AUTOSCALING = REPO / "deploy/k8s/autoscaling.yaml"
 
 # Triton's metrics (https://github.com/triton-inference-server/server/blob/main/docs/user_guide/metrics.md),
 # served on its metrics port (8002). Its counters carry no `_total` suffix.
@@ -133,6 +135,21 @@ def test_every_expression_names_an_exported_metric(expressions: list[tuple[str, 
         assert names, f"{title}: no metric in {expr!r}"
         unknown = names - known
         assert not unknown, f"{title}: {sorted(unknown)} exported by no process (expr {expr!r})"
+
+
+def test_autoscaling_queries_name_exported_metrics() -> None:
+    queries = [
+        (doc["metadata"]["name"], trigger["metadata"]["query"])
+        for doc in yaml.safe_load_all(AUTOSCALING.read_text())
+        if doc and doc["kind"] == "ScaledObject"
+        for trigger in doc["spec"]["triggers"]
+        if trigger["type"] == "prometheus"
+    ]
+    assert queries, "no prometheus triggers in deploy/k8s/autoscaling.yaml"
+    known = exported_names() | TRITON_METRICS
+    for name, query in queries:
+        names = metric_names(query)
+        assert names and names <= known, f"{name}: {sorted(names - known)} exported by no process"
 
 
 def test_dashboard_covers_what_operators_asked_for(expressions: list[tuple[str, str]]) -> None:

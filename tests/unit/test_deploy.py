@@ -22,6 +22,7 @@ from fovea.faces.config import FacesSettings
 from fovea.gateway.config import GatewaySettings
 from fovea.stack.config import TritonSettings
 from fovea.style.config import StyleSettings
+from fovea.style.tasks import QUEUE
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = {
@@ -192,3 +193,38 @@ def test_k8s_manifests_share_entry_points_and_settings(monkeypatch: pytest.Monke
             monkeypatch.setenv(key, str(value))
     for cls in SETTINGS.values():
         cls()  # every value parses
+
+
+def test_k8s_autoscaling() -> None:
+    docs = k8s_docs()
+    deployments = {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"}
+    scaled = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "ScaledObject"}
+    assert scaled, "no KEDA ScaledObjects in deploy/k8s"
+    for name, spec in scaled.items():
+        assert spec["scaleTargetRef"]["name"] in deployments, f"{name} scales no Deployment"
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"], name
+        assert spec["triggers"], name
+    assert set(scaled) == deployments - {"redis"}
+    (worker,) = scaled["worker"]["triggers"]
+    assert worker["type"] == "redis" and worker["metadata"]["listName"] == QUEUE
+    assert worker["metadata"]["address"].startswith("redis.fovea.svc")  # KEDA resolves it from its namespace
+    (triton,) = scaled["triton"]["triggers"]
+    assert "nv_gpu_utilization" in triton["metadata"]["query"]
+    assert 0 < float(triton["metadata"]["threshold"]) <= 1  # Triton reports utilisation as 0..1
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed here")
+def test_kubectl_kustomize_builds() -> None:
+    proc = subprocess.run(
+        ["kubectl", "kustomize", str(REPO / "deploy/k8s")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    built = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    assert {d["metadata"].get("namespace") for d in built if d["kind"] != "Namespace"} == {"fovea"}
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in built}
+    assert ("ConfigMap", "fovea-grafana-dashboards") in kinds
+    assert ("ScaledObject", "worker") in kinds and ("ScaledObject", "triton") in kinds
