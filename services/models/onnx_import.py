@@ -2,13 +2,16 @@
 
 :func:`import_onnx` writes ``<repository>/<name>/``::
 
-    config.pbtxt    Triton config: INPUT [3, H, W] FP32, one FP32 output per ONNX output, batching
+    config.pbtxt    Triton config: INPUT [H, W, 3] UINT8, one FP32 output per ONNX output, batching
     fovea.json      the detector spec (head family, input size, preprocessing, labels) the service reads
     MODEL_CARD.md   where it came from (file name, sha256, producer), tensors, preprocessing
-    1/model.onnx    the user's file, unchanged
-    1/model.py      the generic python-backend wrapper over :mod:`fovea.models.onnx_runner`
+    1/model.onnx    the user's graph behind a uint8 input (:func:`with_uint8_input`), outputs renamed
+    1/model.py      the two-line python-backend adapter over :mod:`fovea.serving.onnx_detector`
 
-The bundled Triton has no onnxruntime backend, so the python backend runs the file with onnxruntime.
+The detection service sends every detector the letterboxed uint8 image (4x smaller than float32): the
+cast, channel order and ``(x * scale - mean) / std`` of ``--scale/--mean/--std/--bgr`` run inside the
+wrapped graph, whose tensor names equal the Triton names. The bundled Triton has no onnxruntime backend, so
+the python backend runs the file with onnxruntime; Triton's native backend could serve the same file.
 
 What is checked before anything is written (each a ``ValueError`` with a message a person can act on):
 
@@ -24,7 +27,7 @@ What is checked before anything is written (each a ``ValueError`` with a message
 
 Batching (``config.pbtxt``): always ``max_batch_size`` :data:`MAX_BATCH_SIZE` with dynamic batching, so the
 detection service can always send ``[1, 3, H, W]``. A dynamic ONNX batch dimension runs a gathered batch in
-one call; a fixed one (``1`` in most exports) runs it in chunks of that size (see ``onnx_runner``).
+one call; a fixed one (``1`` in most exports) runs it in chunks of that size (see ``onnx_detector``).
 """
 
 from __future__ import annotations
@@ -77,42 +80,12 @@ FLOAT_OUTPUTS = {"tensor(float)", "tensor(float16)", "tensor(double)"}
 
 Dim = int | None  # None: dynamic (symbolic or unknown) in the graph
 
-MODEL_PY = '''"""Triton python backend: an ONNX detector imported by `fovea models import-onnx`, run by onnxruntime.
+MODEL_PY = """from pathlib import Path
 
-Generated; thin wrapper over ``fovea.models.onnx_runner`` (config.pbtxt names the tensors). See MODEL_CARD.md.
+from fovea.serving.onnx_detector import python_model
+
+TritonPythonModel = python_model(Path(__file__).parent)
 """
-
-from pathlib import Path
-
-import triton_python_backend_utils as pb_utils
-
-from fovea.models.onnx_runner import load_runner
-from fovea.serving.base import RequestError, run_batched
-
-
-class TritonPythonModel:
-    def initialize(self, args):
-        self.runner = load_runner(
-            Path(__file__).parent,
-            args["model_config"],
-            args["model_instance_kind"],
-            args["model_instance_device_id"],
-        )
-        self.config = self.runner.config
-        pb_utils.Logger.log_info(f"{args['model_name']} loaded: {self.runner.describe()}")
-
-    def execute(self, requests):
-        name = self.config.input_name
-        arrays = [{name: pb_utils.get_input_tensor_by_name(r, name).as_numpy()} for r in requests]
-        responses = []
-        for result in run_batched(arrays, {name: self.config.input_dims}, self.runner.run):
-            if isinstance(result, RequestError):
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(result))))
-            else:
-                tensors = [pb_utils.Tensor(out, result[out]) for out, _ in self.config.outputs]
-                responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
-        return responses
-'''
 
 
 # --- parsing the command line's values -----------------------------------------------------------
@@ -628,15 +601,15 @@ def render_config(
         if fixed is None
         else f"# The ONNX batch dimension is fixed at {fixed}: a gathered batch runs in chunks of {fixed}."
     )
-    onnx_outputs = json.dumps([o.name for o in outputs], ensure_ascii=False)
     return f"""# {name}: {family.value} detector imported by `fovea models import-onnx` from {source_name}; see MODEL_CARD.md.
-# The python backend runs 1/{WEIGHTS_FILE} with onnxruntime (CUDA provider when available, else CPU).
+# The python backend runs 1/{WEIGHTS_FILE} with onnxruntime (fovea.serving.onnx_detector; CUDA provider when
+# available, else CPU); its tensor names equal these.
 name: "{name}"
 backend: "python"
 max_batch_size: {MAX_BATCH_SIZE}
 
 input [
-  {{ name: "{INPUT_NAME}" data_type: TYPE_FP32 dims: [ 3, {height}, {width} ] }}  # ONNX {image.name!r}; preprocessing in fovea.json
+  {{ name: "{INPUT_NAME}" data_type: TYPE_UINT8 dims: [ {height}, {width}, 3 ] }}  # RGB, letterboxed; normalised in the graph (ONNX {image.name!r} after it)
 ]
 output [
 {output_lines}
@@ -655,8 +628,8 @@ parameters [
   {{ key: "WEIGHTS", value: {{ string_value: "{WEIGHTS_FILE}" }} }},
   # auto: onnxruntime's CUDA provider when installed (onnxruntime-gpu) and a GPU is there, else CPU
   {{ key: "DEVICE", value: {{ string_value: "auto" }} }},
-  {{ key: "ONNX_INPUT", value: {{ string_value: {_pbtxt_string(image.name)} }} }},
-  {{ key: "ONNX_OUTPUTS", value: {{ string_value: {_pbtxt_string(onnx_outputs)} }} }}
+  # onnxruntime intra-op threads; 0 = FOVEA_TORCH_THREADS, else one per core
+  {{ key: "THREADS", value: {{ string_value: "0" }} }}
 ]
 """
 
@@ -708,6 +681,7 @@ def plan_import(
                 "std": options.std,
                 "pad_value": options.pad_value,
                 "letterbox": options.letterbox,
+                "input_format": "uint8_nhwc",
                 "labels": options.labels,
                 "input_name": INPUT_NAME,
                 "output_names": triton_names,
@@ -739,19 +713,21 @@ def render_model_card(plan: ImportPlan, source: Path, sha256: str, signature: On
     return f"""# {spec.name}
 
 {spec.family.value} detector with {spec.num_classes} classes, imported by `fovea models import-onnx`, served by
-the python backend with onnxruntime (`fovea.models.onnx_runner`).
+the python backend with onnxruntime (`fovea.serving.onnx_detector`).
 
 | | |
 |---|---|
 | source file | `{source.name}` ({source.stat().st_size} bytes) |
-| checksum | sha256 `{sha256}` (`1/{WEIGHTS_FILE}`, a copy of the source file) |
+| checksum | sha256 `{sha256}` (the source file; `1/{WEIGHTS_FILE}` wraps it) |
 | producer | {signature.producer or "not recorded in the file"} |
 | licence | not recorded: whoever trained and exported the weights decides; note it here |
 | batch | ONNX batch dimension {batch}; Triton gathers up to {MAX_BATCH_SIZE} requests |
 
 ## Input
-`{INPUT_NAME}` (ONNX `{plan.onnx_input}`): `[N, 3, {height}, {width}]` float32, NCHW, **{spec.channel_order}**,
-`pixel * {spec.scale:.6g}`, then `(x - mean) / std` with mean `{list(spec.mean)}`, std `{list(spec.std)}`.
+`{INPUT_NAME}`: `[N, {height}, {width}, 3]` uint8 RGB. Inside `1/{WEIGHTS_FILE}` (the source graph behind a
+prefix): cast to float, channels to **{spec.channel_order}**, `pixel * {spec.scale:.6g}`, then `(x - mean) / std`
+with mean `{list(spec.mean)}`, std `{list(spec.std)}`, NHWC -> NCHW into the source's input `{plan.onnx_input}`
+(`[N, 3, {height}, {width}]`).
 The detection service {"letterboxes (keeps the aspect ratio, pads with " + f"{spec.pad_value:g})" if spec.letterbox else "stretches the image to the input size"} - see `fovea.json`.
 
 ## Outputs
@@ -769,6 +745,22 @@ class ImportResult:
     directory: Path
     spec: DetectorSpec
     warnings: list[str]
+
+
+def wrap_for_service(model: onnx.ModelProto, plan: ImportPlan) -> onnx.ModelProto:
+    """The user's graph as served: :func:`with_uint8_input` with the plan's preprocessing, outputs renamed
+    to the Triton names."""
+    spec = plan.spec
+    return with_uint8_input(
+        model,
+        channel_order=spec.channel_order,
+        scale=spec.scale,
+        mean=spec.mean,
+        std=spec.std,
+        input_size=spec.input_size,
+        input_name=spec.input_name,
+        output_names=dict(zip(plan.onnx_outputs, spec.output_names, strict=True)),
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -820,13 +812,13 @@ def import_onnx(
     try:
         weights = staging / "1" / WEIGHTS_FILE
         weights.parent.mkdir()
-        shutil.copyfile(source, weights)
-        signature = read_signature(weights)
+        signature = read_signature(source)
         input_size = _check_input(signature, options.input_size)
-        plan = plan_import(name, source.name, signature, probe(weights, signature, input_size), options)
+        plan = plan_import(name, source.name, signature, probe(source, signature, input_size), options)
+        onnx.save(wrap_for_service(onnx.load(str(source)), plan), str(weights))
         (staging / "config.pbtxt").write_text(plan.config_pbtxt, encoding="utf-8")
         (staging / SPEC_FILENAME).write_text(plan.spec.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        card = render_model_card(plan, source, _sha256(weights), signature)
+        card = render_model_card(plan, source, _sha256(source), signature)
         (staging / "MODEL_CARD.md").write_text(card, encoding="utf-8")
         (weights.parent / "model.py").write_text(MODEL_PY, encoding="utf-8")
         if target.exists():
@@ -854,9 +846,10 @@ def model_config_json(config_text: str) -> str:
 
 
 def is_imported(model_dir: Path) -> bool:
-    """Whether ``model_dir`` was written by :func:`import_onnx` (its config names the ONNX tensors)."""
-    config = model_dir / "config.pbtxt"
-    return config.is_file() and '"ONNX_OUTPUTS"' in config.read_text(encoding="utf-8")
+    """Whether ``model_dir`` was written by :func:`import_onnx` (its ``model.py`` serves
+    :mod:`fovea.serving.onnx_detector`)."""
+    model_py = model_dir / "1" / "model.py"
+    return model_py.is_file() and "fovea.serving.onnx_detector" in model_py.read_text(encoding="utf-8")
 
 
 def preflight(model_dir: Path) -> str:
@@ -864,22 +857,22 @@ def preflight(model_dir: Path) -> str:
     a broken model is refused before Triton tries it (a failed load keeps Triton not-ready until restart).
 
     Returns:
-        a one-line description of the runner.
+        a one-line description of the served model.
 
     Raises:
         ValueError: the config, the ONNX file or the trial run fails.
     """
-    from fovea.models.onnx_runner import CPU, OnnxRunner, RunnerConfig
+    from fovea.serving.onnx_detector import load_served
 
-    config = RunnerConfig.from_model_config(
-        model_config_json((model_dir / "config.pbtxt").read_text("utf-8"))
-    )
-    weights = model_dir / "1" / config.weights
-    if not weights.is_file():
-        raise ValueError(f"{weights} is missing: import the model again")
+    config = model_config_json((model_dir / "config.pbtxt").read_text("utf-8"))
     try:
-        runner = OnnxRunner(weights, config, [CPU])
-        runner.run({config.input_name: np.zeros((1, *config.input_dims), np.float32)})
+        contract, served = load_served(model_dir / "1", config, "CPU", 0)
+        (image,) = contract.inputs
+        (result,) = served.execute([{image.name: np.zeros((1, *image.dims), np.uint8)}])
+    except FileNotFoundError:
+        raise ValueError(f"{model_dir / '1'} lacks its weights: import the model again") from None
     except Exception as exc:  # onnxruntime's own exception types
         raise ValueError(f"{model_dir.name} does not run: {exc}") from None
-    return runner.describe()
+    if isinstance(result, Exception):
+        raise ValueError(f"{model_dir.name} does not run: {result}")
+    return served.describe()

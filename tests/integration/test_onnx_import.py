@@ -57,7 +57,11 @@ def test_imported_onnx_detector_is_served(stack: Stack, tmp_path: Path) -> None:
     imported = fovea(stack, "models", "import-onnx", str(source), "--name", "toy_v8", "--family", "yolov8",
                      "--labels", str(labels))  # fmt: skip
     assert imported.returncode == 0, imported.stderr
-    assert (stack.settings.user_models / "toy_v8" / "1" / "model.onnx").is_file()
+    model_dir = stack.settings.user_models / "toy_v8"
+    assert (model_dir / "1" / "model.onnx").is_file()
+    # The service sends the letterboxed uint8 image; the wrapped graph normalises it (4x fewer bytes).
+    assert "data_type: TYPE_UINT8 dims: [ 640, 640, 3 ]" in (model_dir / "config.pbtxt").read_text()
+    assert '"input_format": "uint8_nhwc"' in (model_dir / "fovea.json").read_text()
     with stack.client() as client, pytest.raises(FoveaClientError) as err:
         client.detect(sample("dog").read_bytes(), model="toy_v8")  # known to the service, not loaded yet
     assert err.value.code == "NOT_FOUND"

@@ -9,13 +9,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 from onnx_detectors import constant_detector, yolov5_predictions, yolov8_predictions
 
 from fovea.cli.main import main
 from fovea.detection.core.heads import decode
-from fovea.detection.core.spec import HeadFamily, load_spec
+from fovea.detection.core.spec import DetectorSpec, HeadFamily, load_spec
 from fovea.detection.registry import DetectorRegistry, load_detectors
 from fovea.models.onnx_import import (
     ImportOptions,
@@ -29,8 +31,10 @@ from fovea.models.onnx_import import (
     preflight,
     read_labels,
     validate_model_name,
+    with_uint8_input,
 )
-from fovea.models.onnx_runner import CPU, CUDA, OnnxRunner, RunnerConfig, choose_providers
+from fovea.serving.base import RequestError
+from fovea.serving.onnx_detector import OnnxDetector, load_from_repository
 
 LABELS = ["widget", "gadget"]
 # Two boxes in 640x640 input pixels (xyxy): a widget scored 0.9 and a gadget scored 0.8.
@@ -51,9 +55,14 @@ def options(family: str = "yolov8", **kwargs: object) -> ImportOptions:
     return ImportOptions(family=family, labels=list(LABELS), **kwargs)  # type: ignore[arg-type]
 
 
-def runner_for(model_dir: Path) -> OnnxRunner:
-    config = RunnerConfig.from_model_config(model_config_json((model_dir / "config.pbtxt").read_text()))
-    return OnnxRunner(model_dir / "1" / config.weights, config, [CPU])
+def runner_for(model_dir: Path) -> OnnxDetector:
+    return load_from_repository(model_dir)  # exactly what Triton's initialize does, in-process
+
+
+def run(runner: OnnxDetector, images: np.ndarray) -> dict[str, np.ndarray]:
+    (result,) = runner.execute([{"INPUT": images}])
+    assert isinstance(result, dict), result
+    return result
 
 
 # --- what is written ---------------------------------------------------------------------------
@@ -71,25 +80,26 @@ def test_yolov8_import_writes_a_triton_model(tmp_path: Path) -> None:
         "config.pbtxt",
         "fovea.json",
     ]
-    assert (model / "1" / "model.onnx").read_bytes() == (tmp_path / "toy-v8.onnx").read_bytes()
+    served = onnx.load(str(model / "1" / "model.onnx"))  # the source behind the uint8 prefix
+    assert [i.name for i in served.graph.input] == ["INPUT"] and [o.name for o in served.graph.output] == [
+        "OUTPUT0"
+    ]
+    assert served.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
     config = json.loads(model_config_json((model / "config.pbtxt").read_text()))  # Triton's own proto
     assert config["name"] == "toy" and config["backend"] == "python"
     assert config["max_batch_size"] == 8 and "dynamic_batching" in config
-    assert config["input"] == [{"name": "INPUT", "data_type": "TYPE_FP32", "dims": ["3", "640", "640"]}]
+    assert config["input"] == [{"name": "INPUT", "data_type": "TYPE_UINT8", "dims": ["640", "640", "3"]}]
     # ONNX output0 is [batch, 4 + 2, 100]: per image (6, 100), named in UPPER_SNAKE
     assert config["output"] == [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": ["6", "100"]}]
     assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 1}]
     params = {k: v["string_value"] for k, v in config["parameters"].items()}
-    assert params == {
-        "WEIGHTS": "model.onnx",
-        "DEVICE": "auto",
-        "ONNX_INPUT": "images",
-        "ONNX_OUTPUTS": '["output0"]',
-    }
+    assert params == {"WEIGHTS": "model.onnx", "DEVICE": "auto", "THREADS": "0"}
     spec = load_spec(model)
     assert spec == result.spec
     assert spec.family is HeadFamily.YOLOV8 and spec.labels == LABELS and spec.input_size == (640, 640)
     assert spec.input_name == "INPUT" and spec.output_names == ["OUTPUT0"]
+    assert spec.input_format == "uint8_nhwc"
+    assert "python_model(Path(__file__).parent)" in (model / "1" / "model.py").read_text()
     assert "batch dimension is dynamic: a gathered batch runs as one" in (model / "config.pbtxt").read_text()
     card = (model / "MODEL_CARD.md").read_text()
     assert "toy-v8.onnx" in card and "sha256" in card and "fovea-tests" in card
@@ -108,7 +118,7 @@ def test_runner_and_decoder_give_back_the_encoded_boxes(tmp_path: Path) -> None:
     spec = import_onnx(yolov8_model(tmp_path), repo, "toy", options()).spec
     runner = runner_for(repo / "toy")
     assert runner.fixed_batch is None
-    out = runner.run({"INPUT": np.random.default_rng(0).random((3, 3, 640, 640), dtype=np.float32)})
+    out = run(runner, np.random.default_rng(0).integers(0, 256, (3, 640, 640, 3), dtype=np.uint8))
     assert out["OUTPUT0"].shape == (3, 6, 100) and out["OUTPUT0"].dtype == np.float32
     boxes, scores, class_ids = decode({"OUTPUT0": out["OUTPUT0"][1]}, spec, 0.5)
     assert boxes.tolist() == [list(b) for b in BOXES]
@@ -123,7 +133,7 @@ def test_fixed_batch_runs_in_chunks(tmp_path: Path) -> None:
     assert "fixed at 1: a gathered batch runs in chunks of 1" in (repo / "toy5" / "config.pbtxt").read_text()
     runner = runner_for(repo / "toy5")
     assert runner.fixed_batch == 1
-    out = runner.run({"INPUT": np.zeros((3, 3, 640, 640), np.float32)})["OUTPUT0"]
+    out = run(runner, np.zeros((3, 640, 640, 3), np.uint8))["OUTPUT0"]
     assert out.shape == (3, 100, 7)  # (N, 5 + C) per image, three images
     boxes, scores, class_ids = decode({"OUTPUT0": out[2]}, result.spec, 0.5)
     assert boxes.tolist() == [list(b) for b in BOXES] and class_ids.tolist() == [0, 1]
@@ -144,7 +154,7 @@ def test_dynamic_input_size_and_preprocessing_options(tmp_path: Path) -> None:
     assert spec.input_size == (512, 384) and spec.channel_order == "BGR" and not spec.letterbox
     assert spec.mean == (103.53, 116.28, 123.675) and spec.pad_value == 0.0
     config = json.loads(model_config_json((tmp_path / "repo" / "wide" / "config.pbtxt").read_text()))
-    assert config["input"][0]["dims"] == ["3", "384", "512"]  # [3, H, W]
+    assert config["input"][0]["dims"] == ["384", "512", "3"]  # [H, W, 3]
 
 
 def test_force_replaces_and_a_refused_import_changes_nothing(tmp_path: Path) -> None:
@@ -292,15 +302,100 @@ def test_labels_from_lines_and_data_yaml(tmp_path: Path) -> None:
         read_labels(lines)
 
 
-def test_providers() -> None:
-    assert choose_providers("CPU", 0, "auto", [CPU]) == [CPU]
-    assert choose_providers("CPU", 0, "auto", [CUDA, CPU]) == [(CUDA, {"device_id": 0}), CPU]
-    assert choose_providers("CPU", 0, "cpu", [CUDA, CPU]) == [CPU]
-    assert choose_providers("GPU", "1", "cpu", [CUDA, CPU]) == [(CUDA, {"device_id": 1}), CPU]
-    with pytest.raises(ValueError, match="install onnxruntime-gpu"):
-        choose_providers("GPU", 0, "auto", [CPU])
-    with pytest.raises(ValueError, match="DEVICE must be"):
-        choose_providers("CPU", 0, "gpu", [CPU])
+def _identity_graph(path: Path, elem: int = onnx.TensorProto.FLOAT) -> Path:
+    """[N, 3, 6, 8] -> the same tensor as ``output0`` (and its type), so the prefix's work is visible."""
+    from onnx import helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["images"], ["output0"])],
+        "identity",
+        [helper.make_tensor_value_info("images", elem, ["batch", 3, 6, 8])],
+        [helper.make_tensor_value_info("output0", elem, ["batch", 3, 6, 8])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("elem", [onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16])
+@pytest.mark.parametrize("order", ["RGB", "BGR"])
+def test_uint8_prefix_equals_the_services_float_preprocessing(tmp_path: Path, order: str, elem: int) -> None:
+    from fovea.detection.core.preprocess import normalise
+
+    source = onnx.load(str(_identity_graph(tmp_path / "id.onnx", elem)))
+    mean, std = (0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255)
+    wrapped = with_uint8_input(
+        source, channel_order=order, scale=0.5, mean=mean, std=std, output_names={"output0": "OUTPUT0"}
+    )
+    onnx.checker.check_model(wrapped)
+    session = ort.InferenceSession(wrapped.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type, i.shape) for i in session.get_inputs()] == [
+        ("INPUT", "tensor(uint8)", ["batch", 6, 8, 3])
+    ]
+    assert [(o.name, o.type) for o in session.get_outputs()] == [("OUTPUT0", "tensor(float)")]
+    canvases = np.random.default_rng(0).integers(0, 256, (2, 6, 8, 3), dtype=np.uint8)
+    (got,) = session.run(None, {"INPUT": canvases})
+    spec = load_spec_like(order=order, scale=0.5, mean=mean, std=std)
+    want = np.stack([normalise(c, spec) for c in canvases])  # the float_nchw path of the service
+    tolerance = 1e-5 if elem == onnx.TensorProto.FLOAT else 2e-3  # float16 keeps ~3 decimal digits
+    np.testing.assert_allclose(got, want, rtol=0, atol=tolerance)
+
+
+def load_spec_like(**pre: object) -> DetectorSpec:
+    return DetectorSpec.model_validate(
+        {
+            "name": "id",
+            "family": "yolov8",
+            "input_size": (8, 6),
+            "channel_order": pre["order"],
+            "scale": pre["scale"],
+            "mean": pre["mean"],
+            "std": pre["std"],
+            "labels": ["a"],
+            "input_name": "INPUT",
+            "output_names": ["OUTPUT0"],
+        }
+    )
+
+
+def test_uint8_prefix_refuses_what_it_cannot_wrap(tmp_path: Path) -> None:
+    source = onnx.load(str(_identity_graph(tmp_path / "id.onnx")))
+    with pytest.raises(ValueError, match="channel_order"):
+        with_uint8_input(source, channel_order="GBR", scale=1.0, mean=(0, 0, 0), std=(1, 1, 1))
+    with pytest.raises(ValueError, match="std"):
+        with_uint8_input(source, channel_order="RGB", scale=1.0, mean=(0, 0, 0), std=(1, 0, 1))
+    with pytest.raises(ValueError, match="already has a tensor named"):
+        with_uint8_input(
+            source, channel_order="RGB", scale=1.0, mean=(0, 0, 0), std=(1, 1, 1), input_name="output0"
+        )
+
+
+def test_served_detector_answers_each_request_on_its_own(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    import_onnx(yolov8_model(tmp_path), repo, "toy", options())
+    runner = runner_for(repo / "toy")
+    good = np.zeros((1, 640, 640, 3), np.uint8)
+    results = runner.execute(
+        [{"INPUT": good}, {"INPUT": good.astype(np.float32)}, {"INPUT": good[:, :320]}, {"INPUT": good}]
+    )
+    assert isinstance(results[1], RequestError) and "uint8" in str(results[1])
+    assert isinstance(results[2], RequestError) and "shape" in str(results[2])
+    assert all(isinstance(results[i], dict) and results[i]["OUTPUT0"].shape == (1, 6, 100) for i in (0, 3))
+    assert "CPUExecutionProvider" in runner.describe() and "dynamic batch" in runner.describe()
+
+
+def test_a_config_that_does_not_match_the_file_is_refused(tmp_path: Path) -> None:
+    from fovea.serving.onnx_detector import load_served
+
+    repo = tmp_path / "repo"
+    import_onnx(yolov8_model(tmp_path), repo, "toy", options())
+    config = json.loads(model_config_json((repo / "toy" / "config.pbtxt").read_text()))
+    config["output"][0]["name"] = "SCORES"
+    with pytest.raises(ValueError, match="no output SCORES"):
+        load_served(repo / "toy" / "1", config)
+    config["input"][0]["data_type"] = "TYPE_FP32"
+    with pytest.raises(ValueError, match="uint8 input"):
+        load_served(repo / "toy" / "1", config)
 
 
 # --- the registry picks up imported models --------------------------------------------------------
