@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -52,3 +52,36 @@ def measure(
     ordered = sorted(latencies)
     p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
     return Figures(name, concurrency, requests, total, statistics.median(ordered) * 1e3, p95 * 1e3)
+
+
+def versus(
+    what: str,
+    reference: Callable[[int], object],
+    platform: Callable[[int], object],
+    requests: int,
+    concurrencies: Sequence[int] = (1, 8),
+    rounds: int = 2,
+) -> tuple[list[Figures], list[str]]:
+    """The platform path against the in-process reference, alternating (reference, platform) ``rounds``
+    times per concurrency so that drifts of a noisy machine hit both; the better round of each is kept.
+
+    Returns the figures and one summary line per concurrency: platform p50 / reference p50 (latency, lower
+    is better) and platform / reference throughput (higher is better).
+    """
+    rows: list[Figures] = []
+    lines: list[str] = []
+    for concurrency in concurrencies:
+        best: dict[str, Figures] = {}
+        for _ in range(rounds):
+            for label, fn in (("in-process reference", reference), ("platform (gateway)", platform)):
+                fig = measure(f"{what}: {label}", fn, requests, concurrency)
+                if label not in best or fig.p50_ms < best[label].p50_ms:
+                    best[label] = fig
+        ref, plat = best["in-process reference"], best["platform (gateway)"]
+        rows += [ref, plat]
+        lines.append(
+            f"{what}, concurrency {concurrency}: p50 platform / reference {plat.p50_ms / ref.p50_ms:.2f}; "
+            f"throughput platform / reference {plat.per_s / ref.per_s:.2f}"
+        )
+        print(lines[-1], flush=True)
+    return rows, lines

@@ -1,77 +1,137 @@
-"""Detection benchmark: the NanoDet model in-process (torch) vs Triton directly vs the full gateway path,
-at concurrency 1 and 16 on the same images in the same run; then our NMS vs torchvision's (when it can be
-installed) and vs the plain reference, at 1k and 10k boxes, CPU (and CUDA when present).
+"""Detection benchmark: the platform against the fastest in-process pipeline of the same model, same run.
 
-    .venv/bin/python bench/detection.py [--requests 64] [--skip-stack]
+For the default detector (NanoDet) and for an imported ONNX detector (the NanoDet network exported to a
+plain float32 NCHW ONNX file, as a user's export would be, brought in with `fovea models import-onnx`):
+
+- reference: what a user's own script does, in this process: decode the JPEG, letterbox, the same ONNX file
+  in onnxruntime, decode the head, class-aware NMS, boxes back to the photo (the service's own functions);
+- platform: the whole request through the gateway (gateway -> detection service -> Triton -> back),
+
+at concurrency 1 and 8 (and more with --concurrency), alternating the two so drifts hit both; then our NMS
+against the textbook reference at 1k and 10k boxes.
+
+    .venv/bin/python bench/detection.py [--requests 64] [--concurrency 1,8] [--device cpu|cuda] [--skip-stack]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-import tritonclient.grpc as triton_grpc
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
-from _timing import HEADER, Figures, measure  # noqa: E402
+from _timing import HEADER, Figures, versus  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
-from fovea.common.images import ImageLimits, decode_image  # noqa: E402
+from fovea.common.images import ImageLimits  # noqa: E402
 from fovea.detection.core.nms import batched_nms, reference_batched_nms  # noqa: E402
-from fovea.detection.core.spec import load_spec  # noqa: E402
-from fovea.detection.pipeline import prepare  # noqa: E402
-from fovea.models.nanodet import load_nanodet  # noqa: E402
+from fovea.detection.core.spec import SPEC_FILENAME, load_spec  # noqa: E402
+from fovea.detection.pipeline import Options, decode, finish, prepare  # noqa: E402
 from fovea.models.samples import sample  # noqa: E402
+from fovea.serving.base import choose_providers, onnx_session, read_config  # noqa: E402
 from fovea.stack.config import REPO_ROOT  # noqa: E402
 
 IMAGES = ("dog", "person", "horses", "kite", "giraffe")
+OPTIONS = Options(min_score=0.3, iou_threshold=0.6, max_detections=100, class_filter=None, annotate=False)
 
 
-def model_rows(requests: int) -> list[Figures]:
-    spec = load_spec(REPO_ROOT / "model_repository/nanodet/fovea.json")
+class InProcess:
+    """A user's own script over a model directory: onnxruntime on its ONNX file, the service's pre/post."""
+
+    def __init__(self, model_dir: Path, device: str) -> None:
+        import onnxruntime as ort
+
+        self.spec = load_spec(model_dir / SPEC_FILENAME)
+        params = {
+            k: v["string_value"] for k, v in read_config(model_dir / "config.pbtxt")["parameters"].items()
+        }
+        providers = choose_providers("CPU", 0, device, ort.get_available_providers())
+        self.session = onnx_session(model_dir / "1" / params["WEIGHTS"], providers)
+        self.input = self.session.get_inputs()[0].name
+        self.onnx_outputs = [o.name for o in self.session.get_outputs()]
+        self.limits = ImageLimits()
+
+    def detect(self, data: bytes) -> list[int]:
+        decoded = decode(data, self.limits, self.spec)
+        x, transform = prepare(decoded.pixels, self.spec, decoded.original_size)
+        outputs = dict(zip(self.onnx_outputs, self.session.run(None, {self.input: x}), strict=True))
+        return finish(outputs, self.spec, transform, OPTIONS, decoded.pixels).class_ids
+
+
+def export_float_nanodet(path: Path) -> Path:
+    """The NanoDet network as a user's export would be: float32 NCHW normalised input, six outputs."""
+    import onnx
+
+    from fovea.models.nanodet import default_artifact_path, export_core_onnx, load_nanodet
+
+    onnx.save(export_core_onnx(load_nanodet(default_artifact_path())), str(path))
+    return path
+
+
+def import_detector(settings_env: dict[str, str], onnx: Path, name: str) -> None:
+    spec = load_spec(REPO_ROOT / "model_repository/nanodet" / SPEC_FILENAME)
+    labels = onnx.with_suffix(".txt")
+    labels.write_text("\n".join(spec.labels) + "\n")
+    fovea = [sys.executable, "-m", "fovea", "models"]
+    args = ["--name", name, "--family", "nanodet", "--labels", str(labels), "--bgr"]
+    args += ["--mean", ",".join(map(str, spec.mean)), "--std", ",".join(map(str, spec.std)), "--scale", "1"]
+    subprocess.run([*fovea, "import-onnx", str(onnx), *args], check=True, env=settings_env)
+    subprocess.run([*fovea, "load", name], check=True, env=settings_env)
+
+
+def model_rows(requests: int, concurrencies: list[int], device: str) -> tuple[list[Figures], list[str]]:
     encoded = [sample(n).read_bytes() for n in IMAGES]
-    inputs = [prepare(decode_image(b, ImageLimits()), spec)[0] for b in encoded]
-    model = load_nanodet(REPO_ROOT / "model_repository/nanodet/1/nanodet.pt").eval()
+    rows: list[Figures] = []
+    lines: list[str] = []
+    with private_stack() as (settings, key), tempfile.TemporaryDirectory() as tmp:
+        client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=120)
+        default = InProcess(REPO_ROOT / "model_repository/nanodet", device)
+        r, line = versus(
+            "nanodet (default)",
+            lambda i: default.detect(encoded[i % 5]),
+            lambda i: client.detect(encoded[i % 5]),
+            requests,
+            concurrencies,
+        )
+        rows += r
+        lines += line
 
-    def in_process(i: int) -> object:
-        with torch.inference_mode():
-            return model(torch.from_numpy(inputs[i % len(inputs)]))
-
-    rows = []
-    with private_stack() as (settings, key):
-        triton = triton_grpc.InferenceServerClient(settings.triton_grpc_url)
-
-        def direct(i: int) -> object:
-            x = triton_grpc.InferInput("INPUT", list(inputs[0].shape), "FP32")
-            x.set_data_from_numpy(inputs[i % len(inputs)])
-            return triton.infer(
-                "nanodet", [x], outputs=[triton_grpc.InferRequestedOutput(n) for n in spec.output_names]
-            )
-
-        client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key)
-
-        def gateway(i: int) -> object:
-            return client.detect(encoded[i % len(encoded)])
-
-        for concurrency in (1, 16):
-            a = measure("a: torch in-process (model only)", in_process, requests, concurrency)
-            b = measure("b: Triton direct (model only)", direct, requests, concurrency)
-            c = measure("c: gateway Detect (decode+letterbox+Triton+NMS)", gateway, requests, concurrency)
-            rows += [a, b, c]
-            print(
-                f"concurrency {concurrency}: c/a latency p50 {c.p50_ms / a.p50_ms:.2f}, c/b {c.p50_ms / b.p50_ms:.2f}; "
-                f"throughput c/a {c.per_s / a.per_s:.2f}, c/b {c.per_s / b.per_s:.2f}",
-                flush=True,
-            )
+        env = settings_environment(settings)
+        import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
+        imported = InProcess(settings.user_models / "user_nanodet", device)
+        check = [imported.detect(b) for b in encoded]
+        served = [client.detect(b, model="user_nanodet").class_ids for b in encoded]
+        print(f"imported detector: same classes in-process and through the gateway: {check == served}")
+        r, line = versus(
+            "imported ONNX (user_nanodet)",
+            lambda i: imported.detect(encoded[i % 5]),
+            lambda i: client.detect(encoded[i % 5], model="user_nanodet"),
+            requests,
+            concurrencies,
+        )
+        rows += r
+        lines += line
         client.close()
-    return rows
+    return rows, lines
+
+
+def settings_environment(settings: object) -> dict[str, str]:
+    """Environment for `fovea models ...` commands against the private stack."""
+    import os
+
+    env = dict(os.environ)
+    for field in ("data_dir", "triton_grpc_port", "triton_http_port", "gateway_port", "host"):
+        env[f"FOVEA_{field.upper()}"] = str(getattr(settings, field))
+    return env
 
 
 def random_boxes(
@@ -103,46 +163,43 @@ def time_it(
     return (time.perf_counter() - start) / repeat * 1e3, set(keep.tolist())
 
 
-def nms_rows() -> list[str]:
-    try:
-        from torchvision.ops import batched_nms as tv_batched_nms
-    except Exception as exc:  # noqa: BLE001 - not installable beside this torch build
-        tv_batched_nms = None
-        print(f"torchvision unavailable here ({type(exc).__name__}): comparing with the plain reference only")
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    rows = [
-        "| boxes | device | ours ms | torchvision ms | reference ms | same keep |",
-        "|---|---|---|---|---|---|",
-    ]
+def nms_rows(device: str) -> list[str]:
+    rows = ["| boxes | device | ours ms | reference ms | same keep |", "|---|---|---|---|---|"]
     for n in (1000, 10000):
-        for device in devices:
-            args = random_boxes(n, 80, device)
-            ours, keep = time_it(batched_nms, args, 5)
-            tv = ref = "-"
-            agree = []
-            if tv_batched_nms is not None:
-                tv_ms, tv_keep = time_it(tv_batched_nms, args, 5)
-                tv, agree = f"{tv_ms:.2f}", [*agree, tv_keep == keep]
-            if n <= 1000 and device == "cpu":
-                ref_ms, ref_keep = time_it(reference_batched_nms, args, 1)
-                ref, agree = f"{ref_ms:.1f}", [*agree, ref_keep == keep]
-            rows.append(f"| {n} | {device} | {ours:.2f} | {tv} | {ref} | {all(agree) if agree else '-'} |")
+        args = random_boxes(n, 80, device)
+        ours, keep = time_it(batched_nms, args, 5)
+        ref, agree = "-", "-"
+        if n <= 1000 and device == "cpu":
+            ref_ms, ref_keep = time_it(reference_batched_nms, args, 1)
+            ref, agree = f"{ref_ms:.1f}", str(ref_keep == keep)
+        rows.append(f"| {n} | {device} | {ours:.2f} | {ref} | {agree} |")
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=64)
+    parser.add_argument("--concurrency", default="1,8", help="comma-separated concurrencies")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--skip-stack", action="store_true", help="NMS figures only")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cuda={torch.cuda.is_available()}")
+    import onnxruntime as ort
+
+    print(
+        f"torch {torch.__version__}, onnxruntime {ort.__version__} {ort.get_available_providers()}, device {args.device}"
+    )
     if not args.skip_stack:
-        rows = model_rows(args.requests)
+        rows, lines = model_rows(args.requests, [int(c) for c in args.concurrency.split(",")], args.device)
         print(HEADER)
         for row in rows:
             print(row.row())
+        print()
+        for line in lines:
+            print(line)
     print()
-    for line in nms_rows():
+    for line in nms_rows(args.device):
         print(line)
     np.set_printoptions()
 

@@ -11,14 +11,16 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
+import numpy as np
 
 from fovea.common.errors import InvalidArgument, NotFound
-from fovea.common.images import decode_image, limits_from
+from fovea.common.images import limits_from
 from fovea.common.triton import TritonClient
 from fovea.common.v1 import common_pb2
 from fovea.detection.config import DetectionSettings
+from fovea.detection.core.preprocess import Transform
 from fovea.detection.core.spec import MAX_CANDIDATES, DetectorSpec
-from fovea.detection.pipeline import Detections, Options, finish, prepare
+from fovea.detection.pipeline import Detections, Options, decode, finish, prepare
 from fovea.detection.registry import DetectorRegistry
 from fovea.detection.v1 import detection_pb2, detection_pb2_grpc
 
@@ -67,10 +69,17 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
             annotate=request.annotate,
         )
 
+    def _prepare(
+        self, data: bytes, spec: DetectorSpec, options: Options
+    ) -> tuple[np.ndarray, np.ndarray, Transform]:
+        """Decode (JPEGs at a reduced scale when the network input allows it) and letterbox, in one thread hop."""
+        decoded = decode(data, self.limits, spec, options.annotate)
+        batch, transform = prepare(decoded.pixels, spec, decoded.original_size)
+        return decoded.pixels, batch, transform
+
     async def _detect(self, request: detection_pb2.DetectRequest) -> detection_pb2.DetectResponse:
         spec, options = self._options(request)
-        image = await asyncio.to_thread(decode_image, request.image.data, self.limits)
-        batch, transform = await asyncio.to_thread(prepare, image, spec)
+        image, batch, transform = await asyncio.to_thread(self._prepare, request.image.data, spec, options)
         start = time.perf_counter()
         outputs = await self.triton.infer(
             spec.name, {spec.input_name: batch}, spec.output_names, timeout_s=self.settings.triton_timeout_s

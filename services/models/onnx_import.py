@@ -617,7 +617,7 @@ output [
 
 {batching}
 dynamic_batching {{
-  max_queue_delay_microseconds: 2000
+  max_queue_delay_microseconds: 0  # a lone request runs at once; queued ones are still gathered
 }}
 
 instance_group [
