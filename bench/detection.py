@@ -187,6 +187,7 @@ def main() -> None:
     args = parser.parse_args()
     import onnxruntime as ort
 
+    torch.set_num_threads(1)  # head decoding + NMS: as the detection service runs them (fastest here too)
     print(
         f"torch {torch.__version__}, onnxruntime {ort.__version__} {ort.get_available_providers()}, device {args.device}"
     )
