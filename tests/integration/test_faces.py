@@ -21,7 +21,8 @@ import tritonclient.grpc as triton_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fovea.client import FoveaClient, FoveaClientError
-from fovea.faces.serving import DETECTOR_OUTPUTS, EMBEDDER_OUTPUT
+from fovea.serving.face_detector import DETECTOR_OUTPUTS
+from fovea.serving.face_embedder import EMBEDDER_OUTPUT
 from fovea.stack.control import status
 
 from .conftest import Stack, eventually, free_ports

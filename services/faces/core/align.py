@@ -20,8 +20,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -95,34 +93,43 @@ def chip_transforms(
     return np.stack([similarity_transform(template, pts) for pts in landmarks])
 
 
-def pyramid_down(image: torch.Tensor) -> torch.Tensor:
-    """dlib ``pyramid_down<2>``: (C,H,W) float integer-valued 0..255 -> (C,(H-3)//2,(W-3)//2).
+_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)
+
+
+def pyramid_down(image: np.ndarray) -> np.ndarray:
+    """dlib ``pyramid_down<2>``: (H,W,C) integer-valued 0..255 -> ((H-3)//2,(W-3)//2,C) float32.
 
     Output pixel (r, c) is the [1 4 6 4 1]^2 / 256 weighted sum centred on input pixel (2r+2, 2c+2),
-    floored as dlib's integer division does. H and W must be > 8.
+    floored as dlib's integer division does. Separable, in float32: every partial sum is an integer below
+    2**24, so the result is exact. H and W must be > 8.
     """
-    if image.ndim != 3 or image.shape[1] <= 8 or image.shape[2] <= 8:
-        raise ValueError(f"expected a (C,H,W) image larger than 8x8, got {tuple(image.shape)}")
-    taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=image.dtype, device=image.device)
-    kernel = (taps[:, None] * taps[None, :]).expand(image.shape[0], 1, 5, 5)
-    out = F.conv2d(image[None], kernel, stride=2, groups=image.shape[0])[0]
-    return torch.floor(out / 256)
+    if image.ndim != 3 or image.shape[0] <= 8 or image.shape[1] <= 8:
+        raise ValueError(f"expected an (H,W,C) image larger than 8x8, got {image.shape}")
+    x = np.asarray(image, np.float32)
+    rows, cols = (x.shape[0] - 3) // 2, (x.shape[1] - 3) // 2
+    tmp = np.zeros((rows, *x.shape[1:]), np.float32)
+    for i, t in enumerate(_TAPS):
+        tmp += t * x[i : i + 2 * rows - 1 : 2]
+    out = np.zeros((rows, cols, x.shape[2]), np.float32)
+    for j, t in enumerate(_TAPS):
+        out += t * tmp[:, j : j + 2 * cols - 1 : 2]
+    return np.floor(out / 256)
 
 
-def _bilinear(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """dlib ``interpolate_bilinear``: image (C,H,W) float64, points x, y (P,) -> (C,P); 0 when any of the
-    four neighbours is outside the image."""
-    _, height, width = image.shape
-    x0, y0 = torch.floor(x), torch.floor(y)
-    fx, fy = x - x0, y - y0
-    x0l, y0l = x0.long(), y0.long()
-    valid = (x0l >= 0) & (y0l >= 0) & (x0l + 1 < width) & (y0l + 1 < height)
-    idx = y0l.clamp(0, height - 2) * width + x0l.clamp(0, width - 2)
-    flat = image.reshape(image.shape[0], -1)
-    tl, tr = flat[:, idx], flat[:, idx + 1]
-    bl, br = flat[:, idx + width], flat[:, idx + width + 1]
+def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dlib ``interpolate_bilinear``: image (H,W,C), points x, y (P,) float64 -> (P,C) float64; 0 when any
+    of the four neighbours is outside the image."""
+    height, width = image.shape[:2]
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    xi, yi = x0.astype(np.int64), y0.astype(np.int64)
+    valid = (xi >= 0) & (yi >= 0) & (xi + 1 < width) & (yi + 1 < height)
+    xc, yc = np.clip(xi, 0, width - 2), np.clip(yi, 0, height - 2)
+    img = np.asarray(image, np.float64)
+    tl, tr = img[yc, xc], img[yc, xc + 1]
+    bl, br = img[yc + 1, xc], img[yc + 1, xc + 1]
     out = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
-    return out * valid
+    return out * valid[:, None]
 
 
 def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
@@ -142,9 +149,8 @@ def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SI
     height, width = image.shape[:2]
     if len(transforms) == 0 or height < 2 or width < 2:
         return out
-    grid = torch.arange(size, dtype=torch.float64)
-    gy, gx = torch.meshgrid(grid, grid, indexing="ij")
-    chip_pts = torch.stack([gx.reshape(-1), gy.reshape(-1), torch.ones(size * size, dtype=torch.float64)])
+    gy, gx = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64), indexing="ij")
+    chip_pts = np.stack([gx.reshape(-1), gy.reshape(-1), np.ones(size * size)])
     corners = np.array(
         [[0, size - 1, 0, size - 1], [0, 0, size - 1, size - 1], [1, 1, 1, 1]], dtype=np.float64
     )
@@ -164,17 +170,17 @@ def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SI
         y_hi = min(int(math.ceil(foot[1].max())) + margin + 1, height)
         if x_hi - x_lo < 2 or y_hi - y_lo < 2:
             continue  # the chip lies outside the image: black
-        region = torch.tensor(image[y_lo:y_hi, x_lo:x_hi], dtype=torch.float64).permute(2, 0, 1)
+        region: np.ndarray = image[y_lo:y_hi, x_lo:x_hi]
         # image point p -> region point (p - origin) -> after each pyramid level (q - 2) / 2
         lin, off = m[:, :2].copy(), m[:, 2] - np.array([x_lo, y_lo], dtype=np.float64)
         for _ in range(levels):
-            if region.shape[1] <= 8 or region.shape[2] <= 8:
+            if region.shape[0] <= 8 or region.shape[1] <= 8:
                 break
             region = pyramid_down(region)
             lin, off = lin / 2, off / 2 - 1
-        pts = torch.from_numpy(np.concatenate([lin, off[:, None]], axis=1)) @ chip_pts
+        pts = np.concatenate([lin, off[:, None]], axis=1) @ chip_pts
         values = _bilinear(region, pts[0], pts[1])
-        out[f] = values.clamp(0, 255).floor().to(torch.uint8).reshape(3, size, size).permute(1, 2, 0).numpy()
+        out[f] = np.floor(np.clip(values, 0, 255)).astype(np.uint8).reshape(size, size, 3)
     return out
 
 

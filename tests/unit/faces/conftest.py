@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fovea.models.dlib_resnet import DlibResNet, convert_dlib_resnet, load_dlib_resnet
-from fovea.models.mtcnn import MTCNN, convert_mtcnn, load_mtcnn
+from fovea.faces.inprocess import InProcessFaces
+from fovea.models.dlib_resnet import (
+    DlibResNet,
+    convert_dlib_resnet,
+    convert_dlib_resnet_onnx,
+    load_dlib_resnet,
+)
+from fovea.models.mtcnn import MTCNN, convert_mtcnn, convert_mtcnn_onnx, load_mtcnn
 from fovea.models.sources import cache_dir, extract_member, pypi_archive, sha256_file
+from fovea.stack.config import REPO_ROOT
 
 PHOTOS = "face_recognition", "1.3.0"  # PyPI source archive holding tests/test_images/*.jpg
 
@@ -44,3 +52,23 @@ def photos(dlib_reference: dict[str, Any]) -> dict[str, np.ndarray]:
         assert sha256_file(path) == face["image_sha256"], f"{path} differs from the photo dlib saw"
         out[face["image"]] = np.asarray(Image.open(path).convert("RGB"))
     return out
+
+
+@pytest.fixture(scope="session")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model repository with the two face models as `fovea models build` makes them (ONNX, checked against
+    the torch ports while built) and their real config.pbtxt files."""
+    repo = tmp_path_factory.mktemp("model-repository")
+    for name, convert, weights in (
+        ("face_detector", convert_mtcnn_onnx, "mtcnn.onnx"),
+        ("face_embedder", convert_dlib_resnet_onnx, "dlib_resnet.onnx"),
+    ):
+        (repo / name / "1").mkdir(parents=True)
+        shutil.copyfile(REPO_ROOT / "model_repository" / name / "config.pbtxt", repo / name / "config.pbtxt")
+        convert(repo / name / "1" / weights)
+    return repo
+
+
+@pytest.fixture(scope="session")
+def in_process(repository: Path) -> InProcessFaces:
+    return InProcessFaces(repository)

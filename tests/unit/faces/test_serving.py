@@ -1,24 +1,35 @@
-"""The Triton face models' helpers: tensor packing, a batch with a bad request, parameters, downsizing."""
+"""The two served face models (fovea.serving.face_detector / face_embedder) in-process: their configs against
+their contracts, the numpy MTCNN stages against the torch port, bad requests, packing, downsizing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
-from fovea.faces.core.faces import DetectedFaces, confident_by_area, rescale
+from fovea.common.errors import InvalidArgument
+from fovea.faces.core.faces import DetectedFaces, confident_by_area
+from fovea.faces.inprocess import InProcessFaces, load_model, read_model_config
 from fovea.faces.pipeline import downsize
-from fovea.faces.serving import (
-    EmbedderInfo,
-    detect_requests,
-    embed_batch,
-    embedder_expected,
-    mtcnn_config,
+from fovea.models.dlib_resnet import DlibResNet, embed_chips
+from fovea.models.mtcnn import MTCNN, crop_resize, detect_faces
+from fovea.models.mtcnn import nms as torch_nms
+from fovea.serving import face_detector, face_embedder
+from fovea.serving.base import RequestError, check_config
+from fovea.serving.face_detector import (
+    DetectorSettings,
+    MtcnnNets,
+    area_crops,
+    detect,
+    integral_image,
+    nms,
     pack_detections,
     unpack_detections,
 )
-from fovea.models.dlib_resnet import DlibResNet
-from fovea.models.mtcnn import MTCNN, MtcnnConfig, detect_faces
-from fovea.serving.base import RequestError
+from fovea.serving.face_embedder import EmbedderInfo
+from fovea.stack.config import REPO_ROOT
 
 
 def some_faces(n: int) -> DetectedFaces:
@@ -28,6 +39,20 @@ def some_faces(n: int) -> DetectedFaces:
         rng.random(n, dtype=np.float32),
         rng.random((n, 5, 2), dtype=np.float32),
     )
+
+
+@pytest.fixture(scope="module")
+def nets(repository: Path) -> MtcnnNets:
+    return MtcnnNets(repository / "face_detector" / "1" / "mtcnn.onnx", ["CPUExecutionProvider"], 1)
+
+
+def test_configs_match_their_contracts() -> None:
+    for name, module in (("face_detector", face_detector), ("face_embedder", face_embedder)):
+        config = read_model_config(REPO_ROOT / "model_repository" / name / "config.pbtxt")
+        params = check_config(module.CONTRACT, config)  # raises listing every difference
+        assert config["name"] == name and params["WEIGHTS"].endswith(".onnx")
+    detector = read_model_config(REPO_ROOT / "model_repository" / "face_detector" / "config.pbtxt")
+    DetectorSettings.from_parameters(check_config(face_detector.CONTRACT, detector))
 
 
 def test_pack_unpack_round_trip() -> None:
@@ -44,64 +69,129 @@ def test_pack_unpack_round_trip() -> None:
         unpack_detections(bad)
 
 
-def test_detect_requests_batches_and_isolates_bad_requests(
-    mtcnn: MTCNN, photos: dict[str, np.ndarray]
+def test_numpy_nms_matches_the_torch_port() -> None:
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 100, (300, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (300, 2))], axis=1).astype(np.float32)
+    scores = (rng.permutation(300) / 300.0).astype(np.float32)  # distinct: a unique greedy order
+    groups = rng.integers(0, 3, 300)
+    for mode, off in (("union", 0.0), ("min", 1.0)):
+        got = nms(boxes, scores, 0.4, groups, mode=mode, pixel_offset=off)
+        want = torch_nms(
+            torch.tensor(boxes), torch.tensor(scores), 0.4, torch.tensor(groups), mode=mode, pixel_offset=off
+        )
+        assert got.tolist() == want.tolist()
+    assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5).shape == (0,)
+
+
+def test_area_crops_match_the_torch_port() -> None:
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    # inclusive 1-based boxes (x, y, ex, ey): inside, crossing each border, one pixel
+    boxes = np.array([[5, 6, 30, 35], [-10, -4, 12, 20], [40, 30, 60, 48], [7, 7, 7, 7]])
+    want = crop_resize(
+        torch.from_numpy(image).permute(2, 0, 1)[None].float(),
+        torch.zeros(4, dtype=torch.long),
+        torch.from_numpy(boxes),
+        24,
+    ).numpy()
+    exclusive = np.stack([boxes[:, 0] - 1, boxes[:, 1] - 1, boxes[:, 2], boxes[:, 3]], axis=1)
+    np.testing.assert_allclose(area_crops(integral_image(image), exclusive, 24), want, atol=1e-4, rtol=0)
+
+
+def test_detect_equals_the_torch_port(nets: MtcnnNets, mtcnn: MTCNN, photos: dict[str, np.ndarray]) -> None:
+    images = [downsize(photos[n], 400)[0] for n in ("obama.jpg", "biden.jpg", "obama_partial_face.jpg")]
+    got = detect(nets, images, DetectorSettings())  # the image as sent, the full pyramid: the port's work
+    for image, faces in zip(images, got, strict=True):
+        want = detect_faces(mtcnn, image)
+        assert len(faces) == len(want) >= 1
+        np.testing.assert_allclose(faces.boxes, np.stack([f.box for f in want]), atol=1e-3)
+        np.testing.assert_allclose(faces.landmarks, np.stack([f.landmarks for f in want]), atol=1e-3)
+
+
+def test_working_copy_lands_on_the_full_size_face(
+    nets: MtcnnNets, mtcnn: MTCNN, photos: dict[str, np.ndarray]
 ) -> None:
+    image = photos["obama.jpg"]  # 910 x 1137
+    [small] = detect(nets, [image], DetectorSettings(detect_side=288))
+    full = detect_faces(mtcnn, image)[0]
+    best = confident_by_area(small, 0.9)
+    # Within a few percent of the face (eyes ~170 pixels apart): one pixel of the copy is ~4 of the photo.
+    np.testing.assert_allclose(best.landmarks[0], full.landmarks, atol=12)
+    np.testing.assert_allclose(best.boxes[0], full.box, atol=25)
+
+
+def test_execute_batches_and_isolates_bad_requests(repository: Path, photos: dict[str, np.ndarray]) -> None:
+    detector = load_model(repository, "face_detector", "fovea.serving.face_detector")
     obama = downsize(photos["obama.jpg"], 400)[0]
     biden = downsize(photos["biden.jpg"], 400)[0]
-    requests = [
-        obama[None],
-        np.zeros((1, 5, 5, 3), np.uint8),
-        np.stack([biden, biden]),
-        obama[None].astype(np.float32),
-    ]
-    results = detect_requests(mtcnn, requests, MtcnnConfig())
+    results = detector.execute(
+        [
+            {"IMAGE": obama[None]},
+            {"IMAGE": np.zeros((1, 5, 5, 3), np.uint8)},
+            {"IMAGE": np.stack([biden, biden])},
+            {"IMAGE": obama[None].astype(np.float32)},
+            {},
+        ]
+    )
     assert isinstance(results[1], RequestError) and "at least 12x12" in str(results[1])
     assert isinstance(results[3], RequestError) and "uint8" in str(results[3])
+    assert isinstance(results[4], RequestError) and "IMAGE" in str(results[4])
     first, third = results[0], results[2]
     assert isinstance(first, dict) and isinstance(third, dict)
+    assert first["FACE_COUNT"][0, 0] >= 1
     assert third["FACE_COUNT"].shape == (2, 1) and third["FACE_COUNT"][0, 0] >= 1
-    expected = detect_faces(mtcnn, obama)  # the same as one image on its own
-    got = unpack_detections(first)[0]
-    np.testing.assert_allclose(got.boxes, np.stack([f.box for f in expected]), atol=1e-3)
+    np.testing.assert_array_equal(third["LANDMARKS"][0], third["LANDMARKS"][1])
+    assert "onnxruntime" in detector.describe()
 
 
-def test_downsized_detection_lands_on_the_full_size_face(mtcnn: MTCNN, photos: dict[str, np.ndarray]) -> None:
-    image = photos["obama.jpg"]  # 910 x 1137
-    small, sx, sy = downsize(image, 512)
-    assert max(small.shape[:2]) == 512 and sx == pytest.approx(small.shape[1] / image.shape[1])
-    found = unpack_detections(detect_requests(mtcnn, [small[None]], MtcnnConfig())[0])[0]  # type: ignore[arg-type]
-    back = confident_by_area(rescale(found, sx, sy), 0.9)
-    full = detect_faces(mtcnn, image)[0]
-    # Within a few original pixels (one pixel of the small image is ~2.2 original pixels).
-    np.testing.assert_allclose(back.landmarks[0], full.landmarks, atol=6)
-    np.testing.assert_allclose(back.boxes[0], full.box, atol=12)
-    assert downsize(image, 2000)[0] is image
-
-
-def test_embed_batch(resnet: DlibResNet) -> None:
-    assert embedder_expected(resnet) == {"CHIP": (150, 150, 3)}
+def test_embedder_matches_the_port_and_isolates_bad_requests(repository: Path, resnet: DlibResNet) -> None:
+    embedder = load_model(repository, "face_embedder", "fovea.serving.face_embedder")
     chips = np.random.default_rng(0).integers(0, 256, (3, 150, 150, 3)).astype(np.uint8)
-    out = embed_batch(resnet, {"CHIP": chips})["EMBEDDING"]
+    good, bad = embedder.execute([{"CHIP": chips}, {"CHIP": chips[:, :100]}])
+    assert isinstance(good, dict) and isinstance(bad, RequestError)
+    out = good["EMBEDDING"]
     assert out.shape == (3, 128) and out.dtype == np.float32
-    np.testing.assert_allclose(embed_batch(resnet, {"CHIP": chips[1:2]})["EMBEDDING"][0], out[1], atol=1e-5)
+    np.testing.assert_allclose(out, embed_chips(resnet, chips), atol=1e-4, rtol=0)
 
 
-def test_model_parameters() -> None:
-    assert mtcnn_config({"MIN_FACE_SIZE": "40", "THRESHOLDS": "0.6,0.7,0.8"}) == MtcnnConfig(
-        40.0, thresholds=(0.6, 0.7, 0.8)
-    )
-    assert mtcnn_config({}) == MtcnnConfig()
-    with pytest.raises(ValueError):
-        mtcnn_config({"THRESHOLDS": "0.6,0.7"})
-    with pytest.raises(ValueError):
-        mtcnn_config({"MIN_FACE_SIZE": "big"})
+def test_parameters() -> None:
+    assert DetectorSettings.from_parameters(
+        {"MIN_FACE_SIZE": "40", "THRESHOLDS": "0.6,0.7,0.8", "DETECT_SIDE": "320", "MAX_SCALES": "4"}
+    ) == DetectorSettings(40.0, (0.6, 0.7, 0.8), 320, 4)
+    assert DetectorSettings.from_parameters({}) == DetectorSettings()
+    for bad in (
+        {"THRESHOLDS": "0.6,0.7"},
+        {"MIN_FACE_SIZE": "big"},
+        {"MIN_FACE_SIZE": "8"},
+        {"DETECT_SIDE": "5"},
+    ):
+        with pytest.raises(ValueError):
+            DetectorSettings.from_parameters(bad)
     info = EmbedderInfo.from_parameters({"EMBEDDING_VERSION": "dlib_v1", "DISTANCE_THRESHOLD": "0.6"})
     assert info == EmbedderInfo("dlib_v1", 0.6)
-    for bad in [
+    for params in (
         {"DISTANCE_THRESHOLD": "0.6"},
         {"EMBEDDING_VERSION": "v", "DISTANCE_THRESHOLD": "x"},
         {"EMBEDDING_VERSION": "v", "DISTANCE_THRESHOLD": "0"},
-    ]:
+    ):
         with pytest.raises(ValueError):
-            EmbedderInfo.from_parameters(bad)
+            EmbedderInfo.from_parameters(params)
+
+
+def test_downsize_and_extreme_aspect_ratios() -> None:
+    image = np.zeros((1137, 910, 3), np.uint8)
+    small, sx, sy = downsize(image, 512)
+    assert max(small.shape[:2]) == 512 and sx == pytest.approx(small.shape[1] / 910)
+    assert downsize(image, 2000)[0] is image
+    # 16 x 12000 (issue 9): scaled to 1024 on the long side it is 1 pixel high; MTCNN needs 12.
+    with pytest.raises(InvalidArgument, match=r"16x12000 pixels.*at most 85 times its shorter side"):
+        downsize(np.zeros((12000, 16, 3), np.uint8), 1024)
+    assert downsize(np.zeros((12, 1024, 3), np.uint8), 1024)[0].shape == (12, 1024, 3)  # the limit itself
+
+
+def test_in_process_verify(in_process: InProcessFaces, photos: dict[str, np.ndarray]) -> None:
+    obama = in_process.embed(in_process.detect(photos["obama.jpg"]))
+    same = np.linalg.norm(in_process.embed(in_process.detect(photos["obama2.jpg"])) - obama)
+    other = np.linalg.norm(in_process.embed(in_process.detect(photos["biden.jpg"])) - obama)
+    assert same < 0.5 < 0.7 < other

@@ -15,8 +15,10 @@ from fovea.models.dlib_resnet import (
     DLIB_RESNET_META,
     DlibResNet,
     _pad_add,
+    check_dlib_resnet_onnx,
     chips_to_tensor,
     convert_dlib_resnet,
+    convert_dlib_resnet_onnx,
     embed_chips,
     load_dlib_resnet,
     read_dlib_net,
@@ -107,3 +109,8 @@ def test_zero_padded_add_matches_dlib_rule() -> None:
                     vb = b[n, c, y, x] if c < 2 else 0.0
                     expected[n, c, y, x] = va + vb
     np.testing.assert_array_equal(_pad_add(torch.from_numpy(a), torch.from_numpy(b)).numpy(), expected)
+
+
+def test_onnx_export_matches_the_port(resnet: DlibResNet, chips: np.ndarray, tmp_path: Path) -> None:
+    path = convert_dlib_resnet_onnx(tmp_path / "dlib_resnet.onnx")  # checked on random chips while built
+    assert check_dlib_resnet_onnx(resnet, path, chips) <= 1e-4  # and on dlib's six reference chips

@@ -11,7 +11,9 @@ from skimage import data
 from fovea.models.mtcnn import (
     MTCNN,
     MtcnnConfig,
+    check_mtcnn_onnx,
     convert_mtcnn,
+    convert_mtcnn_onnx,
     crop_resize,
     detect_faces,
     detect_faces_batch,
@@ -141,3 +143,8 @@ def test_no_face_and_bad_input(mtcnn: MTCNN) -> None:
         detect_faces(mtcnn, np.zeros((100, 100), np.uint8))
     with pytest.raises(ValueError):
         MtcnnConfig(scale_factor=1.5)
+
+
+def test_onnx_export_matches_the_port(mtcnn: MTCNN, tmp_path_factory: pytest.TempPathFactory) -> None:
+    path = convert_mtcnn_onnx(tmp_path_factory.mktemp("mtcnn-onnx") / "mtcnn.onnx")  # checked while built
+    assert check_mtcnn_onnx(mtcnn, path, seed=3) <= 1e-4  # random pixels, two P-Net sizes, crop batches

@@ -1,0 +1,92 @@
+"""The faces request path in one process, for benchmarks and tests: exactly the work of a Verify without
+gRPC or Triton.
+
+decode -> downsize -> ``face_detector`` -> faces in original pixels -> align -> ``face_embedder`` ->
+distance, with the faces service's own pre/post code (:mod:`fovea.faces.pipeline`, :mod:`fovea.faces.core`)
+and the very modules Triton serves (:mod:`fovea.serving.face_detector`, :mod:`fovea.serving.face_embedder`),
+loaded by :func:`fovea.serving.triton_adapter.load_served` from the model repository's ``config.pbtxt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fovea.common.images import decode_image, limits_from
+from fovea.faces.config import FacesSettings
+from fovea.faces.core.faces import confident_by_area, rescale
+from fovea.faces.pipeline import Photo, _align_all, downsize
+from fovea.serving.face_detector import DETECTOR_INPUT, unpack_detections
+from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
+from fovea.serving.triton_adapter import Served, load_served
+
+
+def read_model_config(path: Path) -> dict[str, Any]:
+    """A ``config.pbtxt`` -> the dict Triton hands a python model as ``args["model_config"]`` (parsed with
+    Triton's own ``ModelConfig`` proto, as shipped in tritonclient)."""
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    config = text_format.Parse(Path(path).read_text(), model_config_pb2.ModelConfig())
+    return json_format.MessageToDict(config, preserving_proto_field_name=True)
+
+
+def load_model(repository: Path, name: str, module: str) -> Served:
+    """``repository/name`` served by ``module`` in this process (its config checked against the contract)."""
+    folder = Path(repository) / name
+    return load_served(module, folder / "1", read_model_config(folder / "config.pbtxt"))[1]
+
+
+def _run(model: Served, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    [result] = model.execute([inputs])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+class InProcessFaces:
+    """The two face models and the faces service's pipeline code in this process.
+
+    >>> faces = InProcessFaces(REPO_ROOT / "model_repository")
+    >>> reference = faces.embedding(open("obama.jpg", "rb").read())
+    >>> faces.verify(open("obama2.jpg", "rb").read(), reference)  # L2 distance, as Verify reports it
+    """
+
+    def __init__(self, repository: Path, settings: FacesSettings | None = None) -> None:
+        self.settings = settings or FacesSettings()
+        self.limits = limits_from(self.settings)
+        self.detector = load_model(repository, self.settings.detector_model, "fovea.serving.face_detector")
+        self.embedder = load_model(repository, self.settings.embedder_model, "fovea.serving.face_embedder")
+
+    def find_faces(self, data: bytes) -> Photo:
+        """As ``FacePipeline.find_faces``: decode, downsize, detect, back to original pixels, filter."""
+        return self.detect(decode_image(data, self.limits))
+
+    def detect(self, image: np.ndarray) -> Photo:
+        """A decoded (H,W,3) uint8 RGB image -> its faces, the rest of :meth:`find_faces`."""
+        small, sx, sy = downsize(image, self.settings.detect_max_side)
+        faces = unpack_detections(_run(self.detector, {DETECTOR_INPUT: small[None]}))[0]
+        return Photo(image, confident_by_area(rescale(faces, sx, sy), self.settings.min_face_score))
+
+    def embed(self, photo: Photo, index: int = 0) -> np.ndarray:
+        """(128,) float32 embedding of face ``index`` (0 = the largest) of ``photo``."""
+        chips = _align_all([(photo.image, photo.faces.take([index]))])
+        return np.asarray(_run(self.embedder, {EMBEDDER_INPUT: chips})[EMBEDDER_OUTPUT][0], np.float32)
+
+    def embedding(self, data: bytes) -> np.ndarray:
+        """The largest face's embedding (``ValueError`` when there is none), as Verify computes it."""
+        photo = self.find_faces(data)
+        if len(photo.faces) == 0:
+            raise ValueError("no face found in the photo")
+        return self.embed(photo)
+
+    def verify(self, data: bytes, reference: np.ndarray) -> float:
+        """The L2 distance between the photo's largest face and ``reference`` (one Verify's work)."""
+        query = self.embedding(data).astype(np.float64)
+        return float(np.linalg.norm(query - np.asarray(reference, np.float64)))
+
+
+__all__ = ["InProcessFaces", "load_model", "read_model_config"]

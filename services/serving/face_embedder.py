@@ -1,0 +1,94 @@
+"""``face_embedder``: dlib's ResNet face descriptor (our port, exported to ONNX) in onnxruntime.
+
+Contract: ``CHIP`` uint8 [N, 150, 150, 3] RGB aligned chips (dlib ``get_face_chip``, padding 0.25) ->
+``EMBEDDING`` float32 [N, 128] (not normalised; compare by L2 distance). The ONNX file has the same tensor
+names, the uint8 -> float normalisation inside, so Triton's native onnxruntime backend can serve it as is.
+The config parameters ``EMBEDDING_VERSION`` (stored with every template) and ``DISTANCE_THRESHOLD`` (the
+default gallery threshold) describe the model to the faces service (:class:`EmbedderInfo`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fovea.serving.base import Arrays, Contract, RequestError, TensorSpec, run_batched, session_for
+
+CHIP_SHAPE = (150, 150, 3)
+CONTRACT = Contract(
+    name="face_embedder",
+    inputs=(TensorSpec("CHIP", "uint8", CHIP_SHAPE),),
+    outputs=(TensorSpec("EMBEDDING", "float32", (128,)),),
+    parameters={
+        "WEIGHTS": "the ONNX file (fovea models build)",
+        "DEVICE": "auto, cuda, tensorrt or cpu (onnxruntime providers)",
+        "EMBEDDING_VERSION": "stored with every template; templates of other versions are never compared",
+        "DISTANCE_THRESHOLD": "default match threshold (L2 distance) of new galleries",
+    },
+)
+EMBEDDER_INPUT = CONTRACT.inputs[0].name
+EMBEDDER_OUTPUT = CONTRACT.outputs[0].name
+
+
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """What the faces service needs to know of the embedding model (its config parameters)."""
+
+    version: str  # stored with every template; templates of other versions are never compared
+    default_threshold: float  # same person when the L2 distance is below this
+
+    @classmethod
+    def from_parameters(cls, params: Mapping[str, str]) -> EmbedderInfo:
+        version = params.get("EMBEDDING_VERSION", "")
+        if not version:
+            raise ValueError("the embedding model's config has no EMBEDDING_VERSION parameter")
+        try:
+            threshold = float(params.get("DISTANCE_THRESHOLD", ""))
+        except ValueError as exc:
+            raise ValueError("the embedding model's DISTANCE_THRESHOLD parameter is not a number") from exc
+        if not threshold > 0:
+            raise ValueError(f"DISTANCE_THRESHOLD must be > 0, got {threshold}")
+        return cls(version, threshold)
+
+
+class FaceEmbedder:
+    def __init__(self, session: Any, info: EmbedderInfo) -> None:
+        self.session = session
+        self.info = info
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        """(N,150,150,3) uint8 chips -> (N,128) float32, one onnxruntime call."""
+        if len(chips) == 0:
+            return np.zeros((0, CONTRACT.outputs[0].dims[0]), np.float32)
+        out = self.session.run([EMBEDDER_OUTPUT], {EMBEDDER_INPUT: np.ascontiguousarray(chips)})[0]
+        return np.asarray(out, np.float32)
+
+    def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
+        return run_batched(
+            requests, CONTRACT.input_dims, lambda b: {EMBEDDER_OUTPUT: self.embed(b[EMBEDDER_INPUT])}
+        )
+
+    def describe(self) -> str:
+        return f"{self.info.version} in onnxruntime {self.session.get_providers()}"
+
+
+def load(
+    model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str
+) -> FaceEmbedder:
+    info = EmbedderInfo.from_parameters(params)  # fails loudly without version / threshold
+    return FaceEmbedder(session_for(model_dir, params, instance_kind, device_id), info)
+
+
+__all__ = [
+    "CHIP_SHAPE",
+    "CONTRACT",
+    "EMBEDDER_INPUT",
+    "EMBEDDER_OUTPUT",
+    "EmbedderInfo",
+    "FaceEmbedder",
+    "load",
+]
