@@ -3,6 +3,7 @@ trail (CLI too), bad input, two replicas kept in sync through Redis, Redis and T
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import pytest
 import redis
 import tritonclient.grpc as triton_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
 
 from fovea.client import FoveaClient, FoveaClientError
 from fovea.serving.face_detector import DETECTOR_OUTPUTS
@@ -140,6 +142,23 @@ def test_bad_input_gets_a_clear_status(client: FoveaClient, office: str) -> None
     assert half.code == "INVALID_ARGUMENT" and "photo 2 of 2" in half.message
     assert error_of(client.get_identity, office, "half").code == "NOT_FOUND"
     assert len(client.get_identity(office, "obama").templates) == 1
+
+
+def narrow_png(width: int = 16, height: int = 12000) -> bytes:
+    """A valid photo too narrow to detect in once scaled to 1024 on its longer side (issue 9)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (128, 128, 128)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_extreme_aspect_ratio_is_invalid_argument(client: FoveaClient, office: str) -> None:
+    for fn, args in (
+        (client.enroll, (office, "x", [narrow_png()])),
+        (client.verify, (office, "obama", narrow_png())),
+        (client.identify, (office, narrow_png())),
+    ):
+        err = error_of(fn, *args)
+        assert err.code == "INVALID_ARGUMENT" and "16x12000" in err.message and "crop it" in err.message, err
 
 
 def test_pick_a_face_list_and_delete(client: FoveaClient) -> None:
