@@ -75,6 +75,7 @@ def versus(
         for _ in range(rounds):
             for label, fn in (("in-process reference", reference), ("platform (gateway)", platform)):
                 fig = measure(f"{what}: {label}", fn, requests, concurrency)
+                print(fig.row(), flush=True)
                 if label not in best or fig.p50_ms < best[label].p50_ms:
                     best[label] = fig
         ref, plat = best["in-process reference"], best["platform (gateway)"]

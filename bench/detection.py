@@ -73,7 +73,11 @@ def export_float_nanodet(path: Path) -> Path:
 
     from fovea.models.nanodet import default_artifact_path, export_core_onnx, load_nanodet
 
-    onnx.save(export_core_onnx(load_nanodet(default_artifact_path())), str(path))
+    model = export_core_onnx(load_nanodet(default_artifact_path()))
+    outputs = list(model.graph.output)  # cls 8/16/32, dist 8/16/32 -> per level (cls, dist), as exports list them
+    del model.graph.output[:]
+    model.graph.output.extend([outputs[i] for i in (0, 3, 1, 4, 2, 5)])
+    onnx.save(model, str(path))
     return path
 
 

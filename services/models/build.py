@@ -15,7 +15,7 @@ from pathlib import Path
 from fovea.models.sources import cache_dir, sha256_file
 from fovea.stack.config import REPO_ROOT
 
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"  # 2: NanoDet serves in-graph candidates (BOXES, SCORES, CLASSES)
 
 
 @dataclass(frozen=True)

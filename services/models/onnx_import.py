@@ -243,6 +243,7 @@ def with_uint8_input(
     input_size: tuple[int, int] | None = None,
     input_name: str = INPUT_NAME,
     output_names: Mapping[str, str] | None = None,
+    keep_integer_outputs: bool = False,
 ) -> onnx.ModelProto:
     """Put the detection service's input in front of a float ``[N, 3, H, W]`` graph (a new model).
 
@@ -251,8 +252,8 @@ def with_uint8_input(
     ``channel_order``, normalised per channel as ``(x * scale - mean[c]) / std[c]`` (``mean``/``std`` in the
     model's channel order), transposed to NCHW and cast to the old input's float type. The batch dimension
     is the old input's (fixed or symbolic). Outputs named in ``output_names`` (ONNX name -> new name) are
-    renamed; every output is float32 (float16/float64 outputs get a Cast). Node and tensor names of the
-    prefix start with ``fovea_``.
+    renamed; every output is float32 (float16/float64 outputs get a Cast; integer ones too unless
+    ``keep_integer_outputs``). Node and tensor names of the prefix start with ``fovea_``.
 
     Args:
         model: the float model, one input ``[N, 3, H, W]`` (not modified).
@@ -322,8 +323,10 @@ def with_uint8_input(
             d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
             for d in output.type.tensor_type.shape.dim
         ]
-        if name != output.name or elem != TensorProto.FLOAT:
-            if elem == TensorProto.FLOAT:
+        integer = elem in (TensorProto.INT32, TensorProto.INT64, TensorProto.UINT8)
+        out_type = elem if keep_integer_outputs and integer else TensorProto.FLOAT
+        if name != output.name or elem != out_type:
+            if elem == out_type:
                 tail.append(helper.make_node("Identity", [output.name], [name], name=f"fovea_out_{name}"))
             else:
                 tail.append(
@@ -331,7 +334,7 @@ def with_uint8_input(
                         "Cast", [output.name], [name], to=TensorProto.FLOAT, name=f"fovea_out_{name}"
                     )
                 )
-        new_outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape or None))
+        new_outputs.append(helper.make_tensor_value_info(name, out_type, shape or None))
 
     new_input = helper.make_tensor_value_info(input_name, TensorProto.UINT8, [batch, height, width, 3])
     body = list(graph.node)
@@ -591,10 +594,13 @@ def render_config(
     """``config.pbtxt`` of an imported detector (see the module docstring for the batching choice)."""
     width, height = input_size
     fixed = image.shape[0]
-    output_lines = ",\n".join(
-        f"  {{ name: {_pbtxt_string(t)} data_type: TYPE_FP32 dims: {_dims_text(o.shape[1:])} }}"
-        f"  # ONNX {o.name!r}"
+    entries = [
+        (f"  {{ name: {_pbtxt_string(t)} data_type: TYPE_FP32 dims: {_dims_text(o.shape[1:])} }}", o.name)
         for t, o in zip(triton_names, outputs, strict=True)
+    ]
+    output_lines = "\n".join(  # the comma between entries must come before each comment
+        f"{entry}{',' if k < len(entries) - 1 else ''}  # ONNX {onnx_name!r}"
+        for k, (entry, onnx_name) in enumerate(entries)
     )
     batching = (
         "# The ONNX batch dimension is dynamic: a gathered batch runs as one onnxruntime call."

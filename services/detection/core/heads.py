@@ -45,6 +45,10 @@ Layouts, per family:
 * ``yolov8`` (ultralytics ONNX): ``(4 + C, N)`` or ``(N, 4 + C)`` (the axis of length ``4 + C`` is the
   channel axis; when both are, ``(4 + C, N)`` is assumed), ``(cx, cy, w, h)`` in input pixels, class
   probs, no objectness. Score = class prob.
+* ``candidates`` (boxes decoded and capped inside the graph, NMS still to do; Fovea's NanoDet): three
+  outputs in ``spec.output_names`` order, boxes ``(K, 4)`` xyxy in input pixels, scores ``(K,)`` and class
+  ids ``(K,)``, best first. Candidates with ``score <= score_threshold`` are dropped, then the best
+  ``spec.max_candidates`` are kept (the graph's ``K`` is the most there can be).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ __all__ = [
     "Decoder",
     "RawOutputs",
     "decode",
+    "decode_candidates",
     "decode_nanodet",
     "decode_yolo_grid",
     "decode_yolov5",
@@ -324,7 +329,30 @@ def decode_yolov8(outputs: RawOutputs, spec: DetectorSpec, score_threshold: floa
 
 # --- registry ------------------------------------------------------------------------------------
 
+
+def decode_candidates(outputs: RawOutputs, spec: DetectorSpec, score_threshold: float) -> Decoded:
+    """Candidates the graph already decoded (boxes, scores, class ids); layout in the module docstring."""
+    _check_threshold(score_threshold)
+    missing = [n for n in spec.output_names if n not in outputs]
+    if missing:
+        raise ValueError(f"missing model outputs {missing}; got {sorted(outputs)}")
+    boxes_name, scores_name, classes_name = spec.output_names
+    boxes = torch.as_tensor(outputs[boxes_name]).to(torch.float32).reshape(-1, 4)
+    scores = torch.as_tensor(outputs[scores_name]).to(torch.float32).reshape(-1)
+    class_ids = torch.as_tensor(outputs[classes_name]).to(torch.int64).reshape(-1)
+    if not boxes.shape[0] == scores.shape[0] == class_ids.shape[0]:
+        raise ValueError(
+            f"candidates outputs disagree: {boxes.shape[0]} boxes, {scores.shape[0]} scores, "
+            f"{class_ids.shape[0]} class ids"
+        )
+    keep = torch.nonzero(scores > score_threshold).squeeze(1)
+    if spec.max_candidates is not None and keep.shape[0] > spec.max_candidates:
+        keep = keep[top_k(scores[keep], spec.max_candidates)]
+    return boxes[keep], scores[keep], class_ids[keep]
+
+
 DECODERS: dict[HeadFamily, Decoder] = {
+    HeadFamily.CANDIDATES: decode_candidates,
     HeadFamily.NANODET: decode_nanodet,
     HeadFamily.YOLO_GRID: decode_yolo_grid,
     HeadFamily.YOLOV5: decode_yolov5,

@@ -27,6 +27,7 @@ class HeadFamily(StrEnum):
     YOLOV5 = "yolov5"
     YOLOX = "yolox"
     YOLOV8 = "yolov8"
+    CANDIDATES = "candidates"
 
 
 class DetectorSpec(BaseModel):
@@ -164,7 +165,12 @@ class DetectorSpec(BaseModel):
             case HeadFamily.YOLOX:
                 if not self.decoded and not self.strides:
                     problems.append("yolox with decoded=false needs strides")
-        if self.family is not HeadFamily.NANODET and len(self.output_names) != 1:
+            case HeadFamily.CANDIDATES:
+                if len(self.output_names) != 3:
+                    problems.append(
+                        f"candidates needs 3 outputs (boxes, scores, class ids), got {len(self.output_names)}"
+                    )
+        if self.family not in (HeadFamily.NANODET, HeadFamily.CANDIDATES) and len(self.output_names) != 1:
             problems.append(f"{self.family.value} needs exactly 1 output name, got {len(self.output_names)}")
         if problems:
             raise ValueError("; ".join(problems))

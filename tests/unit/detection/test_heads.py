@@ -255,7 +255,8 @@ def test_registry_covers_every_family() -> None:
 
 def test_unknown_family_lists_known_ones() -> None:
     with pytest.raises(
-        ValueError, match="unknown head family 'yolov9'; known: nanodet, yolo-grid, yolov5, yolox, yolov8"
+        ValueError,
+        match="unknown head family 'yolov9'; known: candidates, nanodet, yolo-grid, yolov5, yolox, yolov8",
     ):
         get_decoder("yolov9")
 

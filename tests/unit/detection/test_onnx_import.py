@@ -452,3 +452,23 @@ def test_cli_import_onnx(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "already exists: pass --force" in again.output
     bad = runner.invoke(main, [*args, "--name", "toy2", "--mean", "1,2"], env=env)
     assert bad.exit_code == 1 and "--mean must be 3 comma-separated numbers" in bad.output
+
+
+def test_a_config_with_several_outputs_parses_as_triton_reads_it(tmp_path: Path) -> None:
+    # Regression: the comma between output entries once landed inside the previous entry's comment.
+    from fovea.models.onnx_import import TensorInfo, render_config
+    from fovea.serving.base import read_config
+
+    outputs = [TensorInfo(f"out{k}", "tensor(float)", (None, 10 * (k + 1), 4)) for k in range(3)]
+    text = render_config(
+        "multi",
+        HeadFamily.NANODET,
+        "images",
+        TensorInfo("images", "tensor(float)", (None, 3, 64, 64)),
+        (64, 64),
+        outputs,
+        ["A", "B", "C"],
+    )
+    (tmp_path / "config.pbtxt").write_text(text)
+    config = read_config(tmp_path / "config.pbtxt")
+    assert [o["name"] for o in config["output"]] == ["A", "B", "C"]
