@@ -213,6 +213,10 @@ class NanoDetCandidates(torch.nn.Module):
     instead of the 1.7 MB of raw head outputs.
     """
 
+    centres: torch.Tensor
+    strides: torch.Tensor
+    project: torch.Tensor
+
     def __init__(self, port: torch.nn.Module, k: int = CANDIDATES) -> None:
         super().__init__()
         self.port = port
