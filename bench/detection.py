@@ -74,7 +74,9 @@ def export_float_nanodet(path: Path) -> Path:
     from fovea.models.nanodet import default_artifact_path, export_core_onnx, load_nanodet
 
     model = export_core_onnx(load_nanodet(default_artifact_path()))
-    outputs = list(model.graph.output)  # cls 8/16/32, dist 8/16/32 -> per level (cls, dist), as exports list them
+    outputs = list(
+        model.graph.output
+    )  # cls 8/16/32, dist 8/16/32 -> per level (cls, dist), as exports list them
     del model.graph.output[:]
     model.graph.output.extend([outputs[i] for i in (0, 3, 1, 4, 2, 5)])
     onnx.save(model, str(path))
@@ -113,7 +115,7 @@ def model_rows(requests: int, concurrencies: list[int], device: str) -> tuple[li
         import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
         imported = InProcess(settings.user_models / "user_nanodet", device)
         check = [imported.detect(b) for b in encoded]
-        served = [client.detect(b, model="user_nanodet").class_ids for b in encoded]
+        served = [[d.class_id for d in client.detect(b, model="user_nanodet").detections] for b in encoded]
         print(f"imported detector: same classes in-process and through the gateway: {check == served}")
         r, line = versus(
             "imported ONNX (user_nanodet)",

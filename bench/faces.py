@@ -1,14 +1,16 @@
-"""Faces benchmark, all in one run on a private stack:
+"""Faces benchmark, all in one run on a private stack, the platform against the fastest in-process pipeline
+of the same models (``fovea.faces.inprocess.InProcessFaces``: decode, downsize, MTCNN, align, dlib ResNet in
+onnxruntime, with the faces service's own pre/post code) at concurrency 1 and 8:
 
-1. Verify latency: the two models called in-process (torch: decode, downsize, MTCNN, align, dlib ResNet,
-   distance) vs the full gateway path (gateway -> faces service -> Triton face_detector + face_embedder).
-2. Enrollment throughput through the gateway (one photo per Enroll).
+1. Verify: distance to an enrolled identity (in-process: the same work against the reference embedding);
+   Identify on a 1k-identity gallery (in-process: embedding + the same exact search in memory); Enroll of one
+   photo (in-process: embedding + quality checks + adding to an in-memory index).
 3. Identify over galleries of 1k, 100k and 1M synthetic identities (random 128-D vectors with the spread of
    dlib embeddings, bulk-imported into Redis and loaded by the faces service): gateway latency; then our exact
    search (``GalleryIndex.search``) vs a plain numpy brute force over the same matrix, with recall@10 of both
    the in-process search and the gateway's candidates against the brute force (must be 1.0).
 
-    .venv/bin/python bench/faces.py [--requests 32] [--sizes 1000,100000,1000000]
+    .venv/bin/python bench/faces.py [--requests 32] [--concurrency 1,8] [--sizes 1000,100000,1000000]
 """
 
 from __future__ import annotations
@@ -29,45 +31,21 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
-from _timing import HEADER, Figures, measure  # noqa: E402
+from _timing import HEADER, Figures, measure, versus  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
-from fovea.common.images import ImageLimits, decode_image  # noqa: E402
 from fovea.faces.config import FacesSettings  # noqa: E402
-from fovea.faces.core.align import align_faces  # noqa: E402
 from fovea.faces.core.matching import GalleryIndex  # noqa: E402
+from fovea.faces.core.quality import assess_quality  # noqa: E402
 from fovea.faces.core.records import TemplateRecord  # noqa: E402
-from fovea.faces.pipeline import FacePipeline, FacesTriton, downsize  # noqa: E402
+from fovea.faces.inprocess import InProcessFaces  # noqa: E402
+from fovea.faces.pipeline import FacePipeline, FacesTriton, _align_all  # noqa: E402
 from fovea.faces.store import FaceStore  # noqa: E402
-from fovea.models.dlib_resnet import embed_chips, load_dlib_resnet  # noqa: E402
-from fovea.models.mtcnn import detect_faces, load_mtcnn  # noqa: E402
 from fovea.models.samples import sample  # noqa: E402
 from fovea.stack.config import REPO_ROOT, StackSettings  # noqa: E402
 
 PROBES = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
 K = 10
-
-
-class InProcess:
-    """The same work as one Verify, with the models loaded here (no gRPC, no Triton)."""
-
-    def __init__(self) -> None:
-        repo = REPO_ROOT / "model_repository"
-        self.mtcnn = load_mtcnn(repo / "face_detector/1/mtcnn.pt")
-        self.resnet = load_dlib_resnet(repo / "face_embedder/1/dlib_resnet.pt")
-        self.settings = FacesSettings()
-        self.reference = self.embed(sample("obama").read_bytes())
-
-    def embed(self, data: bytes) -> np.ndarray:
-        image = decode_image(data, ImageLimits())
-        small, sx, sy = downsize(image, self.settings.detect_max_side)
-        found = [f for f in detect_faces(self.mtcnn, small) if f.score >= self.settings.min_face_score]
-        face = max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-        marks = (face.landmarks[None] + 0.5) / np.array([sx, sy]) - 0.5
-        return embed_chips(self.resnet, align_faces(image, marks))[0]
-
-    def verify(self, data: bytes) -> float:
-        return float(np.linalg.norm(self.embed(data) - self.reference))
 
 
 def templates_count(port: int) -> float:
@@ -103,6 +81,7 @@ async def service_embedding(settings: StackSettings, data: bytes) -> np.ndarray:
     triton = FacesTriton(settings.triton_grpc_url)
     pipeline = FacePipeline(FacesSettings(), triton)
     try:
+        await pipeline.ready()  # reads the detector's DETECT_SIDE, as the service does
         photo = await pipeline.find_faces(data)
         return (await pipeline.embed([(photo.image, photo.faces.take([0]))]))[0]
     finally:
@@ -178,57 +157,96 @@ def identify_row(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=32)
-    parser.add_argument("--sizes", default="1000,100000,1000000")
+    parser.add_argument("--concurrency", default="1,8", help="comma-separated concurrencies")
+    parser.add_argument("--sizes", default="1000,100000,1000000", help="identify scaling table ('' = skip)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cuda={torch.cuda.is_available()}")
-    local = InProcess()
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    torch.set_num_threads(1)  # alignment is numpy; as the faces service runs
+    print(f"torch {torch.__version__}, cuda={torch.cuda.is_available()}, device {args.device}")
+    local = InProcessFaces(REPO_ROOT / "model_repository")
+    reference = local.embedding(sample("obama").read_bytes())
     probes = [sample(n).read_bytes() for n in PROBES]
+    enroll_photos = [sample(n).read_bytes() for n in ("obama", *PROBES)]
     rows: list[Figures] = []
+    lines: list[str] = []
     with private_stack() as (settings, key):
         client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=120)
         gallery = f"bench-verify-{uuid.uuid4().hex[:6]}"
         client.create_gallery(gallery)
         client.enroll(gallery, "obama", [sample("obama").read_bytes()])
-        for concurrency in (1, 4):
-            a = measure(
-                "a: models in-process (torch)",
-                lambda i: local.verify(probes[i % 5]),
-                args.requests,
-                concurrency,
-            )
-            b = measure(
-                "b: gateway Verify",
-                lambda i: client.verify(gallery, "obama", probes[i % 5]),
-                args.requests,
-                concurrency,
-            )
-            rows += [a, b]
-            print(f"concurrency {concurrency}: verify p50 b/a {b.p50_ms / a.p50_ms:.2f}", flush=True)
-        enroll_photos = [sample(n).read_bytes() for n in ("obama", *PROBES)]
-        for concurrency in (1, 4):
-            rows.append(
-                measure(
-                    "c: gateway Enroll (1 photo)",
-                    lambda i: client.enroll(
-                        gallery, f"person-{uuid.uuid4().hex[:8]}", [enroll_photos[i % 6]]
-                    ),
-                    args.requests,
-                    concurrency,
-                )
-            )
+        distances = (
+            [round(local.verify(p, reference), 3) for p in probes],
+            [round(client.verify(gallery, "obama", p).distance, 3) for p in probes],
+        )
+        print(f"verify distances in-process {distances[0]} / gateway {distances[1]}", flush=True)
+        r, line = versus(
+            "Verify",
+            lambda i: local.verify(probes[i % 5], reference),
+            lambda i: client.verify(gallery, "obama", probes[i % 5]),
+            args.requests,
+            concurrencies,
+        )
+        rows, lines = rows + r, lines + line
+
+        # Identify over 1k synthetic identities plus obama; the in-process side searches the same matrix.
+        matrix = synthetic(1000, seed=1)
+        ids = [f"syn-{i:07d}" for i in range(1000)]
+        index = GalleryIndex(128, capacity=1001)
+        index.add_many((ids[i], ids[i], matrix[i]) for i in range(1000))
+        index.add_many([("obama", "obama", reference)])
+        redis_url = json.loads((settings.data / "stack.json").read_text())["redis_url"]
+        before = templates_count(settings.faces_metrics_port)
+        asyncio.run(bulk_import(redis_url, gallery, ids, matrix))
+        while templates_count(settings.faces_metrics_port) < before + 1000:
+            time.sleep(0.2)
+        r, line = versus(
+            "Identify (1k)",
+            lambda i: index.search(local.embedding(probes[i % 5]), 1),
+            lambda i: client.identify(gallery, probes[i % 5], top_k=1),
+            args.requests,
+            concurrencies,
+        )
+        rows, lines = rows + r, lines + line
+
+        enrolled = GalleryIndex(128, capacity=args.requests * 4 * len(concurrencies) + 64)
+
+        def enroll_in_process(i: int) -> None:
+            photo = local.find_faces(enroll_photos[i % 6])
+            chips = _align_all([(photo.image, photo.faces.take([0]))])
+            assess_quality(photo.faces.take([0]).landmarks, chips, min_inter_ocular=20.0, min_blur=1.0)
+            name = uuid.uuid4().hex[:8]
+            [out] = local.embedder.execute([{"CHIP": chips}])
+            assert isinstance(out, dict)
+            enrolled.add_many([(name, name, out["EMBEDDING"][0])])
+
+        r, line = versus(
+            "Enroll (1 photo)",
+            enroll_in_process,
+            lambda i: client.enroll(gallery, f"person-{uuid.uuid4().hex[:8]}", [enroll_photos[i % 6]]),
+            args.requests,
+            concurrencies,
+        )
+        rows, lines = rows + r, lines + line
         client.delete_gallery(gallery)
         print(HEADER)
         for row in rows:
             print(row.row())
         print()
-        probe = sample("obama2").read_bytes()
-        query = asyncio.run(service_embedding(settings, probe)).astype(np.float32)
-        print(IDENTIFY_HEADER, flush=True)
-        for n in sizes:
-            print(identify_row(settings, client, probe, query, n, args.requests), flush=True)
+        for line in lines:
+            print(line)
+        print()
+        if sizes:
+            probe = sample("obama2").read_bytes()
+            query = asyncio.run(service_embedding(settings, probe)).astype(np.float32)
+            print(IDENTIFY_HEADER, flush=True)
+            for n in sizes:
+                print(identify_row(settings, client, probe, query, n, args.requests), flush=True)
         client.close()
 
 

@@ -120,7 +120,9 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    if img.mode != "RGB":  # convert() copies even an RGB image: one copy (np.asarray's) is enough
+        img = img.convert("RGB")
+    return np.asarray(img, dtype=np.uint8)
 
 
 def encode_png(array: np.ndarray) -> bytes:

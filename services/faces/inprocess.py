@@ -11,33 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from fovea.common.images import decode_image, limits_from
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.faces import confident_by_area, rescale
-from fovea.faces.pipeline import Photo, _align_all, downsize
+from fovea.faces.pipeline import Photo, _align_all, detection_side, downsize
+from fovea.serving.base import read_config
 from fovea.serving.face_detector import DETECTOR_INPUT, unpack_detections
 from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
-from fovea.serving.triton_adapter import Served, load_served
-
-
-def read_model_config(path: Path) -> dict[str, Any]:
-    """A ``config.pbtxt`` -> the dict Triton hands a python model as ``args["model_config"]`` (parsed with
-    Triton's own ``ModelConfig`` proto, as shipped in tritonclient)."""
-    from google.protobuf import json_format, text_format
-    from tritonclient.grpc import model_config_pb2
-
-    config = text_format.Parse(Path(path).read_text(), model_config_pb2.ModelConfig())
-    return json_format.MessageToDict(config, preserving_proto_field_name=True)
-
-
-def load_model(repository: Path, name: str, module: str) -> Served:
-    """``repository/name`` served by ``module`` in this process (its config checked against the contract)."""
-    folder = Path(repository) / name
-    return load_served(module, folder / "1", read_model_config(folder / "config.pbtxt"))[1]
+from fovea.serving.triton_adapter import Served, load_from_repository
 
 
 def _run(model: Served, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -58,8 +42,15 @@ class InProcessFaces:
     def __init__(self, repository: Path, settings: FacesSettings | None = None) -> None:
         self.settings = settings or FacesSettings()
         self.limits = limits_from(self.settings)
-        self.detector = load_model(repository, self.settings.detector_model, "fovea.serving.face_detector")
-        self.embedder = load_model(repository, self.settings.embedder_model, "fovea.serving.face_embedder")
+        detector_dir = Path(repository) / self.settings.detector_model
+        self.detector = load_from_repository("fovea.serving.face_detector", detector_dir)
+        self.embedder = load_from_repository(
+            "fovea.serving.face_embedder", Path(repository) / self.settings.embedder_model
+        )
+        params = read_config(detector_dir / "config.pbtxt").get("parameters", {})
+        self.detect_side = detection_side(
+            self.settings.detect_max_side, {k: v.get("string_value", "") for k, v in params.items()}
+        )
 
     def find_faces(self, data: bytes) -> Photo:
         """As ``FacePipeline.find_faces``: decode, downsize, detect, back to original pixels, filter."""
@@ -67,7 +58,7 @@ class InProcessFaces:
 
     def detect(self, image: np.ndarray) -> Photo:
         """A decoded (H,W,3) uint8 RGB image -> its faces, the rest of :meth:`find_faces`."""
-        small, sx, sy = downsize(image, self.settings.detect_max_side)
+        small, sx, sy = downsize(image, self.detect_side)
         faces = unpack_detections(_run(self.detector, {DETECTOR_INPUT: small[None]}))[0]
         return Photo(image, confident_by_area(rescale(faces, sx, sy), self.settings.min_face_score))
 
@@ -89,4 +80,4 @@ class InProcessFaces:
         return float(np.linalg.norm(query - np.asarray(reference, np.float64)))
 
 
-__all__ = ["InProcessFaces", "load_model", "read_model_config"]
+__all__ = ["InProcessFaces"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,12 +67,21 @@ def downsize(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float
     return np.asarray(resized), new_w / width, new_h / height
 
 
+def detection_side(max_side: int, detector_params: Mapping[str, str]) -> int:
+    """The longer side a photo is downsized to before detection: ``max_side`` (the service's setting), or the
+    face_detector's ``DETECT_SIDE`` when that is smaller, since the model would shrink the photo to it anyway
+    (sending more only moves pixels: 3 MB for a 1024 px photo against 0.25 MB at 288)."""
+    side = int(detector_params.get("DETECT_SIDE", "0") or 0)
+    return min(max_side, side) if side > 0 else max_side
+
+
 class FacePipeline:
     def __init__(self, settings: FacesSettings, triton: FacesTriton) -> None:
         self.settings = settings
         self.triton = triton
         self.limits = limits_from(settings)
         self._info: EmbedderInfo | None = None
+        self.detect_side = settings.detect_max_side  # refined from the detector's config by ready()
 
     # ------------------------------------------------------------------------------------------ models
     @property
@@ -101,6 +110,8 @@ class FacePipeline:
         if not all(await asyncio.gather(*(self.triton.is_model_ready(m) for m in models))):
             return False
         info = EmbedderInfo.from_parameters(await self.triton.model_parameters(self.settings.embedder_model))
+        detector = await self.triton.model_parameters(self.settings.detector_model)
+        self.detect_side = detection_side(self.settings.detect_max_side, detector)
         if self._info is not None and info != self._info:
             log.warning("embedding model changed in Triton: %s -> %s", self._info, info)
         self._info = info
@@ -109,8 +120,7 @@ class FacePipeline:
     # ------------------------------------------------------------------------------------------ photos
     async def find_faces(self, data: bytes) -> Photo:
         """Decode (``InvalidImage`` on bad bytes) and detect; faces below the minimum score are dropped."""
-        image = await asyncio.to_thread(decode_image, data, self.limits)
-        small, sx, sy = await asyncio.to_thread(downsize, image, self.settings.detect_max_side)
+        image, (small, sx, sy) = await asyncio.to_thread(self._decode, data)
         outputs = await self.triton.infer(
             self.settings.detector_model,
             {DETECTOR_INPUT: small[None]},
@@ -119,6 +129,10 @@ class FacePipeline:
         )
         faces = unpack_detections(outputs)[0]
         return Photo(image, confident_by_area(rescale(faces, sx, sy), self.settings.min_face_score))
+
+    def _decode(self, data: bytes) -> tuple[np.ndarray, tuple[np.ndarray, float, float]]:
+        image = decode_image(data, self.limits)  # one thread hop for both
+        return image, downsize(image, self.detect_side)
 
     async def find_faces_many(self, photos: Sequence[bytes]) -> list[Photo]:
         return list(await asyncio.gather(*(self.find_faces(p) for p in photos)))
@@ -168,4 +182,4 @@ def _align_all(faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
     return np.concatenate(chips) if chips else np.zeros((0, 150, 150, 3), np.uint8)
 
 
-__all__ = ["FacePipeline", "FacesTriton", "Photo", "downsize"]
+__all__ = ["FacePipeline", "FacesTriton", "Photo", "detection_side", "downsize"]

@@ -11,13 +11,13 @@ import torch
 
 from fovea.common.errors import InvalidArgument
 from fovea.faces.core.faces import DetectedFaces, confident_by_area
-from fovea.faces.inprocess import InProcessFaces, load_model, read_model_config
+from fovea.faces.inprocess import InProcessFaces
 from fovea.faces.pipeline import downsize
 from fovea.models.dlib_resnet import DlibResNet, embed_chips
 from fovea.models.mtcnn import MTCNN, crop_resize, detect_faces
 from fovea.models.mtcnn import nms as torch_nms
 from fovea.serving import face_detector, face_embedder
-from fovea.serving.base import RequestError, check_config
+from fovea.serving.base import RequestError, check_config, read_config
 from fovea.serving.face_detector import (
     DetectorSettings,
     MtcnnNets,
@@ -29,6 +29,7 @@ from fovea.serving.face_detector import (
     unpack_detections,
 )
 from fovea.serving.face_embedder import EmbedderInfo
+from fovea.serving.triton_adapter import load_from_repository
 from fovea.stack.config import REPO_ROOT
 
 
@@ -48,10 +49,10 @@ def nets(repository: Path) -> MtcnnNets:
 
 def test_configs_match_their_contracts() -> None:
     for name, module in (("face_detector", face_detector), ("face_embedder", face_embedder)):
-        config = read_model_config(REPO_ROOT / "model_repository" / name / "config.pbtxt")
+        config = read_config(REPO_ROOT / "model_repository" / name / "config.pbtxt")
         params = check_config(module.CONTRACT, config)  # raises listing every difference
         assert config["name"] == name and params["WEIGHTS"].endswith(".onnx")
-    detector = read_model_config(REPO_ROOT / "model_repository" / "face_detector" / "config.pbtxt")
+    detector = read_config(REPO_ROOT / "model_repository" / "face_detector" / "config.pbtxt")
     DetectorSettings.from_parameters(check_config(face_detector.CONTRACT, detector))
 
 
@@ -122,7 +123,7 @@ def test_working_copy_lands_on_the_full_size_face(
 
 
 def test_execute_batches_and_isolates_bad_requests(repository: Path, photos: dict[str, np.ndarray]) -> None:
-    detector = load_model(repository, "face_detector", "fovea.serving.face_detector")
+    detector = load_from_repository("fovea.serving.face_detector", repository / "face_detector")
     obama = downsize(photos["obama.jpg"], 400)[0]
     biden = downsize(photos["biden.jpg"], 400)[0]
     results = detector.execute(
@@ -146,7 +147,7 @@ def test_execute_batches_and_isolates_bad_requests(repository: Path, photos: dic
 
 
 def test_embedder_matches_the_port_and_isolates_bad_requests(repository: Path, resnet: DlibResNet) -> None:
-    embedder = load_model(repository, "face_embedder", "fovea.serving.face_embedder")
+    embedder = load_from_repository("fovea.serving.face_embedder", repository / "face_embedder")
     chips = np.random.default_rng(0).integers(0, 256, (3, 150, 150, 3)).astype(np.uint8)
     good, bad = embedder.execute([{"CHIP": chips}, {"CHIP": chips[:, :100]}])
     assert isinstance(good, dict) and isinstance(bad, RequestError)
