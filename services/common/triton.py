@@ -8,6 +8,7 @@ DEADLINE_EXCEEDED -> ``DeadlineExceeded``; anything else stays an internal error
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from tenacity import (
     wait_exponential,
 )
 from tritonclient.grpc import InferInput, InferRequestedOutput
-from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype, triton_to_np_dtype
 
 from fovea.common.errors import (
     DeadlineExceeded,
@@ -31,6 +32,7 @@ from fovea.common.errors import (
     NotFound,
     UpstreamUnavailable,
 )
+from fovea.common.shared_memory import Region, RegionPool, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +71,37 @@ def translate(exc: InferenceServerException, url: str, model: str | None = None)
 
 
 class TritonClient:
-    """Async client for one Triton server; ``infer`` retries UNAVAILABLE within a time budget."""
+    """Async client for one Triton server; ``infer`` retries UNAVAILABLE within a time budget.
 
-    def __init__(self, url: str, *, timeout_s: float = 30.0, retry_budget_s: float = 2.0) -> None:
+    With ``shared_memory`` (default: when Triton's URL is a loopback address) tensors travel through system
+    shared-memory regions instead of the gRPC payload (:mod:`fovea.common.shared_memory`): every input, and
+    every output whose shape the model's config fixes; the rest, or everything once Triton refuses a
+    region, goes over gRPC as before.
+    """
+
+    OUTPUT_SPECS_TTL_S = 10.0  # a reloaded model may change its outputs: re-read its config this often
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 30.0,
+        retry_budget_s: float = 2.0,
+        shared_memory: bool | None = None,
+    ) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.retry_budget_s = retry_budget_s
         self._client = triton_aio.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
+        use_shm = is_loopback(url) if shared_memory is None else shared_memory
+        self._pool = RegionPool(self._client) if use_shm else None
+        self._output_specs: dict[
+            str, tuple[float, dict[str, tuple[np.dtype[Any], tuple[int, ...]]], bool]
+        ] = {}
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         await self._client.close()
 
     async def infer(
@@ -89,8 +113,20 @@ class TritonClient:
         timeout_s: float | None = None,
     ) -> dict[str, np.ndarray]:
         """Run ``model`` on named numpy inputs (batch dimension included); return the named outputs."""
-        requested = [InferRequestedOutput(name) for name in outputs]
-        infer_inputs = _infer_inputs(inputs)
+        if self._pool is None or not self._pool.enabled:
+            result = await self._call(
+                model, _infer_inputs(inputs), [InferRequestedOutput(n) for n in outputs], timeout_s
+            )
+            return {name: result.as_numpy(name) for name in outputs}
+        return await self._infer_shared(self._pool, model, inputs, outputs, timeout_s)
+
+    async def _call(
+        self,
+        model: str,
+        inputs: list[InferInput],
+        outputs: list[InferRequestedOutput],
+        timeout_s: float | None,
+    ) -> Any:
         budget = min(self.retry_budget_s, timeout_s or self.retry_budget_s)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(UpstreamUnavailable),
@@ -100,15 +136,83 @@ class TritonClient:
         ):
             with attempt:
                 try:
-                    result = await self._client.infer(
-                        model,
-                        infer_inputs,
-                        outputs=requested,
-                        client_timeout=timeout_s or self.timeout_s,
+                    return await self._client.infer(
+                        model, inputs, outputs=outputs, client_timeout=timeout_s or self.timeout_s
                     )
                 except InferenceServerException as exc:
                     raise translate(exc, self.url, model) from exc
-        return {name: result.as_numpy(name) for name in outputs}
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _infer_shared(
+        self,
+        pool: RegionPool,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Sequence[str],
+        timeout_s: float | None,
+    ) -> dict[str, np.ndarray]:
+        lent: list[Region] = []
+        done = False
+        try:
+            tensors = []
+            for name, array in inputs.items():
+                region = None if array.dtype == np.object_ else await pool.take(array.nbytes)
+                if region is None:
+                    tensors.extend(_infer_inputs({name: array}))
+                    continue
+                lent.append(region)
+                tensor = InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+                tensor.set_shared_memory(region.name, region.write(array))
+                tensors.append(tensor)
+            batch = next(iter(inputs.values())).shape[0] if inputs else 1
+            fixed = await self._fixed_outputs(model, batch)
+            requested = []
+            into: dict[str, Region] = {}
+            for name in outputs:
+                wanted = InferRequestedOutput(name)
+                if name in fixed and (region := await pool.take(fixed[name])) is not None:
+                    lent.append(region)
+                    into[name] = region
+                    wanted.set_shared_memory(region.name, fixed[name])
+                requested.append(wanted)
+            result = await self._call(model, tensors, requested, timeout_s)
+            arrays = {}
+            for name in outputs:
+                if name in into:
+                    meta = result.get_output(name)
+                    arrays[name] = into[name].read(triton_to_np_dtype(meta.datatype), list(meta.shape))
+                else:
+                    arrays[name] = result.as_numpy(name)
+            done = True
+            return arrays
+        finally:
+            for region in lent:  # after a failure Triton may still write into a region: never lend it again
+                pool.give(region, reusable=done)
+
+    async def _fixed_outputs(self, model: str, batch: int) -> dict[str, int]:
+        """Byte sizes of ``model``'s outputs whose shape its config fixes (for a batch of ``batch``)."""
+        now = time.monotonic()
+        cached = self._output_specs.get(model)
+        if cached is None or now - cached[0] > self.OUTPUT_SPECS_TTL_S:
+            try:
+                config = (await self._client.get_model_config(model, as_json=True, client_timeout=5.0))[
+                    "config"
+                ]
+            except InferenceServerException as exc:
+                raise translate(exc, self.url, model) from exc
+            specs = {}
+            for out in config.get("output", []):
+                dims = tuple(int(d) for d in out.get("dims", []))
+                dtype = triton_to_np_dtype(str(out.get("data_type", "")).removeprefix("TYPE_"))
+                if dtype is not None and dtype != np.object_ and all(d > 0 for d in dims):
+                    specs[out["name"]] = (np.dtype(dtype), dims)
+            cached = (now, specs, int(config.get("max_batch_size", 0)) > 0)
+            self._output_specs[model] = cached
+        _, specs, batched = cached
+        return {
+            name: int(np.prod((batch, *dims) if batched else dims)) * dtype.itemsize
+            for name, (dtype, dims) in specs.items()
+        }
 
     async def is_ready(self) -> bool:
         try:

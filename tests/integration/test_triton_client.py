@@ -1,0 +1,49 @@
+"""fovea.common.triton.TritonClient against the stack's real Triton: tensors through shared memory give the
+same answers as through gRPC, regions are reused, and closing releases them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fovea.common.triton import TritonClient
+
+from .conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+OUTPUTS = ("BOXES", "SCORES", "CLASSES")
+
+
+def run(stack: Stack, shared_memory: bool, images: np.ndarray) -> tuple[list[dict[str, np.ndarray]], int]:
+    async def go() -> tuple[list[dict[str, np.ndarray]], int]:
+        client = TritonClient(stack.settings.triton_grpc_url, shared_memory=shared_memory)
+        try:
+            results = [await client.infer("nanodet", {"INPUT": image[None]}, OUTPUTS) for image in images]
+            results.append(await client.infer("nanodet", {"INPUT": images}, OUTPUTS))  # a batch of 3
+            regions = len([p for p in Path("/dev/shm").iterdir() if p.name.startswith(f"fovea-{os.getpid()}-")])
+        finally:
+            await client.close()
+        return results, regions
+
+    return asyncio.run(go())
+
+
+def test_shared_memory_matches_grpc_and_is_released(stack: Stack) -> None:
+    images = np.random.default_rng(0).integers(0, 256, (3, 416, 416, 3), dtype=np.uint8)
+    shared, regions = run(stack, True, images)
+    plain, none = run(stack, False, images)
+    assert none == 0
+    # one input region and three output regions, reused by every request; the batch needs bigger ones
+    assert 4 <= regions <= 8
+    assert len(shared) == len(plain) == 4
+    for got, want in zip(shared, plain, strict=True):
+        for name in OUTPUTS:
+            assert got[name].dtype == want[name].dtype and got[name].shape == want[name].shape
+            np.testing.assert_array_equal(got[name], want[name])
+    assert shared[3]["SCORES"].shape == (3, 1000)
+    assert not [p for p in Path("/dev/shm").iterdir() if p.name.startswith(f"fovea-{os.getpid()}-")]
