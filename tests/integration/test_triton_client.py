@@ -19,13 +19,18 @@ pytestmark = pytest.mark.integration
 OUTPUTS = ("BOXES", "SCORES", "CLASSES")
 
 
+def our_regions() -> list[Path]:
+    """This process's shared-memory regions (their keys carry the pid)."""
+    return [p for p in Path("/dev/shm").iterdir() if p.name.startswith(f"fovea-{os.getpid()}-")]
+
+
 def run(stack: Stack, shared_memory: bool, images: np.ndarray) -> tuple[list[dict[str, np.ndarray]], int]:
     async def go() -> tuple[list[dict[str, np.ndarray]], int]:
         client = TritonClient(stack.settings.triton_grpc_url, shared_memory=shared_memory)
         try:
             results = [await client.infer("nanodet", {"INPUT": image[None]}, OUTPUTS) for image in images]
             results.append(await client.infer("nanodet", {"INPUT": images}, OUTPUTS))  # a batch of 3
-            regions = len([p for p in Path("/dev/shm").iterdir() if p.name.startswith(f"fovea-{os.getpid()}-")])
+            regions = len(our_regions())
         finally:
             await client.close()
         return results, regions
@@ -46,4 +51,4 @@ def test_shared_memory_matches_grpc_and_is_released(stack: Stack) -> None:
             assert got[name].dtype == want[name].dtype and got[name].shape == want[name].shape
             np.testing.assert_array_equal(got[name], want[name])
     assert shared[3]["SCORES"].shape == (3, 1000)
-    assert not [p for p in Path("/dev/shm").iterdir() if p.name.startswith(f"fovea-{os.getpid()}-")]
+    assert not our_regions()
