@@ -376,3 +376,76 @@ def convert_nanodet_onnx(out_path: Path, artefact: Path | None = None) -> Path:
     onnx.save(served, str(tmp))
     tmp.replace(out_path)
     return out_path
+
+
+# --------------------------------------------------------------------------------------------------------------
+# INT8 variant (model nanodet_int8): static quantisation of the served graph's convolutions
+# --------------------------------------------------------------------------------------------------------------
+
+INT8_CALIBRATION = ("obama", "obama2", "obama3", "biden", "scream", "kite")
+"""Sample photos (``fovea.models.samples``) the activation ranges are calibrated on: none of the labelled photos
+the variants are compared on (dog, person, giraffe, horses: ``bench/detectors.py``)."""
+
+
+def calibration_images(names: tuple[str, ...] = INT8_CALIBRATION) -> list[np.ndarray]:
+    """The calibration photos as the service sends them: ``(1, 416, 416, 3)`` uint8, aspect kept, padded 114."""
+    from PIL import Image
+
+    from fovea.models.samples import sample
+
+    size = NANODET_METADATA["input_size"]
+    images = []
+    for name in names:
+        with Image.open(sample(name)) as img:
+            rgb = img.convert("RGB")
+            scale = size / max(rgb.size)
+            resized = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))))
+        canvas = np.full((size, size, 3), 114, np.uint8)
+        top, left = (size - resized.height) // 2, (size - resized.width) // 2
+        canvas[top : top + resized.height, left : left + resized.width] = np.asarray(resized)
+        images.append(canvas[None])
+    return images
+
+
+def quantize_int8(fp32: Path, out_path: Path, images: list[np.ndarray]) -> Path:
+    """Static INT8 of the served graph: QDQ, per-channel int8 weights, uint8 activations calibrated (min-max)
+    on ``images``; convolutions only, so the uint8 prefix, the box decode and the top-k stay float32."""
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.pending = iter(images)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            image = next(self.pending, None)
+            return None if image is None else {ONNX_INPUT: image}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            str(out_path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv"],
+        )
+    return out_path
+
+
+def convert_nanodet_int8(out_path: Path) -> Path:
+    """The INT8 variant at ``out_path``: the float graph (:func:`convert_nanodet_onnx`), quantised on
+    :data:`INT8_CALIBRATION`. Accuracy is measured against the float model by ``bench/detectors.py``."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = convert_nanodet_onnx(Path(tmp) / "fp32.onnx")
+        quantize_int8(fp32, Path(out_path), calibration_images())
+    logger.info("wrote NanoDet INT8 %s", out_path)
+    return Path(out_path)

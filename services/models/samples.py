@@ -15,6 +15,26 @@ DARKNET = {
 FACES = ("obama", "obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
 
 
+# Boxes drawn by eye on four of the darknet photos (xyxy pixels, checked by drawing them), COCO class names:
+# the small labelled set detectors are compared on (bench/detectors.py, tests/integration/test_evaluation.py).
+LABELLED_BOXES: dict[str, list[tuple[str, tuple[int, int, int, int]]]] = {
+    "dog": [("dog", (128, 220, 315, 540)), ("bicycle", (120, 125, 570, 465))],
+    "person": [
+        ("person", (190, 95, 275, 380)),
+        ("dog", (67, 266, 201, 348)),
+        ("horse", (406, 138, 604, 343)),
+    ],
+    "giraffe": [("giraffe", (166, 30, 453, 444)), ("zebra", (307, 203, 422, 444))],
+    "horses": [  # five horses, front to back
+        ("horse", (0, 193, 315, 410)),
+        ("horse", (172, 196, 418, 362)),
+        ("horse", (435, 212, 595, 345)),
+        ("horse", (288, 210, 456, 323)),
+        ("horse", (0, 187, 153, 340)),
+    ],
+}
+
+
 def sample(name: str) -> Path:
     """Path of a sample photo: one of ``DARKNET`` or ``FACES``."""
     if name in DARKNET:
