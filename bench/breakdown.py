@@ -2,7 +2,7 @@
 (from /proc, so every process counts, Triton's python-backend stubs included), Triton's own statistics per
 model (queue vs compute: input, infer, output), and the wall-clock p50 seen by the client.
 
-    .venv/bin/python bench/profile.py [--requests 40] [--what detect,verify] [--json OUT] [--before OLD]
+    .venv/bin/python bench/breakdown.py [--requests 40] [--what detect,verify] [--json OUT] [--before OLD]
 
 It uses only the client, the stack launcher and /proc, so the same file profiles an older checkout:
 ``--before OLD`` first runs this file with ``OLD/.venv/bin/python`` (OLD's stack, models and code: make one
