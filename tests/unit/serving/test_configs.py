@@ -27,7 +27,7 @@ def params(config: dict[str, Any]) -> dict[str, str]:
 
 
 def test_every_model_has_both_flavours() -> None:
-    assert MODELS == ["face_detector", "face_embedder", "nanodet", "style_fast", "style_gatys"]
+    assert MODELS == ["face_detector", "face_embedder", "nanodet", "nanodet_int8", "style_fast", "style_gatys"]
     for model in MODELS:
         assert (REPOSITORY / model / "configs" / "gpu.pbtxt").exists(), model
 
@@ -68,7 +68,7 @@ def test_python_flavour_matches_its_contract(model: str) -> None:
             check_config(contract, config)
 
 
-@pytest.mark.parametrize("model", ["nanodet", "face_embedder"])
+@pytest.mark.parametrize("model", ["nanodet", "nanodet_int8", "face_embedder"])
 def test_native_flavour_names_are_the_onnx_graph_names(model: str) -> None:
     onnx = pytest.importorskip("onnx")
     gpu = read_config(REPOSITORY / model / "configs" / "gpu.pbtxt")
