@@ -56,6 +56,7 @@ _ADDRESS = re.compile(
     r"|\b(?:ipv4:|ipv6:|dns:)?(?:\d{1,3}\.){3}\d{1,3}:\d{1,5}\b"  # 127.0.0.1:6379, ipv4:10.0.0.2:8001
     r"|\[[0-9a-fA-F:]+\]:\d{1,5}"  # [::1]:8001
     r"|\blocalhost:\d{1,5}\b"
+    r"|\(\s*'[^']*'\s*,\s*\d{1,5}\s*\)"  # Python's (host, port) tuples: "Connect call failed ('127.0.0.1', 6390)"
 )
 
 

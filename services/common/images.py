@@ -12,7 +12,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fovea.common.errors import InvalidImage
 
-ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+ALLOWED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
+"""As Pillow names them. MPO is the JPEG of phone cameras with a second, smaller image appended (a preview or
+the other eye): Pillow opens it at its first image, a JPEG, which is what is decoded."""
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ def decode_image_reduced(data: bytes, limits: ImageLimits, min_size: tuple[int, 
             _check_size(width, height, limits)
             swapped = img.getexif().get(0x0112) in _SWAPS_AXES  # 0x0112: Orientation
             original = (height, width) if swapped else (width, height)
-            if min_size is not None and fmt == "JPEG":
+            if min_size is not None and fmt in JPEG_FORMATS:
                 want_w, want_h = (min_size[1], min_size[0]) if swapped else min_size
                 if want_w * 2 <= width and want_h * 2 <= height:
                     img.draft(img.mode, (max(1, want_w), max(1, want_h)))

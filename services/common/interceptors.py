@@ -1,8 +1,10 @@
 """The one server interceptor every Fovea gRPC server installs.
 
-It sets the request id (from ``x-request-id`` metadata, or a new one) for logs and downstream calls,
-translates domain errors into gRPC statuses by lookup of their ``code`` (anything else is INTERNAL and
-logged with its traceback), and records request counts and latency. What a caller reads of a domain error
+It sets the request id for logs and downstream calls: at the edge (the gateway) always a new one, the
+caller's ``x-request-id`` being kept apart as the client request id; behind the edge the ids the gateway
+passes on (``x-request-id``, ``x-client-request-id``). It translates domain errors into gRPC statuses by
+lookup of their ``code`` (anything else is INTERNAL and logged with its traceback), and records request
+counts and latency. What a caller reads of a domain error
 is bounded and free of object reprs and internal addresses (``public_message``); the log keeps the rest.
 """
 
@@ -17,7 +19,12 @@ from typing import Any
 import grpc
 
 from fovea.common.errors import FoveaError, public_message
-from fovea.common.logs import REQUEST_ID_HEADER, request_id_var
+from fovea.common.logs import (
+    CLIENT_REQUEST_ID_HEADER,
+    REQUEST_ID_HEADER,
+    client_request_id_var,
+    request_id_var,
+)
 from fovea.common.metrics import rpc_metrics
 
 log = logging.getLogger(__name__)
@@ -25,11 +32,27 @@ log = logging.getLogger(__name__)
 UNMEASURED = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
 
 
-def request_id_from(metadata: Any) -> str:
+MAX_REQUEST_ID_CHARS = 128
+
+
+def _header(metadata: Any, name: str) -> str:
+    """A text header's value, cut to ``MAX_REQUEST_ID_CHARS`` and without unprintable characters."""
     for key, value in metadata or ():
-        if key == REQUEST_ID_HEADER and value:
-            return str(value)[:128]
-    return uuid.uuid4().hex
+        if key == name and isinstance(value, str) and value:
+            return "".join(c for c in value[:MAX_REQUEST_ID_CHARS] if c.isprintable())
+    return ""
+
+
+def request_ids_from(metadata: Any, *, edge: bool) -> tuple[str, str]:
+    """``(request id, client request id)`` of a call. At the edge the request id is always made here (a
+    caller cannot choose the id that logs and audit records carry) and the caller's ``x-request-id`` is the
+    client request id; behind the edge both come from the gateway's metadata (a new id when absent)."""
+    if edge:
+        return uuid.uuid4().hex, _header(metadata, REQUEST_ID_HEADER)
+    return (
+        _header(metadata, REQUEST_ID_HEADER) or uuid.uuid4().hex,
+        _header(metadata, CLIENT_REQUEST_ID_HEADER),
+    )
 
 
 async def _translate(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
@@ -54,8 +77,10 @@ def _code_of(exc: BaseException | None, context: grpc.aio.ServicerContext) -> st
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, *, edge: bool = False) -> None:
+        """``edge``: this server takes calls from outside (the gateway); see :func:`request_ids_from`."""
         self._metrics = rpc_metrics(service)
+        self._edge = edge
 
     async def intercept_service(
         self,
@@ -67,7 +92,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or full_method in UNMEASURED:
             return handler
         method = full_method.rsplit("/", 1)[-1]
-        request_id = request_id_from(handler_call_details.invocation_metadata)
+        request_id, client_request_id = request_ids_from(
+            handler_call_details.invocation_metadata, edge=self._edge
+        )
+        initial = ((REQUEST_ID_HEADER, request_id),) + (
+            ((CLIENT_REQUEST_ID_HEADER, client_request_id),) if client_request_id else ()
+        )
         metrics = self._metrics
 
         def finish(start: float, exc: BaseException | None, context: grpc.aio.ServicerContext) -> None:
@@ -77,7 +107,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         def wrap_unary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 request_id_var.set(request_id)
-                await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+                client_request_id_var.set(client_request_id)
+                await context.send_initial_metadata(initial)
                 start, failure = time.perf_counter(), None
                 try:
                     return await fn(request, context)
@@ -95,7 +126,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         def wrap_stream(fn: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
             async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 request_id_var.set(request_id)
-                await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+                client_request_id_var.set(client_request_id)
+                await context.send_initial_metadata(initial)
                 start, failure = time.perf_counter(), None
                 try:
                     async for item in fn(request, context):

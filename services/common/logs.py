@@ -6,8 +6,12 @@ import contextvars
 import logging
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+"""The server's id of the current call: made at the edge (the gateway), passed on to the services."""
+client_request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("client_request_id", default="")
+"""The id the caller sent in ``x-request-id`` (bounded, printable), kept beside the server's; '' when none."""
 
 REQUEST_ID_HEADER = "x-request-id"
+CLIENT_REQUEST_ID_HEADER = "x-client-request-id"
 
 
 class _RequestIdFilter(logging.Filter):

@@ -60,10 +60,13 @@ async def create_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     generic_handlers: Sequence[grpc.GenericRpcHandler] = (),
     reflected: Sequence[str] = (),
+    edge: bool = False,
 ) -> ServerHandle:
-    """A started-but-not-serving server bound to ``address`` ("host:port", port 0 = any free port)."""
+    """A started-but-not-serving server bound to ``address`` ("host:port", port 0 = any free port).
+
+    ``edge``: the server takes calls from outside (the gateway) and makes its own request ids."""
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(metrics_name), *interceptors],
+        interceptors=[ServiceInterceptor(metrics_name, edge=edge), *interceptors],
         options=server_options(max_message_bytes),
     )
     for reg in registrations:

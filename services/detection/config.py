@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from fovea.common.settings import FoveaSettings
 from fovea.stack.config import REPO_ROOT
 
 
-class DetectionSettings(BaseSettings):
+class DetectionSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
     model_config = SettingsConfigDict(env_prefix="FOVEA_DETECTION_", extra="forbid")
 
     host: str = Field("127.0.0.1", description="Address the gRPC server binds to")

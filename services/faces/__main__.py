@@ -13,6 +13,7 @@ from fovea.common.errors import FoveaError
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
 from fovea.common.server import Registration, create_server, serve_forever, watch_readiness
+from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import LIVENESS_CHECKS, DoorPolicies, DoorPolicy, LivenessCheck
 from fovea.faces.door import DoorAccess
@@ -28,7 +29,9 @@ log = logging.getLogger(__name__)
 def load_policies(settings: FacesSettings) -> DoorPolicies:
     """The door policies: the JSON file when set (a bad file stops the start), else the default policy."""
     default = DoorPolicy(
-        liveness_check=settings.liveness_check, deny_unchecked_liveness=settings.deny_unchecked_liveness
+        liveness_check=settings.liveness_check,
+        deny_unchecked_liveness=settings.deny_unchecked_liveness,
+        min_matching_frames=settings.min_matching_frames or None,
     )
     path = settings.door_policies_file
     if path is None:
@@ -62,7 +65,8 @@ async def run(settings: FacesSettings) -> None:
     )
     sync = GallerySync(store)
     pipeline = FacePipeline(settings, triton)
-    door = DoorAccess(settings, pipeline, sync, store, policies, liveness_checks(policies))
+    comparer = Comparer(pipeline, sync)
+    door = DoorAccess(settings, pipeline, comparer, store, policies, liveness_checks(policies))
     service = faces_pb2.DESCRIPTOR.services_by_name["FacesService"]
     handle = await create_server(
         "faces",
@@ -70,7 +74,7 @@ async def run(settings: FacesSettings) -> None:
         [
             Registration(
                 faces_pb2_grpc.add_FacesServiceServicer_to_server,
-                FacesServicer(settings, pipeline, store, sync, door),
+                FacesServicer(settings, pipeline, store, sync, comparer, door),
                 service.full_name,
             )
         ],

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from fovea.common.settings import FoveaSettings
 from fovea.faces.core.access import LIVENESS_CHECKS
 
 
-class FacesSettings(BaseSettings):
+class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
     model_config = SettingsConfigDict(env_prefix="FOVEA_FACES_", extra="forbid")
 
     host: str = Field("127.0.0.1", description="Address the gRPC server binds to")
@@ -38,6 +39,12 @@ class FacesSettings(BaseSettings):
     min_image_side: int = Field(16, ge=12, description="Smallest image side accepted, in pixels")
     max_photos: int = Field(10, ge=1, le=100, description="Most photos per Enroll / frames per VerifyAccess")
     max_top_k: int = Field(1000, ge=1, le=100_000, description="Largest top_k of Identify")
+    max_top_k_unprivileged: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Largest top_k of Identify for a key without faces:admin (a larger one is cut to it)",
+    )
 
     # enrollment quality
     min_inter_ocular_px: float = Field(
@@ -69,6 +76,12 @@ class FacesSettings(BaseSettings):
     )
     deny_unchecked_liveness: bool = Field(
         False, description="Default policy: DENY when no liveness check ran (NOT_CHECKED)"
+    )
+    min_matching_frames: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="Default policy: frames that must match the claimed identity (0 = every frame with a face)",
     )
     audit_backlog: int = Field(
         10_000, ge=0, le=1_000_000, description="Audit records kept in memory while Redis is down"

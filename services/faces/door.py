@@ -1,7 +1,8 @@
 """VerifyAccess: the door decision, failing closed, and its audit record.
 
 Nothing raises to the caller: a bad request, an unknown gallery or identity, Triton or Redis down, a timeout,
-even a bug, all end as DENY with the reason. The record of every decision goes to the audit streams; when Redis
+even a bug, all end as DENY with the reason (what a caller reads of an error is ``public_message``: no
+internal addresses; the log has the rest). The record of every decision goes to the audit streams; when Redis
 cannot take it the decision becomes DENY (an unaudited grant is not given), the record is logged and kept in
 memory, and a background task writes it once Redis is back.
 """
@@ -19,7 +20,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fovea.common.errors import FoveaError, InvalidArgument, NotFound, UpstreamUnavailable
+from fovea.common.errors import (
+    FailedPrecondition,
+    FoveaError,
+    InvalidArgument,
+    NotFound,
+    UpstreamUnavailable,
+    public_message,
+)
+from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import (
     AccessResult,
@@ -27,19 +36,49 @@ from fovea.faces.core.access import (
     DoorPolicies,
     FrameOutcome,
     LivenessCheck,
+    burst_spread,
     decide,
     deny,
 )
-from fovea.faces.core.faces import DetectedFaces
-from fovea.faces.core.records import check_gallery_id, check_identity_id
+from fovea.faces.core.records import check_door_id
 from fovea.faces.metrics import AUDIT_BACKLOG, AUDIT_DROPPED, DOOR_DECISIONS
-from fovea.faces.pipeline import FacePipeline, Photo
+from fovea.faces.pipeline import FacePipeline
 from fovea.faces.store import FaceStore
-from fovea.faces.sync import GallerySync
 
 log = logging.getLogger(__name__)
 
 NO_DISTANCE = -1.0  # in responses and records when no face was compared
+
+# The reason kind of a DENY for each domain error (a missing gallery is the door's bad request: unknown
+# identities are no error, see ``decide``); any other error is "error".
+_KINDS: dict[type[FoveaError], str] = {
+    UpstreamUnavailable: "unavailable",
+    InvalidArgument: "bad_request",
+    NotFound: "bad_request",
+    FailedPrecondition: "bad_request",
+}
+
+
+INVALID_DOOR = "-"
+"""The per-door audit stream of requests whose door_id is not valid (no valid id is "-"); the record keeps
+what was sent."""
+
+
+def audit_door(request: AccessRequest) -> str:
+    """The door whose audit stream gets the record: the request's, or ``INVALID_DOOR``."""
+    try:
+        return check_door_id(request.door_id)
+    except ValueError:
+        return INVALID_DOOR
+
+
+def _public(exc: FoveaError) -> str:
+    """What the caller and the audit record read of ``exc``; the log keeps the full text."""
+    text = str(exc)
+    message = public_message(text)
+    if message != text:
+        log.warning("VerifyAccess: %s for the caller as %r: %s", type(exc).__name__, message, text)
+    return message
 
 
 @dataclass(frozen=True)
@@ -48,7 +87,8 @@ class AccessRequest:
     gallery_id: str
     identity_id: str
     frames: list[bytes]
-    request_id: str
+    request_id: str  # the server's (see ``fovea.common.interceptors``)
+    client_request_id: str = ""  # the caller's x-request-id
 
 
 @dataclass(frozen=True)
@@ -60,7 +100,7 @@ class AccessOutcome:
 
     @property
     def distance(self) -> float:
-        return NO_DISTANCE if math.isnan(self.result.distance) else self.result.distance
+        return NO_DISTANCE if not math.isfinite(self.result.distance) else self.result.distance
 
 
 class DoorAccess:
@@ -68,14 +108,14 @@ class DoorAccess:
         self,
         settings: FacesSettings,
         pipeline: FacePipeline,
-        sync: GallerySync,
+        comparer: Comparer,
         store: FaceStore,
         policies: DoorPolicies,
         liveness: Mapping[str, LivenessCheck],
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
-        self.sync = sync
+        self.comparer = comparer
         self.store = store
         self.policies = policies
         self.liveness = liveness
@@ -89,14 +129,9 @@ class DoorAccess:
             result = await asyncio.wait_for(self._decide(request), self.settings.access_timeout_s)
         except TimeoutError:
             result = deny("timeout", f"no decision within {self.settings.access_timeout_s:.1f}s")
-        except UpstreamUnavailable as exc:
-            result = deny("unavailable", str(exc))
-        except InvalidArgument as exc:
-            result = deny("bad_request", str(exc))
-        except NotFound as exc:
-            result = deny("unknown_identity", str(exc))
         except FoveaError as exc:
-            result = deny("error", str(exc))
+            kind = next((k for t, k in _KINDS.items() if isinstance(exc, t)), "error")
+            result = deny(kind, _public(exc))
         except Exception:  # noqa: BLE001 - fail closed, whatever happened
             log.exception("VerifyAccess failed")
             result = deny("error", f"internal error (request id {request.request_id})")
@@ -107,54 +142,35 @@ class DoorAccess:
         return outcome
 
     async def _decide(self, request: AccessRequest) -> AccessResult:
-        if not request.door_id or len(request.door_id) > 128 or not request.door_id.isprintable():
-            raise InvalidArgument("door_id must have 1-128 printable characters")
         try:
-            check_gallery_id(request.gallery_id)
-            check_identity_id(request.identity_id)
+            check_door_id(request.door_id)
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from exc
         if not 1 <= len(request.frames) <= self.settings.max_photos:
             raise InvalidArgument(f"send 1-{self.settings.max_photos} frames, got {len(request.frames)}")
         policy = self.policies.for_door(request.door_id)
-        cached = self.sync.gallery(request.gallery_id)
-        self.pipeline.check_comparable(cached.info)
-        if request.identity_id not in cached.index:
-            raise NotFound(f"identity {request.identity_id} has no templates in gallery {request.gallery_id}")
-
-        photos = await asyncio.gather(*(self._frame(f) for f in request.frames))
-        chosen = [(p.image, p.faces.take([0])) for p in photos if isinstance(p, Photo) and len(p.faces)]
-        embeddings = await self.pipeline.embed(chosen)
-        try:
-            distances = iter(cached.index.identity_distances(request.identity_id, embeddings).tolist())
-        except KeyError as exc:  # deleted while the frames were processed
-            raise NotFound(
-                f"identity {request.identity_id} was deleted from gallery {request.gallery_id}"
-            ) from exc
-        outcomes: list[FrameOutcome] = []
-        images: list[np.ndarray] = []
-        faces: list[DetectedFaces | None] = []
-        for photo in photos:
-            if isinstance(photo, str):
-                outcomes.append(FrameOutcome(problem=photo))
-                faces.append(None)
-            elif len(photo.faces) == 0:
-                outcomes.append(FrameOutcome(problem="no face"))
-                faces.append(None)
-            else:
-                outcomes.append(FrameOutcome(distance=next(distances)))
-                faces.append(photo.faces.take([0]))
-            # A frame that could not be decoded is passed on as a 1x1 black image (its face is None).
-            images.append(photo.image if isinstance(photo, Photo) else np.zeros((1, 1, 3), np.uint8))
-        liveness = await self.liveness[policy.liveness_check].check(images, faces)
-        return decide(request.door_id, outcomes, cached.info.threshold, policy, liveness)
-
-    async def _frame(self, data: bytes) -> Photo | str:
-        """The frame's faces, or why it is unusable (a bad image); dependency failures propagate."""
-        try:
-            return await self.pipeline.find_faces(data)
-        except InvalidArgument as exc:
-            return str(exc)
+        compared = await self.comparer.compare(request.gallery_id, request.identity_id, request.frames)
+        outcomes = [
+            FrameOutcome(problem=p.problem) if p.face is None else FrameOutcome(distance=p.distance)
+            for p in compared.photos
+        ]
+        # A frame that could not be decoded is passed on as a 1x1 black image (its face is None).
+        images = [np.zeros((1, 1, 3), np.uint8) if p.image is None else p.image for p in compared.photos]
+        liveness = await self.liveness[policy.liveness_check].check(images, [p.face for p in compared.photos])
+        not_enrolled = (
+            None
+            if compared.enrolled
+            else f"identity {request.identity_id} has no templates in gallery {request.gallery_id}"
+        )
+        return decide(
+            request.door_id,
+            outcomes,
+            compared.gallery.threshold,
+            policy,
+            liveness,
+            spread=burst_spread(compared.embeddings),
+            not_enrolled=not_enrolled,
+        )
 
     # ------------------------------------------------------------------------------------------ audit
     def _fields(self, request: AccessRequest, outcome: AccessOutcome) -> dict[str, str]:
@@ -171,6 +187,7 @@ class DoorAccess:
             "threshold": f"{r.threshold:.6f}",
             "embedding_model": outcome.embedding_model,
             "request_id": request.request_id,
+            "client_request_id": request.client_request_id,
             "liveness": r.liveness.value,
             "frame_count": str(r.frame_count),
             "matching_frames": str(r.matching_frames),
@@ -178,10 +195,10 @@ class DoorAccess:
 
     async def _audit(self, request: AccessRequest, outcome: AccessOutcome) -> AccessOutcome:
         try:
-            audit_id = await self.store.append_audit(request.door_id, self._fields(request, outcome))
+            audit_id = await self.store.append_audit(audit_door(request), self._fields(request, outcome))
             return replace(outcome, audit_id=audit_id)
         except FoveaError as exc:
-            why = str(exc)
+            why = _public(exc)
         r = outcome.result
         if r.decision is Decision.GRANT:
             r = replace(
@@ -192,7 +209,7 @@ class DoorAccess:
         outcome = replace(outcome, result=r)
         fields = self._fields(request, outcome)
         log.warning("audit record kept in memory until Redis is back: %s", json.dumps(fields))
-        self._keep(request.door_id, fields)
+        self._keep(audit_door(request), fields)
         return outcome
 
     def _keep(self, door_id: str, fields: dict[str, str]) -> None:

@@ -1,5 +1,10 @@
 """The faces service's RPCs: proto <-> domain. Photos go through ``pipeline.py``, writes through ``store.py``
-(then wait until this replica's search index holds them), searches run on ``sync.py``'s in-memory galleries."""
+(then wait until this replica's search index holds them), searches run on ``sync.py``'s in-memory galleries.
+
+What the caller's API key may see is decided here from the scopes the gateway passes on
+(``fovea.common.caller``): without ``faces:admin``, Identify lists only candidates under the threshold (and
+at most ``max_top_k_unprivileged``), and Verify and VerifyAccess answer an identity that is not enrolled like
+a non-match."""
 
 from __future__ import annotations
 
@@ -10,18 +15,23 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import grpc
 
+from fovea.common.caller import caller_scopes, has_scope
 from fovea.common.errors import AlreadyExists, FailedPrecondition, FoveaError, InvalidArgument, NotFound
-from fovea.common.logs import request_id_var
+from fovea.common.logs import client_request_id_var, request_id_var
 from fovea.common.v1 import common_pb2
+from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
+from fovea.faces.core.access import without_enrollment
 from fovea.faces.core.faces import DetectedFaces, choose_face
 from fovea.faces.core.matching import is_match
 from fovea.faces.core.records import (
     TemplateRecord,
+    check_door_id,
     check_gallery_id,
     check_identity_id,
     check_metadata,
@@ -41,6 +51,7 @@ DEFAULT_PAGE, MAX_PAGE = 100, 1000
 DEFAULT_AUDIT, MAX_AUDIT = 50, 1000
 DECISIONS = {"GRANT": faces_pb2.GRANT, "DENY": faces_pb2.DENY}
 LIVENESS = {"NOT_CHECKED": faces_pb2.NOT_CHECKED, "LIVE": faces_pb2.LIVE, "SPOOF": faces_pb2.SPOOF}
+ADMIN_SCOPE = "faces:admin"
 
 
 def valid(check: Callable[[T], T], value: T) -> T:
@@ -49,6 +60,11 @@ def valid(check: Callable[[T], T], value: T) -> T:
         return check(value)
     except ValueError as exc:
         raise InvalidArgument(str(exc)) from exc
+
+
+def is_admin(context: grpc.aio.ServicerContext) -> bool:
+    """The caller's key has ``faces:admin`` (as the gateway says; a call without its word has no scope)."""
+    return has_scope(caller_scopes(context.invocation_metadata()), ADMIN_SCOPE)
 
 
 def face_proto(faces: DetectedFaces, i: int) -> faces_pb2.Face:
@@ -67,12 +83,14 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
         pipeline: FacePipeline,
         store: FaceStore,
         sync: GallerySync,
+        comparer: Comparer,
         door: DoorAccess,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.store = store
         self.sync = sync
+        self.comparer = comparer
         self.door = door
         self._purges: set[asyncio.Task[None]] = set()
 
@@ -237,28 +255,25 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
     async def Verify(
         self, request: faces_pb2.VerifyRequest, context: grpc.aio.ServicerContext
     ) -> faces_pb2.VerifyResponse:
-        cached = self._comparable(request.gallery_id)
-        identity_id = valid(check_identity_id, request.identity_id)
-        if identity_id not in cached.index:
-            if await self.store.identity_exists(cached.info, identity_id):
-                raise FailedPrecondition(f"identity {identity_id} has no templates to compare with")
-            raise NotFound(f"no identity {identity_id} in gallery {request.gallery_id}")
-        photo = await self.pipeline.find_faces(request.photo.data)
-        if len(photo.faces) == 0:
+        admin = is_admin(context)
+        compared = await self.comparer.compare(request.gallery_id, request.identity_id, [request.photo.data])
+        [photo] = compared.photos
+        if photo.problem is not None:
+            raise InvalidArgument(photo.problem)
+        if photo.face is None or photo.distance is None:
             raise InvalidArgument("no face found in the photo")
-        face = photo.faces.take([0])  # the largest
-        embeddings = await self.pipeline.embed([(photo.image, face)])
-        try:
-            distance = float(cached.index.identity_distances(identity_id, embeddings)[0])
-        except KeyError as exc:
-            raise NotFound(f"identity {identity_id} was deleted from gallery {request.gallery_id}") from exc
-        threshold = cached.info.threshold
+        if not compared.enrolled and admin:
+            if await self.store.identity_exists(compared.gallery, request.identity_id):
+                raise FailedPrecondition(f"identity {request.identity_id} has no templates to compare with")
+            raise NotFound(f"no identity {request.identity_id} in gallery {request.gallery_id}")
+        threshold = compared.gallery.threshold
+        match = is_match(photo.distance, threshold)
         return faces_pb2.VerifyResponse(
-            match=is_match(distance, threshold),
-            distance=distance,
+            match=match,
+            distance=photo.distance if match or admin else NO_DISTANCE,
             threshold=threshold,
-            face=face_proto(face, 0),
-            embedding_model=cached.info.embedding_model,
+            face=face_proto(photo.face, 0),
+            embedding_model=compared.gallery.embedding_model,
         )
 
     async def Identify(
@@ -267,23 +282,27 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
         cached = self._comparable(request.gallery_id)
         if not 0 <= request.top_k <= self.settings.max_top_k:
             raise InvalidArgument(f"top_k must be within [0, {self.settings.max_top_k}], got {request.top_k}")
+        admin = is_admin(context)
+        top_k = request.top_k or 1
+        if not admin:
+            top_k = min(top_k, self.settings.max_top_k_unprivileged)
         photo = await self.pipeline.find_faces(request.photo.data)
         embeddings = await self.pipeline.embed([(photo.image, photo.faces)])
         start = time.perf_counter()
-        matches = await asyncio.to_thread(cached.index.search, embeddings, request.top_k or 1)
+        matches = await asyncio.to_thread(cached.index.search, embeddings, top_k)
         SEARCH_DURATION.observe(time.perf_counter() - start)
         threshold = cached.info.threshold
         faces = []
         for i, candidates in enumerate(matches):
             best = candidates[0] if candidates else None
+            shown = candidates if admin else [c for c in candidates if is_match(c.distance, threshold)]
             faces.append(
                 faces_pb2.IdentifiedFace(
                     face=face_proto(photo.faces, i),
                     identity_id=best.identity_id if best and is_match(best.distance, threshold) else "",
                     distance=best.distance if best else NO_DISTANCE,
                     candidates=[
-                        faces_pb2.Candidate(identity_id=c.identity_id, distance=c.distance)
-                        for c in candidates
+                        faces_pb2.Candidate(identity_id=c.identity_id, distance=c.distance) for c in shown
                     ],
                 )
             )
@@ -302,15 +321,18 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                 identity_id=request.claimed_identity_id,
                 frames=[f.data for f in request.frames],
                 request_id=request_id_var.get(),
+                client_request_id=client_request_id_var.get(),
             )
         )
-        return access_response(outcome)
+        return access_response(outcome, admin=is_admin(context))
 
     async def ListAuditRecords(
         self, request: faces_pb2.ListAuditRecordsRequest, context: grpc.aio.ServicerContext
     ) -> faces_pb2.ListAuditRecordsResponse:
         if not 0 <= request.limit <= MAX_AUDIT:
             raise InvalidArgument(f"limit must be within [0, {MAX_AUDIT}], got {request.limit}")
+        if request.door_id:
+            valid(check_door_id, request.door_id)
         entries = await self.store.audit_records(request.door_id, request.limit or DEFAULT_AUDIT)
         records = []
         for entry in entries:
@@ -328,6 +350,7 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                     threshold=float(f.get("threshold", 0)),
                     embedding_model=f.get("embedding_model", ""),
                     request_id=f.get("request_id", ""),
+                    client_request_id=f.get("client_request_id", ""),
                     liveness=LIVENESS.get(f.get("liveness", ""), faces_pb2.NOT_CHECKED),
                     frame_count=int(f.get("frame_count", 0)),
                     matching_frames=int(f.get("matching_frames", 0)),
@@ -336,7 +359,11 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
         return faces_pb2.ListAuditRecordsResponse(records=records)
 
 
-def access_response(outcome: AccessOutcome) -> faces_pb2.VerifyAccessResponse:
+def access_response(outcome: AccessOutcome, *, admin: bool) -> faces_pb2.VerifyAccessResponse:
+    """The decision as the caller may see it: without ``faces:admin``, an identity that is not enrolled
+    reads like a non-match (the audit record has the full reason)."""
+    if not admin:
+        outcome = replace(outcome, result=without_enrollment(outcome.result))
     r = outcome.result
     return faces_pb2.VerifyAccessResponse(
         decision=DECISIONS[r.decision.value],
@@ -347,4 +374,5 @@ def access_response(outcome: AccessOutcome) -> faces_pb2.VerifyAccessResponse:
         request_id=request_id_var.get(),
         liveness=LIVENESS[r.liveness.value],
         audit_id=outcome.audit_id,
+        client_request_id=client_request_id_var.get(),
     )

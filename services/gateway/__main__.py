@@ -50,6 +50,7 @@ async def run(settings: GatewaySettings) -> None:
             *[forwarder.generic_handler(b) for b in backends],
         ],
         reflected=[models_name, *[b.service.full_name for b in backends]],
+        edge=True,
     )
     serve_metrics(settings.host, settings.metrics_port)
     await handle.health.set("", health_pb2.HealthCheckResponse.SERVING)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from fovea.common.settings import FoveaSettings
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
     model_config = SettingsConfigDict(env_prefix="FOVEA_GATEWAY_", extra="forbid")
 
     host: str = Field("127.0.0.1", description="Address the public gRPC server binds to")

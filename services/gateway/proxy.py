@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,8 +23,14 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
+from fovea.common.caller import scopes_header
 from fovea.common.errors import InvalidArgument, public_message
-from fovea.common.logs import REQUEST_ID_HEADER, request_id_var
+from fovea.common.logs import (
+    CLIENT_REQUEST_ID_HEADER,
+    REQUEST_ID_HEADER,
+    client_request_id_var,
+    request_id_var,
+)
 from fovea.detection.v1 import detection_pb2
 from fovea.faces.v1 import faces_pb2
 from fovea.gateway.auth import Authenticator, AuthError
@@ -40,6 +47,10 @@ CHANNEL_OPTIONS = [
 DRAIN_S = 0.5
 """How long a client stream that sent a bad message is read on before the call ends (see ``pump``)."""
 _CONNECT_FAILURES = ("failed to connect", "connection refused", "socket closed", "connect failed")
+_caller_scopes: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "caller_scopes", default=frozenset()
+)
+"""The scopes of the current call's API key, set by ``_authorize`` (the call's own task and context)."""
 
 
 @dataclass
@@ -74,14 +85,22 @@ class Forwarder:
 
     async def _authorize(self, method: str, context: grpc.aio.ServicerContext) -> None:
         try:
-            self.auth.authorize(method, context.invocation_metadata())
+            key = self.auth.authorize(method, context.invocation_metadata())
         except AuthError as exc:
             await context.abort(exc.code, str(exc))
+        _caller_scopes.set(key.scopes)
 
     def _call_args(self, context: grpc.aio.ServicerContext) -> dict[str, Any]:
+        """Deadline and metadata of the backend call, built here: nothing the caller sent is forwarded but
+        the request itself; the backend learns the request ids and the scopes of the caller's key."""
         remaining = context.time_remaining()
         timeout = self.default_timeout_s if remaining is None else max(remaining, 0.001)
-        return {"timeout": timeout, "metadata": ((REQUEST_ID_HEADER, request_id_var.get()),)}
+        metadata = (
+            (REQUEST_ID_HEADER, request_id_var.get()),
+            (CLIENT_REQUEST_ID_HEADER, client_request_id_var.get()),
+            scopes_header(_caller_scopes.get()),
+        )
+        return {"timeout": timeout, "metadata": metadata}
 
     async def _fail(
         self, backend: Backend, exc: grpc.aio.AioRpcError, context: grpc.aio.ServicerContext

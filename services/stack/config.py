@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fovea.common.settings import FoveaSettings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -57,7 +59,7 @@ class StackSettings(BaseSettings):
         return f"{self.host}:{self.triton_grpc_port}"
 
 
-class TritonSettings(BaseSettings):
+class TritonSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
     """``fovea triton`` (what supervisor runs), from ``FOVEA_TRITON_*`` variables."""
 
     model_config = SettingsConfigDict(env_prefix="FOVEA_TRITON_", extra="forbid")

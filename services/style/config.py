@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from fovea.common.settings import FoveaSettings
 
 
-class StyleSettings(BaseSettings):
+class StyleSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
     model_config = SettingsConfigDict(env_prefix="FOVEA_STYLE_", extra="forbid")
 
     host: str = Field("127.0.0.1", description="Address the gRPC server (and worker metrics) bind to")

@@ -66,7 +66,7 @@ def test_options_and_annotation(stack: Stack) -> None:
     assert {d.label for d in only.detections} == {"dog"}
     assert only.annotated_png is not None
     assert Image.open(io.BytesIO(only.annotated_png)).size == (768, 576)
-    assert all(d.score >= 0.6 for d in strict.detections)
+    assert strict.detections and all(d.score >= 0.6 for d in strict.detections)
     assert len(capped.detections) == 1
     assert len(low.detections) == 100  # the service's max_detections, from at most 1000 candidates
     assert 1 <= len(few.detections) <= 3

@@ -23,6 +23,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 from fovea.client import FoveaClient, FoveaClientError
+from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
+from fovea.common.v1 import common_pb2
+from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
 from fovea.serving.face_detector import DETECTOR_OUTPUTS
 from fovea.serving.face_embedder import EMBEDDER_OUTPUT
 from fovea.stack.control import status
@@ -258,6 +261,45 @@ def test_door_access_and_its_audit_trail(stack: Stack, client: FoveaClient, offi
     assert "DENY" in human and "GRANT" in human and "obama" in human
 
 
+def mpo_photo(name: str) -> bytes:
+    """The portrait as a phone camera's MPO (the photo, then a second, small image)."""
+    buf = io.BytesIO()
+    Image.open(photo_path(name)).convert("RGB").save(
+        buf, format="MPO", save_all=True, append_images=[Image.new("RGB", (64, 48), (128, 128, 128))]
+    )
+    return buf.getvalue()
+
+
+def test_door_inputs(stack: Stack, client: FoveaClient, office: str) -> None:
+    """Issue 9, item 7: door ids checked like other ids, a burst of two people denied, MPO photos read."""
+    for door in (" ", "*", "../../x"):
+        bad = client.verify_access(door, office, "obama", [photo("obama2")])
+        assert bad.decision == "DENY" and "door_id" in bad.reason and bad.audit_id, (door, bad)
+    door = new_id("door")
+    mixed = client.verify_access(door, office, "obama", [photo("obama2"), photo("biden")])
+    assert mixed.decision == "DENY" and "different people" in mixed.reason, mixed
+    same = client.verify_access(door, office, "obama", [photo("obama2"), photo("obama3")])
+    assert same.decision == "GRANT" and "2/2 frames" in same.reason, same
+    phone = client.verify_access(door, office, "obama", [mpo_photo("obama2")])
+    assert phone.decision == "GRANT", phone
+    assert client.verify(office, "obama", mpo_photo("obama3")).match
+    # The caller's request id is kept apart from the server's, in the answer and in the audit record.
+    with grpc.insecure_channel(stack.gateway) as channel:
+        stub = faces_pb2_grpc.FacesServiceStub(channel)
+        request = faces_pb2.VerifyAccessRequest(
+            door_id=door,
+            gallery_id=office,
+            claimed_identity_id="obama",
+            frames=[common_pb2.Image(data=photo("obama2"))],
+        )
+        auth = ("authorization", f"Bearer {stack.admin_key}")
+        reply = stub.VerifyAccess(request, metadata=[auth, ("x-request-id", "controller-42")], timeout=60)
+    assert reply.decision == faces_pb2.GRANT and reply.client_request_id == "controller-42"
+    assert len(reply.request_id) == 32
+    [record] = client.audit_records(door, limit=1)
+    assert record.audit_id == reply.audit_id and record.request_id == reply.request_id
+
+
 def test_eval_over_a_folder(stack: Stack, tmp_path: Path) -> None:
     folder = tmp_path / "people"
     for identity, names in {"obama": ["obama", *OBAMA_OTHERS], "biden": ["biden"]}.items():
@@ -294,6 +336,7 @@ def second_replica(stack: Stack) -> Iterator[tuple[str, int]]:
         "FOVEA_FACES_METRICS_PORT": str(metrics_port),
         "FOVEA_FACES_TRITON_URL": stack.settings.triton_grpc_url,
         "FOVEA_FACES_REDIS_URL": redis_url,
+        "FOVEA_FACES_INTERNAL_TOKEN_FILE": str(stack.settings.internal_token_file),
     }
     log = open(stack.settings.data / "logs" / "faces-replica-2.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -330,8 +373,10 @@ def wait_for_count(port: int, expected: float, timeout_s: float = 5.0) -> float:
 def test_two_replicas_stay_in_sync(stack: Stack, second_replica: tuple[str, int]) -> None:
     address_b, metrics_b = second_replica
     metrics_a = stack.settings.faces_metrics_port
-    a = FoveaClient(f"{stack.settings.host}:{stack.settings.faces_port}", api_key="")
-    b = FoveaClient(address_b, api_key="")
+    # Straight to the two replicas, as the gateway calls them (with the stack's internal token).
+    insider = [(INTERNAL_TOKEN_HEADER, stack.settings.internal_token_file.read_text().strip())]
+    a = FoveaClient(f"{stack.settings.host}:{stack.settings.faces_port}", api_key="", metadata=insider)
+    b = FoveaClient(address_b, api_key="", metadata=insider)
     gallery = new_id("replicas")
     a.create_gallery(gallery)
     before_a, before_b = templates_count(metrics_a), templates_count(metrics_b)

@@ -82,7 +82,7 @@ def test_imported_onnx_detector_is_served(stack: Stack, tmp_path: Path) -> None:
     for (_, _, score, box), (_, _, want_score, want_box) in zip(got, EXPECTED, strict=True):
         assert score == pytest.approx(want_score, abs=1e-4)
         assert box == pytest.approx(want_box, abs=0.02)
-    assert all(r.detections == result.detections for r in streamed)
+    assert streamed and all(r.detections == result.detections for r in streamed)
     toy = {d.name: d for d in listed.detectors}["toy_v8"]
     assert toy.family == "yolov8" and list(toy.labels) == ["widget", "gadget"] and not toy.is_default
     assert models["toy_v8"] == "READY"

@@ -47,7 +47,7 @@ def test_status_cli_json(stack: Stack) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = json.loads(proc.stdout)
-    assert all(r["healthy"] for r in rows)
+    assert rows and all(r["healthy"] for r in rows), rows
 
 
 def test_gateway_health_and_reflection(stack: Stack) -> None:
@@ -137,5 +137,9 @@ def test_request_id_is_returned_and_kept(stack: Stack) -> None:
         _, call = stub.ListModels.with_call(
             models_pb2.ListModelsRequest(), metadata=[auth, ("x-request-id", "door-7-abc")], timeout=10
         )
-        kept = dict(call.initial_metadata())["x-request-id"]
-    assert len(generated) == 32 and kept == "door-7-abc"
+        answered = dict(call.initial_metadata())
+    # The server's id is its own; the caller's is kept beside it (issue 9: callers cannot choose log ids).
+    assert (
+        len(generated) == 32 and len(answered["x-request-id"]) == 32 and answered["x-request-id"] != generated
+    )
+    assert answered["x-client-request-id"] == "door-7-abc"

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from fovea.faces.core.faces import DetectedFaces
+from fovea.faces.core.records import check_door_id
 
 
 class Decision(enum.Enum):
@@ -55,16 +56,27 @@ LIVENESS_CHECKS: dict[str, Callable[[], LivenessCheck]] = {"none": NoLivenessChe
 class DoorPolicy:
     liveness_check: str = "none"  # a key of LIVENESS_CHECKS
     deny_unchecked_liveness: bool = False  # NOT_CHECKED -> DENY
-    min_matching_frames: int = 1  # frames whose face must match the claimed identity
+    # Frames whose face must match the claimed identity; None = every frame that holds a face.
+    min_matching_frames: int | None = None
     threshold: float | None = None  # stricter match threshold for this door; None = the gallery's
+    # A burst whose faces are not all one person (two faces as far apart as the threshold) is DENY unless
+    # this is set; then only min_matching_frames decides.
+    allow_mixed_faces: bool = False
 
     def __post_init__(self) -> None:
         if self.liveness_check not in LIVENESS_CHECKS:
             raise ValueError(
                 f"unknown liveness check {self.liveness_check!r}; known: {', '.join(sorted(LIVENESS_CHECKS))}"
             )
-        if self.min_matching_frames < 1:
-            raise ValueError(f"min_matching_frames must be >= 1, got {self.min_matching_frames}")
+        if self.min_matching_frames is not None and (
+            isinstance(self.min_matching_frames, bool)
+            or not isinstance(self.min_matching_frames, int)
+            or self.min_matching_frames < 1
+        ):
+            raise ValueError(
+                f"min_matching_frames must be an integer >= 1 (or null: every frame with a face), "
+                f"got {self.min_matching_frames!r}"
+            )
         if self.threshold is not None and not 0 < self.threshold <= 4:
             raise ValueError(f"threshold must be within (0, 4], got {self.threshold}")
 
@@ -90,7 +102,14 @@ class DoorPolicies:
         doors = raw.get("doors", {})
         if not isinstance(doors, Mapping):
             raise ValueError("'doors' must map door ids to policies")
-        return cls(base, {str(k): _policy(v, f"door {k!r}") for k, v in doors.items()})
+        policies = {}
+        for door_id, policy in doors.items():
+            try:
+                check_door_id(str(door_id))
+            except ValueError as exc:
+                raise ValueError(f"door policies: {exc}") from exc
+            policies[str(door_id)] = _policy(policy, f"door {door_id!r}")
+        return cls(base, policies)
 
 
 def _policy(raw: Any, what: str) -> DoorPolicy:
@@ -119,6 +138,7 @@ REASON_KINDS = (
     "match",
     "no_match",
     "no_face",
+    "mixed_faces",
     "liveness",
     "bad_request",
     "unknown_identity",
@@ -140,20 +160,37 @@ class AccessResult:
     frame_count: int
 
 
+def burst_spread(embeddings: np.ndarray) -> float:
+    """(F, D) embeddings of the faces of a burst -> the largest L2 distance between two of them; 0.0 for
+    fewer than two faces. The faces are one person when the spread is below the match threshold."""
+    if len(embeddings) < 2:
+        return 0.0
+    e = np.asarray(embeddings, np.float64)
+    diff = e[:, None, :] - e[None, :, :]  # (F, F, D); F is at most a few dozen frames
+    return float(np.sqrt((diff * diff).sum(-1)).max())
+
+
 def decide(
     door_id: str,
     frames: Sequence[FrameOutcome],
     threshold: float,
     policy: DoorPolicy,
     liveness: Liveness,
+    *,
+    spread: float = 0.0,
+    not_enrolled: str | None = None,
 ) -> AccessResult:
-    """GRANT only when at least ``policy.min_matching_frames`` frames have distance < threshold and the
-    liveness result is acceptable to the policy; otherwise DENY with the first reason that applies."""
+    """GRANT only when the frames' faces are one person (``spread`` < threshold, see :func:`burst_spread`,
+    unless ``policy.allow_mixed_faces``), at least ``policy.min_matching_frames`` frames (default: every
+    frame with a face) have distance < threshold, and the liveness result is acceptable to the policy;
+    otherwise DENY with the first reason that applies. ``not_enrolled`` says why the claimed identity has
+    nothing to compare with (its frames then carry no distance: ``inf``)."""
     if policy.threshold is not None:
         threshold = min(threshold, policy.threshold)
     distances = [f.distance for f in frames if f.distance is not None]
     best = min(distances) if distances else float("nan")
     matching = sum(d < threshold for d in distances)
+    needed = policy.min_matching_frames or len(distances)
 
     def result(decision: Decision, kind: str, reason: str) -> AccessResult:
         return AccessResult(decision, reason, kind, best, threshold, liveness, matching, len(frames))
@@ -165,22 +202,43 @@ def decide(
         return result(
             Decision.DENY, "no_face", f"no usable face in {len(frames)} frame(s): {'; '.join(problems)}"
         )
+    if spread >= threshold and not policy.allow_mixed_faces:
+        return result(
+            Decision.DENY,
+            "mixed_faces",
+            f"the frames show different people: two faces are {spread:.3f} apart, threshold {threshold:.3f}",
+        )
     if liveness is Liveness.SPOOF:
         return result(Decision.DENY, "liveness", "liveness check: spoof")
     if liveness is Liveness.NOT_CHECKED and policy.deny_unchecked_liveness:
         return result(Decision.DENY, "liveness", f"liveness not checked and door {door_id!r} requires it")
-    if matching < policy.min_matching_frames:
+    if not_enrolled is not None:
+        return result(Decision.DENY, "unknown_identity", not_enrolled)
+    if matching < needed:
         return result(
             Decision.DENY,
             "no_match",
-            f"no match: best distance {best:.3f} >= threshold {threshold:.3f} "
-            f"({matching}/{len(frames)} frames matched, {policy.min_matching_frames} needed)",
+            f"no match: best distance {best:.3f} {'<' if best < threshold else '>='} threshold "
+            f"{threshold:.3f} ({matching}/{len(distances)} frames with a face matched, {needed} needed)",
         )
     return result(
         Decision.GRANT,
         "match",
-        f"match: best distance {best:.3f} < threshold {threshold:.3f} ({matching}/{len(frames)} frames)",
+        f"match: best distance {best:.3f} < threshold {threshold:.3f} "
+        f"({matching}/{len(distances)} frames with a face matched)",
     )
+
+
+ENROLLMENT_KINDS = frozenset({"no_match", "unknown_identity"})
+"""Reason kinds that tell a claimed identity that is enrolled from one that is not."""
+
+
+def without_enrollment(result: AccessResult) -> AccessResult:
+    """``result`` as a caller who may not learn who is enrolled sees it: a DENY for no match and one for
+    an identity that is not enrolled read the same ("no match", no distance)."""
+    if result.kind not in ENROLLMENT_KINDS:
+        return result
+    return replace(result, kind="no_match", reason="no match", distance=float("nan"))
 
 
 def deny(kind: str, reason: str, threshold: float = 0.0, frame_count: int = 0) -> AccessResult:
@@ -203,6 +261,9 @@ __all__ = [
     "Liveness",
     "LivenessCheck",
     "NoLivenessCheck",
+    "ENROLLMENT_KINDS",
+    "burst_spread",
     "decide",
     "deny",
+    "without_enrollment",
 ]

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fovea.common.errors import clip
+
 MAGIC = b"FT1"
-GALLERY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+GALLERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # whole string: fullmatch ("$" allows a "\n")
 MAX_IDENTITY_ID = 128
 MAX_METADATA_ENTRIES = 32
 MAX_METADATA_BYTES = 4096
@@ -65,12 +67,23 @@ def decode_template(data: bytes) -> TemplateRecord:
 
 
 def check_gallery_id(gallery_id: str) -> str:
-    if not GALLERY_ID.match(gallery_id):
+    if not GALLERY_ID.fullmatch(gallery_id):
         raise ValueError(
             f"gallery_id {gallery_id!r} is not valid: 1-64 characters of letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return gallery_id
+
+
+def check_door_id(door_id: str) -> str:
+    """Door ids follow the gallery id rule: they name audit streams and policies, so no blanks, wildcards
+    or path characters."""
+    if not GALLERY_ID.fullmatch(door_id):
+        raise ValueError(
+            f"door_id {clip(door_id)!r} is not valid: 1-64 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return door_id
 
 
 def check_identity_id(identity_id: str) -> str:
@@ -99,6 +112,7 @@ def check_threshold(threshold: float) -> float:
 
 __all__ = [
     "TemplateRecord",
+    "check_door_id",
     "check_gallery_id",
     "check_identity_id",
     "check_metadata",

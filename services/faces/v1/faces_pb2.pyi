@@ -293,7 +293,7 @@ class VerifyAccessRequest(_message.Message):
     def __init__(self, door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[_common_pb2.Image, _Mapping]]] = ...) -> None: ...
 
 class VerifyAccessResponse(_message.Message):
-    __slots__ = ("decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "audit_id")
+    __slots__ = ("decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "audit_id", "client_request_id")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +302,7 @@ class VerifyAccessResponse(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LIVENESS_FIELD_NUMBER: _ClassVar[int]
     AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     decision: AccessDecision
     reason: str
     distance: float
@@ -310,7 +311,8 @@ class VerifyAccessResponse(_message.Message):
     request_id: str
     liveness: LivenessResult
     audit_id: str
-    def __init__(self, decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., audit_id: _Optional[str] = ...) -> None: ...
+    client_request_id: str
+    def __init__(self, decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., audit_id: _Optional[str] = ..., client_request_id: _Optional[str] = ...) -> None: ...
 
 class ListAuditRecordsRequest(_message.Message):
     __slots__ = ("door_id", "limit")
@@ -321,7 +323,7 @@ class ListAuditRecordsRequest(_message.Message):
     def __init__(self, door_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "frame_count", "matching_frames")
+    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "frame_count", "matching_frames", "client_request_id")
     AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
     UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +338,7 @@ class AuditRecord(_message.Message):
     LIVENESS_FIELD_NUMBER: _ClassVar[int]
     FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
     MATCHING_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     audit_id: str
     unix_ms: int
     door_id: str
@@ -350,7 +353,8 @@ class AuditRecord(_message.Message):
     liveness: LivenessResult
     frame_count: int
     matching_frames: int
-    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., frame_count: _Optional[int] = ..., matching_frames: _Optional[int] = ...) -> None: ...
+    client_request_id: str
+    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., frame_count: _Optional[int] = ..., matching_frames: _Optional[int] = ..., client_request_id: _Optional[str] = ...) -> None: ...
 
 class ListAuditRecordsResponse(_message.Message):
     __slots__ = ("records",)

@@ -27,8 +27,8 @@ if _version_not_supported:
 
 class FacesServiceStub:
     """Face enrollment, 1:1 verification, 1:N identification and door access.
-    Public through the gateway (scopes `faces:enroll`, `faces:verify`, `faces:admin`), internal on the
-    faces service. Embeddings are 128-D; distances are Euclidean (L2) between embeddings.
+    Public through the gateway (scopes `faces:enroll`, `faces:verify`, `faces:identify`, `faces:admin`),
+    internal on the faces service. Embeddings are 128-D; distances are Euclidean (L2) between embeddings.
     """
 
     def __init__(self, channel):
@@ -106,8 +106,8 @@ class FacesServiceStub:
 
 class FacesServiceServicer:
     """Face enrollment, 1:1 verification, 1:N identification and door access.
-    Public through the gateway (scopes `faces:enroll`, `faces:verify`, `faces:admin`), internal on the
-    faces service. Embeddings are 128-D; distances are Euclidean (L2) between embeddings.
+    Public through the gateway (scopes `faces:enroll`, `faces:verify`, `faces:identify`, `faces:admin`),
+    internal on the faces service. Embeddings are 128-D; distances are Euclidean (L2) between embeddings.
     """
 
     def CreateGallery(self, request, context):
@@ -270,8 +270,8 @@ def add_FacesServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class FacesService:
     """Face enrollment, 1:1 verification, 1:N identification and door access.
-    Public through the gateway (scopes `faces:enroll`, `faces:verify`, `faces:admin`), internal on the
-    faces service. Embeddings are 128-D; distances are Euclidean (L2) between embeddings.
+    Public through the gateway (scopes `faces:enroll`, `faces:verify`, `faces:identify`, `faces:admin`),
+    internal on the faces service. Embeddings are 128-D; distances are Euclidean (L2) between embeddings.
     """
 
     @staticmethod

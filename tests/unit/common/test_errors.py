@@ -23,6 +23,7 @@ def test_public_message_hides_internal_addresses() -> None:
         "redis://:secret@redis.internal:6379/0 is down",
         "connect to [::1]:8001 failed",
         "localhost:8001 refused",
+        "Error 111 connecting to redis. Connect call failed ('127.0.0.1', 6390).",  # redis-py, asyncio
     ):
         shown = public_message(text)
         assert "<internal address>" in shown, shown

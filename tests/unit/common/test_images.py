@@ -116,3 +116,23 @@ def test_small_images_and_pngs_are_not_reduced() -> None:
     png = encode(Image.new("RGB", (2000, 1000)), "PNG")
     assert decode_image_reduced(png, LIMITS_LARGE, (416, 416)).pixels.shape == (1000, 2000, 3)
     assert decode_image_reduced(_marked_jpeg(2000, 1000), LIMITS_LARGE, None).pixels.shape == (1000, 2000, 3)
+
+
+def mpo(first: Image.Image, second: Image.Image) -> bytes:
+    """A phone camera's MPO: two JPEGs in one file (Pillow writes the MP index like the cameras do)."""
+    data = encode(first, "MPO", save_all=True, append_images=[second])
+    with Image.open(io.BytesIO(data)) as check:
+        assert check.format == "MPO" and getattr(check, "n_frames", 1) == 2
+    return data
+
+
+def test_mpo_is_decoded_as_its_first_image() -> None:
+    first, second = Image.new("RGB", (64, 48), (250, 10, 10)), Image.new("RGB", (32, 24), (10, 10, 250))
+    data = mpo(first, second)
+    out = decode_image(data, LIMITS)
+    assert out.shape == (48, 64, 3)
+    assert abs(int(out[..., 0].mean()) - 250) < 8 and int(out[..., 2].mean()) < 20  # red, not the blue one
+    reduced = decode_image_reduced(
+        mpo(Image.new("RGB", (800, 600), (250, 10, 10)), second), LIMITS, (100, 75)
+    )
+    assert reduced.original_size == (800, 600) and reduced.pixels.shape == (75, 100, 3)  # 1/8 in draft mode

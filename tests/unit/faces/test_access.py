@@ -1,9 +1,11 @@
-"""The door decision: every way to DENY, the one way to GRANT, and the policy file."""
+"""The door decision: every way to DENY, the one way to GRANT, what a caller without faces:admin is told, and
+the policy file."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from fovea.faces.core.access import (
@@ -12,19 +14,82 @@ from fovea.faces.core.access import (
     DoorPolicy,
     FrameOutcome,
     Liveness,
+    burst_spread,
     decide,
     deny,
+    without_enrollment,
 )
 
 OPEN = DoorPolicy()
 MATCH, FAR = FrameOutcome(distance=0.35), FrameOutcome(distance=0.82)
 
 
-def test_a_matching_frame_grants() -> None:
-    r = decide("door-1", [FAR, MATCH], 0.6, OPEN, Liveness.NOT_CHECKED)
+def test_every_frame_with_a_face_must_match_by_default() -> None:
+    r = decide("door-1", [MATCH, FrameOutcome(problem="no face"), MATCH], 0.6, OPEN, Liveness.NOT_CHECKED)
     assert r.decision is Decision.GRANT and r.kind == "match"
-    assert r.distance == 0.35 and r.threshold == 0.6 and r.matching_frames == 1 and r.frame_count == 2
-    assert "0.350 < threshold 0.600" in r.reason
+    assert r.distance == 0.35 and r.threshold == 0.6 and r.matching_frames == 2 and r.frame_count == 3
+    assert "0.350 < threshold 0.600 (2/2 frames with a face matched)" in r.reason
+    partial = decide("door-1", [FAR, MATCH], 0.6, OPEN, Liveness.NOT_CHECKED)
+    assert partial.decision is Decision.DENY and partial.kind == "no_match"
+    assert (
+        "best distance 0.350 < threshold 0.600 (1/2 frames with a face matched, 2 needed)" in partial.reason
+    )
+
+
+def test_a_door_may_ask_for_fewer_matching_frames() -> None:
+    one = DoorPolicy(min_matching_frames=1)
+    r = decide("door-1", [FAR, MATCH], 0.6, one, Liveness.NOT_CHECKED, spread=0.5)
+    assert r.decision is Decision.GRANT and r.matching_frames == 1 and r.frame_count == 2
+
+
+def test_a_burst_of_two_people_denies_unless_the_door_allows_it() -> None:
+    one = DoorPolicy(min_matching_frames=1)
+    # Obama's frame matches (0.35); Biden's frame is 0.82 from Obama and 0.9 from Obama's frame.
+    r = decide("door-1", [MATCH, FAR], 0.6, one, Liveness.NOT_CHECKED, spread=0.9)
+    assert r.decision is Decision.DENY and r.kind == "mixed_faces"
+    assert "different people: two faces are 0.900 apart, threshold 0.600" in r.reason
+    mixed_ok = DoorPolicy(min_matching_frames=1, allow_mixed_faces=True)
+    assert (
+        decide("d", [MATCH, FAR], 0.6, mixed_ok, Liveness.NOT_CHECKED, spread=0.9).decision is Decision.GRANT
+    )
+    # the door's own (stricter) threshold is the one the spread is held against
+    strict = DoorPolicy(threshold=0.4)
+    assert decide("d", [MATCH], 0.6, strict, Liveness.NOT_CHECKED, spread=0.45).kind == "mixed_faces"
+
+
+def test_burst_spread_is_the_largest_pairwise_distance() -> None:
+    assert burst_spread(np.zeros((0, 128), np.float32)) == 0.0
+    assert burst_spread(np.ones((1, 128), np.float32)) == 0.0
+    # (0,0), (3,4), (0,1): distances 5, 1, sqrt(9 + 9) = 4.243 -> 5
+    e = np.array([[0, 0], [3, 4], [0, 1]], np.float32)
+    assert burst_spread(e) == pytest.approx(5.0)
+
+
+def test_an_identity_that_is_not_enrolled_denies() -> None:
+    inf = FrameOutcome(distance=math.inf)
+    r = decide("d", [inf], 0.6, OPEN, Liveness.NOT_CHECKED, not_enrolled="identity x has no templates")
+    assert (
+        r.decision is Decision.DENY
+        and r.kind == "unknown_identity"
+        and r.reason == "identity x has no templates"
+    )
+    # frames without a face are told first, enrolled or not
+    no_face = decide(
+        "d", [FrameOutcome(problem="no face")], 0.6, OPEN, Liveness.NOT_CHECKED, not_enrolled="x"
+    )
+    assert no_face.kind == "no_face"
+
+
+def test_without_faces_admin_unknown_and_no_match_read_the_same() -> None:
+    unknown = decide(
+        "d", [FrameOutcome(distance=math.inf)], 0.6, OPEN, Liveness.NOT_CHECKED, not_enrolled="x"
+    )
+    no_match = decide("d", [FAR], 0.6, OPEN, Liveness.NOT_CHECKED)
+    a, b = without_enrollment(unknown), without_enrollment(no_match)
+    assert (a.decision, a.kind, a.reason, a.threshold) == (b.decision, b.kind, b.reason, b.threshold)
+    assert a.reason == "no match" and math.isnan(a.distance) and math.isnan(b.distance)
+    granted = decide("d", [MATCH], 0.6, OPEN, Liveness.NOT_CHECKED)
+    assert without_enrollment(granted) == granted
 
 
 def test_no_match_denies_with_the_distance() -> None:
@@ -65,9 +130,9 @@ def test_door_threshold_and_frame_count() -> None:
     assert r.decision is Decision.DENY and r.threshold == 0.3
     looser = DoorPolicy(threshold=0.9)  # a door never loosens the gallery threshold
     assert decide("d", [FAR], 0.6, looser, Liveness.NOT_CHECKED).decision is Decision.DENY
-    two = DoorPolicy(min_matching_frames=2)
-    assert decide("d", [MATCH, FAR], 0.6, two, Liveness.NOT_CHECKED).decision is Decision.DENY
-    assert decide("d", [MATCH, MATCH], 0.6, two, Liveness.NOT_CHECKED).decision is Decision.GRANT
+    two = DoorPolicy(min_matching_frames=2, allow_mixed_faces=True)
+    assert decide("d", [MATCH, FAR, MATCH], 0.6, two, Liveness.NOT_CHECKED).decision is Decision.GRANT
+    assert decide("d", [MATCH, FAR, FAR], 0.6, two, Liveness.NOT_CHECKED).decision is Decision.DENY
 
 
 def test_deny_builds_a_failure_result() -> None:
@@ -97,6 +162,10 @@ def test_policies_from_a_dict() -> None:
         ({"doors": {"a": {"liveness": "none"}}}, "unknown keys"),
         ({"doors": {"a": {"liveness_check": "blink"}}}, "unknown liveness check 'blink'; known: none"),
         ({"default": {"min_matching_frames": 0}}, "min_matching_frames"),
+        ({"default": {"min_matching_frames": True}}, "min_matching_frames"),
+        ({"doors": {"*": {}}}, "door_id '\\*' is not valid"),
+        ({"doors": {"../../x": {}}}, "door_id"),
+        ({"doors": {" ": {}}}, "door_id"),
         ({"doors": ["a"]}, "must map"),
     ],
 )

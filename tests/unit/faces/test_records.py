@@ -7,6 +7,7 @@ import pytest
 
 from fovea.faces.core.records import (
     TemplateRecord,
+    check_door_id,
     check_gallery_id,
     check_identity_id,
     check_metadata,
@@ -48,10 +49,20 @@ def test_good_gallery_ids(good: str) -> None:
     assert check_gallery_id(good) == good
 
 
-@pytest.mark.parametrize("bad", ["", "-x", "a b", "a:b", "A" * 65, "é"])
+@pytest.mark.parametrize("bad", ["", "-x", "a b", "a:b", "A" * 65, "é", "office\n"])
 def test_bad_gallery_ids(bad: str) -> None:
     with pytest.raises(ValueError, match="gallery_id"):
         check_gallery_id(bad)
+
+
+def test_door_ids_follow_the_gallery_rule() -> None:
+    assert check_door_id("front-door.2_b") == "front-door.2_b"
+    for bad in ["", " ", "*", "../../x", "door 7", "door\n", "d" * 65, ".hidden"]:
+        with pytest.raises(ValueError, match="door_id"):
+            check_door_id(bad)
+    with pytest.raises(ValueError) as info:
+        check_door_id("x" * 10_000)
+    assert len(str(info.value)) < 300  # the caller's text is not echoed whole
 
 
 def test_identity_ids() -> None:

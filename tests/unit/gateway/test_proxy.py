@@ -30,11 +30,13 @@ class StandIn(detection_pb2_grpc.DetectionServiceServicer):
 
     seen: list[str] = field(default_factory=list)
     open_streams: int = 0
+    metadata: list[list[tuple[str, str]]] = field(default_factory=list)
 
     async def Detect(
         self, request: detection_pb2.DetectRequest, context: grpc.aio.ServicerContext
     ) -> detection_pb2.DetectResponse:
         self.seen.append(request.client_tag)
+        self.metadata.append([(k, v) for k, v in context.invocation_metadata() or () if k.startswith("x-")])
         return detection_pb2.DetectResponse(client_tag=request.client_tag)
 
     async def DetectStream(
@@ -85,6 +87,7 @@ async def start(tmp_path: Path, backend_up: bool = True) -> Gateway:
         [],
         max_message_bytes=4 * MiB,
         generic_handlers=[forwarder.generic_handler(detection)],
+        edge=True,
     )
     handles.append(gateway)
     return Gateway(f"127.0.0.1:{gateway.port}", key, standin, handles)
@@ -110,6 +113,28 @@ def request(tag: str = "ok", **kwargs: object) -> bytes:
 async def test_a_valid_request_is_forwarded_unchanged(gateway: Gateway) -> None:
     reply = detection_pb2.DetectResponse.FromString(await call_raw(gateway, DETECT, request("a")))
     assert reply.client_tag == "a" and gateway.backend.seen == ["a"]
+
+
+async def test_the_backend_learns_the_callers_scopes_and_ids_from_the_gateway_only(gateway: Gateway) -> None:
+    forged = (
+        ("x-fovea-caller-scopes", "faces:admin"),
+        ("x-request-id", "mine"),
+        ("x-client-request-id", "x"),
+    )
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        call = channel.unary_unary(DETECT)(request("a"), metadata=gateway.metadata() + forged, timeout=5)
+        await call
+        answered = dict(await call.initial_metadata())
+    [seen] = gateway.backend.metadata
+
+    def values(name: str) -> list[str]:
+        return [v for k, v in seen if k == name]
+
+    # nothing the caller sent under these names is passed on: the gateway's word only
+    assert values("x-fovea-caller-scopes") == ["*"]  # the key's scopes
+    assert values("x-client-request-id") == ["mine"]
+    [request_id] = values("x-request-id")
+    assert len(request_id) == 32 and request_id == answered["x-request-id"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,68 @@
+"""The base of every service's settings class: a ``FOVEA_<SVC>_*`` variable that names no field stops the start.
+
+pydantic-settings reads only the variables that match a field and ignores the rest, ``extra="forbid"``
+notwithstanding, so ``FOVEA_GATEWAY_PROT=1`` would pass silently and the gateway would listen on its default
+port. :class:`FoveaSettings` looks at every variable with the class's prefix when an instance is made and
+refuses the unknown ones, naming the closest known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings
+
+
+def known_variables(settings_cls: type[BaseSettings]) -> set[str]:
+    """The upper-case environment variable names ``settings_cls`` reads (its prefix + each field name, or the
+    field's alias)."""
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    names = set()
+    for name, info in settings_cls.model_fields.items():
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else None
+        names.add((alias or prefix + name).upper())
+    return names
+
+
+def unknown_variables(settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> list[str]:
+    """The variables in ``environ`` that carry the class's prefix (any case, as pydantic-settings reads them)
+    but name none of its fields, sorted."""
+    prefix = str(settings_cls.model_config.get("env_prefix", "")).upper()
+    if not prefix:
+        return []
+    known = known_variables(settings_cls)
+    return sorted(k for k in environ if k.upper().startswith(prefix) and k.upper() not in known)
+
+
+def check_environment(settings_cls: type[BaseSettings], environ: Mapping[str, str] | None = None) -> None:
+    """``ValueError`` naming every unknown ``<prefix>*`` variable in ``environ`` (default ``os.environ``)."""
+    unknown = unknown_variables(settings_cls, os.environ if environ is None else environ)
+    if not unknown:
+        return
+    known = sorted(known_variables(settings_cls))
+    problems = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), known, n=1)
+        problems.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    prefix = settings_cls.model_config.get("env_prefix", "")
+    raise ValueError(
+        f"unknown setting {', '.join(problems)}: every {prefix}* variable must name a setting of "
+        f"{settings_cls.__name__}; known: {', '.join(known)}"
+    )
+
+
+class FoveaSettings(BaseSettings):
+    """Base class of the per-process settings classes (``env_prefix="FOVEA_<SVC>_"``, ``extra="forbid"``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_variables(cls, data: Any) -> Any:
+        check_environment(cls)
+        return data
+
+
+__all__ = ["FoveaSettings", "check_environment", "known_variables", "unknown_variables"]

@@ -1,0 +1,314 @@
+"""The faces service in process, on port 0, through its real interceptor: what a key without faces:admin may
+learn (Identify, Verify, VerifyAccess), door inputs (ids, a burst of two people, MPO photos), request ids.
+
+Redis is a real ``redis-server`` started for this module; Triton, the system's edge, is replaced by the very
+model modules it serves, run in this process (``fovea.serving.face_detector`` / ``face_embedder``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import redis
+from PIL import Image
+
+from fovea.common.caller import scopes_header
+from fovea.common.errors import InvalidArgument
+from fovea.common.logs import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
+from fovea.common.server import Registration, create_server
+from fovea.common.v1 import common_pb2
+from fovea.faces.__main__ import liveness_checks
+from fovea.faces.compare import Comparer
+from fovea.faces.config import FacesSettings
+from fovea.faces.core.access import DoorPolicies, DoorPolicy
+from fovea.faces.door import DoorAccess
+from fovea.faces.pipeline import FacePipeline
+from fovea.faces.servicer import FacesServicer
+from fovea.faces.store import FaceStore
+from fovea.faces.sync import GallerySync
+from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
+from fovea.models.samples import sample
+from fovea.serving.base import read_config
+from fovea.serving.triton_adapter import Served, load_from_repository
+
+ADMIN = (scopes_header(["faces:admin", "faces:verify", "faces:identify"]),)
+VERIFY = (scopes_header(["faces:verify"]),)
+IDENTIFY = (scopes_header(["faces:identify"]),)
+MODULES = {"face_detector": "fovea.serving.face_detector", "face_embedder": "fovea.serving.face_embedder"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class InProcessTriton:
+    """Triton replaced by the modules it serves: the same contracts, configs and weights, in this process."""
+
+    url = "in-process"
+
+    def __init__(self, repository: Path) -> None:
+        self.repository = repository
+        self.models: dict[str, Served] = {
+            name: load_from_repository(module, repository / name) for name, module in MODULES.items()
+        }
+
+    async def is_model_ready(self, model: str) -> bool:
+        return model in self.models
+
+    async def model_parameters(self, model: str) -> dict[str, str]:
+        params = read_config(self.repository / model / "config.pbtxt").get("parameters", {})
+        return {k: v.get("string_value", "") for k, v in params.items()}
+
+    async def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Sequence[str],
+        *,
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        [result] = await asyncio.to_thread(self.models[model].execute, [dict(inputs)])
+        if isinstance(result, Exception):
+            raise InvalidArgument(str(result))
+        return {name: result[name] for name in outputs}
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed (make setup installs it)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def triton(repository: Path) -> InProcessTriton:
+    return InProcessTriton(repository)
+
+
+@dataclass
+class Faces:
+    stub: faces_pb2_grpc.FacesServiceStub
+    gallery: str
+
+
+async def start(
+    settings: FacesSettings, triton: InProcessTriton, policies: DoorPolicies, *, synced: bool = True
+) -> AsyncIterator[Faces]:
+    """The service on port 0; with ``synced``, once its galleries are in step with Redis."""
+    store = FaceStore(settings.redis_url)
+    sync = GallerySync(store)
+    pipeline = FacePipeline(settings, triton)  # type: ignore[arg-type]
+    comparer = Comparer(pipeline, sync)
+    door = DoorAccess(settings, pipeline, comparer, store, policies, liveness_checks(policies))
+    servicer = FacesServicer(settings, pipeline, store, sync, comparer, door)
+    name = faces_pb2.DESCRIPTOR.services_by_name["FacesService"].full_name
+    reg = Registration(faces_pb2_grpc.add_FacesServiceServicer_to_server, servicer, name)
+    handle = await create_server("faces", "127.0.0.1:0", [reg], max_message_bytes=32 * 1024 * 1024)
+    syncing = asyncio.create_task(sync.run())
+    assert await pipeline.ready()
+    deadline = time.monotonic() + 10
+    while synced and not sync.in_sync:
+        assert time.monotonic() < deadline, "the galleries did not load from Redis"
+        await asyncio.sleep(0.02)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+            yield Faces(faces_pb2_grpc.FacesServiceStub(channel), f"g-{uuid.uuid4().hex[:8]}")
+    finally:
+        syncing.cancel()
+        await asyncio.gather(syncing, return_exceptions=True)
+        await handle.server.stop(0)
+        await sync.close()
+        await store.close()
+
+
+@pytest.fixture()
+async def faces(redis_url: str, triton: InProcessTriton) -> AsyncIterator[Faces]:
+    policies = DoorPolicies(
+        DoorPolicy(), {"lobby": DoorPolicy(min_matching_frames=1, allow_mixed_faces=True)}
+    )
+    async for f in start(FacesSettings(redis_url=redis_url), triton, policies):
+        await f.stub.CreateGallery(faces_pb2.CreateGalleryRequest(gallery_id=f.gallery), metadata=ADMIN)
+        yield f
+
+
+def image(name: str) -> common_pb2.Image:
+    return common_pb2.Image(data=sample(name).read_bytes())
+
+
+def mpo(name: str) -> common_pb2.Image:
+    """The portrait as a phone's MPO: the photo, then a small grey second image."""
+    buf = io.BytesIO()
+    Image.open(sample(name)).convert("RGB").save(
+        buf, format="MPO", save_all=True, append_images=[Image.new("RGB", (64, 48), (128, 128, 128))]
+    )
+    return common_pb2.Image(data=buf.getvalue())
+
+
+async def enroll(f: Faces, identity: str, photo: str) -> None:
+    await f.stub.Enroll(
+        faces_pb2.EnrollRequest(gallery_id=f.gallery, identity_id=identity, photos=[image(photo)]),
+        metadata=ADMIN,
+    )
+
+
+async def test_identify_without_admin_lists_no_gallery(faces: Faces) -> None:
+    def ask(photo: str) -> faces_pb2.IdentifyRequest:
+        return faces_pb2.IdentifyRequest(gallery_id=faces.gallery, photo=image(photo), top_k=1000)
+
+    await enroll(faces, "obama", "obama")
+    [unknown] = (await faces.stub.Identify(ask("biden"), metadata=IDENTIFY)).faces
+    assert unknown.identity_id == "" and list(unknown.candidates) == []  # Biden is not enrolled
+    [told_admin] = (await faces.stub.Identify(ask("biden"), metadata=ADMIN)).faces
+    assert [c.identity_id for c in told_admin.candidates] == ["obama"]
+    for n in range(12):  # twelve names for one face: all match a photo of Biden
+        await enroll(faces, f"biden-{n:02d}", "biden")
+
+    [everyone] = (await faces.stub.Identify(ask("obama2"), metadata=ADMIN)).faces
+    assert len(everyone.candidates) == 13 and everyone.identity_id == "obama"
+    for metadata in (IDENTIFY, ()):  # a faces:identify key, or a call without the gateway's word
+        [obama] = (await faces.stub.Identify(ask("obama2"), metadata=metadata)).faces
+        assert [c.identity_id for c in obama.candidates] == ["obama"]  # only those under the threshold
+        [biden] = (await faces.stub.Identify(ask("biden"), metadata=metadata)).faces
+        assert len(biden.candidates) == 10  # FOVEA_FACES_MAX_TOP_K_UNPRIVILEGED
+        assert biden.candidates and all(c.distance < 0.6 for c in biden.candidates)
+
+
+async def test_verify_without_admin_cannot_tell_who_is_enrolled(faces: Faces) -> None:
+    await enroll(faces, "obama", "obama")
+
+    async def verify(
+        identity: str, photo: str, metadata: tuple[tuple[str, str], ...]
+    ) -> faces_pb2.VerifyResponse:
+        request = faces_pb2.VerifyRequest(gallery_id=faces.gallery, identity_id=identity, photo=image(photo))
+        return await faces.stub.Verify(request, metadata=metadata)
+
+    for metadata in (VERIFY, ()):
+        not_enrolled = await verify("nobody", "biden", metadata)
+        no_match = await verify("obama", "biden", metadata)
+        assert not_enrolled == no_match and not no_match.match and no_match.distance == -1
+        match = await verify("obama", "obama2", metadata)
+        assert match.match and 0 < match.distance < 0.6
+    assert (await verify("obama", "biden", ADMIN)).distance > 0.6
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await verify("nobody", "biden", ADMIN)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND and "nobody" in (info.value.details() or "")
+
+
+def access(f: Faces, door: str, identity: str, *frames: common_pb2.Image) -> faces_pb2.VerifyAccessRequest:
+    return faces_pb2.VerifyAccessRequest(
+        door_id=door, gallery_id=f.gallery, claimed_identity_id=identity, frames=list(frames)
+    )
+
+
+async def test_door_ids_are_checked(faces: Faces) -> None:
+    await enroll(faces, "obama", "obama")
+    for door in (" ", "*", "../../x", "", "door\n", "d" * 65):
+        r = await faces.stub.VerifyAccess(access(faces, door, "obama", image("obama2")), metadata=VERIFY)
+        assert r.decision == faces_pb2.DENY and "door_id" in r.reason, (door, r)
+        assert r.audit_id  # refused, and audited
+    granted = await faces.stub.VerifyAccess(access(faces, "front", "obama", image("obama2")), metadata=VERIFY)
+    assert granted.decision == faces_pb2.GRANT, granted
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await faces.stub.ListAuditRecords(faces_pb2.ListAuditRecordsRequest(door_id="*"), metadata=ADMIN)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_burst_must_show_one_person(faces: Faces) -> None:
+    await enroll(faces, "obama", "obama")
+    call = faces.stub.VerifyAccess
+    mixed = await call(access(faces, "front", "obama", image("obama2"), image("biden")), metadata=VERIFY)
+    assert mixed.decision == faces_pb2.DENY and "different people" in mixed.reason, mixed
+    # the lobby's policy: one matching frame is enough and mixed bursts are allowed
+    lobby = await call(access(faces, "lobby", "obama", image("obama2"), image("biden")), metadata=VERIFY)
+    assert lobby.decision == faces_pb2.GRANT, lobby
+    same = await call(access(faces, "front", "obama", image("obama2"), image("obama3")), metadata=VERIFY)
+    assert same.decision == faces_pb2.GRANT and "2/2 frames" in same.reason, same
+    phone = await call(access(faces, "front", "obama", mpo("obama2")), metadata=VERIFY)
+    assert phone.decision == faces_pb2.GRANT, phone
+    verified = await faces.stub.Verify(
+        faces_pb2.VerifyRequest(gallery_id=faces.gallery, identity_id="obama", photo=mpo("obama3")),
+        metadata=VERIFY,
+    )
+    assert verified.match
+
+
+async def test_door_answers_and_audit_without_admin(faces: Faces) -> None:
+    await enroll(faces, "obama", "obama")
+    door = f"door-{uuid.uuid4().hex[:6]}"
+    ids = ((REQUEST_ID_HEADER, "f" * 32), (CLIENT_REQUEST_ID_HEADER, "controller-42"))  # as the gateway sends
+    unknown = await faces.stub.VerifyAccess(
+        access(faces, door, "nobody", image("biden")), metadata=VERIFY + ids
+    )
+    no_match = await faces.stub.VerifyAccess(access(faces, door, "obama", image("biden")), metadata=VERIFY)
+    for r in (unknown, no_match):
+        assert r.decision == faces_pb2.DENY and r.reason == "no match" and r.distance == -1, r
+    assert unknown.request_id == "f" * 32 and unknown.client_request_id == "controller-42"
+    told_admin = await faces.stub.VerifyAccess(access(faces, door, "nobody", image("biden")), metadata=ADMIN)
+    assert "nobody" in told_admin.reason
+    records = (
+        await faces.stub.ListAuditRecords(faces_pb2.ListAuditRecordsRequest(door_id=door), metadata=ADMIN)
+    ).records
+    assert len(records) == 3
+    oldest = records[-1]
+    assert oldest.audit_id == unknown.audit_id and "nobody" in oldest.reason  # the audit has the full reason
+    assert oldest.request_id == "f" * 32 and oldest.client_request_id == "controller-42"
+
+
+async def test_no_internal_address_reaches_the_door(triton: InProcessTriton) -> None:
+    """Redis down from the start: the DENY's reason and the audit failure name no host:port."""
+    port = free_port()  # nothing listens there
+    settings = FacesSettings(redis_url=f"redis://127.0.0.1:{port}/0", access_timeout_s=2.0)
+    async for f in start(settings, triton, DoorPolicies(), synced=False):
+        r = await f.stub.VerifyAccess(access(f, "front", "obama", image("obama2")), metadata=VERIFY)
+        assert r.decision == faces_pb2.DENY and "Redis" in r.reason, r
+        assert str(port) not in r.reason and "127.0.0.1" not in r.reason, r
