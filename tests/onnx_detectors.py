@@ -106,3 +106,173 @@ def yolov5_predictions(
         out[i, :5] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, 1.0]
         out[i, 5 + c] = s
     return out
+
+
+def constant_outputs(
+    path: Path,
+    per_image: dict[str, np.ndarray],
+    *,
+    input_size: tuple[int, int] = (640, 640),
+    batch: int | None = None,
+) -> Path:
+    """Write an ONNX model with several outputs, ``name -> per_image[name]`` for every image of the batch,
+    each of its array's dtype (float32, int32 or int64), in the dict's order."""
+    width, height = input_size
+    batch_dim: int | str = batch if batch is not None else "batch"
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Flatten", ["mean"], ["flat"], axis=1),  # (B, 1)
+        helper.make_node("Mul", ["flat", "zero"], ["zeros"]),  # (B, 1) of 0.0
+    ]
+    initializers = [numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero")]
+    outputs = []
+    for k, (name, array) in enumerate(per_image.items()):
+        elem = helper.np_dtype_to_tensor_dtype(array.dtype)
+        initializers += [
+            numpy_helper.from_array(np.array([0, *([1] * array.ndim)], dtype=np.int64), f"shape{k}"),
+            numpy_helper.from_array(array[None], f"predictions{k}"),
+        ]
+        nodes += [
+            helper.make_node("Reshape", ["zeros", f"shape{k}"], [f"ones{k}"]),  # (B, 1, ..., 1)
+            helper.make_node("Cast", [f"ones{k}"], [f"typed{k}"], to=elem),
+            helper.make_node("Add", [f"typed{k}", f"predictions{k}"], [name]),
+        ]
+        outputs.append(helper.make_tensor_value_info(name, elem, [batch_dim, *array.shape]))
+    graph = helper.make_graph(
+        nodes,
+        "constant_outputs",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch_dim, 3, height, width])],
+        outputs,
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fovea-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def end2end_predictions(
+    boxes: Sequence[Box],
+    class_ids: Sequence[int],
+    scores: Sequence[float],
+    rows: int = 300,
+    *,
+    normalise_by: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """``(rows, 6)``: row ``i`` = box ``i`` (x1 y1 x2 y2, divided by ``normalise_by`` = (width, height)
+    when given), its score and class; the rest 0 (score 0: dropped)."""
+    out = np.zeros((rows, 6), dtype=np.float32)
+    scale = np.array([*normalise_by, *normalise_by], np.float32) if normalise_by else np.ones(4, np.float32)
+    for i, (box, c, s) in enumerate(zip(boxes, class_ids, scores, strict=True)):
+        out[i, :4] = np.asarray(box, np.float32) / scale
+        out[i, 4:] = [s, c]
+    return out
+
+
+def detr_predictions(
+    boxes: Sequence[Box],
+    class_ids: Sequence[int],
+    scores: Sequence[float],
+    num_classes: int,
+    queries: int = 300,
+    *,
+    input_size: tuple[int, int] = (640, 640),
+    logits: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``(queries, 4)`` as cx cy w h fractions of ``input_size`` and scores ``(queries, C)``: query
+    ``i`` holds box ``i`` with its class score, the rest score 0 (``logits``: the inverse sigmoid, -20
+    for 0)."""
+    width, height = input_size
+    out_boxes = np.full((queries, 4), 0.5, dtype=np.float32)
+    out_scores = np.zeros((queries, num_classes), dtype=np.float32)
+    for i, ((x1, y1, x2, y2), c, s) in enumerate(zip(boxes, class_ids, scores, strict=True)):
+        out_boxes[i] = [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height]
+        out_scores[i, c] = s
+    if logits:
+        clipped = np.clip(out_scores, 1e-9, 1 - 1e-9)
+        out_scores = np.where(out_scores > 0, np.log(clipped / (1 - clipped)), -20.0).astype(np.float32)
+    return out_boxes, out_scores
+
+
+def nms_in_graph_predictions(
+    boxes: Sequence[Box], class_ids: Sequence[int], scores: Sequence[float], k: int = 100
+) -> dict[str, np.ndarray]:
+    """EfficientNMS-style outputs: ``num_dets (1,) int32``, ``det_boxes (k, 4)`` xyxy pixels,
+    ``det_scores (k,)``, ``det_classes (k,) int32``. Rows past ``num_dets`` hold a decoy (a box scored 0.99)
+    that must be ignored."""
+    out_boxes = np.zeros((k, 4), dtype=np.float32)
+    out_scores = np.zeros(k, dtype=np.float32)
+    out_classes = np.zeros(k, dtype=np.int32)
+    for i, (box, c, s) in enumerate(zip(boxes, class_ids, scores, strict=True)):
+        out_boxes[i], out_scores[i], out_classes[i] = box, s, c
+    n = len(boxes)
+    out_boxes[n], out_scores[n] = (10.0, 10.0, 50.0, 50.0), 0.99
+    return {
+        "num_dets": np.array([n], dtype=np.int32),
+        "det_boxes": out_boxes,
+        "det_scores": out_scores,
+        "det_classes": out_classes,
+    }
+
+
+def dfine_like(
+    path: Path,
+    boxes: Sequence[Box],
+    class_ids: Sequence[int],
+    scores: Sequence[float],
+    *,
+    queries: int = 300,
+    input_size: tuple[int, int] = (640, 640),
+) -> Path:
+    """A graph laid out like D-FINE's (and RT-DETR's) ``tools/deployment/export_onnx.py`` export: inputs
+    ``images`` ``[N, 3, H, W]`` and ``orig_target_sizes`` ``[N, 2]`` int64 (width, height); outputs ``labels``
+    ``[N, Q]`` int64, ``boxes`` ``[N, Q, 4]`` xyxy = normalised boxes times the given size, ``scores``
+    ``[N, Q]``. Query ``i`` holds box ``i`` (``boxes`` are in ``input_size`` pixels), the rest score 0."""
+    width, height = input_size
+    normalised = np.zeros((1, queries, 4), np.float32)
+    labels = np.zeros((1, queries), np.int64)
+    conf = np.zeros((1, queries), np.float32)
+    for i, ((x1, y1, x2, y2), c, s) in enumerate(zip(boxes, class_ids, scores, strict=True)):
+        normalised[0, i] = [x1 / width, y1 / height, x2 / width, y2 / height]
+        labels[0, i], conf[0, i] = c, s
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Flatten", ["mean"], ["flat"], axis=1),
+        helper.make_node("Mul", ["flat", "zero"], ["zeros"]),  # (B, 1) of 0.0
+        helper.make_node("Cast", ["orig_target_sizes"], ["sizes"], to=TensorProto.FLOAT),
+        helper.make_node("Concat", ["sizes", "sizes"], ["whwh"], axis=1),  # (B, 4)
+        helper.make_node("Unsqueeze", ["whwh", "axis1"], ["scale"]),  # (B, 1, 4)
+        helper.make_node("Mul", ["scale", "normalised"], ["sized"]),  # (1 or B, Q, 4)
+        helper.make_node("Unsqueeze", ["zeros", "axis1"], ["zeros3"]),  # (B, 1, 1)
+        helper.make_node("Add", ["sized", "zeros3"], ["boxes"]),  # (B, Q, 4) as the model's batch
+        helper.make_node("Cast", ["zeros"], ["zeros_int"], to=TensorProto.INT64),
+        helper.make_node("Add", ["zeros_int", "label_values"], ["labels"]),
+        helper.make_node("Add", ["zeros", "score_values"], ["scores"]),
+    ]
+    initializers = [
+        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+        numpy_helper.from_array(normalised, "normalised"),
+        numpy_helper.from_array(labels, "label_values"),
+        numpy_helper.from_array(conf, "score_values"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dfine_like",
+        [
+            helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, height, width]),
+            helper.make_tensor_value_info("orig_target_sizes", TensorProto.INT64, ["N", 2]),
+        ],
+        [
+            helper.make_tensor_value_info("labels", TensorProto.INT64, ["N", queries]),
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", queries, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", queries]),
+        ],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fovea-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

@@ -184,7 +184,12 @@ def models_build(only: tuple[str, ...], force: bool) -> None:
 @models.command("import-onnx")
 @click.argument("onnx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Model name (its directory in the repository)")
-@click.option("--family", required=True, help="Head layout: nanodet, yolo-grid, yolov5, yolox or yolov8")
+@click.option(
+    "--family",
+    default=None,
+    help="Head layout: nanodet, yolo-grid, yolov5, yolox, yolov8, end2end, detr or nms-in-graph; "
+    "default: told from the outputs (refused, naming the flags, when they fit several)",
+)
 @click.option(
     "--labels",
     "labels_file",
@@ -204,6 +209,31 @@ def models_build(only: tuple[str, ...], force: bool) -> None:
 @click.option("--anchors", default=None, help="yolo-grid: JSON, per level [[w, h], ...] in input pixels")
 @click.option("--strides", default=None, help="nanodet / yolox: e.g. 8,16,32 (the default)")
 @click.option("--decoded", is_flag=True, help="yolox: the export already decodes boxes to pixels")
+@click.option(
+    "--boxes",
+    type=click.Choice(["pixels", "normalised"]),
+    default=None,
+    help="end2end / nms-in-graph: boxes in input pixels or fractions of the input (default: from a trial run)",
+)
+@click.option(
+    "--box-format",
+    type=click.Choice(["xyxy", "cxcywh"]),
+    default=None,
+    help="end2end: x1 y1 x2 y2 (default) or cx cy w h",
+)
+@click.option(
+    "--scores",
+    "score_activation",
+    type=click.Choice(["none", "sigmoid", "softmax"]),
+    default=None,
+    help="detr: probabilities (none) or logits (default: from a trial run)",
+)
+@click.option(
+    "--outputs",
+    "output_order",
+    default=None,
+    help="detr / nms-in-graph: the ONNX output names in order (BOXES,SCORES or [COUNT,]BOXES,SCORES,CLASSES)",
+)
 @click.option(
     "--repository",
     type=click.Path(file_okay=False, path_type=Path),
@@ -226,6 +256,10 @@ def models_import_onnx(
     anchors: str | None,
     strides: str | None,
     decoded: bool,
+    boxes: str | None,
+    box_format: str | None,
+    score_activation: str | None,
+    output_order: str | None,
     repository: Path | None,
     force: bool,
 ) -> None:
@@ -249,6 +283,10 @@ def models_import_onnx(
             strides=oi.parse_strides(strides) if strides else None,
             anchors=oi.parse_anchors(anchors) if anchors else None,
             decoded=decoded,
+            boxes=boxes,
+            box_format=box_format,
+            score_activation=score_activation,
+            outputs=[n.strip() for n in output_order.split(",")] if output_order else None,
         )
         result = oi.import_onnx(
             onnx_file,
@@ -263,6 +301,7 @@ def models_import_onnx(
     spec = result.spec
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
+    click.echo(f"layout: {result.layout}")
     click.echo(
         f"imported {spec.name} into {result.directory}: {spec.family.value}, input "
         f"{spec.input_size[0]}x{spec.input_size[1]}, {spec.num_classes} classes\n"
@@ -370,7 +409,7 @@ def detect_image(
 
 
 @detect.command("eval")
-@click.argument("folder", type=click.Path(exists=True, path_type=Path))
+@click.argument("folder", type=click.Path(exists=True, path_type=Path), required=False)
 @click.option("--model", default="")
 @click.option("--min-score", type=float, default=0.001)
 @click.option(
@@ -379,14 +418,47 @@ def detect_image(
     default=None,
     help="Only this split of the dataset YAML (default: every image under images/)",
 )
+@click.option(
+    "--coco",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="COCO-JSON annotations (instances_*.json) instead of a YOLO folder; needs --images",
+)
+@click.option(
+    "--images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="With --coco: the folder the JSON's file_name entries are relative to",
+)
 @click.option("--json", "as_json", is_flag=True)
-def detect_eval(folder: Path, model: str, min_score: float, split: str | None, as_json: bool) -> None:
-    """mAP@0.5 and mAP@[.5:.95] of a detector on a YOLO-format dataset (a folder or its dataset YAML)."""
-    from fovea.detection.evaluation import evaluate_folder
+def detect_eval(
+    folder: Path | None,
+    model: str,
+    min_score: float,
+    split: str | None,
+    coco: Path | None,
+    images: Path | None,
+    as_json: bool,
+) -> None:
+    """mAP@0.5, mAP@[.5:.95] and per-class AP of a detector on a YOLO-format dataset (a folder or its
+    dataset YAML) or a COCO-JSON one (--coco annotations.json --images DIR)."""
+    from fovea.detection.evaluation import evaluate_coco, evaluate_folder
 
+    if coco is not None:
+        if folder is not None or split is not None or images is None:
+            fail(ValueError("--coco takes --images DIR, and neither a dataset folder nor --split"))
+    elif folder is None:
+        fail(ValueError("give a YOLO dataset folder (or its YAML), or --coco annotations.json --images DIR"))
+    elif images is not None:
+        fail(ValueError("--images goes with --coco"))
     with FoveaClient() as client:
         try:
-            report = evaluate_folder(client, folder, model=model, min_score=min_score, split=split)
+            if coco is not None and images is not None:
+                report = evaluate_coco(client, coco, images, model=model, min_score=min_score)
+            elif folder is not None:
+                report = evaluate_folder(client, folder, model=model, min_score=min_score, split=split)
+            else:  # refused above
+                return
         except (FoveaClientError, ValueError) as exc:
             fail(exc)
     emit(report.as_dict(), as_json, report.as_text())

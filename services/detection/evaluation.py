@@ -1,4 +1,5 @@
-"""``fovea detect eval DIR``: a detector's COCO mAP on a YOLO-format dataset, measured through the gateway.
+"""``fovea detect eval``: a detector's COCO mAP on a YOLO-format dataset (``fovea detect eval DIR``) or a
+COCO-JSON one (``fovea detect eval --coco annotations.json --images DIR``), measured through the gateway.
 
 Every image goes through the public API (``DetectStream``, in chunks), exactly as a client would see it;
 the numbers come from :func:`fovea.detection.core.evaluate.evaluate` (pycocotools).
@@ -6,7 +7,8 @@ the numbers come from :func:`fovea.detection.core.evaluate.evaluate` (pycocotool
 Classes are matched **by name** between the dataset (``classes.txt`` / ``data.yaml``) and the detector's
 labels (``ListDetectors``): exactly, else ignoring case, ``_``/``-`` versus spaces and repeated spaces
 (``traffic_light`` = ``traffic light``). Detections of classes the dataset lacks are dropped. A dataset class
-the detector does not know gets a warning; when it has ground-truth boxes it counts with AP 0.
+the detector does not know gets a warning; when it has ground-truth boxes it counts with AP 0. When no class
+matches at all the evaluation is refused before any image is sent (the numbers would all be 0).
 """
 
 from __future__ import annotations
@@ -21,10 +23,18 @@ from typing import Any
 import torch
 
 from fovea.client import DetectResult, FoveaClient
-from fovea.detection.core.evaluate import YoloDataset, evaluate, read_yolo_dataset
+from fovea.detection.core.evaluate import YoloDataset, evaluate, read_coco_dataset, read_yolo_dataset
 from fovea.detection.v1 import detection_pb2
 
-__all__ = ["ClassAP", "EvalReport", "evaluate_folder", "match_labels", "normalise_label"]
+__all__ = [
+    "ClassAP",
+    "EvalReport",
+    "check_matched",
+    "evaluate_coco",
+    "evaluate_folder",
+    "match_labels",
+    "normalise_label",
+]
 
 CHUNK = 16
 """Images per ``DetectStream`` call (bounds the memory of one call)."""
@@ -48,6 +58,28 @@ def match_labels(dataset_names: Sequence[str], detector_labels: Sequence[str]) -
         elif normalise_label(label) in loose:
             mapping[label] = loose[normalise_label(label)]
     return mapping
+
+
+def check_matched(
+    mapping: dict[str, int], dataset_names: Sequence[str], model: str, labels: Sequence[str]
+) -> None:
+    """Refuse an evaluation where no dataset class is a class of the detector (``match_labels`` found none).
+
+    Raises:
+        ValueError: naming a few of each side's classes.
+    """
+    if mapping:
+        return
+
+    def few(names: Sequence[str]) -> str:
+        shown = ", ".join(repr(n) for n in names[:8])
+        return f"{shown}, ... ({len(names)} in all)" if len(names) > 8 else shown
+
+    raise ValueError(
+        f"none of the dataset's classes ({few(dataset_names)}) is a class of detector {model!r} "
+        f"({few(labels)}): names are matched ignoring case, '_' / '-' versus spaces; rename the dataset's "
+        "classes or evaluate a detector trained on them"
+    )
 
 
 @dataclass(frozen=True)
@@ -148,7 +180,7 @@ def _predictions(
 
 
 def _report(
-    folder: Path,
+    folder: str,
     model: str,
     dataset: YoloDataset,
     results: Sequence[DetectResult],
@@ -183,7 +215,7 @@ def _report(
         if name in evaluated.per_class
     ]
     return EvalReport(
-        folder=str(folder),
+        folder=folder,
         model=model,
         images=len(dataset.samples),
         boxes=int(counts.sum()),
@@ -192,6 +224,33 @@ def _report(
         per_class=per_class,
         warnings=warnings,
     )
+
+
+def _evaluate(
+    client: FoveaClient,
+    dataset: YoloDataset,
+    where: str,
+    start: float,
+    *,
+    model: str,
+    min_score: float,
+    max_detections: int,
+    chunk: int,
+) -> EvalReport:
+    info = _detector(client, model)
+    mapping = match_labels(dataset.class_names, list(info.labels))
+    check_matched(mapping, dataset.class_names, info.name, list(info.labels))
+    results: list[DetectResult] = []
+    for paths in _chunks([s.image_path for s in dataset.samples], chunk):
+        results += client.detect_many(
+            [p.read_bytes() for p in paths],
+            model=info.name,
+            min_score=min_score,
+            max_detections=max_detections,
+        )
+    report = _report(where, info.name, dataset, results, mapping, max_detections)
+    report.seconds = time.perf_counter() - start
+    return report
 
 
 def evaluate_folder(
@@ -217,23 +276,48 @@ def evaluate_folder(
         split: ``train``, ``val`` or ``test`` (the YAML's folders); None = every image under ``images/``.
 
     Raises:
-        ValueError: a malformed dataset, an unknown detector, or no ground-truth box at all.
+        ValueError: a malformed dataset, an unknown detector, no class in common, or no ground-truth box.
         FoveaClientError: the gateway refused a request.
     """
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     start = time.perf_counter()
     dataset = read_yolo_dataset(folder, split)
-    info = _detector(client, model)
-    mapping = match_labels(dataset.class_names, list(info.labels))
-    results: list[DetectResult] = []
-    for paths in _chunks([s.image_path for s in dataset.samples], chunk):
-        results += client.detect_many(
-            [p.read_bytes() for p in paths],
-            model=info.name,
-            min_score=min_score,
-            max_detections=max_detections,
-        )
-    report = _report(folder, info.name, dataset, results, mapping, max_detections)
-    report.seconds = time.perf_counter() - start
-    return report
+    return _evaluate(
+        client,
+        dataset,
+        str(folder),
+        start,
+        model=model,
+        min_score=min_score,
+        max_detections=max_detections,
+        chunk=chunk,
+    )
+
+
+def evaluate_coco(
+    client: FoveaClient,
+    annotations: Path,
+    images: Path,
+    *,
+    model: str = "",
+    min_score: float = 0.001,
+    max_detections: int = 100,
+    chunk: int = CHUNK,
+) -> EvalReport:
+    """Like :func:`evaluate_folder`, on a COCO-JSON dataset: ``annotations`` and the ``images`` folder its
+    ``file_name`` entries are relative to (see ``read_coco_dataset``)."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    start = time.perf_counter()
+    dataset = read_coco_dataset(annotations, images)
+    return _evaluate(
+        client,
+        dataset,
+        str(annotations),
+        start,
+        model=model,
+        min_score=min_score,
+        max_detections=max_detections,
+        chunk=chunk,
+    )

@@ -20,7 +20,7 @@ from PIL import Image
 
 from fovea.common.images import Decoded, ImageLimits, decode_image_reduced
 from fovea.detection.core.annotate import draw_detections
-from fovea.detection.core.heads import DECODERS
+from fovea.detection.core.heads import DECODERS, rank_final
 from fovea.detection.core.postprocess import Detection, postprocess
 from fovea.detection.core.preprocess import Transform, letterbox, normalise, to_original
 from fovea.detection.core.spec import DetectorSpec
@@ -78,17 +78,24 @@ def finish(
     options: Options,
     image: np.ndarray,
 ) -> Detections:
-    """Decode the head, run class-aware NMS, map boxes back to the original image."""
+    """Decode the head, run class-aware NMS (not for end-to-end families, whose outputs are final), map
+    boxes back to the original image."""
     per_image = {name: torch.from_numpy(array[0]) for name, array in outputs.items()}
     boxes, scores, class_ids = DECODERS[spec.family](per_image, spec, options.min_score)
-    boxes, scores, class_ids = postprocess(
-        boxes,
-        scores,
-        class_ids,
-        iou_threshold=options.iou_threshold,
-        max_detections=options.max_detections,
-        class_filter=set(options.class_filter) if options.class_filter else None,
-    )
+    class_filter = set(options.class_filter) if options.class_filter else None
+    if spec.family.end_to_end:
+        boxes, scores, class_ids = rank_final(
+            boxes, scores, class_ids, max_detections=options.max_detections, class_filter=class_filter
+        )
+    else:
+        boxes, scores, class_ids = postprocess(
+            boxes,
+            scores,
+            class_ids,
+            iou_threshold=options.iou_threshold,
+            max_detections=options.max_detections,
+            class_filter=class_filter,
+        )
     boxes = to_original(boxes, transform)
     width, height = transform.original_size
     result = Detections(

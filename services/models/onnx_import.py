@@ -2,7 +2,8 @@
 
 :func:`import_onnx` writes ``<repository>/<name>/``::
 
-    config.pbtxt    Triton config: INPUT [H, W, 3] UINT8, one FP32 output per ONNX output, batching
+    config.pbtxt    Triton config: INPUT [H, W, 3] UINT8, one output per ONNX output (FP32; INT32 / INT64
+                    for integer counts and class ids), batching
     fovea.json      the detector spec (head family, input size, preprocessing, labels) the service reads
     MODEL_CARD.md   where it came from (file name, sha256, producer), tensors, preprocessing
     1/model.onnx    the user's graph behind a uint8 input (:func:`with_uint8_input`), outputs renamed
@@ -23,7 +24,19 @@ What is checked before anything is written (each a ``ValueError`` with a message
   and the per-image output shapes fit the family's layout with ``len(labels)`` classes (see
   ``fovea.detection.core.heads``), e.g. YOLOv8 ``(4 + C, N)``: a mismatch names the class count the
   model seems to have;
+- without ``family``, :func:`find_layout` tells the family from the outputs: 3-4 outputs of boxes ``(K, 4)``
+  and ``(K,)`` vectors (plus a count) = ``nms-in-graph``; boxes ``(Q, 4)`` + scores ``(Q, C[+1])`` = ``detr``;
+  one ``(K, 6)`` = ``end2end`` (C > 2); ``(4 + C, N)`` = ``yolov8``; ``(N, 4 + C)`` = ``detr`` when the trial
+  run's boxes all lie in ``[0, 1]``, ``yolov8`` when they are pixels. A layout several families fit (e.g.
+  ``(N, 5 + C)``: yolov5 or yolox; rows of 6 with 2 classes) is refused, naming the flags that settle it.
+  What it cannot see from shapes (boxes in pixels or fractions, scores as logits or probabilities, which
+  output is which) it reads from the trial run's values and names, else refuses and names the flag
+  (``--boxes``, ``--scores``, ``--outputs``). The answer says which layout it read and why;
 - the resulting ``DetectorSpec`` validates (anchors for yolo-grid, strides for nanodet, ...).
+
+End-to-end families (``end2end``, ``detr``, ``nms-in-graph``) give final detections: the detection service
+skips NMS for them (``HeadFamily.end_to_end``) and applies only the minimum score, the class filter and
+the maximum number of detections.
 
 Batching (``config.pbtxt``): always ``max_batch_size`` :data:`MAX_BATCH_SIZE` with dynamic batching, so the
 detection service can always send ``[1, 3, H, W]``. A dynamic ONNX batch dimension runs a gathered batch in
@@ -53,8 +66,10 @@ __all__ = [
     "ImportOptions",
     "ImportPlan",
     "ImportResult",
+    "Layout",
     "OnnxSignature",
     "TensorInfo",
+    "find_layout",
     "import_onnx",
     "is_imported",
     "model_config_json",
@@ -67,6 +82,8 @@ __all__ = [
     "probe",
     "read_labels",
     "read_signature",
+    "size_constant",
+    "split_inputs",
     "validate_model_name",
 ]
 
@@ -77,6 +94,12 @@ DEFAULT_STRIDES = (8, 16, 32)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FLOAT_INPUTS = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 FLOAT_OUTPUTS = {"tensor(float)", "tensor(float16)", "tensor(double)"}
+SIZE_INPUT = re.compile(r"size", re.IGNORECASE)
+SIZE_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32}
+"""A second input the import binds to the input's (width, height): its name pattern and types."""
+INTEGER_OUTPUTS = {"tensor(int32)": "TYPE_INT32", "tensor(int64)": "TYPE_INT64"}
+"""Integer outputs kept as they are (nms-in-graph counts and class ids), with their Triton type."""
+END_TO_END_FAMILIES = (HeadFamily.END2END, HeadFamily.DETR, HeadFamily.NMS_IN_GRAPH)
 
 Dim = int | None  # None: dynamic (symbolic or unknown) in the graph
 
@@ -215,19 +238,29 @@ def read_signature(path: Path) -> OnnxSignature:
 
 
 def probe(path: Path, signature: OnnxSignature, input_size: tuple[int, int]) -> list[np.ndarray]:
-    """Run the model once on a zero image (batch 1, or the fixed batch); its outputs, float32, in order."""
-    (image,) = signature.inputs
+    """Run the model once on a zero image (batch 1, or the fixed batch); its outputs, float32, in order.
+    A size input (:func:`split_inputs`) gets the input's ``(width, height)``."""
+    image, size = split_inputs(signature)
     batch = image.shape[0] or 1
     width, height = input_size
     dtype = FLOAT_INPUTS.get(image.dtype, np.float32)
+    feed = {image.name: np.zeros((batch, 3, height, width), dtype)}
+    if size is not None:
+        feed[size.name] = np.tile(size_constant(size, input_size), (batch, 1))
     session = _session(path)
     try:
-        outputs = session.run(None, {image.name: np.zeros((batch, 3, height, width), dtype)})  # type: ignore[attr-defined]
+        outputs = session.run(None, feed)  # type: ignore[attr-defined]
     except Exception as exc:
         raise ValueError(
             f"a trial run on a {width}x{height} zero image failed ({exc}): is the input size right?"
         ) from None
     return [np.asarray(o, dtype=np.float32) for o in outputs]
+
+
+def size_constant(size: TensorInfo, input_size: tuple[int, int]) -> np.ndarray:
+    """``[[width, height]]`` in the size input's type (RT-DETR's and D-FINE's deploy scripts pass
+    ``(w, h)``)."""
+    return np.asarray([input_size], dtype=SIZE_TYPES[size.dtype])
 
 
 # --- the uint8 image input ----------------------------------------------------------------------
@@ -244,6 +277,7 @@ def with_uint8_input(
     input_name: str = INPUT_NAME,
     output_names: Mapping[str, str] | None = None,
     keep_integer_outputs: bool = False,
+    constant_inputs: Mapping[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """Put the detection service's input in front of a float ``[N, 3, H, W]`` graph (a new model).
 
@@ -253,7 +287,8 @@ def with_uint8_input(
     model's channel order), transposed to NCHW and cast to the old input's float type. The batch dimension
     is the old input's (fixed or symbolic). Outputs named in ``output_names`` (ONNX name -> new name) are
     renamed; every output is float32 (float16/float64 outputs get a Cast; integer ones too unless
-    ``keep_integer_outputs``). Node and tensor names of the prefix start with ``fovea_``.
+    ``keep_integer_outputs``). Inputs named in ``constant_inputs`` become constants of those values (an
+    image-size input). Node and tensor names of the prefix start with ``fovea_``.
 
     Args:
         model: the float model, one input ``[N, 3, H, W]`` (not modified).
@@ -271,8 +306,12 @@ def with_uint8_input(
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
+    constants = dict(constant_inputs or {})
+    unknown = set(constants) - {i.name for i in graph.input}
+    if unknown:
+        raise ValueError(f"constant_inputs {sorted(unknown)} are not inputs of the graph")
     initialisers = {i.name for i in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in initialisers]
+    inputs = [i for i in graph.input if i.name not in initialisers and i.name not in constants]
     if len(inputs) != 1:
         raise ValueError(f"the graph must have exactly one input, it has {[i.name for i in inputs]}")
     (old,) = inputs
@@ -341,7 +380,8 @@ def with_uint8_input(
     graph.ClearField("node")
     graph.node.extend([*nodes, *body, *tail])
     graph.initializer.extend(consts)
-    keep = [i for i in graph.input if i.name != old.name]
+    graph.initializer.extend(numpy_helper.from_array(np.asarray(v), n) for n, v in constants.items())
+    keep = [i for i in graph.input if i.name != old.name and i.name not in constants]
     graph.ClearField("input")
     graph.input.extend([new_input, *keep])
     graph.ClearField("output")
@@ -357,7 +397,8 @@ def with_uint8_input(
 class ImportOptions:
     """What the user says about the model (``fovea models import-onnx`` options)."""
 
-    family: str
+    family: str | None
+    """Head family; ``None``: found from the outputs (see :func:`find_layout`)."""
     labels: list[str]
     input_size: tuple[int, int] | None = None
     """``(width, height)``; ``None`` = the graph's static input size."""
@@ -370,6 +411,15 @@ class ImportOptions:
     strides: list[int] | None = None
     anchors: list[list[tuple[float, float]]] | None = None
     decoded: bool = False
+    boxes: str | None = None
+    """end2end / nms-in-graph: ``pixels`` or ``normalised``; ``None``: judged from the trial run."""
+    box_format: str | None = None
+    """end2end: ``xyxy`` (the default) or ``cxcywh``."""
+    score_activation: str | None = None
+    """detr: ``none``, ``sigmoid`` or ``softmax``; ``None``: judged from the trial run."""
+    outputs: list[str] | None = None
+    """ONNX output names in the family's order (detr: boxes, scores; nms-in-graph: [count,] boxes,
+    scores, classes); ``None``: told apart by shape, type and name."""
 
 
 @dataclass(frozen=True)
@@ -382,6 +432,10 @@ class ImportPlan:
     onnx_outputs: list[str]
     fixed_batch: int | None
     warnings: list[str] = field(default_factory=list)
+    layout: str = ""
+    """Which layout the outputs were read as, and why."""
+    constant_inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    """Graph inputs bound to constants in the served graph (an image-size input: ``[[width, height]]``)."""
 
 
 def _family(value: str) -> HeadFamily:
@@ -392,12 +446,38 @@ def _family(value: str) -> HeadFamily:
         raise ValueError(f"unknown head family {value!r}; known: {known}") from None
 
 
+def split_inputs(signature: OnnxSignature) -> tuple[TensorInfo, TensorInfo | None]:
+    """The image input and, where the graph has one, its image-size input: a second input named like
+    ``*size*`` (``orig_target_sizes`` in RT-DETR's and D-FINE's deploy exports) shaped ``[N, 2]``, which the
+    import binds to the constant ``(width, height)`` of the network input, so that boxes come out in input
+    pixels.
+
+    Raises:
+        ValueError: no input, more than two, or a second one that is not such a size input.
+    """
+    inputs = signature.inputs
+    names = [i.name for i in inputs]
+    if len(inputs) == 1:
+        return inputs[0], None
+    if len(inputs) == 2:
+        images = [i for i in inputs if len(i.shape) == 4]
+        sizes = [
+            i
+            for i in inputs
+            if len(i.shape) == 2 and i.shape[1] == 2 and SIZE_INPUT.search(i.name) and i.dtype in SIZE_TYPES
+        ]
+        if len(images) == 1 and len(sizes) == 1 and images[0] is not sizes[0]:
+            return images[0], sizes[0]
+    raise ValueError(
+        f"the model must have exactly one input (the image), it has {len(names)}: {names} (a second input "
+        "is accepted only when it is the image size [N, 2] named like orig_target_sizes)"
+    )
+
+
 def _check_input(signature: OnnxSignature, wanted: tuple[int, int] | None) -> tuple[int, int]:
-    """The image input's ``(width, height)``; refuses anything but one ``[N, 3, H, W]`` float input."""
-    if len(signature.inputs) != 1:
-        names = [i.name for i in signature.inputs]
-        raise ValueError(f"the model must have exactly one input (the image), it has {len(names)}: {names}")
-    (image,) = signature.inputs
+    """The image input's ``(width, height)``; refuses anything but one ``[N, 3, H, W]`` float input (and
+    an optional size input, see :func:`split_inputs`)."""
+    image, _ = split_inputs(signature)
     if image.dtype not in FLOAT_INPUTS:
         raise ValueError(f"input {image.name!r} is {image.dtype}; an image input must be float or float16")
     if len(image.shape) != 4:
@@ -438,9 +518,7 @@ def _per_image(
         raise ValueError(f"the trial run gave {len(probed)} outputs, the graph declares {len(outputs)}")
     shapes = []
     for info, array in zip(outputs, probed, strict=True):
-        if info.dtype not in FLOAT_OUTPUTS:
-            raise ValueError(f"output {info.name!r} is {info.dtype}; detector outputs must be floating point")
-        if array.ndim < 2 or array.shape[0] != batch:
+        if array.ndim < 1 or array.shape[0] != batch:
             raise ValueError(
                 f"output {info.name!r} has shape {array.shape} for a batch of {batch}: the batch dimension "
                 "must come first (export with the batch axis kept)"
@@ -553,6 +631,341 @@ def _check_layout(
     raise ValueError(f"no layout check for family {family.value}")  # pragma: no cover
 
 
+# --- which layout: families told apart by the outputs ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the graph's outputs are read."""
+
+    family: HeadFamily
+    order: tuple[int, ...]
+    """Output indices in the order the family's decoder takes them (``spec.output_names``)."""
+    fields: dict[str, object]
+    """Spec fields the layout implies (strides, reg_max, boxes_normalised, ...)."""
+    reason: str
+    """Which layout and why, for the person importing."""
+    warnings: tuple[str, ...] = ()
+
+
+_ROLE_NAMES = {
+    "count": re.compile(r"num|count|valid", re.IGNORECASE),
+    "boxes": re.compile(r"box|bbox|coord", re.IGNORECASE),
+    "scores": re.compile(r"score|conf|prob|logit", re.IGNORECASE),
+    "classes": re.compile(r"class|label|cls|idx|index", re.IGNORECASE),
+}
+
+
+def _describe(outputs: Sequence[TensorInfo], shapes: Sequence[tuple[int, ...]]) -> str:
+    return ", ".join(f"{o.name} {s}" for o, s in zip(outputs, shapes, strict=True))
+
+
+def _guess_family(
+    outputs: Sequence[TensorInfo], shapes: Sequence[tuple[int, ...]], probed: Sequence[np.ndarray], c: int
+) -> tuple[HeadFamily, str]:
+    """The family the outputs' shapes (and, where shapes allow two, the trial run's values) point to."""
+    seen = _describe(outputs, shapes)
+    flags = "pass --family (nanodet, yolo-grid, yolov5, yolox, yolov8, end2end, detr or nms-in-graph)"
+    box_like = [i for i, s in enumerate(shapes) if len(s) == 2 and s[1] == 4]
+    flat = [i for i, s in enumerate(shapes) if len(s) == 1 or (len(s) == 2 and s[1] == 1)]
+    if len(shapes) in (3, 4) and len(box_like) == 1 and len(flat) == len(shapes) - 1:
+        count = "a count, " if len(shapes) == 4 else ""
+        return HeadFamily.NMS_IN_GRAPH, (
+            f"nms-in-graph: {len(shapes)} outputs ({seen}) are {count}boxes (K, 4) and two (K,) vectors: "
+            "final detections from the graph (an EfficientNMS-style NMS, or a DETR's top-k as D-FINE exports it)"
+        )
+    if len(shapes) == 2 and all(len(s) == 2 for s in shapes) and len(box_like) >= 1:
+        other = shapes[1 - box_like[0]]
+        if other[0] == shapes[box_like[0]][0] and other[1] in (c, c + 1):
+            extra = " plus a no-object column" if other[1] == c + 1 else ""
+            return HeadFamily.DETR, (
+                f"detr: 2 outputs ({seen}) are boxes (Q, 4) and scores (Q, C = {c}{extra}) per query"
+            )
+    if len(shapes) != 1 or len(shapes[0]) != 2:
+        raise ValueError(f"cannot tell the head layout from the outputs ({seen}): {flags}")
+    rows, width = shapes[0]
+    if width == 6 and c > 2:
+        return HeadFamily.END2END, (
+            f"end2end: one output ({seen}) of rows of 6 (box, score, class) with C = {c} classes: final "
+            "detections"
+        )
+    if rows == 4 + c and width != 4 + c:
+        return HeadFamily.YOLOV8, f"yolov8: one output ({seen}), channels first (4 + C = {4 + c}, anchors)"
+    if width == 4 + c and c > 2:
+        boxes = probed[0][0][:, :4]
+        if boxes.size and float(np.abs(boxes).max()) <= 1.0 and float(np.abs(boxes).max()) > 0:
+            return HeadFamily.DETR, (
+                f"detr: one output ({seen}) of (queries, 4 + C = {4 + c}) whose boxes on the trial image "
+                "all lie within [0, 1] (fractions of the input, as DETR models give them)"
+            )
+        if boxes.size and float(np.abs(boxes).max()) > 1.0:
+            return HeadFamily.YOLOV8, (
+                f"yolov8: one output ({seen}) of (anchors, 4 + C = {4 + c}) whose boxes on the trial image "
+                f"reach {float(np.abs(boxes).max()):.4g} (input pixels)"
+            )
+        raise ValueError(
+            f"one output ({seen}) of (N, 4 + C) fits yolov8 (boxes in pixels) and detr (boxes as fractions) "
+            "and the trial image gave no boxes to tell: pass --family yolov8 or --family detr"
+        )
+    if width == 5 + c and c > 1:
+        raise ValueError(
+            f"one output ({seen}) of (N, 5 + C) fits yolov5 and yolox: pass --family yolov5 or "
+            "--family yolox (with --decoded when the export decodes boxes to pixels)"
+        )
+    fits = [
+        name
+        for name, ok in (
+            ("end2end (rows of 6)", width == 6),
+            ("yolov8 (4 + C)", 4 + c in (rows, width)),
+            ("yolov5 / yolox (5 + C)", width == 5 + c),
+            ("detr (4 + C)", width == 4 + c),
+        )
+        if ok
+    ]
+    if len(fits) > 1:
+        raise ValueError(f"one output ({seen}) with C = {c} fits {', '.join(fits)}: pass --family")
+    raise ValueError(f"cannot tell the head layout from the outputs ({seen}) with C = {c} classes: {flags}")
+
+
+def _by_names(outputs: Sequence[TensorInfo], names: Sequence[str], roles: Sequence[str]) -> tuple[int, ...]:
+    """``--outputs``: the ONNX names, in the family's order."""
+    known = [o.name for o in outputs]
+    if len(names) != len(roles) or sorted(names) != sorted(known):
+        raise ValueError(
+            f"--outputs must name each of the outputs {known} once, in the order {', '.join(roles)}; "
+            f"got {list(names)}"
+        )
+    return tuple(known.index(n) for n in names)
+
+
+def _boxes_scale(
+    boxes: np.ndarray, options: ImportOptions, what: str
+) -> tuple[dict[str, object], str, tuple[str, ...]]:
+    """``boxes_normalised`` from ``--boxes`` or the trial run's box values (warning when it cannot tell)."""
+    if options.boxes is not None:
+        if options.boxes not in ("pixels", "normalised"):
+            raise ValueError(f"--boxes must be pixels or normalised, got {options.boxes!r}")
+        normalised = options.boxes == "normalised"
+        why = "boxes as fractions of the input (--boxes)" if normalised else "boxes in input pixels (--boxes)"
+        return {"boxes_normalised": normalised}, why, ()
+    largest = float(np.abs(boxes).max()) if boxes.size else 0.0
+    if largest > 1.0:
+        return {"boxes_normalised": False}, f"boxes in input pixels (they reach {largest:.4g})", ()
+    if largest > 0.0:
+        raise ValueError(
+            f"{what}: every box value on the trial image lies within [0, 1]: pass --boxes normalised if "
+            "the boxes are fractions of the input size (with --box-format cxcywh if they are cx cy w h, as "
+            "in RT-DETR's rows of 6), --boxes pixels if they are pixels"
+        )
+    return (
+        {"boxes_normalised": False},
+        "boxes in input pixels (assumed)",
+        (
+            f"{what}: the trial image gave no boxes; boxes are taken as input pixels (--boxes normalised if not)",
+        ),
+    )
+
+
+def _end2end_layout(
+    outputs: Sequence[TensorInfo],
+    shapes: Sequence[tuple[int, ...]],
+    probed: Sequence[np.ndarray],
+    c: int,
+    options: ImportOptions,
+) -> Layout:
+    seen = _describe(outputs, shapes)
+    if len(shapes) != 1 or len(shapes[0]) != 2 or shapes[0][1] != 6:
+        raise ValueError(f"end2end models have one output (K, 6) per image (box, score, class), got {seen}")
+    box_format = options.box_format or "xyxy"
+    if box_format not in ("xyxy", "cxcywh"):
+        raise ValueError(f"--box-format must be xyxy or cxcywh, got {box_format!r}")
+    rows = probed[0][0]
+    classes = rows[:, 5]
+    if classes.size and (np.any(np.abs(classes - np.round(classes)) > 1e-3) or classes.max() >= c):
+        raise ValueError(
+            f"end2end output {seen}: column 6 should hold class ids 0..{c - 1}, the trial image gave "
+            f"{classes.min():.4g}..{classes.max():.4g}: not an end2end layout, or the labels are wrong"
+        )
+    fields, boxes, warnings = _boxes_scale(rows[:, :4], options, "end2end")
+    fields["box_format"] = box_format
+    reason = f"rows (K, 6) = {box_format} box, score, class; {boxes}; no NMS"
+    return Layout(HeadFamily.END2END, (0,), fields, reason, warnings)
+
+
+def _detr_layout(
+    outputs: Sequence[TensorInfo],
+    shapes: Sequence[tuple[int, ...]],
+    probed: Sequence[np.ndarray],
+    c: int,
+    options: ImportOptions,
+) -> Layout:
+    seen = _describe(outputs, shapes)
+    if any(len(s) != 2 for s in shapes) or len(shapes) not in (1, 2):
+        raise ValueError(f"detr models have 1 output (Q, 4 + C) or 2 (Q, 4) and (Q, C), got {seen}")
+    if len(shapes) == 1:
+        order: tuple[int, ...] = (0,)
+        if shapes[0][1] not in (4 + c, 5 + c):
+            raise ValueError(
+                f"detr output per image must be (Q, 4 + C) or (Q, 5 + C) with C = {c} labels, got {seen}"
+                + _hint_classes(shapes[0][1], 4)
+            )
+        scores = probed[0][0][:, 4:]
+        width = shapes[0][1] - 4
+    else:
+        if options.outputs:
+            order = _by_names(outputs, options.outputs, ("boxes", "scores"))
+        else:
+            boxes_first = [i for i in (0, 1) if shapes[i][1] == 4]
+            if len(boxes_first) == 2:  # C = 4: names tell
+                boxes_first = [i for i in (0, 1) if _ROLE_NAMES["boxes"].search(outputs[i].name)]
+            if len(boxes_first) != 1:
+                raise ValueError(
+                    f"cannot tell the boxes output from the scores output ({seen}): pass --outputs BOXES,SCORES "
+                    "(their ONNX names)"
+                )
+            order = (boxes_first[0], 1 - boxes_first[0])
+        boxes_shape, scores_shape = shapes[order[0]], shapes[order[1]]
+        if boxes_shape[1] != 4 or scores_shape[1] not in (c, c + 1) or boxes_shape[0] != scores_shape[0]:
+            raise ValueError(
+                f"detr outputs must be boxes (Q, 4) and scores (Q, C) or (Q, C + 1) with C = {c} labels, got "
+                f"{seen}" + _hint_classes(scores_shape[1], 0)
+            )
+        scores = probed[order[1]][0]
+        width = scores_shape[1]
+    no_object = " (the last column, no-object, is dropped)" if width == c + 1 else ""
+    if options.score_activation is not None:
+        if options.score_activation not in ("none", "sigmoid", "softmax"):
+            raise ValueError(f"--scores must be none, sigmoid or softmax, got {options.score_activation!r}")
+        activation, why = options.score_activation, "(--scores)"
+    elif scores.size and (scores.min() < -1e-3 or scores.max() > 1 + 1e-3):
+        activation = "softmax" if width == c + 1 else "sigmoid"
+        why = (
+            f"(the trial image's scores range {scores.min():.3g}..{scores.max():.3g}: logits; "
+            f"{'C + 1 columns: softmax' if width == c + 1 else 'C columns: sigmoid per class'})"
+        )
+    else:
+        activation, why = "none", "(the trial image's scores lie within [0, 1]: probabilities)"
+    reason = (
+        f"boxes cx cy w h as fractions of the input, scores with activation {activation} {why}{no_object}; "
+        "the best (query, class) pairs, no NMS"
+    )
+    return Layout(HeadFamily.DETR, order, {"score_activation": activation}, reason)
+
+
+def _nms_in_graph_layout(
+    outputs: Sequence[TensorInfo],
+    shapes: Sequence[tuple[int, ...]],
+    probed: Sequence[np.ndarray],
+    options: ImportOptions,
+) -> Layout:
+    seen = _describe(outputs, shapes)
+    roles = ("count", "boxes", "scores", "classes")[4 - len(shapes) :] if len(shapes) in (3, 4) else ()
+    if not roles:
+        raise ValueError(
+            f"nms-in-graph models have 4 outputs (count, boxes, scores, classes) or 3, got {seen}"
+        )
+    if options.outputs:
+        order = _by_names(outputs, options.outputs, roles)
+    else:
+        found: dict[str, int] = {}
+        left = set(range(len(shapes)))
+        for i in sorted(left):
+            if len(shapes[i]) == 2 and shapes[i][1] == 4:
+                found.setdefault("boxes", i)
+        left -= set(found.values())
+        if "count" in roles:
+            small = [i for i in left if int(np.prod(shapes[i])) == 1]
+            if len(small) > 1:
+                small = [i for i in small if outputs[i].dtype in INTEGER_OUTPUTS] or small
+            if len(small) == 1:
+                found["count"] = small[0]
+                left -= {small[0]}
+        integer = [i for i in left if outputs[i].dtype in INTEGER_OUTPUTS]
+        if len(integer) == 1 and len(left) == 2:
+            found["classes"] = integer[0]
+            found["scores"] = next(iter(left - {integer[0]}))
+        elif len(left) == 2:
+            for role in ("scores", "classes"):
+                named = [i for i in left if _ROLE_NAMES[role].search(outputs[i].name)]
+                if len(named) == 1:
+                    found.setdefault(role, named[0])
+        if sorted(found) != sorted(roles) or len(set(found.values())) != len(roles):
+            raise ValueError(
+                f"cannot tell the outputs' roles ({seen}; found {found or 'none'}): pass --outputs "
+                f"{','.join(r.upper() for r in roles)} (their ONNX names, in that order)"
+            )
+        order = tuple(found[r] for r in roles)
+    shaped = dict(zip(roles, (shapes[i] for i in order), strict=True))
+    k = shaped["boxes"][0] if len(shaped["boxes"]) == 2 else -1
+    if (
+        shaped["boxes"] != (k, 4)
+        or any(shaped[r] not in ((k,), (k, 1)) for r in ("scores", "classes"))
+        or ("count" in shaped and int(np.prod(shaped["count"])) != 1)
+    ):
+        raise ValueError(
+            f"nms-in-graph outputs must be {'count (1,), ' if 'count' in roles else ''}boxes (K, 4), scores (K,) "
+            f"and classes (K,); read as {shaped}"
+        )
+    for role, index in zip(roles, order, strict=True):
+        info = outputs[index]
+        allowed = FLOAT_OUTPUTS if role in ("boxes", "scores") else FLOAT_OUTPUTS | set(INTEGER_OUTPUTS)
+        if info.dtype not in allowed:
+            raise ValueError(
+                f"nms-in-graph {role} output {info.name!r} is {info.dtype}; expected one of {sorted(allowed)}"
+            )
+    fields, boxes, warnings = _boxes_scale(probed[order[roles.index("boxes")]][0], options, "nms-in-graph")
+    which = ", ".join(f"{r} = {outputs[i].name}" for r, i in zip(roles, order, strict=True))
+    reason = f"{which}; boxes x1 y1 x2 y2, {boxes}; final detections, no NMS after"
+    return Layout(HeadFamily.NMS_IN_GRAPH, order, fields, reason, warnings)
+
+
+def find_layout(
+    signature: OnnxSignature,
+    shapes: list[tuple[int, ...]],
+    probed: Sequence[np.ndarray],
+    input_size: tuple[int, int],
+    options: ImportOptions,
+) -> Layout:
+    """How to read the outputs: the family (``options.family``, or told from the shapes), the order of the
+    outputs for its decoder, the spec fields it implies, and why.
+
+    Raises:
+        ValueError: the outputs do not fit the family, or (no family given) fit several or none; the
+            message names the flags that settle it.
+    """
+    outputs = signature.outputs
+    c = len(options.labels)
+    if options.family is None:
+        family, why = _guess_family(outputs, shapes, probed, c)
+        why = f"found {why}"
+    else:
+        family = _family(options.family)
+        why = f"{family.value} (--family)"
+    if family is not HeadFamily.NMS_IN_GRAPH:
+        for info in outputs:
+            if info.dtype not in FLOAT_OUTPUTS:
+                raise ValueError(
+                    f"output {info.name!r} is {info.dtype}; {family.value} outputs must be floating point"
+                )
+    if options.outputs is not None and family not in (HeadFamily.DETR, HeadFamily.NMS_IN_GRAPH):
+        raise ValueError(f"--outputs is for detr and nms-in-graph only, not {family.value}")
+    match family:
+        case HeadFamily.END2END:
+            layout = _end2end_layout(outputs, shapes, probed, c, options)
+        case HeadFamily.DETR:
+            layout = _detr_layout(outputs, shapes, probed, c, options)
+        case HeadFamily.NMS_IN_GRAPH:
+            layout = _nms_in_graph_layout(outputs, shapes, probed, options)
+        case HeadFamily.CANDIDATES:
+            raise ValueError("candidates is Fovea's own NanoDet layout, not an import family")
+        case _:
+            fields = _check_layout(family, shapes, c, input_size, options)
+            layout = Layout(
+                family, tuple(range(len(outputs))), fields, f"outputs {_describe(outputs, shapes)}"
+            )
+    return Layout(layout.family, layout.order, layout.fields, f"{why}: {layout.reason}", layout.warnings)
+
+
 def _score_warnings(family: HeadFamily, probed: Sequence[np.ndarray], num_classes: int) -> list[str]:
     """Scores outside [0, 1] on the trial run mean the export lacks its sigmoid (a warning: zeros are
     not a real image)."""
@@ -595,7 +1008,11 @@ def render_config(
     width, height = input_size
     fixed = image.shape[0]
     entries = [
-        (f"  {{ name: {_pbtxt_string(t)} data_type: TYPE_FP32 dims: {_dims_text(o.shape[1:])} }}", o.name)
+        (
+            f"  {{ name: {_pbtxt_string(t)} data_type: {INTEGER_OUTPUTS.get(o.dtype, 'TYPE_FP32')} "
+            f"dims: {_dims_text(o.shape[1:])} }}",
+            o.name,
+        )
         for t, o in zip(triton_names, outputs, strict=True)
     ]
     output_lines = "\n".join(  # the comma between entries must come before each comment
@@ -660,21 +1077,28 @@ def plan_import(
         ValueError: see the module docstring.
     """
     validate_model_name(name)
-    family = _family(options.family)
     input_size = _check_input(signature, options.input_size)
-    image = signature.inputs[0]
+    image, size = split_inputs(signature)
     if not signature.outputs:
         raise ValueError("the model has no outputs")
     shapes = _per_image(signature.outputs, probed, image.shape[0] or 1)
-    implied = _check_layout(family, shapes, len(options.labels), input_size, options)
-    warnings = _score_warnings(family, probed, len(options.labels))
+    layout = find_layout(signature, shapes, probed, input_size, options)
+    family = layout.family
+    outputs = [signature.outputs[i] for i in layout.order]
+    warnings = [*layout.warnings, *_score_warnings(family, probed, len(options.labels))]
     if options.decoded and family is not HeadFamily.YOLOX:
         warnings.append(f"--decoded is for yolox only; ignored for {family.value}")
     if options.anchors is not None and family is not HeadFamily.YOLO_GRID:
         warnings.append(f"--anchors is for yolo-grid only; ignored for {family.value}")
     if options.strides is not None and family not in (HeadFamily.NANODET, HeadFamily.YOLOX):
         warnings.append(f"--strides is for nanodet and yolox only; ignored for {family.value}")
-    triton_names = _triton_output_names(signature.outputs)
+    if family not in END_TO_END_FAMILIES:
+        for flag, value in (("--boxes", options.boxes), ("--box-format", options.box_format)):
+            if value is not None:
+                warnings.append(f"{flag} is for end2end and nms-in-graph only; ignored for {family.value}")
+        if options.score_activation is not None:
+            warnings.append(f"--scores is for detr only; ignored for {family.value}")
+    triton_names = _triton_output_names(outputs)
     try:
         spec = DetectorSpec.model_validate(
             {
@@ -691,29 +1115,33 @@ def plan_import(
                 "labels": options.labels,
                 "input_name": INPUT_NAME,
                 "output_names": triton_names,
-                **implied,
+                **layout.fields,
             }
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'spec'}: {e['msg']}" for e in exc.errors())
         raise ValueError(f"invalid detector spec: {problems}") from None
-    config = render_config(name, family, source_name, image, input_size, signature.outputs, triton_names)
+    config = render_config(name, family, source_name, image, input_size, outputs, triton_names)
     return ImportPlan(
         spec=spec,
         config_pbtxt=config,
         onnx_input=image.name,
-        onnx_outputs=[o.name for o in signature.outputs],
+        onnx_outputs=[o.name for o in outputs],
         fixed_batch=image.shape[0],
         warnings=warnings,
+        layout=layout.reason
+        + ("" if size is None else f"; input {size.name!r} is bound to the input size {list(input_size)}"),
+        constant_inputs={} if size is None else {size.name: size_constant(size, input_size)},
     )
 
 
 def render_model_card(plan: ImportPlan, source: Path, sha256: str, signature: OnnxSignature) -> str:
     spec = plan.spec
     width, height = spec.input_size
+    infos = {o.name: o for o in signature.outputs}
     outputs = "\n".join(
-        f"- `{t}` (ONNX `{o.name}`): `{[d if d is not None else 'N' for d in o.shape]}`"
-        for t, o in zip(spec.output_names, signature.outputs, strict=True)
+        f"- `{t}` (ONNX `{n}`, {infos[n].dtype}): `{[d if d is not None else 'N' for d in infos[n].shape]}`"
+        for t, n in zip(spec.output_names, plan.onnx_outputs, strict=True)
     )
     batch = f"fixed at {plan.fixed_batch}" if plan.fixed_batch else "dynamic"
     return f"""# {spec.name}
@@ -740,6 +1168,7 @@ The detection service {"letterboxes (keeps the aspect ratio, pads with " + f"{sp
 {outputs}
 
 Decoded as `{spec.family.value}` (see `fovea.detection.core.heads`); labels in `fovea.json`.
+Layout: {plan.layout}.
 """
 
 
@@ -751,6 +1180,8 @@ class ImportResult:
     directory: Path
     spec: DetectorSpec
     warnings: list[str]
+    layout: str = ""
+    """Which layout the outputs were read as, and why (:func:`find_layout`)."""
 
 
 def wrap_for_service(model: onnx.ModelProto, plan: ImportPlan) -> onnx.ModelProto:
@@ -766,6 +1197,8 @@ def wrap_for_service(model: onnx.ModelProto, plan: ImportPlan) -> onnx.ModelProt
         input_size=spec.input_size,
         input_name=spec.input_name,
         output_names=dict(zip(plan.onnx_outputs, spec.output_names, strict=True)),
+        keep_integer_outputs=True,  # only nms-in-graph has integer outputs (count, class ids)
+        constant_inputs=plan.constant_inputs,
     )
 
 
@@ -833,7 +1266,7 @@ def import_onnx(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    return ImportResult(target, plan.spec, plan.warnings)
+    return ImportResult(target, plan.spec, plan.warnings, plan.layout)
 
 
 # --- before asking Triton to load it -------------------------------------------------------------

@@ -3,8 +3,9 @@
 The import (:func:`fovea.models.onnx_import.import_onnx`) wraps the user's graph so that it takes what the
 detection service sends to every detector: ``INPUT`` uint8 ``[N, H, W, 3]`` RGB, letterboxed; the cast,
 channel order, ``(x * scale - mean) / std`` and NHWC -> NCHW run in the graph. Its outputs are renamed to
-the Triton names and are float32. The ONNX tensor names therefore equal the Triton names, so Triton's native
-onnxruntime backend can serve the same file.
+the Triton names; they are float32, except integer counts and class ids (nms-in-graph), kept as int32 or
+int64 and declared so in ``config.pbtxt``. The ONNX tensor names therefore equal the Triton names, so
+Triton's native onnxruntime backend can serve the same file.
 
 Unlike a platform model, each imported model has its own tensors, so its contract comes from its
 ``config.pbtxt`` (:func:`contract_from_config`, written by the import) and :func:`load` checks the ONNX file
@@ -58,6 +59,11 @@ PARAMETERS = {
 }
 
 
+ONNX_TYPES = {"float32": "tensor(float)", "int32": "tensor(int32)", "int64": "tensor(int64)"}
+"""Output dtypes an imported detector may declare (integers: nms-in-graph counts and class ids), as
+onnxruntime names them."""
+
+
 def _spec(entry: Mapping[str, Any]) -> TensorSpec:
     dtype = TRITON_DTYPES.get(str(entry.get("data_type")))
     if dtype is None:
@@ -67,7 +73,7 @@ def _spec(entry: Mapping[str, Any]) -> TensorSpec:
 
 def contract_from_config(model_config: str | Mapping[str, Any]) -> Contract:
     """The contract an imported detector's ``config.pbtxt`` states: one uint8 ``INPUT [H, W, 3]``, float32
-    outputs, and :data:`PARAMETERS`.
+    (int32 / int64 where the graph gives counts or class ids) outputs, and :data:`PARAMETERS`.
 
     Raises:
         ValueError: the config does not describe an imported detector of this kind (re-import it).
@@ -83,8 +89,10 @@ def contract_from_config(model_config: str | Mapping[str, Any]) -> Contract:
             f"{name}: an imported detector takes one uint8 input [H, W, 3], config.pbtxt has "
             f"{[(s.name, s.dtype, list(s.dims)) for s in inputs]}: import it again with fovea models import-onnx"
         )
-    if not outputs or any(s.dtype != "float32" for s in outputs):
-        raise ValueError(f"{name}: an imported detector has float32 outputs, config.pbtxt has {outputs}")
+    if not outputs or any(s.dtype not in ONNX_TYPES for s in outputs):
+        raise ValueError(
+            f"{name}: an imported detector has float32 (or int32 / int64) outputs, config.pbtxt has {outputs}"
+        )
     return Contract(name=name, inputs=inputs, outputs=outputs, parameters=PARAMETERS)
 
 
@@ -111,9 +119,9 @@ class OnnxDetector:
             found = outputs.get(spec.name)
             if found is None:
                 problems.append(f"no output {spec.name} (it has {sorted(outputs)})")
-            elif found.type != "tensor(float)" or not _compatible(found.shape[1:], spec.dims):
+            elif found.type != ONNX_TYPES[spec.dtype] or not _compatible(found.shape[1:], spec.dims):
                 problems.append(
-                    f"output {spec.name} is {found.type} {found.shape}, config.pbtxt float [N, {spec.dims}]"
+                    f"output {spec.name} is {found.type} {found.shape}, config.pbtxt {spec.dtype} [N, {spec.dims}]"
                 )
         if problems:
             raise ValueError(

@@ -1,4 +1,4 @@
-"""Detection quality: COCO mAP with pycocotools, and a reader for YOLO-format datasets.
+"""Detection quality: COCO mAP with pycocotools, and readers for YOLO-format and COCO-JSON datasets.
 
 :func:`evaluate` builds COCO-format ground truth and results in memory (boxes converted from xyxy to
 COCO's xywh, image and category ids 1-based because pycocotools treats id 0 as "unmatched") and runs
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "find_dataset_yaml",
     "parse_yaml_names",
     "parse_yaml_paths",
+    "read_coco_dataset",
     "read_yolo_dataset",
 ]
 
@@ -448,3 +450,96 @@ def read_yolo_dataset(root: Path | str, split: str | None = None) -> YoloDataset
         boxes, class_ids = _read_labels(label_path, size, len(class_names))
         samples.append(YoloSample(image_path, boxes, class_ids, size))
     return YoloDataset(class_names, samples)
+
+
+# --- COCO-JSON datasets --------------------------------------------------------------------------
+
+
+def _coco_number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{what}: expected a number, got {value!r}")
+    return float(value)
+
+
+def read_coco_dataset(annotations: Path | str, images: Path | str) -> YoloDataset:
+    """Read a COCO-JSON detection dataset: ``annotations`` (``instances_val2017.json`` style) and the
+    folder its ``file_name`` entries are relative to.
+
+    Classes are the ``categories`` sorted by ``id`` (class id = position, names must be unique); boxes
+    are ``bbox`` ``[x, y, width, height]`` in pixels, converted to xyxy. Crowd annotations
+    (``iscrowd: 1``) are left out (pycocotools would ignore detections matching them; here they are simply
+    not ground truth). An image without annotations counts as an image without objects. The image size is
+    the JSON's ``width``/``height`` when given, else read from the file (after EXIF orientation).
+
+    Returns:
+        class names and one sample per image, sorted by path.
+
+    Raises:
+        ValueError: unreadable JSON, a missing key, an annotation naming an unknown image or category, an
+            image file that is not there (the first few are named), or no images.
+    """
+    annotations, images = Path(annotations), Path(images)
+    try:
+        data = json.loads(annotations.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{annotations}: not a readable COCO JSON file ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "categories")):
+        raise ValueError(f"{annotations}: a COCO JSON file needs 'images' and 'categories' lists")
+    try:
+        categories = sorted(data["categories"], key=lambda c: int(c["id"]))
+        names = [str(c["name"]) for c in categories]
+        category_index = {int(c["id"]): i for i, c in enumerate(categories)}
+        entries = {int(i["id"]): i for i in data["images"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{annotations}: every category needs an id and a name, every image an id ({exc})"
+        ) from None
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{annotations}: duplicate category names {duplicates}")
+    if not entries:
+        raise ValueError(f"{annotations}: no images")
+    per_image: dict[int, tuple[list[list[float]], list[int]]] = {i: ([], []) for i in entries}
+    for number, ann in enumerate(data.get("annotations") or []):
+        where = f"{annotations.name}: annotation {ann.get('id', number) if isinstance(ann, dict) else number}"
+        if (
+            not isinstance(ann, dict)
+            or "bbox" not in ann
+            or "image_id" not in ann
+            or "category_id" not in ann
+        ):
+            raise ValueError(f"{where}: needs image_id, category_id and bbox")
+        if ann.get("iscrowd"):
+            continue
+        if ann["image_id"] not in per_image:
+            raise ValueError(f"{where}: image_id {ann['image_id']} is not in images")
+        if ann["category_id"] not in category_index:
+            raise ValueError(f"{where}: category_id {ann['category_id']} is not in categories")
+        bbox = ann["bbox"]
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise ValueError(f"{where}: bbox must be [x, y, width, height], got {bbox!r}")
+        x, y, w, h = (_coco_number(v, where) for v in bbox)
+        per_image[ann["image_id"]][0].append([x, y, x + w, y + h])
+        per_image[ann["image_id"]][1].append(category_index[ann["category_id"]])
+    missing = sorted(
+        str(e.get("file_name"))
+        for e in entries.values()
+        if not (images / str(e.get("file_name", ""))).is_file()
+    )
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise ValueError(
+            f"{images}: {len(missing)} images of {annotations.name} are missing: {', '.join(missing[:5])}{more}"
+        )
+    samples = []
+    for image_id, entry in entries.items():
+        path = images / str(entry["file_name"])
+        if isinstance(entry.get("width"), int) and isinstance(entry.get("height"), int):
+            size = (int(entry["width"]), int(entry["height"]))
+        else:
+            size = _oriented_size(path)
+        rows, classes = per_image[image_id]
+        boxes = torch.tensor(rows, dtype=torch.float32).reshape(-1, 4)
+        samples.append(YoloSample(path, boxes, torch.tensor(classes, dtype=torch.int64), size))
+    samples.sort(key=lambda sample: sample.image_path)
+    return YoloDataset(names, samples)

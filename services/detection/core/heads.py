@@ -49,6 +49,23 @@ Layouts, per family:
   outputs in ``spec.output_names`` order, boxes ``(K, 4)`` xyxy in input pixels, scores ``(K,)`` and class
   ids ``(K,)``, best first. Candidates with ``score <= score_threshold`` are dropped, then the best
   ``spec.max_candidates`` are kept (the graph's ``K`` is the most there can be).
+
+End-to-end families (``spec.family.end_to_end``): the outputs are final detections, so the caller skips
+NMS and keeps the best ``max_detections`` after the class filter (:func:`rank_final`). Rows scoring
+``<= score_threshold`` and padding rows (a class id outside ``[0, C)``) are dropped:
+
+* ``end2end`` (YOLOv10 / YOLO26 end-to-end heads): one output ``(K, 6)``, a row per detection:
+  ``x1 y1 x2 y2 score class`` (``spec.box_format`` ``cxcywh``: ``cx cy w h score class``), in input pixels,
+  or fractions of the input size when ``spec.boxes_normalised`` (then multiplied by ``IW, IH, IW, IH``).
+* ``detr`` (RT-DETR, D-FINE, RF-DETR, DETR): boxes ``(Q, 4)`` as ``cx cy w h`` fractions of the input size,
+  and class scores ``(Q, C)``, or ``(Q, C + 1)`` with a trailing no-object column (dropped), either in one
+  output ``(Q, 4 + C)`` or two outputs (boxes, scores) in ``spec.output_names`` order.
+  ``spec.score_activation``: ``none`` (probabilities), ``sigmoid`` (per-class logits), ``softmax`` (logits
+  over the row). One candidate per (query, class) above the threshold, the best ``spec.max_candidates``
+  (RT-DETR's own post-processing is this top-k over queries x classes, without NMS).
+* ``nms-in-graph`` (EfficientNMS-style exports): outputs in ``spec.output_names`` order: an optional
+  count ``(1,)`` (``num_dets``), boxes ``(K, 4)`` xyxy in input pixels (or fractions with
+  ``spec.boxes_normalised``), scores ``(K,)``, class ids ``(K,)``. Only the first ``count`` rows are read.
 """
 
 from __future__ import annotations
@@ -71,12 +88,16 @@ __all__ = [
     "RawOutputs",
     "decode",
     "decode_candidates",
+    "decode_detr",
+    "decode_end2end",
+    "decode_nms_in_graph",
     "decode_nanodet",
     "decode_yolo_grid",
     "decode_yolov5",
     "decode_yolov8",
     "decode_yolox",
     "get_decoder",
+    "rank_final",
     "select_candidates",
     "top_candidates",
 ]
@@ -351,6 +372,137 @@ def decode_candidates(outputs: RawOutputs, spec: DetectorSpec, score_threshold: 
     return boxes[keep], scores[keep], class_ids[keep]
 
 
+# --- end-to-end: final detections, no NMS after ---------------------------------------------------
+
+
+def _input_scale(spec: DetectorSpec, device: torch.device) -> Tensor:
+    """``(IW, IH, IW, IH)`` float32, to turn fractions of the input into input pixels."""
+    in_w, in_h = spec.input_size
+    return torch.tensor([in_w, in_h, in_w, in_h], dtype=torch.float32, device=device)
+
+
+def _final_rows(
+    boxes: Tensor, scores: Tensor, class_ids: Tensor, spec: DetectorSpec, score_threshold: float
+) -> Decoded:
+    """Drop rows at or under the threshold and padding (class id outside ``[0, C)``); keep the best
+    ``spec.max_candidates``, in row order."""
+    valid = (scores > score_threshold) & (class_ids >= 0) & (class_ids < spec.num_classes)
+    keep = torch.nonzero(valid).squeeze(1)
+    if keep.shape[0] > spec.max_candidates:
+        keep = keep[top_k(scores[keep], spec.max_candidates)]
+    return boxes[keep].to(torch.float32), scores[keep].to(torch.float32), class_ids[keep].to(torch.int64)
+
+
+def decode_end2end(outputs: RawOutputs, spec: DetectorSpec, score_threshold: float) -> Decoded:
+    """Final detections ``(K, 6)``: box, score, class per row; layout in the module docstring."""
+    _check_threshold(score_threshold)
+    name = spec.output_names[0]
+    pred = _output(outputs, name, 2)
+    _check_width(pred, 6, f"end2end output {name!r}")
+    boxes = pred[:, :4]
+    if spec.boxes_normalised:
+        boxes = boxes * _input_scale(spec, pred.device)
+    if spec.box_format == "cxcywh":
+        boxes = box_cxcywh_to_xyxy(boxes)
+    return _final_rows(boxes, pred[:, 4], pred[:, 5].round().to(torch.int64), spec, score_threshold)
+
+
+def _detr_tensors(outputs: RawOutputs, spec: DetectorSpec) -> tuple[Tensor, Tensor]:
+    """Boxes ``(Q, 4)`` and raw class scores ``(Q, C)`` or ``(Q, C + 1)``."""
+    c = spec.num_classes
+    if len(spec.output_names) == 1:
+        name = spec.output_names[0]
+        pred = _output(outputs, name, 2)
+        if pred.shape[1] not in (4 + c, 5 + c):
+            raise ValueError(
+                f"detr output {name!r}: expected (Q, 4 + {c}) or (Q, 5 + {c}), got {tuple(pred.shape)}"
+            )
+        return pred[:, :4], pred[:, 4:]
+    boxes_name, scores_name = spec.output_names
+    boxes, scores = _output(outputs, boxes_name, 2), _output(outputs, scores_name, 2)
+    _check_width(boxes, 4, f"detr boxes output {boxes_name!r}")
+    if scores.shape[1] not in (c, c + 1) or scores.shape[0] != boxes.shape[0]:
+        raise ValueError(
+            f"detr scores output {scores_name!r}: expected ({boxes.shape[0]}, {c}) or ({boxes.shape[0]}, "
+            f"{c + 1}), got {tuple(scores.shape)}"
+        )
+    return boxes, scores
+
+
+def decode_detr(outputs: RawOutputs, spec: DetectorSpec, score_threshold: float) -> Decoded:
+    """DETR-family queries: normalised cxcywh boxes and per-class scores; top-k over (query, class)."""
+    _check_threshold(score_threshold)
+    boxes, scores = _detr_tensors(outputs, spec)
+    match spec.score_activation:
+        case "sigmoid":
+            scores = scores.sigmoid()
+        case "softmax":
+            scores = scores.softmax(dim=1)
+    scores = scores[:, : spec.num_classes]  # a trailing no-object column is not a class
+    boxes = box_cxcywh_to_xyxy(boxes * _input_scale(spec, boxes.device))
+    return select_candidates(boxes, scores, score_threshold, spec.max_candidates)
+
+
+def decode_nms_in_graph(outputs: RawOutputs, spec: DetectorSpec, score_threshold: float) -> Decoded:
+    """Detections after the graph's own NMS: [count,] boxes, scores, classes; layout in the module
+    docstring."""
+    _check_threshold(score_threshold)
+    missing = [n for n in spec.output_names if n not in outputs]
+    if missing:
+        raise ValueError(f"missing model outputs {missing}; got {sorted(outputs)}")
+    *count_name, boxes_name, scores_name, classes_name = spec.output_names
+    boxes = torch.as_tensor(outputs[boxes_name]).to(torch.float32).reshape(-1, 4)
+    scores = torch.as_tensor(outputs[scores_name]).to(torch.float32).reshape(-1)
+    class_ids = torch.as_tensor(outputs[classes_name]).to(torch.float32).round().to(torch.int64).reshape(-1)
+    if not boxes.shape[0] == scores.shape[0] == class_ids.shape[0]:
+        raise ValueError(
+            f"nms-in-graph outputs disagree: {boxes.shape[0]} boxes, {scores.shape[0]} scores, "
+            f"{class_ids.shape[0]} class ids"
+        )
+    if count_name:
+        count = int(torch.as_tensor(outputs[count_name[0]]).reshape(-1)[0])
+        boxes, scores, class_ids = boxes[:count], scores[:count], class_ids[:count]
+    if spec.boxes_normalised:
+        boxes = boxes * _input_scale(spec, boxes.device)
+    return _final_rows(boxes, scores, class_ids, spec, score_threshold)
+
+
+def rank_final(
+    boxes: Tensor,
+    scores: Tensor,
+    class_ids: Tensor,
+    *,
+    max_detections: int,
+    class_filter: set[int] | None = None,
+) -> Decoded:
+    """What end-to-end outputs get instead of NMS: the wanted classes, the best ``max_detections``.
+
+    Args:
+        boxes: ``(N, 4)`` xyxy; scores ``(N,)``; class_ids ``(N,)``.
+        max_detections: at most this many results (>= 0).
+        class_filter: class ids to keep; None keeps all.
+
+    Returns:
+        boxes ``(K, 4)`` float32, scores ``(K,)`` float32, class ids ``(K,)`` int64, by decreasing score
+        (ties: lower input index first).
+    """
+    if max_detections < 0:
+        raise ValueError(f"max_detections must be >= 0, got {max_detections}")
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or scores.shape != (boxes.shape[0],):
+        raise ValueError(
+            f"boxes (N, 4) and scores (N,) expected, got {tuple(boxes.shape)}, {tuple(scores.shape)}"
+        )
+    if class_ids.shape != scores.shape:
+        raise ValueError(f"class_ids must have shape {tuple(scores.shape)}, got {tuple(class_ids.shape)}")
+    index = torch.arange(boxes.shape[0], device=boxes.device)
+    if class_filter is not None:
+        wanted = torch.tensor(sorted(class_filter), dtype=torch.int64, device=class_ids.device)
+        index = index[torch.isin(class_ids.to(torch.int64), wanted)]
+    order = torch.sort(scores[index], descending=True, stable=True).indices
+    keep = index[order][:max_detections]
+    return boxes[keep].to(torch.float32), scores[keep].to(torch.float32), class_ids[keep].to(torch.int64)
+
+
 DECODERS: dict[HeadFamily, Decoder] = {
     HeadFamily.CANDIDATES: decode_candidates,
     HeadFamily.NANODET: decode_nanodet,
@@ -358,6 +510,9 @@ DECODERS: dict[HeadFamily, Decoder] = {
     HeadFamily.YOLOV5: decode_yolov5,
     HeadFamily.YOLOX: decode_yolox,
     HeadFamily.YOLOV8: decode_yolov8,
+    HeadFamily.END2END: decode_end2end,
+    HeadFamily.DETR: decode_detr,
+    HeadFamily.NMS_IN_GRAPH: decode_nms_in_graph,
 }
 
 

@@ -28,6 +28,15 @@ class HeadFamily(StrEnum):
     YOLOX = "yolox"
     YOLOV8 = "yolov8"
     CANDIDATES = "candidates"
+    END2END = "end2end"
+    DETR = "detr"
+    NMS_IN_GRAPH = "nms-in-graph"
+
+    @property
+    def end_to_end(self) -> bool:
+        """Whether the outputs are final detections: no NMS after decoding (min score, class filter and
+        max detections still apply)."""
+        return self in (HeadFamily.END2END, HeadFamily.DETR, HeadFamily.NMS_IN_GRAPH)
 
 
 class DetectorSpec(BaseModel):
@@ -76,6 +85,20 @@ class DetectorSpec(BaseModel):
     )
     decoded: bool = Field(
         default=False, description="YOLOX: output already holds boxes in pixels (decode_in_inference)."
+    )
+    box_format: Literal["xyxy", "cxcywh"] = Field(
+        default="xyxy",
+        description="end2end: the first 4 values of a row are x1 y1 x2 y2 (xyxy) or cx cy w h (cxcywh).",
+    )
+    boxes_normalised: bool = Field(
+        default=False,
+        description="end2end / nms-in-graph: boxes are fractions of the input size, not input pixels "
+        "(detr boxes always are).",
+    )
+    score_activation: Literal["none", "sigmoid", "softmax"] = Field(
+        default="none",
+        description="detr: scores are probabilities (none) or logits (sigmoid per class, or softmax over "
+        "the classes and a trailing no-object column).",
     )
     max_candidates: int = Field(
         default=1000,
@@ -170,7 +193,20 @@ class DetectorSpec(BaseModel):
                     problems.append(
                         f"candidates needs 3 outputs (boxes, scores, class ids), got {len(self.output_names)}"
                     )
-        if self.family not in (HeadFamily.NANODET, HeadFamily.CANDIDATES) and len(self.output_names) != 1:
+            case HeadFamily.DETR:
+                if len(self.output_names) not in (1, 2):
+                    problems.append(
+                        "detr needs 1 output (boxes | scores) or 2 (boxes, scores), "
+                        f"got {len(self.output_names)}"
+                    )
+            case HeadFamily.NMS_IN_GRAPH:
+                if len(self.output_names) not in (3, 4):
+                    problems.append(
+                        "nms-in-graph needs 4 outputs (count, boxes, scores, classes) or 3 (boxes, scores, "
+                        f"classes), got {len(self.output_names)}"
+                    )
+        several = (HeadFamily.NANODET, HeadFamily.CANDIDATES, HeadFamily.DETR, HeadFamily.NMS_IN_GRAPH)
+        if self.family not in several and len(self.output_names) != 1:
             problems.append(f"{self.family.value} needs exactly 1 output name, got {len(self.output_names)}")
         if problems:
             raise ValueError("; ".join(problems))

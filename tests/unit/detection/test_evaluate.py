@@ -1,10 +1,11 @@
+import json
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-from fovea.detection.core.evaluate import evaluate, parse_yaml_names, read_yolo_dataset
+from fovea.detection.core.evaluate import evaluate, parse_yaml_names, read_coco_dataset, read_yolo_dataset
 
 NAMES = ["cat", "dog", "bird"]
 SIZES = [(200, 200), (200, 200)]
@@ -206,3 +207,72 @@ def test_dataset_yaml_choice_and_split_without_yaml(tmp_path: Path) -> None:
     (tmp_path / "coco8.yaml").unlink()
     (tmp_path / "classes.txt").write_text("person\nbicycle\n", encoding="utf-8")
     assert len(read_yolo_dataset(tmp_path, split="train").samples) == 2  # images/train, labels/train
+
+
+def _coco(tmp_path: Path, **changes: object) -> Path:
+    data = {
+        # category ids need not start at 0 or be contiguous: classes are the categories sorted by id
+        "categories": [{"id": 18, "name": "dog"}, {"id": 1, "name": "person"}],
+        "images": [
+            {"id": 7, "file_name": "b.jpg", "width": 200, "height": 100},
+            {"id": 3, "file_name": "sub/a.jpg"},  # no size: read from the file
+            {"id": 9, "file_name": "empty.jpg", "width": 40, "height": 40},  # no annotations
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 7, "category_id": 18, "bbox": [10, 20, 30, 40], "iscrowd": 0},
+            {"id": 2, "image_id": 7, "category_id": 1, "bbox": [0, 0, 5, 5]},
+            {"id": 3, "image_id": 3, "category_id": 1, "bbox": [1.5, 2.5, 10, 10]},
+            {"id": 4, "image_id": 3, "category_id": 18, "bbox": [0, 0, 50, 50], "iscrowd": 1},  # left out
+        ],
+        **changes,
+    }
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_read_coco_dataset(tmp_path: Path) -> None:
+    for name, size in (("b.jpg", (200, 100)), ("sub/a.jpg", (60, 30)), ("empty.jpg", (40, 40))):
+        _write_image(tmp_path / "images" / name, size)
+    dataset = read_coco_dataset(_coco(tmp_path), tmp_path / "images")
+    assert dataset.class_names == ["person", "dog"]  # ids 1, 18
+    assert [s.image_path.relative_to(tmp_path / "images").as_posix() for s in dataset.samples] == [
+        "b.jpg",
+        "empty.jpg",
+        "sub/a.jpg",
+    ]
+    b, empty, a = dataset.samples
+    # [x, y, w, h] = [10, 20, 30, 40] -> xyxy [10, 20, 40, 60]
+    assert b.boxes.tolist() == [[10.0, 20.0, 40.0, 60.0], [0.0, 0.0, 5.0, 5.0]] and b.class_ids.tolist() == [
+        1,
+        0,
+    ]
+    assert b.image_size == (200, 100) and a.image_size == (60, 30)
+    assert a.boxes.tolist() == [[1.5, 2.5, 11.5, 12.5]] and a.class_ids.tolist() == [
+        0
+    ]  # the crowd box is out
+    assert empty.boxes.shape == (0, 4)
+    gt = [(s.boxes, s.class_ids) for s in dataset.samples]
+    predictions = [(s.boxes, torch.ones(len(s.class_ids)), s.class_ids) for s in dataset.samples]
+    result = evaluate(gt, predictions, dataset.class_names, [s.image_size for s in dataset.samples])
+    assert result.map50_95 == pytest.approx(1.0) and set(result.per_class) == {"person", "dog"}
+
+
+def test_read_coco_dataset_errors(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    _write_image(images / "b.jpg", (200, 100))
+    with pytest.raises(ValueError, match=r"2 images of instances.json are missing: empty.jpg, sub/a.jpg"):
+        read_coco_dataset(_coco(tmp_path), images)
+    one = [{"id": 7, "file_name": "b.jpg"}]
+    with pytest.raises(ValueError, match="annotation 3: image_id 3 is not in images"):
+        read_coco_dataset(_coco(tmp_path, images=one), images)
+    bad = [{"id": 1, "image_id": 7, "category_id": 5, "bbox": [0, 0, 1, 1]}]
+    with pytest.raises(ValueError, match="category_id 5 is not in categories"):
+        read_coco_dataset(_coco(tmp_path, images=one, annotations=bad), images)
+    with pytest.raises(ValueError, match="duplicate category names"):
+        read_coco_dataset(
+            _coco(tmp_path, categories=[{"id": 1, "name": "a"}, {"id": 2, "name": "a"}]), images
+        )
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a readable COCO JSON"):
+        read_coco_dataset(tmp_path / "broken.json", images)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fovea.detection.evaluation import ClassAP, EvalReport, match_labels, normalise_label
+import pytest
+
+from fovea.detection.evaluation import ClassAP, EvalReport, check_matched, match_labels, normalise_label
 
 
 def test_normalise_label() -> None:
@@ -51,3 +53,12 @@ def test_report_text_and_dict() -> None:
         "ap50_95": 0.0,
         "known": False,
     }
+
+
+def test_no_class_in_common_is_refused() -> None:
+    check_matched({"dog": 0}, ["dog", "cat"], "nanodet", ["dog"])  # one is enough
+    with pytest.raises(ValueError, match=r"none of the dataset's classes \('widget', 'gadget'\) is a class of "
+                       r"detector 'nanodet' \('person', 'bicycle'\)"):  # fmt: skip
+        check_matched({}, ["widget", "gadget"], "nanodet", ["person", "bicycle"])
+    with pytest.raises(ValueError, match=r"'c7', \.\.\. \(20 in all\)"):
+        check_matched({}, [f"c{i}" for i in range(20)], "m", ["x"])

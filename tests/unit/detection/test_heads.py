@@ -256,7 +256,8 @@ def test_registry_covers_every_family() -> None:
 def test_unknown_family_lists_known_ones() -> None:
     with pytest.raises(
         ValueError,
-        match="unknown head family 'yolov9'; known: candidates, nanodet, yolo-grid, yolov5, yolox, yolov8",
+        match="unknown head family 'yolov9'; known: candidates, nanodet, yolo-grid, yolov5, yolox, yolov8, "
+        "end2end, detr, nms-in-graph",
     ):
         get_decoder("yolov9")
 
@@ -321,3 +322,100 @@ def test_cap_is_a_spec_field_with_bounds() -> None:
         _spec("yolov8", max_candidates=0)
     with pytest.raises(ValueError, match="max_candidates"):
         _spec("yolov8", max_candidates=100_001)
+
+
+# --- end-to-end families ---------------------------------------------------------------------------
+
+
+def test_end_to_end_families_skip_nms() -> None:
+    assert {f for f in HeadFamily if f.end_to_end} == {
+        HeadFamily.END2END,
+        HeadFamily.DETR,
+        HeadFamily.NMS_IN_GRAPH,
+    }
+
+
+def test_end2end_rows_in_pixels_and_normalised() -> None:
+    # rows: x1 y1 x2 y2 score class; row 1 is below the threshold, row 2 padding (class -1), row 3 too low
+    rows = torch.tensor(
+        [
+            [8.0, 16.0, 40.0, 48.0, 0.9, 1.0],
+            [0.0, 0.0, 10.0, 10.0, 0.2, 0.0],
+            [1.0, 1.0, 5.0, 5.0, 0.95, -1.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ]
+    )
+    _assert_one(decode({"out": rows[None]}, _spec("end2end"), 0.3), [8.0, 16.0, 40.0, 48.0], 0.9, 1)
+    normalised = rows.clone()
+    normalised[:, :4] /= 64.0  # input 64x64
+    spec = _spec("end2end", boxes_normalised=True)
+    _assert_one(decode({"out": normalised}, spec, 0.3), [8.0, 16.0, 40.0, 48.0], 0.9, 1)
+    # cx cy w h: (24, 32, 32, 32) is the same box
+    cxcywh = torch.tensor([[24.0, 32.0, 32.0, 32.0, 0.9, 1.0]])
+    _assert_one(
+        decode({"out": cxcywh}, _spec("end2end", box_format="cxcywh"), 0.3), [8.0, 16.0, 40.0, 48.0], 0.9, 1
+    )
+    with pytest.raises(ValueError, match="expected last dim 6"):
+        decode({"out": torch.zeros(10, 7)}, _spec("end2end"), 0.3)
+
+
+@pytest.mark.parametrize("activation", ["none", "sigmoid", "softmax"])
+def test_detr_queries_one_and_two_outputs(activation: str) -> None:
+    # query 0: box cx, cy, w, h = (0.375, 0.5, 0.5, 0.5) of 64x64 = xyxy (8, 16, 40, 48), car 0.9
+    boxes = torch.tensor([[0.375, 0.5, 0.5, 0.5], [0.5, 0.5, 0.1, 0.1]])
+    probs = torch.tensor([[0.05, 0.9, 0.05], [0.1, 0.1, 0.1]])
+    if activation == "none":
+        scores = probs
+    elif activation == "sigmoid":
+        scores = torch.log(probs / (1 - probs))
+    else:  # softmax over C + 1 columns (last = no object): log-probabilities, any constant shift
+        scores = torch.log(torch.cat((probs, 1 - probs.sum(1, keepdim=True)), dim=1)) + 3.0
+    spec = _spec("detr", score_activation=activation)
+    _assert_one(
+        decode({"out": torch.cat((boxes, scores), dim=1)}, spec, 0.3), [8.0, 16.0, 40.0, 48.0], 0.9, 1
+    )
+    two = _spec("detr", score_activation=activation, output_names=["boxes", "scores"])
+    _assert_one(
+        decode({"boxes": boxes[None], "scores": scores[None]}, two, 0.3), [8.0, 16.0, 40.0, 48.0], 0.9, 1
+    )
+    # top-k over (query, class) pairs, no NMS: at 0.01 all 6 class scores of the 2 queries come out
+    assert decode({"boxes": boxes, "scores": scores}, two, 0.01)[0].shape == (6, 4)
+
+
+def test_detr_refuses_a_wrong_width() -> None:
+    with pytest.raises(ValueError, match=r"\(Q, 4 \+ 3\)"):
+        decode({"out": torch.zeros(5, 9)}, _spec("detr"), 0.3)
+
+
+def test_nms_in_graph_reads_only_the_first_count_rows() -> None:
+    names = ["num", "det_boxes", "det_scores", "det_classes"]
+    boxes = torch.tensor([[8.0, 16.0, 40.0, 48.0], [1.0, 1.0, 9.0, 9.0], [0.0, 0.0, 0.0, 0.0]])
+    outputs = {
+        "num": np.array([1], np.int32),
+        "det_boxes": boxes.numpy(),
+        "det_scores": np.array([0.9, 0.99, 0.0], np.float32),  # row 1 is past the count
+        "det_classes": np.array([2, 0, 0], np.int32),
+    }
+    spec = _spec("nms-in-graph", output_names=names)
+    _assert_one(decode(outputs, spec, 0.3), [8.0, 16.0, 40.0, 48.0], 0.9, 2)
+    without_count = _spec("nms-in-graph", output_names=names[1:])
+    assert decode(outputs, without_count, 0.3)[2].tolist() == [2, 0]  # no count: every row above 0.3
+    normalised = _spec("nms-in-graph", output_names=names, boxes_normalised=True)
+    scaled = {**outputs, "det_boxes": boxes.numpy() / 64.0}
+    _assert_one(decode(scaled, normalised, 0.3), [8.0, 16.0, 40.0, 48.0], 0.9, 2)
+
+
+def test_rank_final_filters_sorts_and_caps() -> None:
+    from fovea.detection.core.heads import rank_final
+
+    boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [5, 5, 15, 15], [1, 1, 2, 2]])
+    scores = torch.tensor([0.5, 0.9, 0.7, 0.7])
+    class_ids = torch.tensor([0, 0, 1, 2])
+    # identical boxes 0 and 1 both stay: no NMS
+    kept = rank_final(boxes, scores, class_ids, max_detections=10)
+    assert kept[1].tolist() == pytest.approx([0.9, 0.7, 0.7, 0.5]) and kept[2].tolist() == [0, 1, 2, 0]
+    kept = rank_final(boxes, scores, class_ids, max_detections=2, class_filter={0, 2})
+    assert kept[2].tolist() == [0, 2] and kept[0].shape == (2, 4)
+    assert rank_final(boxes[:0], scores[:0], class_ids[:0], max_detections=5)[0].shape == (0, 4)
+    with pytest.raises(ValueError, match="max_detections"):
+        rank_final(boxes, scores, class_ids, max_detections=-1)

@@ -13,7 +13,16 @@ import onnx
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
-from onnx_detectors import constant_detector, yolov5_predictions, yolov8_predictions
+from onnx_detectors import (
+    constant_detector,
+    constant_outputs,
+    detr_predictions,
+    dfine_like,
+    end2end_predictions,
+    nms_in_graph_predictions,
+    yolov5_predictions,
+    yolov8_predictions,
+)
 
 from fovea.cli.main import main
 from fovea.detection.core.heads import decode
@@ -472,3 +481,169 @@ def test_a_config_with_several_outputs_parses_as_triton_reads_it(tmp_path: Path)
     (tmp_path / "config.pbtxt").write_text(text)
     config = read_config(tmp_path / "config.pbtxt")
     assert [o["name"] for o in config["output"]] == ["A", "B", "C"]
+
+
+# --- end-to-end families: told from the outputs, no NMS after ------------------------------------
+
+THREE = ["widget", "gadget", "sprocket"]  # 3 classes: rows of 6 are not 4 + C (C = 2 would be ambiguous)
+
+
+def imported(tmp_path: Path, source: Path, name: str, labels: list[str] = THREE, **kwargs: object) -> tuple:
+    """Import ``source`` (family told from its outputs unless given), run it on 2 images in-process as
+    Triton would, decode image 1: ``(result, outputs, (boxes, scores, class_ids))``."""
+    repo = tmp_path / "repo"
+    kwargs.setdefault("family", None)
+    result = import_onnx(source, repo, name, ImportOptions(labels=list(labels), **kwargs))  # type: ignore[arg-type]
+    out = run(runner_for(repo / name), np.zeros((2, 640, 640, 3), np.uint8))
+    assert preflight(repo / name).startswith("onnxruntime")
+    return result, out, decode({n: a[1] for n, a in out.items()}, result.spec, 0.5)
+
+
+def assert_boxes(decoded: tuple) -> None:
+    boxes, scores, class_ids = decoded
+    order = scores.argsort(descending=True)
+    np.testing.assert_allclose(boxes[order].numpy(), np.array(BOXES), atol=1e-3)
+    assert scores[order].tolist() == pytest.approx([0.9, 0.8], abs=1e-5)
+    assert class_ids[order].tolist() == [0, 2]
+
+
+def test_end2end_is_found_and_read(tmp_path: Path) -> None:
+    rows = end2end_predictions(BOXES, [0, 2], [0.9, 0.8])
+    result, out, decoded = imported(tmp_path, constant_detector(tmp_path / "e2e.onnx", rows), "e2e")
+    assert result.spec.family is HeadFamily.END2END and not result.spec.boxes_normalised
+    assert result.layout.startswith("found end2end: one output (output0 (300, 6))")
+    assert "boxes in input pixels (they reach 600)" in result.layout and "no NMS" in result.layout
+    assert out["OUTPUT0"].shape == (2, 300, 6)
+    assert_boxes(decoded)
+
+
+def test_end2end_normalised_boxes_need_the_flag(tmp_path: Path) -> None:
+    rows = end2end_predictions(BOXES, [0, 2], [0.9, 0.8], normalise_by=(640, 640))
+    source = constant_detector(tmp_path / "e2e.onnx", rows)
+    with pytest.raises(ValueError, match="within \\[0, 1\\]: pass --boxes normalised .* --boxes pixels"):
+        import_onnx(source, tmp_path / "repo", "e2e", ImportOptions(None, THREE))
+    result, _, decoded = imported(tmp_path, source, "e2e", boxes="normalised")
+    assert result.spec.boxes_normalised and "boxes as fractions of the input (--boxes)" in result.layout
+    assert_boxes(decoded)
+
+
+def test_two_classes_make_rows_of_six_ambiguous(tmp_path: Path) -> None:
+    rows = end2end_predictions(BOXES, [0, 1], [0.9, 0.8])
+    source = constant_detector(tmp_path / "e2e.onnx", rows)
+    with pytest.raises(ValueError, match="fits end2end \\(rows of 6\\), yolov8 .*: pass --family"):
+        import_onnx(source, tmp_path / "repo", "e2e", ImportOptions(None, LABELS))
+    spec = import_onnx(source, tmp_path / "repo", "e2e", ImportOptions("end2end", LABELS)).spec
+    assert spec.family is HeadFamily.END2END
+
+
+def test_detr_two_outputs_with_logits(tmp_path: Path) -> None:
+    boxes, logits = detr_predictions(BOXES, [0, 2], [0.9, 0.8], num_classes=3, logits=True)
+    source = constant_outputs(tmp_path / "detr.onnx", {"pred_boxes": boxes, "pred_logits": logits})
+    result, out, decoded = imported(tmp_path, source, "detr")
+    spec = result.spec
+    assert spec.family is HeadFamily.DETR and spec.score_activation == "sigmoid"
+    assert spec.output_names == ["PRED_BOXES", "PRED_LOGITS"]
+    assert result.layout.startswith("found detr: 2 outputs") and "logits" in result.layout
+    assert out["PRED_LOGITS"].shape == (2, 300, 3)
+    assert_boxes(decoded)
+
+
+def test_detr_outputs_in_either_order_and_named_by_flag(tmp_path: Path) -> None:
+    boxes, probs = detr_predictions(BOXES, [0, 2], [0.9, 0.8], num_classes=3)
+    source = constant_outputs(tmp_path / "detr.onnx", {"scores": probs, "boxes": boxes})
+    result, _, decoded = imported(tmp_path, source, "detr")
+    assert result.spec.output_names == ["BOXES", "SCORES"] and result.spec.score_activation == "none"
+    assert_boxes(decoded)
+    # C = 4: both outputs are (Q, 4); the names tell, else --outputs does
+    boxes4, probs4 = detr_predictions(BOXES, [0, 2], [0.9, 0.8], num_classes=4)
+    odd = constant_outputs(tmp_path / "odd.onnx", {"a": probs4, "b": boxes4})
+    four = [*THREE, "gizmo"]
+    with pytest.raises(ValueError, match="pass --outputs BOXES,SCORES"):
+        import_onnx(odd, tmp_path / "repo", "odd", ImportOptions("detr", four))
+    result, _, decoded = imported(tmp_path, odd, "odd", four, family="detr", outputs=["b", "a"])
+    assert_boxes(decoded)
+
+
+def test_detr_single_output_with_probabilities(tmp_path: Path) -> None:
+    boxes, probs = detr_predictions(BOXES, [0, 2], [0.9, 0.8], num_classes=3)
+    source = constant_detector(tmp_path / "rtdetr.onnx", np.concatenate([boxes, probs], axis=1))
+    result, _, decoded = imported(tmp_path, source, "rtdetr")
+    assert result.spec.family is HeadFamily.DETR and result.spec.score_activation == "none"
+    assert "all lie within [0, 1]" in result.layout and "probabilities" in result.layout
+    assert_boxes(decoded)
+
+
+def test_nms_in_graph_keeps_integer_outputs(tmp_path: Path) -> None:
+    source = constant_outputs(tmp_path / "nms.onnx", nms_in_graph_predictions(BOXES, [0, 2], [0.9, 0.8]))
+    result, out, decoded = imported(tmp_path, source, "nms")
+    spec = result.spec
+    assert spec.family is HeadFamily.NMS_IN_GRAPH
+    assert spec.output_names == ["NUM_DETS", "DET_BOXES", "DET_SCORES", "DET_CLASSES"]
+    assert "count = num_dets, boxes = det_boxes" in result.layout
+    config = (tmp_path / "repo" / "nms" / "config.pbtxt").read_text()
+    assert 'name: "NUM_DETS" data_type: TYPE_INT32 dims: [ 1 ]' in config
+    assert 'name: "DET_CLASSES" data_type: TYPE_INT32 dims: [ 100 ]' in config
+    assert 'name: "DET_SCORES" data_type: TYPE_FP32' in config
+    assert out["NUM_DETS"].dtype == np.int32 and out["DET_CLASSES"].dtype == np.int32
+    assert_boxes(decoded)  # the decoy scored 0.99 past num_dets is not read
+
+
+def test_a_dfine_export_gets_its_size_input_bound(tmp_path: Path) -> None:
+    # images + orig_target_sizes in, labels / boxes / scores out: boxes come out in input pixels only when
+    # the size input holds the input's (width, height)
+    source = dfine_like(tmp_path / "dfine.onnx", BOXES, [0, 2], [0.9, 0.8])
+    result, out, decoded = imported(tmp_path, source, "dfine")
+    spec = result.spec
+    assert spec.family is HeadFamily.NMS_IN_GRAPH and spec.output_names == ["BOXES", "SCORES", "LABELS"]
+    assert "input 'orig_target_sizes' is bound to the input size [640, 640]" in result.layout
+    assert out["LABELS"].dtype == np.int64 and out["BOXES"].shape == (2, 300, 4)
+    served = onnx.load(str(tmp_path / "repo" / "dfine" / "1" / "model.onnx"))
+    assert [i.name for i in served.graph.input] == ["INPUT"]
+    assert_boxes(decoded)
+
+
+def test_a_second_input_other_than_a_size_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="accepted only when it is the image size"):
+        import_onnx(yolov8_model(tmp_path, extra_input=True), tmp_path / "repo", "x", options())
+
+
+def test_nms_in_graph_roles_need_names_when_types_do_not_tell(tmp_path: Path) -> None:
+    arrays = nms_in_graph_predictions(BOXES, [0, 2], [0.9, 0.8])
+    floats = {
+        "n": arrays["num_dets"],
+        "o1": arrays["det_boxes"],
+        "o2": arrays["det_scores"],
+        "o3": arrays["det_classes"].astype(np.float32),
+    }
+    source = constant_outputs(tmp_path / "nms.onnx", floats)
+    with pytest.raises(ValueError, match="pass --outputs COUNT,BOXES,SCORES,CLASSES"):
+        import_onnx(source, tmp_path / "repo", "nms", ImportOptions(None, THREE))
+    _, _, decoded = imported(tmp_path, source, "nms", outputs=["n", "o1", "o2", "o3"])
+    assert_boxes(decoded)
+
+
+def test_families_told_from_shapes_or_refused_with_the_flags(tmp_path: Path) -> None:
+    result = import_onnx(yolov8_model(tmp_path), tmp_path / "repo", "v8", ImportOptions(None, LABELS))
+    assert result.spec.family is HeadFamily.YOLOV8 and "channels first" in result.layout
+    with pytest.raises(ValueError, match="fits yolov5 and yolox: pass --family yolov5 or --family yolox"):
+        import_onnx(yolov5_model(tmp_path), tmp_path / "repo", "v5", ImportOptions(None, LABELS))
+    given = import_onnx(yolov5_model(tmp_path), tmp_path / "repo", "v5", options("yolov5"))
+    assert given.layout.startswith("yolov5 (--family): outputs output0 (100, 7)")
+    with pytest.raises(ValueError, match="yolov8 outputs must be floating point"):
+        source = constant_outputs(tmp_path / "int.onnx", {"out": np.zeros((6, 100), np.int64)})
+        import_onnx(source, tmp_path / "repo", "int", options())
+
+
+def test_cli_import_onnx_says_which_layout(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(THREE) + "\n")
+    rows = end2end_predictions(BOXES, [0, 2], [0.9, 0.8], normalise_by=(640, 640))
+    source = constant_detector(tmp_path / "e2e.onnx", rows)
+    args = ["models", "import-onnx", str(source), "--name", "e2e", "--labels", str(labels)]
+    args += ["--repository", str(tmp_path / "repo")]
+    env = {"FOVEA_DATA_DIR": str(tmp_path / "data"), "FOVEA_MODEL_REPOSITORY": str(tmp_path / "platform")}
+    refused = CliRunner().invoke(main, args, env=env)
+    assert refused.exit_code == 1 and "--boxes normalised" in refused.output
+    ok = CliRunner().invoke(main, [*args, "--boxes", "normalised"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert "layout: found end2end" in ok.output and "imported e2e" in ok.output

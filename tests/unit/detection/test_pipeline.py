@@ -35,3 +35,28 @@ def test_float_models_get_normalised_nchw_by_default() -> None:
     batch, _ = prepare(image, _spec())
     assert batch.shape == (1, 3, 48, 64) and batch.dtype == np.float32
     np.testing.assert_allclose(batch, 1.0)  # 255 * (1 / 255)
+
+
+def test_end_to_end_outputs_skip_nms_but_keep_the_filters() -> None:
+    import torch
+
+    from fovea.detection.pipeline import Options, finish
+
+    spec = _spec(family="end2end", labels=["a", "b"])
+    image = np.zeros((48, 64, 3), np.uint8)  # = the input size: the transform is the identity
+    _, transform = prepare(image, spec)
+    rows = np.zeros((1, 5, 6), np.float32)
+    rows[0, 0] = [0, 0, 20, 20, 0.9, 0]
+    rows[0, 1] = [0, 0, 20, 20, 0.8, 0]  # IoU 1 with row 0: NMS would drop it
+    rows[0, 2] = [30, 10, 50, 30, 0.7, 1]
+    rows[0, 3] = [30, 10, 50, 30, 0.2, 1]  # under min_score
+    options = Options(min_score=0.3, iou_threshold=0.5, max_detections=10, class_filter=None, annotate=False)
+    result = finish({"OUTPUT0": rows}, spec, transform, options, image)
+    assert result.scores == [torch.tensor(v).item() for v in (0.9, 0.8, 0.7)]  # float32 values
+    assert result.class_ids == [0, 0, 1] and result.boxes[0] == [0.0, 0.0, 20.0, 20.0]
+    only_b = Options(
+        min_score=0.3, iou_threshold=0.5, max_detections=10, class_filter=frozenset({1}), annotate=False
+    )
+    assert finish({"OUTPUT0": rows}, spec, transform, only_b, image).class_ids == [1]
+    two = Options(min_score=0.3, iou_threshold=0.5, max_detections=2, class_filter=None, annotate=False)
+    assert finish({"OUTPUT0": rows}, spec, transform, two, image).class_ids == [0, 0]
