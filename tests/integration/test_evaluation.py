@@ -85,3 +85,77 @@ def test_cli_eval_json(stack: Stack, dataset: Path) -> None:
         check=False,
     )
     assert bad.returncode == 1 and "unknown detector 'nope'" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def coco_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same photos and boxes as COCO JSON (category ids from 11, in another order; file names in a
+    subfolder), plus a crowd box that must not count."""
+    root = tmp_path_factory.mktemp("coco")
+    (root / "val").mkdir()
+    categories = [{"id": 11 + i, "name": name} for i, name in enumerate(reversed(CLASSES))]
+    ids = {c["name"]: c["id"] for c in categories}
+    images, annotations = [], []
+    for image_id, (name, ((width, height), boxes)) in enumerate(LABELS.items(), start=1):
+        shutil.copyfile(sample(name), root / "val" / f"{name}.jpg")
+        images.append({"id": image_id, "file_name": f"val/{name}.jpg", "width": width, "height": height})
+        for label, (x1, y1, x2, y2) in boxes:
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": ids[label],
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "iscrowd": 0,
+                }
+            )
+    annotations.append(
+        {"id": 99, "image_id": 1, "category_id": ids["zebra"], "bbox": [0, 0, 50, 50], "iscrowd": 1}
+    )
+    path = root / "instances_val.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return path, root
+
+
+def test_coco_json_gives_the_yolo_folders_numbers(
+    stack: Stack, dataset: Path, coco_dataset: tuple[Path, Path]
+) -> None:
+    annotations, images = coco_dataset
+    with stack.client() as client:
+        yolo = evaluate_folder(client, dataset, model="", min_score=0.001)
+    env = {**os.environ, "FOVEA_GATEWAY": stack.gateway, "FOVEA_API_KEY": stack.detect_key}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fovea",
+            "detect",
+            "eval",
+            "--coco",
+            str(annotations),
+            "--images",
+            str(images),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["images"] == 3 and data["boxes"] == 7 and data["images_per_s"] > 0
+    assert data["map50"] == pytest.approx(yolo.map50, abs=1e-3)  # YOLO labels are rounded to 6 decimals
+    assert data["map50_95"] == pytest.approx(yolo.map50_95, abs=1e-3)
+    per_class = {c["name"]: c["ap50"] for c in data["per_class"]}
+    assert per_class == pytest.approx({c.name: c.ap50 for c in yolo.per_class}, abs=1e-3)
+
+
+def test_no_class_in_common_is_refused(stack: Stack, tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    shutil.copyfile(sample("dog"), tmp_path / "images" / "dog.jpg")
+    (tmp_path / "labels" / "dog.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (tmp_path / "classes.txt").write_text("widget\ngadget\n")
+    with stack.client() as client, pytest.raises(ValueError, match="none of the dataset's classes"):
+        evaluate_folder(client, tmp_path, model="")

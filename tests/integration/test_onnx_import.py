@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from onnx_detectors import constant_detector, yolov8_predictions
+from onnx_detectors import (
+    constant_detector,
+    constant_outputs,
+    detr_predictions,
+    dfine_like,
+    end2end_predictions,
+    nms_in_graph_predictions,
+    yolov8_predictions,
+)
 
 from fovea.client import FoveaClientError
 from fovea.detection.v1 import detection_pb2
@@ -103,3 +111,55 @@ def test_import_and_load_refuse_mistakes(stack: Stack, tmp_path: Path) -> None:
     assert taken.returncode == 1 and "'nanodet' is taken" in taken.stderr
     missing = fovea(stack, "models", "load", "no_such_model")
     assert missing.returncode == 1 and "no model 'no_such_model'" in missing.stderr
+
+
+# End-to-end families: the same two boxes plus a duplicate of the widget (same box, score 0.7) that NMS would
+# remove; the service skips NMS for these families, so all three come back, best first.
+WITH_DUPLICATE = [*INPUT_BOXES, INPUT_BOXES[0]]
+E2E_EXPECTED = [*EXPECTED, ("widget", 0, 0.7, EXPECTED[0][3])]
+
+
+def _end_to_end_source(family: str, path: Path) -> Path:
+    ids, scores = [0, 1, 0], [0.9, 0.8, 0.7]
+    match family:
+        case "end2end":
+            return constant_detector(path, end2end_predictions(WITH_DUPLICATE, ids, scores))
+        case "detr":
+            boxes, logits = detr_predictions(WITH_DUPLICATE, ids, scores, num_classes=3, logits=True)
+            return constant_outputs(path, {"pred_boxes": boxes, "pred_logits": logits})
+        case "nms-in-graph":
+            return constant_outputs(path, nms_in_graph_predictions(WITH_DUPLICATE, ids, scores))
+        case _:
+            return dfine_like(path, WITH_DUPLICATE, ids, scores)
+
+
+@pytest.mark.parametrize(
+    ("family", "found"),
+    [("end2end", "end2end"), ("detr", "detr"), ("nms-in-graph", "nms-in-graph"), ("dfine", "nms-in-graph")],
+)
+def test_end_to_end_families_are_found_loaded_and_served_without_nms(
+    stack: Stack, tmp_path: Path, family: str, found: str
+) -> None:
+    source = _end_to_end_source(family, tmp_path / f"{family}.onnx")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("widget\ngadget\nsprocket\n")  # 3 classes: rows of 6 are not 4 + C
+    name = f"toy_{family.replace('-', '_')}"
+    imported = fovea(stack, "models", "import-onnx", str(source), "--name", name, "--labels", str(labels))
+    assert imported.returncode == 0, imported.stderr
+    assert f"layout: found {found}" in imported.stdout
+    loaded = fovea(stack, "models", "load", name)
+    assert loaded.returncode == 0, loaded.stderr
+
+    with stack.client() as client:
+        result = client.detect(sample("dog").read_bytes(), model=name, min_score=0.3)
+        only_gadgets = client.detect(
+            sample("dog").read_bytes(), model=name, min_score=0.3, classes=["gadget"]
+        )
+        best = client.detect(sample("dog").read_bytes(), model=name, min_score=0.3, max_detections=1)
+    got = [(d.label, d.class_id, d.score, d.box) for d in result.detections]
+    assert [(label, c) for label, c, _, _ in got] == [(label, c) for label, c, _, _ in E2E_EXPECTED]
+    for (_, _, score, box), (_, _, want_score, want_box) in zip(got, E2E_EXPECTED, strict=True):
+        assert score == pytest.approx(want_score, abs=1e-4)
+        assert box == pytest.approx(want_box, abs=0.02)
+    assert [d.label for d in only_gadgets.detections] == ["gadget"]
+    assert [d.score for d in best.detections] == pytest.approx([0.9], abs=1e-4)
