@@ -40,8 +40,56 @@ def fail(exc: Exception) -> None:
 
 @click.group()
 @click.version_option(package_name="fovea")
-def main() -> None:
+@click.option("--gateway", envvar="FOVEA_GATEWAY", default=None, help="host:port (default 127.0.0.1:50051)")
+@click.option(
+    "--tls/--no-tls",
+    "tls",
+    default=None,
+    help="TLS to the gateway [env FOVEA_TLS=1/0]; default: plaintext on loopback, TLS elsewhere",
+)
+@click.option(
+    "--ca",
+    envvar="FOVEA_TLS_CA",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM CA bundle that signed the gateway's certificate (implies --tls) [env FOVEA_TLS_CA]",
+)
+@click.option(
+    "--cert",
+    envvar="FOVEA_TLS_CERT",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM client certificate, for a gateway that requires one (mTLS) [env FOVEA_TLS_CERT]",
+)
+@click.option(
+    "--key",
+    envvar="FOVEA_TLS_KEY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM private key of --cert [env FOVEA_TLS_KEY]",
+)
+@click.pass_context
+def main(
+    ctx: click.Context,
+    gateway: str | None,
+    tls: bool | None,
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+) -> None:
     """Fovea: detection, faces and style transfer behind one gRPC gateway, models in Triton."""
+    ctx.obj = {"address": gateway, "tls": tls, "ca": ca, "cert": cert, "key": key}
+
+
+def connect() -> FoveaClient:
+    """A client of the gateway as the global options (--gateway, --tls, --ca, --cert, --key) say."""
+    ctx = click.get_current_context()
+    options = ctx.find_root().obj or {}
+    try:
+        return FoveaClient(**options)
+    except ValueError as exc:
+        fail(exc)
+        raise  # unreachable: fail exits
 
 
 # ------------------------------------------------------------------ the platform
@@ -143,22 +191,102 @@ def keys() -> None:
     """API keys of the gateway (stored hashed)."""
 
 
+def _keys_file(path: Path | None) -> Path:
+    from fovea.stack.config import StackSettings
+
+    return path or StackSettings().data / "api-keys.json"
+
+
+_KEYS_FILE = click.option(
+    "--file", "path", type=click.Path(path_type=Path), default=None, help="Default: <data dir>/api-keys.json"
+)
+
+
 @keys.command("create")
 @click.option("--name", required=True)
 @click.option("--scopes", required=True, help="Comma-separated, e.g. detect,faces:verify,style (or *)")
-@click.option(
-    "--file", "path", type=click.Path(path_type=Path), default=None, help="Default: <data dir>/api-keys.json"
-)
-def keys_create(name: str, scopes: str, path: Path | None) -> None:
-    """Create a key; prints it once (only its hash is stored)."""
-    from fovea.gateway.auth import add_key
-    from fovea.stack.config import StackSettings
+@click.option("--expires", default=None, help="e.g. 30d, 12h, 2w or an ISO date/time (UTC); default never")
+@_KEYS_FILE
+def keys_create(name: str, scopes: str, expires: str | None, path: Path | None) -> None:
+    """Create a key; prints it once (only its hash is stored). A running gateway accepts it within a second."""
+    from datetime import UTC, datetime
 
-    target = path or StackSettings().data / "api-keys.json"
+    from fovea.gateway.auth import add_key, parse_expiry
+
     try:
-        click.echo(add_key(target, name, [s.strip() for s in scopes.split(",") if s.strip()]))
+        until = parse_expiry(expires, datetime.now(UTC)) if expires else None
+        click.echo(
+            add_key(_keys_file(path), name, [s.strip() for s in scopes.split(",") if s.strip()], until)
+        )
     except ValueError as exc:
         fail(exc)
+
+
+@keys.command("list")
+@_KEYS_FILE
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(path: Path | None, as_json: bool) -> None:
+    """Name, scopes, created, expiry and last use of each key (never the key or its hash)."""
+    from fovea.gateway.auth import list_keys
+
+    try:
+        rows = list_keys(_keys_file(path))
+    except ValueError as exc:
+        fail(exc)
+    lines = [f"{'name':<20} {'scopes':<30} {'created':<21} {'expires':<21} last used"]
+    for r in rows:
+        expires = (r["expires"] + (" EXPIRED" if r["expired"] else "")) or "never"
+        lines.append(
+            f"{r['name']:<20} {','.join(r['scopes']):<30} {r['created'] or '-':<21} {expires:<21} "
+            f"{r['last_used'] or 'never'}"
+        )
+    emit(rows, as_json, "\n".join(lines))
+
+
+@keys.command("revoke")
+@click.argument("name")
+@_KEYS_FILE
+def keys_revoke(name: str, path: Path | None) -> None:
+    """Remove key NAME: a running gateway refuses it within a second, without a restart."""
+    from fovea.gateway.auth import revoke_key
+
+    try:
+        revoke_key(_keys_file(path), name)
+    except ValueError as exc:
+        fail(exc)
+    click.echo(f"revoked {name}")
+
+
+@keys.command("tls")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the PEM files (default: <data dir>/tls)",
+)
+@click.option(
+    "--host", "hosts", multiple=True, help="Name or address clients use for the gateway (repeatable)"
+)
+@click.option("--days", type=click.IntRange(1, 3650), default=365)
+def keys_tls(out: Path | None, hosts: tuple[str, ...], days: int) -> None:
+    """A private CA with a server and a client certificate, for TLS/mTLS on your own machines."""
+    from fovea.gateway.tls import make_local_pki
+    from fovea.stack.config import StackSettings
+
+    files = make_local_pki(out or StackSettings().data / "tls", list(hosts), days)
+    click.echo(
+        "\n".join(
+            [
+                f"wrote {files.ca.parent}: ca.pem, server.pem, server-key.pem, client.pem, client-key.pem",
+                "gateway:  FOVEA_GATEWAY_TLS_CERT_FILE=" + str(files.server_cert),
+                "          FOVEA_GATEWAY_TLS_KEY_FILE=" + str(files.server_key),
+                "          FOVEA_GATEWAY_TLS_CLIENT_CA_FILE="
+                + str(files.ca)
+                + "   (mTLS: require client certificates)",
+                f"clients:  fovea --ca {files.ca} [--cert {files.client_cert} --key {files.client_key}] ...",
+            ]
+        )
+    )
 
 
 # ------------------------------------------------------------------ models
@@ -339,7 +467,7 @@ def models_load(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def models_list(as_json: bool) -> None:
     """Models loaded in Triton, as the gateway reports them."""
-    with FoveaClient() as client:
+    with connect() as client:
         try:
             rows = client.list_models()
         except FoveaClientError as exc:
@@ -383,7 +511,7 @@ def detect_image(
     as_json: bool,
 ) -> None:
     """Detect objects in IMAGE."""
-    with FoveaClient() as client:
+    with connect() as client:
         try:
             result = client.detect(
                 image.read_bytes(),
@@ -451,7 +579,7 @@ def detect_eval(
         fail(ValueError("give a YOLO dataset folder (or its YAML), or --coco annotations.json --images DIR"))
     elif images is not None:
         fail(ValueError("--images goes with --coco"))
-    with FoveaClient() as client:
+    with connect() as client:
         try:
             if coco is not None and images is not None:
                 report = evaluate_coco(client, coco, images, model=model, min_score=min_score)
@@ -482,7 +610,7 @@ def _metadata(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _faces_call(fn: Any) -> Any:
     """Run ``fn(client)`` against the gateway; a gRPC error ends the command with its status and message."""
-    with FoveaClient() as client:
+    with connect() as client:
         try:
             return fn(client)
         except FoveaClientError as exc:
@@ -672,7 +800,7 @@ def faces_eval(folder: Path, target_far: float, as_json: bool) -> None:
     EER, TAR at FAR 1e-2 and 1e-3, the threshold for --target-far (temporary galleries, deleted after)."""
     from fovea.faces.evaluation import evaluate_folder
 
-    with FoveaClient() as client:
+    with connect() as client:
         try:
             report = evaluate_folder(client, folder, target_far=target_far)
         except (FoveaClientError, ValueError, RuntimeError) as exc:
@@ -743,7 +871,7 @@ def style_submit(
         alpha=alpha,
         beta=beta,
     )
-    with FoveaClient() as client:
+    with connect() as client:
         try:
             job = client.submit_style(
                 content.read_bytes(),
@@ -777,7 +905,7 @@ def style_submit(
 def style_get(job_id: str, out: Path | None, as_json: bool) -> None:
     from fovea.style.v1 import style_pb2
 
-    with FoveaClient() as client:
+    with connect() as client:
         try:
             job = client.get_job(job_id, omit_result=out is None)
         except FoveaClientError as exc:
@@ -804,7 +932,7 @@ def style_get(job_id: str, out: Path | None, as_json: bool) -> None:
 def style_cancel(job_id: str) -> None:
     from fovea.style.v1 import style_pb2
 
-    with FoveaClient() as client:
+    with connect() as client:
         try:
             job = client.cancel_job(job_id)
         except FoveaClientError as exc:

@@ -10,6 +10,7 @@ is bounded and free of object reprs and internal addresses (``public_message``);
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -30,6 +31,10 @@ from fovea.common.metrics import rpc_metrics
 log = logging.getLogger(__name__)
 
 UNMEASURED = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
+OPEN_METHODS = UNMEASURED
+"""Methods an internal service answers without the internal token (readiness probes, `fovea status`)."""
+INTERNAL_TOKEN_HEADER = "x-fovea-internal-token"
+"""Metadata carrying the secret the gateway shares with the services behind it."""
 
 
 MAX_REQUEST_ID_CHARS = 128
@@ -154,3 +159,55 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(wrap_stream(handler.unary_stream), **kwargs)
         return grpc.stream_stream_rpc_method_handler(wrap_stream(handler.stream_stream), **kwargs)
+
+
+def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as ``handler`` that answers UNAUTHENTICATED without reading the request
+    (no deserializer: the bytes of an unauthenticated caller are never parsed)."""
+
+    async def refuse_unary(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    async def refuse_stream(_request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        yield b""  # pragma: no cover - abort raises; makes this an async generator
+
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(refuse_unary)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(refuse_unary)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(refuse_stream)
+    return grpc.stream_stream_rpc_method_handler(refuse_stream)
+
+
+class InternalTokenInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses (UNAUTHENTICATED) every call but health checks that lacks ``token`` in
+    ``x-fovea-internal-token`` metadata; compared in constant time."""
+
+    def __init__(self, token: bytes) -> None:
+        if len(token) < 16:
+            raise ValueError("the internal token must be at least 16 bytes")
+        self._token = token
+
+    def allows(self, metadata: Any) -> bool:
+        presented = b""
+        for key, value in metadata or ():
+            if key == INTERNAL_TOKEN_HEADER:
+                presented = value if isinstance(value, bytes) else str(value).encode()
+        return hmac.compare_digest(presented, self._token)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method in OPEN_METHODS:
+            return handler
+        if self.allows(handler_call_details.invocation_metadata):
+            return handler
+        log.warning(
+            "refused %s: no valid internal token (only the gateway may call)", handler_call_details.method
+        )
+        return _refusal(handler, "this service accepts calls from the Fovea gateway only: call the gateway")

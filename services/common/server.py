@@ -7,13 +7,14 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from fovea.common.interceptors import ServiceInterceptor
+from fovea.common.interceptors import InternalTokenInterceptor, ServiceInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,20 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
     ]
 
 
+def read_internal_token(path: Path) -> bytes:
+    """The shared secret in ``path`` (written by `fovea up`, or a mounted compose/Kubernetes secret);
+    raises ``ValueError`` naming the problem."""
+    try:
+        token = path.read_bytes().strip()
+    except OSError as exc:
+        raise ValueError(f"internal token file {path}: {exc.strerror or exc}") from exc
+    if len(token) < 16 or not all(33 <= b < 127 for b in token):
+        raise ValueError(
+            f"internal token file {path} must hold 16 or more printable ASCII characters (`fovea up` makes one)"
+        )
+    return token
+
+
 async def create_server(
     metrics_name: str,
     address: str,
@@ -61,12 +76,22 @@ async def create_server(
     generic_handlers: Sequence[grpc.GenericRpcHandler] = (),
     reflected: Sequence[str] = (),
     edge: bool = False,
+    internal_token_file: Path | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> ServerHandle:
     """A started-but-not-serving server bound to ``address`` ("host:port", port 0 = any free port).
 
-    ``edge``: the server takes calls from outside (the gateway) and makes its own request ids."""
+    ``edge``: the server takes calls from outside (the gateway) and makes its own request ids.
+    ``internal_token_file``: only callers that send that secret (the gateway) are answered, health checks
+    excepted; without it (a service run by hand) anyone is, and a warning says so.
+    ``credentials``: TLS (the gateway), else plaintext."""
+    guard: list[grpc.aio.ServerInterceptor] = []
+    if internal_token_file is not None:
+        guard.append(InternalTokenInterceptor(read_internal_token(internal_token_file)))
+    elif registrations:
+        log.warning("no internal token file set: the %s service answers any caller", metrics_name)
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(metrics_name, edge=edge), *interceptors],
+        interceptors=[ServiceInterceptor(metrics_name, edge=edge), *guard, *interceptors],
         options=server_options(max_message_bytes),
     )
     for reg in registrations:
@@ -85,7 +110,10 @@ async def create_server(
         ],
         server,
     )
-    port = server.add_insecure_port(address)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise RuntimeError(f"could not bind the {metrics_name} gRPC server to {address}")
     handle = ServerHandle(server=server, port=port, health=health_servicer, service_names=names)

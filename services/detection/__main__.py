@@ -34,6 +34,7 @@ async def run(settings: DetectionSettings) -> None:
             )
         ],
         max_message_bytes=settings.max_message_bytes,
+        internal_token_file=settings.internal_token_file,
     )
     serve_metrics(settings.host, settings.metrics_port)
 

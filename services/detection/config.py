@@ -35,3 +35,7 @@ class DetectionSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable sto
     min_image_side: int = Field(16, ge=1, description="Smallest image side accepted, in pixels")
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024)
     log_level: str = Field("INFO", description="Python logging level")
+    internal_token_file: Path | None = Field(
+        None,
+        description="File holding the secret the gateway sends (x-fovea-internal-token); unset = any caller is answered",
+    )

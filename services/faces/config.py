@@ -22,6 +22,10 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding galleries and templates")
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024)
     log_level: str = Field("INFO", description="Python logging level")
+    internal_token_file: Path | None = Field(
+        None,
+        description="File holding the secret the gateway sends (x-fovea-internal-token); unset = any caller is answered",
+    )
 
     # models
     detector_model: str = Field("face_detector", description="Triton model giving boxes + 5 landmarks")

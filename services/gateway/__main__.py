@@ -10,12 +10,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
-from fovea.common.server import create_server, serve_forever
+from fovea.common.server import create_server, read_internal_token, serve_forever
 from fovea.common.triton import TritonClient
-from fovea.gateway.auth import Authenticator, load_keys
+from fovea.gateway.auth import Authenticator, usage_path
 from fovea.gateway.config import GatewaySettings
 from fovea.gateway.models_servicer import ModelsServicer
 from fovea.gateway.proxy import Backend, Forwarder, public_backends
+from fovea.gateway.tls import check_plaintext_allowed, server_credentials
 from fovea.models.v1 import models_pb2
 
 log = logging.getLogger("fovea.gateway")
@@ -32,12 +33,30 @@ async def backend_serving(backend: Backend) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def credentials(settings: GatewaySettings) -> grpc.ServerCredentials | None:
+    """TLS credentials when configured; refuses plaintext on a non-loopback host unless allowed."""
+    try:
+        check_plaintext_allowed(settings.host, settings.tls_cert_file is not None, settings.allow_plaintext)
+        if settings.tls_cert_file is None or settings.tls_key_file is None:
+            return None
+        return server_credentials(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
+    except ValueError as exc:
+        raise SystemExit(f"fovea gateway: {exc}") from exc
+
+
 async def run(settings: GatewaySettings) -> None:
-    auth = Authenticator(load_keys(settings.api_keys_file))  # fails fast on a bad keys file
+    tls = credentials(settings)
+    try:
+        auth = Authenticator.from_file(settings.api_keys_file)  # fails fast on a bad keys file
+        token = read_internal_token(settings.internal_token_file) if settings.internal_token_file else None
+    except ValueError as exc:
+        raise SystemExit(f"fovea gateway: {exc}") from exc
+    if token is None:
+        log.warning("no internal token file set: backends that require one will refuse the gateway's calls")
     backends = public_backends(
         settings.detection_addr, settings.faces_addr, settings.style_addr, settings.max_message_bytes
     )
-    forwarder = Forwarder(auth, settings.default_timeout_s)
+    forwarder = Forwarder(auth, settings.default_timeout_s, internal_token=token)
     triton = TritonClient(settings.triton_url)
     models_name = models_pb2.DESCRIPTOR.services_by_name["ModelsService"].full_name
     handle = await create_server(
@@ -51,6 +70,7 @@ async def run(settings: GatewaySettings) -> None:
         ],
         reflected=[models_name, *[b.service.full_name for b in backends]],
         edge=True,
+        credentials=tls,
     )
     serve_metrics(settings.host, settings.metrics_port)
     await handle.health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -70,7 +90,12 @@ async def run(settings: GatewaySettings) -> None:
         for b in backends:
             await b.channel.close()
 
-    await serve_forever(handle, monitor(), on_stop=close)
+    async def watch() -> None:
+        usage = settings.key_usage_file or usage_path(settings.api_keys_file)
+        await asyncio.gather(monitor(), auth.watch(settings.keys_reload_interval_s, usage))
+
+    log.info("%s on %s:%d", "TLS" if tls else "plaintext", settings.host, handle.port)
+    await serve_forever(handle, watch(), on_stop=close)
 
 
 def main() -> None:

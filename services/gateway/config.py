@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from fovea.common.settings import FoveaSettings
@@ -29,3 +29,33 @@ class GatewaySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops
     )
     health_interval_s: float = Field(1.0, gt=0, le=60, description="How often backends' health is polled")
     log_level: str = Field("INFO", description="Python logging level")
+    internal_token_file: Path | None = Field(
+        None,
+        description="File holding the secret the services behind the gateway require (`fovea up` makes it)",
+    )
+    keys_reload_interval_s: float = Field(
+        0.25, gt=0, le=60, description="How often the API keys file is checked for changes (reloaded live)"
+    )
+    key_usage_file: Path | None = Field(
+        None,
+        description="Where each key's last use is recorded; default <api keys file stem>.usage.json beside it",
+    )
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate chain: with TLS_KEY_FILE, serve TLS"
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of TLS_CERT_FILE")
+    tls_client_ca_file: Path | None = Field(
+        None, description="PEM CA bundle: when set, clients must present a certificate it signed (mTLS)"
+    )
+    allow_plaintext: bool = Field(
+        False,
+        description="Listen without TLS on a non-loopback host (only behind a proxy that terminates TLS)",
+    )
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> GatewaySettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mTLS) needs tls_cert_file and tls_key_file")
+        return self

@@ -25,6 +25,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from fovea.common.caller import scopes_header
 from fovea.common.errors import InvalidArgument, public_message
+from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
 from fovea.common.logs import (
     CLIENT_REQUEST_ID_HEADER,
     REQUEST_ID_HEADER,
@@ -77,11 +78,19 @@ def public_backends(detection: str, faces: str, style: str, max_message_bytes: i
 
 class Forwarder:
     def __init__(
-        self, auth: Authenticator, default_timeout_s: float, limits: FieldLimits = DEFAULT_LIMITS
+        self,
+        auth: Authenticator,
+        default_timeout_s: float,
+        limits: FieldLimits = DEFAULT_LIMITS,
+        internal_token: bytes | None = None,
     ) -> None:
+        """``internal_token``: the secret the services behind the gateway require (``fovea up`` makes it)."""
         self.auth = auth
         self.default_timeout_s = default_timeout_s
         self.limits = limits
+        self._internal: tuple[tuple[str, str], ...] = (
+            ((INTERNAL_TOKEN_HEADER, internal_token.decode()),) if internal_token else ()
+        )
 
     async def _authorize(self, method: str, context: grpc.aio.ServicerContext) -> None:
         try:
@@ -100,7 +109,7 @@ class Forwarder:
             (CLIENT_REQUEST_ID_HEADER, client_request_id_var.get()),
             scopes_header(_caller_scopes.get()),
         )
-        return {"timeout": timeout, "metadata": metadata}
+        return {"timeout": timeout, "metadata": metadata + self._internal}
 
     async def _fail(
         self, backend: Backend, exc: grpc.aio.AioRpcError, context: grpc.aio.ServicerContext

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from fovea.common.settings import FoveaSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK = "127.0.0.1"
 
 
 class StackSettings(BaseSettings):
@@ -24,7 +25,10 @@ class StackSettings(BaseSettings):
         None,
         description="Second Triton repository, for `fovea models import-onnx` models; default <data_dir>/user-models",
     )
-    host: str = Field("127.0.0.1", description="Address every process binds to")
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the gateway and the services bind to; Triton and our own Redis stay on loopback",
+    )
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis to use when it answers; empty = always start our own"
     )
@@ -56,7 +60,18 @@ class StackSettings(BaseSettings):
 
     @property
     def triton_grpc_url(self) -> str:
-        return f"{self.host}:{self.triton_grpc_port}"
+        """Triton of the local stack: on loopback whatever ``host`` says (only local processes use it)."""
+        return f"{LOOPBACK}:{self.triton_grpc_port}"
+
+    @property
+    def internal_token_file(self) -> Path:
+        """The secret the gateway sends and the services require (made by `fovea up`, 0600)."""
+        return self.data / "internal-token"
+
+    @property
+    def redis_password_file(self) -> Path:
+        """The password of the Redis the stack starts itself (made by `fovea up`, 0600)."""
+        return self.data / "redis-password"
 
 
 class TritonSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start

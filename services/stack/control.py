@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from fovea.gateway.auth import add_key
 from fovea.stack.config import StackSettings
 from fovea.stack.health import Probe, probes
 from fovea.stack.redis_setup import plan_redis, redis_answers
-from fovea.stack.supervisor import Supervisor, programs, render_config
+from fovea.stack.supervisor import Supervisor, programs, render_config, write_private
 
 
 class StackError(RuntimeError):
@@ -41,16 +43,27 @@ def ensure_api_key(settings: StackSettings) -> None:
     path.chmod(0o600)
 
 
+def ensure_secret(path: Path) -> str:
+    """The secret in ``path``, made (random, 0600) when missing; kept across restarts of the stack."""
+    if path.exists() and len(path.read_text().strip()) >= 32:
+        path.chmod(0o600)
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(32)
+    write_private(path, secret + "\n")
+    return secret
+
+
 def up(settings: StackSettings, wait: bool = True) -> list[ProcessStatus]:
     data = settings.data
     data.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(data)
     if sup.running():
         raise StackError(f"the stack already runs from {data}: `fovea status`, or `fovea down` first")
-    plan = plan_redis(settings.redis_url, settings.host, settings.redis_port)
+    ensure_secret(settings.internal_token_file)  # the gateway sends it, the services require it
+    plan = plan_redis(settings.redis_url, settings.redis_port, ensure_secret(settings.redis_password_file))
     ensure_api_key(settings)
     progs = programs(settings, plan)
-    (data / "stack.json").write_text(json.dumps({"redis_url": plan.url, "started": time.time()}) + "\n")
+    write_private(data / "stack.json", json.dumps({"redis_url": plan.url, "started": time.time()}) + "\n")
     sup.start(render_config(settings, progs))
     if wait:
         wait_healthy(settings, sup)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from fovea.stack.config import StackSettings
+from fovea.stack.config import LOOPBACK, StackSettings
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,16 @@ def grpc_health(address: str, service: str = "", timeout_s: float = 1.0) -> Prob
     return Probe(address, status == "SERVING", status)
 
 
+def tcp_open(host: str, port: int, detail: str, timeout_s: float = 1.0) -> Probe:
+    """Something accepts connections on ``host:port`` (a TLS gateway, which may want a client certificate
+    that the stack does not have)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return Probe(f"{host}:{port}", True, detail)
+    except OSError as exc:
+        return Probe(f"{host}:{port}", False, str(exc))
+
+
 def http_ok(url: str, timeout_s: float = 1.0) -> Probe:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:
@@ -46,8 +58,8 @@ def probes(settings: StackSettings) -> dict[str, list[Probe]]:
     h = settings.host
     return {
         "triton": [
-            http_ok(f"http://{h}:{settings.triton_http_port}/v2/health/ready"),
-            http_ok(f"http://{h}:{settings.triton_metrics_port}/metrics"),
+            http_ok(f"http://{LOOPBACK}:{settings.triton_http_port}/v2/health/ready"),
+            http_ok(f"http://{LOOPBACK}:{settings.triton_metrics_port}/metrics"),
         ],
         "detection": [
             grpc_health(f"{h}:{settings.detection_port}"),
@@ -63,7 +75,9 @@ def probes(settings: StackSettings) -> dict[str, list[Probe]]:
         ],
         "worker": [http_ok(f"http://{h}:{settings.worker_metrics_port}/metrics")],
         "gateway": [
-            grpc_health(f"{h}:{settings.gateway_port}"),
+            tcp_open(h, settings.gateway_port, "listening (TLS)")
+            if os.environ.get("FOVEA_GATEWAY_TLS_CERT_FILE")
+            else grpc_health(f"{h}:{settings.gateway_port}"),
             http_ok(f"http://{h}:{settings.gateway_metrics_port}/metrics"),
         ],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,19 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from fovea.stack.config import StackSettings
-from fovea.stack.redis_setup import RedisPlan
+from fovea.stack.config import LOOPBACK, StackSettings
+from fovea.stack.redis_setup import RedisPlan, redis_config
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600 from the start, then renamed over)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.chmod(0o600)
+    tmp.replace(path)
 
 
 @dataclass
@@ -37,27 +49,13 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
     if redis.start_own:
         redis_dir = settings.data / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
+        conf = settings.data / "redis.conf"
+        password = settings.redis_password_file.read_text().strip()
+        write_private(conf, redis_config(settings.redis_port, redis_dir, password))
         progs.append(
-            Program(
-                "redis",
-                [
-                    shutil.which("redis-server") or "redis-server",
-                    "--bind",
-                    host,
-                    "--port",
-                    str(settings.redis_port),
-                    "--dir",
-                    str(redis_dir),
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "everysec",
-                    "--save",
-                    "",
-                ],
-                priority=10,
-            )
+            Program("redis", [shutil.which("redis-server") or "redis-server", str(conf)], priority=10)
         )
+    token = str(settings.internal_token_file)
     progs += [
         Program(
             "triton",
@@ -66,7 +64,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
                 "FOVEA_TRITON_MODEL_REPOSITORY": str(settings.model_repository.resolve()),
                 "FOVEA_TRITON_USER_MODEL_REPOSITORY": str(settings.user_models),
                 "FOVEA_TRITON_WORK_DIR": str(settings.data / "triton"),
-                "FOVEA_TRITON_HOST": host,
+                "FOVEA_TRITON_HOST": LOOPBACK,  # only the local processes call Triton
                 "FOVEA_TRITON_HTTP_PORT": str(settings.triton_http_port),
                 "FOVEA_TRITON_GRPC_PORT": str(settings.triton_grpc_port),
                 "FOVEA_TRITON_METRICS_PORT": str(settings.triton_metrics_port),
@@ -81,6 +79,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
             {
                 "FOVEA_DETECTION_HOST": host,
                 "FOVEA_DETECTION_PORT": str(settings.detection_port),
+                "FOVEA_DETECTION_INTERNAL_TOKEN_FILE": token,
                 "FOVEA_DETECTION_METRICS_PORT": str(settings.detection_metrics_port),
                 "FOVEA_DETECTION_TRITON_URL": triton,
                 "FOVEA_DETECTION_MODEL_REPOSITORY": str(settings.model_repository.resolve()),
@@ -94,6 +93,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
             {
                 "FOVEA_FACES_HOST": host,
                 "FOVEA_FACES_PORT": str(settings.faces_port),
+                "FOVEA_FACES_INTERNAL_TOKEN_FILE": token,
                 "FOVEA_FACES_METRICS_PORT": str(settings.faces_metrics_port),
                 "FOVEA_FACES_TRITON_URL": triton,
                 "FOVEA_FACES_REDIS_URL": redis.url,
@@ -106,6 +106,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
             {
                 "FOVEA_STYLE_HOST": host,
                 "FOVEA_STYLE_PORT": str(settings.style_port),
+                "FOVEA_STYLE_INTERNAL_TOKEN_FILE": token,
                 "FOVEA_STYLE_METRICS_PORT": str(settings.style_metrics_port),
                 "FOVEA_STYLE_TRITON_URL": triton,
                 "FOVEA_STYLE_REDIS_URL": redis.url,
@@ -132,6 +133,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
                 "FOVEA_GATEWAY_PORT": str(settings.gateway_port),
                 "FOVEA_GATEWAY_METRICS_PORT": str(settings.gateway_metrics_port),
                 "FOVEA_GATEWAY_API_KEYS_FILE": str(settings.data / "api-keys.json"),
+                "FOVEA_GATEWAY_INTERNAL_TOKEN_FILE": token,
                 "FOVEA_GATEWAY_DETECTION_ADDR": f"{host}:{settings.detection_port}",
                 "FOVEA_GATEWAY_FACES_ADDR": f"{host}:{settings.faces_port}",
                 "FOVEA_GATEWAY_STYLE_ADDR": f"{host}:{settings.style_port}",
@@ -216,7 +218,7 @@ class Supervisor:
 
     def start(self, config_text: str) -> None:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.config.write_text(config_text)
+        write_private(self.config, config_text)  # holds the Redis URL with its password
         supervisord = Path(sys.executable).parent / "supervisord"
         subprocess.run([str(supervisord), "-c", str(self.config)], check=True)
         deadline = time.monotonic() + 15

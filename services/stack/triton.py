@@ -80,6 +80,7 @@ def server_command(
         f"--http-port={http_port}",
         f"--grpc-address={host}",
         f"--grpc-port={grpc_port}",
+        f"--metrics-address={host}",
         f"--metrics-port={metrics_port}",
         "--log-info=false",
         *([f"--model-config-name={model_config_name}"] if model_config_name else []),

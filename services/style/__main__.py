@@ -28,6 +28,7 @@ async def run(settings: StyleSettings) -> None:
         f"{settings.host}:{settings.port}",
         [Registration(style_pb2_grpc.add_StyleServiceServicer_to_server, servicer, service.full_name)],
         max_message_bytes=settings.max_message_bytes,
+        internal_token_file=settings.internal_token_file,
     )
     serve_metrics(settings.host, settings.metrics_port)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -20,6 +22,10 @@ class StyleSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
     )
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024)
     log_level: str = Field("INFO", description="Python logging level")
+    internal_token_file: Path | None = Field(
+        None,
+        description="File holding the secret the gateway sends (x-fovea-internal-token); unset = any caller is answered",
+    )
     worker_metrics_port: int = Field(
         9104, ge=0, le=65535, description="Celery worker's /metrics port (0 = off)"
     )

@@ -131,22 +131,22 @@ COMPOSE_TOOL = compose_tool()
 )
 def test_docker_compose_config() -> None:
     assert COMPOSE_TOOL is not None
-    keys = REPO / "deploy/api-keys.json"
-    created = not keys.exists()
-    if created:
-        keys.write_text('{"keys": []}\n')
+    secrets = {REPO / "deploy/api-keys.json": '{"keys": []}\n', REPO / "deploy/internal-token": "x" * 43}
+    created = [path for path in secrets if not path.exists()]
+    for path in created:
+        path.write_text(secrets[path])
     try:
         proc = subprocess.run(
             [*COMPOSE_TOOL, "-f", str(REPO / "docker-compose.yml"), "config"],
             capture_output=True,
             text=True,
-            env=dict(os.environ),
+            env={**os.environ, "FOVEA_REDIS_PASSWORD": "test-password"},
             check=False,
             timeout=60,
         )
     finally:
-        if created:
-            keys.unlink()
+        for path in created:
+            path.unlink()
     assert proc.returncode == 0, f"{' '.join(COMPOSE_TOOL)} config: {proc.stderr}"
     resolved = yaml.safe_load(proc.stdout)  # what compose made of the file, anchors and merges applied
     services = resolved["services"]
@@ -184,7 +184,7 @@ def test_k8s_manifests_share_entry_points_and_settings(monkeypatch: pytest.Monke
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         result = runner.invoke(main, [*container["args"], "--help"])
         assert result.exit_code == 0, f"{deployment['metadata']['name']}: not a fovea command"
-        env = {**literals, **{e["name"]: e["value"] for e in container.get("env", [])}}
+        env = {**literals, **{e["name"]: e["value"] for e in container.get("env", []) if "value" in e}}
         for key, value in env.items():
             prefix = next((p for p in SETTINGS if key.startswith(p)), None)
             if prefix is None:
@@ -228,3 +228,59 @@ def test_kubectl_kustomize_builds() -> None:
     kinds = {(d["kind"], d["metadata"]["name"]) for d in built}
     assert ("ConfigMap", "fovea-grafana-dashboards") in kinds
     assert ("ScaledObject", "worker") in kinds and ("ScaledObject", "triton") in kinds
+
+
+# ---------------------------------------------------------------------------------------------- no back doors
+
+
+def test_compose_publishes_only_the_edge(compose: dict) -> None:
+    """Triton and Redis are not published; the plaintext gateway only on the host's loopback."""
+    services = compose["services"]
+    for name in ("triton", "redis", "detection", "faces", "style", "worker"):
+        assert not services[name].get("ports"), f"{name} is published"
+    env = services["gateway"]["environment"]
+    if env.get("FOVEA_GATEWAY_ALLOW_PLAINTEXT") == "true":
+        assert all(p.startswith("127.0.0.1:") for p in services["gateway"]["ports"])
+    assert "--requirepass" in " ".join(services["redis"]["command"])
+    for name in ("detection", "faces", "style", "gateway"):
+        token = services[name]["environment"][f"FOVEA_{name.upper()}_INTERNAL_TOKEN_FILE"]
+        assert token == "/run/secrets/internal-token" and "internal-token" in services[name]["secrets"]
+    for name, key in (("faces", "FOVEA_FACES_REDIS_URL"), ("style", "FOVEA_STYLE_REDIS_URL")):
+        assert "${FOVEA_REDIS_PASSWORD" in services[name]["environment"][key]
+
+
+def test_k8s_keeps_triton_redis_and_services_private() -> None:
+    docs = k8s_docs()
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+    for name in ("detection", "faces", "style", "gateway"):
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert f"FOVEA_{name.upper()}_INTERNAL_TOKEN_FILE" in env, name
+    for name in ("faces", "style", "worker"):
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "fovea-redis"
+        assert "$(REDIS_PASSWORD)" in next(v["value"] for k, v in env.items() if k.endswith("_REDIS_URL"))
+    redis = deployments["redis"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--requirepass" in redis["args"]
+    policies = {
+        d["spec"]["podSelector"].get("matchLabels", {}).get("app"): d
+        for d in docs
+        if d["kind"] == "NetworkPolicy"
+    }
+    assert {"triton", "redis"} <= set(policies)
+    allowed = {
+        value
+        for rule in policies["redis"]["spec"]["ingress"]
+        for peer in rule["from"]
+        for expr in peer.get("podSelector", {}).get("matchExpressions", [])
+        for value in expr["values"]
+    }
+    assert allowed == {"faces", "style", "worker"}
+    services = next(
+        d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "services-from-gateway"
+    )
+    assert services["spec"]["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app": "gateway"}}}]
+    for d in docs:
+        if d["kind"] == "Service" and d["metadata"]["name"] in ("triton", "redis"):
+            assert d["spec"].get("type", "ClusterIP") == "ClusterIP"

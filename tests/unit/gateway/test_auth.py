@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -8,7 +9,18 @@ import pytest
 
 from fovea.detection.v1 import detection_pb2
 from fovea.faces.v1 import faces_pb2
-from fovea.gateway.auth import METHOD_SCOPES, Authenticator, AuthError, add_key, hash_key, load_keys
+from fovea.gateway.auth import (
+    METHOD_SCOPES,
+    Authenticator,
+    AuthError,
+    add_key,
+    hash_key,
+    list_keys,
+    load_keys,
+    parse_expiry,
+    revoke_key,
+    usage_path,
+)
 from fovea.models.v1 import models_pb2
 from fovea.style.v1 import style_pb2
 
@@ -83,3 +95,81 @@ def test_bad_keys_file_fails_clearly(tmp_path: Path) -> None:
         load_keys(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="unknown scopes"):
         add_key(path, "y", ["root"])
+
+
+# ---------------------------------------------------------------------------------------------- live keys
+
+
+def test_a_changed_keys_file_is_reloaded(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    first = add_key(path, "first", ["detect"])
+    auth = Authenticator.from_file(path)
+    detect = "/fovea.detection.v1.DetectionService/Detect"
+    assert not auth.reload_if_changed()  # nothing changed
+    second = add_key(path, "second", ["detect"])
+    assert auth.reload_if_changed()
+    assert auth.authorize(detect, md(second)).name == "second"
+    revoke_key(path, "first")
+    assert auth.reload_if_changed()
+    with pytest.raises(AuthError) as err:
+        auth.authorize(detect, md(first))
+    assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(ValueError, match="no key named 'first'"):
+        revoke_key(path, "first")
+
+
+def test_a_bad_keys_file_keeps_the_keys_in_use(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "keys.json"
+    key = add_key(path, "ci", ["*"])
+    auth = Authenticator.from_file(path)
+    path.write_text('{"keys": [{"name": "x", "sha256": "short"}]}')
+    with caplog.at_level("ERROR"):
+        assert not auth.reload_if_changed()
+    assert "keeping the 1 keys in use" in caplog.text and "64-hex-digit" in caplog.text
+    assert auth.authorize("/fovea.style.v1.StyleService/GetJob", md(key)).name == "ci"
+    path.write_text("{not json")
+    assert not auth.reload_if_changed()
+    assert auth.names == ["ci"]
+
+
+def test_an_expired_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    now = datetime.now(UTC)
+    live = add_key(path, "live", ["*"], expires=now + timedelta(hours=1))
+    old = add_key(path, "old", ["*"], expires=now + timedelta(seconds=1))
+    data = json.loads(path.read_text())
+    data["keys"][1]["expires"] = "2020-01-01T00:00:00Z"  # as if time had passed
+    path.write_text(json.dumps(data))
+    auth = Authenticator.from_file(path)
+    method = "/fovea.detection.v1.DetectionService/Detect"
+    assert auth.authorize(method, md(live)).name == "live"
+    with pytest.raises(AuthError, match="expired at 2020-01-01T00:00:00Z") as err:
+        auth.authorize(method, md(old))
+    assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_expiry_parsing() -> None:
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    # 30 days after 2026-11-30 08:00 is 2026-12-30 08:00; 12 h after is 20:00 the same day.
+    assert parse_expiry("30d", now) == datetime(2026, 12, 30, 8, 0, tzinfo=UTC)
+    assert parse_expiry("12h", now) == datetime(2026, 11, 30, 20, 0, tzinfo=UTC)
+    assert parse_expiry("2027-01-01", now) == datetime(2027, 1, 1, tzinfo=UTC)
+    for bad in ("soon", "2020-01-01", "0m"):
+        with pytest.raises(ValueError):
+            parse_expiry(bad, now)
+
+
+def test_list_shows_use_but_never_a_secret(tmp_path: Path) -> None:
+    path = tmp_path / "api-keys.json"
+    key = add_key(path, "door-7", ["faces:verify"])
+    add_key(path, "idle", ["detect"])
+    auth = Authenticator.from_file(path)
+    auth.authorize("/fovea.faces.v1.FacesService/Verify", md(key))
+    auth.flush_usage()
+    assert usage_path(path).name == "api-keys.usage.json" and usage_path(path).stat().st_mode & 0o777 == 0o600
+    rows = {r["name"]: r for r in list_keys(path)}
+    assert set(rows) == {"door-7", "idle"}
+    assert rows["door-7"]["scopes"] == ["faces:verify"] and rows["door-7"]["last_used"].endswith("Z")
+    assert rows["idle"]["last_used"] == "" and rows["idle"]["created"].endswith("Z")
+    text = json.dumps(rows)
+    assert key not in text and hash_key(key) not in text
