@@ -26,6 +26,7 @@ from fovea.client import FoveaClient, FoveaClientError
 from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
 from fovea.common.v1 import common_pb2
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
+from fovea.gateway.auth import add_key
 from fovea.serving.face_detector import DETECTOR_OUTPUTS
 from fovea.serving.face_embedder import EMBEDDER_OUTPUT
 from fovea.stack.control import status
@@ -298,6 +299,51 @@ def test_door_inputs(stack: Stack, client: FoveaClient, office: str) -> None:
     assert len(reply.request_id) == 32
     [record] = client.audit_records(door, limit=1)
     assert record.audit_id == reply.audit_id and record.request_id == reply.request_id
+
+
+@pytest.fixture(scope="module")
+def scoped(stack: Stack, office: str) -> Iterator[dict[str, FoveaClient]]:
+    """Clients whose keys hold one scope each, added to the running gateway's keys file (reloaded)."""
+    keys = stack.settings.data / "api-keys.json"
+    clients = {
+        scope: stack.client(add_key(keys, new_id(scope.replace(":", "-")), [scope]))
+        for scope in ("faces:verify", "faces:identify")
+    }
+    eventually(lambda: clients["faces:identify"].identify(office, photo("obama2")), timeout_s=10)
+    eventually(lambda: clients["faces:verify"].verify(office, "obama", photo("obama2")), timeout_s=10)
+    yield clients
+    for c in clients.values():
+        c.close()
+
+
+def test_a_key_without_faces_admin_learns_no_gallery(
+    client: FoveaClient, office: str, scoped: dict[str, FoveaClient]
+) -> None:
+    """Issue 9, item 4, through the real gateway: scopes travel from the key to the faces service."""
+    kiosk = scoped["faces:identify"]
+    [stranger] = kiosk.identify(office, photo("biden"), top_k=1000)
+    assert stranger.identity is None and stranger.candidates == []  # the admin would see Obama listed
+    assert [c.identity for c in client.identify(office, photo("biden"), top_k=1000)[0].candidates] == [
+        "obama"
+    ]
+    [obama] = kiosk.identify(office, photo("obama2"), top_k=1000)
+    assert obama.identity == "obama" and [c.identity for c in obama.candidates] == ["obama"]
+
+    door = scoped["faces:verify"]
+    not_enrolled, no_match = (
+        door.verify(office, "nobody", photo("biden")),
+        door.verify(office, "obama", photo("biden")),
+    )
+    assert not_enrolled == no_match and not no_match.match and no_match.distance == -1
+    assert door.verify(office, "obama", photo("obama2")).match
+    door_id = new_id("door")
+    unknown = door.verify_access(door_id, office, "nobody", [photo("biden")])
+    other = door.verify_access(door_id, office, "obama", [photo("biden")])
+    for r in (unknown, other):
+        assert r.decision == "DENY" and r.reason == "no match" and r.distance == -1, r
+    records = client.audit_records(door_id, limit=2)
+    assert [r.audit_id for r in records] == [other.audit_id, unknown.audit_id]
+    assert "nobody" in records[1].reason  # the audit keeps the full reason
 
 
 def test_eval_over_a_folder(stack: Stack, tmp_path: Path) -> None:
