@@ -240,7 +240,8 @@ def test_compose_publishes_only_the_edge(compose: dict) -> None:
         assert not services[name].get("ports"), f"{name} is published"
     env = services["gateway"]["environment"]
     if env.get("FOVEA_GATEWAY_ALLOW_PLAINTEXT") == "true":
-        assert all(p.startswith("127.0.0.1:") for p in services["gateway"]["ports"])
+        ports = services["gateway"]["ports"]
+        assert ports and all(p.startswith("127.0.0.1:") for p in ports)
     assert "--requirepass" in " ".join(services["redis"]["command"])
     for name in ("detection", "faces", "style", "gateway"):
         token = services[name]["environment"][f"FOVEA_{name.upper()}_INTERNAL_TOKEN_FILE"]
