@@ -80,6 +80,14 @@ def test_spec_is_frozen() -> None:
         ({"strides": [8, 0]}, "strides must be positive"),
         ({"output_names": ["a", "b"]}, "exactly 1 output name"),
         ({"output_names": []}, "at least 1 item"),
+        ({"family": "end2end", "output_names": ["a", "b"]}, "end2end needs exactly 1 output name"),
+        (
+            {"family": "detr", "output_names": ["a", "b", "c"]},
+            r"detr needs 1 output \(boxes \| scores\) or 2",
+        ),
+        ({"family": "nms-in-graph"}, r"nms-in-graph needs 4 outputs \(count, boxes, scores, classes\) or 3"),
+        ({"family": "end2end", "box_format": "xywh"}, "'xyxy' or 'cxcywh'"),
+        ({"family": "detr", "score_activation": "relu"}, "'none', 'sigmoid' or 'softmax'"),
     ],
 )
 def test_invalid_specs_have_clear_messages(overrides: dict[str, Any], message: str) -> None:
@@ -108,3 +116,22 @@ def test_load_spec_errors(tmp_path: Path) -> None:
     (tmp_path / SPEC_FILENAME).write_text("{not json", encoding="utf-8")
     with pytest.raises(ValueError, match="Invalid JSON"):
         load_spec(tmp_path)
+
+
+def test_end_to_end_families_and_their_fields() -> None:
+    e2e = DetectorSpec.model_validate(
+        _spec_dict(family="end2end", boxes_normalised=True, box_format="cxcywh")
+    )
+    assert e2e.family.end_to_end and e2e.boxes_normalised and e2e.box_format == "cxcywh"
+    detr = DetectorSpec.model_validate(
+        _spec_dict(family="detr", output_names=["b", "s"], score_activation="sigmoid")
+    )
+    assert detr.family.end_to_end and detr.score_activation == "sigmoid"
+    nms = DetectorSpec.model_validate(_spec_dict(family="nms-in-graph", output_names=["n", "b", "s", "c"]))
+    assert nms.family.end_to_end
+    assert not any(
+        HeadFamily(f).end_to_end for f in ("nanodet", "yolo-grid", "yolov5", "yolox", "yolov8", "candidates")
+    )
+    # defaults leave the other families as they were
+    plain = DetectorSpec.model_validate(_spec_dict())
+    assert plain.box_format == "xyxy" and not plain.boxes_normalised and plain.score_activation == "none"
