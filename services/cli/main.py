@@ -817,12 +817,62 @@ def style() -> None:
 @style.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def style_list(as_json: bool) -> None:
-    with FoveaClient() as client:
+    """The feed-forward styles: name, its other names, what it looks like (see also `fovea style sheet`)."""
+    with connect() as client:
         try:
-            names = client.list_styles()
+            styles = client.style_catalog()
         except FoveaClientError as exc:
             fail(exc)
-    emit(names, as_json, "\n".join(names))
+    width = max((len(s.name) for s in styles), default=0)
+    lines = [f"{s.name:<{width}}  {','.join(s.aliases):<8} {s.description}" for s in styles]
+    emit([asdict(s) for s in styles], as_json, "\n".join(lines))
+
+
+@style.command("sheet")
+@click.argument("content", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG to write")
+@click.option("--max-side", type=int, default=256, show_default=True, help="Longest side of each result")
+@click.option("--columns", type=click.IntRange(1, 27), default=6, show_default=True)
+@click.option("--preserve-color", is_flag=True, help="Keep the content's colours (luminance-only transfer)")
+def style_sheet(content: Path, out: Path, max_side: int, columns: int, preserve_color: bool) -> None:
+    """A contact sheet: CONTENT in every feed-forward style, each tile labelled with the style's name."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from fovea.style.core.sheet import contact_sheet
+    from fovea.style.v1 import style_pb2
+
+    data = content.read_bytes()
+    tiles: list[tuple[str, np.ndarray]] = []
+    with connect() as client:
+        try:
+            styles = client.style_catalog()
+            jobs = [
+                (s, client.submit_style(data, style=s.name, max_side=max_side, preserve_color=preserve_color))
+                for s in styles
+            ]
+            for s, job in jobs:
+                final = job
+                for update in client.watch_job(job.job_id, timeout_s=600):
+                    final = update
+                if final.state != style_pb2.SUCCEEDED:
+                    fail(
+                        RuntimeError(
+                            f"style {s.name}: job {style_pb2.JobState.Name(final.state)}: {final.error}"
+                        )
+                    )
+                image = Image.open(io.BytesIO(final.result_png)).convert("RGB")
+                label = f"{s.name} ({','.join(s.aliases)})" if s.aliases else s.name
+                tiles.append((label, np.asarray(image)))
+        except FoveaClientError as exc:
+            fail(exc)
+    original = Image.open(content).convert("RGB")
+    original.thumbnail((max_side, max_side))
+    sheet = contact_sheet([("content", np.asarray(original)), *tiles], columns=columns, tile_side=max_side)
+    sheet.save(out)
+    click.echo(f"{out}: {len(tiles)} styles, {sheet.width}x{sheet.height}")
 
 
 @style.command("submit")
@@ -838,6 +888,9 @@ def style_list(as_json: bool) -> None:
 @click.option("--alpha", type=float, default=0.0, help="Gatys: weight of J_content (0 = default)")
 @click.option("--beta", type=float, default=0.0, help="Gatys: weight of J_style (0 = default)")
 @click.option("--idempotency-key", default="", help="Same key, same job")
+@click.option(
+    "--preserve-color", is_flag=True, help="Keep the content's colours: only the luminance is stylised"
+)
 @click.option("--wait", is_flag=True, help="Follow progress until the job ends")
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result PNG"
@@ -854,6 +907,7 @@ def style_submit(
     alpha: float,
     beta: float,
     idempotency_key: str,
+    preserve_color: bool,
     wait: bool,
     out: Path | None,
     as_json: bool,
@@ -880,6 +934,7 @@ def style_submit(
                 idempotency_key=idempotency_key,
                 gatys=gatys,
                 max_side=max_side if style_name else 0,
+                preserve_color=preserve_color,
             )
             if wait or out:
                 for update in client.watch_job(job.job_id):
@@ -922,6 +977,7 @@ def style_get(job_id: str, out: Path | None, as_json: bool) -> None:
             "total_iterations": p.total_iterations,
             "costs": {"content": p.content_cost, "style": p.style_cost, "total": p.total_cost},
             "error": job.error,
+            "result_expired": job.result_expired,
         },
         as_json,
     )

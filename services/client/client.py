@@ -123,6 +123,14 @@ class AuditRecord:
     matching_frames: int
 
 
+@dataclass
+class StyleEntry:
+    name: str
+    index: int
+    description: str
+    aliases: list[str] = field(default_factory=list)
+
+
 def _gallery(g: faces_pb2.Gallery) -> Gallery:
     return Gallery(g.gallery_id, round(g.threshold, 4), g.embedding_model, g.identity_count, dict(g.metadata))
 
@@ -514,7 +522,13 @@ class FoveaClient:
 
     # --- style
     def list_styles(self) -> list[str]:
-        return [s.name for s in self.call(self.style.ListStyles, style_pb2.ListStylesRequest()).styles]
+        """The feed-forward styles' names, in index order."""
+        return [s.name for s in self.style_catalog()]
+
+    def style_catalog(self) -> list[StyleEntry]:
+        """The feed-forward styles with what each looks like and its other names (``styleN``)."""
+        reply = self.call(self.style.ListStyles, style_pb2.ListStylesRequest())
+        return [StyleEntry(s.name, s.index, s.description, list(s.aliases)) for s in reply.styles]
 
     def submit_style(
         self,
@@ -525,10 +539,16 @@ class FoveaClient:
         idempotency_key: str = "",
         gatys: style_pb2.GatysParams | None = None,
         max_side: int = 0,
+        preserve_color: bool = False,
     ) -> style_pb2.Job:
-        """Queue a job: a named style (feed-forward) or a style image (Gatys, with ``gatys`` parameters)."""
+        """Queue a job: a named style (feed-forward) or a style image (Gatys, with ``gatys`` parameters).
+
+        ``preserve_color`` keeps the content's colours (only the luminance is stylised)."""
         request = style_pb2.SubmitJobRequest(
-            content=common_pb2.Image(data=content), idempotency_key=idempotency_key, max_side=max_side
+            content=common_pb2.Image(data=content),
+            idempotency_key=idempotency_key,
+            max_side=max_side,
+            preserve_color=preserve_color,
         )
         if style_image is not None:
             request.style_image.data = style_image

@@ -16,14 +16,17 @@ ONNX interface (read from the session and from the package's ``core.py``):
 
 Style names: the package gives the styles no names ("I did not invent names for them, because the model
 I started from never came with any"); it refers to them only by index, e.g. ``--style 19`` writing
-``photo_style19.png``. :data:`STYLE_NAMES` uses that form, ``style0`` ... ``style25``; we do not invent
-painting names either.
+``photo_style19.png``. :data:`STYLES` names each by what it looks like, from a contact sheet of the
+network's output on darknet's dog.jpg and a synthetic test card (``fovea style sheet``); the names say what
+a person sees, not which painting a style came from (which nobody recorded). ``style0`` ... ``style25``
+stay accepted as aliases.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +40,90 @@ MULTISTYLE_VERSION = "0.1.0"
 MULTISTYLE_MEMBER = "multistyle26.onnx"
 
 NUM_STYLES = 26
-STYLE_NAMES: tuple[str, ...] = tuple(f"style{i}" for i in range(NUM_STYLES))
-"""``style0`` ... ``style25``: the package's own (index-only) naming, see the module docstring."""
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    name: str
+    index: int
+    description: str
+
+    @property
+    def alias(self) -> str:
+        """The index-only name (``style7``), as the package and earlier Fovea versions called it."""
+        return f"style{self.index}"
+
+
+_DESCRIPTIONS: tuple[tuple[str, str], ...] = (
+    ("pastel-wash", "soft mustard-yellow and pale-blue washes, dark silhouettes, little texture"),
+    ("yellow-ink-lines", "thick black brush lines on white with flat yellow patches; most detail is lost"),
+    ("charcoal-peach", "smudged black charcoal strokes over peach and pale blue, like a rough sketch"),
+    (
+        "electric-strokes",
+        "vivid blue, orange and red slashing strokes on black; the content nearly disappears",
+    ),
+    ("crimson-gouache", "crimson and dark-red shapes on yellow and pale blue, smooth paint"),
+    ("fauve-orange", "hot orange, yellow and red with blue accents and dark outlines, expressionist"),
+    ("indigo-cells", "monochrome navy and indigo covered in a pattern of cells and dots"),
+    ("primary-blocks", "large smooth areas of pure blue, yellow, red and black; little detail"),
+    ("pink-cyan-sketch", "mostly white with pink, cyan and yellow hatching, light and airy"),
+    ("teal-mosaic", "small dark-teal tiles like a mosaic, with red patches"),
+    ("rust-sepia", "warm brown and rust tones over everything, like an old varnished oil painting"),
+    ("ochre-ink", "brown ink outlines with ochre-yellow and off-white fills, like a woodcut"),
+    ("lavender-haze", "soft, blurred lavender and yellow, dreamy and low in contrast"),
+    (
+        "green-stained-glass",
+        "saturated green, yellow and teal with red, dense dark outlines like stained glass",
+    ),
+    ("ice-blue", "pale cyan-grey wash, faded and cold, nearly monochrome"),
+    ("pastel-shards", "pale pink, peach and lilac shards outlined in thin black lines"),
+    ("blue-impasto", "deep blue strokes with orange and yellow patches, thick textured paint"),
+    ("orange-blue-weave", "a weave of orange, red and blue rectangles; the content disappears"),
+    ("khaki-etching", "sand and khaki monochrome with brown line work, like a faded print"),
+    ("blue-yellow-swirls", "swirling blue and yellow brushwork with dark outlines (Van Gogh-like)"),
+    ("fiery-red", "fiery red and orange over everything with blue-black shadows"),
+    ("flat-poster", "flat pale-blue, cream and pink areas with heavy black outlines, like a poster"),
+    ("slate-sketch", "grey, slate-blue and cream with black outlines and a red accent"),
+    ("dark-moss", "dark green-grey and pale blue, smooth and blurred, little detail"),
+    ("teal-ripples", "cream with teal and navy ripples, like a woodblock print"),
+    ("patchwork-mosaic", "fine patchwork of blue, ochre and brick red with dark outlines; keeps most detail"),
+)
+"""(name, what it looks like) in index order, named from a contact sheet (see the module docstring)."""
+
+STYLES: tuple[StyleInfo, ...] = tuple(
+    StyleInfo(name, i, description) for i, (name, description) in enumerate(_DESCRIPTIONS)
+)
+STYLE_NAMES: tuple[str, ...] = tuple(s.name for s in STYLES)
+"""The styles' names in index order (the network's style_weights order)."""
+_BY_NAME: dict[str, StyleInfo] = {**{s.alias: s for s in STYLES}, **{s.name: s for s in STYLES}}
+
+
+def _check_registry() -> None:
+    names = [s.name for s in STYLES]
+    if len(names) != NUM_STYLES or len(set(names)) != NUM_STYLES:
+        raise ValueError(f"need {NUM_STYLES} distinct style names, got {names}")
+    if clash := set(names) & {s.alias for s in STYLES}:
+        raise ValueError(f"style names that are also styleN aliases: {sorted(clash)}")
+
+
+_check_registry()
+
+
+def style_info(name: str) -> StyleInfo:
+    """The style called ``name`` (a name from :data:`STYLE_NAMES` or its ``styleN`` alias).
+
+    Raises ``ValueError`` listing the known names.
+    """
+    info = _BY_NAME.get(name)
+    if info is None:
+        raise ValueError(f"unknown style {name[:64]!r}; known: {', '.join(STYLE_NAMES)} (or style0..style25)")
+    return info
+
+
+def style_index(name: str) -> int:
+    """The network's index of the style called ``name`` (a name or its ``styleN`` alias)."""
+    return style_info(name).index
+
 
 INPUT_IMAGE = "image"
 INPUT_STYLE_WEIGHTS = "style_weights"
@@ -59,13 +144,11 @@ def style_weights(style: int | str | Sequence[float] | np.ndarray) -> np.ndarray
     """The ``style_weights`` input: (26,) float32 summing to 1.
 
     Args:
-        style: an index 0-25, a name from :data:`STYLE_NAMES`, or 26 non-negative weights (not all 0;
-            normalised to sum 1) to blend styles.
+        style: an index 0-25, a name from :data:`STYLE_NAMES` (or its ``styleN`` alias), or 26
+            non-negative weights (not all 0; normalised to sum 1) to blend styles.
     """
     if isinstance(style, str):
-        if style not in STYLE_NAMES:
-            raise ValueError(f"unknown style {style!r}; known: {', '.join(STYLE_NAMES)}")
-        style = STYLE_NAMES.index(style)
+        style = style_index(style)
     if isinstance(style, int | np.integer):
         if not 0 <= int(style) < NUM_STYLES:
             raise ValueError(f"style index must be within [0, {NUM_STYLES - 1}], got {style}")

@@ -8,10 +8,11 @@ from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
 from fovea.common.server import Registration, create_server, serve_forever, watch_readiness
 from fovea.common.triton import TritonClient
-from fovea.models.multistyle import STYLE_NAMES
+from fovea.models.multistyle import STYLES
 from fovea.style.config import StyleSettings
+from fovea.style.reaper import reap_forever
 from fovea.style.servicer import StyleServicer
-from fovea.style.store import JobStore
+from fovea.style.store import open_store
 from fovea.style.tasks import create_app
 from fovea.style.v1 import style_pb2, style_pb2_grpc
 
@@ -19,8 +20,9 @@ MODELS = ("style_fast", "style_gatys")
 
 
 async def run(settings: StyleSettings) -> None:
-    store = JobStore(settings.redis_url, settings.result_ttl_s, settings.idempotency_ttl_s)
-    servicer = StyleServicer(settings, store, create_app(settings), STYLE_NAMES)
+    store = open_store(settings)
+    celery = create_app(settings)
+    servicer = StyleServicer(settings, store, celery, STYLES)
     triton = TritonClient(settings.triton_url)
     service = style_pb2.DESCRIPTOR.services_by_name["StyleService"]
     handle = await create_server(
@@ -38,7 +40,8 @@ async def run(settings: StyleSettings) -> None:
         await asyncio.to_thread(servicer.queue_depth)
         return all([await triton.is_model_ready(m) for m in MODELS])
 
-    await serve_forever(handle, watch_readiness(handle, ready), on_stop=triton.close)
+    background = asyncio.gather(watch_readiness(handle, ready), reap_forever(store, celery, settings))
+    await serve_forever(handle, background, on_stop=triton.close)
 
 
 def main() -> None:

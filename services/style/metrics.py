@@ -15,3 +15,6 @@ JOB_DURATION = Histogram(
 JOBS_FINISHED = Counter(
     "fovea_style_jobs_finished_total", "Style job runs ended, by kind and state", ["kind", "state"]
 )
+JOBS_REQUEUED = Counter(
+    "fovea_style_jobs_requeued_total", "Style jobs requeued because their worker stopped heartbeating"
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import grpc
 from celery import Celery
@@ -17,10 +17,11 @@ from fovea.common.errors import (
     public_message,
 )
 from fovea.common.images import decode_image, limits_from
+from fovea.models.multistyle import StyleInfo
 from fovea.style.config import StyleSettings
 from fovea.style.core.jobs import TERMINAL, JobKind, check_image_size, gatys_params, params_json
 from fovea.style.metrics import JOBS_SUBMITTED, QUEUE_DEPTH
-from fovea.style.store import Job, JobStore
+from fovea.style.store import RESULT_EXPIRED, Job, JobStore
 from fovea.style.tasks import QUEUE, TASK_NAME
 from fovea.style.v1 import style_pb2, style_pb2_grpc
 
@@ -40,13 +41,15 @@ def _choice(field: str, value: int, known: Mapping[int, str], enum: str) -> str:
 
 class StyleServicer(style_pb2_grpc.StyleServiceServicer):
     def __init__(
-        self, settings: StyleSettings, store: JobStore, celery: Celery, style_names: tuple[str, ...]
+        self, settings: StyleSettings, store: JobStore, celery: Celery, styles: Sequence[StyleInfo]
     ) -> None:
         self.settings = settings
         self.store = store
         self.celery = celery
-        self.style_names = style_names
+        self.styles = tuple(styles)
         self.limits = limits_from(settings)
+        # a style by its name or its styleN alias
+        self._by_name = {**{s.alias: s for s in self.styles}, **{s.name: s for s in self.styles}}
 
     def queue_depth(self) -> int:
         depth = self.store.queue_length(QUEUE)
@@ -61,9 +64,11 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
         blobs = {"content": request.content.data}
         which = request.WhichOneof("style")
         if which == "style_name":
-            if request.style_name not in self.style_names:
+            style = self._by_name.get(request.style_name)
+            if style is None:
+                names = ", ".join(s.name for s in self.styles)
                 raise InvalidArgument(
-                    f"unknown style {clip(request.style_name)!r}; known: {', '.join(self.style_names)}"
+                    f"unknown style {clip(request.style_name)!r}; known: {names} (or their aliases styleN)"
                 )
             side = request.max_side or self.settings.fast_max_side
             if not 32 <= side <= self.settings.fast_max_side:
@@ -71,7 +76,7 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
                     f"max_side must be within [32, {self.settings.fast_max_side}], got {side}"
                 )
             check_image_size("content", *content.shape[:2], side)
-            return JobKind.FAST, request.style_name, {"max_side": side}, blobs
+            return JobKind.FAST, style.name, {"max_side": side}, blobs
         if which != "style_image":
             raise InvalidArgument("give a style: style_name (feed-forward) or style_image (Gatys)")
         style = decode_image(request.style_image.data, self.limits)
@@ -106,7 +111,9 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
             raise ResourceExhausted(
                 f"{self.settings.max_queued_jobs} style jobs are queued already; retry later"
             )
-        job_id, created = self.store.create(kind, style_name, params, blobs, request.idempotency_key)
+        job_id, created = self.store.create(
+            kind, style_name, params, blobs, request.idempotency_key, request.preserve_color
+        )
         if created:
             try:
                 self.celery.send_task(TASK_NAME, args=[job_id, kind.value], task_id=job_id, queue=QUEUE)
@@ -134,9 +141,16 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
             created_unix_ms=job.created_ms,
             updated_unix_ms=job.updated_ms,
             kind=job.kind.value,
+            preserve_color=job.preserve_color,
         )
-        if with_result and job.state.value == "SUCCEEDED":
-            message.result_png = self.store.blob(job.job_id, "result") or b""
+        if job.state.value != "SUCCEEDED":
+            return message
+        result = self.store.blob(job.job_id, "result") if with_result and not job.result_expired else None
+        if job.result_expired or (with_result and result is None):  # dropped by the caps, or by the TTL
+            message.result_expired = True
+            message.error = RESULT_EXPIRED
+        elif result is not None:
+            message.result_png = result
         return message
 
     async def SubmitJob(
@@ -180,5 +194,13 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
         self, request: style_pb2.ListStylesRequest, context: grpc.aio.ServicerContext
     ) -> style_pb2.ListStylesResponse:
         return style_pb2.ListStylesResponse(
-            styles=[style_pb2.StyleInfo(name=n, index=i) for i, n in enumerate(self.style_names)]
+            styles=[
+                style_pb2.StyleInfo(
+                    name=s.name,
+                    index=s.index,
+                    description=s.description,
+                    aliases=[s.alias] if s.alias != s.name else [],
+                )
+                for s in self.styles
+            ]
         )

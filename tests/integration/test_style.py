@@ -1,5 +1,6 @@
-"""Style jobs through the real gateway, Celery worker and Triton: fast and Gatys jobs, idempotency,
-bad input refused at submit time, cancel, and a worker killed mid-job."""
+"""Style jobs through the real gateway, Celery worker and Triton: fast and Gatys jobs, named styles and
+their aliases, preserved colours, idempotency, bad input refused at submit time, cancel, and a worker killed
+mid-job (requeued by its stopped heartbeat)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from fovea.client import FoveaClient, FoveaClientError
 from fovea.common.v1 import common_pb2
+from fovea.models.multistyle import STYLES
 from fovea.models.samples import sample
-from fovea.style.store import PREFIX, JobStore
+from fovea.style.config import StyleSettings
+from fovea.style.core.color import chroma_distance
+from fovea.style.core.images import fit_array
+from fovea.style.reaper import WORKER_LOST
+from fovea.style.store import PREFIX, JobStore, store_limits
 from fovea.style.tasks import QUEUE
 from fovea.style.v1 import style_pb2
 
@@ -30,7 +37,7 @@ def store(stack: Stack) -> JobStore:
     import json
 
     url = json.loads((stack.settings.data / "stack.json").read_text())["redis_url"]
-    return JobStore(url, ttl_s=600, idempotency_ttl_s=600)
+    return JobStore(url, ttl_s=600, idempotency_ttl_s=600, limits=store_limits(StyleSettings()))
 
 
 def gatys_request(iterations: int, side: int = 64, key: str = "") -> style_pb2.SubmitJobRequest:
@@ -48,15 +55,17 @@ def wait(client: FoveaClient, job_id: str, timeout_s: float = 120) -> list[style
     return list(client.watch_job(job_id, timeout_s=timeout_s))
 
 
-def cpu_seconds(pattern: str) -> float:
-    """CPU time so far of every process whose command line contains ``pattern`` (Triton's model stubs)."""
+def cpu_seconds(pattern: str, stack: Stack) -> float:
+    """CPU time so far of every process of ``stack`` whose command line contains ``pattern`` (Triton's model
+    stubs run from the stack's data dir; other stacks on the machine do not count)."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if pattern not in (proc / "cmdline").read_bytes().decode(errors="replace"):
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            if pattern not in cmdline or str(stack.settings.data) not in cmdline:
                 continue
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
@@ -67,7 +76,48 @@ def cpu_seconds(pattern: str) -> float:
 
 def test_list_styles(stack: Stack) -> None:
     with stack.client() as client:
-        assert len(client.list_styles()) == 26
+        catalog = client.style_catalog()
+    assert [s.name for s in catalog] == [s.name for s in STYLES]
+    assert [s.aliases for s in catalog] == [[f"style{i}"] for i in range(26)]
+    assert all(s.description for s in catalog)
+
+
+def rgb(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_a_name_and_its_alias_give_the_same_image(stack: Stack) -> None:
+    with stack.client() as client:
+        by_name = client.submit_style(sample("dog").read_bytes(), style=STYLES[5].name, max_side=128)
+        by_alias = client.submit_style(sample("dog").read_bytes(), style="style5", max_side=128)
+        finals = [wait(client, job.job_id)[-1] for job in (by_name, by_alias)]
+    assert [f.state for f in finals] == [style_pb2.SUCCEEDED] * 2
+    np.testing.assert_array_equal(rgb(finals[0].result_png), rgb(finals[1].result_png))
+
+
+def test_preserve_color_keeps_the_contents_chroma_in_fast_and_gatys_jobs(stack: Stack) -> None:
+    """Mean |dCb| + |dCr| / 2 of the result against the content (fitted to the result's size), 0-255 units."""
+    content = sample("dog").read_bytes()
+    distances: dict[tuple[str, bool], float] = {}
+    with stack.client() as client:
+        for preserve in (False, True):
+            fast = client.submit_style(content, style="style3", max_side=128, preserve_color=preserve)
+            gatys = gatys_request(iterations=20)
+            gatys.preserve_color = preserve
+            slow = client.call(client.style.SubmitJob, gatys)
+            for kind, job in (("fast", fast), ("gatys", slow)):
+                final = wait(client, job.job_id)[-1]
+                assert final.state == style_pb2.SUCCEEDED, final.error
+                assert final.preserve_color == preserve
+                result = rgb(final.result_png)
+                reference = fit_array(rgb(content), max(result.shape[:2]))
+                distances[(kind, preserve)] = chroma_distance(result, reference)
+    print("chroma distance to the content (kind, preserve_color):", distances)
+    for kind in ("fast", "gatys"):
+        assert (
+            distances[(kind, True)] < 2.0
+        )  # rounding, and chroma clipped where the new luminance is extreme
+        assert distances[(kind, False)] > 3 * distances[(kind, True)]
 
 
 def test_fast_style_job_end_to_end(stack: Stack, tmp_path: Path) -> None:
@@ -162,15 +212,16 @@ def test_cancel_stops_the_optimisation_and_frees_the_worker(stack: Stack) -> Non
         assert final.state == style_pb2.CANCELLED
         assert final.progress.iteration < 2000
         time.sleep(1.0)
-        used = cpu_seconds("style_gatys")
+        used = cpu_seconds("style_gatys", stack)
+        assert used > 0  # the stub was found
         time.sleep(3.0)
-        assert cpu_seconds("style_gatys") - used < 0.5  # the Triton model stopped optimising
+        assert cpu_seconds("style_gatys", stack) - used < 0.5  # the Triton model stopped optimising
         # The worker is free: the next job runs at once.
         after = client.submit_style(sample("giraffe").read_bytes(), style="style2")
         assert wait(client, after.job_id, timeout_s=60)[-1].state == style_pb2.SUCCEEDED
 
 
-def test_job_survives_a_worker_killed_mid_job(stack: Stack) -> None:
+def test_job_of_a_killed_worker_is_requeued_within_a_minute_and_completes_once(stack: Stack) -> None:
     s = store(stack)
     with stack.client() as client:
         job = client.call(client.style.SubmitJob, gatys_request(iterations=40, side=64))
@@ -178,11 +229,18 @@ def test_job_survives_a_worker_killed_mid_job(stack: Stack) -> None:
             if update.state == style_pb2.RUNNING and update.progress.iteration >= 2:
                 break
         pid = stack.supervisor.proxy().supervisor.getProcessInfo("worker")["pid"]
-        os.kill(pid, signal.SIGKILL)  # supervisor restarts it; Redis redelivers the unacknowledged job
+        os.kill(pid, signal.SIGKILL)  # its heartbeats stop; the broker would redeliver only after 600 s
+        killed = time.monotonic()
+        while (record := s.get(job.job_id)).worker_losses == 0:
+            assert time.monotonic() - killed < 60, f"not requeued within 60 s: {record}"
+            time.sleep(0.25)
+        requeued_s = time.monotonic() - killed
+        print(f"requeued {requeued_s:.1f} s after the kill: {record.state} {record.error!r}")
+        assert record.error == WORKER_LOST or record.attempts == 2  # queued again, or running again already
         final = wait(client, job.job_id, timeout_s=180)[-1]
     assert final.state == style_pb2.SUCCEEDED, final.error
     record = s.get(job.job_id)
-    assert record.attempts == 2  # ran again on the restarted worker...
+    assert (record.attempts, record.worker_losses) == (2, 1)  # ran again on the restarted worker...
     assert final.progress.iteration == 40
     results = list(s.redis.scan_iter(f"{PREFIX}:job:{job.job_id}:result"))
     assert len(results) == 1  # ...and its result exists once

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fovea.common.v1 import common_pb2 as fovea_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66ovea/style/v1/style.proto\x12\x0e\x66ovea.style.v1\x1a\x1c\x66ovea/common/v1/common.proto\"\xdf\x02\n\x0bGatysParams\x12\x12\n\niterations\x18\x01 \x01(\x05\x12\r\n\x05\x61lpha\x18\x02 \x01(\x02\x12\x0c\n\x04\x62\x65ta\x18\x03 \x01(\x02\x12,\n\toptimizer\x18\x04 \x01(\x0e\x32\x19.fovea.style.v1.Optimizer\x12\"\n\x04init\x18\x05 \x01(\x0e\x32\x14.fovea.style.v1.Init\x12\x10\n\x08max_side\x18\x06 \x01(\x05\x12\x15\n\rlearning_rate\x18\x07 \x01(\x02\x12\x15\n\rcontent_layer\x18\x08 \x01(\t\x12\x42\n\x0cstyle_layers\x18\t \x03(\x0b\x32,.fovea.style.v1.GatysParams.StyleLayersEntry\x12\x15\n\rpreview_every\x18\n \x01(\x05\x1a\x32\n\x10StyleLayersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\"\xe0\x01\n\x10SubmitJobRequest\x12\'\n\x07\x63ontent\x18\x01 \x01(\x0b\x32\x16.fovea.common.v1.Image\x12\x14\n\nstyle_name\x18\x02 \x01(\tH\x00\x12-\n\x0bstyle_image\x18\x03 \x01(\x0b\x32\x16.fovea.common.v1.ImageH\x00\x12*\n\x05gatys\x18\x04 \x01(\x0b\x32\x1b.fovea.style.v1.GatysParams\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x10\n\x08max_side\x18\x06 \x01(\x05\x42\x07\n\x05style\"\x8a\x01\n\x08Progress\x12\x11\n\titeration\x18\x01 \x01(\x05\x12\x18\n\x10total_iterations\x18\x02 \x01(\x05\x12\x14\n\x0c\x63ontent_cost\x18\x03 \x01(\x02\x12\x12\n\nstyle_cost\x18\x04 \x01(\x02\x12\x12\n\ntotal_cost\x18\x05 \x01(\x02\x12\x13\n\x0bpreview_png\x18\x06 \x01(\x0c\"\xcd\x01\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.fovea.style.v1.JobState\x12*\n\x08progress\x18\x03 \x01(\x0b\x32\x18.fovea.style.v1.Progress\x12\x12\n\nresult_png\x18\x04 \x01(\x0c\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\x06 \x01(\x03\x12\x17\n\x0fupdated_unix_ms\x18\x07 \x01(\x03\x12\x0c\n\x04kind\x18\x08 \x01(\t\"4\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0bomit_result\x18\x02 \x01(\x08\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x13\n\x11ListStylesRequest\"(\n\tStyleInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\"?\n\x12ListStylesResponse\x12)\n\x06styles\x18\x01 \x03(\x0b\x32\x19.fovea.style.v1.StyleInfo*h\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05*;\n\tOptimizer\x12\x19\n\x15OPTIMIZER_UNSPECIFIED\x10\x00\x12\t\n\x05LBFGS\x10\x01\x12\x08\n\x04\x41\x44\x41M\x10\x02*4\n\x04Init\x12\x14\n\x10INIT_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x43ONTENT\x10\x01\x12\t\n\x05NOISE\x10\x02\x32\xed\x02\n\x0cStyleService\x12\x42\n\tSubmitJob\x12 .fovea.style.v1.SubmitJobRequest\x1a\x13.fovea.style.v1.Job\x12<\n\x06GetJob\x12\x1d.fovea.style.v1.GetJobRequest\x1a\x13.fovea.style.v1.Job\x12\x42\n\x08WatchJob\x12\x1f.fovea.style.v1.WatchJobRequest\x1a\x13.fovea.style.v1.Job0\x01\x12\x42\n\tCancelJob\x12 .fovea.style.v1.CancelJobRequest\x1a\x13.fovea.style.v1.Job\x12S\n\nListStyles\x12!.fovea.style.v1.ListStylesRequest\x1a\".fovea.style.v1.ListStylesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66ovea/style/v1/style.proto\x12\x0e\x66ovea.style.v1\x1a\x1c\x66ovea/common/v1/common.proto\"\xdf\x02\n\x0bGatysParams\x12\x12\n\niterations\x18\x01 \x01(\x05\x12\r\n\x05\x61lpha\x18\x02 \x01(\x02\x12\x0c\n\x04\x62\x65ta\x18\x03 \x01(\x02\x12,\n\toptimizer\x18\x04 \x01(\x0e\x32\x19.fovea.style.v1.Optimizer\x12\"\n\x04init\x18\x05 \x01(\x0e\x32\x14.fovea.style.v1.Init\x12\x10\n\x08max_side\x18\x06 \x01(\x05\x12\x15\n\rlearning_rate\x18\x07 \x01(\x02\x12\x15\n\rcontent_layer\x18\x08 \x01(\t\x12\x42\n\x0cstyle_layers\x18\t \x03(\x0b\x32,.fovea.style.v1.GatysParams.StyleLayersEntry\x12\x15\n\rpreview_every\x18\n \x01(\x05\x1a\x32\n\x10StyleLayersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\"\xf8\x01\n\x10SubmitJobRequest\x12\'\n\x07\x63ontent\x18\x01 \x01(\x0b\x32\x16.fovea.common.v1.Image\x12\x14\n\nstyle_name\x18\x02 \x01(\tH\x00\x12-\n\x0bstyle_image\x18\x03 \x01(\x0b\x32\x16.fovea.common.v1.ImageH\x00\x12*\n\x05gatys\x18\x04 \x01(\x0b\x32\x1b.fovea.style.v1.GatysParams\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x10\n\x08max_side\x18\x06 \x01(\x05\x12\x16\n\x0epreserve_color\x18\x07 \x01(\x08\x42\x07\n\x05style\"\x8a\x01\n\x08Progress\x12\x11\n\titeration\x18\x01 \x01(\x05\x12\x18\n\x10total_iterations\x18\x02 \x01(\x05\x12\x14\n\x0c\x63ontent_cost\x18\x03 \x01(\x02\x12\x12\n\nstyle_cost\x18\x04 \x01(\x02\x12\x12\n\ntotal_cost\x18\x05 \x01(\x02\x12\x13\n\x0bpreview_png\x18\x06 \x01(\x0c\"\xfd\x01\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.fovea.style.v1.JobState\x12*\n\x08progress\x18\x03 \x01(\x0b\x32\x18.fovea.style.v1.Progress\x12\x12\n\nresult_png\x18\x04 \x01(\x0c\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\x06 \x01(\x03\x12\x17\n\x0fupdated_unix_ms\x18\x07 \x01(\x03\x12\x0c\n\x04kind\x18\x08 \x01(\t\x12\x16\n\x0eresult_expired\x18\t \x01(\x08\x12\x16\n\x0epreserve_color\x18\n \x01(\x08\"4\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0bomit_result\x18\x02 \x01(\x08\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x13\n\x11ListStylesRequest\"N\n\tStyleInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0f\n\x07\x61liases\x18\x04 \x03(\t\"?\n\x12ListStylesResponse\x12)\n\x06styles\x18\x01 \x03(\x0b\x32\x19.fovea.style.v1.StyleInfo*h\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05*;\n\tOptimizer\x12\x19\n\x15OPTIMIZER_UNSPECIFIED\x10\x00\x12\t\n\x05LBFGS\x10\x01\x12\x08\n\x04\x41\x44\x41M\x10\x02*4\n\x04Init\x12\x14\n\x10INIT_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x43ONTENT\x10\x01\x12\t\n\x05NOISE\x10\x02\x32\xed\x02\n\x0cStyleService\x12\x42\n\tSubmitJob\x12 .fovea.style.v1.SubmitJobRequest\x1a\x13.fovea.style.v1.Job\x12<\n\x06GetJob\x12\x1d.fovea.style.v1.GetJobRequest\x1a\x13.fovea.style.v1.Job\x12\x42\n\x08WatchJob\x12\x1f.fovea.style.v1.WatchJobRequest\x1a\x13.fovea.style.v1.Job0\x01\x12\x42\n\tCancelJob\x12 .fovea.style.v1.CancelJobRequest\x1a\x13.fovea.style.v1.Job\x12S\n\nListStyles\x12!.fovea.style.v1.ListStylesRequest\x1a\".fovea.style.v1.ListStylesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,34 +34,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GATYSPARAMS_STYLELAYERSENTRY']._loaded_options = None
   _globals['_GATYSPARAMS_STYLELAYERSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=1259
-  _globals['_JOBSTATE']._serialized_end=1363
-  _globals['_OPTIMIZER']._serialized_start=1365
-  _globals['_OPTIMIZER']._serialized_end=1424
-  _globals['_INIT']._serialized_start=1426
-  _globals['_INIT']._serialized_end=1478
+  _globals['_JOBSTATE']._serialized_start=1369
+  _globals['_JOBSTATE']._serialized_end=1473
+  _globals['_OPTIMIZER']._serialized_start=1475
+  _globals['_OPTIMIZER']._serialized_end=1534
+  _globals['_INIT']._serialized_start=1536
+  _globals['_INIT']._serialized_end=1588
   _globals['_GATYSPARAMS']._serialized_start=77
   _globals['_GATYSPARAMS']._serialized_end=428
   _globals['_GATYSPARAMS_STYLELAYERSENTRY']._serialized_start=378
   _globals['_GATYSPARAMS_STYLELAYERSENTRY']._serialized_end=428
   _globals['_SUBMITJOBREQUEST']._serialized_start=431
-  _globals['_SUBMITJOBREQUEST']._serialized_end=655
-  _globals['_PROGRESS']._serialized_start=658
-  _globals['_PROGRESS']._serialized_end=796
-  _globals['_JOB']._serialized_start=799
-  _globals['_JOB']._serialized_end=1004
-  _globals['_GETJOBREQUEST']._serialized_start=1006
-  _globals['_GETJOBREQUEST']._serialized_end=1058
-  _globals['_WATCHJOBREQUEST']._serialized_start=1060
-  _globals['_WATCHJOBREQUEST']._serialized_end=1093
-  _globals['_CANCELJOBREQUEST']._serialized_start=1095
-  _globals['_CANCELJOBREQUEST']._serialized_end=1129
-  _globals['_LISTSTYLESREQUEST']._serialized_start=1131
-  _globals['_LISTSTYLESREQUEST']._serialized_end=1150
-  _globals['_STYLEINFO']._serialized_start=1152
-  _globals['_STYLEINFO']._serialized_end=1192
-  _globals['_LISTSTYLESRESPONSE']._serialized_start=1194
-  _globals['_LISTSTYLESRESPONSE']._serialized_end=1257
-  _globals['_STYLESERVICE']._serialized_start=1481
-  _globals['_STYLESERVICE']._serialized_end=1846
+  _globals['_SUBMITJOBREQUEST']._serialized_end=679
+  _globals['_PROGRESS']._serialized_start=682
+  _globals['_PROGRESS']._serialized_end=820
+  _globals['_JOB']._serialized_start=823
+  _globals['_JOB']._serialized_end=1076
+  _globals['_GETJOBREQUEST']._serialized_start=1078
+  _globals['_GETJOBREQUEST']._serialized_end=1130
+  _globals['_WATCHJOBREQUEST']._serialized_start=1132
+  _globals['_WATCHJOBREQUEST']._serialized_end=1165
+  _globals['_CANCELJOBREQUEST']._serialized_start=1167
+  _globals['_CANCELJOBREQUEST']._serialized_end=1201
+  _globals['_LISTSTYLESREQUEST']._serialized_start=1203
+  _globals['_LISTSTYLESREQUEST']._serialized_end=1222
+  _globals['_STYLEINFO']._serialized_start=1224
+  _globals['_STYLEINFO']._serialized_end=1302
+  _globals['_LISTSTYLESRESPONSE']._serialized_start=1304
+  _globals['_LISTSTYLESRESPONSE']._serialized_end=1367
+  _globals['_STYLESERVICE']._serialized_start=1591
+  _globals['_STYLESERVICE']._serialized_end=1956
 # @@protoc_insertion_point(module_scope)

@@ -73,20 +73,22 @@ class GatysParams(_message.Message):
     def __init__(self, iterations: _Optional[int] = ..., alpha: _Optional[float] = ..., beta: _Optional[float] = ..., optimizer: _Optional[_Union[Optimizer, str]] = ..., init: _Optional[_Union[Init, str]] = ..., max_side: _Optional[int] = ..., learning_rate: _Optional[float] = ..., content_layer: _Optional[str] = ..., style_layers: _Optional[_Mapping[str, float]] = ..., preview_every: _Optional[int] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("content", "style_name", "style_image", "gatys", "idempotency_key", "max_side")
+    __slots__ = ("content", "style_name", "style_image", "gatys", "idempotency_key", "max_side", "preserve_color")
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     STYLE_NAME_FIELD_NUMBER: _ClassVar[int]
     STYLE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     GATYS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
+    PRESERVE_COLOR_FIELD_NUMBER: _ClassVar[int]
     content: _common_pb2.Image
     style_name: str
     style_image: _common_pb2.Image
     gatys: GatysParams
     idempotency_key: str
     max_side: int
-    def __init__(self, content: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., style_name: _Optional[str] = ..., style_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., gatys: _Optional[_Union[GatysParams, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., max_side: _Optional[int] = ...) -> None: ...
+    preserve_color: bool
+    def __init__(self, content: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., style_name: _Optional[str] = ..., style_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., gatys: _Optional[_Union[GatysParams, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., max_side: _Optional[int] = ..., preserve_color: _Optional[bool] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("iteration", "total_iterations", "content_cost", "style_cost", "total_cost", "preview_png")
@@ -105,7 +107,7 @@ class Progress(_message.Message):
     def __init__(self, iteration: _Optional[int] = ..., total_iterations: _Optional[int] = ..., content_cost: _Optional[float] = ..., style_cost: _Optional[float] = ..., total_cost: _Optional[float] = ..., preview_png: _Optional[bytes] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "state", "progress", "result_png", "error", "created_unix_ms", "updated_unix_ms", "kind")
+    __slots__ = ("job_id", "state", "progress", "result_png", "error", "created_unix_ms", "updated_unix_ms", "kind", "result_expired", "preserve_color")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +116,8 @@ class Job(_message.Message):
     CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    RESULT_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    PRESERVE_COLOR_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: JobState
     progress: Progress
@@ -122,7 +126,9 @@ class Job(_message.Message):
     created_unix_ms: int
     updated_unix_ms: int
     kind: str
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result_png: _Optional[bytes] = ..., error: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., updated_unix_ms: _Optional[int] = ..., kind: _Optional[str] = ...) -> None: ...
+    result_expired: bool
+    preserve_color: bool
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., result_png: _Optional[bytes] = ..., error: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., updated_unix_ms: _Optional[int] = ..., kind: _Optional[str] = ..., result_expired: _Optional[bool] = ..., preserve_color: _Optional[bool] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id", "omit_result")
@@ -149,12 +155,16 @@ class ListStylesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StyleInfo(_message.Message):
-    __slots__ = ("name", "index")
+    __slots__ = ("name", "index", "description", "aliases")
     NAME_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
     name: str
     index: int
-    def __init__(self, name: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
+    description: str
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., index: _Optional[int] = ..., description: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListStylesResponse(_message.Message):
     __slots__ = ("styles",)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
 
-from fovea.models.multistyle import NUM_STYLES, STYLE_NAMES, MultiStyleRunner, style_weights
+from fovea.models.multistyle import (
+    NUM_STYLES,
+    STYLE_NAMES,
+    STYLES,
+    MultiStyleRunner,
+    style_index,
+    style_info,
+    style_weights,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +55,17 @@ def test_batch_names_and_blends(runner: MultiStyleRunner, image: np.ndarray) -> 
     assert np.abs(blend - single).mean() > 0.01
 
 
-def test_style_names_and_weights() -> None:
+def test_style_names_aliases_and_weights() -> None:
     assert len(STYLE_NAMES) == NUM_STYLES == 26 and len(set(STYLE_NAMES)) == 26
-    assert STYLE_NAMES[0] == "style0" and STYLE_NAMES[25] == "style25"
+    assert [s.index for s in STYLES] == list(range(26))
+    for s in STYLES:
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", s.name) and len(s.name) <= 20, s.name
+        assert style_index(s.name) == style_index(s.alias) == s.index
+        assert style_info(s.alias) is s
+    np.testing.assert_array_equal(style_weights(STYLES[7].name), style_weights("style7"))
     w = style_weights([2.0, 2.0] + [0.0] * 24)
     assert w.dtype == np.float32 and w[0] == w[1] == 0.5 and w.sum() == 1.0
-    for bad in (26, -1, "starry-night", [1.0] * 25, [0.0] * 26, [-1.0] + [1.0] * 25):
+    for bad in (26, -1, "starry-night", "style26", [1.0] * 25, [0.0] * 26, [-1.0] + [1.0] * 25):
         with pytest.raises(ValueError):
             style_weights(bad)
 

@@ -13,13 +13,12 @@ from PIL import Image
 
 from fovea.common.server import Registration, ServerHandle, create_server
 from fovea.common.v1 import common_pb2
+from fovea.models.multistyle import STYLES
 from fovea.style.config import StyleSettings
 from fovea.style.servicer import StyleServicer
-from fovea.style.store import JobStore
+from fovea.style.store import open_store
 from fovea.style.tasks import create_app
 from fovea.style.v1 import style_pb2, style_pb2_grpc
-
-STYLES = ("style0", "style1")
 
 
 def closed_port() -> int:
@@ -38,8 +37,7 @@ def png(width: int, height: int) -> common_pb2.Image:
 async def stub() -> AsyncIterator[style_pb2_grpc.StyleServiceStub]:
     """A style service whose Redis (job store and broker) is down."""
     settings = StyleSettings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
-    store = JobStore(settings.redis_url, settings.result_ttl_s, settings.idempotency_ttl_s)
-    servicer = StyleServicer(settings, store, create_app(settings), STYLES)
+    servicer = StyleServicer(settings, open_store(settings), create_app(settings), STYLES)
     name = style_pb2.DESCRIPTOR.services_by_name["StyleService"].full_name
     reg = Registration(style_pb2_grpc.add_StyleServiceServicer_to_server, servicer, name)
     handle: ServerHandle = await create_server(
@@ -92,7 +90,7 @@ async def test_submit_refuses_work_that_could_only_fail_later(
     details = err.value.details() or ""
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, details
     assert expected in details
-    assert len(details) < 400  # never the caller's 100k characters
+    assert len(details) < 1000  # never the caller's 100k characters (the 26 style names at most)
 
 
 @pytest.mark.parametrize(
@@ -120,4 +118,33 @@ async def test_watch_with_redis_down_is_unavailable(stub: style_pb2_grpc.StyleSe
     with pytest.raises(grpc.aio.AioRpcError) as err:
         async for _ in stub.WatchJob(style_pb2.WatchJobRequest(job_id="abc"), timeout=10):
             pass
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_list_styles_names_descriptions_and_aliases(stub: style_pb2_grpc.StyleServiceStub) -> None:
+    reply = await stub.ListStyles(style_pb2.ListStylesRequest(), timeout=10)  # needs no Redis
+    styles = list(reply.styles)
+    assert [s.index for s in styles] == list(range(26))
+    assert [list(s.aliases) for s in styles] == [[f"style{i}"] for i in range(26)]
+    assert all(s.name and not s.name.startswith("style") for s in styles)
+    assert all(len(s.description) > 10 for s in styles)
+
+
+async def test_unknown_style_lists_the_names(stub: style_pb2_grpc.StyleServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.SubmitJob(
+            style_pb2.SubmitJobRequest(content=png(64, 64), style_name="vangogh"), timeout=10
+        )
+    details = err.value.details() or ""
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"known: {STYLES[0].name}, {STYLES[1].name}" in details and "aliases styleN" in details
+
+
+@pytest.mark.parametrize("name", [STYLES[3].name, "style3"])
+async def test_a_name_or_its_alias_passes_validation(
+    stub: style_pb2_grpc.StyleServiceStub, name: str
+) -> None:
+    # Validation passes; storing the job then meets the Redis that is down.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.SubmitJob(style_pb2.SubmitJobRequest(content=png(64, 64), style_name=name), timeout=10)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -11,7 +11,9 @@ import pytest
 
 from fovea.common.errors import UpstreamUnavailable
 from fovea.style.core.jobs import JobKind, JobState
-from fovea.style.store import JobStore
+from fovea.style.store import JobStore, StoreLimits
+
+LIMITS = StoreLimits(max_results=10, max_bytes=1 << 20, max_records=20)
 
 
 def closed_port() -> int:
@@ -22,7 +24,7 @@ def closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def store() -> JobStore:
-    return JobStore(f"redis://127.0.0.1:{closed_port()}/0", ttl_s=600, idempotency_ttl_s=600)
+    return JobStore(f"redis://127.0.0.1:{closed_port()}/0", ttl_s=600, idempotency_ttl_s=600, limits=LIMITS)
 
 
 CALLS: dict[str, Callable[[JobStore], object]] = {
@@ -31,7 +33,10 @@ CALLS: dict[str, Callable[[JobStore], object]] = {
     "get": lambda s: s.get("j"),
     "blob": lambda s: s.blob("j", "result"),
     "transition": lambda s: s.transition("j", JobState.RUNNING),
-    "progress": lambda s: s.progress("j", {"iteration": 1}, b"png"),
+    "heartbeat": lambda s: s.heartbeat("j", "owner", {"iteration": 1}, b"png"),
+    "lost_jobs": lambda s: s.lost_jobs(0),
+    "sweep": lambda s: s.sweep(),
+    "usage": lambda s: s.usage(),
     "request_cancel": lambda s: s.request_cancel("j"),
     "cancel_requested": lambda s: s.cancel_requested("j"),
     "queue_length": lambda s: s.queue_length("fovea.style"),
