@@ -7,6 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from fovea.gateway.auth import add_key
 from fovea.stack.config import StackSettings
@@ -41,6 +42,15 @@ def ensure_api_key(settings: StackSettings) -> None:
     path = settings.data / "api-key"
     path.write_text(key + "\n")
     path.chmod(0o600)
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password (``redis://:***@host:port/0``), for what `fovea status` prints."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{parts.hostname}:{parts.port}"))
 
 
 def ensure_secret(path: Path) -> str:
@@ -111,7 +121,7 @@ def status(settings: StackSettings) -> list[ProcessStatus]:
         own = checks.get(name, [])
         if name == "redis":
             url = json.loads((settings.data / "stack.json").read_text())["redis_url"]
-            own = [Probe(url, redis_answers(url), "PONG")]
+            own = [Probe(redacted(url), redis_answers(url), "PONG")]
         result.append(ProcessStatus(name, info["statename"], info["pid"], uptime, own))
     return result
 

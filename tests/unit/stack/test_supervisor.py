@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fovea.stack.config import StackSettings
-from fovea.stack.control import ensure_secret
+from fovea.stack.control import ensure_secret, redacted
 from fovea.stack.redis_setup import RedisPlan, plan_redis
 from fovea.stack.supervisor import Supervisor, programs, render_config
 
@@ -71,3 +71,9 @@ def test_supervisor_config_is_private(
     monkeypatch.setattr(Supervisor, "running", lambda self: True)
     sup.start(text)
     assert sup.config.stat().st_mode & 0o777 == 0o600
+
+
+def test_status_hides_the_redis_password() -> None:
+    assert redacted("redis://:s3cret@127.0.0.1:6390/0") == "redis://:***@127.0.0.1:6390/0"
+    assert redacted("redis://fovea:s3cret@redis:6379/0") == "redis://fovea:***@redis:6379/0"
+    assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
