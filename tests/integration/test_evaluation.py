@@ -159,3 +159,45 @@ def test_no_class_in_common_is_refused(stack: Stack, tmp_path: Path) -> None:
     (tmp_path / "classes.txt").write_text("widget\ngadget\n")
     with stack.client() as client, pytest.raises(ValueError, match="none of the dataset's classes"):
         evaluate_folder(client, tmp_path, model="")
+
+
+def test_ultralytics_folder_as_it_ships(stack: Stack, tmp_path: Path) -> None:
+    """coco8's layout: ``coco8.yaml`` (``path`` pointing at Ultralytics' own datasets folder, ``names`` as an
+    index mapping in COCO's order, underscores for spaces), ``images/{train,val}``, ``labels/{train,val}``."""
+    names = json.loads(
+        (Path(__file__).parents[2] / "model_repository" / "nanodet" / "fovea.json").read_text()
+    )
+    coco = [n.replace(" ", "_") for n in names["labels"]]  # "traffic_light": matched loosely
+    yaml = [
+        "path: ../datasets/coco8 # dataset root dir",
+        "train: images/train",
+        "val: images/val",
+        "test: # optional",
+    ]
+    yaml += ["", "# Classes", "names:", *(f"  {i}: {n}" for i, n in enumerate(coco))]
+    (tmp_path / "coco8.yaml").write_text("\n".join(yaml) + "\n")
+    for split, photos in (("train", ["giraffe"]), ("val", ["dog", "person"])):
+        (tmp_path / "images" / split).mkdir(parents=True)
+        (tmp_path / "labels" / split).mkdir(parents=True)
+        for name in photos:
+            (width, height), boxes = LABELS[name]
+            shutil.copyfile(sample(name), tmp_path / "images" / split / f"{name}.jpg")
+            lines = [
+                f"{coco.index(label)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+                f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
+                for label, (x1, y1, x2, y2) in boxes
+            ]
+            (tmp_path / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "FOVEA_GATEWAY": stack.gateway, "FOVEA_API_KEY": stack.detect_key}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fovea", "detect", "eval", str(tmp_path), "--split", "val", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["images"] == 2 and data["boxes"] == 5 and data["map50"] > 0.5
+    assert {c["name"] for c in data["per_class"]} == {"dog", "bicycle", "person", "horse"}
+    assert data["warnings"] == [] and data["images_per_s"] > 0
