@@ -678,6 +678,14 @@ def _guess_family(
         other = shapes[1 - box_like[0]]
         if other[0] == shapes[box_like[0]][0] and other[1] in (c, c + 1):
             extra = " plus a no-object column" if other[1] == c + 1 else ""
+            largest = float(np.abs(probed[box_like[0]]).max()) if probed[box_like[0]].size else 0.0
+            if largest > 1.0:
+                raise ValueError(
+                    f"2 outputs ({seen}) look like boxes and per-class scores, but the boxes reach {largest:.4g} "
+                    "on the trial image: pixels, not the fractions a DETR gives. A YOLO graph split into boxes "
+                    "and scores before NMS is not a supported layout: export it with its single output (or "
+                    "with NMS in the graph); pass --family detr if it is a DETR all the same"
+                )
             return HeadFamily.DETR, (
                 f"detr: 2 outputs ({seen}) are boxes (Q, 4) and scores (Q, C = {c}{extra}) per query"
             )
@@ -833,6 +841,14 @@ def _detr_layout(
         scores = probed[order[1]][0]
         width = scores_shape[1]
     no_object = " (the last column, no-object, is dropped)" if width == c + 1 else ""
+    boxes = probed[order[0]][0][:, :4]
+    largest = float(np.abs(boxes).max()) if boxes.size else 0.0
+    warnings: tuple[str, ...] = ()
+    if largest > 1.0:
+        warnings = (
+            f"detr boxes are read as cx cy w h fractions of the input, but the trial image's reach "
+            f"{largest:.4g}: check the export (pixels would need another family)",
+        )
     if options.score_activation is not None:
         if options.score_activation not in ("none", "sigmoid", "softmax"):
             raise ValueError(f"--scores must be none, sigmoid or softmax, got {options.score_activation!r}")
@@ -849,7 +865,7 @@ def _detr_layout(
         f"boxes cx cy w h as fractions of the input, scores with activation {activation} {why}{no_object}; "
         "the best (query, class) pairs, no NMS"
     )
-    return Layout(HeadFamily.DETR, order, {"score_activation": activation}, reason)
+    return Layout(HeadFamily.DETR, order, {"score_activation": activation}, reason, warnings)
 
 
 def _nms_in_graph_layout(

@@ -647,3 +647,15 @@ def test_cli_import_onnx_says_which_layout(tmp_path: Path) -> None:
     ok = CliRunner().invoke(main, [*args, "--boxes", "normalised"], env=env)
     assert ok.exit_code == 0, ok.output
     assert "layout: found end2end" in ok.output and "imported e2e" in ok.output
+
+
+def test_boxes_and_scores_in_pixels_are_not_taken_for_a_detr(tmp_path: Path) -> None:
+    # a YOLO graph cut before NMS: boxes (N, 4) in pixels and per-class scores (N, C)
+    boxes = np.tile(np.array([[100.0, 160.0, 300.0, 360.0]], np.float32), (50, 1))
+    source = constant_outputs(
+        tmp_path / "split.onnx", {"boxes": boxes, "scores": np.zeros((50, 3), np.float32)}
+    )
+    with pytest.raises(ValueError, match="boxes reach 360 .* not the fractions a DETR gives"):
+        import_onnx(source, tmp_path / "repo", "split", ImportOptions(None, THREE))
+    forced = import_onnx(source, tmp_path / "repo", "split", ImportOptions("detr", THREE))
+    assert any("trial image's reach 360" in w for w in forced.warnings)
