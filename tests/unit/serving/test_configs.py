@@ -27,7 +27,14 @@ def params(config: dict[str, Any]) -> dict[str, str]:
 
 
 def test_every_model_has_both_flavours() -> None:
-    assert MODELS == ["face_detector", "face_embedder", "nanodet", "nanodet_int8", "style_fast", "style_gatys"]
+    assert MODELS == [
+        "face_detector",
+        "face_embedder",
+        "nanodet",
+        "nanodet_int8",
+        "style_fast",
+        "style_gatys",
+    ]
     for model in MODELS:
         assert (REPOSITORY / model / "configs" / "gpu.pbtxt").exists(), model
 
