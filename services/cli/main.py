@@ -321,9 +321,10 @@ def models_build(only: tuple[str, ...], force: bool) -> None:
 @click.option(
     "--labels",
     "labels_file",
-    required=True,
+    default=None,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Class names, one per line, or a YOLO data.yaml with names:",
+    help="Class names, one per line, or a YOLO data.yaml with names:; default: the names an Ultralytics "
+    "export keeps in its metadata",
 )
 @click.option("--input-size", default=None, help="S or WxH; default: the model's fixed input size")
 @click.option("--bgr", is_flag=True, help="The network expects BGR (default RGB)")
@@ -373,7 +374,7 @@ def models_import_onnx(
     onnx_file: Path,
     name: str,
     family: str,
-    labels_file: Path,
+    labels_file: Path | None,
     input_size: str | None,
     bgr: bool,
     scale: float,
@@ -400,7 +401,7 @@ def models_import_onnx(
     try:
         options = oi.ImportOptions(
             family=family,
-            labels=oi.read_labels(labels_file),
+            labels=oi.read_labels(labels_file) if labels_file else [],
             input_size=oi.parse_input_size(input_size) if input_size else None,
             channel_order="BGR" if bgr else "RGB",
             scale=scale,

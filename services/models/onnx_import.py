@@ -72,6 +72,7 @@ __all__ = [
     "find_layout",
     "import_onnx",
     "is_imported",
+    "labels_from_metadata",
     "model_config_json",
     "parse_anchors",
     "parse_floats",
@@ -188,6 +189,30 @@ def read_labels(path: Path) -> list[str]:
 # --- reading the graph ---------------------------------------------------------------------------
 
 
+def labels_from_metadata(metadata: Mapping[str, str]) -> list[str] | None:
+    """Class names from an ONNX file's ``names`` metadata as Ultralytics writes it (``{0: 'person', ...}``,
+    a Python literal), or ``None`` when there is none or it does not parse as an index -> name mapping or
+    a list."""
+    import ast
+
+    text = metadata.get("names")
+    if not text:
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if isinstance(value, dict) and sorted(value) == list(range(len(value))):
+        names = [value[i] for i in range(len(value))]
+    elif isinstance(value, list):
+        names = value
+    else:
+        return None
+    if not names or not all(isinstance(n, str) and n.strip() for n in names) or len(set(names)) != len(names):
+        return None
+    return [n.strip() for n in names]
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """One graph input or output as onnxruntime reports it."""
@@ -205,6 +230,8 @@ class OnnxSignature:
     outputs: tuple[TensorInfo, ...]
     producer: str = ""
     """``producer_name`` from the model's metadata, when set."""
+    metadata: dict[str, str] = field(default_factory=dict)
+    """The model's ``metadata_props`` (Ultralytics writes ``names``, ``imgsz``, ``task``, ...)."""
 
 
 def _dims(shape: Sequence[object]) -> tuple[Dim, ...]:
@@ -234,6 +261,7 @@ def read_signature(path: Path) -> OnnxSignature:
             for o in session.get_outputs()  # type: ignore[attr-defined]
         ),
         producer=meta.producer_name or "",
+        metadata=dict(meta.custom_metadata_map or {}),
     )
 
 
@@ -400,6 +428,7 @@ class ImportOptions:
     family: str | None
     """Head family; ``None``: found from the outputs (see :func:`find_layout`)."""
     labels: list[str]
+    """Class names; empty: the names the file keeps in its metadata (:func:`labels_from_metadata`)."""
     input_size: tuple[int, int] | None = None
     """``(width, height)``; ``None`` = the graph's static input size."""
     channel_order: str = "RGB"
@@ -1226,6 +1255,26 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _labels_for(
+    options: ImportOptions, signature: OnnxSignature, source: Path
+) -> tuple[ImportOptions, list[str]]:
+    """``options`` with labels: the given ones (a warning when the file's own names differ), else the
+    file's ``names`` metadata (:func:`labels_from_metadata`)."""
+    from dataclasses import replace
+
+    embedded = labels_from_metadata(signature.metadata)
+    if options.labels:
+        if embedded is not None and embedded != options.labels:
+            return options, [
+                f"the labels given ({len(options.labels)}) differ from the {len(embedded)} names in "
+                f"{source.name}'s metadata (first: {embedded[:3]}): check they are the model's classes, in order"
+            ]
+        return options, []
+    if embedded is None:
+        raise ValueError(f"{source.name} has no class names in its metadata: give --labels")
+    return replace(options, labels=embedded), []
+
+
 def import_onnx(
     source: Path,
     repository: Path,
@@ -1268,6 +1317,7 @@ def import_onnx(
         weights = staging / "1" / WEIGHTS_FILE
         weights.parent.mkdir()
         signature = read_signature(source)
+        options, label_warnings = _labels_for(options, signature, source)
         input_size = _check_input(signature, options.input_size)
         plan = plan_import(name, source.name, signature, probe(source, signature, input_size), options)
         onnx.save(wrap_for_service(onnx.load(str(source)), plan), str(weights))
@@ -1282,7 +1332,7 @@ def import_onnx(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    return ImportResult(target, plan.spec, plan.warnings, plan.layout)
+    return ImportResult(target, plan.spec, [*label_warnings, *plan.warnings], plan.layout)
 
 
 # --- before asking Triton to load it -------------------------------------------------------------

@@ -659,3 +659,42 @@ def test_boxes_and_scores_in_pixels_are_not_taken_for_a_detr(tmp_path: Path) -> 
         import_onnx(source, tmp_path / "repo", "split", ImportOptions(None, THREE))
     forced = import_onnx(source, tmp_path / "repo", "split", ImportOptions("detr", THREE))
     assert any("trial image's reach 360" in w for w in forced.warnings)
+
+
+def _with_names(path: Path, names: str) -> Path:
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {"names": names, "task": "detect"})  # as Ultralytics writes them
+    onnx.save(model, str(path))
+    return path
+
+
+def test_labels_from_an_ultralytics_export_s_metadata(tmp_path: Path) -> None:
+    rows = end2end_predictions(BOXES, [0, 2], [0.9, 0.8])
+    source = _with_names(
+        constant_detector(tmp_path / "e2e.onnx", rows), "{0: 'widget', 1: 'gadget', 2: 'sprocket'}"
+    )
+    result = import_onnx(source, tmp_path / "repo", "e2e", ImportOptions(None, []))
+    assert result.spec.labels == THREE and result.warnings == []
+    other = import_onnx(source, tmp_path / "repo", "e2e2", ImportOptions(None, ["a", "b", "c"]))
+    assert other.spec.labels == ["a", "b", "c"]
+    assert other.warnings[0].startswith("the labels given (3) differ from the 3 names in e2e.onnx's metadata")
+    bare = constant_detector(tmp_path / "bare.onnx", rows)
+    with pytest.raises(ValueError, match="bare.onnx has no class names in its metadata: give --labels"):
+        import_onnx(bare, tmp_path / "repo", "bare", ImportOptions(None, []))
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ("{0: 'person', 1: 'traffic light'}", ["person", "traffic light"]),
+        ("['a', 'b']", ["a", "b"]),
+        ("{1: 'a'}", None),  # indices must be 0..n-1
+        ("{0: 'a', 1: 'a'}", None),  # duplicates
+        ("__import__('os')", None),  # a literal only
+        ("", None),
+    ],
+)
+def test_labels_from_metadata(names: str, expected: list[str] | None) -> None:
+    from fovea.models.onnx_import import labels_from_metadata
+
+    assert labels_from_metadata({"names": names}) == expected
