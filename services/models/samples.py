@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fovea.models.sources import cache_dir, debian_file, extract_member, pypi_archive
+from fovea.convert.sources import cache_dir, debian_file, extract_member, pypi_archive
 
 # Debian's darknet package ships the classic YOLO demo photos (and Munch's The Scream, a painting).
 DARKNET = {

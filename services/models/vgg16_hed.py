@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fovea.models.sources import cache_dir, extract_member, pypi_archive, sha256_file
+from fovea.convert.sources import cache_dir, extract_member, pypi_archive, sha256_file
 
 logger = logging.getLogger(__name__)
 

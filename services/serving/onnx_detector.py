@@ -1,6 +1,6 @@
 """An ONNX detector imported by ``fovea models import-onnx``, served with onnxruntime.
 
-The import (:func:`fovea.models.onnx_import.import_onnx`) wraps the user's graph so that it takes what the
+The import (:func:`fovea.convert.onnx_import.import_onnx`) wraps the user's graph so that it takes what the
 detection service sends to every detector: ``INPUT`` uint8 ``[N, H, W, 3]`` RGB, letterboxed; the cast,
 channel order, ``(x * scale - mean) / std`` and NHWC -> NCHW run in the graph. Its outputs are renamed to
 the Triton names; they are float32, except integer counts and class ids (nms-in-graph), kept as int32 or

@@ -25,10 +25,7 @@ from onnx_detectors import (
 )
 
 from fovea.cli.main import main
-from fovea.detection.core.heads import decode
-from fovea.detection.core.spec import DetectorSpec, HeadFamily, load_spec
-from fovea.detection.registry import DetectorRegistry, load_detectors
-from fovea.models.onnx_import import (
+from fovea.convert.onnx_import import (
     ImportOptions,
     import_onnx,
     is_imported,
@@ -42,6 +39,9 @@ from fovea.models.onnx_import import (
     validate_model_name,
     with_uint8_input,
 )
+from fovea.detection.core.heads import decode
+from fovea.detection.core.spec import DetectorSpec, HeadFamily, load_spec
+from fovea.detection.registry import DetectorRegistry, load_detectors
 from fovea.serving.base import RequestError
 from fovea.serving.onnx_detector import OnnxDetector, load_from_repository
 
@@ -465,7 +465,7 @@ def test_cli_import_onnx(tmp_path: Path) -> None:
 
 def test_a_config_with_several_outputs_parses_as_triton_reads_it(tmp_path: Path) -> None:
     # Regression: the comma between output entries once landed inside the previous entry's comment.
-    from fovea.models.onnx_import import TensorInfo, render_config
+    from fovea.convert.onnx_import import TensorInfo, render_config
     from fovea.serving.base import read_config
 
     outputs = [TensorInfo(f"out{k}", "tensor(float)", (None, 10 * (k + 1), 4)) for k in range(3)]
@@ -695,6 +695,6 @@ def test_labels_from_an_ultralytics_export_s_metadata(tmp_path: Path) -> None:
     ],
 )
 def test_labels_from_metadata(names: str, expected: list[str] | None) -> None:
-    from fovea.models.onnx_import import labels_from_metadata
+    from fovea.convert.onnx_import import labels_from_metadata
 
     assert labels_from_metadata({"names": names}) == expected

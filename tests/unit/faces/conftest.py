@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fovea.convert.sources import cache_dir, extract_member, pypi_archive, sha256_file
 from fovea.faces.inprocess import InProcessFaces
 from fovea.models.dlib_resnet import (
     DlibResNet,
@@ -19,7 +20,6 @@ from fovea.models.dlib_resnet import (
     load_dlib_resnet,
 )
 from fovea.models.mtcnn import MTCNN, convert_mtcnn, convert_mtcnn_onnx, load_mtcnn
-from fovea.models.sources import cache_dir, extract_member, pypi_archive, sha256_file
 from fovea.stack.config import REPO_ROOT
 
 PHOTOS = "face_recognition", "1.3.0"  # PyPI source archive holding tests/test_images/*.jpg

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from fovea.convert.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
 from fovea.detection.core.heads import decode
 from fovea.detection.core.spec import load_spec
 from fovea.models.nanodet import (
@@ -23,7 +24,6 @@ from fovea.models.nanodet import (
     default_artifact_path,
     load_nanodet,
 )
-from fovea.models.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
 from fovea.stack.config import REPO_ROOT
 
 OUTPUT_FILES = ("Identity", "Identity_1", "Identity_2", "Identity_3", "Identity_4", "Identity_5")

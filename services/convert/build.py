@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fovea.models.sources import cache_dir, sha256_file
+from fovea.convert.sources import cache_dir, sha256_file
 from fovea.stack.config import REPO_ROOT
 
 CONVERTER_VERSION = "2"  # 2: NanoDet serves in-graph candidates (BOXES, SCORES, CLASSES)
