@@ -339,3 +339,31 @@ def test_redis_down_is_unavailable_naming_the_job_store(stack: Stack) -> None:
         finally:
             stack.supervisor.start_process("redis")
         eventually(lambda: client.list_styles(), timeout_s=30)
+
+
+def test_cli_style_list_and_contact_sheet(stack: Stack, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fovea.cli.main import main
+
+    env = {"FOVEA_GATEWAY": stack.gateway, "FOVEA_API_KEY": stack.admin_key}
+    listed = CliRunner().invoke(main, ["style", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.strip().splitlines()
+    assert len(lines) == 26 and lines[19].startswith("blue-yellow-swirls") and "style19" in lines[19]
+    small = tmp_path / "content.png"
+    Image.open(sample("dog")).convert("RGB").resize((96, 72)).save(small)
+    out = tmp_path / "sheet.png"
+    made = CliRunner().invoke(
+        main, ["style", "sheet", str(small), "--out", str(out), "--max-side", "64"], env=env
+    )
+    assert made.exit_code == 0, made.output
+    # 27 tiles (the content, then the 26 styles) in 6 columns of 64 px + 22 px labels, 6 px gaps:
+    # 6 + 6 * 70 = 426 wide, 5 rows: 6 + 5 * 92 = 466 high
+    sheet = Image.open(out)
+    assert sheet.size == (426, 466)
+    pixels = np.asarray(sheet.convert("RGB"))
+    for i in range(27):  # each tile has something in it and a label under it
+        x0, y0 = 6 + (i % 6) * 70, 6 + (i // 6) * 92
+        assert pixels[y0 : y0 + 64, x0 : x0 + 64].std() > 10, i
+        assert (pixels[y0 + 64 : y0 + 86, x0 : x0 + 64] < 128).any(), i
