@@ -14,10 +14,11 @@ own: a malformed request gets its own error, the others in the batch still succe
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -32,6 +33,17 @@ class Served(Protocol):
     def describe(self) -> str:
         """One line for the log: runtime, providers, device."""
         ...
+
+
+class Streaming(Protocol):
+    def stream(
+        self, inputs: Mapping[str, np.ndarray], send: Callable[[Arrays], None], cancelled: Callable[[], bool]
+    ) -> Arrays | None:
+        """Run one request of a decoupled model: ``send`` each intermediate response's outputs, return the
+        final response's outputs (None when the request was cancelled); ``RequestError`` for a bad request."""
+        ...
+
+    def describe(self) -> str: ...
 
 
 def load_served(
@@ -91,5 +103,57 @@ def python_model(module_name: str, model_dir: Path) -> type:
                     tensors = [pb.Tensor(name, result[name]) for name in self.contract.output_names]
                     responses.append(pb.InferenceResponse(output_tensors=tensors))
             return responses
+
+    return TritonPythonModel
+
+
+def python_decoupled_model(module_name: str, model_dir: Path) -> type:
+    """A decoupled ``TritonPythonModel`` (``model_transaction_policy { decoupled: true }``) serving a module
+    whose ``load`` returns a :class:`Streaming`: every request gets its intermediate responses, then a final
+    one (empty when cancelled), or one error response."""
+
+    class TritonPythonModel:
+        def initialize(self, args: dict[str, Any]) -> None:
+            import triton_python_backend_utils as pb_utils
+
+            self.pb = pb_utils
+            self.contract, model = load_served(
+                module_name,
+                model_dir,
+                args["model_config"],
+                args["model_instance_kind"],
+                args["model_instance_device_id"],
+            )
+            self.model = cast(Streaming, model)
+            pb_utils.Logger.log_info(f"{self.contract.name} loaded: {self.model.describe()}")
+
+        def _response(self, arrays: Arrays) -> Any:
+            names = self.contract.output_names
+            return self.pb.InferenceResponse(output_tensors=[self.pb.Tensor(n, arrays[n]) for n in names])
+
+        def _send(self, sender: Any, arrays: Arrays) -> None:
+            sender.send(self._response(arrays))
+
+        def execute(self, requests: list[Any]) -> None:
+            pb = self.pb
+            final = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+            for request in requests:
+                sender = request.get_response_sender()
+                inputs = {}
+                for spec in self.contract.inputs:
+                    tensor = pb.get_input_tensor_by_name(request, spec.name)
+                    if tensor is not None:
+                        inputs[spec.name] = tensor.as_numpy()
+                send = functools.partial(self._send, sender)
+                try:
+                    last = self.model.stream(inputs, send, request.is_cancelled)
+                except RequestError as exc:
+                    sender.send(pb.InferenceResponse(error=pb.TritonError(str(exc))), flags=final)
+                    continue
+                if last is None:
+                    sender.send(flags=final)
+                else:
+                    sender.send(self._response(last), flags=final)
+            return None
 
     return TritonPythonModel

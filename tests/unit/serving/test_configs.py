@@ -63,7 +63,7 @@ def test_gpu_flavour_declares_the_same_tensors(model: str) -> None:
 @pytest.mark.parametrize("model", MODELS)
 def test_python_flavour_matches_its_contract(model: str) -> None:
     adapter = (REPOSITORY / model / "1" / "model.py").read_text()
-    found = re.search(r'python_model\("(fovea\.serving\.[a-z_]+)"', adapter)
+    found = re.search(r'python_(?:decoupled_)?model\("(fovea\.serving\.[a-z_]+)"', adapter)
     if found is None:
         pytest.skip(f"{model}'s model.py is not the generic adapter")
     import importlib
