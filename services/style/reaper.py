@@ -73,3 +73,5 @@ async def reap_forever(store: JobStore, celery: Celery, settings: StyleSettings)
             await asyncio.to_thread(store.sweep)
         except UpstreamUnavailable:
             continue  # logged by the store; the next pass tries again
+        except Exception:  # noqa: BLE001 - the loop must outlive any one failure
+            log.exception("looking for jobs of lost workers failed")

@@ -358,12 +358,12 @@ def test_cli_style_list_and_contact_sheet(stack: Stack, tmp_path: Path) -> None:
         main, ["style", "sheet", str(small), "--out", str(out), "--max-side", "64"], env=env
     )
     assert made.exit_code == 0, made.output
-    # 27 tiles (the content, then the 26 styles) in 6 columns of 64 px + 22 px labels, 6 px gaps:
-    # 6 + 6 * 70 = 426 wide, 5 rows: 6 + 5 * 92 = 466 high
+    # 27 tiles (the content, then the 26 styles), 64x48 each, in 6 columns of 64 px with 6 px gaps and
+    # 22 px labels: 6 + 6 * 70 = 426 wide, 5 rows of 48 + 22: 6 + 5 * 76 = 386 high
     sheet = Image.open(out)
-    assert sheet.size == (426, 466)
+    assert sheet.size == (426, 386)
     pixels = np.asarray(sheet.convert("RGB"))
     for i in range(27):  # each tile has something in it and a label under it
-        x0, y0 = 6 + (i % 6) * 70, 6 + (i // 6) * 92
-        assert pixels[y0 : y0 + 64, x0 : x0 + 64].std() > 10, i
-        assert (pixels[y0 + 64 : y0 + 86, x0 : x0 + 64] < 128).any(), i
+        x0, y0 = 6 + (i % 6) * 70, 6 + (i // 6) * 76
+        assert pixels[y0 : y0 + 48, x0 : x0 + 64].std() > 10, i
+        assert (pixels[y0 + 48 : y0 + 70, x0 : x0 + 64] < 128).any(), i

@@ -26,8 +26,9 @@ def contact_sheet(
         tiles: labels and (H, W, 3) uint8 RGB images, in reading order; not empty.
         columns: tiles per row (fewer when there are fewer tiles).
     Returns:
-        An RGB image of ``columns`` x ceil(len / columns) cells of ``tile_side`` x (``tile_side`` +
-        ``label_height``) pixels with ``gap`` pixels between and around them.
+        An RGB image of ``columns`` x ceil(len / columns) cells with ``gap`` pixels between and around them.
+        A cell is ``tile_side`` wide and as high as the tallest fitted image plus ``label_height`` (so the
+        label sits right under a landscape photo); images are centred in their cells.
     """
     if not tiles:
         raise ValueError("a contact sheet needs at least one image")
@@ -36,12 +37,7 @@ def contact_sheet(
             f"need columns >= 1, tile_side >= 16, label_height >= 8, gap >= 0; got {columns}, {tile_side}, "
             f"{label_height}, {gap}"
         )
-    columns = min(columns, len(tiles))
-    rows = math.ceil(len(tiles) / columns)
-    cell_w, cell_h = tile_side, tile_side + label_height
-    sheet = Image.new("RGB", (gap + columns * (cell_w + gap), gap + rows * (cell_h + gap)), BACKGROUND)
-    draw = ImageDraw.Draw(sheet)
-    font = _font(label_height - 6)
+    fitted = []
     for i, (label, image) in enumerate(tiles):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(
@@ -49,12 +45,21 @@ def contact_sheet(
             )
         tile = Image.fromarray(image)
         tile.thumbnail((tile_side, tile_side), Image.Resampling.LANCZOS)
+        fitted.append((label, tile))
+    columns = min(columns, len(tiles))
+    rows = math.ceil(len(tiles) / columns)
+    image_h = max(tile.height for _, tile in fitted)
+    cell_w, cell_h = tile_side, image_h + label_height
+    sheet = Image.new("RGB", (gap + columns * (cell_w + gap), gap + rows * (cell_h + gap)), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    font = _font(label_height - 6)
+    for i, (label, tile) in enumerate(fitted):
         x0 = gap + (i % columns) * (cell_w + gap)
         y0 = gap + (i // columns) * (cell_h + gap)
-        sheet.paste(tile, (x0 + (tile_side - tile.width) // 2, y0 + (tile_side - tile.height) // 2))
+        sheet.paste(tile, (x0 + (tile_side - tile.width) // 2, y0 + (image_h - tile.height) // 2))
         text = _fit_text(draw, label, font, tile_side)
         draw.text(
-            (x0 + tile_side / 2, y0 + tile_side + label_height / 2), text, fill=INK, font=font, anchor="mm"
+            (x0 + tile_side / 2, y0 + image_h + label_height / 2), text, fill=INK, font=font, anchor="mm"
         )
     return sheet
 
