@@ -92,10 +92,14 @@ def cpu_seconds(pids: dict[int, str]) -> dict[str, float]:
     return per_label
 
 
-def triton_stats(url: str) -> dict[str, dict[str, float]]:
+def triton_stats(settings: StackSettings) -> dict[str, dict[str, float]]:
     """Per model: inference count, executions, and cumulative ns of queue / compute input, infer, output."""
-    client = triton_grpc.InferenceServerClient(url)
-    stats = client.get_inference_statistics(as_json=True).get("model_stats", [])
+    client = triton_grpc.InferenceServerClient(settings.triton_grpc_url)
+    token_file = getattr(settings, "internal_token_file", None)  # older checkouts have none
+    headers = None
+    if token_file is not None and token_file.is_file():
+        headers = {"triton-grpc-protocol-x-fovea-internal-token": token_file.read_text().strip()}
+    stats = client.get_inference_statistics(as_json=True, headers=headers).get("model_stats", [])
     out = {}
     for model in stats:
         inf = model.get("inference_stats", {})
@@ -117,7 +121,7 @@ def profile(
     for i in range(3):
         call(i)
     pids = processes(settings)
-    cpu0, tri0 = cpu_seconds(pids), triton_stats(settings.triton_grpc_url)
+    cpu0, tri0 = cpu_seconds(pids), triton_stats(settings)
     latencies = []
     start = time.perf_counter()
     for i in range(requests):
@@ -125,7 +129,7 @@ def profile(
         call(i)
         latencies.append(time.perf_counter() - t)
     wall = time.perf_counter() - start
-    cpu1, tri1 = cpu_seconds(pids), triton_stats(settings.triton_grpc_url)
+    cpu1, tri1 = cpu_seconds(pids), triton_stats(settings)
     cpu = {k: (cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) * 1e3 / requests for k in cpu1}
     triton = {}
     for model, after in tri1.items():

@@ -78,7 +78,7 @@ def median_ms(fn: object, repeat: int) -> float:
 
 async def service_embedding(settings: StackSettings, data: bytes) -> np.ndarray:
     """The query embedding exactly as the service computes it (its own pipeline code, through Triton)."""
-    triton = FacesTriton(settings.triton_grpc_url)
+    triton = FacesTriton(settings.triton_grpc_url, token=settings.internal_token_file.read_bytes().strip())
     pipeline = FacePipeline(FacesSettings(), triton)
     try:
         await pipeline.ready()  # reads the detector's DETECT_SIDE, as the service does

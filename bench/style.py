@@ -91,7 +91,9 @@ def main() -> None:
         )
 
     with private_stack() as (settings, key):
-        triton = SyncTritonClient(settings.triton_grpc_url)
+        triton = SyncTritonClient(
+            settings.triton_grpc_url, token=settings.internal_token_file.read_bytes().strip()
+        )
         index = np.array([[3]], np.int32)
         triton.infer("style_fast", {"IMAGE": big[None], "STYLE_INDEX": index}, ["IMAGE"])
 

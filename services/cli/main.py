@@ -452,7 +452,9 @@ def models_load(name: str) -> None:
     found = [r / name for r in repositories if (r / name / "config.pbtxt").is_file()]
     if not found:
         fail(ValueError(f"no model {name!r} in {' or '.join(map(str, repositories))}"))
-    client = SyncTritonClient(settings.triton_grpc_url)
+    token_file = settings.internal_token_file  # the running stack's Triton requires it
+    token = token_file.read_bytes().strip() if token_file.is_file() else None
+    client = SyncTritonClient(settings.triton_grpc_url, token=token)
     try:
         if is_imported(found[0]):
             click.echo(f"checked {found[0]}: {preflight(found[0])}")

@@ -52,6 +52,11 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
     ]
 
 
+def internal_token(path: Path | None) -> bytes | None:
+    """:func:`read_internal_token` of ``path``, or None when no file is configured."""
+    return read_internal_token(path) if path is not None else None
+
+
 def read_internal_token(path: Path) -> bytes:
     """The shared secret in ``path`` (written by `fovea up`, or a mounted compose/Kubernetes secret);
     raises ``ValueError`` naming the problem."""

@@ -51,6 +51,7 @@ class Region:
     key: str  # the /dev/shm key
     capacity: int
     handle: Any
+    generation: int  # the pool's generation when it was registered (a restarted Triton forgot older ones)
 
     def write(self, array: np.ndarray) -> int:
         data = np.ascontiguousarray(array)
@@ -65,13 +66,15 @@ class Region:
 class RegionPool:
     """Shared-memory regions registered with one Triton server, lent out per request."""
 
-    def __init__(self, client: Any, *, max_regions: int = 64) -> None:
+    def __init__(self, client: Any, *, max_regions: int = 64, headers: dict[str, str] | None = None) -> None:
         self._client = client  # tritonclient.grpc.aio.InferenceServerClient
+        self._headers = headers
         self._prefix = f"fovea-{os.getpid()}-{next(_ids)}"
+        self._names = itertools.count()
         self._max_regions = max_regions
         self._free: dict[int, list[Region]] = {}
         self._all: list[Region] = []
-        self._retired: list[Region] = []
+        self._generation = 0
         self.enabled = True
 
     @staticmethod
@@ -79,7 +82,8 @@ class RegionPool:
         return max(MIN_REGION, 1 << max(0, int(nbytes) - 1).bit_length())
 
     async def take(self, nbytes: int) -> Region | None:
-        """A region of at least ``nbytes``, or None (pool full or shared memory off: use gRPC)."""
+        """A region of at least ``nbytes``, or None (pool full, Triton unreachable or shared memory off:
+        use gRPC for this tensor)."""
         if not self.enabled:
             return None
         capacity = self.capacity_for(nbytes)
@@ -88,36 +92,56 @@ class RegionPool:
             return free.pop()
         if len(self._all) >= self._max_regions:
             return None
-        name = f"{self._prefix}-{len(self._all)}"
+        name = f"{self._prefix}-{next(self._names)}"
         key = f"/{name}"
         handle = shm.create_shared_memory_region(name, key, capacity)
         try:
-            await self._client.register_system_shared_memory(name, key, capacity)
+            await self._client.register_system_shared_memory(name, key, capacity, headers=self._headers)
         except InferenceServerException as exc:
             shm.destroy_shared_memory_region(handle)
-            self.enabled = False
-            log.warning(
-                "Triton cannot use this host's shared memory (%s): tensors go over gRPC", exc.message()
-            )
+            if "UNAVAILABLE" not in str(exc.status() or ""):  # Triton answered: it cannot use our memory
+                self.enabled = False
+                log.warning(
+                    "Triton cannot use this host's shared memory (%s): tensors go over gRPC", exc.message()
+                )
             return None
-        region = Region(name, key, capacity, handle)
+        region = Region(name, key, capacity, handle, self._generation)
         self._all.append(region)
         return region
 
     def give(self, region: Region, reusable: bool = True) -> None:
-        if reusable:
+        """Back to the pool. ``reusable`` False (its request failed or was cancelled, so Triton may still
+        write into it): kept until :meth:`close`, never lent again. A region from before :meth:`forget` is
+        unknown to the current Triton and released at once."""
+        if region.generation != self._generation:
+            self._release(region)
+        elif reusable:
             self._free.setdefault(region.capacity, []).append(region)
-        else:
-            self._retired.append(region)
+
+    def forget(self) -> None:
+        """Triton no longer knows our regions (it restarted): release the idle ones now, the lent ones when
+        they come back, and register new ones from the next request on."""
+        self._generation += 1
+        for regions in self._free.values():
+            for region in regions:
+                self._release(region)
+        self._free.clear()
+        log.info("Triton forgot its shared-memory regions (restarted?): registering new ones")
+
+    def _release(self, region: Region) -> None:
+        shm.destroy_shared_memory_region(region.handle)
+        self._all.remove(region)
 
     async def close(self) -> None:
-        for region in self._all:
-            with contextlib.suppress(InferenceServerException):  # Triton gone: its mapping went with it
-                await self._client.unregister_system_shared_memory(region.name, client_timeout=2.0)
+        for region in list(self._all):
+            if region.generation == self._generation:
+                with contextlib.suppress(InferenceServerException):  # Triton gone: its mapping went with it
+                    await self._client.unregister_system_shared_memory(
+                        region.name, headers=self._headers, client_timeout=2.0
+                    )
             shm.destroy_shared_memory_region(region.handle)
         self._all.clear()
         self._free.clear()
-        self._retired.clear()
         self.enabled = False
 
 

@@ -32,6 +32,7 @@ from fovea.common.errors import (
     NotFound,
     UpstreamUnavailable,
 )
+from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
 from fovea.common.shared_memory import Region, RegionPool, is_loopback
 
 log = logging.getLogger(__name__)
@@ -88,13 +89,15 @@ class TritonClient:
         timeout_s: float = 30.0,
         retry_budget_s: float = 2.0,
         shared_memory: bool | None = None,
+        token: bytes | str | None = None,
     ) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.retry_budget_s = retry_budget_s
         self._client = triton_aio.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
+        self._headers = triton_headers(token)
         use_shm = is_loopback(url) if shared_memory is None else shared_memory
-        self._pool = RegionPool(self._client) if use_shm else None
+        self._pool = RegionPool(self._client, headers=self._headers) if use_shm else None
         self._output_specs: dict[
             str, tuple[float, dict[str, tuple[np.dtype[Any], tuple[int, ...]]], bool]
         ] = {}
@@ -137,7 +140,11 @@ class TritonClient:
             with attempt:
                 try:
                     return await self._client.infer(
-                        model, inputs, outputs=outputs, client_timeout=timeout_s or self.timeout_s
+                        model,
+                        inputs,
+                        outputs=outputs,
+                        client_timeout=timeout_s or self.timeout_s,
+                        headers=self._headers,
                     )
                 except InferenceServerException as exc:
                     raise translate(exc, self.url, model) from exc
@@ -175,7 +182,17 @@ class TritonClient:
                     into[name] = region
                     wanted.set_shared_memory(region.name, fixed[name])
                 requested.append(wanted)
-            result = await self._call(model, tensors, requested, timeout_s)
+            try:
+                result = await self._call(model, tensors, requested, timeout_s)
+            except NotFound as exc:
+                if "shared memory region" not in str(exc):
+                    raise
+                pool.forget()  # Triton restarted and lost our registrations: this request goes over gRPC
+                plain = await self._call(
+                    model, _infer_inputs(inputs), [InferRequestedOutput(n) for n in outputs], timeout_s
+                )
+                done = True
+                return {name: plain.as_numpy(name) for name in outputs}
             arrays = {}
             for name in outputs:
                 if name in into:
@@ -195,9 +212,11 @@ class TritonClient:
         cached = self._output_specs.get(model)
         if cached is None or now - cached[0] > self.OUTPUT_SPECS_TTL_S:
             try:
-                config = (await self._client.get_model_config(model, as_json=True, client_timeout=5.0))[
-                    "config"
-                ]
+                config = (
+                    await self._client.get_model_config(
+                        model, as_json=True, client_timeout=5.0, headers=self._headers
+                    )
+                )["config"]
             except InferenceServerException as exc:
                 raise translate(exc, self.url, model) from exc
             specs = {}
@@ -216,25 +235,40 @@ class TritonClient:
 
     async def is_ready(self) -> bool:
         try:
-            return bool(await self._client.is_server_ready(client_timeout=2.0))
+            return bool(await self._client.is_server_ready(client_timeout=2.0, headers=self._headers))
         except InferenceServerException:
             return False
 
     async def is_model_ready(self, model: str) -> bool:
         try:
-            return bool(await self._client.is_model_ready(model, client_timeout=2.0))
+            return bool(await self._client.is_model_ready(model, client_timeout=2.0, headers=self._headers))
         except InferenceServerException:
             return False
 
     async def repository_index(self) -> list[ModelState]:
         try:
-            index = await self._client.get_model_repository_index(as_json=True, client_timeout=5.0)
+            index = await self._client.get_model_repository_index(
+                as_json=True, client_timeout=5.0, headers=self._headers
+            )
         except InferenceServerException as exc:
             raise translate(exc, self.url) from exc
         return [
             ModelState(m["name"], m.get("version", ""), m.get("state", ""), m.get("reason", ""))
             for m in index.get("models", [])
         ]
+
+
+TRITON_TOKEN_HEADER = INTERNAL_TOKEN_HEADER
+"""Triton requires it on every API but health when started with a token (``fovea triton``, restricted APIs).
+Over HTTP the header has this name; over gRPC Triton expects it prefixed: :data:`TRITON_GRPC_TOKEN_HEADER`."""
+TRITON_GRPC_TOKEN_HEADER = f"triton-grpc-protocol-{TRITON_TOKEN_HEADER}"
+
+
+def triton_headers(token: bytes | str | None) -> dict[str, str] | None:
+    """The gRPC metadata every Triton call carries: the internal token, when the stack has one."""
+    if not token:
+        return None
+    return {TRITON_GRPC_TOKEN_HEADER: token.decode() if isinstance(token, bytes) else token}
 
 
 def _infer_inputs(inputs: Mapping[str, np.ndarray]) -> list[InferInput]:
@@ -250,11 +284,12 @@ def _infer_inputs(inputs: Mapping[str, np.ndarray]) -> list[InferInput]:
 class SyncTritonClient:
     """Blocking client for worker threads (Celery): plain inference and decoupled-model streams."""
 
-    def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 60.0, token: bytes | str | None = None) -> None:
         import tritonclient.grpc as triton_sync
 
         self.url = url
         self.timeout_s = timeout_s
+        self._headers = triton_headers(token)
         self._module = triton_sync
         self._client = triton_sync.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
 
@@ -270,6 +305,7 @@ class SyncTritonClient:
                 _infer_inputs(inputs),
                 outputs=[InferRequestedOutput(n) for n in outputs],
                 client_timeout=self.timeout_s,
+                headers=self._headers,
             )
         except InferenceServerException as exc:
             raise translate(exc, self.url, model) from exc
@@ -278,7 +314,7 @@ class SyncTritonClient:
     def load_model(self, model: str, timeout_s: float = 300.0) -> None:
         """Load (or reload) ``model`` from the repositories (Triton runs with explicit model control)."""
         try:
-            self._client.load_model(model, client_timeout=timeout_s)
+            self._client.load_model(model, client_timeout=timeout_s, headers=self._headers)
         except InferenceServerException as exc:
             raise translate(exc, self.url, model) from exc
 
@@ -296,7 +332,9 @@ class SyncTritonClient:
         import queue
 
         events: queue.Queue[tuple[Any, Any]] = queue.Queue()
-        self._client.start_stream(callback=lambda result, error: events.put((result, error)))
+        self._client.start_stream(
+            callback=lambda result, error: events.put((result, error)), headers=self._headers
+        )
         try:
             self._client.async_stream_infer(
                 model,

@@ -8,7 +8,7 @@ import torch
 
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
-from fovea.common.server import Registration, create_server, serve_forever, watch_readiness
+from fovea.common.server import Registration, create_server, internal_token, serve_forever, watch_readiness
 from fovea.common.triton import TritonClient
 from fovea.detection.config import DetectionSettings
 from fovea.detection.registry import DetectorRegistry
@@ -21,7 +21,11 @@ async def run(settings: DetectionSettings) -> None:
     if settings.user_model_repository is not None:
         repositories.append(settings.user_model_repository)
     detectors = DetectorRegistry(repositories, settings.default_model)  # fails fast
-    triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s)
+    triton = TritonClient(
+        settings.triton_url,
+        timeout_s=settings.triton_timeout_s,
+        token=internal_token(settings.internal_token_file),
+    )
     service = detection_pb2.DESCRIPTOR.services_by_name["DetectionService"]
     handle = await create_server(
         "detection",

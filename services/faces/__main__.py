@@ -12,7 +12,7 @@ import torch
 from fovea.common.errors import FoveaError
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
-from fovea.common.server import Registration, create_server, serve_forever, watch_readiness
+from fovea.common.server import Registration, create_server, internal_token, serve_forever, watch_readiness
 from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import LIVENESS_CHECKS, DoorPolicies, DoorPolicy, LivenessCheck
@@ -59,7 +59,11 @@ async def run(settings: FacesSettings) -> None:
     # Alignment is small per face; one torch thread per worker thread keeps concurrent requests from
     # oversubscribing the cores that Triton's model instances need.
     torch.set_num_threads(1)
-    triton = FacesTriton(settings.triton_url, timeout_s=settings.triton_timeout_s)
+    triton = FacesTriton(
+        settings.triton_url,
+        timeout_s=settings.triton_timeout_s,
+        token=internal_token(settings.internal_token_file),
+    )
     store = FaceStore(
         settings.redis_url, changes_maxlen=settings.changes_maxlen, audit_maxlen=settings.audit_maxlen
     )

@@ -31,7 +31,9 @@ class FacesTriton(TritonClient):
 
     async def model_parameters(self, model: str) -> dict[str, str]:
         try:
-            config = await self._client.get_model_config(model, as_json=True, client_timeout=5.0)
+            config = await self._client.get_model_config(
+                model, as_json=True, client_timeout=5.0, headers=self._headers
+            )
         except InferenceServerException as exc:
             raise translate(exc, self.url, model) from exc
         params = config.get("config", {}).get("parameters", {})

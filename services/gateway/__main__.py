@@ -57,7 +57,7 @@ async def run(settings: GatewaySettings) -> None:
         settings.detection_addr, settings.faces_addr, settings.style_addr, settings.max_message_bytes
     )
     forwarder = Forwarder(auth, settings.default_timeout_s, internal_token=token)
-    triton = TritonClient(settings.triton_url)
+    triton = TritonClient(settings.triton_url, token=token)
     models_name = models_pb2.DESCRIPTOR.services_by_name["ModelsService"].full_name
     handle = await create_server(
         "gateway",

@@ -93,6 +93,13 @@ class TritonSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops 
         None, description="A tritonserver to run instead of the one bundled in nvidia-pytriton (NGC image)"
     )
     backend_dir: Path | None = Field(None, description="Backends of that tritonserver (with `binary`)")
+    internal_token_file: Path | None = Field(
+        None,
+        description=(
+            "The stack's shared secret: every Triton API but health then requires it in the "
+            "x-fovea-internal-token header (tritonserver's restricted APIs); None = open to any local process"
+        ),
+    )
     model_config_name: str = Field(
         "",
         pattern=r"^[a-z0-9_-]*$",

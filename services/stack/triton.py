@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
 
+from fovea.common.server import internal_token
+from fovea.common.triton import TRITON_TOKEN_HEADER
 from fovea.stack.config import TritonSettings
 
 log = logging.getLogger(__name__)
@@ -87,14 +89,31 @@ def server_command(
     ]
 
 
-def _get_json(url: str, data: bytes | None = None) -> object:
-    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=2) as resp:
+RESTRICTED_APIS = "metadata,inference,shared-memory,model-config,model-repository,statistics,trace,logging"
+"""Everything but health (probes stay open): tritonserver then answers only calls carrying the token."""
+
+
+def restriction_flags(token: str) -> list[str]:
+    """tritonserver flags that require ``x-fovea-internal-token: token`` on every API but health.
+
+    tritonserver takes the value on its command line only, so a local user who can list processes can read
+    it; the token file itself is 0600. In compose and Kubernetes Triton is not published at all."""
+    header = f"{TRITON_TOKEN_HEADER}={token}"
+    return [
+        f"--grpc-restricted-protocol={RESTRICTED_APIS}:{header}",
+        f"--http-restricted-api={RESTRICTED_APIS}:{header}",
+    ]
+
+
+def _get_json(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> object:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=2) as resp:
         body = resp.read()
     return json.loads(body) if body else {}
 
 
 def wait_for_models(
-    http: str, proc: subprocess.Popen[bytes], timeout_s: float
+    http: str, proc: subprocess.Popen[bytes], timeout_s: float, headers: dict[str, str] | None = None
 ) -> list[tuple[str | None, str]]:
     """Wait until no model is loading; return ``(model name or None, message)`` per failure (empty when
     every model is READY)."""
@@ -103,7 +122,7 @@ def wait_for_models(
         if proc.poll() is not None:
             return [(None, f"tritonserver exited with code {proc.returncode} before it was live")]
         try:
-            index = _get_json(f"{http}/v2/repository/index", data=b"{}")
+            index = _get_json(f"{http}/v2/repository/index", data=b"{}", headers=headers)
         except (urllib.error.URLError, OSError, ValueError):
             time.sleep(0.3)
             continue
@@ -147,7 +166,12 @@ def run(settings: TritonSettings) -> int:
         settings.metrics_port,
         settings.model_config_name,
     )
-    log.info("starting %s", " ".join(cmd))
+    token = internal_token(settings.internal_token_file)
+    log.info(
+        "starting %s%s", " ".join(cmd), " (APIs but health restricted to the internal token)" if token else ""
+    )
+    if token:
+        cmd += restriction_flags(token.decode())
     proc = subprocess.Popen(cmd, env=env)
     stop = lambda signum, _frame: proc.send_signal(signum)  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
@@ -158,7 +182,12 @@ def run(settings: TritonSettings) -> int:
         f"{failure} (an imported model: fix or remove {user_repository}/{model})"
         if model in user_models
         else failure
-        for model, failure in wait_for_models(f"http://{host}:{http_port}", proc, settings.load_timeout_s)
+        for model, failure in wait_for_models(
+            f"http://{host}:{http_port}",
+            proc,
+            settings.load_timeout_s,
+            {TRITON_TOKEN_HEADER: token.decode()} if token else None,
+        )
     ]
     if failures:
         for failure in failures:

@@ -6,7 +6,7 @@ import asyncio
 
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
-from fovea.common.server import Registration, create_server, serve_forever, watch_readiness
+from fovea.common.server import Registration, create_server, internal_token, serve_forever, watch_readiness
 from fovea.common.triton import TritonClient
 from fovea.models.multistyle import STYLES
 from fovea.style.config import StyleSettings
@@ -23,7 +23,7 @@ async def run(settings: StyleSettings) -> None:
     store = open_store(settings)
     celery = create_app(settings)
     servicer = StyleServicer(settings, store, celery, STYLES)
-    triton = TritonClient(settings.triton_url)
+    triton = TritonClient(settings.triton_url, token=internal_token(settings.internal_token_file))
     service = style_pb2.DESCRIPTOR.services_by_name["StyleService"]
     handle = await create_server(
         "style",

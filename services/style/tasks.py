@@ -21,6 +21,7 @@ from celery import Celery, Task
 
 from fovea.common.errors import NotFound, UpstreamUnavailable
 from fovea.common.images import limits_from
+from fovea.common.server import internal_token
 from fovea.common.triton import SyncTritonClient
 from fovea.style.config import StyleSettings
 from fovea.style.core.jobs import JobState
@@ -53,7 +54,11 @@ def create_runner(settings: StyleSettings) -> JobRunner:
     store = open_store(settings)
     return JobRunner(
         store,
-        SyncTritonClient(settings.triton_url, timeout_s=settings.hard_time_limit_s),
+        SyncTritonClient(
+            settings.triton_url,
+            timeout_s=settings.hard_time_limit_s,
+            token=internal_token(settings.internal_token_file),
+        ),
         time_limit_s=settings.soft_time_limit_s,
         limits=limits_from(settings),
         heartbeats=Heartbeats(store, settings.heartbeat_interval_s),

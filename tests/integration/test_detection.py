@@ -85,8 +85,10 @@ def test_list_detectors(stack: Stack) -> None:
 
     with stack.client() as client:
         reply = client.call(client.detection.ListDetectors, detection_pb2.ListDetectorsRequest())
-    nanodet = {d.name: d for d in reply.detectors}["nanodet"]
-    assert nanodet.is_default and nanodet.family == "nanodet" and len(nanodet.labels) == 80
+    detectors = {d.name: d for d in reply.detectors}
+    nanodet = detectors["nanodet"]  # boxes decoded and capped in the graph, NMS in the service
+    assert nanodet.is_default and nanodet.family == "candidates" and len(nanodet.labels) == 80
+    assert not detectors["nanodet_int8"].is_default and detectors["nanodet_int8"].family == "candidates"
 
 
 @pytest.mark.parametrize(

@@ -82,8 +82,11 @@ def office(client: FoveaClient) -> str:
 
 def test_face_models_are_served_as_configured(stack: Stack) -> None:
     triton = triton_grpc.InferenceServerClient(stack.settings.triton_grpc_url)
-    detector = triton.get_model_config("face_detector", as_json=True)["config"]
-    embedder = triton.get_model_config("face_embedder", as_json=True)["config"]
+    headers = {
+        "triton-grpc-protocol-x-fovea-internal-token": stack.settings.internal_token_file.read_text().strip()
+    }
+    detector = triton.get_model_config("face_detector", as_json=True, headers=headers)["config"]
+    embedder = triton.get_model_config("face_embedder", as_json=True, headers=headers)["config"]
     assert tuple(o["name"] for o in detector["output"]) == DETECTOR_OUTPUTS
     assert [o["name"] for o in embedder["output"]] == [EMBEDDER_OUTPUT]
     for config in (detector, embedder):

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,3 +256,29 @@ def test_plaintext_off_loopback_is_refused(stack: Stack) -> None:
     )
     assert proc.returncode != 0
     assert "refusing to listen in plaintext on 0.0.0.0" in proc.stderr, proc.stderr
+
+
+def test_triton_requires_the_internal_token(stack: Stack) -> None:
+    # Every API but health: a local process without the token learns nothing and runs nothing.
+    import tritonclient.grpc as triton_grpc
+    from tritonclient.utils import InferenceServerException
+
+    from fovea.common.triton import TRITON_GRPC_TOKEN_HEADER as GRPC_TOKEN
+
+    s = stack.settings
+    client = triton_grpc.InferenceServerClient(s.triton_grpc_url)
+    assert client.is_server_live()  # health stays open for probes
+    for call in (
+        lambda h: client.get_model_repository_index(headers=h),
+        lambda h: client.get_model_config("nanodet", headers=h),
+        lambda h: client.get_inference_statistics(headers=h),
+    ):
+        with pytest.raises(InferenceServerException, match="x-fovea-internal-token"):
+            call(None)
+        with pytest.raises(InferenceServerException):
+            call({GRPC_TOKEN: "not-the-token-0123456789"})
+        call({GRPC_TOKEN: s.internal_token_file.read_text().strip()})
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.triton_http_port}/v2/health/ready", timeout=5) as resp:
+        assert resp.status == 200
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"http://127.0.0.1:{s.triton_http_port}/v2/models/nanodet/config", timeout=5)

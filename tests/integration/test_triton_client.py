@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tritonclient.grpc.aio as triton_aio
 
-from fovea.common.triton import TritonClient
+from fovea.common.triton import TritonClient, triton_headers
 
 from .conftest import Stack
 
@@ -26,7 +27,8 @@ def our_regions() -> list[Path]:
 
 def run(stack: Stack, shared_memory: bool, images: np.ndarray) -> tuple[list[dict[str, np.ndarray]], int]:
     async def go() -> tuple[list[dict[str, np.ndarray]], int]:
-        client = TritonClient(stack.settings.triton_grpc_url, shared_memory=shared_memory)
+        token = stack.settings.internal_token_file.read_bytes().strip()
+        client = TritonClient(stack.settings.triton_grpc_url, shared_memory=shared_memory, token=token)
         try:
             results = [await client.infer("nanodet", {"INPUT": image[None]}, OUTPUTS) for image in images]
             results.append(await client.infer("nanodet", {"INPUT": images}, OUTPUTS))  # a batch of 3
@@ -51,4 +53,32 @@ def test_shared_memory_matches_grpc_and_is_released(stack: Stack) -> None:
             assert got[name].dtype == want[name].dtype and got[name].shape == want[name].shape
             np.testing.assert_array_equal(got[name], want[name])
     assert shared[3]["SCORES"].shape == (3, 1000)
+    assert not our_regions()
+
+
+def test_a_triton_that_forgot_our_regions_is_answered_and_gets_new_ones(stack: Stack) -> None:
+    # What a restarted Triton looks like to a service: our regions are no longer registered.
+    image = np.random.default_rng(1).integers(0, 256, (1, 416, 416, 3), dtype=np.uint8)
+    token = stack.settings.internal_token_file.read_bytes().strip()
+
+    async def go() -> list[dict[str, np.ndarray]]:
+        client = TritonClient(stack.settings.triton_grpc_url, shared_memory=True, token=token)
+        raw = triton_aio.InferenceServerClient(stack.settings.triton_grpc_url)
+        try:
+            first = await client.infer("nanodet", {"INPUT": image}, OUTPUTS)
+            mine = [p.name for p in our_regions()]
+            assert mine  # regions were registered
+            for name in mine:
+                await raw.unregister_system_shared_memory(name, headers=triton_headers(token))
+            second = await client.infer("nanodet", {"INPUT": image}, OUTPUTS)  # falls back, forgets
+            third = await client.infer("nanodet", {"INPUT": image}, OUTPUTS)  # new regions
+            return [first, second, third]
+        finally:
+            await client.close()
+            await raw.close()
+
+    results = asyncio.run(go())
+    for later in results[1:]:
+        for name in OUTPUTS:
+            np.testing.assert_array_equal(later[name], results[0][name])
     assert not our_regions()

@@ -26,3 +26,17 @@ def test_config_name_is_checked_at_start() -> None:
     assert TritonSettings(model_config_name="gpu").model_config_name == "gpu"
     with pytest.raises(ValidationError):
         TritonSettings(model_config_name="../gpu")
+
+
+def test_restriction_leaves_health_open() -> None:
+    from fovea.stack.triton import RESTRICTED_APIS, restriction_flags
+
+    grpc_flag, http_flag = restriction_flags("s3cret-token-0123456789")
+    assert (
+        grpc_flag
+        == f"--grpc-restricted-protocol={RESTRICTED_APIS}:x-fovea-internal-token=s3cret-token-0123456789"
+    )
+    assert http_flag.startswith("--http-restricted-api=") and http_flag.endswith(
+        ":x-fovea-internal-token=s3cret-token-0123456789"
+    )
+    assert "health" not in RESTRICTED_APIS.split(",") and "inference" in RESTRICTED_APIS.split(",")
