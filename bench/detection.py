@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
-from _timing import HEADER, Figures, versus  # noqa: E402
+from _timing import HEADER, Figures, measure, versus  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.images import ImageLimits  # noqa: E402
@@ -110,6 +110,15 @@ def model_rows(requests: int, concurrencies: list[int], device: str) -> tuple[li
         )
         rows += r
         lines += line
+        low = measure(
+            "gateway, min score 0.001", lambda i: client.detect(encoded[i % 5], min_score=0.001), requests, 1
+        )
+        high = measure(
+            "gateway, min score 0.3", lambda i: client.detect(encoded[i % 5], min_score=0.3), requests, 1
+        )
+        rows += [low, high]
+        lines.append(f"min score 0.001 / 0.3 through the gateway: p50 {low.p50_ms / high.p50_ms:.2f}")
+        print(lines[-1], flush=True)
 
         env = settings_environment(settings)
         import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
