@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -67,6 +69,20 @@ def npm_tarball(name: str, version: str) -> Path:
     if not found:
         raise RuntimeError(f"npm pack {name}@{version} produced no tarball in {target}")
     return found[0]
+
+
+@contextmanager
+def atomic_write(out_path: Path) -> Iterator[Path]:
+    """A temporary path beside ``out_path`` to write to; it replaces ``out_path`` when the block succeeds, so
+    a reader (Triton, a concurrent build) never sees a half-written file. The pid keeps converters apart."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f"{out_path.name}.{os.getpid()}.part")
+    try:
+        yield tmp
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def extract_member(archive: Path, suffix: str, dest: Path) -> Path:

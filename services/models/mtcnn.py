@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fovea.convert.sources import cache_dir, extract_member, pypi_archive
+from fovea.convert.sources import atomic_write, cache_dir, extract_member, pypi_archive
 from fovea.serving.face_detector import ONNX_TENSORS
 
 PACKAGE_NAME = "facenet-pytorch"
@@ -411,12 +411,9 @@ def fetch_mtcnn_weights() -> dict[str, Path]:
 def convert_mtcnn(out_path: Path) -> Path:
     """Write one artefact ``{"format", "state_dict"}`` holding the three networks (prefixed pnet./rnet./onet.)."""
     artefact: dict[str, Any] = {"format": ARTEFACT_FORMAT, "state_dict": facenet_mtcnn().state_dict()}
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".part")
-    torch.save(artefact, tmp)
-    tmp.replace(out_path)
-    return out_path
+    with atomic_write(out_path) as tmp:
+        torch.save(artefact, tmp)
+    return Path(out_path)
 
 
 def facenet_mtcnn() -> MTCNN:
@@ -499,12 +496,10 @@ def check_mtcnn_onnx(model: MTCNN, path: Path, seed: int = 0) -> float:
 def convert_mtcnn_onnx(out_path: Path) -> Path:
     """facenet-pytorch's weights -> one ONNX file with the three networks, checked against the torch port."""
     model = facenet_mtcnn()
-    out_path = Path(out_path)
-    tmp = out_path.with_name(out_path.name + ".part")
-    export_mtcnn_onnx(model, tmp)
-    check_mtcnn_onnx(model, tmp)
-    tmp.replace(out_path)
-    return out_path
+    with atomic_write(out_path) as tmp:
+        export_mtcnn_onnx(model, tmp)
+        check_mtcnn_onnx(model, tmp)
+    return Path(out_path)
 
 
 def load_mtcnn(path: Path, device: str | torch.device = "cpu") -> MTCNN:

