@@ -112,6 +112,20 @@ def _face_embedder() -> ModelBuild:
     )
 
 
+def _classifier_imagenet() -> ModelBuild:
+    from fovea.models import mobilenet_v2
+
+    # torchvision's checkpoint in our MobileNetV2 definition, exported behind a uint8 input (normalised in the
+    # graph, softmax at the end) and checked against the port before it is written.
+    return ModelBuild(
+        name="classifier_imagenet",
+        weights_file="model.onnx",
+        fetch=mobilenet_v2.fetch_checkpoint,
+        source_sha256=mobilenet_v2.CHECKPOINT_SHA256,
+        convert=mobilenet_v2.convert_mobilenet_v2_onnx,
+    )
+
+
 BUILDS: dict[str, Callable[[], ModelBuild]] = {
     "nanodet": _nanodet,
     "nanodet_int8": _nanodet_int8,
@@ -119,6 +133,7 @@ BUILDS: dict[str, Callable[[], ModelBuild]] = {
     "style_gatys": _style_gatys,
     "face_detector": _face_detector,
     "face_embedder": _face_embedder,
+    "classifier_imagenet": _classifier_imagenet,
 }
 
 

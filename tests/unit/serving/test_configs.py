@@ -28,6 +28,7 @@ def params(config: dict[str, Any]) -> dict[str, str]:
 
 def test_every_model_has_both_flavours() -> None:
     assert MODELS == [
+        "classifier_imagenet",
         "face_detector",
         "face_embedder",
         "nanodet",
@@ -75,7 +76,7 @@ def test_python_flavour_matches_its_contract(model: str) -> None:
             check_config(contract, config)
 
 
-@pytest.mark.parametrize("model", ["nanodet", "nanodet_int8", "face_embedder"])
+@pytest.mark.parametrize("model", ["nanodet", "nanodet_int8", "face_embedder", "classifier_imagenet"])
 def test_native_flavour_names_are_the_onnx_graph_names(model: str) -> None:
     onnx = pytest.importorskip("onnx")
     gpu = read_config(REPOSITORY / model / "configs" / "gpu.pbtxt")

@@ -1,0 +1,1 @@
+"""Classification service: ``fovea.classify.v1`` (ImageNet classifiers served by Triton)."""

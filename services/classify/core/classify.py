@@ -1,0 +1,64 @@
+"""The classifier's input crop and the ranking of its output (pure functions).
+
+The crop is torchvision's ImageNet evaluation transform: resize (bilinear) so the shorter side is
+``resize_side``, then the centre ``crop_size x crop_size``. The served graph normalises the uint8 crop itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Prediction:
+    class_id: int
+    label: str
+    probability: float
+
+
+def centre_crop(image: np.ndarray, resize_side: int = 256, crop_size: int = 224) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB -> ``(crop_size, crop_size, 3)`` uint8: shorter side resized to ``resize_side``
+    (bilinear, the other side keeps the aspect ratio, rounded), then the centre crop (offsets floored).
+
+    Raises:
+        ValueError: not an ``(H, W, 3)`` uint8 image, or ``crop_size > resize_side``.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.dtype} {image.shape}")
+    if not 0 < crop_size <= resize_side:
+        raise ValueError(f"crop_size must be in 1..resize_side ({resize_side}), got {crop_size}")
+    height, width = image.shape[:2]
+    scale = resize_side / min(width, height)
+    size = (max(resize_side, round(width * scale)), max(resize_side, round(height * scale)))
+    resized = (
+        Image.fromarray(image).resize(size, Image.Resampling.BILINEAR) if size != (width, height) else None
+    )
+    pixels = np.asarray(resized) if resized is not None else image
+    top = (size[1] - crop_size) // 2
+    left = (size[0] - crop_size) // 2
+    return np.ascontiguousarray(pixels[top : top + crop_size, left : left + crop_size])
+
+
+def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[Prediction]:
+    """The ``k`` most probable classes, most probable first (ties: lower class id first).
+
+    Args:
+        probabilities: ``(C,)`` float, one per label.
+        labels: ``C`` class names.
+        k: ``1..C``.
+
+    Raises:
+        ValueError: ``probabilities`` and ``labels`` differ in length, or ``k`` out of range.
+    """
+    if probabilities.ndim != 1 or probabilities.shape[0] != len(labels):
+        raise ValueError(f"{probabilities.shape} probabilities for {len(labels)} labels")
+    if not 1 <= k <= len(labels):
+        raise ValueError(f"k must be in 1..{len(labels)}, got {k}")
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [Prediction(int(i), labels[i], float(probabilities[i])) for i in order]
+
+
+__all__ = ["Prediction", "centre_crop", "top_k"]

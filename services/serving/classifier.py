@@ -1,0 +1,108 @@
+"""``classifier_imagenet``: MobileNetV2 on ImageNet-1k (our port of torchvision's weights, ONNX) in onnxruntime.
+
+The graph comes from ``fovea models build`` (:func:`fovea.models.mobilenet_v2.convert_mobilenet_v2_onnx`):
+``IMAGE`` uint8 ``[N, 224, 224, 3]`` RGB, the centre crop of the photo resized so its shorter side is 256
+(the classify service makes it); cast, ``/ 255``, ``(x - mean) / std`` and NHWC -> NCHW run in the graph.
+``PROBABILITIES`` float32 ``[N, 1000]``: softmax over the classes of ``labels.txt`` beside ``config.pbtxt``
+(one name a line, index = class id). Tensor names in the ONNX file equal the Triton names, so Triton's native
+onnxruntime backend serves the same file (``configs/gpu.pbtxt``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fovea.serving.base import Arrays, Contract, RequestError, TensorSpec, run_batched, session_for
+
+INPUT_SIZE = 224  # the crop's side
+RESIZE_SIDE = 256  # the photo's shorter side before the centre crop
+LABELS_FILE = "labels.txt"  # beside config.pbtxt; read by the classify service
+NUM_CLASSES = 1000  # ImageNet-1k
+
+CONTRACT = Contract(
+    name="classifier_imagenet",
+    inputs=(TensorSpec("IMAGE", "uint8", (INPUT_SIZE, INPUT_SIZE, 3)),),
+    outputs=(TensorSpec("PROBABILITIES", "float32", (NUM_CLASSES,)),),
+    parameters={
+        "WEIGHTS": "the ONNX file in 1/ (model.onnx, written by fovea models build)",
+        "DEVICE": "auto | cpu | cuda | tensorrt: onnxruntime execution providers (fovea.serving.base)",
+        "THREADS": "onnxruntime intra-op threads; 0 = FOVEA_TORCH_THREADS, else one per core",
+    },
+)
+CLASSIFIER_INPUT = CONTRACT.inputs[0].name
+CLASSIFIER_OUTPUT = CONTRACT.outputs[0].name
+
+
+def read_labels(model_dir: Path) -> list[str]:
+    """The class names of a classifier's model directory (``labels.txt``, one a line, no blank lines).
+
+    Raises:
+        ValueError: the file is missing, empty or has a blank line.
+    """
+    path = Path(model_dir) / LABELS_FILE
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist: a classifier needs its class names, one a line")
+    labels = path.read_text().splitlines()
+    if not labels or any(not label.strip() for label in labels):
+        raise ValueError(f"{path} is empty or has a blank line")
+    return labels
+
+
+class Classifier:
+    """One onnxruntime session; :meth:`execute` runs a gathered batch in one call."""
+
+    def __init__(self, session: Any) -> None:
+        inputs = [(i.name, i.type) for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if inputs != [(CLASSIFIER_INPUT, "tensor(uint8)")] or outputs != [CLASSIFIER_OUTPUT]:
+            raise ValueError(
+                f"the ONNX file has inputs {inputs} and outputs {outputs}; expected {CLASSIFIER_INPUT} uint8 "
+                f"and {CLASSIFIER_OUTPUT}: rebuild it with `fovea models build --only {CONTRACT.name} --force`"
+            )
+        self.session = session
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """uint8 ``(N, 224, 224, 3)`` crops -> probabilities ``(N, classes)`` float32."""
+        out = self.session.run([CLASSIFIER_OUTPUT], {CLASSIFIER_INPUT: np.ascontiguousarray(images)})[0]
+        return np.asarray(out, np.float32)
+
+    def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
+        """One entry per request: ``{PROBABILITIES}`` for its ``n`` images or its ``RequestError``."""
+        checked: list[Mapping[str, np.ndarray]] = []
+        errors: dict[int, RequestError] = {}
+        for i, request in enumerate(requests):
+            image = request.get(CLASSIFIER_INPUT)
+            if image is not None and image.dtype != np.uint8:
+                errors[i] = RequestError(f"input {CLASSIFIER_INPUT} is {image.dtype}, expected uint8")
+                checked.append({})
+            else:
+                checked.append(request)
+        results = run_batched(
+            checked, CONTRACT.input_dims, lambda b: {CLASSIFIER_OUTPUT: self.classify(b[CLASSIFIER_INPUT])}
+        )
+        return [errors.get(i, result) for i, result in enumerate(results)]
+
+    def describe(self) -> str:
+        return f"onnxruntime {', '.join(self.session.get_providers())}"
+
+
+def load(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> Classifier:
+    """Open ``model_dir / WEIGHTS`` with the providers ``DEVICE`` and the instance ask for."""
+    return Classifier(session_for(model_dir, params, instance_kind, device_id))
+
+
+__all__ = [
+    "CLASSIFIER_INPUT",
+    "CLASSIFIER_OUTPUT",
+    "CONTRACT",
+    "INPUT_SIZE",
+    "LABELS_FILE",
+    "RESIZE_SIDE",
+    "Classifier",
+    "load",
+    "read_labels",
+]

@@ -1,0 +1,49 @@
+"""``fovea.classify.core.classify``: the centre crop and top-k."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fovea.classify.core.classify import centre_crop, top_k
+
+
+def test_centre_crop_of_a_wide_image() -> None:
+    # 512x256 (w x h): the shorter side is already 256, so no resize; the crop starts at x = (512-224)//2 = 144,
+    # y = (256-224)//2 = 16
+    image = np.zeros((256, 512, 3), np.uint8)
+    image[:, :, 0] = np.arange(512, dtype=np.int64)[None, :] % 256
+    image[:, :, 1] = np.arange(256, dtype=np.uint8)[:, None]
+    crop = centre_crop(image)
+    assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
+    assert crop[0, 0, 0] == 144 and crop[0, 0, 1] == 16
+    assert image[0, 0, 0] == 0  # the input is not modified
+
+
+def test_centre_crop_resizes_the_shorter_side() -> None:
+    # 100x50 -> scale 256/50 = 5.12 -> 512x256, then the 224 crop
+    crop = centre_crop(np.full((50, 100, 3), 7, np.uint8))
+    assert crop.shape == (224, 224, 3) and (crop == 7).all()
+
+
+def test_centre_crop_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        centre_crop(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ValueError, match="crop_size"):
+        centre_crop(np.zeros((10, 10, 3), np.uint8), resize_side=100, crop_size=200)
+
+
+def test_top_k_orders_and_breaks_ties_by_class_id() -> None:
+    probs = np.array([0.1, 0.4, 0.1, 0.4], np.float32)
+    best = top_k(probs, ["a", "b", "c", "d"], 3)
+    assert [(p.class_id, p.label) for p in best] == [(1, "b"), (3, "d"), (0, "a")]
+    assert best[0].probability == pytest.approx(0.4)
+
+
+def test_top_k_rejects_bad_k_and_mismatched_labels() -> None:
+    probs = np.array([0.5, 0.5], np.float32)
+    for k in (0, 3):
+        with pytest.raises(ValueError, match="k must be"):
+            top_k(probs, ["a", "b"], k)
+    with pytest.raises(ValueError, match="labels"):
+        top_k(probs, ["a"], 1)

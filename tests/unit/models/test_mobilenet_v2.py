@@ -1,0 +1,97 @@
+"""Our MobileNetV2 definition with torchvision's ImageNet checkpoint, and its ONNX export.
+
+No torchvision beside our torch build, so the port is checked by a strict state-dict load (every parameter
+name and shape of torchvision's network), the parameter count torchvision documents (3,504,872), and top-1 on
+photos whose ImageNet class is clear.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from PIL import Image
+
+from fovea.classify.core.classify import centre_crop, top_k
+from fovea.models import mobilenet_v2 as mnv2
+from fovea.models.samples import sample
+from fovea.stack.config import REPO_ROOT
+
+LABELS = (REPO_ROOT / "model_repository" / "classifier_imagenet" / "labels.txt").read_text().splitlines()
+DOGS = range(151, 269)  # ImageNet-1k's dog breeds (Chihuahua .. Mexican hairless)
+CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+@pytest.fixture(scope="module")
+def model() -> mnv2.MobileNetV2:
+    return mnv2.mobilenet_v2_from_checkpoint()
+
+
+def test_definition_matches_torchvision_layout() -> None:
+    net = mnv2.MobileNetV2()
+    # torchvision's documented size of mobilenet_v2: 3,504,872 parameters; 19 feature stages
+    assert sum(p.numel() for p in net.parameters()) == 3_504_872
+    assert len(net.features) == 19
+    block = net.features[2]
+    assert isinstance(block, mnv2.InvertedResidual) and not block.use_res_connect  # stride 2, 16 -> 24
+    assert isinstance(net.features[3], mnv2.InvertedResidual) and net.features[3].use_res_connect
+    with pytest.raises(ValueError, match="stride"):
+        mnv2.InvertedResidual(8, 8, 3, 6)
+
+
+def test_checkpoint_loads_strictly_in_eval_mode(model: mnv2.MobileNetV2) -> None:
+    assert not model.training
+    with torch.inference_mode():
+        logits = model(torch.zeros(2, 3, 224, 224))
+    assert logits.shape == (2, 1000) and torch.isfinite(logits).all()
+
+
+def test_labels_are_the_imagenet_classes_in_torchvision_order() -> None:
+    assert len(LABELS) == 1000
+    assert (LABELS[0], LABELS[281], LABELS[285], LABELS[967], LABELS[968]) == (
+        "tench",
+        "tabby",
+        "Egyptian cat",
+        "espresso",
+        "cup",
+    )
+    assert mnv2.imagenet_labels() == LABELS  # the committed file is what the package gives
+
+
+def _photo(name: str) -> np.ndarray:
+    if name in ("coffee", "chelsea", "astronaut"):
+        return np.asarray(getattr(skimage.data, name)())
+    return np.asarray(Image.open(sample(name)).convert("RGB"))
+
+
+@pytest.mark.parametrize(
+    ("photo", "expected"),
+    [
+        ("coffee", {967, 968}),  # espresso (0.99), cup
+        ("chelsea", set(CATS)),  # Egyptian cat (0.71), then tiger cat, tabby
+        ("dog", set(DOGS)),  # darknet's dog: Alaskan malamute (0.76)
+    ],
+)
+def test_top1_on_photos(model: mnv2.MobileNetV2, photo: str, expected: set[int]) -> None:
+    probs = mnv2.probabilities(model, centre_crop(_photo(photo))[None])[0]
+    assert probs.sum() == pytest.approx(1.0, abs=1e-4)
+    best = top_k(probs, LABELS, 1)[0]
+    assert best.class_id in expected, (photo, best)
+    assert best.probability > 0.5
+
+
+def test_preprocess_checks_and_normalises() -> None:
+    x = mnv2.preprocess(np.full((1, 2, 2, 3), 255, np.uint8))
+    # (1 - 0.485) / 0.229 = 2.2489 for red
+    assert x.shape == (1, 3, 2, 2) and x[0, 0, 0, 0].item() == pytest.approx(2.2489, abs=1e-4)
+    with pytest.raises(ValueError, match="uint8"):
+        mnv2.preprocess(np.zeros((1, 2, 2, 3), np.float32))
+
+
+def test_served_onnx_matches_the_port(model: mnv2.MobileNetV2) -> None:
+    served = mnv2.served_onnx(model)
+    assert [i.name for i in served.graph.input] == ["IMAGE"]
+    assert [o.name for o in served.graph.output] == ["PROBABILITIES"]
+    images = np.concatenate([mnv2.check_images(), centre_crop(_photo("coffee"))[None]])
+    assert mnv2.port_error(served, model, images) <= mnv2.PORT_TOLERANCE  # measured 6e-7
