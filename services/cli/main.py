@@ -169,7 +169,7 @@ def triton() -> None:
 
 
 @main.command()
-@click.argument("service", type=click.Choice(["gateway", "detection", "faces", "style"]))
+@click.argument("service", type=click.Choice(["gateway", "detection", "faces", "style", "classify"]))
 def serve(service: str) -> None:
     """Run one gRPC service in the foreground."""
     import importlib
@@ -596,6 +596,47 @@ def detect_eval(
 
 
 # ------------------------------------------------------------------ faces
+# ------------------------------------------------------------------ classification
+@main.group(cls=DefaultGroup, default_cmd="image")
+def classify() -> None:
+    """Classify images: `fovea classify IMAGE` or `fovea classify list`."""
+
+
+@classify.command("image")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", default="", help="Classifier name (default: the service's default)")
+@click.option("--top-k", type=int, default=0, help="Classes returned (default: the service's, 5)")
+@click.option("--json", "as_json", is_flag=True)
+def classify_image(image: Path, model: str, top_k: int, as_json: bool) -> None:
+    """The most probable classes of IMAGE."""
+    with connect() as client:
+        try:
+            result = client.classify(image.read_bytes(), model=model, top_k=top_k)
+        except FoveaClientError as exc:
+            fail(exc)
+    human = "\n".join(
+        [f"{image.name}: {result.image_size[0]}x{result.image_size[1]}, model {result.model}"]
+        + [f"  {c.probability:6.2%}  {c.label}" for c in result.classifications]
+    )
+    emit(asdict(result), as_json, human)
+
+
+@classify.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def classify_list(as_json: bool) -> None:
+    """The classifiers the service runs."""
+    with connect() as client:
+        try:
+            rows = client.list_classifiers()
+        except FoveaClientError as exc:
+            fail(exc)
+    human = "\n".join(
+        f"{r['name']:<24} {r['classes']:>5} classes  {r['input_size']}px{'  (default)' if r['is_default'] else ''}"
+        for r in rows
+    )
+    emit(rows, as_json, human)
+
+
 @main.group()
 def faces() -> None:
     """Galleries, enrollment, verify / identify, door access and its audit trail, evaluation."""

@@ -1,6 +1,8 @@
 """Typed Python client of the Fovea gateway: ``from fovea.client import FoveaClient``."""
 
 from fovea.client.client import (
+    Classification,
+    ClassifyResult,
     Detection,
     DetectResult,
     FoveaClient,
@@ -9,4 +11,13 @@ from fovea.client.client import (
     VerifyResult,
 )
 
-__all__ = ["DetectResult", "Detection", "FoveaClient", "FoveaClientError", "IdentifiedFace", "VerifyResult"]
+__all__ = [
+    "Classification",
+    "ClassifyResult",
+    "DetectResult",
+    "Detection",
+    "FoveaClient",
+    "FoveaClientError",
+    "IdentifiedFace",
+    "VerifyResult",
+]

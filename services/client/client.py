@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
 from fovea.common.v1 import common_pb2
 from fovea.detection.v1 import detection_pb2, detection_pb2_grpc
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
@@ -44,6 +45,20 @@ class DetectResult:
     model: str
     detections: list[Detection]
     annotated_png: bytes | None = field(default=None, repr=False)
+
+
+@dataclass
+class Classification:
+    label: str
+    class_id: int
+    probability: float
+
+
+@dataclass
+class ClassifyResult:
+    image_size: list[int]  # [width, height]
+    model: str
+    classifications: list[Classification]  # most probable first
 
 
 @dataclass
@@ -284,6 +299,7 @@ class FoveaClient:
         self.detection = detection_pb2_grpc.DetectionServiceStub(self._channel)
         self.faces = faces_pb2_grpc.FacesServiceStub(self._channel)
         self.style = style_pb2_grpc.StyleServiceStub(self._channel)
+        self.classifier = classify_pb2_grpc.ClassifyServiceStub(self._channel)
         self.models = models_pb2_grpc.ModelsServiceStub(self._channel)
         self.health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -373,6 +389,32 @@ class FoveaClient:
             ],
             annotated_png=reply.annotated_png or None,
         )
+
+    # --- classification
+    def classify(self, image: bytes, *, model: str = "", top_k: int = 0) -> ClassifyResult:
+        """The ``top_k`` most probable classes (0 = the service default, 5) of ``image``."""
+        request = classify_pb2.ClassifyRequest(image=common_pb2.Image(data=image), model=model, top_k=top_k)
+        reply = self.call(self.classifier.Classify, request)
+        return ClassifyResult(
+            image_size=[reply.image_size.width, reply.image_size.height],
+            model=reply.model,
+            classifications=[
+                Classification(c.label, c.class_id, round(c.probability, 4)) for c in reply.classifications
+            ],
+        )
+
+    def list_classifiers(self) -> list[dict[str, Any]]:
+        reply = self.call(self.classifier.ListClassifiers, classify_pb2.ListClassifiersRequest())
+        return [
+            {
+                "name": c.name,
+                "input_size": c.input_size,
+                "resize_side": c.resize_side,
+                "classes": len(c.labels),
+                "is_default": c.is_default,
+            }
+            for c in reply.classifiers
+        ]
 
     # --- faces
     def create_gallery(

@@ -54,7 +54,11 @@ async def run(settings: GatewaySettings) -> None:
     if token is None:
         log.warning("no internal token file set: backends that require one will refuse the gateway's calls")
     backends = public_backends(
-        settings.detection_addr, settings.faces_addr, settings.style_addr, settings.max_message_bytes
+        settings.detection_addr,
+        settings.faces_addr,
+        settings.style_addr,
+        settings.classify_addr,
+        settings.max_message_bytes,
     )
     forwarder = Forwarder(auth, settings.default_timeout_s, internal_token=token)
     triton = TritonClient(settings.triton_url, token=token)

@@ -29,7 +29,16 @@ from typing import Any
 
 import grpc
 
-SCOPES = ("detect", "faces:enroll", "faces:verify", "faces:identify", "faces:admin", "style", "models:read")
+SCOPES = (
+    "detect",
+    "faces:enroll",
+    "faces:verify",
+    "faces:identify",
+    "faces:admin",
+    "style",
+    "classify",
+    "models:read",
+)
 ALL_SCOPES = "*"
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,8 @@ METHOD_SCOPES: dict[str, str] = {
     "/fovea.style.v1.StyleService/WatchJob": "style",
     "/fovea.style.v1.StyleService/CancelJob": "style",
     "/fovea.style.v1.StyleService/ListStyles": "style",
+    "/fovea.classify.v1.ClassifyService/Classify": "classify",
+    "/fovea.classify.v1.ClassifyService/ListClassifiers": "classify",
     "/fovea.models.v1.ModelsService/ListModels": "models:read",
 }
 

@@ -22,6 +22,7 @@ class GatewaySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops
     detection_addr: str = Field("127.0.0.1:50061", description="Detection service host:port")
     faces_addr: str = Field("127.0.0.1:50062", description="Faces service host:port")
     style_addr: str = Field("127.0.0.1:50063", description="Style service host:port")
+    classify_addr: str = Field("127.0.0.1:50064", description="Classify service host:port")
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port (for ListModels)")
     default_timeout_s: float = Field(60.0, gt=0, le=3600, description="Deadline when the caller sets none")
     max_message_bytes: int = Field(

@@ -23,6 +23,7 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
+from fovea.classify.v1 import classify_pb2
 from fovea.common.caller import scopes_header
 from fovea.common.errors import InvalidArgument, public_message
 from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
@@ -62,7 +63,9 @@ class Backend:
     channel: grpc.aio.Channel
 
 
-def public_backends(detection: str, faces: str, style: str, max_message_bytes: int) -> list[Backend]:
+def public_backends(
+    detection: str, faces: str, style: str, classify: str, max_message_bytes: int
+) -> list[Backend]:
     options = [
         *CHANNEL_OPTIONS,
         ("grpc.max_send_message_length", max_message_bytes),
@@ -72,6 +75,7 @@ def public_backends(detection: str, faces: str, style: str, max_message_bytes: i
         ("detection", detection, detection_pb2.DESCRIPTOR.services_by_name["DetectionService"]),
         ("faces", faces, faces_pb2.DESCRIPTOR.services_by_name["FacesService"]),
         ("style", style, style_pb2.DESCRIPTOR.services_by_name["StyleService"]),
+        ("classify", classify, classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"]),
     ]
     return [Backend(n, a, s, grpc.aio.insecure_channel(a, options=options)) for n, a, s in specs]
 

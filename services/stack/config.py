@@ -37,6 +37,7 @@ class StackSettings(BaseSettings):
     detection_port: int = Field(50061, ge=1, le=65535)
     faces_port: int = Field(50062, ge=1, le=65535)
     style_port: int = Field(50063, ge=1, le=65535)
+    classify_port: int = Field(50064, ge=1, le=65535)
     triton_http_port: int = Field(8000, ge=1, le=65535)
     triton_grpc_port: int = Field(8001, ge=1, le=65535)
     triton_metrics_port: int = Field(8002, ge=1, le=65535)
@@ -45,6 +46,7 @@ class StackSettings(BaseSettings):
     faces_metrics_port: int = Field(9102, ge=1, le=65535)
     style_metrics_port: int = Field(9103, ge=1, le=65535)
     worker_metrics_port: int = Field(9104, ge=1, le=65535)
+    classify_metrics_port: int = Field(9105, ge=1, le=65535)
     start_timeout_s: float = Field(180.0, gt=0, description="How long `fovea up` waits for readiness")
     log_level: str = Field("INFO")
 

@@ -73,6 +73,10 @@ def probes(settings: StackSettings) -> dict[str, list[Probe]]:
             grpc_health(f"{h}:{settings.style_port}"),
             http_ok(f"http://{h}:{settings.style_metrics_port}/metrics"),
         ],
+        "classify": [
+            grpc_health(f"{h}:{settings.classify_port}"),
+            http_ok(f"http://{h}:{settings.classify_metrics_port}/metrics"),
+        ],
         "worker": [http_ok(f"http://{h}:{settings.worker_metrics_port}/metrics")],
         "gateway": [
             tcp_open(h, settings.gateway_port, "listening (TLS)")

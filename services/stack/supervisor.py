@@ -89,6 +89,19 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
             priority=30,
         ),
         Program(
+            "classify",
+            [*py, "serve", "classify"],
+            {
+                "FOVEA_CLASSIFY_HOST": host,
+                "FOVEA_CLASSIFY_PORT": str(settings.classify_port),
+                "FOVEA_CLASSIFY_INTERNAL_TOKEN_FILE": token,
+                "FOVEA_CLASSIFY_METRICS_PORT": str(settings.classify_metrics_port),
+                "FOVEA_CLASSIFY_TRITON_URL": triton,
+                "FOVEA_CLASSIFY_MODEL_REPOSITORY": str(settings.model_repository.resolve()),
+            },
+            priority=30,
+        ),
+        Program(
             "faces",
             [*py, "serve", "faces"],
             {
@@ -139,6 +152,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
                 "FOVEA_GATEWAY_DETECTION_ADDR": f"{host}:{settings.detection_port}",
                 "FOVEA_GATEWAY_FACES_ADDR": f"{host}:{settings.faces_port}",
                 "FOVEA_GATEWAY_STYLE_ADDR": f"{host}:{settings.style_port}",
+                "FOVEA_GATEWAY_CLASSIFY_ADDR": f"{host}:{settings.classify_port}",
                 "FOVEA_GATEWAY_TRITON_URL": triton,
             },
             priority=50,

@@ -25,6 +25,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from PIL import Image
 
+from fovea.classify.v1 import classify_pb2
 from fovea.detection.v1 import detection_pb2
 from fovea.faces.v1 import faces_pb2
 from fovea.models.v1 import models_pb2
@@ -35,7 +36,7 @@ from .conftest import Stack
 pytestmark = pytest.mark.integration
 
 SEED = 20240917
-PER_METHOD = 20  # x 22 methods = 440 generated requests, plus the fixed undecodable one per method
+PER_METHOD = 20  # x 24 methods = 480 generated requests, plus the fixed undecodable one per method
 CONCURRENCY = 6
 TIMEOUT_S = 20.0
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
@@ -46,6 +47,7 @@ SERVICES = [
     faces_pb2.DESCRIPTOR.services_by_name["FacesService"],
     style_pb2.DESCRIPTOR.services_by_name["StyleService"],
     models_pb2.DESCRIPTOR.services_by_name["ModelsService"],
+    classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"],
 ]
 
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from fovea.classify.config import ClassifySettings
 from fovea.cli.main import main
 from fovea.detection.config import DetectionSettings
 from fovea.faces.config import FacesSettings
@@ -30,6 +31,7 @@ SETTINGS = {
     "FOVEA_DETECTION_": DetectionSettings,
     "FOVEA_FACES_": FacesSettings,
     "FOVEA_STYLE_": StyleSettings,
+    "FOVEA_CLASSIFY_": ClassifySettings,
     "FOVEA_TRITON_": TritonSettings,
 }
 
@@ -46,6 +48,7 @@ def test_every_process_is_there(compose: dict) -> None:
         "detection",
         "faces",
         "style",
+        "classify",
         "worker",
         "gateway",
         "prometheus",
@@ -178,6 +181,7 @@ def test_k8s_manifests_share_entry_points_and_settings(monkeypatch: pytest.Monke
         "detection",
         "faces",
         "style",
+        "classify",
         "worker",
     }
     for deployment in deployments:
@@ -236,14 +240,14 @@ def test_kubectl_kustomize_builds() -> None:
 def test_compose_publishes_only_the_edge(compose: dict) -> None:
     """Triton and Redis are not published; the plaintext gateway only on the host's loopback."""
     services = compose["services"]
-    for name in ("triton", "redis", "detection", "faces", "style", "worker"):
+    for name in ("triton", "redis", "detection", "faces", "style", "classify", "worker"):
         assert not services[name].get("ports"), f"{name} is published"
     env = services["gateway"]["environment"]
     if env.get("FOVEA_GATEWAY_ALLOW_PLAINTEXT") == "true":
         ports = services["gateway"]["ports"]
         assert ports and all(p.startswith("127.0.0.1:") for p in ports)
     assert "--requirepass" in " ".join(services["redis"]["command"])
-    for name in ("detection", "faces", "style", "gateway"):
+    for name in ("detection", "faces", "style", "classify", "gateway"):
         token = services[name]["environment"][f"FOVEA_{name.upper()}_INTERNAL_TOKEN_FILE"]
         assert token == "/run/secrets/internal-token" and "internal-token" in services[name]["secrets"]
     for name, key in (("faces", "FOVEA_FACES_REDIS_URL"), ("style", "FOVEA_STYLE_REDIS_URL")):
@@ -253,7 +257,7 @@ def test_compose_publishes_only_the_edge(compose: dict) -> None:
 def test_k8s_keeps_triton_redis_and_services_private() -> None:
     docs = k8s_docs()
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
-    for name in ("detection", "faces", "style", "gateway"):
+    for name in ("detection", "faces", "style", "classify", "gateway"):
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in container["env"]}
         assert f"FOVEA_{name.upper()}_INTERNAL_TOKEN_FILE" in env, name

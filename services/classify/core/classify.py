@@ -33,13 +33,16 @@ def centre_crop(image: np.ndarray, resize_side: int = 256, crop_size: int = 224)
     height, width = image.shape[:2]
     scale = resize_side / min(width, height)
     size = (max(resize_side, round(width * scale)), max(resize_side, round(height * scale)))
-    resized = (
-        Image.fromarray(image).resize(size, Image.Resampling.BILINEAR) if size != (width, height) else None
-    )
-    pixels = np.asarray(resized) if resized is not None else image
     top = (size[1] - crop_size) // 2
     left = (size[0] - crop_size) // 2
-    return np.ascontiguousarray(pixels[top : top + crop_size, left : left + crop_size])
+    if size == (width, height):
+        return np.ascontiguousarray(image[top : top + crop_size, left : left + crop_size])
+    # Only the crop's window is resampled (the pixels of resizing the whole image, then cropping): a
+    # 16x12000 strip is never blown up to 256x192000.
+    sx, sy = size[0] / width, size[1] / height
+    box = (left / sx, top / sy, (left + crop_size) / sx, (top + crop_size) / sy)
+    crop = Image.fromarray(image).resize((crop_size, crop_size), Image.Resampling.BILINEAR, box=box)
+    return np.asarray(crop)
 
 
 def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[Prediction]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from fovea.classify.core.classify import centre_crop, top_k
 
@@ -47,3 +48,18 @@ def test_top_k_rejects_bad_k_and_mismatched_labels() -> None:
             top_k(probs, ["a", "b"], k)
     with pytest.raises(ValueError, match="labels"):
         top_k(probs, ["a"], 1)
+
+
+def test_centre_crop_resamples_only_the_window_like_a_full_resize() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (300, 500, 3)).astype(np.uint8)
+    # reference: resize all of it (shorter side 256: 300 -> 256, 500 -> round(426.67) = 427), then crop
+    full = np.asarray(Image.fromarray(image).resize((427, 256), Image.Resampling.BILINEAR)).astype(int)
+    want = full[16:240, 101:325]  # top (256-224)//2 = 16, left (427-224)//2 = 101
+    got = centre_crop(image).astype(int)
+    assert np.abs(got - want).mean() < 3.0  # the same window, resampled directly (filter edges differ)
+
+
+def test_centre_crop_of_a_long_strip_stays_small() -> None:
+    crop = centre_crop(np.full((16, 12_000, 3), 9, np.uint8))
+    assert crop.shape == (224, 224, 3) and (crop == 9).all()

@@ -7,6 +7,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from fovea.classify.v1 import classify_pb2
 from fovea.detection.v1 import detection_pb2
 from fovea.faces.v1 import faces_pb2
 from fovea.gateway.auth import (
@@ -80,6 +81,7 @@ def test_every_public_method_has_a_scope() -> None:
         (faces_pb2, "FacesService"),
         (style_pb2, "StyleService"),
         (models_pb2, "ModelsService"),
+        (classify_pb2, "ClassifyService"),
     ]:
         service = module.DESCRIPTOR.services_by_name[name]
         methods |= {f"/{service.full_name}/{m.name}" for m in service.methods}

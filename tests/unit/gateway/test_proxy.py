@@ -80,7 +80,7 @@ async def start(tmp_path: Path, backend_up: bool = True) -> Gateway:
         detection_addr = f"127.0.0.1:{closed_port()}"
     key = add_key(tmp_path / "keys.json", "admin", ["*"])
     forwarder = Forwarder(Authenticator(load_keys(tmp_path / "keys.json")), default_timeout_s=5)
-    detection = public_backends(detection_addr, "127.0.0.1:1", "127.0.0.1:1", 4 * MiB)[0]
+    detection = public_backends(detection_addr, "127.0.0.1:1", "127.0.0.1:1", "127.0.0.1:1", 4 * MiB)[0]
     gateway = await create_server(
         "gateway",
         "127.0.0.1:0",
