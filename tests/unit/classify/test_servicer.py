@@ -1,0 +1,154 @@
+"""The classify service in process, on port 0, through its real interceptor: answers on a real photo, and
+what a caller's mistake (corrupt image, unknown model, top_k out of range) gets back.
+
+Triton, the system's edge, is replaced by the model module it serves (``fovea.serving.classifier``), run in
+this process on the built ``model_repository/classifier_imagenet``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import grpc
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from fovea.classify.config import ClassifySettings
+from fovea.classify.pipeline import load_classifiers
+from fovea.classify.servicer import ClassifyServicer
+from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
+from fovea.common.errors import InvalidArgument
+from fovea.common.server import Registration, create_server
+from fovea.common.v1 import common_pb2
+from fovea.serving.triton_adapter import Served, load_from_repository
+from fovea.stack.config import REPO_ROOT
+
+REPOSITORY = REPO_ROOT / "model_repository"
+MODEL = "classifier_imagenet"
+
+
+class InProcessTriton:
+    """Triton replaced by the module it serves: the same contract, config and weights, in this process."""
+
+    def __init__(self, repository: Path) -> None:
+        self.models: dict[str, Served] = {
+            MODEL: load_from_repository("fovea.serving.classifier", repository / MODEL)
+        }
+        self.calls = 0
+
+    async def is_model_ready(self, model: str) -> bool:
+        return model in self.models
+
+    async def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Sequence[str],
+        *,
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        self.calls += 1
+        [result] = await asyncio.to_thread(self.models[model].execute, [dict(inputs)])
+        if isinstance(result, Exception):
+            raise InvalidArgument(str(result))
+        return {name: result[name] for name in outputs}
+
+
+def jpeg(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def triton() -> InProcessTriton:
+    if not (REPOSITORY / MODEL / "1" / "model.onnx").exists():
+        pytest.skip("classifier_imagenet is not built (`fovea models build --only classifier_imagenet`)")
+    return InProcessTriton(REPOSITORY)
+
+
+@pytest.fixture()
+async def stub(triton: InProcessTriton) -> AsyncIterator[classify_pb2_grpc.ClassifyServiceStub]:
+    settings = ClassifySettings(model_repository=REPOSITORY)
+    classifiers = load_classifiers(settings.model_repository, settings.models, settings.default_model)
+    servicer = ClassifyServicer(settings, classifiers, cast(Any, triton))
+    name = classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"].full_name
+    reg = Registration(classify_pb2_grpc.add_ClassifyServiceServicer_to_server, servicer, name)
+    handle = await create_server("classify", "127.0.0.1:0", [reg], max_message_bytes=4 * 1024 * 1024)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+        yield classify_pb2_grpc.ClassifyServiceStub(channel)
+    await handle.server.stop(0)
+
+
+async def test_coffee_is_espresso(stub: classify_pb2_grpc.ClassifyServiceStub) -> None:
+    reply = await stub.Classify(
+        classify_pb2.ClassifyRequest(image=common_pb2.Image(data=jpeg(skimage.data.coffee())), top_k=3)
+    )
+    assert reply.model == MODEL and (reply.image_size.width, reply.image_size.height) == (600, 400)
+    labels = [c.label for c in reply.classifications]
+    assert len(labels) == 3 and labels[0] == "espresso"  # 0.99 in process
+    assert reply.classifications[0].class_id == 967 and reply.classifications[0].probability > 0.9
+    assert reply.inference_seconds > 0
+
+
+async def test_list_classifiers(stub: classify_pb2_grpc.ClassifyServiceStub) -> None:
+    reply = await stub.ListClassifiers(classify_pb2.ListClassifiersRequest())
+    [info] = reply.classifiers
+    assert (info.name, info.input_size, info.resize_side, info.is_default) == (MODEL, 224, 256, True)
+    assert len(info.labels) == 1000 and info.labels[285] == "Egyptian cat"
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "words"),
+    [
+        (
+            classify_pb2.ClassifyRequest(image=common_pb2.Image(data=b"\xff\xd8garbage")),
+            "INVALID_ARGUMENT",
+            "decoded",
+        ),
+        (classify_pb2.ClassifyRequest(), "INVALID_ARGUMENT", "empty"),
+        (classify_pb2.ClassifyRequest(model="x" * 300), "NOT_FOUND", "available: classifier_imagenet"),
+        (classify_pb2.ClassifyRequest(top_k=1001), "INVALID_ARGUMENT", "[1, 1000]"),
+        (classify_pb2.ClassifyRequest(top_k=-3), "INVALID_ARGUMENT", "top_k"),
+    ],
+)
+async def test_caller_mistakes(
+    stub: classify_pb2_grpc.ClassifyServiceStub,
+    triton: InProcessTriton,
+    request_: classify_pb2.ClassifyRequest,
+    code: str,
+    words: str,
+) -> None:
+    calls = triton.calls
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Classify(request_)
+    assert info.value.code().name == code and words in (info.value.details() or ""), info.value
+    assert len(info.value.details() or "") < 300  # a long name is clipped, not echoed
+    assert triton.calls == calls  # refused before the model runs
+
+
+def test_load_classifiers_fails_at_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="default classifier 'b'"):
+        load_classifiers(REPOSITORY, ["classifier_imagenet"], "b")
+    with pytest.raises(ValueError, match="no model directory"):
+        load_classifiers(tmp_path, ["missing"], "missing")
+    (tmp_path / "nolabels").mkdir()
+    (tmp_path / "nolabels" / "config.pbtxt").write_text('name: "nolabels"\n')
+    with pytest.raises(ValueError, match="labels.txt"):
+        load_classifiers(tmp_path, ["nolabels"], "nolabels")
+
+
+def test_settings_refuse_unknown_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOVEA_CLASSIFY_TOPK", "3")
+    with pytest.raises(ValueError, match="did you mean FOVEA_CLASSIFY_TOP_K"):
+        ClassifySettings()
+    monkeypatch.delenv("FOVEA_CLASSIFY_TOPK")
+    monkeypatch.setenv("FOVEA_CLASSIFY_TOP_K", "0")
+    with pytest.raises(ValueError, match="top_k"):
+        ClassifySettings()
