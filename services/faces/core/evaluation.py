@@ -114,4 +114,86 @@ def _eer(fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray) -> tuple[floa
     return eer, float(lo + t * (hi - lo))
 
 
-__all__ = ["OperatingPoint", "RocReport", "pair_distances", "rates_at", "roc_report"]
+# Presentation-attack detection (ISO/IEC 30107-3). A presentation is classified bona fide when its score is
+# >= the threshold; a nan score (the check could not decide) is classified an attack.
+# APCER (per attack species) = attacks classified bona fide / attacks of that species; the APCER reported is
+# the worst species (the standard's APCER_PAIS, max over the species). BPCER = bona fide presentations
+# classified attacks / bona fide presentations. ACER = (APCER + BPCER) / 2 (kept for comparison with the
+# literature; the 2023 edition of the standard no longer recommends it).
+
+
+@dataclass(frozen=True)
+class PadOperatingPoint:
+    apcer: float  # the APCER asked for (worst species)
+    bpcer: float  # BPCER at the lowest threshold whose APCER is <= apcer
+    threshold: float  # accept as bona fide when score >= threshold
+    achieved_apcer: float
+
+
+@dataclass(frozen=True)
+class PadReport:
+    threshold: float
+    apcer: float  # worst species
+    apcer_by_species: dict[str, float]
+    bpcer: float
+    acer: float
+    bona_fide: int
+    attacks: dict[str, int]
+    operating_points: tuple[PadOperatingPoint, ...]  # at the APCERs asked for, in that order
+
+
+def _pad_scores(scores: np.ndarray) -> np.ndarray:
+    s = np.asarray(scores, np.float64).reshape(-1)
+    return np.where(np.isnan(s), -np.inf, s)
+
+
+def pad_report(
+    bona_fide: np.ndarray,
+    attacks: dict[str, np.ndarray],
+    threshold: float,
+    apcers: Sequence[float] = (0.01, 0.05),
+) -> PadReport:
+    """Rates at ``threshold`` and BPCER at the APCERs asked for, from the scores (higher = more bona fide)
+    of bona fide presentations and of attacks by species (each non-empty)."""
+    bona = _pad_scores(bona_fide)
+    species = {k: _pad_scores(v) for k, v in attacks.items()}
+    if len(bona) == 0 or not species or any(len(v) == 0 for v in species.values()):
+        raise ValueError("need bona fide scores and, for each attack species, at least one score")
+    for a in apcers:
+        if not 0 <= a < 1:
+            raise ValueError(f"APCER targets must be within [0, 1), got {a}")
+
+    def worst_apcer(t: float) -> float:
+        return max(float(np.mean(v >= t)) for v in species.values())
+
+    by_species = {k: float(np.mean(v >= threshold)) for k, v in species.items()}
+    apcer, bpcer = max(by_species.values()), float(np.mean(bona < threshold))
+    candidates = np.unique(np.concatenate([bona, *species.values(), [np.inf]]))
+    candidates = candidates[np.isfinite(candidates) | (candidates == np.inf)]
+    points = []
+    for target in apcers:
+        # APCER falls as the threshold rises: the lowest candidate meeting the target has the best BPCER.
+        t = next(float(c) for c in candidates if worst_apcer(c) <= target)
+        points.append(PadOperatingPoint(target, float(np.mean(bona < t)), t, worst_apcer(t)))
+    return PadReport(
+        threshold=threshold,
+        apcer=apcer,
+        apcer_by_species=by_species,
+        bpcer=bpcer,
+        acer=(apcer + bpcer) / 2,
+        bona_fide=len(bona),
+        attacks={k: len(v) for k, v in species.items()},
+        operating_points=tuple(points),
+    )
+
+
+__all__ = [
+    "OperatingPoint",
+    "PadOperatingPoint",
+    "PadReport",
+    "RocReport",
+    "pad_report",
+    "pair_distances",
+    "rates_at",
+    "roc_report",
+]

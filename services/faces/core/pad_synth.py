@@ -1,0 +1,194 @@
+"""Synthetic landmark bursts for the presentation-attack checks: bona fide heads and flat attacks, as a
+pinhole camera would see them, with detector noise. Test material (issue 10, item 3) and the set the
+geometry thresholds are evaluated on; no real face video is needed to make it.
+
+- Bona fide: a 3D layout of the five MTCNN points (:data:`FACE_3D`, average adult proportions in
+  inter-ocular distances, varied per subject) turned in yaw and pitch over the burst (a head turn, as the
+  active challenge will ask for), moved a little, projected.
+- Attacks: the five points of a face *photo* (the same 3D face seen once at a random pose, so a photo of a
+  face looking aside is included) lie on a plane; the plane is held still, slid, rotated in its plane,
+  tilted in 3D (perspective), brought closer or farther (several sizes), then projected the same way.
+
+Noise is Gaussian on each landmark coordinate, ``noise`` inter-ocular distances of the face in that frame
+(MTCNN's jitter between frames is of the order of 1-3% of the IOD). Everything is seeded numpy: the same
+generator gives the same set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# x right, y down, z away from the camera; unit = inter-ocular distance (IOD, about 63 mm). Eyes at depth
+# 0; the nose tip 0.40 IOD (25 mm) towards the camera, the mouth corners 0.10 IOD (6 mm): the nose stands
+# about 0.35 IOD over the plane of eyes and mouth corners. Order: MTCNN's (left eye, right eye, nose, mouth
+# left, mouth right).
+FACE_3D = np.array(
+    [
+        [-0.5, 0.0, 0.0],
+        [0.5, 0.0, 0.0],
+        [0.0, 0.55, -0.40],
+        [-0.4, 1.05, -0.10],
+        [0.4, 1.05, -0.10],
+    ]
+)
+FOCAL_PX = 900.0  # a 1280x720 door camera with a ~70 degree horizontal field of view
+IOD_MM = 63.0
+
+
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """(3,3) rotation from angles in degrees: yaw about y, pitch about x, roll about z (applied roll, pitch,
+    yaw)."""
+    y, p, r = np.radians([yaw, pitch, roll])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return np.asarray(ry @ rx @ rz)
+
+
+def project(
+    points: np.ndarray, focal: float = FOCAL_PX, centre: tuple[float, float] = (640, 360)
+) -> np.ndarray:
+    """(N,3) camera-frame points (z > 0, in front of the camera) -> (N,2) pixels of a pinhole camera."""
+    p = np.asarray(points, np.float64)
+    if np.any(p[:, 2] <= 0):
+        raise ValueError("points behind the camera")
+    return np.c_[focal * p[:, 0] / p[:, 2] + centre[0], focal * p[:, 1] / p[:, 2] + centre[1]]
+
+
+def _noisy(rng: np.random.Generator, frames: np.ndarray, noise: float) -> np.ndarray:
+    iod = np.linalg.norm(frames[:, 1] - frames[:, 0], axis=1)[:, None, None]
+    return frames + rng.normal(0.0, 1.0, frames.shape) * noise * iod
+
+
+def _sweep(rng: np.random.Generator, n: int, amplitude: float) -> np.ndarray:
+    """n angles (degrees) going from one side to the other over ``amplitude`` (a turn), with a random
+    centre and a little jitter."""
+    centre = rng.uniform(-10, 10)
+    t = np.linspace(-0.5, 0.5, n) * amplitude * rng.choice([-1, 1])
+    return np.asarray(centre + t + rng.normal(0, 0.5, n))
+
+
+def bona_fide_burst(
+    rng: np.random.Generator,
+    frames: int,
+    *,
+    turn: float = 30.0,
+    noise: float = 0.02,
+    distance_mm: float = 600.0,
+) -> np.ndarray:
+    """(frames,5,2) landmarks of a head turning by ``turn`` degrees in total over the burst (mostly yaw, or
+    mostly pitch, one in three), ``distance_mm`` from the camera, moving a little. The face's depths are
+    varied by +-25% per subject."""
+    face = FACE_3D * np.array([1.0, rng.uniform(0.9, 1.1), rng.uniform(0.75, 1.25)])
+    face = face - face.mean(0)
+    pitch_turn = rng.uniform() < 1 / 3
+    yaws = _sweep(rng, frames, turn * (0.3 if pitch_turn else 1.0))
+    pitches = _sweep(rng, frames, turn * (1.0 if pitch_turn else 0.3))
+    rolls = rng.normal(0, 3, frames)
+    scale = IOD_MM  # IOD units -> mm
+    out = []
+    drift = rng.normal(0, 10, (frames, 3)).cumsum(0)
+    for i in range(frames):
+        pts = face @ rotation(yaws[i], pitches[i], rolls[i]).T * scale
+        out.append(project(pts + np.array([0, 0, distance_mm]) + drift[i]))
+    return _noisy(rng, np.asarray(out), noise)
+
+
+def _photo_points(rng: np.random.Generator) -> np.ndarray:
+    """The five points of a printed face photo, on its plane z = 0, in mm: the 3D face photographed once at
+    a random pose (up to 30 degrees aside), face 40-90 mm wide on the paper."""
+    face = FACE_3D @ rotation(rng.uniform(-30, 30), rng.uniform(-20, 20), rng.uniform(-10, 10)).T
+    flat = face[:, :2] - face[:, :2].mean(0)
+    return np.c_[flat * rng.uniform(40, 90), np.zeros(5)]
+
+
+ATTACK_MOTIONS = ("still", "slide", "spin", "tilt", "zoom", "tilt_zoom")
+
+
+def attack_burst(
+    rng: np.random.Generator,
+    frames: int,
+    motion: str,
+    *,
+    noise: float = 0.02,
+    distance_mm: float = 500.0,
+    photo: np.ndarray | None = None,
+) -> np.ndarray:
+    """(frames,5,2) landmarks of a flat photo or screen moved by ``motion`` (one of :data:`ATTACK_MOTIONS`):
+    ``still`` (the same photo repeated), ``slide`` (moved across), ``spin`` (rotated in its plane up to 40
+    degrees), ``tilt`` (turned in 3D, up to 50 degrees about a random axis in its plane, i.e. perspective
+    warps), ``zoom`` (brought closer or moved away, x0.6-1.6 in size), ``tilt_zoom`` (both). ``photo``:
+    (5,3) points on the plane z = 0 in mm (default: a random face photo)."""
+    if motion not in ATTACK_MOTIONS:
+        raise ValueError(f"unknown attack motion {motion!r}; known: {', '.join(ATTACK_MOTIONS)}")
+    points = _photo_points(rng) if photo is None else np.asarray(photo, np.float64)
+    t = np.linspace(0, 1, frames)
+    axis = rng.uniform(0, 2 * np.pi)
+    tilt = rng.uniform(20, 50) * rng.choice([-1, 1]) if "tilt" in motion else 0.0
+    spin = rng.uniform(15, 40) * rng.choice([-1, 1]) if motion == "spin" else 0.0
+    zoom = rng.uniform(0.6, 1.6) if "zoom" in motion else 1.0
+    slide = rng.normal(0, 60, 2) if motion == "slide" else np.zeros(2)
+    start = rotation(0, rng.uniform(-10, 10), rng.uniform(-10, 10))  # the photo is not held quite square
+    out = []
+    for k in range(frames):
+        a = tilt * t[k]
+        tilt_r = rotation(a * np.cos(axis), a * np.sin(axis), spin * t[k])
+        z = distance_mm / (1 + (zoom - 1) * t[k])
+        pts = points @ (tilt_r @ start).T + np.array([*(slide * t[k]), z])
+        out.append(project(pts))
+    return _noisy(rng, np.asarray(out), noise)
+
+
+@dataclass(frozen=True)
+class SyntheticSet:
+    """Landmark bursts with their labels: ``bona_fide`` a list of (F,5,2); ``attacks`` by attack kind."""
+
+    bona_fide: list[np.ndarray]
+    attacks: dict[str, list[np.ndarray]]
+
+
+def synthetic_set(
+    seed: int,
+    per_kind: int,
+    *,
+    noise: float = 0.02,
+    turn: tuple[float, float] = (25.0, 45.0),
+    frames: tuple[int, int] = (3, 15),
+) -> SyntheticSet:
+    """``per_kind`` bursts of each attack motion and ``per_kind * len(ATTACK_MOTIONS)`` bona fide bursts,
+    with burst lengths drawn from ``frames`` (inclusive), head turns from ``turn`` degrees, distances
+    400-900 mm (face 60-140 px wide at this focal length)."""
+    rng = np.random.default_rng(seed)
+
+    def length() -> int:
+        return int(rng.integers(frames[0], frames[1] + 1))
+
+    def dist() -> float:
+        return float(rng.uniform(400, 900))
+
+    bona = [
+        bona_fide_burst(rng, length(), turn=float(rng.uniform(*turn)), noise=noise, distance_mm=dist())
+        for _ in range(per_kind * len(ATTACK_MOTIONS))
+    ]
+    attacks = {
+        motion: [
+            attack_burst(rng, length(), motion, noise=noise, distance_mm=dist()) for _ in range(per_kind)
+        ]
+        for motion in ATTACK_MOTIONS
+    }
+    return SyntheticSet(bona, attacks)
+
+
+__all__ = [
+    "ATTACK_MOTIONS",
+    "FACE_3D",
+    "FOCAL_PX",
+    "SyntheticSet",
+    "attack_burst",
+    "bona_fide_burst",
+    "project",
+    "rotation",
+    "synthetic_set",
+]
