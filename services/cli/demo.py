@@ -31,6 +31,14 @@ def _faces(client: FoveaClient) -> Any:
     }
 
 
+def _classify(client: FoveaClient) -> Any:
+    out = {}
+    for name in ("dog", "giraffe"):
+        result = client.classify(sample(name).read_bytes(), top_k=3)
+        out[f"{name}.jpg"] = [f"{c.label} {c.probability:.2f}" for c in result.classifications]
+    return out
+
+
 def _style(client: FoveaClient) -> Any:
     styles = client.list_styles()
     job = client.submit_style(sample("dog").read_bytes(), style=styles[0])
@@ -46,7 +54,12 @@ def _style(client: FoveaClient) -> Any:
     }
 
 
-DEMOS: dict[str, Callable[[FoveaClient], Any]] = {"detection": _detection, "faces": _faces, "style": _style}
+DEMOS: dict[str, Callable[[FoveaClient], Any]] = {
+    "detection": _detection,
+    "classify": _classify,
+    "faces": _faces,
+    "style": _style,
+}
 
 
 def run_demo() -> int:

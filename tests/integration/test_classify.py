@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -78,3 +82,26 @@ def test_the_detect_scope_does_not_classify(stack: Stack) -> None:
     with stack.client(stack.detect_key) as client, pytest.raises(FoveaClientError) as info:
         client.classify(jpeg(skimage.data.coffee()))
     assert info.value.code == "PERMISSION_DENIED"
+
+
+def test_cli(stack: Stack) -> None:
+    env = {**os.environ, "FOVEA_GATEWAY": stack.gateway, "FOVEA_API_KEY": stack.admin_key}
+
+    def fovea(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fovea", *args], capture_output=True, text=True, env=env, check=False
+        )
+
+    proc = fovea("classify", str(sample("dog")), "--top-k", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == {"image_size", "model", "classifications"} and len(data["classifications"]) == 2
+    assert set(data["classifications"][0]) == {"label", "class_id", "probability"}
+    human = fovea("classify", str(sample("dog")))
+    assert human.returncode == 0 and "model classifier_imagenet" in human.stdout, human.stderr
+    listed = fovea("classify", "list")
+    assert (
+        listed.returncode == 0 and "classifier_imagenet" in listed.stdout and "1000 classes" in listed.stdout
+    )
+    bad = fovea("classify", str(sample("dog")), "--model", "nope")
+    assert bad.returncode != 0 and "NOT_FOUND" in bad.stderr + bad.stdout
