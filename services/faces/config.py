@@ -87,6 +87,13 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
         le=100,
         description="Default policy: frames that must match the claimed identity (0 = every frame with a face)",
     )
+    pad_min_parallax: float = Field(
+        0.12,
+        gt=0,
+        lt=1,
+        description="Presentation-attack geometry check: the nose's travel across the eye-mouth plane a burst "
+        "must show to be a head, in inter-ocular distances (0.12: a head turn of about 20 degrees)",
+    )
     audit_backlog: int = Field(
         10_000, ge=0, le=1_000_000, description="Audit records kept in memory while Redis is down"
     )

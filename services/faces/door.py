@@ -40,6 +40,7 @@ from fovea.faces.core.access import (
     decide,
     deny,
 )
+from fovea.faces.core.pad import GeometrySettings, PadResult, check_burst
 from fovea.faces.core.records import check_door_id
 from fovea.faces.metrics import AUDIT_BACKLOG, AUDIT_DROPPED, DOOR_DECISIONS
 from fovea.faces.pipeline import FacePipeline
@@ -119,6 +120,7 @@ class DoorAccess:
         self.store = store
         self.policies = policies
         self.liveness = liveness
+        self.geometry = GeometrySettings(min_parallax=settings.pad_min_parallax)
         self.backlog: deque[tuple[str, dict[str, str]]] = deque()
 
     async def check(self, request: AccessRequest) -> AccessOutcome:
@@ -157,6 +159,14 @@ class DoorAccess:
         # A frame that could not be decoded is passed on as a 1x1 black image (its face is None).
         images = [np.zeros((1, 1, 3), np.uint8) if p.image is None else p.image for p in compared.photos]
         liveness = await self.liveness[policy.liveness_check].check(images, [p.face for p in compared.photos])
+        pad: PadResult | None = None
+        if policy.pad != "off":
+            pad = check_burst(
+                [None if p.face is None else p.face.landmarks[0] for p in compared.photos],
+                self.geometry,
+                embeddings=compared.embeddings,
+                match_threshold=compared.gallery.threshold,
+            )
         not_enrolled = (
             None
             if compared.enrolled
@@ -170,6 +180,7 @@ class DoorAccess:
             liveness,
             spread=burst_spread(compared.embeddings),
             not_enrolled=not_enrolled,
+            pad=pad,
         )
 
     # ------------------------------------------------------------------------------------------ audit
@@ -191,6 +202,10 @@ class DoorAccess:
             "liveness": r.liveness.value,
             "frame_count": str(r.frame_count),
             "matching_frames": str(r.matching_frames),
+            "pad_verdict": "NOT_CHECKED" if r.pad is None else r.pad.verdict.value,
+            "pad_score": "" if r.pad is None else f"{r.pad.score:.6f}",
+            "pad_threshold": "" if r.pad is None else f"{r.pad.threshold:.6f}",
+            "pad_reasons": "" if r.pad is None else json.dumps(list(r.pad.reasons)),
         }
 
     async def _audit(self, request: AccessRequest, outcome: AccessOutcome) -> AccessOutcome:

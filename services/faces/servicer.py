@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import logging
 import time
 import uuid
@@ -29,6 +30,8 @@ from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import without_enrollment
 from fovea.faces.core.faces import DetectedFaces, choose_face
 from fovea.faces.core.matching import is_match
+from fovea.faces.core.pad import CHECK as PAD_CHECK
+from fovea.faces.core.pad import PadResult, PadVerdict
 from fovea.faces.core.records import (
     TemplateRecord,
     check_door_id,
@@ -354,6 +357,7 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                     liveness=LIVENESS.get(f.get("liveness", ""), faces_pb2.NOT_CHECKED),
                     frame_count=int(f.get("frame_count", 0)),
                     matching_frames=int(f.get("matching_frames", 0)),
+                    pad=recorded_pad(f),
                 )
             )
         return faces_pb2.ListAuditRecordsResponse(records=records)
@@ -375,4 +379,39 @@ def access_response(outcome: AccessOutcome, *, admin: bool) -> faces_pb2.VerifyA
         liveness=LIVENESS[r.liveness.value],
         audit_id=outcome.audit_id,
         client_request_id=client_request_id_var.get(),
+        pad=pad_check(r.pad),
+    )
+
+
+PAD_VERDICTS = {
+    "NOT_CHECKED": faces_pb2.PAD_NOT_CHECKED,
+    PadVerdict.BONA_FIDE.value: faces_pb2.PAD_BONA_FIDE,
+    PadVerdict.ATTACK.value: faces_pb2.PAD_ATTACK,
+    PadVerdict.UNDECIDED.value: faces_pb2.PAD_UNDECIDED,
+}
+
+
+def pad_check(pad: PadResult | None) -> faces_pb2.PadCheck:
+    if pad is None:
+        return faces_pb2.PadCheck(verdict=faces_pb2.PAD_NOT_CHECKED)
+    return faces_pb2.PadCheck(
+        check=pad.check,
+        verdict=PAD_VERDICTS[pad.verdict.value],
+        score=pad.score,
+        threshold=pad.threshold,
+        reasons=list(pad.reasons),
+    )
+
+
+def recorded_pad(fields: dict[str, str]) -> faces_pb2.PadCheck:
+    """The PadCheck of an audit record's fields (records from before the check have none: NOT_CHECKED)."""
+    verdict = PAD_VERDICTS.get(fields.get("pad_verdict", ""), faces_pb2.PAD_NOT_CHECKED)
+    if verdict == faces_pb2.PAD_NOT_CHECKED:
+        return faces_pb2.PadCheck(verdict=verdict)
+    return faces_pb2.PadCheck(
+        check=PAD_CHECK,
+        verdict=verdict,
+        score=float(fields.get("pad_score") or "nan"),
+        threshold=float(fields.get("pad_threshold") or 0),
+        reasons=json.loads(fields.get("pad_reasons") or "[]"),
     )

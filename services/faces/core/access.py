@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from fovea.faces.core.faces import DetectedFaces
+from fovea.faces.core.pad import PadResult, PadVerdict
 from fovea.faces.core.records import check_door_id
 
 
@@ -52,6 +53,11 @@ class NoLivenessCheck:
 LIVENESS_CHECKS: dict[str, Callable[[], LivenessCheck]] = {"none": NoLivenessCheck}
 
 
+# What a door does with presentation-attack detection (the multi-frame geometry check, fovea.faces.core.pad):
+# not run; run and recorded (response and audit) without deciding; run, and anything but BONA_FIDE is DENY.
+PAD_POLICIES = ("off", "record", "require")
+
+
 @dataclass(frozen=True)
 class DoorPolicy:
     liveness_check: str = "none"  # a key of LIVENESS_CHECKS
@@ -62,8 +68,11 @@ class DoorPolicy:
     # A burst whose faces are not all one person (two faces as far apart as the threshold) is DENY unless
     # this is set; then only min_matching_frames decides.
     allow_mixed_faces: bool = False
+    pad: str = "off"  # one of PAD_POLICIES
 
     def __post_init__(self) -> None:
+        if self.pad not in PAD_POLICIES:
+            raise ValueError(f"unknown pad policy {self.pad!r}; known: {', '.join(PAD_POLICIES)}")
         if self.liveness_check not in LIVENESS_CHECKS:
             raise ValueError(
                 f"unknown liveness check {self.liveness_check!r}; known: {', '.join(sorted(LIVENESS_CHECKS))}"
@@ -140,6 +149,7 @@ REASON_KINDS = (
     "no_face",
     "mixed_faces",
     "liveness",
+    "pad",
     "bad_request",
     "unknown_identity",
     "unavailable",
@@ -158,6 +168,7 @@ class AccessResult:
     liveness: Liveness
     matching_frames: int
     frame_count: int
+    pad: PadResult | None = None  # None: not run (the door's pad policy is off, or no decision was reached)
 
 
 def burst_spread(embeddings: np.ndarray) -> float:
@@ -179,12 +190,15 @@ def decide(
     *,
     spread: float = 0.0,
     not_enrolled: str | None = None,
+    pad: PadResult | None = None,
 ) -> AccessResult:
     """GRANT only when the frames' faces are one person (``spread`` < threshold, see :func:`burst_spread`,
     unless ``policy.allow_mixed_faces``), at least ``policy.min_matching_frames`` frames (default: every
     frame with a face) have distance < threshold, and the liveness result is acceptable to the policy;
     otherwise DENY with the first reason that applies. ``not_enrolled`` says why the claimed identity has
-    nothing to compare with (its frames then carry no distance: ``inf``)."""
+    nothing to compare with (its frames then carry no distance: ``inf``). ``pad``: the presentation-attack
+    check's result, kept in the decision; with ``policy.pad == "require"`` anything but BONA_FIDE (or no
+    result) is DENY, with the check's first reason."""
     if policy.threshold is not None:
         threshold = min(threshold, policy.threshold)
     distances = [f.distance for f in frames if f.distance is not None]
@@ -193,7 +207,7 @@ def decide(
     needed = policy.min_matching_frames or len(distances)
 
     def result(decision: Decision, kind: str, reason: str) -> AccessResult:
-        return AccessResult(decision, reason, kind, best, threshold, liveness, matching, len(frames))
+        return AccessResult(decision, reason, kind, best, threshold, liveness, matching, len(frames), pad)
 
     if not frames:
         return result(Decision.DENY, "bad_request", "no frames")
@@ -208,6 +222,10 @@ def decide(
             "mixed_faces",
             f"the frames show different people: two faces are {spread:.3f} apart, threshold {threshold:.3f}",
         )
+    if policy.pad == "require" and (pad is None or pad.verdict is not PadVerdict.BONA_FIDE):
+        why = pad.reasons[0] if pad is not None and pad.reasons else "presentation-attack check: not run"
+        verdict = "NOT_CHECKED" if pad is None else pad.verdict.value
+        return result(Decision.DENY, "pad", f"presentation attack suspected ({verdict}): {why}")
     if liveness is Liveness.SPOOF:
         return result(Decision.DENY, "liveness", "liveness check: spoof")
     if liveness is Liveness.NOT_CHECKED and policy.deny_unchecked_liveness:
@@ -252,6 +270,7 @@ def deny(kind: str, reason: str, threshold: float = 0.0, frame_count: int = 0) -
 
 __all__ = [
     "LIVENESS_CHECKS",
+    "PAD_POLICIES",
     "REASON_KINDS",
     "AccessResult",
     "Decision",

@@ -27,6 +27,7 @@ All functions are pure; coordinates are image pixels (x right, y down), float64 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,9 +193,9 @@ def check_geometry(
     match_threshold: float | None = None,
 ) -> PadResult:
     """The verdict on one burst from its (F,5,2) MTCNN landmarks in pixels (one face per frame, in frame
-    order). With ``embeddings`` (F,D) of the same faces and the gallery's ``match_threshold``, a burst whose
-    faces are not all one person (two as far apart as the threshold) is an ATTACK. ``ValueError`` for a
-    burst outside ``settings``' frame count or bad shapes."""
+    order; a frame without a face is a row of nan). With ``embeddings`` (N,D) of the burst's faces and the
+    gallery's ``match_threshold``, a burst whose faces are not all one person (two as far apart as the
+    threshold) is an ATTACK. ``ValueError`` for a burst outside ``settings``' frame count or bad shapes."""
     lm = np.asarray(landmarks, np.float64)
     if lm.ndim != 3 or lm.shape[1:] != (5, 2):
         raise ValueError(f"expected (F, 5, 2) landmarks, got {lm.shape}")
@@ -206,10 +207,10 @@ def check_geometry(
     spread = None
     if embeddings is not None:
         e = np.asarray(embeddings, np.float64)
-        if match_threshold is None or e.ndim != 2 or len(e) != f:
-            raise ValueError(f"need (F={f}, D) embeddings and a match threshold, got {e.shape}")
+        if match_threshold is None or e.ndim != 2:
+            raise ValueError(f"need (N, D) embeddings and a match threshold, got {e.shape}")
         diff = e[:, None, :] - e[None, :, :]
-        spread = float(np.sqrt((diff * diff).sum(-1)).max())
+        spread = float(np.sqrt((diff * diff).sum(-1)).max()) if len(e) else 0.0
 
     threshold = settings.min_parallax
 
@@ -250,6 +251,25 @@ def check_geometry(
     )
 
 
+def check_burst(
+    landmarks: Sequence[np.ndarray | None],
+    settings: GeometrySettings,
+    *,
+    embeddings: np.ndarray | None = None,
+    match_threshold: float | None = None,
+) -> PadResult:
+    """:func:`check_geometry` for a door's burst as it came: per frame the face's (5,2) landmarks or None
+    (no face, or not an image). A burst of a length the check cannot judge is UNDECIDED, not an error."""
+    f = len(landmarks)
+    if not settings.min_frames <= f <= settings.max_frames:
+        reason = f"{CHECK}: a burst of {settings.min_frames}-{settings.max_frames} frames is needed, got {f}"
+        return PadResult(PadVerdict.UNDECIDED, float("nan"), settings.min_parallax, (reason,), 0, f)
+    lm = np.array(
+        [np.full((5, 2), np.nan) if p is None else np.asarray(p, np.float64).reshape(5, 2) for p in landmarks]
+    )
+    return check_geometry(lm, settings, embeddings=embeddings, match_threshold=match_threshold)
+
+
 __all__ = [
     "CANONICAL_QUAD",
     "CHECK",
@@ -258,6 +278,7 @@ __all__ = [
     "PadResult",
     "PadVerdict",
     "canonical_nose",
+    "check_burst",
     "check_geometry",
     "homography",
     "parallax_score",

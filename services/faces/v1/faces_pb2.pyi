@@ -20,6 +20,14 @@ class LivenessResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NOT_CHECKED: _ClassVar[LivenessResult]
     LIVE: _ClassVar[LivenessResult]
     SPOOF: _ClassVar[LivenessResult]
+
+class PadVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PAD_VERDICT_UNSPECIFIED: _ClassVar[PadVerdict]
+    PAD_NOT_CHECKED: _ClassVar[PadVerdict]
+    PAD_BONA_FIDE: _ClassVar[PadVerdict]
+    PAD_ATTACK: _ClassVar[PadVerdict]
+    PAD_UNDECIDED: _ClassVar[PadVerdict]
 ACCESS_DECISION_UNSPECIFIED: AccessDecision
 GRANT: AccessDecision
 DENY: AccessDecision
@@ -27,6 +35,11 @@ LIVENESS_RESULT_UNSPECIFIED: LivenessResult
 NOT_CHECKED: LivenessResult
 LIVE: LivenessResult
 SPOOF: LivenessResult
+PAD_VERDICT_UNSPECIFIED: PadVerdict
+PAD_NOT_CHECKED: PadVerdict
+PAD_BONA_FIDE: PadVerdict
+PAD_ATTACK: PadVerdict
+PAD_UNDECIDED: PadVerdict
 
 class Gallery(_message.Message):
     __slots__ = ("gallery_id", "threshold", "embedding_model", "identity_count", "metadata")
@@ -280,6 +293,20 @@ class IdentifyResponse(_message.Message):
     embedding_model: str
     def __init__(self, faces: _Optional[_Iterable[_Union[IdentifiedFace, _Mapping]]] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ...) -> None: ...
 
+class PadCheck(_message.Message):
+    __slots__ = ("check", "verdict", "score", "threshold", "reasons")
+    CHECK_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    check: str
+    verdict: PadVerdict
+    score: float
+    threshold: float
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, check: _Optional[str] = ..., verdict: _Optional[_Union[PadVerdict, str]] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class VerifyAccessRequest(_message.Message):
     __slots__ = ("door_id", "gallery_id", "claimed_identity_id", "frames")
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
@@ -293,7 +320,7 @@ class VerifyAccessRequest(_message.Message):
     def __init__(self, door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[_common_pb2.Image, _Mapping]]] = ...) -> None: ...
 
 class VerifyAccessResponse(_message.Message):
-    __slots__ = ("decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "audit_id", "client_request_id")
+    __slots__ = ("decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "audit_id", "client_request_id", "pad")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +330,7 @@ class VerifyAccessResponse(_message.Message):
     LIVENESS_FIELD_NUMBER: _ClassVar[int]
     AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PAD_FIELD_NUMBER: _ClassVar[int]
     decision: AccessDecision
     reason: str
     distance: float
@@ -312,7 +340,8 @@ class VerifyAccessResponse(_message.Message):
     liveness: LivenessResult
     audit_id: str
     client_request_id: str
-    def __init__(self, decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., audit_id: _Optional[str] = ..., client_request_id: _Optional[str] = ...) -> None: ...
+    pad: PadCheck
+    def __init__(self, decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., audit_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ...) -> None: ...
 
 class ListAuditRecordsRequest(_message.Message):
     __slots__ = ("door_id", "limit")
@@ -323,7 +352,7 @@ class ListAuditRecordsRequest(_message.Message):
     def __init__(self, door_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "frame_count", "matching_frames", "client_request_id")
+    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "frame_count", "matching_frames", "client_request_id", "pad")
     AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
     UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +368,7 @@ class AuditRecord(_message.Message):
     FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
     MATCHING_FRAMES_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PAD_FIELD_NUMBER: _ClassVar[int]
     audit_id: str
     unix_ms: int
     door_id: str
@@ -354,7 +384,8 @@ class AuditRecord(_message.Message):
     frame_count: int
     matching_frames: int
     client_request_id: str
-    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., frame_count: _Optional[int] = ..., matching_frames: _Optional[int] = ..., client_request_id: _Optional[str] = ...) -> None: ...
+    pad: PadCheck
+    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., frame_count: _Optional[int] = ..., matching_frames: _Optional[int] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ...) -> None: ...
 
 class ListAuditRecordsResponse(_message.Message):
     __slots__ = ("records",)

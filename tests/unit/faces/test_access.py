@@ -19,6 +19,7 @@ from fovea.faces.core.access import (
     deny,
     without_enrollment,
 )
+from fovea.faces.core.pad import PadResult, PadVerdict
 
 OPEN = DoorPolicy()
 MATCH, FAR = FrameOutcome(distance=0.35), FrameOutcome(distance=0.82)
@@ -172,3 +173,28 @@ def test_policies_from_a_dict() -> None:
 def test_bad_policies_are_refused(raw: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DoorPolicies.from_dict(raw)
+
+
+def _pad(verdict: PadVerdict) -> PadResult:
+    return PadResult(verdict, 0.01, 0.12, ("geometry: no 3D parallax (0.010 IOD < 0.120)",), 5, 5)
+
+
+def test_a_door_requiring_pad_denies_anything_but_bona_fide() -> None:
+    frames = [MATCH] * 5
+    require, record = DoorPolicy(pad="require"), DoorPolicy(pad="record")
+    for verdict in (PadVerdict.ATTACK, PadVerdict.UNDECIDED):
+        r = decide("vault", frames, 0.6, require, Liveness.NOT_CHECKED, pad=_pad(verdict))
+        assert r.decision is Decision.DENY and r.kind == "pad" and r.pad == _pad(verdict)
+        assert f"({verdict.value}): geometry: no 3D parallax" in r.reason
+    missing = decide("vault", frames, 0.6, require, Liveness.NOT_CHECKED)
+    assert missing.decision is Decision.DENY and "not run" in missing.reason
+    live = decide("vault", frames, 0.6, require, Liveness.NOT_CHECKED, pad=_pad(PadVerdict.BONA_FIDE))
+    assert live.decision is Decision.GRANT
+    # record keeps the verdict and decides on the match alone; a non-match is still a non-match
+    kept = decide("annex", frames, 0.6, record, Liveness.NOT_CHECKED, pad=_pad(PadVerdict.ATTACK))
+    assert kept.decision is Decision.GRANT and kept.pad is not None
+    far = decide("vault", [FAR] * 5, 0.6, require, Liveness.NOT_CHECKED, pad=_pad(PadVerdict.BONA_FIDE))
+    assert far.decision is Decision.DENY and far.kind == "no_match"
+    with pytest.raises(ValueError, match="unknown pad policy 'on'"):
+        DoorPolicy(pad="on")
+    assert DoorPolicies.from_dict({"doors": {"vault": {"pad": "require"}}}).for_door("vault").pad == "require"

@@ -174,7 +174,12 @@ async def start(
 @pytest.fixture()
 async def faces(redis_url: str, triton: InProcessTriton) -> AsyncIterator[Faces]:
     policies = DoorPolicies(
-        DoorPolicy(), {"lobby": DoorPolicy(min_matching_frames=1, allow_mixed_faces=True)}
+        DoorPolicy(),
+        {
+            "lobby": DoorPolicy(min_matching_frames=1, allow_mixed_faces=True),
+            "vault": DoorPolicy(pad="require"),
+            "annex": DoorPolicy(pad="record"),
+        },
     )
     async for f in start(FacesSettings(redis_url=redis_url), triton, policies):
         await f.stub.CreateGallery(faces_pb2.CreateGalleryRequest(gallery_id=f.gallery), metadata=ADMIN)
@@ -312,3 +317,29 @@ async def test_no_internal_address_reaches_the_door(triton: InProcessTriton) -> 
         r = await f.stub.VerifyAccess(access(f, "front", "obama", image("obama2")), metadata=VERIFY)
         assert r.decision == faces_pb2.DENY and "Redis" in r.reason, r
         assert str(port) not in r.reason and "127.0.0.1" not in r.reason, r
+
+
+async def test_a_still_photo_repeated_is_denied_where_the_door_requires_pad(faces: Faces) -> None:
+    await enroll(faces, "obama", "obama")
+    burst = [image("obama2")] * 4
+    vault = await faces.stub.VerifyAccess(access(faces, "vault", "obama", *burst), metadata=VERIFY)
+    assert vault.decision == faces_pb2.DENY and "geometry: no 3D parallax" in vault.reason, vault
+    assert vault.pad.check == "geometry" and vault.pad.verdict == faces_pb2.PAD_ATTACK
+    assert vault.pad.score == 0.0 and vault.pad.threshold == pytest.approx(0.12)
+    assert vault.pad.reasons and vault.pad.reasons[0].startswith("geometry: no 3D parallax")
+    # record: the same verdict kept, the door decides on the match alone
+    annex = await faces.stub.VerifyAccess(access(faces, "annex", "obama", *burst), metadata=VERIFY)
+    assert annex.decision == faces_pb2.GRANT and annex.pad.verdict == faces_pb2.PAD_ATTACK, annex
+    # off (the default): not run
+    front = await faces.stub.VerifyAccess(access(faces, "front", "obama", *burst), metadata=VERIFY)
+    assert front.decision == faces_pb2.GRANT and front.pad.verdict == faces_pb2.PAD_NOT_CHECKED, front
+    # one frame is too short a burst to judge: UNDECIDED, and require denies it
+    short = await faces.stub.VerifyAccess(access(faces, "vault", "obama", image("obama2")), metadata=VERIFY)
+    assert short.decision == faces_pb2.DENY and short.pad.verdict == faces_pb2.PAD_UNDECIDED, short
+    assert "3-15 frames" in short.reason
+    [record] = (
+        await faces.stub.ListAuditRecords(
+            faces_pb2.ListAuditRecordsRequest(door_id="vault", limit=2), metadata=ADMIN
+        )
+    ).records[1:]
+    assert record.audit_id == vault.audit_id and record.pad == vault.pad
