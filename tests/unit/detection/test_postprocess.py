@@ -111,10 +111,15 @@ def test_fifty_thousand_candidates_cost_about_as_much_as_one_thousand() -> None:
         return postprocess(*case, iou_threshold=0.5, max_detections=100, max_candidates=cap)
 
     run(small)  # warm-up
-    ratio = _best_time(lambda: run(large)) / _best_time(lambda: run(small))
+    # alternate the two, best of 9 each, so a burst of load on a shared machine hits both
+    best_small = best_large = math.inf
+    for _ in range(9):
+        best_small = min(best_small, _best_time(lambda: run(small), repeats=1))
+        best_large = min(best_large, _best_time(lambda: run(large), repeats=1))
+    ratio = best_large / best_small
     # capped, the 50k case costs one top-k over 50k scores plus NMS over 1k: near 1x, where an uncapped
-    # NMS over 50k clustered boxes takes 30-100x as long; 4x leaves room for a busy machine
-    assert ratio < 4.0, f"50k candidates took {ratio:.1f}x the time of 1k"
+    # NMS over 50k clustered boxes takes 30-100x as long; 8x leaves room for a busy machine
+    assert ratio < 8.0, f"50k candidates took {ratio:.1f}x the time of 1k"
 
     boxes, scores, class_ids = large
     capped = torch.sort(torch.sort(scores, descending=True, stable=True).indices[:cap]).values
