@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -52,6 +53,10 @@ class Stack:
         return Supervisor(self.settings.data)
 
 
+PAD_DOOR = "pad-vault"
+"""The stack's door whose policy requires presentation-attack detection."""
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("stack")
@@ -65,6 +70,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         FOVEA_STYLE_HARD_TIME_LIMIT_S="25",
         FOVEA_STYLE_RETRY_BACKOFF_S="1",
     )
+    # One door with presentation-attack detection required (issue 10); the others keep the default policy.
+    policies = data / "door-policies.json"
+    policies.write_text(json.dumps({"doors": {PAD_DOOR: {"pad": "require"}}}))
+    os.environ["FOVEA_FACES_DOOR_POLICIES_FILE"] = str(policies)
     admin = add_key(data / "api-keys.json", "admin", ["*"])
     detect_only = add_key(data / "api-keys.json", "camera", ["detect"])
     try:

@@ -31,7 +31,7 @@ from fovea.serving.face_detector import DETECTOR_OUTPUTS
 from fovea.serving.face_embedder import EMBEDDER_OUTPUT
 from fovea.stack.control import status
 
-from .conftest import Stack, eventually, free_ports
+from .conftest import PAD_DOOR, Stack, eventually, free_ports
 from .faces_photos import blurred, corrupt, photo, photo_path, side_by_side, tiny_face
 
 pytestmark = pytest.mark.integration
@@ -302,6 +302,33 @@ def test_door_inputs(stack: Stack, client: FoveaClient, office: str) -> None:
     assert len(reply.request_id) == 32
     [record] = client.audit_records(door, limit=1)
     assert record.audit_id == reply.audit_id and record.request_id == reply.request_id
+
+
+def test_a_still_photo_burst_is_denied_where_the_door_requires_pad(stack: Stack, office: str) -> None:
+    """Issue 10: a photo held up still, sent as a burst, is DENY at a door whose policy requires
+    presentation-attack detection, with the geometry check named in the reason and in the audit record."""
+    with grpc.insecure_channel(stack.gateway) as channel:
+        stub = faces_pb2_grpc.FacesServiceStub(channel)
+        auth = [("authorization", f"Bearer {stack.admin_key}")]
+        request = faces_pb2.VerifyAccessRequest(
+            door_id=PAD_DOOR,
+            gallery_id=office,
+            claimed_identity_id="obama",
+            frames=[common_pb2.Image(data=photo("obama2"))] * 5,
+        )
+        reply = stub.VerifyAccess(request, metadata=auth, timeout=60)
+        assert reply.decision == faces_pb2.DENY and "geometry: no 3D parallax" in reply.reason, reply
+        assert reply.pad.check == "geometry" and reply.pad.verdict == faces_pb2.PAD_ATTACK
+        assert reply.distance < 0.5  # the face matched: the check, not the match, denied it
+        # other doors keep the default policy (off): the same burst is granted, the check not run
+        request.door_id = new_id("door")
+        elsewhere = stub.VerifyAccess(request, metadata=auth, timeout=60)
+        assert elsewhere.decision == faces_pb2.GRANT and elsewhere.pad.verdict == faces_pb2.PAD_NOT_CHECKED
+        records = stub.ListAuditRecords(
+            faces_pb2.ListAuditRecordsRequest(door_id=PAD_DOOR, limit=1), metadata=auth, timeout=30
+        ).records
+    assert len(records) == 1 and records[0].audit_id == reply.audit_id
+    assert records[0].pad == reply.pad and "geometry" in records[0].reason
 
 
 @pytest.fixture(scope="module")
