@@ -109,6 +109,27 @@ class Identity:
 
 
 @dataclass
+class PadCheck:
+    """A presentation-attack check of a burst (issue 10)."""
+
+    check: str  # "geometry"; empty when not checked
+    verdict: str  # PAD_NOT_CHECKED | PAD_BONA_FIDE | PAD_ATTACK | PAD_UNDECIDED
+    score: float  # higher = more bona fide (geometry: the nose's travel in inter-ocular distances)
+    threshold: float
+    reasons: list[str]
+
+
+def _pad(p: faces_pb2.PadCheck) -> PadCheck:
+    return PadCheck(
+        p.check,
+        faces_pb2.PadVerdict.Name(p.verdict),
+        round(p.score, 4),
+        round(p.threshold, 4),
+        list(p.reasons),
+    )
+
+
+@dataclass
 class AccessResult:
     decision: str  # GRANT | DENY
     reason: str
@@ -118,6 +139,7 @@ class AccessResult:
     request_id: str
     liveness: str  # NOT_CHECKED | LIVE | SPOOF
     audit_id: str  # empty when the record could not be written (the decision is then DENY)
+    pad: PadCheck | None = None  # as the door's policy asks (verdict PAD_NOT_CHECKED when off)
 
 
 @dataclass
@@ -136,6 +158,7 @@ class AuditRecord:
     liveness: str
     frame_count: int
     matching_frames: int
+    pad: PadCheck | None = None
 
 
 @dataclass
@@ -535,6 +558,7 @@ class FoveaClient:
             r.request_id,
             faces_pb2.LivenessResult.Name(r.liveness),
             r.audit_id,
+            _pad(r.pad),
         )
 
     def audit_records(self, door: str = "", limit: int = 0) -> list[AuditRecord]:
@@ -558,6 +582,7 @@ class FoveaClient:
                 faces_pb2.LivenessResult.Name(r.liveness),
                 r.frame_count,
                 r.matching_frames,
+                _pad(r.pad),
             )
             for r in reply.records
         ]

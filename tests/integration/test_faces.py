@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 import redis
 import tritonclient.grpc as triton_grpc
@@ -25,6 +26,7 @@ from PIL import Image
 from fovea.client import FoveaClient, FoveaClientError
 from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
 from fovea.common.v1 import common_pb2
+from fovea.faces.core.pad_synth import photo_view, rotation
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
 from fovea.gateway.auth import add_key
 from fovea.serving.face_detector import DETECTOR_OUTPUTS
@@ -304,9 +306,17 @@ def test_door_inputs(stack: Stack, client: FoveaClient, office: str) -> None:
     assert record.audit_id == reply.audit_id and record.request_id == reply.request_id
 
 
+def jpeg(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
 def test_a_still_photo_burst_is_denied_where_the_door_requires_pad(stack: Stack, office: str) -> None:
     """Issue 10: a photo held up still, sent as a burst, is DENY at a door whose policy requires
-    presentation-attack detection, with the geometry check named in the reason and in the audit record."""
+    presentation-attack detection, with the geometry check named in the reason and in the audit record; so
+    is the photo tilted in 3D over the burst."""
+    obama2 = Image.open(photo_path("obama2")).convert("RGB")
     with grpc.insecure_channel(stack.gateway) as channel:
         stub = faces_pb2_grpc.FacesServiceStub(channel)
         auth = [("authorization", f"Bearer {stack.admin_key}")]
@@ -324,11 +334,22 @@ def test_a_still_photo_burst_is_denied_where_the_door_requires_pad(stack: Stack,
         request.door_id = new_id("door")
         elsewhere = stub.VerifyAccess(request, metadata=auth, timeout=60)
         assert elsewhere.decision == faces_pb2.GRANT and elsewhere.pad.verdict == faces_pb2.PAD_NOT_CHECKED
+        # the photo printed and tilted towards the camera over the burst (perspective warps): a plane too
+        tilted = [jpeg(photo_view(obama2, rotation(-30 + 15 * k, 10, 0), 350, (960, 720))) for k in range(5)]
+        request = faces_pb2.VerifyAccessRequest(
+            door_id=PAD_DOOR,
+            gallery_id=office,
+            claimed_identity_id="obama",
+            frames=[common_pb2.Image(data=f) for f in tilted],
+        )
+        tilt = stub.VerifyAccess(request, metadata=auth, timeout=60)
+        assert tilt.decision == faces_pb2.DENY and "geometry: no 3D parallax" in tilt.reason, tilt
+        assert tilt.pad.verdict == faces_pb2.PAD_ATTACK and tilt.distance < 0.6, tilt
         records = stub.ListAuditRecords(
-            faces_pb2.ListAuditRecordsRequest(door_id=PAD_DOOR, limit=1), metadata=auth, timeout=30
+            faces_pb2.ListAuditRecordsRequest(door_id=PAD_DOOR, limit=2), metadata=auth, timeout=30
         ).records
-    assert len(records) == 1 and records[0].audit_id == reply.audit_id
-    assert records[0].pad == reply.pad and "geometry" in records[0].reason
+    assert [r.audit_id for r in records] == [tilt.audit_id, reply.audit_id]
+    assert records[1].pad == reply.pad and "geometry" in records[1].reason
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
+
+from fovea.faces.core.pad import homography
 
 # x right, y down, z away from the camera; unit = inter-ocular distance (IOD, about 63 mm). Eyes at depth
 # 0; the nose tip 0.40 IOD (25 mm) towards the camera, the mouth corners 0.10 IOD (6 mm): the nose stands
@@ -141,6 +144,25 @@ def attack_burst(
     return _noisy(rng, np.asarray(out), noise)
 
 
+def photo_view(
+    photo: Image.Image, pose: np.ndarray, distance_mm: float, size: tuple[int, int], width_mm: float = 150.0
+) -> np.ndarray:
+    """A frame (size[1], size[0], 3) uint8 RGB of ``photo`` printed ``width_mm`` wide, held at ``pose`` (3x3
+    rotation, see :func:`rotation`) ``distance_mm`` in front of the pinhole camera (centred in the frame), on
+    a grey background: the image-level attack (a perspective warp of the real photo)."""
+    w, h = photo.size
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    plane = np.c_[(corners - [w / 2, h / 2]) * (width_mm / w), np.zeros(4)]
+    seen = project(plane @ np.asarray(pose).T + [0, 0, distance_mm], centre=(size[0] / 2, size[1] / 2))
+    to_photo = homography(seen, corners)  # PIL asks, per output pixel, where in the photo to read
+    coeffs = tuple(float(c) for c in to_photo.reshape(-1)[:8])
+    frame = Image.new("RGB", size, (128, 128, 128))
+    warped = photo.transform(size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR)
+    mask = Image.new("L", photo.size, 255).transform(size, Image.Transform.PERSPECTIVE, coeffs)
+    frame.paste(warped, (0, 0), mask)
+    return np.asarray(frame)
+
+
 @dataclass(frozen=True)
 class SyntheticSet:
     """Landmark bursts with their labels: ``bona_fide`` a list of (F,5,2); ``attacks`` by attack kind."""
@@ -188,6 +210,7 @@ __all__ = [
     "SyntheticSet",
     "attack_burst",
     "bona_fide_burst",
+    "photo_view",
     "project",
     "rotation",
     "synthetic_set",

@@ -21,6 +21,7 @@ from fovea.faces.core.pad import (
 from fovea.faces.core.pad_synth import (
     ATTACK_MOTIONS,
     bona_fide_burst,
+    photo_view,
     project,
     rotation,
     synthetic_set,
@@ -177,23 +178,6 @@ def test_small_turns_are_not_enough() -> None:
     assert np.mean(scores < SETTINGS.min_parallax) >= 0.9
 
 
-def _view(photo: Image.Image, pose: np.ndarray, distance_mm: float, size: tuple[int, int]) -> np.ndarray:
-    """The photo printed 150 mm wide, held at ``pose`` (3x3 rotation) ``distance_mm`` from a pinhole
-    camera, as a size (w, h) frame: a perspective warp of the photo onto a grey background."""
-    w, h = photo.size
-    mm = 150 / w
-    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
-    plane = np.c_[(corners - [w / 2, h / 2]) * mm, np.zeros(4)]
-    seen = project(plane @ pose.T + [0, 0, distance_mm], centre=(size[0] / 2, size[1] / 2))
-    to_photo = homography(seen, corners)  # PIL asks, per output pixel, where in the photo to read
-    coeffs = tuple(float(c) for c in to_photo.reshape(-1)[:8])
-    grey = Image.new("RGB", size, (128, 128, 128))
-    warped = photo.transform(size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR)
-    mask = Image.new("L", photo.size, 255).transform(size, Image.Transform.PERSPECTIVE, coeffs)
-    grey.paste(warped, (0, 0), mask)
-    return np.asarray(grey)
-
-
 PHOTO_MOTIONS = {  # name -> per frame t in [0, 1]: (yaw, pitch, roll) of the print, distance mm
     "still": lambda t: ((0, 0, 0), 350),
     "tilt_yaw": lambda t: ((-35 + 70 * t, 0, 0), 350),
@@ -216,7 +200,7 @@ def test_attacks_made_from_a_real_photo_are_rejected(in_process: InProcessFaces,
         landmarks = []
         for t in np.linspace(0, 1, frames_per_burst):
             (yaw, pitch, roll), distance = pose_at(t)
-            image = _view(photo, rotation(yaw, pitch, roll), distance, (960, 720))
+            image = photo_view(photo, rotation(yaw, pitch, roll), distance, (960, 720))
             faces = in_process.detect(image).faces
             assert len(faces) >= 1, f"{name} {motion}: no face at t={t}"
             landmarks.append(faces.landmarks[0])
