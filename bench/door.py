@@ -1,0 +1,81 @@
+"""Door decisions with the presentation-attack check on: VerifyAccess p50 for a 5-frame burst through the
+gateway, at a door with `pad: require` and at a door without it (the difference is what the check costs:
+face detection on every frame is needed either way), same run.
+
+The burst is an attack the check must refuse: obama2.jpg printed 150 mm wide and tilted from -30 to +30
+degrees over five frames, 350 mm from the camera (960x720 JPEG frames, `fovea.faces.core.pad_synth`).
+
+    .venv/bin/python bench/door.py [--requests 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _stack import private_stack  # noqa: E402
+from _timing import HEADER, measure  # noqa: E402
+
+from fovea.client import FoveaClient  # noqa: E402
+from fovea.faces.core.pad_synth import photo_view, rotation  # noqa: E402
+from fovea.models.samples import sample  # noqa: E402
+
+
+def jpeg(frame: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=90)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=20)
+    args = parser.parse_args()
+    with Image.open(sample("obama2")) as img:
+        photo = img.convert("RGB")
+    burst = [jpeg(photo_view(photo, rotation(-30 + 15 * k, 10, 0), 350, (960, 720))) for k in range(5)]
+    with tempfile.TemporaryDirectory() as tmp:
+        policies = Path(tmp) / "door-policies.json"
+        policies.write_text(json.dumps({"doors": {"vault": {"pad": "require"}, "front": {}}}))
+        os.environ["FOVEA_FACES_DOOR_POLICIES_FILE"] = str(policies)
+        with private_stack() as (settings, key):
+            client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=120)
+            gallery = f"staff-{uuid.uuid4().hex[:6]}"  # the bench stack's Redis may be a shared one
+            client.create_gallery(gallery)
+            client.enroll(gallery, "obama", [sample("obama").read_bytes()])
+            for door in ("vault", "front"):
+                result = client.verify_access(door, gallery, "obama", burst)
+                print(f"{door}: {result.decision} - {result.reason} - {result.pad}")
+            rows = [
+                measure(
+                    f"VerifyAccess, 5 frames, door {door}",
+                    lambda i, d=door: client.verify_access(d, gallery, "obama", burst),
+                    args.requests,
+                    1,
+                )
+                for door in ("vault", "front", "vault", "front")
+            ]
+            client.delete_gallery(gallery)
+            client.close()
+    print(HEADER)
+    for row in rows:
+        print(row.row())
+    pad = min(rows[0].p50_ms, rows[2].p50_ms)
+    plain = min(rows[1].p50_ms, rows[3].p50_ms)
+    print(f"\nPAD on / off, p50: {pad:.1f} / {plain:.1f} ms ({pad - plain:+.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
