@@ -37,7 +37,7 @@ from fovea.detection.core.nms import batched_nms, reference_batched_nms  # noqa:
 from fovea.detection.core.spec import SPEC_FILENAME, load_spec  # noqa: E402
 from fovea.detection.pipeline import Options, decode, finish, prepare  # noqa: E402
 from fovea.models.samples import sample  # noqa: E402
-from fovea.serving.base import choose_providers, onnx_session, read_config  # noqa: E402
+from fovea.serving.base import choose_providers, model_parameters, onnx_session, read_config  # noqa: E402
 from fovea.stack.config import REPO_ROOT  # noqa: E402
 
 IMAGES = ("dog", "person", "horses", "kite", "giraffe")
@@ -51,9 +51,7 @@ class InProcess:
         import onnxruntime as ort
 
         self.spec = load_spec(model_dir / SPEC_FILENAME)
-        params = {
-            k: v["string_value"] for k, v in read_config(model_dir / "config.pbtxt")["parameters"].items()
-        }
+        params = model_parameters(read_config(model_dir / "config.pbtxt"))
         providers = choose_providers("CPU", 0, device, ort.get_available_providers())
         self.session = onnx_session(model_dir / "1" / params["WEIGHTS"], providers)
         self.input = self.session.get_inputs()[0].name

@@ -18,7 +18,7 @@ from fovea.common.images import decode_image, limits_from
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.faces import confident_by_area, rescale
 from fovea.faces.pipeline import Photo, _align_all, detection_side, downsize
-from fovea.serving.base import read_config
+from fovea.serving.base import model_parameters, read_config
 from fovea.serving.face_detector import DETECTOR_INPUT, unpack_detections
 from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
 from fovea.serving.triton_adapter import Served, load_from_repository
@@ -47,10 +47,8 @@ class InProcessFaces:
         self.embedder = load_from_repository(
             "fovea.serving.face_embedder", Path(repository) / self.settings.embedder_model
         )
-        params = read_config(detector_dir / "config.pbtxt").get("parameters", {})
-        self.detect_side = detection_side(
-            self.settings.detect_max_side, {k: v.get("string_value", "") for k, v in params.items()}
-        )
+        params = model_parameters(read_config(detector_dir / "config.pbtxt"))
+        self.detect_side = detection_side(self.settings.detect_max_side, params)
 
     def find_faces(self, data: bytes) -> Photo:
         """As ``FacePipeline.find_faces``: decode, downsize, detect, back to original pixels, filter."""

@@ -77,9 +77,9 @@ def choose_device(instance_kind: str, device_id: str | int, preference: str) -> 
     return "cpu"
 
 
-def model_parameters(model_config_json: str) -> dict[str, str]:
-    """The ``parameters`` of a config.pbtxt as plain strings."""
-    config = json.loads(model_config_json)
+def model_parameters(model_config: str | Mapping[str, Any]) -> dict[str, str]:
+    """The ``parameters`` of a model config (Triton's JSON text or the parsed dict) as plain strings."""
+    config = json.loads(model_config) if isinstance(model_config, str) else model_config
     return {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
 
 
@@ -172,7 +172,7 @@ def check_config(contract: Contract, model_config: str | Mapping[str, Any]) -> d
                 problems.append(
                     f"{kind} {spec.name} has dims {list(_dims(entry))}, expected {list(spec.dims)}"
                 )
-    params = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+    params = model_parameters(config)
     missing = sorted(set(contract.parameters) - set(params))
     if missing:
         problems.append(f"parameters {missing} are missing")

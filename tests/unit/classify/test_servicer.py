@@ -7,9 +7,8 @@ this process on the built ``model_repository/classifier_imagenet``.
 
 from __future__ import annotations
 
-import asyncio
 import io
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,47 +16,19 @@ import grpc
 import numpy as np
 import pytest
 import skimage.data
+from in_process_triton import InProcessTriton
 from PIL import Image
 
 from fovea.classify.config import ClassifySettings
 from fovea.classify.pipeline import load_classifiers
 from fovea.classify.servicer import ClassifyServicer
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
-from fovea.common.errors import InvalidArgument
 from fovea.common.server import Registration, create_server
 from fovea.common.v1 import common_pb2
-from fovea.serving.triton_adapter import Served, load_from_repository
 from fovea.stack.config import REPO_ROOT
 
 REPOSITORY = REPO_ROOT / "model_repository"
 MODEL = "classifier_imagenet"
-
-
-class InProcessTriton:
-    """Triton replaced by the module it serves: the same contract, config and weights, in this process."""
-
-    def __init__(self, repository: Path) -> None:
-        self.models: dict[str, Served] = {
-            MODEL: load_from_repository("fovea.serving.classifier", repository / MODEL)
-        }
-        self.calls = 0
-
-    async def is_model_ready(self, model: str) -> bool:
-        return model in self.models
-
-    async def infer(
-        self,
-        model: str,
-        inputs: Mapping[str, np.ndarray],
-        outputs: Sequence[str],
-        *,
-        timeout_s: float | None = None,
-    ) -> dict[str, np.ndarray]:
-        self.calls += 1
-        [result] = await asyncio.to_thread(self.models[model].execute, [dict(inputs)])
-        if isinstance(result, Exception):
-            raise InvalidArgument(str(result))
-        return {name: result[name] for name in outputs}
 
 
 def jpeg(array: np.ndarray) -> bytes:
@@ -70,7 +41,7 @@ def jpeg(array: np.ndarray) -> bytes:
 def triton() -> InProcessTriton:
     if not (REPOSITORY / MODEL / "1" / "model.onnx").exists():
         pytest.skip("classifier_imagenet is not built (`fovea models build --only classifier_imagenet`)")
-    return InProcessTriton(REPOSITORY)
+    return InProcessTriton(REPOSITORY, {MODEL: "fovea.serving.classifier"})
 
 
 @pytest.fixture()

@@ -14,18 +14,17 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 import redis
+from in_process_triton import InProcessTriton
 from PIL import Image
 
 from fovea.common.caller import scopes_header
-from fovea.common.errors import InvalidArgument
 from fovea.common.logs import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
 from fovea.common.server import Registration, create_server
 from fovea.common.v1 import common_pb2
@@ -40,8 +39,6 @@ from fovea.faces.store import FaceStore
 from fovea.faces.sync import GallerySync
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
 from fovea.models.samples import sample
-from fovea.serving.base import read_config
-from fovea.serving.triton_adapter import Served, load_from_repository
 
 ADMIN = (scopes_header(["faces:admin", "faces:verify", "faces:identify"]),)
 VERIFY = (scopes_header(["faces:verify"]),)
@@ -53,41 +50,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class InProcessTriton:
-    """Triton replaced by the modules it serves: the same contracts, configs and weights, in this process."""
-
-    url = "in-process"
-
-    def __init__(self, repository: Path) -> None:
-        self.repository = repository
-        self.models: dict[str, Served] = {
-            name: load_from_repository(module, repository / name) for name, module in MODULES.items()
-        }
-
-    async def is_model_ready(self, model: str) -> bool:
-        return model in self.models
-
-    async def model_parameters(self, model: str) -> dict[str, str]:
-        params = read_config(self.repository / model / "config.pbtxt").get("parameters", {})
-        return {k: v.get("string_value", "") for k, v in params.items()}
-
-    async def infer(
-        self,
-        model: str,
-        inputs: Mapping[str, np.ndarray],
-        outputs: Sequence[str],
-        *,
-        timeout_s: float | None = None,
-    ) -> dict[str, np.ndarray]:
-        [result] = await asyncio.to_thread(self.models[model].execute, [dict(inputs)])
-        if isinstance(result, Exception):
-            raise InvalidArgument(str(result))
-        return {name: result[name] for name in outputs}
-
-    async def close(self) -> None:
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +94,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def triton(repository: Path) -> InProcessTriton:
-    return InProcessTriton(repository)
+    return InProcessTriton(repository, MODULES)
 
 
 @dataclass
