@@ -20,6 +20,7 @@ from fovea.faces.core.align import align_faces
 from fovea.faces.core.faces import DetectedFaces, confident_by_area, detection_size, rescale
 from fovea.faces.core.quality import assess_quality
 from fovea.faces.store import GalleryInfo
+from fovea.serving.base import model_parameters
 from fovea.serving.face_detector import DETECTOR_INPUT, DETECTOR_OUTPUTS, MIN_IMAGE_SIDE, unpack_detections
 from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT, EmbedderInfo
 
@@ -36,8 +37,7 @@ class FacesTriton(TritonClient):
             )
         except InferenceServerException as exc:
             raise translate(exc, self.url, model) from exc
-        params = config.get("config", {}).get("parameters", {})
-        return {k: v.get("string_value", "") for k, v in params.items()}
+        return model_parameters(config.get("config", {}))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fovea.serving.base import check_config, read_config
+from fovea.serving.base import check_config, model_parameters, read_config
 from fovea.stack.config import REPO_ROOT
 
 REPOSITORY = REPO_ROOT / "model_repository"
@@ -23,7 +23,7 @@ def tensors(config: dict[str, Any], kind: str) -> list[tuple[str, str, list[int]
 
 
 def params(config: dict[str, Any]) -> dict[str, str]:
-    return {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+    return model_parameters(config)
 
 
 def test_every_model_has_both_flavours() -> None:
