@@ -6,7 +6,8 @@ import asyncio
 
 from fovea.classify.config import ClassifySettings
 from fovea.classify.pipeline import load_classifiers
-from fovea.classify.servicer import ClassifyServicer
+from fovea.classify.servicer import ClassifyServicer, Training
+from fovea.classify.tasks import create_app, open_repository, open_store
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
@@ -21,6 +22,9 @@ async def run(settings: ClassifySettings) -> None:
         timeout_s=settings.triton_timeout_s,
         token=internal_token(settings.internal_token_file),
     )
+    training = None
+    if settings.trained_repository is not None:  # training jobs, versions, rollback: Redis + the worker
+        training = Training(open_store(settings), create_app(settings), open_repository(settings))
     service = classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"]
     handle = await create_server(
         "classify",
@@ -28,7 +32,7 @@ async def run(settings: ClassifySettings) -> None:
         [
             Registration(
                 classify_pb2_grpc.add_ClassifyServiceServicer_to_server,
-                ClassifyServicer(settings, classifiers, triton),
+                ClassifyServicer(settings, classifiers, triton, training),
                 service.full_name,
             )
         ],

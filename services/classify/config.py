@@ -38,3 +38,49 @@ class ClassifySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stop
         None,
         description="File holding the secret the gateway sends (x-fovea-internal-token); unset = any caller is answered",
     )
+    # ---- training (TrainClassifier jobs, the classify worker)
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis holding the training jobs, the Celery broker, the features",
+    )
+    trained_repository: Path | None = Field(
+        None,
+        description=(
+            "Triton repository the trained classifiers are written to (the stack's <data dir>/user-models, "
+            "which Triton serves too); unset = training is off"
+        ),
+    )
+    backbone_model: str = Field(
+        "classifier_imagenet", description="Triton model whose FEATURES the new softmax layers are trained on"
+    )
+    max_versions: int = Field(
+        5, ge=1, le=100, description="Versions kept per trained classifier (oldest dropped)"
+    )
+    min_images_per_class: int = Field(10, ge=2, le=10_000, description="Fewest images a class may have")
+    max_training_images: int = Field(
+        1000, ge=4, le=100_000, description="Most images one training set may have"
+    )
+    max_training_bytes: int = Field(
+        30 * 1024 * 1024, ge=1024, description="Most encoded image bytes one training set may have"
+    )
+    max_epochs: int = Field(500, ge=1, le=10_000, description="Upper bound of a job's epochs")
+    default_epochs: int = Field(30, ge=1, le=10_000, description="Epochs when a job sets none")
+    default_learning_rate: float = Field(0.01, gt=0, le=1, description="Adam step size when a job sets none")
+    default_validation_fraction: float = Field(0.15, ge=0.05, le=0.5, description="Held-out share per class")
+    default_augment_copies: int = Field(2, ge=0, le=8, description="Augmented copies per training image")
+    default_weight_decay: float = Field(1e-4, ge=0, le=1, description="L2 weight decay of the head")
+    feature_batch: int = Field(16, ge=1, le=32, description="Images per Triton call when computing features")
+    feature_cache_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="How long computed features stay cached in Redis (by image SHA-256)"
+    )
+    job_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="How long a finished training job's record is kept"
+    )
+    max_queued_jobs: int = Field(100, ge=1, description="Training jobs queued at most -> RESOURCE_EXHAUSTED")
+    watch_poll_s: float = Field(0.2, gt=0, le=10, description="How often WatchTrainingJob looks for progress")
+    visibility_timeout_s: int = Field(
+        3600, ge=5, description="Redis broker: an unacknowledged job is redelivered after this (worker lost)"
+    )
+    worker_metrics_port: int = Field(
+        9106, ge=0, le=65535, description="Classify worker's /metrics port (0 = off)"
+    )

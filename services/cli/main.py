@@ -178,8 +178,14 @@ def serve(service: str) -> None:
 
 
 @main.command()
-def worker() -> None:
-    """Run a Celery worker for style jobs in the foreground."""
+@click.argument("kind", type=click.Choice(["style", "classify"]), default="style")
+def worker(kind: str) -> None:
+    """Run a Celery worker in the foreground: style jobs (default) or classifier training jobs."""
+    if kind == "classify":
+        from fovea.classify.worker import main as classify_worker_main
+
+        classify_worker_main()
+        return
     from fovea.style.worker import main as worker_main
 
     worker_main()

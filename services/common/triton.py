@@ -114,14 +114,20 @@ class TritonClient:
         outputs: Sequence[str],
         *,
         timeout_s: float | None = None,
+        model_version: str = "",
     ) -> dict[str, np.ndarray]:
-        """Run ``model`` on named numpy inputs (batch dimension included); return the named outputs."""
+        """Run ``model`` on named numpy inputs (batch dimension included); return the named outputs.
+        ``model_version``: a version number as text; empty = the version Triton's policy picks (the latest)."""
         if self._pool is None or not self._pool.enabled:
             result = await self._call(
-                model, _infer_inputs(inputs), [InferRequestedOutput(n) for n in outputs], timeout_s
+                model,
+                _infer_inputs(inputs),
+                [InferRequestedOutput(n) for n in outputs],
+                timeout_s,
+                model_version,
             )
             return {name: result.as_numpy(name) for name in outputs}
-        return await self._infer_shared(self._pool, model, inputs, outputs, timeout_s)
+        return await self._infer_shared(self._pool, model, inputs, outputs, timeout_s, model_version)
 
     async def _call(
         self,
@@ -129,6 +135,7 @@ class TritonClient:
         inputs: list[InferInput],
         outputs: list[InferRequestedOutput],
         timeout_s: float | None,
+        model_version: str = "",
     ) -> Any:
         budget = min(self.retry_budget_s, timeout_s or self.retry_budget_s)
         async for attempt in AsyncRetrying(
@@ -142,6 +149,7 @@ class TritonClient:
                     return await self._client.infer(
                         model,
                         inputs,
+                        model_version=model_version,
                         outputs=outputs,
                         client_timeout=timeout_s or self.timeout_s,
                         headers=self._headers,
@@ -157,6 +165,7 @@ class TritonClient:
         inputs: Mapping[str, np.ndarray],
         outputs: Sequence[str],
         timeout_s: float | None,
+        model_version: str = "",
     ) -> dict[str, np.ndarray]:
         lent: list[Region] = []
         done = False
@@ -183,13 +192,17 @@ class TritonClient:
                     wanted.set_shared_memory(region.name, fixed[name])
                 requested.append(wanted)
             try:
-                result = await self._call(model, tensors, requested, timeout_s)
+                result = await self._call(model, tensors, requested, timeout_s, model_version)
             except NotFound as exc:
                 if "shared memory region" not in str(exc):
                     raise
                 pool.forget()  # Triton restarted and lost our registrations: this request goes over gRPC
                 plain = await self._call(
-                    model, _infer_inputs(inputs), [InferRequestedOutput(n) for n in outputs], timeout_s
+                    model,
+                    _infer_inputs(inputs),
+                    [InferRequestedOutput(n) for n in outputs],
+                    timeout_s,
+                    model_version,
                 )
                 done = True
                 return {name: plain.as_numpy(name) for name in outputs}
@@ -239,11 +252,20 @@ class TritonClient:
         except InferenceServerException:
             return False
 
-    async def is_model_ready(self, model: str) -> bool:
+    async def is_model_ready(self, model: str, version: str = "") -> bool:
         try:
-            return bool(await self._client.is_model_ready(model, client_timeout=2.0, headers=self._headers))
+            return bool(
+                await self._client.is_model_ready(model, version, client_timeout=2.0, headers=self._headers)
+            )
         except InferenceServerException:
             return False
+
+    async def unload_model(self, model: str, timeout_s: float = 60.0) -> None:
+        """Unload ``model`` (every version) from Triton (explicit model control)."""
+        try:
+            await self._client.unload_model(model, client_timeout=timeout_s, headers=self._headers)
+        except InferenceServerException as exc:
+            raise translate(exc, self.url, model) from exc
 
     async def repository_index(self) -> list[ModelState]:
         try:

@@ -37,6 +37,7 @@ SCOPES = (
     "faces:admin",
     "style",
     "classify",
+    "classify:train",
     "models:read",
 )
 ALL_SCOPES = "*"
@@ -67,6 +68,11 @@ METHOD_SCOPES: dict[str, str] = {
     "/fovea.style.v1.StyleService/ListStyles": "style",
     "/fovea.classify.v1.ClassifyService/Classify": "classify",
     "/fovea.classify.v1.ClassifyService/ListClassifiers": "classify",
+    "/fovea.classify.v1.ClassifyService/TrainClassifier": "classify:train",
+    "/fovea.classify.v1.ClassifyService/GetTrainingJob": "classify:train",
+    "/fovea.classify.v1.ClassifyService/WatchTrainingJob": "classify:train",
+    "/fovea.classify.v1.ClassifyService/RollbackClassifier": "classify:train",
+    "/fovea.classify.v1.ClassifyService/DeleteClassifier": "classify:train",
     "/fovea.models.v1.ModelsService/ListModels": "models:read",
 }
 

@@ -41,6 +41,7 @@ DEFAULT_LIMITS = FieldLimits(
         "fovea.faces.v1.VerifyAccessRequest.frames": 100,
         "fovea.detection.v1.DetectRequest.classes": 1024,  # a user model may have many labels
         "fovea.faces.v1.ListIdentitiesRequest.page_token": 1024,
+        "fovea.classify.v1.TrainClassifierRequest.images": 100_000,  # the service's own bound applies
     }
 )
 

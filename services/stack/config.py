@@ -47,6 +47,7 @@ class StackSettings(BaseSettings):
     style_metrics_port: int = Field(9103, ge=1, le=65535)
     worker_metrics_port: int = Field(9104, ge=1, le=65535)
     classify_metrics_port: int = Field(9105, ge=1, le=65535)
+    classify_worker_metrics_port: int = Field(9106, ge=1, le=65535)
     start_timeout_s: float = Field(180.0, gt=0, description="How long `fovea up` waits for readiness")
     log_level: str = Field("INFO")
 

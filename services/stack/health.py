@@ -78,6 +78,7 @@ def probes(settings: StackSettings) -> dict[str, list[Probe]]:
             http_ok(f"http://{h}:{settings.classify_metrics_port}/metrics"),
         ],
         "worker": [http_ok(f"http://{h}:{settings.worker_metrics_port}/metrics")],
+        "classify-worker": [http_ok(f"http://{h}:{settings.classify_worker_metrics_port}/metrics")],
         "gateway": [
             tcp_open(h, settings.gateway_port, "listening (TLS)")
             if os.environ.get("FOVEA_GATEWAY_TLS_CERT_FILE")

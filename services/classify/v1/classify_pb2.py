@@ -25,25 +25,49 @@ _sym_db = _symbol_database.Default()
 from fovea.common.v1 import common_pb2 as fovea_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n fovea/classify/v1/classify.proto\x12\x11\x66ovea.classify.v1\x1a\x1c\x66ovea/common/v1/common.proto\"V\n\x0f\x43lassifyRequest\x12%\n\x05image\x18\x01 \x01(\x0b\x32\x16.fovea.common.v1.Image\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\"F\n\x0e\x43lassification\x12\r\n\x05label\x18\x01 \x01(\t\x12\x10\n\x08\x63lass_id\x18\x02 \x01(\x05\x12\x13\n\x0bprobability\x18\x03 \x01(\x02\"\xa8\x01\n\x10\x43lassifyResponse\x12.\n\nimage_size\x18\x01 \x01(\x0b\x32\x1a.fovea.common.v1.ImageSize\x12\r\n\x05model\x18\x02 \x01(\t\x12:\n\x0f\x63lassifications\x18\x03 \x03(\x0b\x32!.fovea.classify.v1.Classification\x12\x19\n\x11inference_seconds\x18\x04 \x01(\x02\"\x18\n\x16ListClassifiersRequest\"k\n\x0e\x43lassifierInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ninput_size\x18\x02 \x01(\x05\x12\x13\n\x0bresize_side\x18\x03 \x01(\x05\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x12\n\nis_default\x18\x05 \x01(\x08\"Q\n\x17ListClassifiersResponse\x12\x36\n\x0b\x63lassifiers\x18\x01 \x03(\x0b\x32!.fovea.classify.v1.ClassifierInfo2\xd0\x01\n\x0f\x43lassifyService\x12S\n\x08\x43lassify\x12\".fovea.classify.v1.ClassifyRequest\x1a#.fovea.classify.v1.ClassifyResponse\x12h\n\x0fListClassifiers\x12).fovea.classify.v1.ListClassifiersRequest\x1a*.fovea.classify.v1.ListClassifiersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n fovea/classify/v1/classify.proto\x12\x11\x66ovea.classify.v1\x1a\x1c\x66ovea/common/v1/common.proto\"g\n\x0f\x43lassifyRequest\x12%\n\x05image\x18\x01 \x01(\x0b\x32\x16.fovea.common.v1.Image\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x0f\n\x07version\x18\x04 \x01(\x05\"F\n\x0e\x43lassification\x12\r\n\x05label\x18\x01 \x01(\t\x12\x10\n\x08\x63lass_id\x18\x02 \x01(\x05\x12\x13\n\x0bprobability\x18\x03 \x01(\x02\"\xb9\x01\n\x10\x43lassifyResponse\x12.\n\nimage_size\x18\x01 \x01(\x0b\x32\x1a.fovea.common.v1.ImageSize\x12\r\n\x05model\x18\x02 \x01(\t\x12:\n\x0f\x63lassifications\x18\x03 \x03(\x0b\x32!.fovea.classify.v1.Classification\x12\x19\n\x11inference_seconds\x18\x04 \x01(\x02\x12\x0f\n\x07version\x18\x05 \x01(\x05\"\x18\n\x16ListClassifiersRequest\"\xcc\x01\n\x0e\x43lassifierInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ninput_size\x18\x02 \x01(\x05\x12\x13\n\x0bresize_side\x18\x03 \x01(\x05\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x12\n\nis_default\x18\x05 \x01(\x08\x12\x0f\n\x07trained\x18\x06 \x01(\x08\x12\x16\n\x0e\x61\x63tive_version\x18\x07 \x01(\x05\x12\x36\n\x08versions\x18\x08 \x03(\x0b\x32$.fovea.classify.v1.ClassifierVersion\"\x88\x01\n\x11\x43lassifierVersion\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x0e\n\x06labels\x18\x02 \x03(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x01\x12\x1b\n\x13validation_accuracy\x18\x04 \x01(\x02\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\x14\n\x0ctrain_images\x18\x06 \x01(\x05\"Q\n\x17ListClassifiersResponse\x12\x36\n\x0b\x63lassifiers\x18\x01 \x03(\x0b\x32!.fovea.classify.v1.ClassifierInfo\"E\n\rLabelledImage\x12\r\n\x05label\x18\x01 \x01(\t\x12%\n\x05image\x18\x02 \x01(\x0b\x32\x16.fovea.common.v1.Image\"\x91\x01\n\x0fTrainingOptions\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\x05\x12\x15\n\rlearning_rate\x18\x02 \x01(\x02\x12\x1b\n\x13validation_fraction\x18\x03 \x01(\x02\x12\x16\n\x0e\x61ugment_copies\x18\x04 \x01(\x05\x12\x14\n\x0cweight_decay\x18\x05 \x01(\x02\x12\x0c\n\x04seed\x18\x06 \x01(\x05\"\x8d\x01\n\x16TrainClassifierRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x06images\x18\x02 \x03(\x0b\x32 .fovea.classify.v1.LabelledImage\x12\x33\n\x07options\x18\x03 \x01(\x0b\x32\".fovea.classify.v1.TrainingOptions\"\'\n\x15GetTrainingJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"s\n\x0c\x43lassMetrics\x12\r\n\x05label\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63uracy\x18\x02 \x01(\x02\x12\x11\n\tprecision\x18\x03 \x01(\x02\x12\x19\n\x11validation_images\x18\x04 \x01(\x05\x12\x14\n\x0ctrain_images\x18\x05 \x01(\x05\"\x8f\x02\n\x0eTrainingResult\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x1b\n\x13validation_accuracy\x18\x02 \x01(\x02\x12\x16\n\x0etrain_accuracy\x18\x03 \x01(\x02\x12\x30\n\x07\x63lasses\x18\x04 \x03(\x0b\x32\x1f.fovea.classify.v1.ClassMetrics\x12\x11\n\tconfusion\x18\x05 \x03(\x05\x12\x0e\n\x06labels\x18\x06 \x03(\t\x12\x17\n\x0f\x66\x65\x61ture_seconds\x18\x07 \x01(\x02\x12\x15\n\rtrain_seconds\x18\x08 \x01(\x02\x12\x17\n\x0f\x66\x65\x61tures_cached\x18\t \x01(\x05\x12\x19\n\x11\x66\x65\x61tures_computed\x18\n \x01(\x05\"\x99\x02\n\x0bTrainingJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12/\n\x05state\x18\x03 \x01(\x0e\x32 .fovea.classify.v1.TrainingState\x12\r\n\x05stage\x18\x04 \x01(\t\x12\r\n\x05\x65poch\x18\x05 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x06 \x01(\x05\x12\x0c\n\x04loss\x18\x07 \x01(\x02\x12\x1b\n\x13validation_accuracy\x18\x08 \x01(\x02\x12\x31\n\x06result\x18\t \x01(\x0b\x32!.fovea.classify.v1.TrainingResult\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x0f\n\x07\x63reated\x18\x0b \x01(\x01\x12\x0f\n\x07updated\x18\x0c \x01(\x01\":\n\x19RollbackClassifierRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"\'\n\x17\x44\x65leteClassifierRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x18\x44\x65leteClassifierResponse\x12\x18\n\x10versions_deleted\x18\x01 \x01(\x05*\x87\x01\n\rTrainingState\x12\x1e\n\x1aTRAINING_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fTRAINING_QUEUED\x10\x01\x12\x14\n\x10TRAINING_RUNNING\x10\x02\x12\x16\n\x12TRAINING_SUCCEEDED\x10\x03\x12\x13\n\x0fTRAINING_FAILED\x10\x04\x32\xbe\x05\n\x0f\x43lassifyService\x12S\n\x08\x43lassify\x12\".fovea.classify.v1.ClassifyRequest\x1a#.fovea.classify.v1.ClassifyResponse\x12h\n\x0fListClassifiers\x12).fovea.classify.v1.ListClassifiersRequest\x1a*.fovea.classify.v1.ListClassifiersResponse\x12\\\n\x0fTrainClassifier\x12).fovea.classify.v1.TrainClassifierRequest\x1a\x1e.fovea.classify.v1.TrainingJob\x12Z\n\x0eGetTrainingJob\x12(.fovea.classify.v1.GetTrainingJobRequest\x1a\x1e.fovea.classify.v1.TrainingJob\x12^\n\x10WatchTrainingJob\x12(.fovea.classify.v1.GetTrainingJobRequest\x1a\x1e.fovea.classify.v1.TrainingJob0\x01\x12\x65\n\x12RollbackClassifier\x12,.fovea.classify.v1.RollbackClassifierRequest\x1a!.fovea.classify.v1.ClassifierInfo\x12k\n\x10\x44\x65leteClassifier\x12*.fovea.classify.v1.DeleteClassifierRequest\x1a+.fovea.classify.v1.DeleteClassifierResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fovea.classify.v1.classify_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_TRAININGSTATE']._serialized_start=2140
+  _globals['_TRAININGSTATE']._serialized_end=2275
   _globals['_CLASSIFYREQUEST']._serialized_start=85
-  _globals['_CLASSIFYREQUEST']._serialized_end=171
-  _globals['_CLASSIFICATION']._serialized_start=173
-  _globals['_CLASSIFICATION']._serialized_end=243
-  _globals['_CLASSIFYRESPONSE']._serialized_start=246
-  _globals['_CLASSIFYRESPONSE']._serialized_end=414
-  _globals['_LISTCLASSIFIERSREQUEST']._serialized_start=416
-  _globals['_LISTCLASSIFIERSREQUEST']._serialized_end=440
-  _globals['_CLASSIFIERINFO']._serialized_start=442
-  _globals['_CLASSIFIERINFO']._serialized_end=549
-  _globals['_LISTCLASSIFIERSRESPONSE']._serialized_start=551
-  _globals['_LISTCLASSIFIERSRESPONSE']._serialized_end=632
-  _globals['_CLASSIFYSERVICE']._serialized_start=635
-  _globals['_CLASSIFYSERVICE']._serialized_end=843
+  _globals['_CLASSIFYREQUEST']._serialized_end=188
+  _globals['_CLASSIFICATION']._serialized_start=190
+  _globals['_CLASSIFICATION']._serialized_end=260
+  _globals['_CLASSIFYRESPONSE']._serialized_start=263
+  _globals['_CLASSIFYRESPONSE']._serialized_end=448
+  _globals['_LISTCLASSIFIERSREQUEST']._serialized_start=450
+  _globals['_LISTCLASSIFIERSREQUEST']._serialized_end=474
+  _globals['_CLASSIFIERINFO']._serialized_start=477
+  _globals['_CLASSIFIERINFO']._serialized_end=681
+  _globals['_CLASSIFIERVERSION']._serialized_start=684
+  _globals['_CLASSIFIERVERSION']._serialized_end=820
+  _globals['_LISTCLASSIFIERSRESPONSE']._serialized_start=822
+  _globals['_LISTCLASSIFIERSRESPONSE']._serialized_end=903
+  _globals['_LABELLEDIMAGE']._serialized_start=905
+  _globals['_LABELLEDIMAGE']._serialized_end=974
+  _globals['_TRAININGOPTIONS']._serialized_start=977
+  _globals['_TRAININGOPTIONS']._serialized_end=1122
+  _globals['_TRAINCLASSIFIERREQUEST']._serialized_start=1125
+  _globals['_TRAINCLASSIFIERREQUEST']._serialized_end=1266
+  _globals['_GETTRAININGJOBREQUEST']._serialized_start=1268
+  _globals['_GETTRAININGJOBREQUEST']._serialized_end=1307
+  _globals['_CLASSMETRICS']._serialized_start=1309
+  _globals['_CLASSMETRICS']._serialized_end=1424
+  _globals['_TRAININGRESULT']._serialized_start=1427
+  _globals['_TRAININGRESULT']._serialized_end=1698
+  _globals['_TRAININGJOB']._serialized_start=1701
+  _globals['_TRAININGJOB']._serialized_end=1982
+  _globals['_ROLLBACKCLASSIFIERREQUEST']._serialized_start=1984
+  _globals['_ROLLBACKCLASSIFIERREQUEST']._serialized_end=2042
+  _globals['_DELETECLASSIFIERREQUEST']._serialized_start=2044
+  _globals['_DELETECLASSIFIERREQUEST']._serialized_end=2083
+  _globals['_DELETECLASSIFIERRESPONSE']._serialized_start=2085
+  _globals['_DELETECLASSIFIERRESPONSE']._serialized_end=2137
+  _globals['_CLASSIFYSERVICE']._serialized_start=2278
+  _globals['_CLASSIFYSERVICE']._serialized_end=2980
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,31 @@ class ClassifyServiceStub:
                 request_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ListClassifiersRequest.SerializeToString,
                 response_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ListClassifiersResponse.FromString,
                 _registered_method=True)
+        self.TrainClassifier = channel.unary_unary(
+                '/fovea.classify.v1.ClassifyService/TrainClassifier',
+                request_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.TrainClassifierRequest.SerializeToString,
+                response_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.GetTrainingJob = channel.unary_unary(
+                '/fovea.classify.v1.ClassifyService/GetTrainingJob',
+                request_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.GetTrainingJobRequest.SerializeToString,
+                response_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.WatchTrainingJob = channel.unary_stream(
+                '/fovea.classify.v1.ClassifyService/WatchTrainingJob',
+                request_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.GetTrainingJobRequest.SerializeToString,
+                response_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.RollbackClassifier = channel.unary_unary(
+                '/fovea.classify.v1.ClassifyService/RollbackClassifier',
+                request_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.RollbackClassifierRequest.SerializeToString,
+                response_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ClassifierInfo.FromString,
+                _registered_method=True)
+        self.DeleteClassifier = channel.unary_unary(
+                '/fovea.classify.v1.ClassifyService/DeleteClassifier',
+                request_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierRequest.SerializeToString,
+                response_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierResponse.FromString,
+                _registered_method=True)
 
 
 class ClassifyServiceServicer:
@@ -67,6 +92,44 @@ class ClassifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TrainClassifier(self, request, context):
+        """Transfer learning (scope `classify:train`): queue a job that trains a new softmax layer over the frozen
+        ImageNet network's features on labelled photos and deploys backbone + head as the next version of the
+        classifier `name`. Everything is checked before anything is stored: at least 2 classes and 10 images per
+        class, decodable images, a valid name; answers at once with the queued job.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrainingJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchTrainingJob(self, request, context):
+        """The job now and at each change (epoch, loss, validation accuracy) until it ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackClassifier(self, request, context):
+        """Make an older (or newer) version of a trained classifier the one served by default (scope
+        `classify:train`); nothing is reloaded: every kept version stays loaded in Triton.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteClassifier(self, request, context):
+        """Unload a trained classifier from Triton and delete every version of it (scope `classify:train`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClassifyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +142,31 @@ def add_ClassifyServiceServicer_to_server(servicer, server):
                     servicer.ListClassifiers,
                     request_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ListClassifiersRequest.FromString,
                     response_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ListClassifiersResponse.SerializeToString,
+            ),
+            'TrainClassifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrainClassifier,
+                    request_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.TrainClassifierRequest.FromString,
+                    response_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.TrainingJob.SerializeToString,
+            ),
+            'GetTrainingJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrainingJob,
+                    request_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.GetTrainingJobRequest.FromString,
+                    response_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.TrainingJob.SerializeToString,
+            ),
+            'WatchTrainingJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTrainingJob,
+                    request_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.GetTrainingJobRequest.FromString,
+                    response_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.TrainingJob.SerializeToString,
+            ),
+            'RollbackClassifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackClassifier,
+                    request_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.RollbackClassifierRequest.FromString,
+                    response_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ClassifierInfo.SerializeToString,
+            ),
+            'DeleteClassifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteClassifier,
+                    request_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierRequest.FromString,
+                    response_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +225,141 @@ class ClassifyService:
             '/fovea.classify.v1.ClassifyService/ListClassifiers',
             fovea_dot_classify_dot_v1_dot_classify__pb2.ListClassifiersRequest.SerializeToString,
             fovea_dot_classify_dot_v1_dot_classify__pb2.ListClassifiersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrainClassifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fovea.classify.v1.ClassifyService/TrainClassifier',
+            fovea_dot_classify_dot_v1_dot_classify__pb2.TrainClassifierRequest.SerializeToString,
+            fovea_dot_classify_dot_v1_dot_classify__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fovea.classify.v1.ClassifyService/GetTrainingJob',
+            fovea_dot_classify_dot_v1_dot_classify__pb2.GetTrainingJobRequest.SerializeToString,
+            fovea_dot_classify_dot_v1_dot_classify__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fovea.classify.v1.ClassifyService/WatchTrainingJob',
+            fovea_dot_classify_dot_v1_dot_classify__pb2.GetTrainingJobRequest.SerializeToString,
+            fovea_dot_classify_dot_v1_dot_classify__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackClassifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fovea.classify.v1.ClassifyService/RollbackClassifier',
+            fovea_dot_classify_dot_v1_dot_classify__pb2.RollbackClassifierRequest.SerializeToString,
+            fovea_dot_classify_dot_v1_dot_classify__pb2.ClassifierInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteClassifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fovea.classify.v1.ClassifyService/DeleteClassifier',
+            fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierRequest.SerializeToString,
+            fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierResponse.FromString,
             options,
             channel_credentials,
             insecure,

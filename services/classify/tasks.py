@@ -1,0 +1,86 @@
+"""The Celery application of the classify capability's training jobs (Redis broker) and its one task.
+
+Its own queue (``fovea.classify``) and worker process (``fovea worker classify``), not the style worker's:
+a training job holds a core for its head training and a burst of Triton calls for its features, while style
+jobs wait on Triton; separate workers scale (and are limited) apart, and each reads its own settings.
+``acks_late`` because a rerun is harmless: the store lets a job that ended run no further. Retries only for
+Triton or Redis UNAVAILABLE, with backoff and a bound.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery, Task
+
+from fovea.classify.config import ClassifySettings
+from fovea.classify.store import FAILED, TrainingStore
+from fovea.classify.trained import TrainedRepository
+from fovea.classify.trainer import Trainer
+from fovea.common.errors import NotFound, UpstreamUnavailable
+from fovea.common.server import internal_token
+from fovea.common.triton import SyncTritonClient
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "fovea.classify.v1.train"
+QUEUE = "fovea.classify"
+MAX_RETRIES = 5
+RETRY_BACKOFF_S = 2.0
+
+
+def create_app(settings: ClassifySettings) -> Celery:
+    """The Celery app on the Redis broker, without tasks (enough to send jobs by name)."""
+    app = Celery("fovea.classify", broker=settings.redis_url, backend=None)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_default_queue=QUEUE,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+def open_store(settings: ClassifySettings) -> TrainingStore:
+    return TrainingStore(settings.redis_url, settings.job_ttl_s, settings.feature_cache_ttl_s)
+
+
+def open_repository(settings: ClassifySettings) -> TrainedRepository:
+    if settings.trained_repository is None:
+        raise ValueError("FOVEA_CLASSIFY_TRAINED_REPOSITORY is not set: training needs a writable repository")
+    return TrainedRepository(settings.trained_repository, settings.max_versions)
+
+
+def create_trainer(settings: ClassifySettings) -> Trainer:
+    return Trainer(
+        settings,
+        open_store(settings),
+        SyncTritonClient(
+            settings.triton_url,
+            timeout_s=settings.triton_timeout_s,
+            token=internal_token(settings.internal_token_file),
+        ),
+        open_repository(settings),
+    )
+
+
+def register_train(app: Celery, trainer: Trainer) -> Task:
+    """Define the ``fovea.classify.v1.train`` task on ``app``, running jobs with ``trainer``."""
+
+    @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES, shared=False)
+    def train(self: Task, job_id: str) -> str:
+        try:
+            return trainer.run(job_id)
+        except NotFound:
+            log.info("training job %s is gone (expired): nothing to do", job_id)
+            return "GONE"
+        except UpstreamUnavailable as exc:
+            if self.request.retries >= MAX_RETRIES:
+                trainer.store.finish(job_id, FAILED, error=f"unavailable after {MAX_RETRIES} retries: {exc}")
+                return FAILED
+            raise self.retry(exc=exc, countdown=RETRY_BACKOFF_S * 2**self.request.retries) from exc
+
+    return train  # type: ignore[no-any-return]

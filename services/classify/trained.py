@@ -1,0 +1,215 @@
+"""Trained classifiers on disk: a Triton model repository folder per classifier, a folder per version.
+
+``<repository>/classifier_<name>/``::
+
+    config.pbtxt            fovea.serving.trained_classifier.config_text: version_policy all
+    fovea-classifier.json   {"name", "active", "versions": [{"version", "labels", "created", ...}]}
+    1/ model.onnx labels.txt model.py
+    2/ ...
+
+The repository is the stack's user model repository (``<data dir>/user-models``), which Triton serves beside
+``model_repository/`` and which is writable where the platform repository is not (compose, Kubernetes: a
+volume shared by Triton, the classify service and its worker). Writers (a training job adding a version, the
+service rolling back or deleting) take an exclusive ``flock`` on ``<model>/.lock``; files are written to a
+temporary and renamed, a version folder is complete before it gets its number (Triton ignores folders whose
+name is not a number), so Triton never sees half a version.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fovea.classify.core.training import check_name
+from fovea.common.errors import FailedPrecondition, NotFound
+from fovea.serving.classifier import LABELS_FILE
+from fovea.serving.trained_classifier import MODEL_PY, config_text
+
+MODEL_PREFIX = "classifier_"
+INDEX_FILE = "fovea-classifier.json"
+
+
+def model_name(name: str) -> str:
+    """The Triton model of trained classifier ``name``."""
+    return MODEL_PREFIX + name
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    labels: list[str]
+    created: float
+    validation_accuracy: float = float("nan")
+    job_id: str = ""
+    train_images: int = 0
+
+
+@dataclass(frozen=True)
+class TrainedClassifier:
+    name: str
+    active: int
+    versions: list[VersionInfo] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        return model_name(self.name)
+
+    def version(self, number: int = 0) -> VersionInfo:
+        """Version ``number`` (0 = the active one).
+
+        Raises:
+            NotFound: naming the versions there are.
+        """
+        wanted = number or self.active
+        for info in self.versions:
+            if info.version == wanted:
+                return info
+        raise NotFound(
+            f"classifier {self.name!r} has no version {wanted}; versions: "
+            f"{', '.join(str(v.version) for v in self.versions)}"
+        )
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class TrainedRepository:
+    """The trained classifiers in ``root`` (a Triton model repository folder, created when missing)."""
+
+    def __init__(self, root: Path, max_versions: int = 5) -> None:
+        self.root = Path(root)
+        self.max_versions = max_versions
+
+    def folder(self, name: str) -> Path:
+        return self.root / model_name(check_name(name))
+
+    @contextmanager
+    def _locked(self, name: str, create: bool = False) -> Iterator[Path]:
+        folder = self.folder(name)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        elif not folder.is_dir():
+            raise NotFound(f"no trained classifier {name!r}: `fovea classifiers list` shows them")
+        with open(folder / ".lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield folder
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _read(folder: Path) -> TrainedClassifier | None:
+        try:
+            raw = json.loads((folder / INDEX_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        versions = [VersionInfo(**v) for v in raw.get("versions", [])]
+        return TrainedClassifier(raw["name"], int(raw["active"]), sorted(versions, key=lambda v: v.version))
+
+    @staticmethod
+    def _save(folder: Path, classifier: TrainedClassifier) -> None:
+        record: dict[str, Any] = {
+            "name": classifier.name,
+            "active": classifier.active,
+            "versions": [asdict(v) for v in classifier.versions],
+        }
+        _write(folder / INDEX_FILE, (json.dumps(record, indent=1) + "\n").encode())
+
+    def classifiers(self) -> list[TrainedClassifier]:
+        """Every trained classifier, by name."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for folder in sorted(self.root.iterdir()):
+            if folder.name.startswith(MODEL_PREFIX) and (classifier := self._read(folder)) is not None:
+                found.append(classifier)
+        return found
+
+    def get(self, name: str) -> TrainedClassifier:
+        """Raises ``NotFound`` when ``name`` was never trained (or was deleted)."""
+        classifier = self._read(self.folder(name))
+        if classifier is None or not classifier.versions:
+            raise NotFound(f"no trained classifier {name!r}: `fovea classifiers list` shows them")
+        return classifier
+
+    def add_version(
+        self, name: str, onnx_bytes: bytes, labels: list[str], **info: Any
+    ) -> tuple[TrainedClassifier, list[int]]:
+        """Write the next version (its folder complete before it is numbered), make it active, and drop
+        the oldest inactive versions beyond ``max_versions``. Returns the classifier and the dropped versions;
+        the caller asks Triton to (re)load the model."""
+        with self._locked(name, create=True) as folder:
+            current = self._read(folder)
+            versions = list(current.versions) if current else []
+            number = max([v.version for v in versions] + [_highest_folder(folder)]) + 1
+            staging = folder / f".staging-{number}"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            (staging / "model.onnx").write_bytes(onnx_bytes)
+            (staging / LABELS_FILE).write_text("\n".join(labels) + "\n")
+            (staging / "model.py").write_text(MODEL_PY)
+            os.replace(staging, folder / str(number))
+            _write(folder / "config.pbtxt", config_text(model_name(name)).encode())
+            versions.append(VersionInfo(number, list(labels), time.time(), **info))
+            dropped = [v.version for v in versions[: max(0, len(versions) - self.max_versions)]]
+            for old in dropped:
+                shutil.rmtree(folder / str(old), ignore_errors=True)
+            kept = [v for v in versions if v.version not in dropped]
+            classifier = TrainedClassifier(name, number, kept)
+            self._save(folder, classifier)
+            return classifier, dropped
+
+    def set_active(self, name: str, version: int = 0) -> TrainedClassifier:
+        """Make ``version`` (0 = the one before the active one) the default.
+
+        Raises:
+            NotFound: no such classifier or version. FailedPrecondition: no version before the active one.
+        """
+        with self._locked(name) as folder:
+            current = self._read(folder)
+            if current is None or not current.versions:
+                raise NotFound(f"no trained classifier {name!r}: `fovea classifiers list` shows them")
+            if version == 0:
+                older = [v.version for v in current.versions if v.version < current.active]
+                if not older:
+                    raise FailedPrecondition(
+                        f"classifier {name!r} has no version before {current.active}; name one with --to"
+                    )
+                version = older[-1]
+            current.version(version)  # NotFound naming the versions
+            classifier = TrainedClassifier(name, version, current.versions)
+            self._save(folder, classifier)
+            return classifier
+
+    def delete(self, name: str) -> int:
+        """Remove every version; returns how many there were. Raises ``NotFound``."""
+        with self._locked(name) as folder:
+            classifier = self._read(folder)
+            shutil.rmtree(folder)
+        return len(classifier.versions) if classifier else 0
+
+
+def _highest_folder(folder: Path) -> int:
+    numbers = [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
+    return max(numbers, default=0)
+
+
+__all__ = [
+    "INDEX_FILE",
+    "MODEL_PREFIX",
+    "TrainedClassifier",
+    "TrainedRepository",
+    "VersionInfo",
+    "model_name",
+]

@@ -1,0 +1,225 @@
+"""One training job, start to finish (the classify worker runs it in a Celery task).
+
+decode + centre crop (as served) -> stratified split -> augmented copies of the training images (mirror,
+random crop, colour shift) -> features of every crop through Triton (``backbone_model``'s ``FEATURES``, cached
+in Redis by the crop's SHA-256) -> a new softmax layer (:func:`fovea.classify.core.training.train_head`, progress
+per epoch) -> per-class table and confusion matrix on the validation split -> backbone + head as one ONNX graph,
+written as the classifier's next version and loaded into Triton (no restart; the other versions keep serving).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fovea.classify.config import ClassifySettings
+from fovea.classify.core.classify import centre_crop
+from fovea.classify.core.export import append_head
+from fovea.classify.core.training import (
+    EpochStats,
+    augment,
+    check_labels,
+    evaluate,
+    predict,
+    stratified_split,
+    train_head,
+)
+from fovea.classify.store import FAILED, SUCCEEDED, TrainingJob, TrainingStore
+from fovea.classify.trained import TrainedRepository, model_name
+from fovea.common.errors import FoveaError, UpstreamUnavailable
+from fovea.common.images import decode_image_reduced, limits_from
+from fovea.common.triton import SyncTritonClient
+from fovea.serving.classifier import CLASSIFIER_INPUT, INPUT_SIZE, RESIZE_SIDE
+
+log = logging.getLogger(__name__)
+
+FEATURES_OUTPUT = "FEATURES"  # classifier_imagenet's pooled features, [N, 1280]
+
+
+class Trainer:
+    def __init__(
+        self,
+        settings: ClassifySettings,
+        store: TrainingStore,
+        triton: SyncTritonClient,
+        repository: TrainedRepository,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.triton = triton
+        self.repository = repository
+        self.limits = limits_from(settings)
+        self._backbone_digest: tuple[float, str] | None = None
+
+    @property
+    def backbone_path(self) -> Path:
+        return self.settings.model_repository / self.settings.backbone_model / "1" / "model.onnx"
+
+    def backbone_digest(self) -> str:
+        """A digest of the backbone's ONNX file: features cached for another backbone are not reused."""
+        mtime = self.backbone_path.stat().st_mtime
+        if self._backbone_digest is None or self._backbone_digest[0] != mtime:
+            digest = hashlib.sha256(self.backbone_path.read_bytes()).hexdigest()[:16]
+            self._backbone_digest = (mtime, digest)
+        return self._backbone_digest[1]
+
+    def run(self, job_id: str) -> str:
+        """Run job ``job_id``; returns its final state (or ``ENDED`` for a job that had already ended).
+
+        Raises:
+            UpstreamUnavailable: Triton or Redis is down (the task retries; the job stays RUNNING).
+        """
+        if not self.store.start(job_id):
+            return "ENDED"
+        job = self.store.get(job_id)
+        try:
+            result = self._train(job)
+        except UpstreamUnavailable:
+            raise
+        except (FoveaError, ValueError, OSError) as exc:
+            log.warning("training job %s (%s) failed: %s", job_id, job.name, exc)
+            self.store.finish(job_id, FAILED, error=str(exc))
+            return FAILED
+        except Exception as exc:  # noqa: BLE001 - a job never stays RUNNING because of a bug
+            log.exception("training job %s (%s) failed", job_id, job.name)
+            self.store.finish(job_id, FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
+            return FAILED
+        self.store.finish(job_id, SUCCEEDED, result=result)
+        return SUCCEEDED
+
+    def _train(self, job: TrainingJob) -> dict[str, Any]:
+        s = self.settings
+        options = job.options
+        images, labels = self.store.inputs(job.job_id)
+        if not images or len(images) != len(labels):
+            raise ValueError("the job's images are gone (expired before it ran); submit it again")
+        dataset = check_labels(labels, s.min_images_per_class, s.max_training_images)
+        self.store.update(job.job_id, stage=f"decoding {len(images)} images")
+        pictures = [
+            decode_image_reduced(data, self.limits, (RESIZE_SIDE, RESIZE_SIDE)).pixels for data in images
+        ]
+        crops = [centre_crop(p, RESIZE_SIDE, INPUT_SIZE) for p in pictures]
+        seed = int(options.get("seed", 0))
+        train_idx, val_idx = stratified_split(dataset.targets, float(options["validation_fraction"]), seed)
+        rng = np.random.default_rng(seed)
+        copies = int(options["augment_copies"])
+        train_crops = [crops[i] for i in train_idx]
+        train_targets = [int(dataset.targets[i]) for i in train_idx]
+        for i in train_idx:
+            for _ in range(copies):
+                train_crops.append(augment(pictures[i], rng, RESIZE_SIDE, INPUT_SIZE))
+                train_targets.append(int(dataset.targets[i]))
+        val_crops = [crops[i] for i in val_idx]
+
+        start = time.perf_counter()
+        features, cached = self.features(job.job_id, train_crops + val_crops)
+        feature_seconds = time.perf_counter() - start
+        x_train, x_val = features[: len(train_crops)], features[len(train_crops) :]
+        y_train, y_val = np.array(train_targets, np.int64), dataset.targets[val_idx]
+
+        epochs = int(options["epochs"])
+
+        def progress(stats: EpochStats) -> None:
+            self.store.update(
+                job.job_id,
+                stage=f"epoch {stats.epoch}/{epochs}",
+                epoch=stats.epoch,
+                loss=stats.loss,
+                validation_accuracy=stats.validation_accuracy,
+            )
+
+        start = time.perf_counter()
+        head, history = train_head(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            len(dataset.classes),
+            epochs=epochs,
+            learning_rate=float(options["learning_rate"]),
+            weight_decay=float(options["weight_decay"]),
+            seed=seed,
+            on_epoch=progress,
+        )
+        train_seconds = time.perf_counter() - start
+        report = evaluate(y_val, predict(head, x_val).argmax(axis=1), dataset.classes)
+
+        self.store.update(job.job_id, stage="deploying")
+        import onnx
+
+        graph = append_head(onnx.load(str(self.backbone_path)), head.weight, head.bias)
+        classifier, dropped = self.repository.add_version(
+            job.name,
+            graph.SerializeToString(),
+            list(dataset.classes),
+            validation_accuracy=report.accuracy,
+            job_id=job.job_id,
+            train_images=len(train_idx),
+        )
+        self.triton.load_model(model_name(job.name))
+        log.info(
+            "classifier %s version %d deployed (validation accuracy %.3f, dropped versions %s)",
+            job.name,
+            classifier.active,
+            report.accuracy,
+            dropped,
+        )
+        train_counts = np.bincount(dataset.targets[train_idx], minlength=len(dataset.classes))
+        return {
+            "version": classifier.active,
+            "validation_accuracy": report.accuracy,
+            "train_accuracy": history[-1].train_accuracy,
+            "labels": list(dataset.classes),
+            "confusion": [int(v) for v in report.confusion.flat],
+            "classes": [
+                {
+                    "label": label,
+                    "accuracy": _finite(report.recall[c]),
+                    "precision": _finite(report.precision[c]),
+                    "validation_images": int(report.support[c]),
+                    "train_images": int(train_counts[c]),
+                }
+                for c, label in enumerate(dataset.classes)
+            ],
+            "feature_seconds": feature_seconds,
+            "train_seconds": train_seconds,
+            "features_cached": cached,
+            "features_computed": len(train_crops) + len(val_crops) - cached,
+        }
+
+    def features(self, job_id: str, crops: list[np.ndarray]) -> tuple[np.ndarray, int]:
+        """``FEATURES`` of each ``(224, 224, 3)`` crop: from the cache where an identical crop was seen (by
+        SHA-256 of its pixels), else through Triton in batches; returns them ``(N, F)`` and the cache hits."""
+        backbone = self.backbone_digest()
+        digests = [hashlib.sha256(c.tobytes()).hexdigest() for c in crops]
+        found = self.store.cached_features(backbone, digests)
+        missing = [i for i, f in enumerate(found) if f is None]
+        batch = self.settings.feature_batch
+        for start in range(0, len(missing), batch):
+            chunk = missing[start : start + batch]
+            self.store.update(
+                job_id, stage=f"features {start}/{len(missing)} (cached {len(crops) - len(missing)})"
+            )
+            outputs = self.triton.infer(
+                self.settings.backbone_model,
+                {CLASSIFIER_INPUT: np.stack([crops[i] for i in chunk])},
+                [FEATURES_OUTPUT],
+            )
+            rows = np.asarray(outputs[FEATURES_OUTPUT], np.float32).reshape(len(chunk), -1)
+            self.store.cache_features(backbone, [digests[i] for i in chunk], rows)
+            for i, row in zip(chunk, rows, strict=True):
+                found[i] = row
+        return np.stack([f for f in found if f is not None]), len(crops) - len(missing)
+
+
+def _finite(value: float) -> float:
+    return 0.0 if math.isnan(value) else float(value)
+
+
+__all__ = ["FEATURES_OUTPUT", "Trainer"]

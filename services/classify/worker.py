@@ -1,0 +1,33 @@
+"""``fovea worker classify``: a Celery worker process for training jobs (wiring only)."""
+
+from __future__ import annotations
+
+from fovea.classify.config import ClassifySettings
+from fovea.classify.tasks import QUEUE, create_app, create_trainer, register_train
+from fovea.common.logs import setup_logging
+from fovea.common.metrics import serve_metrics
+
+
+def main() -> None:
+    settings = ClassifySettings()
+    setup_logging(settings.log_level)
+    app = create_app(settings)
+    register_train(app, create_trainer(settings))
+    serve_metrics(settings.host, settings.worker_metrics_port)
+    app.worker_main(
+        [
+            "worker",
+            "--loglevel",
+            settings.log_level,
+            "--pool",
+            "threads",
+            "--concurrency",
+            "1",  # one job at a time: its head training holds a core
+            "--queues",
+            QUEUE,
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            "fovea-classify@%h",
+        ]
+    )

@@ -1,0 +1,121 @@
+"""Trained classifiers (``classifier_<name>``): the frozen ImageNet backbone + a softmax layer trained by
+the classify service's training jobs, one ONNX graph per version, in onnxruntime.
+
+Each version folder ``<model>/<v>/`` holds ``model.onnx`` (:func:`fovea.classify.core.export.append_head`),
+``labels.txt`` (one class a line, index = class id: versions may differ in their classes) and the two-line
+``model.py``. ``IMAGE`` is the same centre crop as ``classifier_imagenet``'s; ``PROBABILITIES`` float32
+``[N, C]``, C = the version's class count (hence dims ``[-1]``). The run path is
+:class:`fovea.serving.classifier.Classifier`'s (one session, a gathered batch in one call), for a graph with the one output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fovea.serving.base import Arrays, Contract, RequestError, TensorSpec, run_batched, session_for
+from fovea.serving.classifier import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, INPUT_SIZE
+
+CONTRACT = Contract(
+    name="trained_classifier",
+    inputs=(TensorSpec(CLASSIFIER_INPUT, "uint8", (INPUT_SIZE, INPUT_SIZE, 3)),),
+    outputs=(TensorSpec(CLASSIFIER_OUTPUT, "float32", (-1,)),),
+    parameters={
+        "WEIGHTS": "the ONNX file in the version folder (model.onnx, written by a training job)",
+        "DEVICE": "auto | cpu | cuda | tensorrt: onnxruntime execution providers (fovea.serving.base)",
+        "THREADS": "onnxruntime intra-op threads; 0 = FOVEA_TORCH_THREADS, else one per core",
+    },
+)
+
+MODEL_PY = """from pathlib import Path
+
+from fovea.serving.triton_adapter import python_model
+
+TritonPythonModel = python_model("fovea.serving.trained_classifier", Path(__file__).parent)
+"""
+"""The version folder's ``model.py`` (the python backend loads ``<model>/<v>/model.py``)."""
+
+
+def config_text(model_name: str, max_batch_size: int = 32) -> str:
+    """The ``config.pbtxt`` of a trained classifier: every version folder kept is loaded (``all``), so any
+    of them can be served by number and a rollback needs no reload."""
+    return f"""# A classifier trained by Fovea (fovea.classify training job): frozen MobileNetV2 features + a new softmax
+# layer, one ONNX graph per version folder; fovea.serving.trained_classifier. Written by the job: do not edit.
+name: "{model_name}"
+backend: "python"
+max_batch_size: {max_batch_size}
+
+input [
+  {{ name: "{CLASSIFIER_INPUT}" data_type: TYPE_UINT8 dims: [ {INPUT_SIZE}, {INPUT_SIZE}, 3 ] }}
+]
+output [
+  {{ name: "{CLASSIFIER_OUTPUT}" data_type: TYPE_FP32 dims: [ -1 ] }}  # softmax over the version's labels.txt
+]
+
+version_policy: {{ all {{ }} }}
+
+dynamic_batching {{
+  max_queue_delay_microseconds: 0
+}}
+
+instance_group [
+  {{ kind: KIND_CPU, count: 1 }}
+]
+
+parameters [
+  {{ key: "WEIGHTS", value: {{ string_value: "model.onnx" }} }},
+  {{ key: "DEVICE", value: {{ string_value: "auto" }} }},
+  {{ key: "THREADS", value: {{ string_value: "0" }} }}
+]
+"""
+
+
+class TrainedClassifier:
+    """One onnxruntime session over a version's graph; :meth:`execute` runs a gathered batch in one call."""
+
+    def __init__(self, session: Any) -> None:
+        inputs = [(i.name, i.type) for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if inputs != [(CLASSIFIER_INPUT, "tensor(uint8)")] or outputs != [CLASSIFIER_OUTPUT]:
+            raise ValueError(
+                f"the ONNX file has inputs {inputs} and outputs {outputs}; expected {CLASSIFIER_INPUT} uint8 and "
+                f"{CLASSIFIER_OUTPUT} (a graph written by a training job): train the classifier again"
+            )
+        self.session = session
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """uint8 ``(N, 224, 224, 3)`` crops -> probabilities ``(N, classes)`` float32."""
+        out = self.session.run([CLASSIFIER_OUTPUT], {CLASSIFIER_INPUT: np.ascontiguousarray(images)})[0]
+        return np.asarray(out, np.float32)
+
+    def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
+        """One entry per request: ``{PROBABILITIES}`` for its images, or its ``RequestError``."""
+        checked: list[Mapping[str, np.ndarray]] = []
+        errors: dict[int, RequestError] = {}
+        for i, request in enumerate(requests):
+            image = request.get(CLASSIFIER_INPUT)
+            if image is not None and image.dtype != np.uint8:
+                errors[i] = RequestError(f"input {CLASSIFIER_INPUT} is {image.dtype}, expected uint8")
+                checked.append({})
+            else:
+                checked.append(request)
+        results = run_batched(
+            checked, CONTRACT.input_dims, lambda b: {CLASSIFIER_OUTPUT: self.classify(b[CLASSIFIER_INPUT])}
+        )
+        return [errors.get(i, result) for i, result in enumerate(results)]
+
+    def describe(self) -> str:
+        return f"onnxruntime {', '.join(self.session.get_providers())}"
+
+
+def load(
+    model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str
+) -> TrainedClassifier:
+    """Open the version folder's ``WEIGHTS``."""
+    return TrainedClassifier(session_for(model_dir, params, instance_kind, device_id))
+
+
+__all__ = ["CONTRACT", "MODEL_PY", "TrainedClassifier", "config_text", "load"]
