@@ -1,8 +1,8 @@
 """Our MobileNetV2 definition with torchvision's ImageNet checkpoint, and its ONNX export.
 
-No torchvision beside our torch build, so the port is checked by a strict state-dict load (every parameter
-name and shape of torchvision's network), the parameter count torchvision documents (3,504,872), and top-1 on
-photos whose ImageNet class is clear.
+The port is checked by a strict state-dict load (every parameter name and shape of torchvision's network),
+the parameter count torchvision documents (3,504,872), top-1 on photos by eye, and (test_mobilenet_v2_reference)
+against torchvision's own definition's outputs stored as a fixture.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_labels_are_the_imagenet_classes_in_torchvision_order() -> None:
 
 
 def _photo(name: str) -> np.ndarray:
-    if name in ("coffee", "chelsea", "astronaut"):
+    if name in ("coffee", "chelsea", "astronaut", "rocket"):
         return np.asarray(getattr(skimage.data, name)())
     return np.asarray(Image.open(sample(name)).convert("RGB"))
 
@@ -70,7 +70,9 @@ def _photo(name: str) -> np.ndarray:
     [
         ("coffee", {967, 968}),  # espresso (0.99), cup
         ("chelsea", set(CATS)),  # Egyptian cat (0.71), then tiger cat, tabby
-        ("dog", set(DOGS)),  # darknet's dog: Alaskan malamute (0.76)
+        ("dog", set(DOGS)),  # darknet's dog: malamute (0.76), Eskimo dog, dogsled, Siberian husky
+        ("giraffe", {340}),  # zebra (0.73): the zebra beside the giraffe; ImageNet-1k has no giraffe class
+        ("rocket", {812, 657}),  # skimage's rocket: space shuttle (0.29), drilling platform, missile
     ],
 )
 def test_top1_on_photos(model: mnv2.MobileNetV2, photo: str, expected: set[int]) -> None:
@@ -78,7 +80,17 @@ def test_top1_on_photos(model: mnv2.MobileNetV2, photo: str, expected: set[int])
     assert probs.sum() == pytest.approx(1.0, abs=1e-4)
     best = top_k(probs, LABELS, 1)[0]
     assert best.class_id in expected, (photo, best)
-    assert best.probability > 0.5
+    assert best.probability > (0.2 if photo == "rocket" else 0.5)
+
+
+def test_horses_are_hoofed_animals(model: mnv2.MobileNetV2) -> None:
+    # ImageNet-1k's one horse class is "sorrel" (339): darknet's brown horses come out as ox (0.28), bighorn,
+    # water buffalo, ram, oxcart. A miss for top-1, but the five are hoofed animals (ids 339..355: sorrel,
+    # zebra, hog, boar, warthog, hippo, ox, water buffalo, bison, ram, bighorn, ibex, ... llama) or an oxcart.
+    probs = mnv2.probabilities(model, centre_crop(_photo("horses"))[None])[0]
+    top5 = [p.class_id for p in top_k(probs, LABELS, 5)]
+    assert top5[0] in range(339, 356), top5
+    assert sum(k in range(339, 356) for k in top5) >= 4, top5
 
 
 def test_preprocess_checks_and_normalises() -> None:
