@@ -16,9 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from fovea.classify.core.classify import Prediction, centre_crop, top_k
+from fovea.classify.core.classify import Prediction, centre_crop, crop_box, top_k
+from fovea.classify.core.explain import class_index, grad_cam, normalise, png_bytes, render_overlay
 from fovea.common.images import ImageLimits, decode_image_reduced
-from fovea.serving.classifier import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, INPUT_SIZE, RESIZE_SIDE, read_labels
+from fovea.serving.classifier import (
+    CLASSIFIER_INPUT,
+    CLASSIFIER_OUTPUT,
+    FEATURE_MAP_OUTPUT,
+    INPUT_SIZE,
+    RESIZE_SIDE,
+    read_head,
+    read_labels,
+)
 
 
 @dataclass(frozen=True)
@@ -69,4 +78,88 @@ def finish(outputs: dict[str, np.ndarray], classifier: Classifier, k: int) -> li
     return top_k(np.asarray(outputs[classifier.output_name][0], np.float32), list(classifier.labels), k)
 
 
-__all__ = ["Classifier", "finish", "load_classifiers", "prepare"]
+# ------------------------------------------------------------------------------------------ explain
+@dataclass(frozen=True)
+class Explanation:
+    """Grad-CAM of one class on one image (:mod:`fovea.classify.core.explain`)."""
+
+    explained: Prediction  # the class the map is for
+    top: Prediction  # the most probable class
+    heatmap: np.ndarray  # (h, w) float32 in [0, 1], row-major cells tiling ``crop``
+    peak: float  # the map's maximum before it was divided by it (0: nothing speaks for the class)
+    crop: tuple[float, float, float, float]  # the crop the network saw, xyxy in the original image's pixels
+    png: bytes | None  # the overlay, when asked for
+
+
+def load_head(repository: Path, classifier: Classifier) -> np.ndarray:
+    """A built-in classifier's final linear weights ``(classes, 1280)``, from its ONNX file
+    (``<repository>/<name>/1/model.onnx``, initialiser ``HEAD_WEIGHT``).
+
+    Raises:
+        ValueError: the file is missing, has no head, or its class count differs from the labels'.
+    """
+    weight, _ = read_head(Path(repository) / classifier.name / "1" / "model.onnx")
+    if weight.shape[0] != len(classifier.labels):
+        raise ValueError(
+            f"{classifier.name}: head has {weight.shape[0]} classes, labels.txt {len(classifier.labels)}"
+        )
+    return weight
+
+
+def prepare_explain(
+    data: bytes, limits: ImageLimits, classifier: Classifier
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """:func:`prepare`, keeping the decoded photo (a JPEG possibly at a reduced scale) to draw on: the model
+    input ``(1, S, S, 3)``, the photo ``(H, W, 3)`` uint8 and the original image's ``(width, height)``."""
+    side = classifier.resize_side
+    decoded = decode_image_reduced(data, limits, (side, side))
+    crop = centre_crop(decoded.pixels, classifier.resize_side, classifier.input_size)
+    return crop[None], decoded.pixels, decoded.original_size
+
+
+def finish_explain(
+    outputs: dict[str, np.ndarray],
+    classifier: Classifier,
+    head: np.ndarray,
+    photo: np.ndarray,
+    original_size: tuple[int, int],
+    label: str = "",
+    render: bool = False,
+) -> Explanation:
+    """Grad-CAM of ``label`` (empty: the most probable class) from ``outputs``' ``PROBABILITIES`` and
+    ``FEATURE_MAP`` (one image) and the head's weights; the overlay drawn on ``photo`` when ``render``.
+
+    Raises:
+        ValueError: an unknown label (the message suggests close ones).
+    """
+    probabilities = np.asarray(outputs[classifier.output_name][0], np.float32)
+    labels = list(classifier.labels)
+    best = top_k(probabilities, labels, 1)[0]
+    class_id = class_index(labels, label) if label else best.class_id
+    explained = Prediction(class_id, labels[class_id], float(probabilities[class_id]))
+    cam = grad_cam(np.asarray(outputs[FEATURE_MAP_OUTPUT][0], np.float32), head[class_id])
+    peak = float(cam.max())
+    heatmap = normalise(cam)
+    photo_height, photo_width = photo.shape[:2]
+    # the crop in the decoded photo's pixels (what centre_crop took), then in the original image's
+    x1, y1, x2, y2 = crop_box(photo_width, photo_height, classifier.resize_side, classifier.input_size)
+    sx, sy = original_size[0] / photo_width, original_size[1] / photo_height
+    png = None
+    if render:
+        caption = f"{explained.label} {explained.probability:.1%}"
+        if explained.class_id != best.class_id:
+            caption += f" (top: {best.label} {best.probability:.1%})"
+        png = png_bytes(render_overlay(photo, heatmap, (x1, y1, x2, y2), caption))
+    return Explanation(explained, best, heatmap, peak, (x1 * sx, y1 * sy, x2 * sx, y2 * sy), png)
+
+
+__all__ = [
+    "Classifier",
+    "Explanation",
+    "finish",
+    "finish_explain",
+    "load_classifiers",
+    "load_head",
+    "prepare",
+    "prepare_explain",
+]

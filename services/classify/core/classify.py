@@ -19,6 +19,27 @@ class Prediction:
     probability: float
 
 
+def crop_box(
+    width: int, height: int, resize_side: int = 256, crop_size: int = 224
+) -> tuple[float, float, float, float]:
+    """The part of a ``width x height`` image that :func:`centre_crop` returns, as ``(x1, y1, x2, y2)`` in the
+    image's pixels (floats; the crop's pixel grid tiles this box).
+
+    Raises:
+        ValueError: a side below 1, or ``crop_size`` not in ``1..resize_side``.
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    if not 0 < crop_size <= resize_side:
+        raise ValueError(f"crop_size must be in 1..resize_side ({resize_side}), got {crop_size}")
+    scale = resize_side / min(width, height)
+    size = (max(resize_side, round(width * scale)), max(resize_side, round(height * scale)))
+    top = (size[1] - crop_size) // 2
+    left = (size[0] - crop_size) // 2
+    sx, sy = size[0] / width, size[1] / height
+    return (left / sx, top / sy, (left + crop_size) / sx, (top + crop_size) / sy)
+
+
 def centre_crop(image: np.ndarray, resize_side: int = 256, crop_size: int = 224) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB -> ``(crop_size, crop_size, 3)`` uint8: shorter side resized to ``resize_side``
     (bilinear, the other side keeps the aspect ratio, rounded), then the centre crop (offsets floored).

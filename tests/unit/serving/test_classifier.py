@@ -10,12 +10,11 @@ import pytest
 from fovea.models.mobilenet_v2 import (
     check_images,
     convert_mobilenet_v2_onnx,
-    head_from_onnx,
     mobilenet_v2_from_checkpoint,
     port_outputs,
 )
 from fovea.serving.base import RequestError, check_config, read_config
-from fovea.serving.classifier import CONTRACT, Classifier, read_labels
+from fovea.serving.classifier import CONTRACT, Classifier, read_head, read_labels
 from fovea.serving.triton_adapter import Served, load_served
 from fovea.stack.config import REPO_ROOT
 
@@ -91,7 +90,7 @@ def test_head_is_in_the_built_graph() -> None:
     weights = MODEL_DIR / "1" / "model.onnx"
     if not weights.exists():
         pytest.skip("fovea models build has not been run")
-    weight, bias = head_from_onnx(weights)
+    weight, bias = read_head(weights)
     linear = mobilenet_v2_from_checkpoint().classifier[1]
     np.testing.assert_array_equal(weight, linear.weight.detach().numpy())
     np.testing.assert_array_equal(bias, linear.bias.detach().numpy())
