@@ -106,15 +106,22 @@ def load_head(repository: Path, classifier: Classifier) -> np.ndarray:
     return weight
 
 
+RENDER_SIDE = 1024  # the overlay's photo is decoded with at least this many pixels a side (or at full size)
+
+
 def prepare_explain(
-    data: bytes, limits: ImageLimits, classifier: Classifier
+    data: bytes, limits: ImageLimits, classifier: Classifier, render: bool = False
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """:func:`prepare`, keeping the decoded photo (a JPEG possibly at a reduced scale) to draw on: the model
-    input ``(1, S, S, 3)``, the photo ``(H, W, 3)`` uint8 and the original image's ``(width, height)``."""
+    """:func:`prepare` (the same model input as Classify), keeping a decoded photo: the model input
+    ``(1, S, S, 3)``, the photo ``(H, W, 3)`` uint8 (the whole picture; decoded again, larger, to draw the
+    overlay on when ``render``) and the original image's ``(width, height)``."""
     side = classifier.resize_side
     decoded = decode_image_reduced(data, limits, (side, side))
     crop = centre_crop(decoded.pixels, classifier.resize_side, classifier.input_size)
-    return crop[None], decoded.pixels, decoded.original_size
+    photo = (
+        decode_image_reduced(data, limits, (RENDER_SIDE, RENDER_SIDE)).pixels if render else decoded.pixels
+    )
+    return crop[None], photo, decoded.original_size
 
 
 def finish_explain(

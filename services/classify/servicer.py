@@ -13,11 +13,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
+import numpy as np
 from celery import Celery
 
 from fovea.classify.config import ClassifySettings
+from fovea.classify.core.classify import Prediction
+from fovea.classify.core.explain import class_index
 from fovea.classify.core.training import check_labels, check_name
-from fovea.classify.pipeline import Classifier, finish, prepare
+from fovea.classify.pipeline import Classifier, finish, finish_explain, load_head, prepare, prepare_explain
 from fovea.classify.store import TERMINAL, TrainingJob, TrainingStore
 from fovea.classify.tasks import QUEUE, TASK_NAME
 from fovea.classify.trained import TrainedClassifier, TrainedRepository, model_name
@@ -34,6 +37,7 @@ from fovea.common.errors import (
 from fovea.common.images import decode_image, limits_from
 from fovea.common.triton import TritonClient
 from fovea.common.v1 import common_pb2
+from fovea.serving.classifier import FEATURE_MAP_OUTPUT
 
 STATES = {
     "QUEUED": classify_pb2.TRAINING_QUEUED,
@@ -66,6 +70,7 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         self.triton = triton
         self.training = training
         self.limits = limits_from(settings)
+        self._heads: dict[str, np.ndarray] = {}  # Explain: each built-in classifier's head, read once
 
     def _training(self) -> Training:
         if self.training is None:
@@ -314,3 +319,64 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         await self.triton.unload_model(classifier.model)
         deleted = await asyncio.to_thread(repository.delete, request.name)
         return classify_pb2.DeleteClassifierResponse(versions_deleted=deleted)
+
+    # ------------------------------------------------------------------------------------------ explain
+    def _head(self, classifier: Classifier) -> np.ndarray:
+        """The classifier's final linear weights, read from its ONNX file once (Grad-CAM's class weights)."""
+        heads = self._heads
+        if classifier.name not in heads:
+            try:
+                heads[classifier.name] = load_head(self.settings.model_repository, classifier)
+            except ValueError as exc:
+                raise FailedPrecondition(
+                    f"classifier {classifier.name!r} cannot be explained: {exc}"
+                ) from exc
+        return heads[classifier.name]
+
+    async def Explain(
+        self, request: classify_pb2.ExplainRequest, context: grpc.aio.ServicerContext
+    ) -> classify_pb2.ExplainResponse:
+        name = request.model or self.settings.default_model
+        classifier = self.classifiers.get(name)
+        if classifier is None:
+            raise NotFound(
+                f"unknown built-in classifier {clip(name)!r} (Explain runs on: {', '.join(sorted(self.classifiers))})"
+            )
+        if request.label:
+            try:
+                class_index(classifier.labels, request.label)
+            except ValueError as exc:
+                raise InvalidArgument(clip(str(exc), 300)) from exc
+        head = await asyncio.to_thread(self._head, classifier)
+        batch, photo, size = await asyncio.to_thread(
+            prepare_explain, request.image.data, self.limits, classifier, request.render
+        )
+        start = time.perf_counter()
+        outputs = await self.triton.infer(
+            classifier.name,
+            {classifier.input_name: batch},
+            [classifier.output_name, FEATURE_MAP_OUTPUT],
+            timeout_s=self.settings.triton_timeout_s,
+        )
+        seconds = time.perf_counter() - start
+        found = await asyncio.to_thread(
+            finish_explain, outputs, classifier, head, photo, size, request.label, request.render
+        )
+        x1, y1, x2, y2 = found.crop
+        return classify_pb2.ExplainResponse(
+            image_size=common_pb2.ImageSize(width=size[0], height=size[1]),
+            model=classifier.name,
+            explained=_classification(found.explained),
+            top=_classification(found.top),
+            map_height=found.heatmap.shape[0],
+            map_width=found.heatmap.shape[1],
+            heatmap=found.heatmap.ravel().tolist(),
+            peak=found.peak,
+            crop=common_pb2.BoundingBox(x1=x1, y1=y1, x2=x2, y2=y2),
+            png=found.png or b"",
+            inference_seconds=seconds,
+        )
+
+
+def _classification(p: Prediction) -> classify_pb2.Classification:
+    return classify_pb2.Classification(label=p.label, class_id=p.class_id, probability=p.probability)

@@ -73,6 +73,7 @@ METHOD_SCOPES: dict[str, str] = {
     "/fovea.classify.v1.ClassifyService/WatchTrainingJob": "classify:train",
     "/fovea.classify.v1.ClassifyService/RollbackClassifier": "classify:train",
     "/fovea.classify.v1.ClassifyService/DeleteClassifier": "classify:train",
+    "/fovea.classify.v1.ClassifyService/Explain": "classify",
     "/fovea.models.v1.ModelsService/ListModels": "models:read",
 }
 

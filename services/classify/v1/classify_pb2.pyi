@@ -228,3 +228,41 @@ class DeleteClassifierResponse(_message.Message):
     VERSIONS_DELETED_FIELD_NUMBER: _ClassVar[int]
     versions_deleted: int
     def __init__(self, versions_deleted: _Optional[int] = ...) -> None: ...
+
+class ExplainRequest(_message.Message):
+    __slots__ = ("image", "model", "label", "render")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    RENDER_FIELD_NUMBER: _ClassVar[int]
+    image: _common_pb2.Image
+    model: str
+    label: str
+    render: bool
+    def __init__(self, image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., model: _Optional[str] = ..., label: _Optional[str] = ..., render: _Optional[bool] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("image_size", "model", "explained", "top", "map_height", "map_width", "heatmap", "peak", "crop", "png", "inference_seconds")
+    IMAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    EXPLAINED_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    MAP_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MAP_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEATMAP_FIELD_NUMBER: _ClassVar[int]
+    PEAK_FIELD_NUMBER: _ClassVar[int]
+    CROP_FIELD_NUMBER: _ClassVar[int]
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    image_size: _common_pb2.ImageSize
+    model: str
+    explained: Classification
+    top: Classification
+    map_height: int
+    map_width: int
+    heatmap: _containers.RepeatedScalarFieldContainer[float]
+    peak: float
+    crop: _common_pb2.BoundingBox
+    png: bytes
+    inference_seconds: float
+    def __init__(self, image_size: _Optional[_Union[_common_pb2.ImageSize, _Mapping]] = ..., model: _Optional[str] = ..., explained: _Optional[_Union[Classification, _Mapping]] = ..., top: _Optional[_Union[Classification, _Mapping]] = ..., map_height: _Optional[int] = ..., map_width: _Optional[int] = ..., heatmap: _Optional[_Iterable[float]] = ..., peak: _Optional[float] = ..., crop: _Optional[_Union[_common_pb2.BoundingBox, _Mapping]] = ..., png: _Optional[bytes] = ..., inference_seconds: _Optional[float] = ...) -> None: ...

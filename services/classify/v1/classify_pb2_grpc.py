@@ -71,6 +71,11 @@ class ClassifyServiceStub:
                 request_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierRequest.SerializeToString,
                 response_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierResponse.FromString,
                 _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/fovea.classify.v1.ClassifyService/Explain',
+                request_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ExplainResponse.FromString,
+                _registered_method=True)
 
 
 class ClassifyServiceServicer:
@@ -130,6 +135,14 @@ class ClassifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Explain(self, request, context):
+        """Where the network looks (scope `classify`): Grad-CAM of one class over the last conv block of a built-in
+        classifier, as a map over the crop the network saw and, if asked, a PNG of it blended over the photo.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClassifyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -167,6 +180,11 @@ def add_ClassifyServiceServicer_to_server(servicer, server):
                     servicer.DeleteClassifier,
                     request_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierRequest.FromString,
                     response_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierResponse.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ExplainRequest.FromString,
+                    response_serializer=fovea_dot_classify_dot_v1_dot_classify__pb2.ExplainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -360,6 +378,33 @@ class ClassifyService:
             '/fovea.classify.v1.ClassifyService/DeleteClassifier',
             fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierRequest.SerializeToString,
             fovea_dot_classify_dot_v1_dot_classify__pb2.DeleteClassifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fovea.classify.v1.ClassifyService/Explain',
+            fovea_dot_classify_dot_v1_dot_classify__pb2.ExplainRequest.SerializeToString,
+            fovea_dot_classify_dot_v1_dot_classify__pb2.ExplainResponse.FromString,
             options,
             channel_credentials,
             insecure,
