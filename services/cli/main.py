@@ -627,6 +627,43 @@ def classify_image(image: Path, model: str, top_k: int, as_json: bool) -> None:
     emit(asdict(result), as_json, human)
 
 
+@classify.command("explain")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--class", "label", default="", help="The class to explain (a label; default: the most probable)"
+)
+@click.option("--model", default="", help="Built-in classifier (default: the service's default)")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the overlay PNG here (default: IMAGE's name + .explain.png beside it)",
+)
+@click.option("--json", "as_json", is_flag=True)
+def classify_explain(image: Path, label: str, model: str, out: Path | None, as_json: bool) -> None:
+    """Where the network looks in IMAGE: Grad-CAM over the last conv block, as a PNG overlay."""
+    out = out or image.with_name(image.stem + ".explain.png")
+    with connect() as client:
+        try:
+            result = client.explain(image.read_bytes(), model=model, label=label, render=True)
+        except FoveaClientError as exc:
+            fail(exc)
+    if result.png:
+        out.write_bytes(result.png)
+    top = f" (top: {result.top.label} {result.top.probability:.1%})" if result.top != result.explained else ""
+    rows = len(result.heatmap)
+    human = "\n".join(
+        [
+            f"{image.name}: {result.explained.label} {result.explained.probability:.1%}{top}, model {result.model}",
+            f"  map {rows}x{len(result.heatmap[0]) if rows else 0} over crop "
+            + ", ".join(f"{v:.0f}" for v in result.crop)
+            + f"; overlay -> {out}",
+        ]
+        + ["  " + " ".join(f"{v:4.2f}" for v in row) for row in result.heatmap]
+    )
+    emit({**asdict(result), "png": str(out)}, as_json, human)
+
+
 @classify.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def classify_list(as_json: bool) -> None:

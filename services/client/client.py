@@ -55,6 +55,21 @@ class Classification:
 
 
 @dataclass
+class ExplainResult:
+    """Grad-CAM of one class (``fovea.classify.v1.ExplainResponse``): ``heatmap`` rows of ``[0, 1]`` values over
+    ``crop`` (x1, y1, x2, y2 in the original image's pixels); ``png`` the overlay when asked for."""
+
+    image_size: list[int]  # [width, height]
+    model: str
+    explained: Classification  # the class the map is for
+    top: Classification  # the most probable class
+    heatmap: list[list[float]]  # map_height rows of map_width values, row 0 at the top
+    peak: float  # the map's maximum before it was divided by it
+    crop: list[float]
+    png: bytes | None = field(default=None, repr=False)
+
+
+@dataclass
 class ClassifyResult:
     image_size: list[int]  # [width, height]
     model: str
@@ -424,6 +439,30 @@ class FoveaClient:
             classifications=[
                 Classification(c.label, c.class_id, round(c.probability, 4)) for c in reply.classifications
             ],
+        )
+
+    def explain(
+        self, image: bytes, *, model: str = "", label: str = "", render: bool = False
+    ) -> ExplainResult:
+        """Where the classifier looks (Grad-CAM over its last conv block) for ``label`` (empty: the most probable
+        class) in ``image``; ``render``: also the PNG overlay."""
+        request = classify_pb2.ExplainRequest(
+            image=common_pb2.Image(data=image), model=model, label=label, render=render
+        )
+        reply = self.call(self.classifier.Explain, request)
+        width = reply.map_width
+        values = [round(v, 4) for v in reply.heatmap]
+        return ExplainResult(
+            image_size=[reply.image_size.width, reply.image_size.height],
+            model=reply.model,
+            explained=Classification(
+                reply.explained.label, reply.explained.class_id, round(reply.explained.probability, 4)
+            ),
+            top=Classification(reply.top.label, reply.top.class_id, round(reply.top.probability, 4)),
+            heatmap=[values[r * width : (r + 1) * width] for r in range(reply.map_height)],
+            peak=reply.peak,
+            crop=[reply.crop.x1, reply.crop.y1, reply.crop.x2, reply.crop.y2],
+            png=reply.png or None,
         )
 
     def list_classifiers(self) -> list[dict[str, Any]]:
