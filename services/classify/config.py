@@ -69,7 +69,13 @@ class ClassifySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stop
     default_validation_fraction: float = Field(0.15, ge=0.05, le=0.5, description="Held-out share per class")
     default_augment_copies: int = Field(2, ge=0, le=8, description="Augmented copies per training image")
     default_weight_decay: float = Field(1e-4, ge=0, le=1, description="L2 weight decay of the head")
-    feature_batch: int = Field(16, ge=1, le=32, description="Images per Triton call when computing features")
+    feature_batch: int = Field(8, ge=1, le=32, description="Images per Triton call when computing features")
+    train_triton_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="Deadline of one Triton call of a training job (features, load_model)",
+    )
     feature_cache_ttl_s: int = Field(
         7 * 24 * 3600, ge=60, description="How long computed features stay cached in Redis (by image SHA-256)"
     )

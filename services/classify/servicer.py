@@ -176,13 +176,13 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         s = self.settings
         if not 0 <= options.epochs <= s.max_epochs:
             raise InvalidArgument(f"epochs must be within [1, {s.max_epochs}] (0 = {s.default_epochs})")
-        if options.learning_rate < 0 or options.learning_rate > 1:
+        if not 0 <= options.learning_rate <= 1:  # NaN fails too
             raise InvalidArgument("learning_rate must be within (0, 1] (0 = the default)")
         if options.validation_fraction and not 0.05 <= options.validation_fraction <= 0.5:
             raise InvalidArgument("validation_fraction must be within [0.05, 0.5] (0 = the default)")
         if not -1 <= options.augment_copies <= 8:
             raise InvalidArgument("augment_copies must be within [0, 8] (-1 = none, 0 = the default)")
-        if options.weight_decay < 0 or options.weight_decay > 1:
+        if not 0 <= options.weight_decay <= 1:
             raise InvalidArgument("weight_decay must be within [0, 1] (0 = the default)")
         copies = options.augment_copies
         return {

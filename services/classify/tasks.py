@@ -60,7 +60,7 @@ def create_trainer(settings: ClassifySettings) -> Trainer:
         open_store(settings),
         SyncTritonClient(
             settings.triton_url,
-            timeout_s=settings.triton_timeout_s,
+            timeout_s=settings.train_triton_timeout_s,
             token=internal_token(settings.internal_token_file),
         ),
         open_repository(settings),

@@ -170,6 +170,21 @@ class TrainedRepository:
             self._save(folder, classifier)
             return classifier, dropped
 
+    def discard_version(self, name: str, version: int) -> TrainedClassifier | None:
+        """Remove ``version`` (one Triton would not load); the newest remaining version becomes active.
+        Returns the classifier, or None when no version is left (its folder is removed)."""
+        with self._locked(name) as folder:
+            current = self._read(folder)
+            kept = [v for v in (current.versions if current else []) if v.version != version]
+            shutil.rmtree(folder / str(version), ignore_errors=True)
+            if not kept:
+                shutil.rmtree(folder)
+                return None
+            active = current.active if current and current.active != version else kept[-1].version
+            classifier = TrainedClassifier(name, active, kept)
+            self._save(folder, classifier)
+            return classifier
+
     def set_active(self, name: str, version: int = 0) -> TrainedClassifier:
         """Make ``version`` (0 = the one before the active one) the default.
 

@@ -32,7 +32,7 @@ from fovea.classify.core.training import (
 )
 from fovea.classify.store import FAILED, SUCCEEDED, TrainingJob, TrainingStore
 from fovea.classify.trained import TrainedRepository, model_name
-from fovea.common.errors import FoveaError, UpstreamUnavailable
+from fovea.common.errors import FoveaError, UpstreamUnavailable, public_message
 from fovea.common.images import decode_image_reduced, limits_from
 from fovea.common.triton import SyncTritonClient
 from fovea.serving.classifier import CLASSIFIER_INPUT, INPUT_SIZE, RESIZE_SIDE
@@ -84,11 +84,13 @@ class Trainer:
             raise
         except (FoveaError, ValueError, OSError) as exc:
             log.warning("training job %s (%s) failed: %s", job_id, job.name, exc)
-            self.store.finish(job_id, FAILED, error=str(exc))
+            self.store.finish(job_id, FAILED, error=public_message(str(exc)))
             return FAILED
         except Exception as exc:  # noqa: BLE001 - a job never stays RUNNING because of a bug
             log.exception("training job %s (%s) failed", job_id, job.name)
-            self.store.finish(job_id, FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
+            self.store.finish(
+                job_id, FAILED, error=f"internal error ({type(exc).__name__}); see the worker's log"
+            )
             return FAILED
         self.store.finish(job_id, SUCCEEDED, result=result)
         return SUCCEEDED
@@ -162,7 +164,13 @@ class Trainer:
             job_id=job.job_id,
             train_images=len(train_idx),
         )
-        self.triton.load_model(model_name(job.name))
+        try:
+            self.triton.load_model(model_name(job.name), timeout_s=self.settings.train_triton_timeout_s)
+        except FoveaError:
+            left = self.repository.discard_version(job.name, classifier.active)
+            if left is not None:
+                self.triton.load_model(model_name(job.name), timeout_s=self.settings.train_triton_timeout_s)
+            raise
         log.info(
             "classifier %s version %d deployed (validation accuracy %.3f, dropped versions %s)",
             job.name,

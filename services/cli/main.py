@@ -375,6 +375,12 @@ def models_build(only: tuple[str, ...], force: bool) -> None:
     default=None,
     help="Default: the stack's user repository, <data dir>/user-models",
 )
+@click.option(
+    "--raw-outputs",
+    is_flag=True,
+    help="Serve the raw outputs (the service decodes them); by default a grid detector's graph decodes its "
+    "boxes and hands back only its best candidates",
+)
 @click.option("--force", is_flag=True, help="Replace a model of that name in the repository")
 def models_import_onnx(
     onnx_file: Path,
@@ -396,6 +402,7 @@ def models_import_onnx(
     score_activation: str | None,
     output_order: str | None,
     repository: Path | None,
+    raw_outputs: bool,
     force: bool,
 ) -> None:
     """Add an exported ONNX detector to a model repository (run by onnxruntime in the python backend)."""
@@ -422,6 +429,7 @@ def models_import_onnx(
             box_format=box_format,
             score_activation=score_activation,
             outputs=[n.strip() for n in output_order.split(",")] if output_order else None,
+            raw_outputs=raw_outputs,
         )
         result = oi.import_onnx(
             onnx_file,
@@ -612,16 +620,20 @@ def classify() -> None:
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", default="", help="Classifier name (default: the service's default)")
 @click.option("--top-k", type=int, default=0, help="Classes returned (default: the service's, 5)")
+@click.option(
+    "--version", "version", type=int, default=0, help="A trained classifier's version (default: active)"
+)
 @click.option("--json", "as_json", is_flag=True)
-def classify_image(image: Path, model: str, top_k: int, as_json: bool) -> None:
+def classify_image(image: Path, model: str, top_k: int, version: int, as_json: bool) -> None:
     """The most probable classes of IMAGE."""
     with connect() as client:
         try:
-            result = client.classify(image.read_bytes(), model=model, top_k=top_k)
+            result = client.classify(image.read_bytes(), model=model, top_k=top_k, version=version)
         except FoveaClientError as exc:
             fail(exc)
+    served = f" version {result.version}" if result.version else ""
     human = "\n".join(
-        [f"{image.name}: {result.image_size[0]}x{result.image_size[1]}, model {result.model}"]
+        [f"{image.name}: {result.image_size[0]}x{result.image_size[1]}, model {result.model}{served}"]
         + [f"  {c.probability:6.2%}  {c.label}" for c in result.classifications]
     )
     emit(asdict(result), as_json, human)
@@ -678,6 +690,198 @@ def classify_list(as_json: bool) -> None:
         for r in rows
     )
     emit(rows, as_json, human)
+
+
+@main.group()
+def classifiers() -> None:
+    """Teach Fovea your own classes: train (transfer learning), list, versions, rollback, delete, eval."""
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = width * done // max(total, 1)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def _training_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"version {result['version']}: validation accuracy {result['validation_accuracy']:.1%}, "
+        f"train accuracy {result['train_accuracy']:.1%} (features {result['feature_seconds']:.1f} s, "
+        f"{result['features_cached']} cached; head {result['train_seconds']:.1f} s)",
+        "",
+        f"{'class':<24} {'train':>6} {'val':>5} {'accuracy':>9} {'precision':>9}",
+    ]
+    for c in result["classes"]:
+        lines.append(
+            f"{c['label']:<24} {c['train_images']:>6} {c['validation_images']:>5} "
+            f"{c['accuracy']:>9.1%} {c['precision']:>9.1%}"
+        )
+    lines += ["", "confusion on the validation split (row = true class, column = predicted):"]
+    for label, row in zip(result["labels"], result["confusion"], strict=True):
+        lines.append(f"{label:<24} " + " ".join(f"{v:>5}" for v in row))
+    return "\n".join(lines)
+
+
+@classifiers.command("train")
+@click.argument("name")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--epochs", type=int, default=0, help="Passes over the features (default: the service's, 30)")
+@click.option("--learning-rate", type=float, default=0.0, help="Adam step size (default 0.01)")
+@click.option("--validation", type=float, default=0.0, help="Held-out share per class (default 0.15)")
+@click.option("--augment", type=int, default=0, help="Augmented copies per image, -1 = none (default 2)")
+@click.option("--seed", type=int, default=0)
+@click.option("--wait", is_flag=True, help="Follow the job with a progress bar until it ends")
+@click.option("--json", "as_json", is_flag=True)
+def classifiers_train(
+    name: str,
+    folder: Path,
+    epochs: int,
+    learning_rate: float,
+    validation: float,
+    augment: int,
+    seed: int,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Train classifier NAME on FOLDER/<class name>/*.jpg (at least 10 photos per class); deployed as its
+    next version when the job succeeds."""
+    from fovea.client.classifiers import read_labelled_folder
+
+    try:
+        images = [(label, path.read_bytes()) for label, path in read_labelled_folder(folder)]
+    except (OSError, ValueError) as exc:
+        fail(exc)
+    with connect() as client:
+        try:
+            job = client.train_classifier(
+                name,
+                images,
+                epochs=epochs,
+                learning_rate=learning_rate,
+                validation_fraction=validation,
+                augment_copies=augment,
+                seed=seed,
+            )
+            click.echo(f"job {job.job_id}: {len(images)} images, {job.state}", err=True)
+            if wait:
+                for update in client.watch_training_job(job.job_id):
+                    job = update
+                    line = _bar(job.epoch, job.epochs)
+                    if job.epoch:
+                        line += f" epoch {job.epoch}/{job.epochs} loss {job.loss:.4f} val {job.validation_accuracy:.1%}"
+                    if not job.stage.startswith("epoch"):
+                        line += f" {job.stage}"
+                    click.echo("\r" + line.ljust(90), nl=False, err=True)
+                click.echo("", err=True)
+        except FoveaClientError as exc:
+            fail(exc)
+    if wait and job.state == "FAILED":
+        fail(RuntimeError(f"training failed: {job.error}"))
+    human = _training_table(job.result) if job.result else f"{job.job_id} {job.state} {job.error}".strip()
+    emit(asdict(job), as_json, human)
+
+
+@classifiers.command("job")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True)
+def classifiers_job(job_id: str, as_json: bool) -> None:
+    """A training job's state, progress and result."""
+    with connect() as client:
+        try:
+            job = client.training_job(job_id)
+        except FoveaClientError as exc:
+            fail(exc)
+    human = _training_table(job.result) if job.result else f"{job.state} {job.stage} {job.error}".strip()
+    emit(asdict(job), as_json, human)
+
+
+@classifiers.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def classifiers_list(as_json: bool) -> None:
+    """Trained classifiers with their active version."""
+    with connect() as client:
+        try:
+            rows = [r for r in client.list_classifiers() if r["trained"]]
+        except FoveaClientError as exc:
+            fail(exc)
+    human = "\n".join(
+        f"{r['name']:<24} version {r['active_version']} of {len(r['versions'])}, {r['classes']} classes"
+        for r in rows
+    )
+    emit(rows, as_json, human or "no trained classifiers: `fovea classifiers train NAME DIR`")
+
+
+def _versions_text(row: dict[str, Any]) -> str:
+    import datetime
+
+    return "\n".join(
+        f"{'*' if v['version'] == row['active_version'] else ' '} {v['version']:>3}  "
+        f"{datetime.datetime.fromtimestamp(v['created'], datetime.UTC):%Y-%m-%d %H:%M}  "
+        f"val {v['validation_accuracy']:.1%}  {', '.join(v['labels'])}"
+        for v in row["versions"]
+    )
+
+
+@classifiers.command("versions")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def classifiers_versions(name: str, as_json: bool) -> None:
+    """The versions of classifier NAME (* = active)."""
+    with connect() as client:
+        try:
+            row = client.classifier_versions(name)
+        except FoveaClientError as exc:
+            fail(exc)
+    emit(row, as_json, _versions_text(row))
+
+
+@classifiers.command("rollback")
+@click.argument("name")
+@click.option("--to", "version", type=int, default=0, help="Version to serve (default: the one before)")
+@click.option("--json", "as_json", is_flag=True)
+def classifiers_rollback(name: str, version: int, as_json: bool) -> None:
+    """Serve an older (or any kept) version of NAME by default; nothing is reloaded or restarted."""
+    with connect() as client:
+        try:
+            row = client.rollback_classifier(name, version)
+        except FoveaClientError as exc:
+            fail(exc)
+    emit(row, as_json, f"{name}: version {row['active_version']} is active\n" + _versions_text(row))
+
+
+@classifiers.command("delete")
+@click.argument("name")
+def classifiers_delete(name: str) -> None:
+    """Unload NAME from Triton and delete all its versions."""
+    with connect() as client:
+        try:
+            deleted = client.delete_classifier(name)
+        except FoveaClientError as exc:
+            fail(exc)
+    click.echo(f"deleted {name} ({deleted} versions)")
+
+
+@classifiers.command("eval")
+@click.argument("name")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--version", "version", type=int, default=0, help="Version to evaluate (default: active)")
+@click.option(
+    "--png", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Confusion matrix PNG"
+)
+@click.option("--json", "as_json", is_flag=True)
+def classifiers_eval(name: str, folder: Path, version: int, png: Path | None, as_json: bool) -> None:
+    """Accuracy, per-class precision / recall and the confusion matrix of NAME on FOLDER/<class>/*.jpg."""
+    from fovea.client.classifiers import confusion_png, evaluate_folder
+
+    with connect() as client:
+        try:
+            report = evaluate_folder(client, name, folder, version)
+        except (FoveaClientError, OSError, ValueError) as exc:
+            fail(exc)
+    if png is not None:
+        png.write_bytes(
+            confusion_png(report.evaluation, f"{name} v{report.version}: {report.evaluation.accuracy:.1%}")
+        )
+    emit(report.as_dict(), as_json, report.as_text())
 
 
 @main.group()

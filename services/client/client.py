@@ -74,6 +74,25 @@ class ClassifyResult:
     image_size: list[int]  # [width, height]
     model: str
     classifications: list[Classification]  # most probable first
+    version: int = 0  # a trained classifier's version that answered (0: built in)
+
+
+@dataclass
+class TrainingJob:
+    """A classifier training job (``fovea.classify.v1.TrainingJob``); ``result`` once SUCCEEDED: version,
+    validation_accuracy, train_accuracy, labels, classes (per-class accuracy = recall, precision, images),
+    confusion (rows = true class), timings."""
+
+    job_id: str
+    name: str
+    state: str  # QUEUED, RUNNING, SUCCEEDED, FAILED
+    stage: str
+    epoch: int
+    epochs: int
+    loss: float
+    validation_accuracy: float
+    error: str = ""
+    result: dict[str, Any] | None = None
 
 
 @dataclass
@@ -429,9 +448,12 @@ class FoveaClient:
         )
 
     # --- classification
-    def classify(self, image: bytes, *, model: str = "", top_k: int = 0) -> ClassifyResult:
-        """The ``top_k`` most probable classes (0 = the service default, 5) of ``image``."""
-        request = classify_pb2.ClassifyRequest(image=common_pb2.Image(data=image), model=model, top_k=top_k)
+    def classify(self, image: bytes, *, model: str = "", top_k: int = 0, version: int = 0) -> ClassifyResult:
+        """The ``top_k`` most probable classes (0 = the service default, 5) of ``image``; ``version``: a trained
+        classifier's version (0 = its active one)."""
+        request = classify_pb2.ClassifyRequest(
+            image=common_pb2.Image(data=image), model=model, top_k=top_k, version=version
+        )
         reply = self.call(self.classifier.Classify, request)
         return ClassifyResult(
             image_size=[reply.image_size.width, reply.image_size.height],
@@ -439,6 +461,7 @@ class FoveaClient:
             classifications=[
                 Classification(c.label, c.class_id, round(c.probability, 4)) for c in reply.classifications
             ],
+            version=reply.version,
         )
 
     def explain(
@@ -474,9 +497,73 @@ class FoveaClient:
                 "resize_side": c.resize_side,
                 "classes": len(c.labels),
                 "is_default": c.is_default,
+                "trained": c.trained,
+                "active_version": c.active_version,
+                "versions": [_version(v) for v in c.versions],
             }
             for c in reply.classifiers
         ]
+
+    def classifier_versions(self, name: str) -> dict[str, Any]:
+        """A trained classifier: ``active_version`` and ``versions`` (version, labels, created, accuracy)."""
+        for row in self.list_classifiers():
+            if row["name"] == name and row["trained"]:
+                return row
+        raise FoveaClientError("NOT_FOUND", f"no trained classifier {name!r}")
+
+    def train_classifier(
+        self,
+        name: str,
+        images: Sequence[tuple[str, bytes]],
+        *,
+        epochs: int = 0,
+        learning_rate: float = 0.0,
+        validation_fraction: float = 0.0,
+        augment_copies: int = 0,
+        seed: int = 0,
+    ) -> TrainingJob:
+        """Queue a training job on ``(label, encoded image)`` pairs (0 = the service's defaults); returns at
+        once with the QUEUED job."""
+        request = classify_pb2.TrainClassifierRequest(
+            name=name,
+            images=[
+                classify_pb2.LabelledImage(label=label, image=common_pb2.Image(data=data))
+                for label, data in images
+            ],
+            options=classify_pb2.TrainingOptions(
+                epochs=epochs,
+                learning_rate=learning_rate,
+                validation_fraction=validation_fraction,
+                augment_copies=augment_copies,
+                seed=seed,
+            ),
+        )
+        return _training_job(self.call(self.classifier.TrainClassifier, request))
+
+    def training_job(self, job_id: str) -> TrainingJob:
+        request = classify_pb2.GetTrainingJobRequest(job_id=job_id)
+        return _training_job(self.call(self.classifier.GetTrainingJob, request))
+
+    def watch_training_job(self, job_id: str, timeout_s: float = 3600.0) -> Iterator[TrainingJob]:
+        """The job at each change (stage, epoch, loss, validation accuracy) until it ends."""
+        request = classify_pb2.GetTrainingJobRequest(job_id=job_id)
+        for message in self.stream(self.classifier.WatchTrainingJob, request, timeout_s):
+            yield _training_job(message)
+
+    def rollback_classifier(self, name: str, version: int = 0) -> dict[str, Any]:
+        """Make ``version`` (0 = the one before the active one) the version served by default."""
+        request = classify_pb2.RollbackClassifierRequest(name=name, version=version)
+        reply = self.call(self.classifier.RollbackClassifier, request)
+        return {
+            "name": reply.name,
+            "active_version": reply.active_version,
+            "versions": [_version(v) for v in reply.versions],
+        }
+
+    def delete_classifier(self, name: str) -> int:
+        """Unload and delete every version of trained classifier ``name``; returns how many there were."""
+        request = classify_pb2.DeleteClassifierRequest(name=name)
+        return int(self.call(self.classifier.DeleteClassifier, request).versions_deleted)
 
     # --- faces
     def create_gallery(
@@ -672,3 +759,55 @@ class FoveaClient:
 
     def watch_job(self, job_id: str, timeout_s: float = 3600.0) -> Iterator[style_pb2.Job]:
         return self.stream(self.style.WatchJob, style_pb2.WatchJobRequest(job_id=job_id), timeout_s)
+
+
+def _version(v: classify_pb2.ClassifierVersion) -> dict[str, Any]:
+    return {
+        "version": v.version,
+        "labels": list(v.labels),
+        "created": v.created,
+        "validation_accuracy": round(v.validation_accuracy, 4),
+        "train_images": v.train_images,
+        "job_id": v.job_id,
+    }
+
+
+def _training_job(job: classify_pb2.TrainingJob) -> TrainingJob:
+    result = None
+    if job.HasField("result"):
+        r = job.result
+        result = {
+            "version": r.version,
+            "validation_accuracy": round(r.validation_accuracy, 4),
+            "train_accuracy": round(r.train_accuracy, 4),
+            "labels": list(r.labels),
+            "classes": [
+                {
+                    "label": c.label,
+                    "accuracy": round(c.accuracy, 4),
+                    "precision": round(c.precision, 4),
+                    "validation_images": c.validation_images,
+                    "train_images": c.train_images,
+                }
+                for c in r.classes
+            ],
+            "confusion": [
+                list(r.confusion[i * len(r.labels) : (i + 1) * len(r.labels)]) for i in range(len(r.labels))
+            ],
+            "feature_seconds": round(r.feature_seconds, 3),
+            "train_seconds": round(r.train_seconds, 3),
+            "features_cached": r.features_cached,
+            "features_computed": r.features_computed,
+        }
+    return TrainingJob(
+        job_id=job.job_id,
+        name=job.name,
+        state=classify_pb2.TrainingState.Name(job.state).removeprefix("TRAINING_"),
+        stage=job.stage,
+        epoch=job.epoch,
+        epochs=job.epochs,
+        loss=round(job.loss, 5),
+        validation_accuracy=round(job.validation_accuracy, 4),
+        error=job.error,
+        result=result,
+    )

@@ -110,7 +110,6 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
                 "FOVEA_CLASSIFY_HOST": host,
                 "FOVEA_CLASSIFY_INTERNAL_TOKEN_FILE": token,  # for Triton
                 "FOVEA_CLASSIFY_WORKER_METRICS_PORT": str(settings.classify_worker_metrics_port),
-                "FOVEA_CLASSIFY_METRICS_PORT": "0",
                 "FOVEA_CLASSIFY_TRITON_URL": triton,
                 "FOVEA_CLASSIFY_MODEL_REPOSITORY": str(settings.model_repository.resolve()),
                 "FOVEA_CLASSIFY_REDIS_URL": redis.url,

@@ -53,3 +53,14 @@ def test_a_folder_without_index_is_not_listed(tmp_path: Path) -> None:
     (tmp_path / "nanodet_user").mkdir()
     assert TrainedRepository(tmp_path).classifiers() == []
     assert INDEX_FILE == "fovea-classifier.json"
+
+
+def test_discard_a_version_triton_would_not_load(tmp_path: Path) -> None:
+    repo = TrainedRepository(tmp_path)
+    repo.add_version("bins", b"1", ["a", "b"])
+    repo.add_version("bins", b"2", ["a", "b"])
+    left = repo.discard_version("bins", 2)
+    assert left is not None and left.active == 1 and [v.version for v in left.versions] == [1]
+    assert not (tmp_path / "classifier_bins" / "2").exists()
+    assert repo.discard_version("bins", 1) is None
+    assert not (tmp_path / "classifier_bins").exists()
