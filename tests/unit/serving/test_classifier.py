@@ -86,6 +86,23 @@ def test_classify_runs_only_the_asked_outputs(served: Served) -> None:
         served.run(check_images()[:1], ["LOGITS"])
 
 
+def test_read_head_fails_clearly(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    with pytest.raises(ValueError, match="does not exist"):
+        read_head(tmp_path / "model.onnx")
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["X"], ["Y"])],
+        "no_head",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1])],
+    )
+    onnx.save(helper.make_model(graph), str(tmp_path / "model.onnx"))
+    with pytest.raises(ValueError, match="no HEAD_WEIGHT/HEAD_BIAS: rebuild"):
+        read_head(tmp_path / "model.onnx")
+
+
 def test_head_is_in_the_built_graph() -> None:
     weights = MODEL_DIR / "1" / "model.onnx"
     if not weights.exists():
