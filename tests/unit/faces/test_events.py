@@ -1,0 +1,91 @@
+"""core/events.py: which events an audit record tells, filters, event ids."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fovea.faces.core.events import Event, EventFilter, check_event_id, door_events, id_key
+
+
+def record(decision: str, kind: str, pad_verdict: str = "NOT_CHECKED") -> dict[str, str]:
+    """The fields ``door.py`` writes to the audit stream (the ones events read)."""
+    return {
+        "unix_ms": "1780000000123",
+        "door_id": "door-7",
+        "gallery_id": "office",
+        "claimed_identity_id": "obama",
+        "decision": decision,
+        "reason": "reason text",
+        "kind": kind,
+        "distance": "0.300000",
+        "request_id": "r1",
+        "pad_verdict": pad_verdict,
+    }
+
+
+def test_a_grant_is_one_event_with_the_audit_id() -> None:
+    [event] = door_events(record("GRANT", "match"), "5-0")
+    assert event == Event(
+        "access_granted",
+        1780000000123,
+        door_id="door-7",
+        gallery_id="office",
+        identity_id="obama",
+        decision="GRANT",
+        reason="reason text",
+        reason_kind="match",
+        audit_id="5-0",
+        request_id="r1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("decision", "kind", "pad", "kinds"),
+    [
+        ("DENY", "no_match", "NOT_CHECKED", ["access_denied", "unknown_face"]),
+        ("DENY", "pad", "ATTACK", ["access_denied", "pad_failed"]),
+        ("DENY", "pad", "UNDECIDED", ["access_denied", "pad_failed"]),  # required and could not tell
+        ("GRANT", "match", "ATTACK", ["access_granted", "pad_failed"]),  # policy "record"
+        ("DENY", "no_face", "NOT_CHECKED", ["access_denied"]),
+        ("DENY", "unavailable", "NOT_CHECKED", ["access_denied"]),
+    ],
+)
+def test_denials_tell_what_failed(decision: str, kind: str, pad: str, kinds: list[str]) -> None:
+    events = door_events(record(decision, kind, pad), "6-1")
+    assert [e.kind for e in events] == kinds
+    assert {e.audit_id for e in events} == {"6-1"} and {e.decision for e in events} == {decision}
+
+
+def test_fields_round_trip_and_long_reasons_are_cut() -> None:
+    event = Event("enrolled", 5, gallery_id="g", identity_id="i", reason="x" * 5000)
+    back = Event.from_fields("9-2", event.fields())
+    assert back.event_id == "9-2" and back.kind == "enrolled" and len(back.reason) == 1000
+    assert "event_id" not in event.fields()
+    assert Event.from_fields("1-1", {"kind": "enrolled", "new_field": "x"}).unix_ms == 0  # tolerant
+
+
+def test_the_body_is_compact_sorted_json() -> None:
+    body = Event("enrolled", 5, event_id="1-0").body()
+    assert body.startswith(b'{"audit_id":"","decision":""') and b" " not in body
+    assert json.loads(body)["event_id"] == "1-0"
+
+
+def test_filters() -> None:
+    event = Event("access_denied", 1, door_id="d1", gallery_id="g1")
+    assert EventFilter().matches(event)
+    assert EventFilter.of(door_ids=["d1", "d2"], kinds=["access_denied"]).matches(event)
+    assert not EventFilter.of(door_ids=["d2"]).matches(event)
+    assert not EventFilter.of(gallery_ids=["g2"]).matches(event)
+    assert not EventFilter.of(kinds=["pad_failed"]).matches(event)
+    with pytest.raises(ValueError, match="unknown event kinds \\['granted'\\]"):
+        EventFilter.of(kinds=["granted"])
+
+
+def test_event_ids() -> None:
+    assert check_event_id("1780000000123-0") == "1780000000123-0" and check_event_id("0") == "0"
+    for bad in ("", "abc", "1-", "-1", "1-2-3", "1780000000123-0\n"):
+        with pytest.raises(ValueError, match="not an event id"):
+            check_event_id(bad)
+    assert id_key("0") == (0, 0) and id_key("10-2") > id_key("9-99")
