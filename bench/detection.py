@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,8 @@ from fovea.stack.config import REPO_ROOT  # noqa: E402
 
 IMAGES = ("dog", "person", "horses", "kite", "giraffe")
 OPTIONS = Options(min_score=0.3, iou_threshold=0.6, max_detections=100, class_filter=None, annotate=False)
+SAME = {"min_score": OPTIONS.min_score, "iou_threshold": OPTIONS.iou_threshold, "max_detections": 100}
+"""The platform's requests ask for what the in-process pipeline does (the service's defaults differ)."""
 
 
 class InProcess:
@@ -81,15 +83,25 @@ def export_float_nanodet(path: Path) -> Path:
     return path
 
 
-def import_detector(settings_env: dict[str, str], onnx: Path, name: str) -> None:
+def import_detector(
+    settings_env: dict[str, str],
+    onnx: Path,
+    name: str,
+    extra: Sequence[str] = (),
+    repository: Path | None = None,
+) -> None:
+    """``fovea models import-onnx`` the file (into ``repository``, else the stack's, and loaded there)."""
     spec = load_spec(REPO_ROOT / "model_repository/nanodet" / SPEC_FILENAME)
     labels = onnx.with_suffix(".txt")
     labels.write_text("\n".join(spec.labels) + "\n")
     fovea = [sys.executable, "-m", "fovea", "models"]
     args = ["--name", name, "--family", "nanodet", "--labels", str(labels), "--bgr"]
     args += ["--mean", ",".join(map(str, spec.mean)), "--std", ",".join(map(str, spec.std)), "--scale", "1"]
-    subprocess.run([*fovea, "import-onnx", str(onnx), *args], check=True, env=settings_env)
-    subprocess.run([*fovea, "load", name], check=True, env=settings_env)
+    if repository is not None:
+        args += ["--repository", str(repository)]
+    subprocess.run([*fovea, "import-onnx", str(onnx), *args, *extra], check=True, env=settings_env)
+    if repository is None:
+        subprocess.run([*fovea, "load", name], check=True, env=settings_env)
 
 
 def model_rows(requests: int, concurrencies: list[int], device: str) -> tuple[list[Figures], list[str]]:
@@ -102,7 +114,7 @@ def model_rows(requests: int, concurrencies: list[int], device: str) -> tuple[li
         r, line = versus(
             "nanodet (default)",
             lambda i: default.detect(encoded[i % 5]),
-            lambda i: client.detect(encoded[i % 5]),
+            lambda i: client.detect(encoded[i % 5], **SAME),
             requests,
             concurrencies,
         )
@@ -121,13 +133,28 @@ def model_rows(requests: int, concurrencies: list[int], device: str) -> tuple[li
         env = settings_environment(settings)
         import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
         imported = InProcess(settings.user_models / "user_nanodet", device)
+        # The user's graph as import-onnx --raw-outputs serves it (the decoder in torch, in this process):
+        # slower than the graph that decodes its own boxes, so that one is the reference below.
+        raw_dir = Path(tmp) / "raw"
+        import_detector(env, Path(tmp) / "user-nanodet.onnx", "user_nanodet_raw", ["--raw-outputs"], raw_dir)
+        raw = InProcess(raw_dir / "user_nanodet_raw", device)
+        rows.append(
+            measure(
+                "imported ONNX, raw outputs decoded in torch: in-process",
+                lambda i: raw.detect(encoded[i % 5]),
+                requests,
+                1,
+            )
+        )
         check = [imported.detect(b) for b in encoded]
-        served = [[d.class_id for d in client.detect(b, model="user_nanodet").detections] for b in encoded]
+        served = [
+            [d.class_id for d in client.detect(b, model="user_nanodet", **SAME).detections] for b in encoded
+        ]
         print(f"imported detector: same classes in-process and through the gateway: {check == served}")
         r, line = versus(
             "imported ONNX (user_nanodet)",
             lambda i: imported.detect(encoded[i % 5]),
-            lambda i: client.detect(encoded[i % 5], model="user_nanodet"),
+            lambda i: client.detect(encoded[i % 5], model="user_nanodet", **SAME),
             requests,
             concurrencies,
         )

@@ -52,13 +52,20 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import onnx
 from pydantic import ValidationError
 
+from fovea.convert.candidates_head import (
+    GRID_FAMILIES,
+    OUTPUT_NAMES,
+    append_candidates,
+    candidate_errors,
+    candidates_spec,
+)
 from fovea.detection.core.evaluate import parse_yaml_names
 from fovea.detection.core.spec import SPEC_FILENAME, DetectorSpec, HeadFamily
 
@@ -440,6 +447,9 @@ class ImportOptions:
     strides: list[int] | None = None
     anchors: list[list[tuple[float, float]]] | None = None
     decoded: bool = False
+    raw_outputs: bool = False
+    """Serve the network's raw outputs (the service decodes them) instead of appending the decoding and a
+    top-k to a grid detector's graph (:mod:`fovea.convert.candidates_head`)."""
     boxes: str | None = None
     """end2end / nms-in-graph: ``pixels`` or ``normalised``; ``None``: judged from the trial run."""
     box_format: str | None = None
@@ -1184,10 +1194,22 @@ def render_model_card(plan: ImportPlan, source: Path, sha256: str, signature: On
     spec = plan.spec
     width, height = spec.input_size
     infos = {o.name: o for o in signature.outputs}
+    raw = (
+        spec.output_names
+        if spec.decoded_from is None
+        else [f"raw {i}" for i in range(len(plan.onnx_outputs))]
+    )
     outputs = "\n".join(
         f"- `{t}` (ONNX `{n}`, {infos[n].dtype}): `{[d if d is not None else 'N' for d in infos[n].shape]}`"
-        for t, n in zip(spec.output_names, plan.onnx_outputs, strict=True)
+        for t, n in zip(raw, plan.onnx_outputs, strict=True)
     )
+    if spec.decoded_from is not None:
+        outputs += (
+            f"\n\nThe raw outputs are decoded inside `1/{WEIGHTS_FILE}` as `{spec.decoded_from.value}` and only the "
+            f"best {spec.max_candidates} (anchor, class) candidates leave it: `BOXES` `[N, K, 4]` xyxy in input "
+            "pixels, `SCORES` `[N, K]`, `CLASSES` `[N, K]` int32 (`fovea.convert.candidates_head`; "
+            "`--raw-outputs` keeps the raw outputs instead)."
+        )
     batch = f"fixed at {plan.fixed_batch}" if plan.fixed_batch else "dynamic"
     return f"""# {spec.name}
 
@@ -1212,7 +1234,7 @@ The detection service {"letterboxes (keeps the aspect ratio, pads with " + f"{sp
 ## Outputs
 {outputs}
 
-Decoded as `{spec.family.value}` (see `fovea.detection.core.heads`); labels in `fovea.json`.
+Decoded as `{(spec.decoded_from or spec.family).value}` (see `fovea.detection.core.heads`); labels in `fovea.json`.
 Layout: {plan.layout}.
 """
 
@@ -1247,6 +1269,79 @@ def wrap_for_service(model: onnx.ModelProto, plan: ImportPlan) -> onnx.ModelProt
     )
 
 
+CHECK_MIN_SCORE = 0.001
+"""The in-graph decoding is compared with the service's decoder over every candidate above this score."""
+
+
+def _run(model: onnx.ModelProto, feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [np.asarray(o) for o in session.run(None, dict(feed))]
+
+
+def decode_in_graph(
+    served: onnx.ModelProto,
+    plan: ImportPlan,
+    signature: OnnxSignature,
+    probed: Sequence[np.ndarray],
+    source_name: str,
+) -> tuple[onnx.ModelProto, ImportPlan]:
+    """``served`` with the decoding and top-k of :mod:`fovea.convert.candidates_head` appended, and the plan
+    for it (family ``candidates``, outputs ``BOXES`` / ``SCORES`` / ``CLASSES``), once the appended graph
+    agreed with the service's decoder on two trial images (zeros and seeded noise): the same candidates
+    above :data:`CHECK_MIN_SCORE`, scores within 1e-4, boxes within 0.01 px. Otherwise ``served`` and
+    ``plan`` as they were, with a warning saying why (the service decodes the raw outputs then)."""
+    spec = plan.spec
+    names = [o.name for o in signature.outputs]
+    shapes = [tuple(int(d) for d in probed[names.index(n)].shape[1:]) for n in plan.onnx_outputs]
+    width, height = spec.input_size
+    rng = np.random.default_rng(0)
+    images = [
+        np.zeros((1, height, width, 3), np.uint8),
+        rng.integers(0, 256, (1, height, width, 3), np.uint8),
+    ]
+    try:
+        merged = append_candidates(served, spec, shapes, spec.max_candidates)
+        worst = (0.0, 0.0)
+        for image in images:
+            feed = {spec.input_name: image}
+            raw = _run(served, feed)
+            outputs = {o.name: a for o, a in zip(served.graph.output, raw, strict=True)}
+            candidates = _run(merged, feed)
+            counts = candidate_errors(
+                [outputs[n] for n in spec.output_names], candidates, spec, CHECK_MIN_SCORE
+            )
+            if counts[0] != counts[1] or counts[2] > 1e-4 or counts[3] > 0.01:
+                raise ValueError(
+                    f"it disagrees with the {spec.family.value} decoder ({counts[0]} vs {counts[1]} candidates, "
+                    f"scores within {counts[2]:.3g}, boxes within {counts[3]:.3g} px)"
+                )
+            worst = (max(worst[0], counts[2]), max(worst[1], counts[3]))
+    except (
+        Exception
+    ) as exc:  # the exporter and onnxruntime raise their own types: any failure keeps raw outputs
+        reason = f"the box decoding stays in the detection service: appending it to the graph failed ({exc})"
+        return served, replace(plan, warnings=[*plan.warnings, reason])
+    k = int(candidates[1].shape[1])
+    new_spec = candidates_spec(spec)
+    image_info, _ = split_inputs(signature)
+    infos = [
+        TensorInfo("BOXES", "tensor(float)", (None, k, 4)),
+        TensorInfo("SCORES", "tensor(float)", (None, k)),
+        TensorInfo("CLASSES", "tensor(int32)", (None, k)),
+    ]
+    config = render_config(
+        spec.name, spec.family, source_name, image_info, spec.input_size, infos, list(OUTPUT_NAMES)
+    )
+    layout = (
+        f"{plan.layout}; decoded in the graph: the best {k} (anchor, class) candidates leave Triton instead "
+        f"of the raw outputs (checked against the service's {spec.family.value} decoder on two trial images: "
+        f"scores within {worst[0]:.1g}, boxes within {worst[1]:.1g} px)"
+    )
+    return merged, replace(plan, spec=new_spec, config_pbtxt=config, layout=layout)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -1260,8 +1355,6 @@ def _labels_for(
 ) -> tuple[ImportOptions, list[str]]:
     """``options`` with labels: the given ones (a warning when the file's own names differ), else the
     file's ``names`` metadata (:func:`labels_from_metadata`)."""
-    from dataclasses import replace
-
     embedded = labels_from_metadata(signature.metadata)
     if options.labels:
         if embedded is not None and embedded != options.labels:
@@ -1319,8 +1412,12 @@ def import_onnx(
         signature = read_signature(source)
         options, label_warnings = _labels_for(options, signature, source)
         input_size = _check_input(signature, options.input_size)
-        plan = plan_import(name, source.name, signature, probe(source, signature, input_size), options)
-        onnx.save(wrap_for_service(onnx.load(str(source)), plan), str(weights))
+        probed = probe(source, signature, input_size)
+        plan = plan_import(name, source.name, signature, probed, options)
+        served = wrap_for_service(onnx.load(str(source)), plan)
+        if plan.spec.family in GRID_FAMILIES and not options.raw_outputs:
+            served, plan = decode_in_graph(served, plan, signature, probed, source.name)
+        onnx.save(served, str(weights))
         (staging / "config.pbtxt").write_text(plan.config_pbtxt, encoding="utf-8")
         (staging / SPEC_FILENAME).write_text(plan.spec.model_dump_json(indent=2) + "\n", encoding="utf-8")
         card = render_model_card(plan, source, _sha256(source), signature)

@@ -100,6 +100,11 @@ class DetectorSpec(BaseModel):
         description="detr: scores are probabilities (none) or logits (sigmoid per class, or softmax over "
         "the classes and a trailing no-object column).",
     )
+    decoded_from: HeadFamily | None = Field(
+        default=None,
+        description="candidates: the family of the network's raw outputs when the served graph decodes "
+        "them and keeps the best max_candidates (import-onnx appends that to grid detectors).",
+    )
     max_candidates: int = Field(
         default=1000,
         ge=1,

@@ -61,6 +61,7 @@ def yolov5_model(tmp_path: Path, **kwargs: object) -> Path:
 
 
 def options(family: str = "yolov8", **kwargs: object) -> ImportOptions:
+    kwargs.setdefault("raw_outputs", True)  # these tests read the raw outputs; in-graph decoding: below
     return ImportOptions(family=family, labels=list(LABELS), **kwargs)  # type: ignore[arg-type]
 
 
@@ -624,7 +625,8 @@ def test_nms_in_graph_roles_need_names_when_types_do_not_tell(tmp_path: Path) ->
 
 def test_families_told_from_shapes_or_refused_with_the_flags(tmp_path: Path) -> None:
     result = import_onnx(yolov8_model(tmp_path), tmp_path / "repo", "v8", ImportOptions(None, LABELS))
-    assert result.spec.family is HeadFamily.YOLOV8 and "channels first" in result.layout
+    assert result.spec.decoded_from is HeadFamily.YOLOV8 and "channels first" in result.layout
+    assert result.spec.family is HeadFamily.CANDIDATES and "decoded in the graph" in result.layout
     with pytest.raises(ValueError, match="fits yolov5 and yolox: pass --family yolov5 or --family yolox"):
         import_onnx(yolov5_model(tmp_path), tmp_path / "repo", "v5", ImportOptions(None, LABELS))
     given = import_onnx(yolov5_model(tmp_path), tmp_path / "repo", "v5", options("yolov5"))
