@@ -7,6 +7,7 @@ a DENY: :func:`deny` builds one from a failure.
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,9 +15,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from fovea.faces.core.challenge import CHALLENGE_POLICIES, DEFAULT_KINDS, ChallengeResult, check_kinds
 from fovea.faces.core.faces import DetectedFaces
+from fovea.faces.core.hours import OpeningHours
 from fovea.faces.core.pad import PadResult, PadVerdict
-from fovea.faces.core.records import check_door_id
+from fovea.faces.core.passive import PASSIVE_CHECKS, PASSIVE_POLICIES
+from fovea.faces.core.records import check_door_id, check_gallery_id
 
 
 class Decision(enum.Enum):
@@ -69,10 +73,38 @@ class DoorPolicy:
     # this is set; then only min_matching_frames decides.
     allow_mixed_faces: bool = False
     pad: str = "off"  # one of PAD_POLICIES
+    # The gallery the door uses: a request naming another one is DENY (bad_request), one naming none uses
+    # it. None: the request names the gallery.
+    gallery: str | None = None
+    # Active challenge (fovea.faces.core.challenge): one of CHALLENGE_POLICIES, and the kinds drawn from.
+    challenge: str = "off"
+    challenge_kinds: tuple[str, ...] = DEFAULT_KINDS
+    hours: OpeningHours | None = None  # when the door opens; None = always
+    # Single-frame passive presentation-attack check (fovea.faces.core.passive): one of PASSIVE_POLICIES,
+    # and which check (a key of PASSIVE_CHECKS).
+    passive: str = "off"
+    passive_check: str = "none"
 
     def __post_init__(self) -> None:
         if self.pad not in PAD_POLICIES:
             raise ValueError(f"unknown pad policy {self.pad!r}; known: {', '.join(PAD_POLICIES)}")
+        if self.challenge not in CHALLENGE_POLICIES:
+            raise ValueError(
+                f"unknown challenge policy {self.challenge!r}; known: {', '.join(CHALLENGE_POLICIES)}"
+            )
+        object.__setattr__(self, "challenge_kinds", check_kinds(self.challenge_kinds))
+        if self.gallery is not None:
+            check_gallery_id(self.gallery)
+        if self.hours is not None and not isinstance(self.hours, OpeningHours):
+            raise ValueError("hours must be an OpeningHours (from {'tz': ..., 'open': [...]})")
+        if self.passive not in PASSIVE_POLICIES:
+            raise ValueError(f"unknown passive policy {self.passive!r}; known: {', '.join(PASSIVE_POLICIES)}")
+        if self.passive_check not in PASSIVE_CHECKS:
+            raise ValueError(
+                f"unknown passive check {self.passive_check!r}; known: {', '.join(sorted(PASSIVE_CHECKS))}"
+            )
+        if self.passive != "off" and self.passive_check == "none":
+            raise ValueError(f"passive {self.passive!r} needs a passive_check other than 'none'")
         if self.liveness_check not in LIVENESS_CHECKS:
             raise ValueError(
                 f"unknown liveness check {self.liveness_check!r}; known: {', '.join(sorted(LIVENESS_CHECKS))}"
@@ -129,6 +161,9 @@ def _policy(raw: Any, what: str) -> DoorPolicy:
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)} in the {what} policy; known: {sorted(fields)}")
     try:
+        raw = dict(raw)
+        if raw.get("hours") is not None:
+            raw["hours"] = OpeningHours.from_dict(raw["hours"])
         return DoorPolicy(**raw)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"the {what} policy is invalid: {exc}") from exc
@@ -155,6 +190,14 @@ REASON_KINDS = (
     "unavailable",
     "timeout",
     "error",
+    "closed_hours",
+    "challenge_missing",
+    "challenge_invalid",
+    "challenge_expired",
+    "challenge_reused",
+    "challenge_not_met",
+    "replay",
+    "passive",
 )
 
 
@@ -169,6 +212,7 @@ class AccessResult:
     matching_frames: int
     frame_count: int
     pad: PadResult | None = None  # None: not run (the door's pad policy is off, or no decision was reached)
+    challenge: ChallengeResult | None = None  # None: the request carried no challenge, or it failed before
 
 
 def burst_spread(embeddings: np.ndarray) -> float:
@@ -191,6 +235,8 @@ def decide(
     spread: float = 0.0,
     not_enrolled: str | None = None,
     pad: PadResult | None = None,
+    challenge: ChallengeResult | None = None,
+    passive_attack: str | None = None,
 ) -> AccessResult:
     """GRANT only when the frames' faces are one person (``spread`` < threshold, see :func:`burst_spread`,
     unless ``policy.allow_mixed_faces``), at least ``policy.min_matching_frames`` frames (default: every
@@ -198,7 +244,9 @@ def decide(
     otherwise DENY with the first reason that applies. ``not_enrolled`` says why the claimed identity has
     nothing to compare with (its frames then carry no distance: ``inf``). ``pad``: the presentation-attack
     check's result, kept in the decision; with ``policy.pad == "require"`` anything but BONA_FIDE (or no
-    result) is DENY, with the check's first reason."""
+    result) is DENY, with the check's first reason. ``challenge``: the active challenge's motion check;
+    not met is DENY (``challenge_not_met``) after the PAD check. ``passive_attack``: why the passive
+    single-frame check says attack, where the door requires it (DENY ``passive``)."""
     if policy.threshold is not None:
         threshold = min(threshold, policy.threshold)
     distances = [f.distance for f in frames if f.distance is not None]
@@ -207,7 +255,9 @@ def decide(
     needed = policy.min_matching_frames or len(distances)
 
     def result(decision: Decision, kind: str, reason: str) -> AccessResult:
-        return AccessResult(decision, reason, kind, best, threshold, liveness, matching, len(frames), pad)
+        return AccessResult(
+            decision, reason, kind, best, threshold, liveness, matching, len(frames), pad, challenge
+        )
 
     if not frames:
         return result(Decision.DENY, "bad_request", "no frames")
@@ -226,6 +276,10 @@ def decide(
         why = pad.reasons[0] if pad is not None and pad.reasons else "presentation-attack check: not run"
         verdict = "NOT_CHECKED" if pad is None else pad.verdict.value
         return result(Decision.DENY, "pad", f"presentation attack suspected ({verdict}): {why}")
+    if challenge is not None and not challenge.met:
+        return result(Decision.DENY, "challenge_not_met", challenge.reason)
+    if passive_attack is not None:
+        return result(Decision.DENY, "passive", f"presentation attack suspected: {passive_attack}")
     if liveness is Liveness.SPOOF:
         return result(Decision.DENY, "liveness", "liveness check: spoof")
     if liveness is Liveness.NOT_CHECKED and policy.deny_unchecked_liveness:
@@ -259,6 +313,34 @@ def without_enrollment(result: AccessResult) -> AccessResult:
     return replace(result, kind="no_match", reason="no match", distance=float("nan"))
 
 
+class Denied(Exception):
+    """A check before the decision that ends in DENY (closed hours, a challenge, a replay, a gallery the
+    door does not use): ``kind`` is one of REASON_KINDS."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        if kind not in REASON_KINDS:
+            raise ValueError(f"unknown reason kind {kind!r}; known: {', '.join(REASON_KINDS)}")
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def door_gallery(policy: DoorPolicy, requested: str) -> str:
+    """The gallery a request at a door uses: the door's when the request names none; ``Denied``
+    (bad_request) when the request names another one than the door's."""
+    if policy.gallery is None:
+        return requested
+    if requested and requested != policy.gallery:
+        raise Denied("bad_request", f"this door uses gallery {policy.gallery!r}, not {requested!r}")
+    return policy.gallery
+
+
+def check_hours(policy: DoorPolicy, at: datetime.datetime) -> None:
+    """``Denied`` (closed_hours) when the door's hours do not include ``at`` (an aware datetime)."""
+    if policy.hours is not None and not policy.hours.is_open(at):
+        raise Denied("closed_hours", f"the door is closed at this time ({policy.hours.describe(at)})")
+
+
 def deny(kind: str, reason: str, threshold: float = 0.0, frame_count: int = 0) -> AccessResult:
     """A DENY for a failure before or outside the decision (bad request, dependency down, timeout)."""
     if kind not in REASON_KINDS:
@@ -274,6 +356,7 @@ __all__ = [
     "REASON_KINDS",
     "AccessResult",
     "Decision",
+    "Denied",
     "DoorPolicies",
     "DoorPolicy",
     "FrameOutcome",
@@ -282,7 +365,9 @@ __all__ = [
     "NoLivenessCheck",
     "ENROLLMENT_KINDS",
     "burst_spread",
+    "check_hours",
     "decide",
     "deny",
+    "door_gallery",
     "without_enrollment",
 ]

@@ -99,6 +99,58 @@ def bona_fide_burst(
     return _noisy(rng, np.asarray(out), noise)
 
 
+# The head turns (yaw, pitch in degrees, from the start of the burst to its end, as :func:`rotation` takes
+# them) that an active challenge asks for (fovea.faces.core.challenge). Positive yaw turns the head to the
+# person's right (the nose moves to the image's left), positive pitch tilts it forward (looking down).
+CHALLENGE_TURNS = {
+    "turn_left": (-1.0, 0.0),
+    "turn_right": (1.0, 0.0),
+    "look_up": (0.0, -1.0),
+    "look_down": (0.0, 1.0),
+}
+
+
+def head_turn_burst(
+    rng: np.random.Generator,
+    frames: int,
+    yaw: tuple[float, float],
+    pitch: tuple[float, float],
+    *,
+    noise: float = 0.02,
+    distance_mm: float = 600.0,
+) -> np.ndarray:
+    """(frames,5,2) landmarks of a head turning from ``yaw[0]`` to ``yaw[1]`` and ``pitch[0]`` to
+    ``pitch[1]`` degrees (evenly over the burst, half a degree of jitter), with a little roll and drift, the
+    face's depths varied by +-25% per subject as in :func:`bona_fide_burst`."""
+    face = FACE_3D * np.array([1.0, rng.uniform(0.9, 1.1), rng.uniform(0.75, 1.25)])
+    face = face - face.mean(0)
+    yaws = np.linspace(*yaw, frames) + rng.normal(0, 0.5, frames)
+    pitches = np.linspace(*pitch, frames) + rng.normal(0, 0.5, frames)
+    rolls = rng.normal(0, 3, frames)
+    drift = rng.normal(0, 10, (frames, 3)).cumsum(0)
+    out = [
+        project(face @ rotation(yaws[i], pitches[i], rolls[i]).T * IOD_MM + [0, 0, distance_mm] + drift[i])
+        for i in range(frames)
+    ]
+    return _noisy(rng, np.asarray(out), noise)
+
+
+def challenge_burst(
+    rng: np.random.Generator, frames: int, kind: str, turn: float, **kwargs: float
+) -> np.ndarray:
+    """A bona fide answer to a challenge ``kind`` (a key of :data:`CHALLENGE_TURNS`): the head turns by
+    ``turn`` degrees in the asked way, from a random start within +-10 degrees (the other axis wanders
+    +-5 degrees)."""
+    if kind not in CHALLENGE_TURNS:
+        raise ValueError(f"unknown challenge kind {kind!r}; known: {', '.join(CHALLENGE_TURNS)}")
+    dy, dp = CHALLENGE_TURNS[kind]
+    y0, p0 = rng.uniform(-10, 10, 2)
+    wy, wp = rng.uniform(-5, 5, 2)
+    yaw = (y0, y0 + dy * turn + (0 if dy else wy))
+    pitch = (p0, p0 + dp * turn + (0 if dp else wp))
+    return head_turn_burst(rng, frames, yaw, pitch, **kwargs)
+
+
 def _photo_points(rng: np.random.Generator) -> np.ndarray:
     """The five points of a printed face photo, on its plane z = 0, in mm: the 3D face photographed once at
     a random pose (up to 30 degrees aside), face 40-90 mm wide on the paper."""
@@ -205,11 +257,14 @@ def synthetic_set(
 
 __all__ = [
     "ATTACK_MOTIONS",
+    "CHALLENGE_TURNS",
     "FACE_3D",
     "FOCAL_PX",
     "SyntheticSet",
     "attack_burst",
     "bona_fide_burst",
+    "challenge_burst",
+    "head_turn_burst",
     "photo_view",
     "project",
     "rotation",

@@ -3,6 +3,7 @@ the policy file."""
 
 from __future__ import annotations
 
+import datetime
 import math
 
 import numpy as np
@@ -10,15 +11,19 @@ import pytest
 
 from fovea.faces.core.access import (
     Decision,
+    Denied,
     DoorPolicies,
     DoorPolicy,
     FrameOutcome,
     Liveness,
     burst_spread,
+    check_hours,
     decide,
     deny,
+    door_gallery,
     without_enrollment,
 )
+from fovea.faces.core.challenge import ChallengeResult
 from fovea.faces.core.pad import PadResult, PadVerdict
 
 OPEN = DoorPolicy()
@@ -198,3 +203,108 @@ def test_a_door_requiring_pad_denies_anything_but_bona_fide() -> None:
     with pytest.raises(ValueError, match="unknown pad policy 'on'"):
         DoorPolicy(pad="on")
     assert DoorPolicies.from_dict({"doors": {"vault": {"pad": "require"}}}).for_door("vault").pad == "require"
+
+
+POLICY_FILE = {
+    "default": {"pad": "record"},
+    "doors": {
+        "front": {
+            "gallery": "staff",
+            "pad": "require",
+            "challenge": "require",
+            "challenge_kinds": ["turn_left", "turn_right", "look_up"],
+            "hours": {"tz": "Europe/Berlin", "open": [{"days": "mon-fri", "from": "07:00", "to": "19:00"}]},
+            "min_matching_frames": 3,
+        },
+        "side": {"challenge": "optional"},
+    },
+}
+
+
+def test_the_policy_file_grows_gallery_challenge_hours_and_matching_frames() -> None:
+    policies = DoorPolicies.from_dict(POLICY_FILE)
+    front = policies.for_door("front")
+    assert front.gallery == "staff" and front.challenge == "require" and front.min_matching_frames == 3
+    assert front.challenge_kinds == ("turn_left", "turn_right", "look_up")
+    assert front.hours is not None and front.hours.tz == "Europe/Berlin"
+    side = policies.for_door("side")
+    assert side.challenge_kinds == ("turn_left", "turn_right") and side.hours is None and side.gallery is None
+    assert policies.for_door("other") == DoorPolicy(pad="record")
+    # the file of before (pad only) still loads
+    assert (
+        DoorPolicies.from_dict({"doors": {"pad-vault": {"pad": "require"}}}).for_door("pad-vault").pad
+        == "require"
+    )
+
+
+@pytest.mark.parametrize(
+    ("door", "message"),
+    [
+        ({"challenge": "always"}, "unknown challenge policy 'always'; known: off, optional, require"),
+        ({"challenge_kinds": ["blink"]}, "blink needs eye contours"),
+        ({"challenge_kinds": []}, "at least one kind"),
+        ({"gallery": "no such/gallery"}, "gallery"),
+        ({"hours": {"tz": "Mars/Olympus", "open": []}}, "unknown time zone 'Mars/Olympus'"),
+        (
+            {"hours": {"tz": "UTC", "open": [{"days": "someday", "from": "07:00", "to": "19:00"}]}},
+            "unknown days",
+        ),
+        ({"hours": {"tz": "UTC", "open": [{"days": "mon", "from": "7", "to": "19:00"}]}}, "HH:MM"),
+        ({"hours": {"tz": "UTC"}}, '"tz" and "open"'),
+        ({"hours": {"tz": "UTC", "open": [], "close": []}}, '"tz" and "open"'),
+        ({"passive": "require"}, "passive_check other than 'none'"),
+        ({"passive_check": "antispoof2"}, "unknown passive check"),
+        ({"hour": {}}, "unknown keys \\['hour'\\]"),
+    ],
+)
+def test_bad_door_fields_are_refused_with_the_door_named(door: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        DoorPolicies.from_dict({"doors": {"front": door}})
+    assert "door 'front'" in str(info.value)
+
+
+def test_the_door_gallery_is_used_or_enforced() -> None:
+    front = DoorPolicies.from_dict(POLICY_FILE).for_door("front")
+    assert door_gallery(front, "") == "staff" and door_gallery(front, "staff") == "staff"
+    with pytest.raises(Denied) as info:
+        door_gallery(front, "visitors")
+    assert info.value.kind == "bad_request" and "uses gallery 'staff', not 'visitors'" in info.value.reason
+    assert door_gallery(OPEN, "visitors") == "visitors"
+
+
+def test_closed_hours_deny_in_the_doors_time_zone() -> None:
+    front = DoorPolicies.from_dict(POLICY_FILE).for_door("front")
+    # Monday 2026-11-30 06:30 UTC is 07:30 in Berlin (CET, UTC+1): open; 18:30 UTC is 19:30: closed.
+    check_hours(front, datetime.datetime(2026, 11, 30, 6, 30, tzinfo=datetime.UTC))
+    with pytest.raises(Denied) as info:
+        check_hours(front, datetime.datetime(2026, 11, 30, 18, 30, tzinfo=datetime.UTC))
+    assert info.value.kind == "closed_hours" and "mon 19:30 Europe/Berlin" in info.value.reason
+    with pytest.raises(Denied):  # Saturday
+        check_hours(front, datetime.datetime(2026, 12, 5, 10, 0, tzinfo=datetime.UTC))
+    check_hours(OPEN, datetime.datetime(2026, 12, 5, 3, 0, tzinfo=datetime.UTC))  # no hours: always open
+
+
+def _challenge(met: bool) -> ChallengeResult:
+    return ChallengeResult("0" * 32, "turn_left", met, 0.2 if met else 0.01, 0.12, "challenge turn_left: ...")
+
+
+def test_a_challenge_not_met_denies_after_the_match_and_pad() -> None:
+    frames = [MATCH] * 5
+    policy = DoorPolicy(challenge="require")
+    ok = decide("front", frames, 0.6, policy, Liveness.NOT_CHECKED, challenge=_challenge(True))
+    assert ok.decision is Decision.GRANT and ok.challenge == _challenge(True)
+    r = decide("front", frames, 0.6, policy, Liveness.NOT_CHECKED, challenge=_challenge(False))
+    assert r.decision is Decision.DENY and r.kind == "challenge_not_met" and r.challenge == _challenge(False)
+    pad = decide(
+        "front", frames, 0.6, DoorPolicy(pad="require"), Liveness.NOT_CHECKED, challenge=_challenge(False)
+    )
+    assert pad.kind == "pad"  # no PAD result at a door requiring it: the PAD check is named first
+    far = decide("front", [FAR] * 5, 0.6, policy, Liveness.NOT_CHECKED, challenge=_challenge(True))
+    assert far.decision is Decision.DENY and far.kind == "no_match"
+
+
+def test_denied_names_a_known_kind() -> None:
+    for kind in ("challenge_expired", "challenge_reused", "challenge_invalid", "replay", "closed_hours"):
+        assert Denied(kind, "x").kind == kind
+    with pytest.raises(ValueError, match="unknown reason kind"):
+        Denied("nope", "x")

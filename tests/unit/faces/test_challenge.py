@@ -1,0 +1,177 @@
+"""The active challenge: signing, expiry, kinds, and the head-motion check on synthetic bursts (a head
+turning the asked way, the other way, and flat photos moved every way)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fovea.faces.core.challenge import (
+    CHALLENGE_KINDS,
+    EXPIRED,
+    INVALID,
+    Challenge,
+    ChallengeError,
+    MotionSettings,
+    check_kinds,
+    check_motion,
+    issue,
+    nose_travel,
+    token,
+    verify,
+)
+from fovea.faces.core.pad_synth import (
+    ATTACK_MOTIONS,
+    CHALLENGE_TURNS,
+    FACE_3D,
+    IOD_MM,
+    attack_burst,
+    challenge_burst,
+    project,
+    rotation,
+)
+
+SECRET = b"k" * 32
+NOW = 1_700_000_000_000
+MOTION = MotionSettings()
+
+
+def test_issue_then_verify_round_trips() -> None:
+    challenge, tok = issue(SECRET, "door-7", ["turn_left", "turn_right"], NOW, 20_000)
+    assert challenge.kind in ("turn_left", "turn_right") and challenge.expires_unix_ms == NOW + 20_000
+    assert len(challenge.challenge_id) == 32 and tok.startswith(f"{challenge.kind}.{NOW + 20_000}.")
+    assert verify(SECRET, challenge.challenge_id, tok, "door-7", NOW + 19_999) == challenge
+    assert "turn your head" in challenge.instruction
+
+
+def test_kinds_are_drawn_from_the_doors_list() -> None:
+    seen = {issue(SECRET, "d", ["look_up", "turn_left"], NOW, 1000)[0].kind for _ in range(200)}
+    assert seen == {"look_up", "turn_left"}  # 2^-199 chance of missing one
+    only = {issue(SECRET, "d", ["turn_right"], NOW, 1000)[0].kind for _ in range(5)}
+    assert only == {"turn_right"}
+
+
+def test_kinds_are_checked() -> None:
+    assert check_kinds(["turn_left"]) == ("turn_left",)
+    for bad in (["blink"], [], ["turn_left", "turn_left"], "turn_left"):
+        with pytest.raises(ValueError, match="challenge_kinds|blink"):
+            check_kinds(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="eye contours"):
+        check_kinds(["blink"])
+
+
+def test_expired_tampered_and_foreign_challenges_are_refused() -> None:
+    challenge, tok = issue(SECRET, "door-7", ["turn_left"], NOW, 20_000)
+    cid = challenge.challenge_id
+
+    def refused(kind: str, *args: object) -> str:
+        with pytest.raises(ChallengeError) as info:
+            verify(*args)  # type: ignore[arg-type]
+        assert info.value.kind == kind
+        return info.value.reason
+
+    assert "expired" in refused(EXPIRED, SECRET, cid, tok, "door-7", NOW + 20_000)  # expiry is exclusive
+    refused(INVALID, SECRET, cid, tok, "door-8", NOW)  # another door
+    refused(INVALID, b"x" * 32, cid, tok, "door-7", NOW)  # another secret
+    refused(INVALID, SECRET, "0" * 32, tok, "door-7", NOW)  # another id
+    later = tok.replace(str(NOW + 20_000), str(NOW + 99_000))
+    refused(INVALID, SECRET, cid, later, "door-7", NOW + 50_000)  # a longer life is invalid, not expired
+    other_kind = tok.replace("turn_left", "turn_right", 1)
+    refused(INVALID, SECRET, cid, other_kind, "door-7", NOW)
+    flipped = tok[:-1] + ("A" if tok[-1] != "A" else "B")
+    refused(INVALID, SECRET, cid, flipped, "door-7", NOW)
+    for junk in ("", "a.b", "turn_left.x.y", "turn_left.1.2.3"):
+        refused(INVALID, SECRET, cid, junk, "door-7", NOW)
+    refused(INVALID, SECRET, "not-hex", tok, "door-7", NOW)
+
+
+def test_token_needs_a_real_secret() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        token(b"short", Challenge("0" * 32, "d", "turn_left", NOW))
+
+
+def _turn(yaw: tuple[float, float], pitch: tuple[float, float] = (0.0, 0.0), frames: int = 5) -> np.ndarray:
+    """Noise-free landmarks of the average face turning, 600 mm from the camera."""
+    face = FACE_3D - FACE_3D.mean(0)
+    out = []
+    for t in np.linspace(0, 1, frames):
+        r = rotation(yaw[0] + (yaw[1] - yaw[0]) * t, pitch[0] + (pitch[1] - pitch[0]) * t, 0)
+        out.append(project(face @ r.T * IOD_MM + [0, 0, 600]))
+    return np.asarray(out)
+
+
+def test_directions_image_left_right_and_the_persons_own() -> None:
+    # pad_synth's positive yaw turns the head to the person's right: the nose (0.40 IOD in front of the
+    # eyes) moves to the image's left. Canonical travel ~ 0.35 IOD * sin(20 deg) = 0.12 (+ perspective).
+    right = _turn((0, 20))
+    assert right[-1, 2, 0] < right[0, 2, 0]  # the nose went left in the image
+    travel, usable = nose_travel(right)
+    assert usable == 5 and travel[0] == pytest.approx(-0.130, abs=0.005) and abs(travel[1]) < 0.01
+    assert nose_travel(_turn((0, -20)))[0][0] == pytest.approx(0.130, abs=0.005)
+    # positive pitch tilts the head forward (looking down): the nose moves towards the mouth
+    assert nose_travel(_turn((0, 0), (0, 20)))[0][1] == pytest.approx(0.126, abs=0.005)
+
+    def met(kind: str, lm: np.ndarray) -> bool:
+        return check_motion(Challenge("0" * 32, "d", kind, NOW), list(lm), MOTION).met
+
+    assert met("turn_right", right) and not met("turn_left", right)
+    assert met("turn_left", _turn((0, -20))) and not met("turn_right", _turn((0, -20)))
+    assert met("look_up", _turn((0, 0), (0, -20))) and met("look_down", _turn((0, 0), (0, 20)))
+    assert not met("look_up", right)  # a turn is not a nod
+
+
+def test_synthetic_heads_meet_their_challenge_and_not_the_opposite() -> None:
+    """Heads turning 30 degrees the asked way (3-15 frames, 2% IOD landmark noise, 400-900 mm, face depth
+    +-25%): at least 95% meet it (measured 96-98% per kind at seed 5; 25 degrees: 86-89%, 20 degrees: 55-63%,
+    the instruction asks for a clear turn); the opposite challenge is almost never met."""
+    rng = np.random.default_rng(5)
+    opposite = {
+        "turn_left": "turn_right",
+        "turn_right": "turn_left",
+        "look_up": "look_down",
+        "look_down": "look_up",
+    }
+    for kind in CHALLENGE_KINDS:
+        met, wrong = [], []
+        for _ in range(200):
+            lm = challenge_burst(rng, int(rng.integers(3, 16)), kind, 30.0, distance_mm=rng.uniform(400, 900))
+            met.append(check_motion(Challenge("0" * 32, "d", kind, NOW), list(lm), MOTION).met)
+            wrong.append(check_motion(Challenge("0" * 32, "d", opposite[kind], NOW), list(lm), MOTION).met)
+        assert np.mean(met) >= 0.95, (kind, np.mean(met))
+        assert np.mean(wrong) == 0.0, (kind, np.mean(wrong))
+    assert set(CHALLENGE_TURNS) == set(CHALLENGE_KINDS)
+
+
+def test_flat_photos_moved_any_way_do_not_meet_a_challenge() -> None:
+    """A printed photo slid, spun, tilted in 3D or zoomed: its canonical nose stays put up to landmark noise,
+    so a challenge is met about once in 7,000 tries (5 of 36,000 burst x kind checks at 2% IOD noise, all
+    but one in 3-4 frame bursts; 99.9th percentile of the travel 0.09-0.11 IOD, threshold 0.12). Here: at
+    most 1 of 1,200."""
+    rng = np.random.default_rng(11)
+    failures = []
+    for motion in ATTACK_MOTIONS:
+        for _ in range(50):
+            lm = attack_burst(rng, int(rng.integers(3, 16)), motion, distance_mm=rng.uniform(400, 900))
+            for kind in CHALLENGE_KINDS:
+                r = check_motion(Challenge("0" * 32, "d", kind, NOW), list(lm), MOTION)
+                if r.met:
+                    failures.append((motion, kind, r.motion))
+    assert not failures
+
+
+def test_a_photo_moved_left_does_not_pass_turn_left() -> None:
+    """The whole photo slides 150 mm to the image's right and turns about its vertical axis: every landmark
+    moves, the nose with the rest; none moves relative to the eye-mouth plane."""
+    face = FACE_3D - FACE_3D.mean(0)
+    flat = np.c_[face[:, :2] * IOD_MM, np.zeros(5)]
+    frames = [project(flat @ rotation(-25 * t, 0, 0).T + [150 * t, 0, 500]) for t in np.linspace(0, 1, 6)]
+    assert frames[-1][2, 0] - frames[0][2, 0] > 100  # the nose moved right by > 100 px
+    r = check_motion(Challenge("0" * 32, "d", "turn_left", NOW), frames, MOTION)
+    assert not r.met and abs(r.motion) < 0.01 and "not met" in r.reason
+
+
+def test_too_few_usable_frames_is_not_met() -> None:
+    lm = list(_turn((0, -30)))
+    r = check_motion(Challenge("0" * 32, "d", "turn_left", NOW), [lm[0], None, lm[-1], None], MOTION)
+    assert not r.met and np.isnan(r.motion) and "2 of 4 frames" in r.reason
+    assert check_motion(Challenge("0" * 32, "d", "turn_left", NOW), [], MOTION).met is False
