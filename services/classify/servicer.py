@@ -303,6 +303,8 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         wanted = request.version or max(
             [v.version for v in current.versions if v.version < current.active], default=0
         )
+        if wanted:
+            current.version(wanted)  # NotFound naming the versions there are
         if wanted and not await self.triton.is_model_ready(current.model, str(wanted)):
             raise FailedPrecondition(
                 f"version {wanted} of {request.name!r} is not loaded in Triton; train again or load the model"
