@@ -254,14 +254,17 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
 
     A served model shares the cores with the gateway, the services and the other models: threads that spin
     after each operator burned 22 ms of CPU per NanoDet inference those need (stub CPU 63.7 -> 41.7 ms per
-    request, p50 unchanged, throughput at concurrency 8 +5%; ``bench/breakdown.py``)."""
+    request, p50 unchanged, throughput at concurrency 8 +5%; ``bench/breakdown.py``). A config may still ask
+    for spinning with the parameter ``SPINNING`` = ``1`` (on a later, slower machine a lone Triton call was
+    faster with it, whole requests through the gateway were not, within a noise of +-20%)."""
     import onnxruntime as ort
 
     providers = choose_providers(
         instance_kind, device_id, params.get("DEVICE") or "auto", ort.get_available_providers()
     )
     threads = int(params.get("THREADS") or 0) or torch_threads()
-    return onnx_session(weights_path(model_dir, params["WEIGHTS"]), providers, threads, spinning=False)
+    spinning = (params.get("SPINNING") or "0") == "1"
+    return onnx_session(weights_path(model_dir, params["WEIGHTS"]), providers, threads, spinning=spinning)
 
 
 def read_config(path: Path) -> dict[str, Any]:
