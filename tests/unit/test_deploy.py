@@ -17,6 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from fovea.classify.config import ClassifySettings
+from fovea.classify.tasks import QUEUE as CLASSIFY_QUEUE
 from fovea.cli.main import main
 from fovea.detection.config import DetectionSettings
 from fovea.faces.config import FacesSettings
@@ -26,6 +27,25 @@ from fovea.style.config import StyleSettings
 from fovea.style.tasks import QUEUE
 
 REPO = Path(__file__).resolve().parents[2]
+# Processes that call Triton, with their settings' prefix: each sends the internal token (the services also
+# require it from the gateway).
+TOKEN_PREFIX = {
+    "detection": "DETECTION",
+    "faces": "FACES",
+    "style": "STYLE",
+    "classify": "CLASSIFY",
+    "gateway": "GATEWAY",
+    "worker": "STYLE",
+    "classify-worker": "CLASSIFY",
+}
+# Processes that use Redis (state, Celery queues), with their settings' prefix: only they may reach it.
+REDIS_CLIENTS = {
+    "faces": "FACES",
+    "style": "STYLE",
+    "worker": "STYLE",
+    "classify": "CLASSIFY",
+    "classify-worker": "CLASSIFY",
+}
 SETTINGS = {
     "FOVEA_GATEWAY_": GatewaySettings,
     "FOVEA_DETECTION_": DetectionSettings,
@@ -49,6 +69,7 @@ def test_every_process_is_there(compose: dict) -> None:
         "faces",
         "style",
         "classify",
+        "classify-worker",
         "worker",
         "gateway",
         "prometheus",
@@ -182,6 +203,7 @@ def test_k8s_manifests_share_entry_points_and_settings(monkeypatch: pytest.Monke
         "faces",
         "style",
         "classify",
+        "classify-worker",
         "worker",
     }
     for deployment in deployments:
@@ -212,9 +234,74 @@ def test_k8s_autoscaling() -> None:
     (worker,) = scaled["worker"]["triggers"]
     assert worker["type"] == "redis" and worker["metadata"]["listName"] == QUEUE
     assert worker["metadata"]["address"].startswith("redis.fovea.svc")  # KEDA resolves it from its namespace
+    (training,) = scaled["classify-worker"]["triggers"]
+    assert training["type"] == "redis" and training["metadata"]["listName"] == CLASSIFY_QUEUE
+    assert training["metadata"]["address"] == worker["metadata"]["address"]
+    assert training["authenticationRef"] == worker["authenticationRef"]
     (triton,) = scaled["triton"]["triggers"]
     assert "nv_gpu_utilization" in triton["metadata"]["query"]
     assert 0 < float(triton["metadata"]["threshold"]) <= 1  # Triton reports utilisation as 0..1
+
+
+def k8s_env(docs: list[dict], deployment: dict) -> dict[str, str | None]:
+    """The variables a Deployment's container gets: fovea-env's literals, then its own (None: from a Secret)."""
+    kustomization = next(d for d in docs if d["kind"] == "Kustomization")
+    literals = dict(item.split("=", 1) for item in kustomization["configMapGenerator"][0]["literals"])
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {**literals, **{e["name"]: e.get("value") for e in container.get("env", [])}}
+
+
+def test_k8s_runs_every_compose_process_with_its_variables(compose: dict) -> None:
+    """Each compose process that has FOVEA_* variables is a Deployment of the same name setting all of them."""
+    docs = k8s_docs()
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    # Triton's ports: compose spells out the defaults, the manifests leave them to the settings
+    defaults = {f"FOVEA_TRITON_{port}_PORT" for port in ("HTTP", "GRPC", "METRICS")}
+    checked = 0
+    for name, service in compose["services"].items():
+        wanted = {k for k in service.get("environment") or {} if k.startswith("FOVEA_")}
+        if not wanted:
+            continue
+        assert name in deployments, f"compose runs {name}, deploy/k8s has no Deployment for it"
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == service.get("command", ["triton"]), name  # Triton: its image's CMD
+        missing = wanted - set(k8s_env(docs, deployments[name]))
+        for key in missing & defaults:
+            field = key.removeprefix("FOVEA_TRITON_").lower()
+            assert int(service["environment"][key]) == TritonSettings.model_fields[field].default, key
+        assert not missing - defaults, f"{name}: deploy/k8s does not set {sorted(missing - defaults)}"
+        checked += 1
+    assert checked >= 8
+
+
+def test_k8s_user_models_volume_is_shared() -> None:
+    """Trained classifiers: one RWX claim, Triton's second repository, written by classify and its worker."""
+    docs = k8s_docs()
+    (claim,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # pods on several nodes mount it
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+
+    def mounts(name: str, claim_name: str) -> list[dict]:
+        pod = deployments[name]["spec"]["template"]["spec"]
+        volumes = [
+            v["name"]
+            for v in pod["volumes"]
+            if v.get("persistentVolumeClaim", {}).get("claimName") == claim_name
+        ]
+        return [m for m in pod["containers"][0]["volumeMounts"] if m["name"] in volumes]
+
+    users = {n for n in deployments if mounts(n, claim["metadata"]["name"])}
+    assert users == {"triton", "classify", "classify-worker"}
+    (triton,) = mounts("triton", claim["metadata"]["name"])
+    assert k8s_env(docs, deployments["triton"])["FOVEA_TRITON_USER_MODEL_REPOSITORY"] == triton["mountPath"]
+    for name in ("classify", "classify-worker"):
+        env = k8s_env(docs, deployments[name])
+        (user_models,) = mounts(name, claim["metadata"]["name"])
+        assert env["FOVEA_CLASSIFY_TRAINED_REPOSITORY"] == user_models["mountPath"], name
+        assert not user_models.get("readOnly"), f"{name} writes versions, rollbacks and deletions"
+        # the backbone the head is appended to (and Explain reads) is the one Triton serves
+        (models,) = mounts(name, "fovea-models")
+        assert env["FOVEA_CLASSIFY_MODEL_REPOSITORY"] == models["mountPath"] and models["readOnly"], name
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed here")
@@ -232,6 +319,8 @@ def test_kubectl_kustomize_builds() -> None:
     kinds = {(d["kind"], d["metadata"]["name"]) for d in built}
     assert ("ConfigMap", "fovea-grafana-dashboards") in kinds
     assert ("ScaledObject", "worker") in kinds and ("ScaledObject", "triton") in kinds
+    assert ("ScaledObject", "classify-worker") in kinds
+    assert ("PersistentVolumeClaim", "fovea-user-models") in kinds
 
 
 # ---------------------------------------------------------------------------------------------- no back doors
@@ -240,52 +329,75 @@ def test_kubectl_kustomize_builds() -> None:
 def test_compose_publishes_only_the_edge(compose: dict) -> None:
     """Triton and Redis are not published; the plaintext gateway only on the host's loopback."""
     services = compose["services"]
-    for name in ("triton", "redis", "detection", "faces", "style", "classify", "worker"):
+    for name in ("triton", "redis", "detection", "faces", "style", "classify", "worker", "classify-worker"):
         assert not services[name].get("ports"), f"{name} is published"
     env = services["gateway"]["environment"]
     if env.get("FOVEA_GATEWAY_ALLOW_PLAINTEXT") == "true":
         ports = services["gateway"]["ports"]
         assert ports and all(p.startswith("127.0.0.1:") for p in ports)
     assert "--requirepass" in " ".join(services["redis"]["command"])
-    for name in ("detection", "faces", "style", "classify", "gateway"):
-        token = services[name]["environment"][f"FOVEA_{name.upper()}_INTERNAL_TOKEN_FILE"]
+    for name, svc in TOKEN_PREFIX.items():
+        token = services[name]["environment"][f"FOVEA_{svc}_INTERNAL_TOKEN_FILE"]
         assert token == "/run/secrets/internal-token" and "internal-token" in services[name]["secrets"]
-    for name, key in (("faces", "FOVEA_FACES_REDIS_URL"), ("style", "FOVEA_STYLE_REDIS_URL")):
-        assert "${FOVEA_REDIS_PASSWORD" in services[name]["environment"][key]
+    for name, svc in REDIS_CLIENTS.items():
+        assert "${FOVEA_REDIS_PASSWORD" in services[name]["environment"][f"FOVEA_{svc}_REDIS_URL"]
+
+
+def pod_apps(selector: dict) -> set[str]:
+    """The `app` labels a NetworkPolicy podSelector (or peer) names: matchLabels or `app In [...]`."""
+    apps = {selector["matchLabels"]["app"]} if "app" in selector.get("matchLabels", {}) else set()
+    for expr in selector.get("matchExpressions", []):
+        assert expr["key"] == "app" and expr["operator"] == "In", expr
+        apps |= set(expr["values"])
+    return apps
 
 
 def test_k8s_keeps_triton_redis_and_services_private() -> None:
     docs = k8s_docs()
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
-    for name in ("detection", "faces", "style", "classify", "gateway"):
+    for name, svc in TOKEN_PREFIX.items():
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in container["env"]}
-        assert f"FOVEA_{name.upper()}_INTERNAL_TOKEN_FILE" in env, name
-    for name in ("faces", "style", "worker"):
+        assert f"FOVEA_{svc}_INTERNAL_TOKEN_FILE" in env, name
+    for name, svc in REDIS_CLIENTS.items():
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in container["env"]}
-        assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "fovea-redis"
-        assert "$(REDIS_PASSWORD)" in next(v["value"] for k, v in env.items() if k.endswith("_REDIS_URL"))
+        assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "fovea-redis", name
+        assert "$(REDIS_PASSWORD)" in env[f"FOVEA_{svc}_REDIS_URL"]["value"], name
     redis = deployments["redis"]["spec"]["template"]["spec"]["containers"][0]
     assert "--requirepass" in redis["args"]
-    policies = {
-        d["spec"]["podSelector"].get("matchLabels", {}).get("app"): d
-        for d in docs
-        if d["kind"] == "NetworkPolicy"
-    }
-    assert {"triton", "redis"} <= set(policies)
-    allowed = {
-        value
-        for rule in policies["redis"]["spec"]["ingress"]
-        for peer in rule["from"]
-        for expr in peer.get("podSelector", {}).get("matchExpressions", [])
-        for value in expr["values"]
-    }
-    assert allowed == {"faces", "style", "worker"}
-    services = next(
-        d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "services-from-gateway"
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+    for name, spec in policies.items():
+        assert spec["policyTypes"] == ["Ingress"] and spec["ingress"], name
+    # Who may talk to whom: Redis answers its clients (and KEDA's scalers), Triton those that call it.
+    redis_from = policies["redis-from-services"]
+    assert pod_apps(redis_from["podSelector"]) == {"redis"}
+    (rule,) = redis_from["ingress"]
+    assert {p["port"] for p in rule["ports"]} == {6379}
+    assert set().union(*(pod_apps(peer.get("podSelector", {})) for peer in rule["from"])) == set(
+        REDIS_CLIENTS
     )
-    assert services["spec"]["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app": "gateway"}}}]
+    namespaces = [peer["namespaceSelector"] for peer in rule["from"] if "namespaceSelector" in peer]
+    assert namespaces == [{"matchLabels": {"kubernetes.io/metadata.name": "keda"}}]
+    triton_from = policies["triton-from-services"]
+    assert pod_apps(triton_from["podSelector"]) == {"triton"}
+    peers = {
+        app
+        for r in triton_from["ingress"]
+        for peer in r.get("from", [])
+        for app in pod_apps(peer["podSelector"])
+    }
+    assert peers == set(TOKEN_PREFIX)  # every process that calls Triton, each with the internal token
+    assert [r for r in triton_from["ingress"] if "from" not in r] == [{"ports": [{"port": 8002}]}]  # metrics
+    services = policies["services-from-gateway"]
+    assert pod_apps(services["podSelector"]) == {"detection", "faces", "style", "classify"}
+    assert services["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app": "gateway"}}}]
+    assert services["ingress"][1:] == [{"ports": [{"port": "metrics"}]}]
+    workers = policies["workers-metrics-only"]
+    assert pod_apps(workers["podSelector"]) == {"worker", "classify-worker"}
+    assert workers["ingress"] == [{"ports": [{"port": "metrics"}]}]
+    covered = set().union(*(pod_apps(spec["podSelector"]) for spec in policies.values()))
+    assert set(deployments) - covered == {"gateway"}, "a pod other than the public edge has no ingress policy"
     for d in docs:
         if d["kind"] == "Service" and d["metadata"]["name"] in ("triton", "redis"):
             assert d["spec"].get("type", "ClusterIP") == "ClusterIP"
