@@ -697,6 +697,38 @@ def _op_unary(fn: Callable[[Tensor], Tensor]) -> Callable[[_Builder, _Node], Non
     return handler
 
 
+def _matmul_kernel(
+    x: Tensor, w: Tensor, *bias: Tensor, transpose_a: bool, act: str | None, alpha: float
+) -> Tensor:
+    y = (x.transpose(-1, -2) if transpose_a else x) @ w
+    if bias:
+        y = y + bias[0]
+    return _activate(y, act, alpha, None)
+
+
+def _op_matmul(b: _Builder, node: _Node) -> None:
+    """``MatMul`` / ``_FusedMatMul`` (Keras ``Dense``): x @ W (+ bias, then an activation when fused); W
+    must be constant (transposed once at build time when ``transpose_b``)."""
+    w = b.static(node, 1).float()
+    if w.dim() != 2:
+        raise ValueError(f"node {node.name!r}: MatMul weights must be 2-D, got shape {list(w.shape)}")
+    if node.attrs.get("transpose_b", False):
+        w = w.t().contiguous()
+    args = [b.arg(node, 0), b.add_const(w)]
+    act, alpha = None, 0.2
+    fused = list(node.attrs.get("fused_ops", [])) if node.op.startswith("_Fused") else []
+    if fused:
+        if fused[0] != "BiasAdd":
+            raise ValueError(f"node {node.name!r}: unsupported fused ops {fused}")
+        args.append(b.add_const(b.static(node, 2).float().reshape(-1)))
+        for op in fused[1:]:
+            if op not in _ACTIVATIONS or _ACTIVATIONS[op] == "prelu":
+                raise ValueError(f"node {node.name!r}: unsupported fused activation {op!r}")
+            act, alpha = _ACTIVATIONS[op], float(node.attrs.get("leakyrelu_alpha", 0.2))
+    transpose_a = bool(node.attrs.get("transpose_a", False))
+    b.emit(node, partial(_matmul_kernel, transpose_a=transpose_a, act=act, alpha=alpha), args)
+
+
 def _op_leaky_relu(b: _Builder, node: _Node) -> None:
     b.emit(node, partial(F.leaky_relu, negative_slope=float(node.attrs.get("alpha", 0.2))), [b.arg(node, 0)])
 
@@ -855,6 +887,8 @@ _OPS: dict[str, Callable[[_Builder, _Node], None]] = {
     "DepthwiseConv2d": _op_conv,
     "FusedDepthwiseConv2dNative": _op_conv,
     "MaxPool": _op_pool,
+    "MatMul": _op_matmul,
+    "_FusedMatMul": _op_matmul,
     "AvgPool": _op_pool,
     "Add": _op_binary(torch.add),
     "AddV2": _op_binary(torch.add),

@@ -193,3 +193,28 @@ def test_same_padding_convs_match_slow_reference() -> None:
     assert got1.shape == (2, 3, 4, 4) and got2.shape == (2, 2, 2, 8)
     np.testing.assert_allclose(got1.numpy(), want1, rtol=0, atol=1e-5)
     np.testing.assert_allclose(got2.numpy(), want2, rtol=0, atol=1e-5)
+
+
+def test_dense_layers_match_numpy() -> None:
+    """Keras Dense as TF.js writes it (the anti-spoof model's head): _FusedMatMul with BiasAdd and Relu,
+    then one with BiasAdd only, then a plain MatMul with transpose_b."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 5, generator=gen)
+    w1, b1 = torch.randn(5, 4, generator=gen), torch.randn(4, generator=gen)
+    w2, b2 = torch.randn(4, 2, generator=gen), torch.randn(2, generator=gen)
+    w3 = torch.randn(6, 2, generator=gen)  # used transposed: (2, 6)
+    nodes = [
+        _node("x", "Placeholder", [], shape=[-1, 5], dtype="DT_FLOAT"),
+        *(_node(n, "Const", [], dtype="DT_FLOAT") for n in ("w1", "b1", "w2", "b2", "w3")),
+        _node("d1", "_FusedMatMul", ["x", "w1", "b1"], fused_ops=["BiasAdd", "Relu"], num_args=1),
+        _node("d2", "_FusedMatMul", ["d1", "w2", "b2"], fused_ops=["BiasAdd"], num_args=1),
+        _node("d3", "MatMul", ["d2", "w3"], transpose_b=True),
+    ]
+    weights = {"w1": w1, "b1": b1, "w2": w2, "b2": b2, "w3": w3}
+    module = TFJSGraphModule(_spec(nodes, weights, ["d2:0", "d3:0"]))
+    with torch.inference_mode():
+        got2, got3 = module(x)
+    h = np.maximum(x.numpy() @ w1.numpy() + b1.numpy(), 0)
+    want2 = h @ w2.numpy() + b2.numpy()
+    np.testing.assert_allclose(got2.numpy(), want2, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got3.numpy(), want2 @ w3.numpy().T, rtol=0, atol=1e-5)
