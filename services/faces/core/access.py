@@ -19,7 +19,7 @@ from fovea.faces.core.challenge import CHALLENGE_POLICIES, DEFAULT_KINDS, Challe
 from fovea.faces.core.faces import DetectedFaces
 from fovea.faces.core.hours import OpeningHours
 from fovea.faces.core.pad import PadResult, PadVerdict
-from fovea.faces.core.passive import PASSIVE_CHECKS, PASSIVE_POLICIES
+from fovea.faces.core.passive import PASSIVE_CHECKS, PASSIVE_POLICIES, check_available
 from fovea.faces.core.records import check_door_id, check_gallery_id
 
 
@@ -105,6 +105,8 @@ class DoorPolicy:
             )
         if self.passive != "off" and self.passive_check == "none":
             raise ValueError(f"passive {self.passive!r} needs a passive_check other than 'none'")
+        if self.passive != "off":
+            check_available(self.passive_check)
         if self.liveness_check not in LIVENESS_CHECKS:
             raise ValueError(
                 f"unknown liveness check {self.liveness_check!r}; known: {', '.join(sorted(LIVENESS_CHECKS))}"

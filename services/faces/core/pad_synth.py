@@ -215,6 +215,66 @@ def photo_view(
     return np.asarray(frame)
 
 
+def head_view(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    yaw: float,
+    pitch: float,
+    *,
+    nose_height: float = 0.35,
+    depth: float = 0.9,
+) -> np.ndarray:
+    """A frame (H,W,3 uint8) of the face in ``image`` turned by ``yaw`` and ``pitch`` degrees (as
+    :func:`rotation`: positive yaw to the person's right, positive pitch forward), rendered from a 2.5D
+    model of the head: the photo's pixels lifted onto a half-ellipsoid (1.0 x 1.4 inter-ocular distances
+    across, ``depth`` IOD deep) round the face found at ``landmarks`` (5,2), with the nose ``nose_height``
+    IOD further out (a Gaussian bump at the nose landmark), turned, and projected orthographically
+    (inverse warp by fixed-point iteration; no occlusion, so keep turns within about 20 degrees each way).
+    Synthetic bona fide material: the nose moves across the eye-mouth plane as a real head's does; the
+    texture is the photo's, so a passive texture model sees a photo."""
+    from scipy.ndimage import map_coordinates
+
+    img = np.asarray(image, np.float32)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got {img.shape}")
+    lm = np.asarray(landmarks, np.float64).reshape(5, 2)
+    iod = float(np.linalg.norm(lm[1] - lm[0]))
+    centre = lm[[0, 1, 3, 4]].mean(0)
+    a, b, top = 1.0 * iod, 1.4 * iod, depth * iod
+    ty, tp = np.radians(yaw), np.radians(pitch)
+
+    def forward(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u, v = (x - centre[0]) / a, (y - centre[1]) / b
+        nose = np.exp(-((x - lm[2, 0]) ** 2 + (y - lm[2, 1]) ** 2) / (2 * (0.2 * iod) ** 2))
+        z = top * np.sqrt(np.clip(1 - u * u - v * v, 0, None)) + nose_height * iod * nose - top
+        x2 = centre[0] + (x - centre[0]) * np.cos(ty) - z * np.sin(ty)
+        z2 = (x - centre[0]) * np.sin(ty) + z * np.cos(ty)
+        return x2, centre[1] + (y - centre[1]) * np.cos(tp) + z2 * np.sin(tp)
+
+    qy, qx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]].astype(np.float64)
+    sx, sy = qx.copy(), qy.copy()
+    for _ in range(4):  # the source pixel s that lands on q: s = q - (forward(s) - s)
+        fx, fy = forward(sx, sy)
+        sx, sy = sx - (fx - qx), sy - (fy - qy)
+    out = np.stack([map_coordinates(img[..., c], [sy, sx], order=1, mode="nearest") for c in range(3)], -1)
+    return np.asarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+def screen_look(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``frame`` as if shown on a phone or monitor and filmed: display gamma, a moire pattern (the pixel
+    grid beating with the camera's), a glare gradient."""
+    f = np.asarray(frame, np.float64) / 255.0
+    h, w = f.shape[:2]
+    y, x = np.mgrid[0:h, 0:w]
+    angle, period = rng.uniform(0, np.pi), rng.uniform(3.0, 7.0)
+    moire = 0.06 * np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / period)
+    glare = 0.25 * np.clip(
+        1 - np.hypot(x - rng.uniform(0, w), y - rng.uniform(0, h)) / (0.6 * max(h, w)), 0, 1
+    )
+    out = f ** rng.uniform(0.7, 0.9) + moire[..., None] + glare[..., None]
+    return np.asarray(np.clip(out * 255, 0, 255).astype(np.uint8))
+
+
 @dataclass(frozen=True)
 class SyntheticSet:
     """Landmark bursts with their labels: ``bona_fide`` a list of (F,5,2); ``attacks`` by attack kind."""
@@ -265,8 +325,10 @@ __all__ = [
     "bona_fide_burst",
     "challenge_burst",
     "head_turn_burst",
+    "head_view",
     "photo_view",
     "project",
     "rotation",
+    "screen_look",
     "synthetic_set",
 ]

@@ -1,0 +1,326 @@
+"""``fovea faces pad-eval DIR`` and ``fovea faces pad-synth OUT``: presentation-attack detection measured in
+the terms of ISO/IEC 30107-3 over labelled frame sequences, and a labelled set made from the repository's
+own portraits to run it on.
+
+Layout of DIR (frames of a sequence in file-name order; .jpg, .jpeg or .png)::
+
+    DIR/bona_fide/<seq>/*.jpg
+    DIR/attack/<seq>/*.jpg            attack species "attack"
+    DIR/attack/<species>/<seq>/*.jpg  (e.g. print_tilt, screen)
+
+Each frame goes through the faces service's own detection code in this process
+(:class:`fovea.faces.inprocess.InProcessFaces`: the served ONNX detector, the same pre- and
+post-processing), the largest face's 5 landmarks are kept, and each sequence is scored by the checks that
+need no challenge: today the multi-frame geometry check (``fovea.faces.core.pad``; a sequence longer than
+its 15 frames is sampled evenly). A sequence the check cannot judge (fewer than 3 frames with a face) has
+no score and counts as classified an attack (a bona fide one is then a BPCER error). The identity-change
+part of the geometry check needs a gallery and is not run here.
+
+The synthetic set (:func:`write_synthetic_dir`): bona fide sequences are the portraits turned in 3D by a
+2.5D head model (``pad_synth.head_view``: the photo lifted onto a head-shaped surface, yaw or pitch swept
+over 20-35 degrees); attacks are the same portraits printed and held still, slid, tilted, zoomed
+(``pad_synth.photo_view``) or shown on a screen (moire, gamma, glare) and tilted. Each frame gets sensor
+noise, so no two frames are the same bytes. It is test material for the command, not evidence about real
+heads: real bona fide video must be measured with your own camera.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from fovea.faces.core.evaluation import PadReport, pad_report
+from fovea.faces.core.pad import GeometrySettings, check_burst
+from fovea.faces.core.pad_synth import head_view, photo_view, rotation, screen_look
+from fovea.faces.inprocess import InProcessFaces
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+BONA_FIDE = "bona_fide"
+ATTACK = "attack"
+CHECKS = ("geometry",)
+
+
+@dataclass(frozen=True)
+class LabelledSequence:
+    species: str  # BONA_FIDE, or the attack species
+    name: str  # path relative to DIR
+    frames: tuple[Path, ...]
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _sequences(folder: Path, species: str, root: Path) -> list[LabelledSequence]:
+    out = []
+    for seq in sorted(p for p in folder.iterdir() if p.is_dir()):
+        frames = _images(seq)
+        if not frames:
+            raise ValueError(f"{seq}: no frames (.jpg, .jpeg, .png)")
+        out.append(LabelledSequence(species, str(seq.relative_to(root)), tuple(frames)))
+    return out
+
+
+def find_sequences(root: Path) -> tuple[list[LabelledSequence], dict[str, list[LabelledSequence]]]:
+    """(bona fide sequences, attack sequences by species) under ``root``; ``ValueError`` saying what is
+    missing or misplaced."""
+    bona_dir, attack_dir = root / BONA_FIDE, root / ATTACK
+    if not bona_dir.is_dir() or not attack_dir.is_dir():
+        raise ValueError(f"{root} needs {BONA_FIDE}/<seq>/*.jpg and {ATTACK}/[<species>/]<seq>/*.jpg folders")
+    bona = _sequences(bona_dir, BONA_FIDE, root)
+    attacks: dict[str, list[LabelledSequence]] = {}
+    for child in sorted(p for p in attack_dir.iterdir() if p.is_dir()):
+        if _images(child):  # attack/<seq>/*.jpg
+            attacks.setdefault(ATTACK, []).append(
+                LabelledSequence(ATTACK, str(child.relative_to(root)), tuple(_images(child)))
+            )
+        else:  # attack/<species>/<seq>/*.jpg
+            attacks[child.name] = _sequences(child, child.name, root)
+    attacks = {k: v for k, v in attacks.items() if v}
+    if not bona or not attacks:
+        raise ValueError(f"{root}: need at least one bona fide and one attack sequence")
+    return bona, attacks
+
+
+def _even(frames: Sequence[Path], most: int) -> list[Path]:
+    if len(frames) <= most:
+        return list(frames)
+    return [frames[round(i)] for i in np.linspace(0, len(frames) - 1, most)]
+
+
+@dataclass
+class SequenceScore:
+    name: str
+    species: str
+    frames: int
+    faces: int  # frames with a face
+    scores: dict[str, float]  # per check; nan = not decided
+
+
+@dataclass
+class PadEvalReport:
+    thresholds: dict[str, float]  # per check, the configured one the rates are given at
+    reports: dict[str, PadReport]  # per check
+    sequences: list[SequenceScore] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        def num(x: float) -> float | None:
+            return None if math.isnan(x) or math.isinf(x) else round(x, 6)
+
+        out: dict[str, Any] = {"checks": {}, "sequences": []}
+        for check, r in self.reports.items():
+            out["checks"][check] = {
+                "threshold": r.threshold,
+                "bona_fide_sequences": r.bona_fide,
+                "attack_sequences": r.attacks,
+                "apcer_by_species": r.apcer_by_species,
+                "apcer": r.apcer,
+                "bpcer": r.bpcer,
+                "acer": r.acer,
+                "operating_points": [
+                    {
+                        "apcer_target": p.apcer,
+                        "bpcer": p.bpcer,
+                        "threshold": num(p.threshold),
+                        "achieved_apcer": p.achieved_apcer,
+                    }
+                    for p in r.operating_points
+                ],
+            }
+        for s in self.sequences:
+            out["sequences"].append(
+                {
+                    "name": s.name,
+                    "species": s.species,
+                    "frames": s.frames,
+                    "faces": s.faces,
+                    "scores": {k: num(v) for k, v in s.scores.items()},
+                }
+            )
+        return out
+
+    def as_text(self) -> str:
+        lines = []
+        for check, r in self.reports.items():
+            lines.append(
+                f"check {check}: {r.bona_fide} bona fide and {sum(r.attacks.values())} attack sequences, "
+                f"threshold {r.threshold:.3f} (bona fide when score >= threshold)"
+            )
+            lines.append(f"  {'species':<24} {'sequences':>9} {'APCER':>8}")
+            for species, rate in r.apcer_by_species.items():
+                lines.append(f"  {species:<24} {r.attacks[species]:>9} {rate:>8.2%}")
+            lines.append(f"  {'APCER (worst species)':<24} {'':>9} {r.apcer:>8.2%}")
+            lines.append(f"  {'BPCER':<24} {r.bona_fide:>9} {r.bpcer:>8.2%}")
+            lines.append(f"  {'ACER':<24} {'':>9} {r.acer:>8.2%}")
+            for p in r.operating_points:
+                t = "none reaches it" if math.isinf(p.threshold) else f"set threshold {p.threshold:.3f}"
+                lines.append(
+                    f"  BPCER @ APCER <= {p.apcer:.0%}: {p.bpcer:.2%} ({t}; APCER there {p.achieved_apcer:.2%})"
+                )
+            resolution = 1 / max(1, min(r.attacks.values()))
+            lines.append(
+                f"  (APCER resolution {resolution:.1%} with the smallest species; a target below it is not measured)"
+            )
+        return "\n".join(lines)
+
+
+def score_sequences(
+    faces: InProcessFaces, sequences: Sequence[LabelledSequence], geometry: GeometrySettings
+) -> list[SequenceScore]:
+    out = []
+    for seq in sequences:
+        frames = _even(seq.frames, geometry.max_frames)
+        landmarks: list[np.ndarray | None] = []
+        for path in frames:
+            photo = faces.find_faces(path.read_bytes())
+            landmarks.append(None if len(photo.faces) == 0 else photo.faces.landmarks[0])
+        result = check_burst(landmarks, geometry)
+        out.append(
+            SequenceScore(
+                seq.name,
+                seq.species,
+                len(seq.frames),
+                sum(p is not None for p in landmarks),
+                {"geometry": result.score},
+            )
+        )
+    return out
+
+
+def evaluate(
+    root: Path, faces: InProcessFaces, geometry: GeometrySettings, apcers: Sequence[float] = (0.01, 0.05)
+) -> PadEvalReport:
+    """Score every sequence under ``root`` (:func:`find_sequences`) and report each check."""
+    bona, attacks = find_sequences(root)
+    scored = score_sequences(faces, [*bona, *(s for v in attacks.values() for s in v)], geometry)
+    thresholds = {"geometry": geometry.min_parallax}
+    reports = {}
+    for check in CHECKS:
+        b = np.array([s.scores[check] for s in scored if s.species == BONA_FIDE])
+        a = {k: np.array([s.scores[check] for s in scored if s.species == k]) for k in attacks}
+        reports[check] = pad_report(b, a, thresholds[check], apcers)
+    return PadEvalReport(thresholds, reports, scored)
+
+
+# ---------------------------------------------------------------------------------------------- synthetic
+SYNTH_PHOTOS = ("obama", "obama2", "obama3", "biden")
+SYNTH_ATTACKS = ("print_still", "print_slide", "print_tilt", "print_zoom", "screen_tilt")
+
+
+def _jpeg(frame: np.ndarray, rng: np.random.Generator, noise: float = 2.0) -> bytes:
+    noisy = np.clip(frame.astype(np.float64) + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noisy).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _portrait(faces: InProcessFaces, photo: Image.Image, side: int = 480) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait cropped round its largest face (6 IOD wide) at ``side`` px, and that face's landmarks."""
+    found = faces.detect(np.asarray(photo))
+    if len(found.faces) == 0:
+        raise ValueError("no face in the portrait")
+    lm = found.faces.landmarks[0]
+    iod, centre = float(np.linalg.norm(lm[1] - lm[0])), lm.mean(0)
+    half = 3 * iod
+    box = (
+        int(centre[0] - half),
+        int(centre[1] - 1.1 * half),
+        int(centre[0] + half),
+        int(centre[1] + 0.9 * half),
+    )
+    crop = np.asarray(photo.crop(box).resize((side, side), Image.Resampling.BILINEAR))
+    again = faces.detect(crop)
+    if len(again.faces) == 0:
+        raise ValueError("no face in the cropped portrait")
+    return crop, again.faces.landmarks[0]
+
+
+def _attack_poses(rng: np.random.Generator, species: str, n: int) -> list[tuple[np.ndarray, float]]:
+    """(pose, distance mm) per frame of a print or screen moved as ``species`` says."""
+    base = (rng.uniform(-10, 10), rng.uniform(-10, 10), rng.uniform(-5, 5))
+    dist = rng.uniform(300, 420)
+    t = np.linspace(0, 1, n)
+    sign = rng.choice([-1.0, 1.0])
+    if species == "print_still":
+        return [(rotation(*base), dist)] * n
+    if species == "print_slide":
+        return [(rotation(base[0], base[1], base[2] + 10 * sign * k), dist * (1 + 0.05 * k)) for k in t]
+    if species in ("print_tilt", "screen_tilt"):
+        amount, axis = rng.uniform(25, 40) * sign, rng.uniform(0, 2 * np.pi)
+        return [
+            (
+                rotation(base[0] + amount * k * np.cos(axis), base[1] + amount * k * np.sin(axis), base[2]),
+                dist,
+            )
+            for k in t
+        ]
+    if species == "print_zoom":
+        zoom = rng.uniform(0.65, 0.85) if sign > 0 else rng.uniform(1.2, 1.5)
+        return [(rotation(*base), dist * (1 + (zoom - 1) * k)) for k in t]
+    raise ValueError(f"unknown attack species {species!r}; known: {', '.join(SYNTH_ATTACKS)}")
+
+
+def write_synthetic_dir(
+    out: Path,
+    faces: InProcessFaces,
+    *,
+    seed: int = 7,
+    per_photo: int = 2,
+    frames: int = 6,
+    photos: Sequence[str] = SYNTH_PHOTOS,
+) -> dict[str, int]:
+    """Write a labelled DIR under ``out`` (see the module's docstring): per portrait ``per_photo``
+    bona fide sequences and ``per_photo`` sequences of each attack species, ``frames`` frames each.
+    Returns the sequence count per label."""
+    from fovea.models.samples import sample
+
+    rng = np.random.default_rng(seed)
+    counts: dict[str, int] = {}
+
+    def write(label: str, name: str, images: list[bytes]) -> None:
+        folder = out / label / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, data in enumerate(images):
+            (folder / f"{i:03d}.jpg").write_bytes(data)
+        counts[label] = counts.get(label, 0) + 1
+
+    for photo_name in photos:
+        photo = Image.open(sample(photo_name)).convert("RGB")
+        crop, landmarks = _portrait(faces, photo)
+        print_photo = Image.fromarray(crop)
+        for k in range(per_photo):
+            turn = rng.uniform(20, 35) * rng.choice([-1, 1])
+            start = -turn / 2 + rng.uniform(-3, 3)
+            yaw_turn = rng.uniform() < 2 / 3
+            angles = start + turn * np.linspace(0, 1, frames)
+            views = [
+                head_view(crop, landmarks, a if yaw_turn else 0.0, 0.0 if yaw_turn else a) for a in angles
+            ]
+            write(BONA_FIDE, f"{photo_name}-{k}", [_jpeg(v, rng) for v in views])
+            for species in SYNTH_ATTACKS:
+                shots = [
+                    photo_view(print_photo, pose, d, (640, 480), width_mm=120.0)
+                    for pose, d in _attack_poses(rng, species, frames)
+                ]
+                if species.startswith("screen"):
+                    shots = [screen_look(s, rng) for s in shots]
+                write(f"{ATTACK}/{species}", f"{photo_name}-{k}", [_jpeg(s, rng) for s in shots])
+    return counts
+
+
+__all__ = [
+    "LabelledSequence",
+    "PadEvalReport",
+    "SequenceScore",
+    "evaluate",
+    "find_sequences",
+    "score_sequences",
+    "write_synthetic_dir",
+]
