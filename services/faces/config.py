@@ -94,6 +94,68 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
         description="Presentation-attack geometry check: the nose's travel across the eye-mouth plane a burst "
         "must show to be a head, in inter-ocular distances (0.12: a head turn of about 20 degrees)",
     )
+    challenge_secret_file: Path | None = Field(
+        None,
+        description="File holding the key that signs door challenges (HMAC-SHA256; every replica the same); "
+        "unset = derived from INTERNAL_TOKEN_FILE's secret, or random per process when that is unset too",
+    )
+    challenge_ttl_s: float = Field(
+        20.0, ge=0.05, le=600, description="Lifetime of a door challenge from BeginAccess to VerifyAccess"
+    )
+    challenge_min_motion: float = Field(
+        0.12,
+        gt=0,
+        lt=1,
+        description="Active challenge: the nose's travel in the asked direction a burst must show, in "
+        "inter-ocular distances (0.12: a head turn or nod of about 20 degrees)",
+    )
+    replay_window_s: float = Field(
+        600.0,
+        ge=1,
+        le=7 * 86_400,
+        description="A frame seen before at the same door within this window is a replay (DENY), at doors "
+        "that require PAD or use challenges",
+    )
     audit_backlog: int = Field(
         10_000, ge=0, le=1_000_000, description="Audit records kept in memory while Redis is down"
+    )
+
+    # events and webhooks (fovea.faces.events, fovea.faces.webhooks)
+    events_maxlen: int = Field(
+        100_000, ge=100, le=10_000_000, description="Approximate length of the event stream (WatchEvents)"
+    )
+    max_event_watchers: int = Field(
+        64, ge=1, le=10_000, description="WatchEvents streams open at once on this replica"
+    )
+    webhooks_file: Path | None = Field(
+        None,
+        description='JSON {"endpoints": [{"name", "url", "secret" or "secret_file", "kinds"}]} of webhook '
+        "endpoints (at most 16); unset = no webhooks",
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="Deadline of one webhook POST")
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=50, description="POSTs of one delivery before it goes to the dead-letter list"
+    )
+    webhook_backoff_s: float = Field(
+        1.0, gt=0, le=600, description="Wait before the first retry; doubled for each next one"
+    )
+    webhook_backoff_max_s: float = Field(60.0, gt=0, le=3600, description="Longest wait between attempts")
+    webhook_max_in_flight: int = Field(
+        16, ge=1, le=256, description="Deliveries under way at once per endpoint (on this replica)"
+    )
+    webhook_claim_idle_s: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="A delivery left unacknowledged this long by another consumer (a replica that died) is "
+        "taken over; longer than the longest wait plus one POST",
+    )
+    webhook_consumer: str = Field(
+        "",
+        max_length=128,
+        description="This replica's name in the webhook consumer groups ('' = <host name>:<gRPC port>); "
+        "a restart under the same name resumes its pending deliveries at once",
+    )
+    webhook_dead_letters_max: int = Field(
+        10_000, ge=10, le=1_000_000, description="Dead letters kept (the oldest are dropped beyond)"
     )

@@ -72,6 +72,11 @@ class StackSettings(BaseSettings):
         return self.data / "internal-token"
 
     @property
+    def challenge_secret_file(self) -> Path:
+        """The key the faces service signs door challenges with (made by `fovea up`, 0600)."""
+        return self.data / "challenge-secret"
+
+    @property
     def redis_password_file(self) -> Path:
         """The password of the Redis the stack starts itself (made by `fovea up`, 0600)."""
         return self.data / "redis-password"

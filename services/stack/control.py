@@ -70,6 +70,7 @@ def up(settings: StackSettings, wait: bool = True) -> list[ProcessStatus]:
     if sup.running():
         raise StackError(f"the stack already runs from {data}: `fovea status`, or `fovea down` first")
     ensure_secret(settings.internal_token_file)  # the gateway sends it, the services require it
+    ensure_secret(settings.challenge_secret_file)  # the faces service signs door challenges with it
     plan = plan_redis(settings.redis_url, settings.redis_port, ensure_secret(settings.redis_password_file))
     ensure_api_key(settings)
     progs = programs(settings, plan)

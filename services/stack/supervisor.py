@@ -125,6 +125,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
                 "FOVEA_FACES_HOST": host,
                 "FOVEA_FACES_PORT": str(settings.faces_port),
                 "FOVEA_FACES_INTERNAL_TOKEN_FILE": token,
+                "FOVEA_FACES_CHALLENGE_SECRET_FILE": str(settings.challenge_secret_file),
                 "FOVEA_FACES_METRICS_PORT": str(settings.faces_metrics_port),
                 "FOVEA_FACES_TRITON_URL": triton,
                 "FOVEA_FACES_REDIS_URL": redis.url,

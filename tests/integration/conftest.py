@@ -40,6 +40,8 @@ class Stack:
     settings: StackSettings
     admin_key: str
     detect_key: str
+    webhook_port: int = 0  # where the "receiver" webhook endpoint posts (tests serve on it)
+    silent_port: int = 0  # where the "silent" endpoint posts (enrolled events, 2 attempts)
 
     @property
     def gateway(self) -> str:
@@ -53,8 +55,20 @@ class Stack:
         return Supervisor(self.settings.data)
 
 
+WEBHOOK_SECRET = "integration-webhook-secret"
+"""The secret of the stack's webhook endpoints (issue 10)."""
 PAD_DOOR = "pad-vault"
 """The stack's door whose policy requires presentation-attack detection."""
+CHALLENGE_DOOR = "challenge-gate"
+"""The stack's door whose policy requires an active challenge (turn left or right; PAD off, so the
+challenge's own check decides)."""
+CLOSED_DOOR = "night-door"
+"""A door whose opening hours are empty: always closed."""
+STAFF_DOOR = "staff-door"
+"""A door bound to the gallery ``STAFF_GALLERY``."""
+STAFF_GALLERY = "staff-only"
+CHALLENGE_TTL_S = 8.0
+"""The test stack's challenge lifetime (FOVEA_FACES_CHALLENGE_TTL_S), short so expiry can be tested."""
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +86,38 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     # One door with presentation-attack detection required (issue 10); the others keep the default policy.
     policies = data / "door-policies.json"
-    policies.write_text(json.dumps({"doors": {PAD_DOOR: {"pad": "require"}}}))
+    doors = {
+        PAD_DOOR: {"pad": "require"},
+        CHALLENGE_DOOR: {"challenge": "require", "challenge_kinds": ["turn_left", "turn_right"]},
+        CLOSED_DOOR: {"hours": {"tz": "Europe/Berlin", "open": []}},
+        STAFF_DOOR: {"gallery": STAFF_GALLERY, "min_matching_frames": 1},
+    }
+    policies.write_text(json.dumps({"doors": doors}))
     os.environ["FOVEA_FACES_DOOR_POLICIES_FILE"] = str(policies)
+    os.environ["FOVEA_FACES_CHALLENGE_TTL_S"] = str(CHALLENGE_TTL_S)
+    # Webhooks (issue 10): "receiver" gets every event, "silent" the enrolments; tests serve on their ports.
+    webhook_port, silent_port = free_ports(2)
+    (data / "webhook.secret").write_text(WEBHOOK_SECRET)
+    endpoints = [
+        {"name": "receiver", "url": f"http://127.0.0.1:{webhook_port}/hook", "secret_file": "webhook.secret"},
+        {
+            "name": "silent",
+            "url": f"http://127.0.0.1:{silent_port}/hook",
+            "secret": WEBHOOK_SECRET,
+            "kinds": ["enrolled"],
+            "max_attempts": 2,
+        },
+    ]
+    (data / "webhooks.json").write_text(json.dumps({"endpoints": endpoints}))
+    os.environ.update(
+        FOVEA_FACES_WEBHOOKS_FILE=str(data / "webhooks.json"),
+        FOVEA_FACES_WEBHOOK_TIMEOUT_S="1",
+        FOVEA_FACES_WEBHOOK_BACKOFF_S="0.2",
+        FOVEA_FACES_WEBHOOK_BACKOFF_MAX_S="1",
+        FOVEA_FACES_WEBHOOK_MAX_ATTEMPTS="40",  # about 30 s of retries
+        FOVEA_FACES_WEBHOOK_MAX_IN_FLIGHT="256",  # events of earlier tests retrying do not hold up later ones
+        FOVEA_FACES_WEBHOOK_CLAIM_IDLE_S="10",
+    )
     admin = add_key(data / "api-keys.json", "admin", ["*"])
     detect_only = add_key(data / "api-keys.json", "camera", ["detect"])
     try:
@@ -81,7 +125,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     except StackError as exc:
         down(settings)
         pytest.fail(f"the stack did not start: {exc}")
-    yield Stack(settings, admin, detect_only)
+    yield Stack(settings, admin, detect_only, webhook_port, silent_port)
     if not down(settings):
         print(log_tail(settings, "supervisord"))
 

@@ -295,8 +295,9 @@ async def test_a_still_photo_repeated_is_denied_where_the_door_requires_pad(face
     # off (the default): not run
     front = await faces.stub.VerifyAccess(access(faces, "front", "obama", *burst), metadata=VERIFY)
     assert front.decision == faces_pb2.GRANT and front.pad.verdict == faces_pb2.PAD_NOT_CHECKED, front
-    # one frame is too short a burst to judge: UNDECIDED, and require denies it
-    short = await faces.stub.VerifyAccess(access(faces, "vault", "obama", image("obama2")), metadata=VERIFY)
+    # one frame is too short a burst to judge: UNDECIDED, and require denies it (another photo: a frame
+    # the door has seen before would be a replay)
+    short = await faces.stub.VerifyAccess(access(faces, "vault", "obama", image("obama3")), metadata=VERIFY)
     assert short.decision == faces_pb2.DENY and short.pad.verdict == faces_pb2.PAD_UNDECIDED, short
     assert "3-15 frames" in short.reason
     [record] = (
