@@ -1045,17 +1045,44 @@ def faces_identify(gallery: str, top_k: int, image: Path, as_json: bool) -> None
     emit({"faces": [asdict(f) for f in found]}, as_json)
 
 
+@faces.command("begin-access")
+@click.argument("door")
+@click.option("--json", "as_json", is_flag=True)
+def faces_begin_access(door: str, as_json: bool) -> None:
+    """A challenge for DOOR (its policy must use challenges): what the person must do, and the id and
+    token to send with the burst (`fovea faces access --challenge-id ID --token TOKEN`)."""
+    c = _faces_call(lambda client: client.begin_access(door))
+    emit(
+        asdict(c),
+        as_json,
+        f"{c.kind}: {c.instruction}\nchallenge id {c.challenge_id}, expires at unix ms {c.expires_unix_ms}\n"
+        f"token {c.token}",
+    )
+
+
 @faces.command("access")
 @click.option("--door", required=True)
-@click.option("--gallery", required=True)
+@click.option("--gallery", default="", help="The gallery (default: the door's, when its policy names one)")
 @click.option("--identity", required=True, help="The claimed identity (badge, PIN...)")
+@click.option("--challenge-id", default="", help="The BeginAccess challenge this burst answers")
+@click.option("--token", default="", help="The challenge's token")
 @click.argument(
     "frames", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--json", "as_json", is_flag=True)
-def faces_access(door: str, gallery: str, identity: str, frames: tuple[Path, ...], as_json: bool) -> None:
+def faces_access(
+    door: str,
+    gallery: str,
+    identity: str,
+    challenge_id: str,
+    token: str,
+    frames: tuple[Path, ...],
+    as_json: bool,
+) -> None:
     """Door access check: GRANT or DENY with the reason; audited. Exit status 0 only for GRANT."""
-    result = _faces_call(lambda c: c.verify_access(door, gallery, identity, [f.read_bytes() for f in frames]))
+    answer = (challenge_id, token) if challenge_id or token else None
+    data = [f.read_bytes() for f in frames]
+    result = _faces_call(lambda c: c.verify_access(door, gallery, identity, data, challenge=answer))
     emit(
         asdict(result),
         as_json,
@@ -1098,6 +1125,147 @@ def faces_eval(folder: Path, target_far: float, as_json: bool) -> None:
         except (FoveaClientError, ValueError, RuntimeError) as exc:
             fail(exc)
     emit(report.as_dict(), as_json, report.as_text())
+
+
+def _event_line(e: Any) -> str:
+    import datetime
+
+    when = datetime.datetime.fromtimestamp(e.unix_ms / 1000).isoformat(timespec="milliseconds")
+    where = f"door {e.door_id}" if e.door_id else f"gallery {e.gallery_id}"
+    who = f" {e.identity_id}" if e.identity_id else ""
+    audit = f" [audit {e.audit_id}]" if e.audit_id else ""
+    return f"{e.event_id}  {when}  {e.kind:<16} {where}{who}: {e.reason}{audit}"
+
+
+@faces.command("events")
+@click.option("--door", "doors", multiple=True, help="Only this door's events (repeatable)")
+@click.option("--gallery", "galleries", multiple=True, help="Only this gallery's events (repeatable)")
+@click.option("--kind", "kinds", multiple=True, help="Only events of this kind (repeatable), e.g. pad_failed")
+@click.option("--after", default="", help="Replay the events after this event id first (0 = all kept ones)")
+@click.option(
+    "--timeout", "timeout_s", type=float, default=7 * 24 * 3600.0, help="Stop after this many seconds"
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line")
+def faces_events(
+    doors: tuple[str, ...],
+    galleries: tuple[str, ...],
+    kinds: tuple[str, ...],
+    after: str,
+    timeout_s: float,
+    as_json: bool,
+) -> None:
+    """Follow door decisions, presentation-attack failures, unknown faces and enrolments, one line per event
+    (needs a key with the faces:events scope). Resume with --after and the last event id printed."""
+    with connect() as client:
+        try:
+            for event in client.watch_events(
+                doors=doors, galleries=galleries, kinds=kinds, after=after, timeout_s=timeout_s
+            ):
+                click.echo(json.dumps(asdict(event)) if as_json else _event_line(event))
+        except FoveaClientError as exc:
+            if exc.code != "DEADLINE_EXCEEDED":
+                fail(exc)
+        except KeyboardInterrupt:
+            pass
+
+
+@faces.group("webhooks")
+def faces_webhooks() -> None:
+    """Webhook deliveries that failed every attempt (dead letters), and sending them again."""
+
+
+@faces_webhooks.command("dead-letters")
+@click.option("--endpoint", default="", help="One endpoint's (default: every endpoint's)")
+@click.option("--limit", type=int, default=50)
+@click.option("--json", "as_json", is_flag=True)
+def faces_webhooks_dead_letters(endpoint: str, limit: int, as_json: bool) -> None:
+    """Dead letters, newest first: delivery id, endpoint, attempts, last error, the event."""
+    letters = _faces_call(lambda c: c.webhook_dead_letters(endpoint, limit))
+    human = "\n".join(
+        f"{d.delivery_id}  {d.endpoint}  {d.attempts} attempt(s), last: {d.last_error}\n  {_event_line(d.event)}"
+        for d in letters
+    )
+    emit([asdict(d) for d in letters], as_json, human or "no dead letters")
+
+
+@faces_webhooks.command("redrive")
+@click.argument("endpoint")
+@click.argument("delivery_ids", nargs=-1)
+def faces_webhooks_redrive(endpoint: str, delivery_ids: tuple[str, ...]) -> None:
+    """Send ENDPOINT's dead letters (those named, or all of them) again, with their delivery ids."""
+    moved = _faces_call(lambda c: c.redrive_webhooks(endpoint, delivery_ids))
+    click.echo(f"{moved} dead letter(s) queued for {endpoint} again")
+
+
+@faces.command("pad-eval")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--min-parallax",
+    type=float,
+    default=None,
+    help="The geometry check's threshold the rates are given at (default: FOVEA_FACES_PAD_MIN_PARALLAX, 0.12)",
+)
+@click.option(
+    "--model-repository",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Where the face models are (default: the repository's model_repository/)",
+)
+@click.option("--json", "as_json", is_flag=True)
+def faces_pad_eval(
+    folder: Path, min_parallax: float | None, model_repository: Path | None, as_json: bool
+) -> None:
+    """Presentation-attack detection rates (ISO/IEC 30107-3) over labelled frame sequences
+    FOLDER/bona_fide/<seq>/*.jpg and FOLDER/attack/[<species>/]<seq>/*.jpg: APCER per species and worst,
+    BPCER, ACER, BPCER at APCER 1% and 5% and the threshold for each. Runs the face detector in this process
+    (the served ONNX model and the service's own code); no stack needed."""
+    from fovea.faces.config import FacesSettings
+    from fovea.faces.core.pad import GeometrySettings
+    from fovea.faces.inprocess import InProcessFaces
+    from fovea.faces.pad_eval import evaluate
+    from fovea.stack.config import REPO_ROOT
+
+    settings = FacesSettings()
+    geometry = GeometrySettings(
+        min_parallax=settings.pad_min_parallax if min_parallax is None else min_parallax
+    )
+    try:
+        faces = InProcessFaces(model_repository or REPO_ROOT / "model_repository", settings)
+        report = evaluate(folder, faces, geometry)
+    except (ValueError, OSError) as exc:
+        fail(exc)
+    emit(report.as_dict(), as_json, report.as_text())
+
+
+@faces.command("pad-synth")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--per-photo", type=click.IntRange(1, 50), default=2, show_default=True, help="Sequences per label"
+)
+@click.option("--frames", type=click.IntRange(3, 15), default=6, show_default=True)
+@click.option(
+    "--model-repository",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Where the face models are (default: the repository's model_repository/)",
+)
+def faces_pad_synth(out: Path, seed: int, per_photo: int, frames: int, model_repository: Path | None) -> None:
+    """Write a labelled set for `fovea faces pad-eval` into OUT from the sample portraits: bona fide heads
+    turned by a 2.5D head model, and prints / screens held still, slid, tilted or zoomed. Synthetic test
+    material, not a measure of real heads."""
+    from fovea.faces.inprocess import InProcessFaces
+    from fovea.faces.pad_eval import write_synthetic_dir
+    from fovea.stack.config import REPO_ROOT
+
+    if out.exists() and any(out.iterdir()):
+        fail(ValueError(f"{out} is not empty"))
+    try:
+        faces = InProcessFaces(model_repository or REPO_ROOT / "model_repository")
+        counts = write_synthetic_dir(out, faces, seed=seed, per_photo=per_photo, frames=frames)
+    except (ValueError, OSError) as exc:
+        fail(exc)
+    click.echo("\n".join(f"{label}: {n} sequences" for label, n in counts.items()))
 
 
 # ------------------------------------------------------------------ style

@@ -174,6 +174,8 @@ class AccessResult:
     liveness: str  # NOT_CHECKED | LIVE | SPOOF
     audit_id: str  # empty when the record could not be written (the decision is then DENY)
     pad: PadCheck | None = None  # as the door's policy asks (verdict PAD_NOT_CHECKED when off)
+    reason_kind: str = ""  # match, no_match, pad, challenge_expired, replay, ... (see the proto)
+    challenge: ChallengeCheck | None = None  # None when the request carried no challenge
 
 
 @dataclass
@@ -193,6 +195,39 @@ class AuditRecord:
     frame_count: int
     matching_frames: int
     pad: PadCheck | None = None
+    reason_kind: str = ""
+    challenge: ChallengeCheck | None = None
+
+
+@dataclass
+class Challenge:
+    """A door challenge from BeginAccess: show ``instruction`` to the person, send the burst with
+    ``challenge_id`` and ``token`` before ``expires_unix_ms``."""
+
+    challenge_id: str
+    door_id: str
+    kind: str  # turn_left | turn_right | look_up | look_down (the person's own left / right)
+    instruction: str
+    expires_unix_ms: int
+    token: str
+
+
+@dataclass
+class ChallengeCheck:
+    """How a burst answered its challenge."""
+
+    challenge_id: str
+    kind: str  # '' when the challenge failed before its motion was measured
+    met: bool
+    motion: float  # the nose's travel in the asked direction, inter-ocular distances (nan: not measured)
+    threshold: float
+    reason: str
+
+
+def _challenge(c: faces_pb2.ChallengeCheck) -> ChallengeCheck | None:
+    if not c.challenge_id:
+        return None
+    return ChallengeCheck(c.challenge_id, c.kind, c.met, round(c.motion, 4), round(c.threshold, 4), c.reason)
 
 
 @dataclass
@@ -322,6 +357,54 @@ def explain_unavailable(details: str, tls: Tls) -> str:
     else:
         return details
     return f"{details} ({hint})"
+
+
+@dataclass
+class FaceEvent:
+    """Something that happened (``WatchEvents``; the webhook body has the same fields)."""
+
+    event_id: str  # resume after it: watch_events(after=event_id)
+    kind: str  # access_granted, access_denied, pad_failed, unknown_face, enrolled, ... (see the proto)
+    unix_ms: int
+    door_id: str
+    gallery_id: str
+    identity_id: str
+    decision: str  # GRANT | DENY for door events, '' otherwise
+    reason: str
+    reason_kind: str
+    audit_id: str
+    request_id: str
+
+
+def _event(e: faces_pb2.Event) -> FaceEvent:
+    decision = (
+        ""
+        if e.decision == faces_pb2.ACCESS_DECISION_UNSPECIFIED
+        else faces_pb2.AccessDecision.Name(e.decision)
+    )
+    return FaceEvent(
+        e.event_id,
+        e.kind,
+        e.unix_ms,
+        e.door_id,
+        e.gallery_id,
+        e.identity_id,
+        decision,
+        e.reason,
+        e.reason_kind,
+        e.audit_id,
+        e.request_id,
+    )
+
+
+@dataclass
+class WebhookDeadLetter:
+    delivery_id: str  # "<event id>.<endpoint>", the X-Fovea-Delivery header
+    endpoint: str
+    event: FaceEvent
+    attempts: int
+    last_error: str
+    dead_unix_ms: int
 
 
 class FoveaClient:
@@ -667,12 +750,32 @@ class FoveaClient:
             for f in reply.faces
         ]
 
-    def verify_access(self, door: str, gallery: str, identity: str, frames: Sequence[bytes]) -> AccessResult:
+    def begin_access(self, door: str) -> Challenge:
+        """A challenge for ``door`` (whose policy uses challenges): the motion the next burst must show."""
+        r = self.call(self.faces.BeginAccess, faces_pb2.BeginAccessRequest(door_id=door))
+        return Challenge(r.challenge_id, r.door_id, r.kind, r.instruction, r.expires_unix_ms, r.token)
+
+    def verify_access(
+        self,
+        door: str,
+        gallery: str,
+        identity: str,
+        frames: Sequence[bytes],
+        challenge: Challenge | tuple[str, str] | None = None,
+    ) -> AccessResult:
+        """``challenge``: the BeginAccess challenge this burst answers (or its (challenge_id, token))."""
+        answer = None
+        if challenge is not None:
+            cid, token = (
+                (challenge.challenge_id, challenge.token) if isinstance(challenge, Challenge) else challenge
+            )
+            answer = faces_pb2.ChallengeAnswer(challenge_id=cid, token=token)
         request = faces_pb2.VerifyAccessRequest(
             door_id=door,
             gallery_id=gallery,
             claimed_identity_id=identity,
             frames=[common_pb2.Image(data=f) for f in frames],
+            challenge=answer,
         )
         r = self.call(self.faces.VerifyAccess, request)
         return AccessResult(
@@ -685,6 +788,8 @@ class FoveaClient:
             faces_pb2.LivenessResult.Name(r.liveness),
             r.audit_id,
             _pad(r.pad),
+            r.reason_kind,
+            _challenge(r.challenge),
         )
 
     def audit_records(self, door: str = "", limit: int = 0) -> list[AuditRecord]:
@@ -709,9 +814,53 @@ class FoveaClient:
                 r.frame_count,
                 r.matching_frames,
                 _pad(r.pad),
+                r.reason_kind,
+                _challenge(r.challenge),
             )
             for r in reply.records
         ]
+
+    def watch_events(
+        self,
+        *,
+        doors: Sequence[str] = (),
+        galleries: Sequence[str] = (),
+        kinds: Sequence[str] = (),
+        after: str = "",
+        timeout_s: float = 7 * 24 * 3600.0,
+    ) -> Iterator[FaceEvent]:
+        """Events as they happen (filters: empty = any); ``after``: an event id to replay what followed it
+        first (``"0"``: every kept event). Ends at ``timeout_s`` (DEADLINE_EXCEEDED; resume with the last
+        event id) or when the caller stops iterating."""
+        request = faces_pb2.WatchEventsRequest(
+            door_ids=list(doors), gallery_ids=list(galleries), kinds=list(kinds), after_event_id=after
+        )
+        call = self.faces.WatchEvents(request, metadata=self._metadata(), timeout=timeout_s)
+        try:
+            for event in call:
+                yield _event(event)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from None
+        finally:
+            call.cancel()  # the caller stopped iterating: end the stream at the server too
+
+    def webhook_dead_letters(self, endpoint: str = "", limit: int = 0) -> list[WebhookDeadLetter]:
+        """Webhook deliveries that failed every attempt, newest first."""
+        request = faces_pb2.ListWebhookDeadLettersRequest(endpoint=endpoint, limit=limit)
+        reply = self.call(self.faces.ListWebhookDeadLetters, request)
+        return [
+            WebhookDeadLetter(
+                d.delivery_id, d.endpoint, _event(d.event), d.attempts, d.last_error, d.dead_unix_ms
+            )
+            for d in reply.dead_letters
+        ]
+
+    def redrive_webhooks(self, endpoint: str, delivery_ids: Sequence[str] = ()) -> int:
+        """Send an endpoint's dead letters (those named, or all) again; how many were requeued."""
+        request = faces_pb2.RedriveWebhookDeadLettersRequest(
+            endpoint=endpoint, delivery_ids=list(delivery_ids)
+        )
+        return int(self.call(self.faces.RedriveWebhookDeadLetters, request).redriven)
 
     # --- style
     def list_styles(self) -> list[str]:

@@ -17,11 +17,13 @@ from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import LIVENESS_CHECKS, DoorPolicies, DoorPolicy, LivenessCheck
 from fovea.faces.door import DoorAccess
+from fovea.faces.events import EventLog
 from fovea.faces.pipeline import FacePipeline, FacesTriton
 from fovea.faces.servicer import FacesServicer
 from fovea.faces.store import FaceStore
 from fovea.faces.sync import GallerySync
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
+from fovea.faces.webhooks import WebhookDelivery, load_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ async def purge_once(store: FaceStore) -> None:
 
 async def run(settings: FacesSettings) -> None:
     policies = load_policies(settings)  # fails fast
+    endpoints = load_webhooks(settings)  # so does this
     # Alignment is small per face; one torch thread per worker thread keeps concurrent requests from
     # oversubscribing the cores that Triton's model instances need.
     torch.set_num_threads(1)
@@ -70,7 +73,11 @@ async def run(settings: FacesSettings) -> None:
     sync = GallerySync(store)
     pipeline = FacePipeline(settings, triton)
     comparer = Comparer(pipeline, sync)
-    door = DoorAccess(settings, pipeline, comparer, store, policies, liveness_checks(policies))
+    events = EventLog(
+        settings.redis_url, maxlen=settings.events_maxlen, max_watchers=settings.max_event_watchers
+    )
+    webhooks = WebhookDelivery(settings, endpoints, events.redis)
+    door = DoorAccess(settings, pipeline, comparer, store, policies, liveness_checks(policies), events)
     service = faces_pb2.DESCRIPTOR.services_by_name["FacesService"]
     handle = await create_server(
         "faces",
@@ -78,7 +85,7 @@ async def run(settings: FacesSettings) -> None:
         [
             Registration(
                 faces_pb2_grpc.add_FacesServiceServicer_to_server,
-                FacesServicer(settings, pipeline, store, sync, comparer, door),
+                FacesServicer(settings, pipeline, store, sync, comparer, door, events, webhooks.dead),
                 service.full_name,
             )
         ],
@@ -90,6 +97,7 @@ async def run(settings: FacesSettings) -> None:
         asyncio.create_task(sync.run()),
         asyncio.create_task(door.flush_backlog()),
         asyncio.create_task(purge_once(store)),
+        asyncio.create_task(webhooks.run()),
     ]
 
     async def ready() -> bool:
@@ -102,6 +110,7 @@ async def run(settings: FacesSettings) -> None:
         await triton.close()
         await sync.close()
         await store.close()
+        await events.close()
 
     await serve_forever(handle, watch_readiness(handle, ready), on_stop=close)
 

@@ -10,6 +10,7 @@ memory, and a background task writes it once Redis is back.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import logging
 import math
@@ -28,20 +29,26 @@ from fovea.common.errors import (
     UpstreamUnavailable,
     public_message,
 )
+from fovea.faces.challenges import ChallengeLedger, DoorChallenges, load_secret
 from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import (
     AccessResult,
     Decision,
+    Denied,
     DoorPolicies,
     FrameOutcome,
     LivenessCheck,
     burst_spread,
+    check_hours,
     decide,
     deny,
+    door_gallery,
 )
+from fovea.faces.core.challenge import Challenge
 from fovea.faces.core.pad import GeometrySettings, PadResult, check_burst
 from fovea.faces.core.records import check_door_id
+from fovea.faces.events import EventLog
 from fovea.faces.metrics import AUDIT_BACKLOG, AUDIT_DROPPED, DOOR_DECISIONS
 from fovea.faces.pipeline import FacePipeline
 from fovea.faces.store import FaceStore
@@ -73,6 +80,20 @@ def audit_door(request: AccessRequest) -> str:
         return INVALID_DOOR
 
 
+def challenge_fields(request: AccessRequest, r: AccessResult) -> dict[str, str]:
+    """The audit record's challenge fields: the id the request carried ('' = none) and, when the motion was
+    checked, its kind, whether it was met, the motion and threshold (IOD) and the reason."""
+    c = r.challenge
+    return {
+        "challenge_id": request.challenge_id[:64],
+        "challenge_kind": "" if c is None else c.kind,
+        "challenge_met": "" if c is None else str(c.met).lower(),
+        "challenge_motion": "" if c is None else f"{c.motion:.6f}",
+        "challenge_threshold": "" if c is None else f"{c.threshold:.6f}",
+        "challenge_reason": "" if c is None else c.reason,
+    }
+
+
 def _public(exc: FoveaError) -> str:
     """What the caller and the audit record read of ``exc``; the log keeps the full text."""
     text = str(exc)
@@ -90,6 +111,8 @@ class AccessRequest:
     frames: list[bytes]
     request_id: str  # the server's (see ``fovea.common.interceptors``)
     client_request_id: str = ""  # the caller's x-request-id
+    challenge_id: str = ""  # the BeginAccess challenge this burst answers ('' = none)
+    challenge_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,7 +136,11 @@ class DoorAccess:
         store: FaceStore,
         policies: DoorPolicies,
         liveness: Mapping[str, LivenessCheck],
+        events: EventLog | None = None,
+        *,
+        challenges: DoorChallenges | None = None,
     ) -> None:
+        """``events``: where each audit record, once written, is told as events (none: not told)."""
         self.settings = settings
         self.pipeline = pipeline
         self.comparer = comparer
@@ -122,6 +149,11 @@ class DoorAccess:
         self.liveness = liveness
         self.geometry = GeometrySettings(min_parallax=settings.pad_min_parallax)
         self.backlog: deque[tuple[str, dict[str, str]]] = deque()
+        self.events = events
+        # Challenges and replay: signed with the configured secret, single use and seen frames in Redis.
+        self.challenges = challenges or DoorChallenges(
+            settings, load_secret(settings), ChallengeLedger(store.redis)
+        )
 
     async def check(self, request: AccessRequest) -> AccessOutcome:
         start_ms = int(time.time() * 1000)
@@ -131,6 +163,8 @@ class DoorAccess:
             result = await asyncio.wait_for(self._decide(request), self.settings.access_timeout_s)
         except TimeoutError:
             result = deny("timeout", f"no decision within {self.settings.access_timeout_s:.1f}s")
+        except Denied as exc:
+            result = deny(exc.kind, exc.reason)
         except FoveaError as exc:
             kind = next((k for t, k in _KINDS.items() if isinstance(exc, t)), "error")
             result = deny(kind, _public(exc))
@@ -143,6 +177,10 @@ class DoorAccess:
         DOOR_DECISIONS.labels(outcome.result.decision.value, outcome.result.kind).inc()
         return outcome
 
+    def begin(self, door_id: str) -> tuple[Challenge, str]:
+        """BeginAccess: a challenge for the door and its token (errors: a bad door id, challenges off)."""
+        return self.challenges.begin(door_id, self.policies.for_door(door_id))
+
     async def _decide(self, request: AccessRequest) -> AccessResult:
         try:
             check_door_id(request.door_id)
@@ -151,7 +189,15 @@ class DoorAccess:
         if not 1 <= len(request.frames) <= self.settings.max_photos:
             raise InvalidArgument(f"send 1-{self.settings.max_photos} frames, got {len(request.frames)}")
         policy = self.policies.for_door(request.door_id)
-        compared = await self.comparer.compare(request.gallery_id, request.identity_id, request.frames)
+        # Before anything is compared: the challenge (used up even when the decision is DENY), the
+        # frames not seen before at this door, the opening hours, the door's gallery.
+        challenge = await self.challenges.admit(
+            request.door_id, request.challenge_id, request.challenge_token, policy
+        )
+        await self.challenges.check_replay(request.door_id, request.frames, policy)
+        check_hours(policy, datetime.datetime.fromtimestamp(self.challenges.clock(), datetime.UTC))
+        gallery_id = door_gallery(policy, request.gallery_id)
+        compared = await self.comparer.compare(gallery_id, request.identity_id, request.frames)
         outcomes = [
             FrameOutcome(problem=p.problem) if p.face is None else FrameOutcome(distance=p.distance)
             for p in compared.photos
@@ -170,8 +216,13 @@ class DoorAccess:
         not_enrolled = (
             None
             if compared.enrolled
-            else f"identity {request.identity_id} has no templates in gallery {request.gallery_id}"
+            else f"identity {request.identity_id} has no templates in gallery {gallery_id}"
         )
+        motion = None
+        if challenge is not None:
+            motion = self.challenges.check_motion(
+                challenge, [None if p.face is None else p.face.landmarks[0] for p in compared.photos]
+            )
         return decide(
             request.door_id,
             outcomes,
@@ -181,6 +232,7 @@ class DoorAccess:
             spread=burst_spread(compared.embeddings),
             not_enrolled=not_enrolled,
             pad=pad,
+            challenge=motion,
         )
 
     # ------------------------------------------------------------------------------------------ audit
@@ -189,7 +241,7 @@ class DoorAccess:
         return {
             "unix_ms": str(outcome.unix_ms),
             "door_id": request.door_id,
-            "gallery_id": request.gallery_id,
+            "gallery_id": request.gallery_id or (self.policies.for_door(request.door_id).gallery or ""),
             "claimed_identity_id": request.identity_id,
             "decision": r.decision.value,
             "reason": r.reason,
@@ -206,11 +258,14 @@ class DoorAccess:
             "pad_score": "" if r.pad is None else f"{r.pad.score:.6f}",
             "pad_threshold": "" if r.pad is None else f"{r.pad.threshold:.6f}",
             "pad_reasons": "" if r.pad is None else json.dumps(list(r.pad.reasons)),
+            **challenge_fields(request, r),
         }
 
     async def _audit(self, request: AccessRequest, outcome: AccessOutcome) -> AccessOutcome:
         try:
-            audit_id = await self.store.append_audit(audit_door(request), self._fields(request, outcome))
+            fields = self._fields(request, outcome)
+            audit_id = await self.store.append_audit(audit_door(request), fields)
+            self._written(fields, audit_id)
             return replace(outcome, audit_id=audit_id)
         except FoveaError as exc:
             why = _public(exc)
@@ -237,6 +292,11 @@ class DoorAccess:
         self.backlog.append((door_id, fields))
         AUDIT_BACKLOG.set(len(self.backlog))
 
+    def _written(self, fields: dict[str, str], audit_id: str) -> None:
+        """An audit record is in Redis: tell its events (in the background; the decision never waits)."""
+        if self.events is not None:
+            self.events.audited(fields, audit_id)
+
     async def flush_backlog(self, interval_s: float = 1.0) -> None:
         """Write the records kept while Redis was down, oldest first (runs until cancelled)."""
         while True:
@@ -244,7 +304,7 @@ class DoorAccess:
             while self.backlog:
                 door_id, fields = self.backlog[0]
                 try:
-                    await self.store.append_audit(door_id, fields)
+                    self._written(fields, await self.store.append_audit(door_id, fields))
                 except FoveaError:
                     break
                 self.backlog.popleft()

@@ -28,3 +28,24 @@ AUDIT_BACKLOG = Gauge(
 AUDIT_DROPPED = Counter(
     "fovea_faces_audit_dropped_total", "Audit records lost because the in-memory backlog was full"
 )
+EVENTS_PUBLISHED = Counter(
+    "fovea_faces_events_total", "Events appended to the event stream, by kind", ["kind"]
+)
+EVENTS_DROPPED = Counter(
+    "fovea_faces_events_dropped_total", "Events not appended (Redis down, or too many appends waiting)"
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "fovea_faces_webhook_attempts_total",
+    "Webhook POSTs, by endpoint and result (delivered, retry, failed)",
+    ["endpoint", "result"],
+)
+WEBHOOK_DEAD_LETTERS = Counter(
+    "fovea_faces_webhook_dead_letters_total",
+    "Deliveries moved to the dead-letter list, by endpoint",
+    ["endpoint"],
+)
+WEBHOOK_DURATION = Histogram(
+    "fovea_faces_webhook_duration_seconds",
+    "One webhook POST, until its answer's status",
+    buckets=LATENCY_BUCKETS,
+)

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import TypeVar
 
@@ -27,7 +27,9 @@ from fovea.common.logs import client_request_id_var, request_id_var
 from fovea.common.v1 import common_pb2
 from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
+from fovea.faces.core import events as ev
 from fovea.faces.core.access import without_enrollment
+from fovea.faces.core.challenge import ChallengeResult
 from fovea.faces.core.faces import DetectedFaces, choose_face
 from fovea.faces.core.matching import is_match
 from fovea.faces.core.pad import CHECK as PAD_CHECK
@@ -41,11 +43,13 @@ from fovea.faces.core.records import (
     check_threshold,
 )
 from fovea.faces.door import NO_DISTANCE, AccessOutcome, AccessRequest, DoorAccess
+from fovea.faces.events import EventLog, event_proto
 from fovea.faces.metrics import SEARCH_DURATION, TEMPLATES_ENROLLED
 from fovea.faces.pipeline import FacePipeline
 from fovea.faces.store import FaceStore, GalleryInfo, IdentityInfo, Written
 from fovea.faces.sync import CachedGallery, GallerySync
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
+from fovea.faces.webhooks import DeadLetters
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +92,14 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
         sync: GallerySync,
         comparer: Comparer,
         door: DoorAccess,
+        events: EventLog | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
+        """``events``: where events are told and watched (none: not told, WatchEvents FAILED_PRECONDITION);
+        ``dead_letters``: the webhook dead-letter list (none: its RPCs FAILED_PRECONDITION)."""
         self.settings = settings
+        self.events = events
+        self.dead_letters = dead_letters
         self.pipeline = pipeline
         self.store = store
         self.sync = sync
@@ -130,6 +140,19 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                 for t in identity.templates
             ],
         )
+
+    def _tell(self, kind: str, gallery_id: str, identity_id: str = "", reason: str = "") -> None:
+        """Append an event in the background (``events.py``: never waits, never fails the call)."""
+        if self.events is not None:
+            event = ev.Event(
+                kind,
+                int(time.time() * 1000),
+                gallery_id=gallery_id,
+                identity_id=identity_id,
+                reason=reason,
+                request_id=request_id_var.get(),
+            )
+            self.events.emit([event])
 
     # ------------------------------------------------------------------------------------------ galleries
     async def CreateGallery(
@@ -205,6 +228,7 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
             gallery, identity_id, records, metadata or None, request.create_only
         )
         TEMPLATES_ENROLLED.inc(len(records))
+        self._tell(ev.ENROLLED, gallery.gallery_id, identity_id, f"{len(records)} template(s) added")
         await self._settled(written)
         return faces_pb2.EnrollResponse(
             identity=self._identity_proto(await self.store.get_identity(gallery, identity_id)),
@@ -241,9 +265,10 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
         self, request: faces_pb2.DeleteIdentityRequest, context: grpc.aio.ServicerContext
     ) -> faces_pb2.DeleteIdentityResponse:
         gallery = await self.store.get_gallery(valid(check_gallery_id, request.gallery_id))
-        await self._settled(
-            await self.store.delete_identity(gallery, valid(check_identity_id, request.identity_id))
-        )
+        identity_id = valid(check_identity_id, request.identity_id)
+        written = await self.store.delete_identity(gallery, identity_id)
+        self._tell(ev.IDENTITY_DELETED, gallery.gallery_id, identity_id)
+        await self._settled(written)
         return faces_pb2.DeleteIdentityResponse()
 
     async def DeleteTemplate(
@@ -251,7 +276,9 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
     ) -> faces_pb2.DeleteTemplateResponse:
         gallery = await self.store.get_gallery(valid(check_gallery_id, request.gallery_id))
         identity_id = valid(check_identity_id, request.identity_id)
-        await self._settled(await self.store.delete_template(gallery, identity_id, request.template_id))
+        written = await self.store.delete_template(gallery, identity_id, request.template_id)
+        self._tell(ev.TEMPLATE_DELETED, gallery.gallery_id, identity_id, f"template {request.template_id}")
+        await self._settled(written)
         return faces_pb2.DeleteTemplateResponse()
 
     # ------------------------------------------------------------------------------------------ matching
@@ -309,6 +336,10 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                     ],
                 )
             )
+        unknown = sum(1 for f in faces if not f.identity_id)
+        if unknown:
+            what = f"{unknown} of {len(faces)} face(s) matched no identity (threshold {threshold:g})"
+            self._tell(ev.UNKNOWN_FACE, cached.info.gallery_id, reason=what)
         return faces_pb2.IdentifyResponse(
             faces=faces, threshold=threshold, embedding_model=cached.info.embedding_model
         )
@@ -325,9 +356,11 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                 frames=[f.data for f in request.frames],
                 request_id=request_id_var.get(),
                 client_request_id=client_request_id_var.get(),
+                challenge_id=request.challenge.challenge_id,
+                challenge_token=request.challenge.token,
             )
         )
-        return access_response(outcome, admin=is_admin(context))
+        return access_response(outcome, admin=is_admin(context), challenge_id=request.challenge.challenge_id)
 
     async def ListAuditRecords(
         self, request: faces_pb2.ListAuditRecordsRequest, context: grpc.aio.ServicerContext
@@ -358,12 +391,73 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                     frame_count=int(f.get("frame_count", 0)),
                     matching_frames=int(f.get("matching_frames", 0)),
                     pad=recorded_pad(f),
+                    reason_kind=f.get("kind", ""),
+                    challenge=recorded_challenge(f),
                 )
             )
         return faces_pb2.ListAuditRecordsResponse(records=records)
 
+    async def BeginAccess(
+        self, request: faces_pb2.BeginAccessRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.BeginAccessResponse:
+        challenge, token = self.door.begin(request.door_id)
+        return faces_pb2.BeginAccessResponse(
+            challenge_id=challenge.challenge_id,
+            door_id=challenge.door_id,
+            kind=challenge.kind,
+            instruction=challenge.instruction,
+            expires_unix_ms=challenge.expires_unix_ms,
+            token=token,
+        )
 
-def access_response(outcome: AccessOutcome, *, admin: bool) -> faces_pb2.VerifyAccessResponse:
+    # ------------------------------------------------------------------------------------------ events
+    async def WatchEvents(
+        self, request: faces_pb2.WatchEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[faces_pb2.Event]:
+        if self.events is None:
+            raise FailedPrecondition("events are not kept by this service")
+        try:
+            wanted = ev.EventFilter.of(request.door_ids, request.gallery_ids, request.kinds)
+            after = ev.check_event_id(request.after_event_id) if request.after_event_id else ""
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        async for event in self.events.watch(wanted, after):
+            yield event_proto(event)
+
+    async def ListWebhookDeadLetters(
+        self, request: faces_pb2.ListWebhookDeadLettersRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.ListWebhookDeadLettersResponse:
+        if self.dead_letters is None:
+            raise FailedPrecondition("webhooks are not configured on this service")
+        if not 0 <= request.limit <= MAX_AUDIT:
+            raise InvalidArgument(f"limit must be within [0, {MAX_AUDIT}], got {request.limit}")
+        letters = await self.dead_letters.recent(request.endpoint, request.limit or DEFAULT_AUDIT)
+        return faces_pb2.ListWebhookDeadLettersResponse(
+            dead_letters=[
+                faces_pb2.WebhookDeadLetter(
+                    delivery_id=d.delivery_id,
+                    endpoint=d.endpoint,
+                    event=event_proto(d.event),
+                    attempts=d.attempts,
+                    last_error=d.last_error,
+                    dead_unix_ms=d.unix_ms,
+                )
+                for d in letters
+            ]
+        )
+
+    async def RedriveWebhookDeadLetters(
+        self, request: faces_pb2.RedriveWebhookDeadLettersRequest, context: grpc.aio.ServicerContext
+    ) -> faces_pb2.RedriveWebhookDeadLettersResponse:
+        if self.dead_letters is None:
+            raise FailedPrecondition("webhooks are not configured on this service")
+        moved = await self.dead_letters.redrive(request.endpoint, list(request.delivery_ids))
+        return faces_pb2.RedriveWebhookDeadLettersResponse(redriven=moved)
+
+
+def access_response(
+    outcome: AccessOutcome, *, admin: bool, challenge_id: str = ""
+) -> faces_pb2.VerifyAccessResponse:
     """The decision as the caller may see it: without ``faces:admin``, an identity that is not enrolled
     reads like a non-match (the audit record has the full reason)."""
     if not admin:
@@ -380,6 +474,8 @@ def access_response(outcome: AccessOutcome, *, admin: bool) -> faces_pb2.VerifyA
         audit_id=outcome.audit_id,
         client_request_id=client_request_id_var.get(),
         pad=pad_check(r.pad),
+        reason_kind=r.kind,
+        challenge=challenge_check(r.challenge, challenge_id),
     )
 
 
@@ -414,4 +510,30 @@ def recorded_pad(fields: dict[str, str]) -> faces_pb2.PadCheck:
         score=float(fields.get("pad_score") or "nan"),
         threshold=float(fields.get("pad_threshold") or 0),
         reasons=json.loads(fields.get("pad_reasons") or "[]"),
+    )
+
+
+def challenge_check(c: ChallengeResult | None, challenge_id: str) -> faces_pb2.ChallengeCheck:
+    """The response's challenge: the motion check when it ran, else only the id the request carried."""
+    if c is None:
+        return faces_pb2.ChallengeCheck(challenge_id=challenge_id[:64], motion=float("nan"))
+    return faces_pb2.ChallengeCheck(
+        challenge_id=c.challenge_id,
+        kind=c.kind,
+        met=c.met,
+        motion=c.motion,
+        threshold=c.threshold,
+        reason=c.reason,
+    )
+
+
+def recorded_challenge(fields: dict[str, str]) -> faces_pb2.ChallengeCheck:
+    """The ChallengeCheck of an audit record's fields (``door.challenge_fields``)."""
+    return faces_pb2.ChallengeCheck(
+        challenge_id=fields.get("challenge_id", ""),
+        kind=fields.get("challenge_kind", ""),
+        met=fields.get("challenge_met") == "true",
+        motion=float(fields.get("challenge_motion") or "nan"),
+        threshold=float(fields.get("challenge_threshold") or 0),
+        reason=fields.get("challenge_reason", ""),
     )

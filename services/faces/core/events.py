@@ -1,9 +1,10 @@
 """Events: what happened at the doors and in the galleries, as small records (no images, no embeddings).
 
 A door decision is told from its audit record (``door_events``): one ``access_granted`` or
-``access_denied`` event per VerifyAccess, plus ``pad_failed`` when the presentation-attack check found an
-attack (or the door required it and it could not tell) and ``unknown_face`` when the face matched no
-enrolled identity; all of them carry the record's audit id. Identify tells ``unknown_face`` for a photo
+``access_denied`` event per VerifyAccess, plus ``pad_failed`` when a presentation-attack defence said no
+(the geometry check found an attack, or could not tell where the door requires it; a liveness spoof; a
+replayed burst; a challenge not met, expired, reused, invalid or missing) and ``unknown_face`` when the face
+matched no enrolled identity; all of them carry the record's audit id. Identify tells ``unknown_face`` for a photo
 with faces that matched nobody; Enroll, DeleteIdentity and DeleteTemplate tell ``enrolled``,
 ``identity_deleted`` and ``template_deleted``.
 """
@@ -37,8 +38,15 @@ MAX_REASON_CHARS = 1000
 EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
 """A Redis stream id, as events are numbered (``<unix ms>-<n>``); ``0`` stands for "the beginning"."""
 
-# Audit-record reason kinds (``core.access``) that mean the face matched nobody it was compared with.
+# Audit-record reason kinds (``core.access``) that mean the face matched nobody it was compared with, and
+# those of the presentation-attack defences (besides every ``challenge_*`` kind).
 _UNKNOWN_KINDS = frozenset({"no_match"})
+_PAD_KINDS = frozenset({"pad", "liveness", "replay"})
+
+
+def is_pad_failure(reason_kind: str, pad_verdict: str = "") -> bool:
+    """A door decision whose presentation-attack defences said no (or a recorded ATTACK verdict)."""
+    return reason_kind in _PAD_KINDS or reason_kind.startswith("challenge_") or pad_verdict == "ATTACK"
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def door_events(fields: Mapping[str, str], audit_id: str) -> list[Event]:
         request_id=fields.get("request_id", ""),
     )
     out = [base]
-    if reason_kind == "pad" or fields.get("pad_verdict") == "ATTACK":
+    if is_pad_failure(reason_kind, fields.get("pad_verdict", "")):
         out.append(_with_kind(base, PAD_FAILED))
     if reason_kind in _UNKNOWN_KINDS:
         out.append(_with_kind(base, UNKNOWN_FACE))

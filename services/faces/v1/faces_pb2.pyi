@@ -308,19 +308,21 @@ class PadCheck(_message.Message):
     def __init__(self, check: _Optional[str] = ..., verdict: _Optional[_Union[PadVerdict, str]] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class VerifyAccessRequest(_message.Message):
-    __slots__ = ("door_id", "gallery_id", "claimed_identity_id", "frames")
+    __slots__ = ("door_id", "gallery_id", "claimed_identity_id", "frames", "challenge")
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
     GALLERY_ID_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     door_id: str
     gallery_id: str
     claimed_identity_id: str
     frames: _containers.RepeatedCompositeFieldContainer[_common_pb2.Image]
-    def __init__(self, door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[_common_pb2.Image, _Mapping]]] = ...) -> None: ...
+    challenge: ChallengeAnswer
+    def __init__(self, door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[_common_pb2.Image, _Mapping]]] = ..., challenge: _Optional[_Union[ChallengeAnswer, _Mapping]] = ...) -> None: ...
 
 class VerifyAccessResponse(_message.Message):
-    __slots__ = ("decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "audit_id", "client_request_id", "pad")
+    __slots__ = ("decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "audit_id", "client_request_id", "pad", "reason_kind", "challenge")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -331,6 +333,8 @@ class VerifyAccessResponse(_message.Message):
     AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PAD_FIELD_NUMBER: _ClassVar[int]
+    REASON_KIND_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     decision: AccessDecision
     reason: str
     distance: float
@@ -341,7 +345,9 @@ class VerifyAccessResponse(_message.Message):
     audit_id: str
     client_request_id: str
     pad: PadCheck
-    def __init__(self, decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., audit_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ...) -> None: ...
+    reason_kind: str
+    challenge: ChallengeCheck
+    def __init__(self, decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., audit_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ..., reason_kind: _Optional[str] = ..., challenge: _Optional[_Union[ChallengeCheck, _Mapping]] = ...) -> None: ...
 
 class ListAuditRecordsRequest(_message.Message):
     __slots__ = ("door_id", "limit")
@@ -352,7 +358,7 @@ class ListAuditRecordsRequest(_message.Message):
     def __init__(self, door_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "frame_count", "matching_frames", "client_request_id", "pad")
+    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "frame_count", "matching_frames", "client_request_id", "pad", "reason_kind", "challenge")
     AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
     UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
@@ -369,6 +375,8 @@ class AuditRecord(_message.Message):
     MATCHING_FRAMES_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PAD_FIELD_NUMBER: _ClassVar[int]
+    REASON_KIND_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     audit_id: str
     unix_ms: int
     door_id: str
@@ -385,10 +393,140 @@ class AuditRecord(_message.Message):
     matching_frames: int
     client_request_id: str
     pad: PadCheck
-    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., frame_count: _Optional[int] = ..., matching_frames: _Optional[int] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ...) -> None: ...
+    reason_kind: str
+    challenge: ChallengeCheck
+    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., frame_count: _Optional[int] = ..., matching_frames: _Optional[int] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ..., reason_kind: _Optional[str] = ..., challenge: _Optional[_Union[ChallengeCheck, _Mapping]] = ...) -> None: ...
 
 class ListAuditRecordsResponse(_message.Message):
     __slots__ = ("records",)
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
     def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ...) -> None: ...
+
+class BeginAccessRequest(_message.Message):
+    __slots__ = ("door_id",)
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    door_id: str
+    def __init__(self, door_id: _Optional[str] = ...) -> None: ...
+
+class BeginAccessResponse(_message.Message):
+    __slots__ = ("challenge_id", "door_id", "kind", "instruction", "expires_unix_ms", "token")
+    CHALLENGE_ID_FIELD_NUMBER: _ClassVar[int]
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    challenge_id: str
+    door_id: str
+    kind: str
+    instruction: str
+    expires_unix_ms: int
+    token: str
+    def __init__(self, challenge_id: _Optional[str] = ..., door_id: _Optional[str] = ..., kind: _Optional[str] = ..., instruction: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ..., token: _Optional[str] = ...) -> None: ...
+
+class ChallengeAnswer(_message.Message):
+    __slots__ = ("challenge_id", "token")
+    CHALLENGE_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    challenge_id: str
+    token: str
+    def __init__(self, challenge_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+
+class ChallengeCheck(_message.Message):
+    __slots__ = ("challenge_id", "kind", "met", "motion", "threshold", "reason")
+    CHALLENGE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MET_FIELD_NUMBER: _ClassVar[int]
+    MOTION_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    challenge_id: str
+    kind: str
+    met: bool
+    motion: float
+    threshold: float
+    reason: str
+    def __init__(self, challenge_id: _Optional[str] = ..., kind: _Optional[str] = ..., met: _Optional[bool] = ..., motion: _Optional[float] = ..., threshold: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("event_id", "kind", "unix_ms", "door_id", "gallery_id", "identity_id", "decision", "reason", "audit_id", "reason_kind", "request_id")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    DOOR_ID_FIELD_NUMBER: _ClassVar[int]
+    GALLERY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_KIND_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    kind: str
+    unix_ms: int
+    door_id: str
+    gallery_id: str
+    identity_id: str
+    decision: AccessDecision
+    reason: str
+    audit_id: str
+    reason_kind: str
+    request_id: str
+    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., audit_id: _Optional[str] = ..., reason_kind: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("door_ids", "gallery_ids", "kinds", "after_event_id")
+    DOOR_IDS_FIELD_NUMBER: _ClassVar[int]
+    GALLERY_IDS_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    door_ids: _containers.RepeatedScalarFieldContainer[str]
+    gallery_ids: _containers.RepeatedScalarFieldContainer[str]
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    after_event_id: str
+    def __init__(self, door_ids: _Optional[_Iterable[str]] = ..., gallery_ids: _Optional[_Iterable[str]] = ..., kinds: _Optional[_Iterable[str]] = ..., after_event_id: _Optional[str] = ...) -> None: ...
+
+class WebhookDeadLetter(_message.Message):
+    __slots__ = ("delivery_id", "endpoint", "event", "attempts", "last_error", "dead_unix_ms")
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    DEAD_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    endpoint: str
+    event: Event
+    attempts: int
+    last_error: str
+    dead_unix_ms: int
+    def __init__(self, delivery_id: _Optional[str] = ..., endpoint: _Optional[str] = ..., event: _Optional[_Union[Event, _Mapping]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., dead_unix_ms: _Optional[int] = ...) -> None: ...
+
+class ListWebhookDeadLettersRequest(_message.Message):
+    __slots__ = ("endpoint", "limit")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    limit: int
+    def __init__(self, endpoint: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListWebhookDeadLettersResponse(_message.Message):
+    __slots__ = ("dead_letters",)
+    DEAD_LETTERS_FIELD_NUMBER: _ClassVar[int]
+    dead_letters: _containers.RepeatedCompositeFieldContainer[WebhookDeadLetter]
+    def __init__(self, dead_letters: _Optional[_Iterable[_Union[WebhookDeadLetter, _Mapping]]] = ...) -> None: ...
+
+class RedriveWebhookDeadLettersRequest(_message.Message):
+    __slots__ = ("endpoint", "delivery_ids")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_IDS_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    delivery_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, endpoint: _Optional[str] = ..., delivery_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RedriveWebhookDeadLettersResponse(_message.Message):
+    __slots__ = ("redriven",)
+    REDRIVEN_FIELD_NUMBER: _ClassVar[int]
+    redriven: int
+    def __init__(self, redriven: _Optional[int] = ...) -> None: ...

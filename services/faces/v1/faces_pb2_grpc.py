@@ -102,6 +102,26 @@ class FacesServiceStub:
                 request_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.ListAuditRecordsRequest.SerializeToString,
                 response_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.ListAuditRecordsResponse.FromString,
                 _registered_method=True)
+        self.BeginAccess = channel.unary_unary(
+                '/fovea.faces.v1.FacesService/BeginAccess',
+                request_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.BeginAccessRequest.SerializeToString,
+                response_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.BeginAccessResponse.FromString,
+                _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/fovea.faces.v1.FacesService/WatchEvents',
+                request_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.Event.FromString,
+                _registered_method=True)
+        self.ListWebhookDeadLetters = channel.unary_unary(
+                '/fovea.faces.v1.FacesService/ListWebhookDeadLetters',
+                request_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.ListWebhookDeadLettersRequest.SerializeToString,
+                response_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.ListWebhookDeadLettersResponse.FromString,
+                _registered_method=True)
+        self.RedriveWebhookDeadLetters = channel.unary_unary(
+                '/fovea.faces.v1.FacesService/RedriveWebhookDeadLetters',
+                request_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.RedriveWebhookDeadLettersRequest.SerializeToString,
+                response_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.RedriveWebhookDeadLettersResponse.FromString,
+                _registered_method=True)
 
 
 class FacesServiceServicer:
@@ -192,6 +212,36 @@ class FacesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BeginAccess(self, request, context):
+        """An active challenge for a door: a motion the next VerifyAccess burst must show, signed, short-lived,
+        single use (scope `faces:verify`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """Events as they happen (door decisions, presentation-attack failures, unknown faces, enrolments and
+        deletions), filtered, resumable from an event id (scope `faces:events`). Never ends by itself: set a
+        deadline and resume with after_event_id (the gateway gives a call without one its default deadline).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeadLetters(self, request, context):
+        """Webhook deliveries that failed every attempt, newest first, and sending them again (`faces:admin`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedriveWebhookDeadLetters(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FacesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -259,6 +309,26 @@ def add_FacesServiceServicer_to_server(servicer, server):
                     servicer.ListAuditRecords,
                     request_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.ListAuditRecordsRequest.FromString,
                     response_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.ListAuditRecordsResponse.SerializeToString,
+            ),
+            'BeginAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginAccess,
+                    request_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.BeginAccessRequest.FromString,
+                    response_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.BeginAccessResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.WatchEventsRequest.FromString,
+                    response_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.Event.SerializeToString,
+            ),
+            'ListWebhookDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeadLetters,
+                    request_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.ListWebhookDeadLettersRequest.FromString,
+                    response_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.ListWebhookDeadLettersResponse.SerializeToString,
+            ),
+            'RedriveWebhookDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedriveWebhookDeadLetters,
+                    request_deserializer=fovea_dot_faces_dot_v1_dot_faces__pb2.RedriveWebhookDeadLettersRequest.FromString,
+                    response_serializer=fovea_dot_faces_dot_v1_dot_faces__pb2.RedriveWebhookDeadLettersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -615,6 +685,114 @@ class FacesService:
             '/fovea.faces.v1.FacesService/ListAuditRecords',
             fovea_dot_faces_dot_v1_dot_faces__pb2.ListAuditRecordsRequest.SerializeToString,
             fovea_dot_faces_dot_v1_dot_faces__pb2.ListAuditRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fovea.faces.v1.FacesService/BeginAccess',
+            fovea_dot_faces_dot_v1_dot_faces__pb2.BeginAccessRequest.SerializeToString,
+            fovea_dot_faces_dot_v1_dot_faces__pb2.BeginAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fovea.faces.v1.FacesService/WatchEvents',
+            fovea_dot_faces_dot_v1_dot_faces__pb2.WatchEventsRequest.SerializeToString,
+            fovea_dot_faces_dot_v1_dot_faces__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fovea.faces.v1.FacesService/ListWebhookDeadLetters',
+            fovea_dot_faces_dot_v1_dot_faces__pb2.ListWebhookDeadLettersRequest.SerializeToString,
+            fovea_dot_faces_dot_v1_dot_faces__pb2.ListWebhookDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedriveWebhookDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fovea.faces.v1.FacesService/RedriveWebhookDeadLetters',
+            fovea_dot_faces_dot_v1_dot_faces__pb2.RedriveWebhookDeadLettersRequest.SerializeToString,
+            fovea_dot_faces_dot_v1_dot_faces__pb2.RedriveWebhookDeadLettersResponse.FromString,
             options,
             channel_credentials,
             insecure,

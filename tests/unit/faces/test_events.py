@@ -48,6 +48,9 @@ def test_a_grant_is_one_event_with_the_audit_id() -> None:
         ("DENY", "pad", "ATTACK", ["access_denied", "pad_failed"]),
         ("DENY", "pad", "UNDECIDED", ["access_denied", "pad_failed"]),  # required and could not tell
         ("GRANT", "match", "ATTACK", ["access_granted", "pad_failed"]),  # policy "record"
+        ("DENY", "replay", "NOT_CHECKED", ["access_denied", "pad_failed"]),
+        ("DENY", "challenge_expired", "NOT_CHECKED", ["access_denied", "pad_failed"]),
+        ("DENY", "liveness", "NOT_CHECKED", ["access_denied", "pad_failed"]),
         ("DENY", "no_face", "NOT_CHECKED", ["access_denied"]),
         ("DENY", "unavailable", "NOT_CHECKED", ["access_denied"]),
     ],

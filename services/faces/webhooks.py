@@ -1,0 +1,528 @@
+"""Signed webhooks: every event of the stream (``events.py``) POSTed to each configured endpoint that wants
+its kind, with retries, then a dead-letter list.
+
+It runs as a task in the faces service (``WebhookDelivery.run``) rather than a process of its own: the
+service already holds the Redis connection and the settings, and a consumer group per endpoint spreads the
+work over replicas and keeps what is not yet delivered in Redis, so nothing here needs a process to be
+alone or to survive the service. The door never waits on it: it only reads what was already appended.
+
+Per endpoint one consumer group ``webhook:<name>`` on the event stream (created at the endpoint's first
+start, from then on). A replica reads new entries, delivers each (``max_in_flight`` at once), and
+acknowledges it once it was answered 2xx or moved to the dead-letter list: an entry read but not
+acknowledged when a replica stops stays pending in Redis. A replica restarted under the same consumer
+name (``<host>:<port>`` by default) resumes its own pending entries at start; entries of a consumer that
+went away are taken over after ``webhook_claim_idle_s``. Delivery is at least once: the delivery id is the
+same on every attempt, so a receiver drops the repeats (one is possible only when a replica stops between
+a receiver's answer and the acknowledgement).
+
+Attempts: a POST answered 2xx is delivered; 5xx, 408, 429, a timeout or a refused connection is retried
+after ``backoff_s`` (doubling from ``webhook_backoff_s`` up to ``webhook_backoff_max_s``, jittered) until
+``max_attempts``; any other answer (4xx: the receiver refuses it, 3xx: redirects are not followed) is final.
+The dead-letter list (``fovea:faces:webhooks:dead``, newest first, at most ``webhook_dead_letters_max``)
+keeps the event, the endpoint, the attempts and the last error; a redrive moves entries back to their
+endpoint's queue (``fovea:faces:webhooks:redrive:<name>``), which is delivered like new events (a redrive
+under way when a replica stops is lost from the queue: it is in neither list; redrive it again from the
+receiver's own log, or not at all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import redis.asyncio as aioredis
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from redis.exceptions import RedisError, ResponseError
+
+from fovea.common.errors import NotFound, UpstreamUnavailable
+from fovea.faces.config import FacesSettings
+from fovea.faces.core.events import KINDS, Event, EventFilter
+from fovea.faces.core.webhooks import backoff_s, delivery_id, retryable, signed_headers
+from fovea.faces.events import EVENTS
+from fovea.faces.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_DEAD_LETTERS, WEBHOOK_DURATION
+from fovea.faces.store import PREFIX
+
+log = logging.getLogger(__name__)
+
+DEAD = f"{PREFIX}:webhooks:dead"
+MAX_ENDPOINTS = 16
+MAX_BODY_BYTES = 64 * 1024
+MIN_SECRET_BYTES = 16
+MAX_SECRET_BYTES = 1024
+
+
+def redrive_key(endpoint: str) -> str:
+    return f"{PREFIX}:webhooks:redrive:{endpoint}"
+
+
+def group_name(endpoint: str) -> str:
+    return f"webhook:{endpoint}"
+
+
+# ---------------------------------------------------------------------------------------------- endpoints
+
+
+class EndpointSpec(BaseModel):
+    """One endpoint of the webhooks file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Stable: names its queue")
+    url: str = Field(max_length=2048)
+    secret: str | None = Field(None, description="The HMAC key (or secret_file)")
+    secret_file: Path | None = Field(None, description="File holding the key (relative: to the JSON file)")
+    kinds: list[str] = Field(default_factory=list, max_length=len(KINDS), description="Empty = every kind")
+    max_attempts: int | None = Field(None, ge=1, le=50, description="Overrides webhook_max_attempts")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"url {url[:80]!r} is not an http(s) URL with a host")
+        return url
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, kinds: list[str]) -> list[str]:
+        EventFilter.of(kinds=kinds)  # ValueError naming an unknown one
+        return kinds
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> EndpointSpec:
+        if (self.secret is None) == (self.secret_file is None):
+            raise ValueError(f"endpoint {self.name}: give one of secret and secret_file")
+        return self
+
+
+class WebhooksFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    endpoints: list[EndpointSpec] = Field(max_length=MAX_ENDPOINTS)
+
+    @model_validator(mode="after")
+    def _unique(self) -> WebhooksFile:
+        names = [e.name for e in self.endpoints]
+        if len(set(names)) != len(names):
+            raise ValueError(f"endpoint names must be unique: {names}")
+        return self
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+    secret: bytes
+    wanted: EventFilter
+    max_attempts: int
+
+    def __repr__(self) -> str:  # never the secret
+        return f"Endpoint({self.name!r}, {self.url!r})"
+
+
+def load_endpoints(path: Path, default_attempts: int) -> list[Endpoint]:
+    """The endpoints of a webhooks file, secrets read; ``ValueError`` saying what is wrong."""
+    try:
+        spec = WebhooksFile.model_validate_json(path.read_text())
+    except (OSError, ValidationError) as exc:
+        raise ValueError(str(exc)) from exc
+    out = []
+    for e in spec.endpoints:
+        if e.secret_file is not None:
+            file = e.secret_file if e.secret_file.is_absolute() else path.parent / e.secret_file
+            try:
+                secret = file.read_text().strip().encode()
+            except OSError as exc:
+                raise ValueError(f"endpoint {e.name}: secret_file: {exc}") from exc
+        else:
+            secret = (e.secret or "").encode()
+        if not MIN_SECRET_BYTES <= len(secret) <= MAX_SECRET_BYTES:
+            raise ValueError(
+                f"endpoint {e.name}: the secret must have {MIN_SECRET_BYTES}-{MAX_SECRET_BYTES} bytes"
+            )
+        out.append(
+            Endpoint(e.name, e.url, secret, EventFilter.of(kinds=e.kinds), e.max_attempts or default_attempts)
+        )
+    return out
+
+
+def load_webhooks(settings: FacesSettings) -> list[Endpoint]:
+    """The configured endpoints (none when ``webhooks_file`` is unset); a bad file stops the start."""
+    if settings.webhooks_file is None:
+        return []
+    longest = settings.webhook_backoff_max_s + settings.webhook_timeout_s
+    if settings.webhook_claim_idle_s <= longest:
+        raise SystemExit(
+            f"FOVEA_FACES_WEBHOOK_CLAIM_IDLE_S ({settings.webhook_claim_idle_s}) must be longer than the "
+            f"longest wait plus one POST ({longest}): deliveries under way would be taken over"
+        )
+    try:
+        return load_endpoints(settings.webhooks_file, settings.webhook_max_attempts)
+    except ValueError as exc:
+        raise SystemExit(f"FOVEA_FACES_WEBHOOKS_FILE {settings.webhooks_file}: {exc}") from exc
+
+
+def consumer_name(settings: FacesSettings) -> str:
+    if settings.webhook_consumer:
+        return settings.webhook_consumer
+    port = settings.port or os.getpid()  # port 0: no stable name
+    return f"{socket.gethostname()}:{port}"
+
+
+# ---------------------------------------------------------------------------------------------- dead letters
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    delivery_id: str
+    endpoint: str
+    event: Event
+    attempts: int
+    last_error: str
+    unix_ms: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> DeadLetter:
+        data = json.loads(raw)
+        return cls(
+            str(data["delivery_id"]),
+            str(data["endpoint"]),
+            Event(**data["event"]),
+            int(data["attempts"]),
+            str(data["last_error"]),
+            int(data["unix_ms"]),
+        )
+
+
+# KEYS: dead list, the endpoint's redrive queue.  ARGV: endpoint, then delivery ids (none = all of them)
+_REDRIVE = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+local want = {}
+for i = 2, #ARGV do want[ARGV[i]] = true end
+local keep, moved = {}, 0
+for _, raw in ipairs(items) do
+  local d = cjson.decode(raw)
+  if d['endpoint'] == ARGV[1] and (#ARGV == 1 or want[d['delivery_id']]) then
+    redis.call('RPUSH', KEYS[2], raw)
+    moved = moved + 1
+  else
+    keep[#keep + 1] = raw
+  end
+end
+if moved > 0 then
+  redis.call('DEL', KEYS[1])
+  for i = 1, #keep, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(keep, i, math.min(i + 999, #keep)))
+  end
+end
+return moved
+"""
+
+
+class DeadLetters:
+    """The dead-letter list: listed and redriven through the RPCs (any replica), added to by deliveries."""
+
+    def __init__(self, redis: aioredis.Redis, max_kept: int, endpoints: list[str]) -> None:
+        self.redis = redis
+        self.max_kept = max_kept
+        self.endpoints = endpoints
+        self._redrive = redis.register_script(_REDRIVE)
+
+    async def add(self, letter: DeadLetter) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(DEAD, letter.to_json())
+            pipe.ltrim(DEAD, 0, self.max_kept - 1)
+            await pipe.execute()
+
+    async def recent(self, endpoint: str, limit: int) -> list[DeadLetter]:
+        """Newest first; one endpoint's or all."""
+        out: list[DeadLetter] = []
+        try:
+            start = 0
+            while len(out) < limit:
+                raws = await self.redis.lrange(DEAD, start, start + 499)
+                if not raws:
+                    break
+                start += len(raws)
+                for raw in raws:
+                    letter = DeadLetter.from_json(raw)
+                    if not endpoint or letter.endpoint == endpoint:
+                        out.append(letter)
+        except RedisError as exc:
+            raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
+        return out[:limit]
+
+    async def redrive(self, endpoint: str, delivery_ids: list[str]) -> int:
+        """Move the endpoint's dead letters (those named, or all) back to its queue; how many moved."""
+        if endpoint not in self.endpoints:
+            raise NotFound(
+                f"no webhook endpoint {endpoint!r} (configured: {', '.join(self.endpoints) or 'none'})"
+            )
+        try:
+            return int(
+                await self._redrive(keys=[DEAD, redrive_key(endpoint)], args=[endpoint, *delivery_ids])
+            )
+        except RedisError as exc:
+            raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------------- delivery
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _event(entry_id: Any, raw: Any) -> Event | None:
+    """The event of a stream entry; None for an entry trimmed while pending (no fields)."""
+    if not raw:
+        return None
+    return Event.from_fields(_text(entry_id), {_text(k): _text(v) for k, v in raw.items()})
+
+
+class EndpointWorker:
+    """Delivers the event stream to one endpoint (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: FacesSettings,
+        endpoint: Endpoint,
+        redis: aioredis.Redis,
+        dead: DeadLetters,
+        session: aiohttp.ClientSession,
+        consumer: str,
+        block_ms: int = 1000,
+    ) -> None:
+        self.settings = settings
+        self.endpoint = endpoint
+        self.redis = redis
+        self.dead = dead
+        self.session = session
+        self.consumer = consumer
+        self.group = group_name(endpoint.name)
+        self.block_ms = block_ms
+        self.in_flight: dict[str, asyncio.Task[None]] = {}  # by stream id or delivery id (redrives)
+
+    async def run(self) -> None:
+        """Until cancelled; a Redis failure waits a second and starts over (pending entries are kept)."""
+        try:
+            while True:
+                try:
+                    await self._run_once()
+                except RedisError as exc:
+                    log.warning("webhook %s: Redis failed (%s); retrying in 1s", self.endpoint.name, exc)
+                    await asyncio.sleep(1.0)
+                except Exception:  # a bug must not end the deliveries for good
+                    log.exception("webhook %s: delivery loop failed; restarting in 1s", self.endpoint.name)
+                    await asyncio.sleep(1.0)
+        finally:
+            for task in self.in_flight.values():
+                task.cancel()
+            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+
+    async def _run_once(self) -> None:
+        try:
+            await self.redis.xgroup_create(EVENTS, self.group, id="$", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        await self._resume_own()
+        next_claim = 0.0
+        while True:
+            free = self.settings.webhook_max_in_flight - len(self.in_flight)
+            if free <= 0:
+                await asyncio.wait(list(self.in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if time.monotonic() >= next_claim:
+                free -= await self._claim_abandoned(free)
+                next_claim = time.monotonic() + min(30.0, self.settings.webhook_claim_idle_s / 4)
+            free -= await self._take_redrives(free)
+            if free <= 0:
+                continue
+            reply: Any = await self.redis.xreadgroup(
+                self.group, self.consumer, {EVENTS: ">"}, count=free, block=self.block_ms
+            )
+            for _, entries in reply or []:
+                for entry_id, raw in entries:
+                    self._start(_text(entry_id), _event(entry_id, raw))
+
+    async def _resume_own(self) -> None:
+        """Entries this consumer read before a restart and never acknowledged."""
+        last = "0"
+        while True:
+            reply: Any = await self.redis.xreadgroup(self.group, self.consumer, {EVENTS: last}, count=100)
+            entries = [e for _, es in (reply or []) for e in es]
+            if not entries:
+                return
+            for entry_id, raw in entries:
+                stream_id = _text(entry_id)
+                if stream_id not in self.in_flight:
+                    self._start(stream_id, _event(entry_id, raw))
+            last = _text(entries[-1][0])
+
+    async def _claim_abandoned(self, count: int) -> int:
+        """Take over entries another consumer has left pending for ``webhook_claim_idle_s``."""
+        reply = await self.redis.xautoclaim(
+            EVENTS,
+            self.group,
+            self.consumer,
+            min_idle_time=int(self.settings.webhook_claim_idle_s * 1000),
+            start_id="0-0",
+            count=count,
+        )
+        claimed = reply[1] if len(reply) > 1 else []
+        started = 0
+        for entry_id, raw in claimed:
+            stream_id = _text(entry_id)
+            if stream_id not in self.in_flight:
+                log.info("webhook %s: took over pending event %s", self.endpoint.name, stream_id)
+                self._start(stream_id, _event(entry_id, raw))
+                started += 1
+        return started
+
+    async def _take_redrives(self, count: int) -> int:
+        raws: Any = await self.redis.lpop(redrive_key(self.endpoint.name), count)
+        for raw in raws or []:
+            letter = DeadLetter.from_json(raw)
+            if letter.delivery_id not in self.in_flight:
+                self._track(letter.delivery_id, self._deliver(letter.event, None))
+        return len(raws or [])
+
+    def _start(self, stream_id: str, event: Event | None) -> None:
+        if event is None or not self.endpoint.wanted.matches(
+            event
+        ):  # trimmed from the stream while pending: nothing left to deliver
+            self._track(stream_id, self._ack(stream_id))
+        else:
+            self._track(stream_id, self._deliver(event, stream_id))
+
+    def _track(self, key: str, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(self._logged(work))
+        self.in_flight[key] = task
+        task.add_done_callback(lambda _: self.in_flight.pop(key, None))
+
+    async def _logged(self, work: Any) -> None:
+        try:
+            await work
+        except RedisError as exc:  # not acknowledged: still pending, resumed after a restart or taken over
+            log.warning("webhook %s: Redis failed during a delivery: %s", self.endpoint.name, exc)
+
+    async def _ack(self, stream_id: str) -> None:
+        await self.redis.xack(EVENTS, self.group, stream_id)
+
+    async def _deliver(self, event: Event, stream_id: str | None) -> None:
+        """POST ``event`` until it is answered 2xx or the attempts run out (then: dead letter); then ack."""
+        ep = self.endpoint
+        delivery = delivery_id(event.event_id, ep.name)
+        body = event.body()
+        attempts, error = 0, ""
+        if len(body) > MAX_BODY_BYTES:
+            error = f"body of {len(body)} bytes is over {MAX_BODY_BYTES}"
+        else:
+            for attempt in range(1, ep.max_attempts + 1):
+                if attempt > 1:
+                    s = self.settings
+                    await asyncio.sleep(
+                        backoff_s(attempt - 1, s.webhook_backoff_s, s.webhook_backoff_max_s, random.random())
+                    )
+                if stream_id is not None:  # still ours: not idle, not to be taken over
+                    with contextlib.suppress(RedisError):
+                        await self.redis.xclaim(
+                            EVENTS, self.group, self.consumer, 0, [stream_id], justid=True
+                        )
+                attempts = attempt
+                status, error = await self._post(body, delivery, event)
+                if 200 <= status < 300:
+                    WEBHOOK_ATTEMPTS.labels(ep.name, "delivered").inc()
+                    error = ""
+                    break
+                final = status != 0 and not retryable(status)
+                WEBHOOK_ATTEMPTS.labels(ep.name, "failed" if final else "retry").inc()
+                if final:
+                    break
+        if error:
+            log.warning("webhook %s: delivery %s failed %d time(s): %s", ep.name, delivery, attempts, error)
+            await self.dead.add(
+                DeadLetter(delivery, ep.name, event, attempts, error, int(time.time() * 1000))
+            )
+            WEBHOOK_DEAD_LETTERS.labels(ep.name).inc()
+        if stream_id is not None:
+            await self._ack(stream_id)
+
+    async def _post(self, body: bytes, delivery: str, event: Event) -> tuple[int, str]:
+        """The answer's status (0: none) and, when not 2xx, what went wrong."""
+        headers = signed_headers(
+            self.endpoint.secret,
+            body,
+            delivery=delivery,
+            kind=event.kind,
+            event_id=event.event_id,
+            now_s=time.time(),
+        )
+        start = time.perf_counter()
+        try:
+            async with self.session.post(
+                self.endpoint.url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s),
+            ) as resp:
+                return resp.status, f"HTTP {resp.status}"
+        except TimeoutError:
+            return 0, f"no answer within {self.settings.webhook_timeout_s:g}s"
+        except aiohttp.ClientError as exc:
+            return 0, f"{type(exc).__name__}: {exc}"[:300]
+        finally:
+            WEBHOOK_DURATION.observe(time.perf_counter() - start)
+
+
+class WebhookDelivery:
+    """One worker per endpoint, over one Redis client and one HTTP session."""
+
+    def __init__(self, settings: FacesSettings, endpoints: list[Endpoint], redis: aioredis.Redis) -> None:
+        self.settings = settings
+        self.endpoints = endpoints
+        self.redis = redis
+        self.dead = DeadLetters(redis, settings.webhook_dead_letters_max, [e.name for e in endpoints])
+        self.consumer = consumer_name(settings)
+
+    async def run(self) -> None:
+        """Until cancelled."""
+        if not self.endpoints:
+            return
+        log.info("webhooks: %s as consumer %s", ", ".join(repr(e) for e in self.endpoints), self.consumer)
+        connector = aiohttp.TCPConnector(limit=MAX_ENDPOINTS * self.settings.webhook_max_in_flight)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            workers = [
+                EndpointWorker(self.settings, e, self.redis, self.dead, session, self.consumer)
+                for e in self.endpoints
+            ]
+            await asyncio.gather(*(w.run() for w in workers))
+
+
+__all__ = [
+    "DEAD",
+    "DeadLetter",
+    "DeadLetters",
+    "Endpoint",
+    "EndpointWorker",
+    "WebhookDelivery",
+    "consumer_name",
+    "load_endpoints",
+    "load_webhooks",
+]

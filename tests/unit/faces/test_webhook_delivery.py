@@ -1,0 +1,322 @@
+"""webhooks.py and events.py against a real ``redis-server`` (started for this module) and real HTTP
+receivers in this process (aiohttp): watching with replay and resume, signed deliveries retried through a
+receiver that is down for a while, exactly once per delivery id, pending deliveries picked up after a
+restart, dead letters and their redrive. The whole stack's version is tests/integration/test_faces_events.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from aiohttp import web
+
+from fovea.common.errors import UpstreamUnavailable
+from fovea.faces.config import FacesSettings
+from fovea.faces.core.events import Event, EventFilter
+from fovea.faces.core.webhooks import DELIVERY_HEADER, verify_webhook
+from fovea.faces.events import EVENTS, EventLog, EventTooOld
+from fovea.faces.webhooks import DEAD, Endpoint, WebhookDelivery, load_endpoints
+
+SECRET = b"a-test-secret-of-some-length"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed (make setup installs it)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+async def log(redis_url: str) -> AsyncIterator[EventLog]:
+    events = EventLog(redis_url, maxlen=100, block_ms=100)
+    await events.redis.flushdb()
+    yield events
+    await events.close()
+
+
+class Receiver:
+    """An HTTP endpoint that answers ``status`` (a timeout when None) and keeps what it accepted."""
+
+    def __init__(self) -> None:
+        self.status: int | None = 200
+        self.accepted: list[tuple[str, dict[str, object]]] = []  # (delivery id, event)
+        self.refused = 0
+        self.port = free_port()
+        self.runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.status is None:
+            await asyncio.sleep(3)  # past the sender's timeout: no answer it waits for
+        if self.status != 200:
+            self.refused += 1
+            return web.Response(status=self.status or 504)
+        event = verify_webhook(SECRET, dict(request.headers), body, 60)
+        self.accepted.append((request.headers[DELIVERY_HEADER], event))
+        return web.Response(status=200)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+def settings(redis_url: str, **overrides: object) -> FacesSettings:
+    values: dict[str, object] = {
+        "redis_url": redis_url,
+        "webhook_timeout_s": 0.5,
+        "webhook_backoff_s": 0.05,
+        "webhook_backoff_max_s": 0.2,
+        "webhook_max_attempts": 30,
+        "webhook_claim_idle_s": 2.0,
+        "webhook_consumer": "test-1",
+    }
+    return FacesSettings(**(values | overrides))  # type: ignore[arg-type]
+
+
+async def until(check: object, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def door_event(door: str, kind: str = "access_granted") -> Event:
+    return Event(kind, int(time.time() * 1000), door_id=door, gallery_id="g", decision="GRANT")
+
+
+async def test_watch_replays_after_an_id_then_goes_live(log: EventLog) -> None:
+    ids = await log.append([door_event("d1"), door_event("d2"), door_event("d1", "access_denied")])
+    seen: list[Event] = []
+
+    async def watch(wanted: EventFilter, after: str) -> None:
+        async for event in log.watch(wanted, after):
+            seen.append(event)
+
+    task = asyncio.create_task(watch(EventFilter.of(door_ids=["d1"]), ids[0]))
+    await until(lambda: len(seen) == 1)
+    assert seen[0].event_id == ids[2] and seen[0].kind == "access_denied"  # replayed, filtered
+    [live] = await log.append([door_event("d1")])
+    await log.append([door_event("d3")])
+    await until(lambda: len(seen) == 2)
+    assert seen[1].event_id == live
+    assert log.watchers == 1
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert log.watchers == 0
+
+    everything = [e async for e in _first(log.watch(EventFilter(), "0"), 5)]
+    assert [e.event_id for e in everything] == [*ids, live, everything[-1].event_id]
+
+
+async def _first(events: AsyncIterator[Event], n: int) -> AsyncIterator[Event]:
+    got = 0
+    async for event in events:
+        yield event
+        got += 1
+        if got == n:
+            return
+
+
+async def test_an_id_whose_followers_were_trimmed_is_out_of_range(log: EventLog) -> None:
+    first, second = await log.append([door_event("d1"), door_event("d2")])
+    await log.redis.xtrim(EVENTS, maxlen=0)  # as MAXLEN ~ does to old events
+    [third] = await log.append([door_event("d3")])
+    with pytest.raises(EventTooOld, match="were trimmed"):
+        await anext(log.watch(EventFilter(), first))
+    with pytest.raises(EventTooOld, match="never given out"):
+        await anext(log.watch(EventFilter(), "99999999999999-0"))
+    assert log.watchers == 0
+
+
+async def test_emit_never_raises_when_redis_is_down() -> None:
+    down = EventLog(f"redis://127.0.0.1:{free_port()}/0")
+    down.emit([door_event("d1")])  # returns at once
+    await asyncio.sleep(0)
+    with pytest.raises(UpstreamUnavailable):
+        await down.append([door_event("d1")])
+    await down.close()
+
+
+async def test_every_event_once_per_delivery_id_after_the_receiver_was_down(
+    log: EventLog, redis_url: str
+) -> None:
+    receiver = Receiver()
+    receiver.status = 503  # up, but failing
+    await receiver.start()
+    endpoint = Endpoint("ops", receiver.url, SECRET, EventFilter.of(kinds=["access_denied"]), 30)
+    delivery = WebhookDelivery(settings(redis_url), [endpoint], log.redis)
+    running = asyncio.create_task(delivery.run())
+    await asyncio.sleep(0.3)  # the group is created: events from now on
+    ids = await log.append(
+        [door_event(f"d{i}", "access_denied" if i % 2 else "access_granted") for i in range(10)]
+    )
+    await until(lambda: receiver.refused >= 5)
+    await receiver.stop()  # then down altogether for a while
+    await asyncio.sleep(0.5)
+    receiver.status = 200
+    await receiver.start()
+    await until(lambda: len(receiver.accepted) == 5)
+    await asyncio.sleep(0.5)  # nothing more comes
+    counts = Counter(d for d, _ in receiver.accepted)
+    assert counts and set(counts.values()) == {1}
+    assert sorted(counts) == sorted(f"{i}.ops" for i in ids[1::2])  # only the kinds it asked for
+    assert await log.redis.xpending(EVENTS, "webhook:ops") == {
+        "pending": 0,
+        "min": None,
+        "max": None,
+        "consumers": [],
+    }
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    await receiver.stop()
+
+
+async def test_pending_deliveries_resume_after_a_restart(log: EventLog, redis_url: str) -> None:
+    receiver = Receiver()
+    receiver.status = 503
+    await receiver.start()
+    endpoint = Endpoint("ops", receiver.url, SECRET, EventFilter(), 30)
+    first = asyncio.create_task(WebhookDelivery(settings(redis_url), [endpoint], log.redis).run())
+    await asyncio.sleep(0.3)
+    [event_id] = await log.append([door_event("d1")])
+    await until(lambda: receiver.refused >= 1)
+    first.cancel()  # the service stops mid-retry: the event stays pending in Redis
+    await asyncio.gather(first, return_exceptions=True)
+    pending = await log.redis.xpending(EVENTS, "webhook:ops")
+    assert pending["pending"] == 1
+    receiver.status = 200
+    again = asyncio.create_task(WebhookDelivery(settings(redis_url), [endpoint], log.redis).run())
+    await until(lambda: len(receiver.accepted) == 1, timeout_s=5)
+    assert receiver.accepted[0][0] == f"{event_id}.ops"
+    again.cancel()
+    await asyncio.gather(again, return_exceptions=True)
+
+    # Another consumer (a replica that died) leaves one pending: taken over after claim_idle_s.
+    await log.redis.xgroup_setid(EVENTS, "webhook:ops", "$")
+    [orphan] = await log.append([door_event("d2")])
+    await log.redis.xreadgroup("webhook:ops", "dead-replica", {EVENTS: ">"})
+    other = asyncio.create_task(WebhookDelivery(settings(redis_url), [endpoint], log.redis).run())
+    await until(lambda: len(receiver.accepted) == 2, timeout_s=10)
+    assert receiver.accepted[1][0] == f"{orphan}.ops"
+    other.cancel()
+    await asyncio.gather(other, return_exceptions=True)
+    await receiver.stop()
+
+
+async def test_a_receiver_that_never_answers_ends_in_the_dead_letters(log: EventLog, redis_url: str) -> None:
+    receiver = Receiver()
+    receiver.status = None  # never answers
+    await receiver.start()
+    endpoint = Endpoint("slow", receiver.url, SECRET, EventFilter(), 2)
+    delivery = WebhookDelivery(settings(redis_url), [endpoint], log.redis)
+    running = asyncio.create_task(delivery.run())
+    await asyncio.sleep(0.3)
+    [event_id] = await log.append([door_event("d1")])
+    deadline = time.monotonic() + 10
+    while not (letters := await delivery.dead.recent("", 10)):
+        assert time.monotonic() < deadline, "no dead letter"
+        await asyncio.sleep(0.1)
+    [letter] = letters
+    assert letter.delivery_id == f"{event_id}.slow" and letter.attempts == 2
+    assert "no answer within 0.5s" in letter.last_error and letter.event.door_id == "d1"
+    assert json.loads(await log.redis.lindex(DEAD, 0))["endpoint"] == "slow"
+    assert await delivery.dead.recent("other", 10) == []
+
+    receiver.status = 200  # the receiver is fixed: the dead letter is sent again, same delivery id
+    assert await delivery.dead.redrive("slow", []) == 1
+    await until(lambda: len(receiver.accepted) == 1)
+    assert receiver.accepted[0][0] == f"{event_id}.slow"
+    assert await delivery.dead.recent("", 10) == []
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    await receiver.stop()
+
+
+def test_the_endpoints_file(tmp_path: Path) -> None:
+    (tmp_path / "ops.secret").write_text("0123456789abcdef0123\n")
+    path = tmp_path / "webhooks.json"
+    path.write_text(
+        json.dumps(
+            {
+                "endpoints": [
+                    {"name": "ops", "url": "https://ops.example/hook", "secret_file": "ops.secret"},
+                    {
+                        "name": "siem",
+                        "url": "http://10.0.0.5:8080/in",
+                        "secret": "another-secret-16",
+                        "kinds": ["pad_failed"],
+                        "max_attempts": 3,
+                    },
+                ]
+            }
+        )
+    )
+    ops, siem = load_endpoints(path, 8)
+    assert ops.secret == b"0123456789abcdef0123" and ops.max_attempts == 8 and ops.wanted == EventFilter()
+    assert siem.wanted.kinds == {"pad_failed"} and siem.max_attempts == 3
+    assert "secret" not in repr(ops).replace("Endpoint", "")
+    for bad, why in [
+        ({"name": "x", "url": "ftp://h/", "secret": "s" * 16}, "http"),
+        ({"name": "x", "url": "http://h/", "secret": "short"}, "16-1024 bytes"),
+        ({"name": "x", "url": "http://h/"}, "one of secret"),
+        ({"name": "x", "url": "http://h/", "secret": "s" * 16, "kinds": ["nope"]}, "unknown event kinds"),
+        ({"name": "../x", "url": "http://h/", "secret": "s" * 16}, "pattern"),
+        ({"name": "x", "url": "http://h/", "secret": "s" * 16, "extra": 1}, "extra"),
+    ]:
+        path.write_text(json.dumps({"endpoints": [bad]}))
+        with pytest.raises(ValueError, match=why):
+            load_endpoints(path, 8)
+    path.write_text(
+        json.dumps(
+            {"endpoints": [{"name": f"e{i}", "url": "http://h/", "secret": "s" * 16} for i in range(17)]}
+        )
+    )
+    with pytest.raises(ValueError, match="16"):
+        load_endpoints(path, 8)
