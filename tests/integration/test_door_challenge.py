@@ -1,0 +1,208 @@
+"""The door challenge through the real gateway (issue 10): BeginAccess, then a burst that answers it; a
+printed photo moved as asked, a reused, an expired, a tampered and a missing challenge, a replayed burst,
+closed hours and a door's own gallery, each DENY with its reason kind, in the response and the audit
+record; the CLI's begin-access and access --challenge-id. (The pass path of a turning head needs a real
+head: it is tested at unit level, tests/unit/faces/test_challenges.py.)"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fovea.client import FoveaClient, FoveaClientError
+from fovea.client.client import Challenge
+from fovea.faces.core.pad_synth import photo_view, rotation
+from fovea.gateway.auth import add_key
+
+from .conftest import (
+    CHALLENGE_DOOR,
+    CHALLENGE_TTL_S,
+    CLOSED_DOOR,
+    STAFF_DOOR,
+    STAFF_GALLERY,
+    Stack,
+    eventually,
+)
+from .faces_photos import photo, photo_path
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> Iterator[FoveaClient]:
+    with stack.client() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def gallery(client: FoveaClient) -> str:
+    name = f"gate-{uuid.uuid4().hex[:8]}"
+    client.create_gallery(name)
+    client.enroll(name, "obama", [photo("obama")])
+    return name
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def printed_photo_turned(yaw_to: float, tag: int) -> list[bytes]:
+    """A print of obama2 held up and turned about its vertical axis towards ``yaw_to`` degrees over 5
+    frames (what an attacker does when asked to turn), a little differently per ``tag`` (so no two calls
+    send the same bytes)."""
+    obama2 = Image.open(photo_path("obama2")).convert("RGB")
+    return [
+        jpeg(photo_view(obama2, rotation(yaw_to * k / 4, 5 + tag % 7, 0), 350 + tag, (960, 720)))
+        for k in range(5)
+    ]
+
+
+def test_a_printed_photo_turned_as_asked_does_not_meet_the_challenge(
+    client: FoveaClient, gallery: str
+) -> None:
+    c = client.begin_access(CHALLENGE_DOOR)
+    assert c.kind in ("turn_left", "turn_right") and c.door_id == CHALLENGE_DOOR and len(c.challenge_id) == 32
+    assert "turn your head" in c.instruction
+    assert 0 < c.expires_unix_ms - time.time() * 1000 <= CHALLENGE_TTL_S * 1000 + 1000
+    # The person's left is the image's right: a print turned so its nose moves that way still moves as a
+    # plane, its canonical nose does not move.
+    burst = printed_photo_turned(-35 if c.kind == "turn_left" else 35, 1)
+    r = client.verify_access(CHALLENGE_DOOR, gallery, "obama", burst, challenge=c)
+    assert r.decision == "DENY" and r.reason_kind == "challenge_not_met", r
+    assert r.challenge is not None and not r.challenge.met and r.challenge.kind == c.kind
+    assert abs(r.challenge.motion) < r.challenge.threshold == pytest.approx(0.12)
+    assert r.distance < 0.6  # the face matched: the challenge, not the match, denied it
+    # the same challenge again: used up by the first answer, though that one was DENY
+    again = client.verify_access(CHALLENGE_DOOR, gallery, "obama", printed_photo_turned(30, 2), challenge=c)
+    assert again.decision == "DENY" and again.reason_kind == "challenge_reused", again
+    # the first burst sent again with a fresh challenge: a replay
+    replay = client.verify_access(
+        CHALLENGE_DOOR, gallery, "obama", burst, challenge=client.begin_access(CHALLENGE_DOOR)
+    )
+    assert replay.decision == "DENY" and replay.reason_kind == "replay" and "replay" in replay.reason, replay
+    records = client.audit_records(CHALLENGE_DOOR, limit=3)
+    assert [x.reason_kind for x in records] == ["replay", "challenge_reused", "challenge_not_met"]
+    assert [x.audit_id for x in records] == [replay.audit_id, again.audit_id, r.audit_id]
+    assert records[2].challenge == r.challenge and records[1].challenge is not None
+    assert records[1].challenge.challenge_id == c.challenge_id and "already used" in records[1].reason
+
+
+def test_tampered_missing_and_expired_challenges(client: FoveaClient, gallery: str) -> None:
+    c = client.begin_access(CHALLENGE_DOOR)
+    other = "turn_right" if c.kind == "turn_left" else "turn_left"
+    forged = Challenge(
+        c.challenge_id, c.door_id, other, c.instruction, c.expires_unix_ms, c.token.replace(c.kind, other, 1)
+    )
+    bad = client.verify_access(
+        CHALLENGE_DOOR, gallery, "obama", printed_photo_turned(20, 3), challenge=forged
+    )
+    assert bad.decision == "DENY" and bad.reason_kind == "challenge_invalid" and "signature" in bad.reason, (
+        bad
+    )
+    missing = client.verify_access(CHALLENGE_DOOR, gallery, "obama", printed_photo_turned(20, 4))
+    assert missing.decision == "DENY" and missing.reason_kind == "challenge_missing", missing
+    assert "BeginAccess" in missing.reason
+    late = client.begin_access(CHALLENGE_DOOR)
+    time.sleep(late.expires_unix_ms / 1000 - time.time() + 0.2)
+    expired = client.verify_access(
+        CHALLENGE_DOOR, gallery, "obama", printed_photo_turned(20, 5), challenge=late
+    )
+    assert expired.decision == "DENY" and expired.reason_kind == "challenge_expired", expired
+    records = client.audit_records(CHALLENGE_DOOR, limit=3)
+    assert [(x.audit_id, x.reason_kind) for x in records] == [
+        (expired.audit_id, "challenge_expired"),
+        (missing.audit_id, "challenge_missing"),
+        (bad.audit_id, "challenge_invalid"),
+    ]
+    assert records[0].challenge is not None and records[0].challenge.challenge_id == late.challenge_id
+
+
+def test_begin_access_needs_a_door_with_challenges_and_the_verify_scope(
+    stack: Stack, client: FoveaClient
+) -> None:
+    with pytest.raises(FoveaClientError) as info:
+        client.begin_access(f"door-{uuid.uuid4().hex[:6]}")
+    assert info.value.code == "FAILED_PRECONDITION" and "does not use challenges" in str(info.value)
+    with pytest.raises(FoveaClientError) as info:
+        client.begin_access("../x")
+    assert info.value.code == "INVALID_ARGUMENT"
+    with stack.client(stack.detect_key) as camera, pytest.raises(FoveaClientError) as info:
+        camera.begin_access(CHALLENGE_DOOR)
+    assert info.value.code == "PERMISSION_DENIED" and "faces:verify" in str(info.value)
+    verifier = stack.client(
+        add_key(stack.settings.data / "api-keys.json", f"v-{uuid.uuid4().hex[:6]}", ["faces:verify"])
+    )
+    with verifier:
+        assert eventually(lambda: verifier.begin_access(CHALLENGE_DOOR), timeout_s=10).kind
+
+
+def test_closed_hours_and_the_doors_gallery(client: FoveaClient, gallery: str) -> None:
+    closed = client.verify_access(CLOSED_DOOR, gallery, "obama", [photo("obama2")])
+    assert (
+        closed.decision == "DENY"
+        and closed.reason_kind == "closed_hours"
+        and "Europe/Berlin" in closed.reason
+    )
+    [record] = client.audit_records(CLOSED_DOOR, limit=1)
+    assert record.audit_id == closed.audit_id and record.reason_kind == "closed_hours"
+    wrong = client.verify_access(STAFF_DOOR, gallery, "obama", [photo("obama2")])
+    assert wrong.decision == "DENY" and wrong.reason_kind == "bad_request", wrong
+    assert f"uses gallery '{STAFF_GALLERY}'" in wrong.reason
+    if STAFF_GALLERY not in {g.gallery_id for g in client.list_galleries()}:
+        client.create_gallery(STAFF_GALLERY)
+        client.enroll(STAFF_GALLERY, "obama", [photo("obama")])
+    granted = eventually(
+        lambda: _granted(client.verify_access(STAFF_DOOR, "", "obama", [photo("obama3")])), timeout_s=10
+    )
+    [record] = client.audit_records(STAFF_DOOR, limit=1)
+    assert record.audit_id == granted.audit_id and record.gallery_id == STAFF_GALLERY
+
+
+def _granted(result: object) -> object:
+    assert getattr(result, "decision", "") == "GRANT", result
+    return result
+
+
+def test_the_cli_begins_and_answers_a_challenge(
+    stack: Stack, gallery: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    env = {**os.environ, "FOVEA_GATEWAY": stack.gateway, "FOVEA_API_KEY": stack.admin_key}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fovea", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=120,
+        )
+
+    begun = cli("faces", "begin-access", CHALLENGE_DOOR, "--json")
+    assert begun.returncode == 0, begun.stderr
+    c = json.loads(begun.stdout)
+    folder = tmp_path_factory.mktemp("burst")
+    paths = []
+    for i, data in enumerate(printed_photo_turned(25, 6)):
+        (folder / f"{i}.jpg").write_bytes(data)
+        paths.append(str(folder / f"{i}.jpg"))
+    args = ["faces", "access", "--door", CHALLENGE_DOOR, "--gallery", gallery, "--identity", "obama"]
+    proc = cli(*args, "--challenge-id", c["challenge_id"], "--token", c["token"], "--json", *paths)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert (
+        result["reason_kind"] == "challenge_not_met"
+        and result["challenge"]["challenge_id"] == c["challenge_id"]
+    )
