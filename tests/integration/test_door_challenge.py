@@ -58,6 +58,18 @@ def jpeg(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def pad_failures(client: FoveaClient, audit_ids: set[str]) -> dict[str, str]:
+    """The reason kinds of the door's ``pad_failed`` events (WatchEvents from the start of the stream) for
+    these audit records, once every one of them has been told (events are appended in the background)."""
+    found: dict[str, str] = {}
+    for event in client.watch_events(doors=[CHALLENGE_DOOR], kinds=["pad_failed"], after="0", timeout_s=60):
+        if event.audit_id in audit_ids:
+            found[event.audit_id] = event.reason_kind
+        if set(found) == audit_ids:
+            break
+    return found
+
+
 def printed_photo_turned(yaw_to: float, tag: int) -> list[bytes]:
     """A print of obama2 held up and turned about its vertical axis towards ``yaw_to`` degrees over 5
     frames (what an attacker does when asked to turn), a little differently per ``tag`` (so no two calls
@@ -97,6 +109,12 @@ def test_a_printed_photo_turned_as_asked_does_not_meet_the_challenge(
     assert [x.audit_id for x in records] == [replay.audit_id, again.audit_id, r.audit_id]
     assert records[2].challenge == r.challenge and records[1].challenge is not None
     assert records[1].challenge.challenge_id == c.challenge_id and "already used" in records[1].reason
+    # and in the event stream, as presentation-attack failures naming the check
+    assert pad_failures(client, {r.audit_id, again.audit_id, replay.audit_id}) == {
+        r.audit_id: "challenge_not_met",
+        again.audit_id: "challenge_reused",
+        replay.audit_id: "replay",
+    }
 
 
 def test_tampered_missing_and_expired_challenges(client: FoveaClient, gallery: str) -> None:
@@ -127,6 +145,10 @@ def test_tampered_missing_and_expired_challenges(client: FoveaClient, gallery: s
         (bad.audit_id, "challenge_invalid"),
     ]
     assert records[0].challenge is not None and records[0].challenge.challenge_id == late.challenge_id
+    assert pad_failures(client, {expired.audit_id, bad.audit_id}) == {
+        expired.audit_id: "challenge_expired",
+        bad.audit_id: "challenge_invalid",
+    }
 
 
 def test_begin_access_needs_a_door_with_challenges_and_the_verify_scope(
