@@ -141,6 +141,7 @@ async def faces(redis_url: str, triton: InProcessTriton) -> AsyncIterator[Faces]
             "lobby": DoorPolicy(min_matching_frames=1, allow_mixed_faces=True),
             "vault": DoorPolicy(pad="require"),
             "annex": DoorPolicy(pad="record"),
+            "gate": DoorPolicy(challenge="require", challenge_kinds=("look_up",)),
         },
     )
     async for f in start(FacesSettings(redis_url=redis_url), triton, policies):
@@ -306,3 +307,36 @@ async def test_a_still_photo_repeated_is_denied_where_the_door_requires_pad(face
         )
     ).records[1:]
     assert record.audit_id == vault.audit_id and record.pad == vault.pad
+
+
+async def test_begin_access_and_a_challenge_through_the_servicer(faces: Faces) -> None:
+    """BeginAccess at a door requiring a challenge; the answer with a tampered token is DENY
+    challenge_invalid, a still burst with the genuine one challenge_not_met, the same challenge again
+    challenge_reused; each reason kind in the response and the audit record."""
+    await enroll(faces, "obama", "obama")
+    c = await faces.stub.BeginAccess(faces_pb2.BeginAccessRequest(door_id="gate"), metadata=VERIFY)
+    assert c.kind == "look_up" and c.door_id == "gate" and "looking up" in c.instruction and len(c.token) > 40
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await faces.stub.BeginAccess(faces_pb2.BeginAccessRequest(door_id="front"), metadata=VERIFY)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    def ask(token: str, *frames: common_pb2.Image) -> faces_pb2.VerifyAccessRequest:
+        request = access(faces, "gate", "obama", *frames)
+        request.challenge.CopyFrom(faces_pb2.ChallengeAnswer(challenge_id=c.challenge_id, token=token))
+        return request
+
+    bad = await faces.stub.VerifyAccess(ask(c.token + "x", image("obama2")), metadata=VERIFY)
+    assert bad.decision == faces_pb2.DENY and bad.reason_kind == "challenge_invalid", bad
+    still = await faces.stub.VerifyAccess(ask(c.token, *[image("obama3")] * 3), metadata=VERIFY)
+    assert still.decision == faces_pb2.DENY and still.reason_kind == "challenge_not_met", still
+    assert still.challenge.challenge_id == c.challenge_id and not still.challenge.met
+    assert abs(still.challenge.motion) < 0.05 and still.challenge.threshold == pytest.approx(0.12)
+    again = await faces.stub.VerifyAccess(ask(c.token, image("obama")), metadata=VERIFY)
+    assert again.decision == faces_pb2.DENY and again.reason_kind == "challenge_reused", again
+    records = (
+        await faces.stub.ListAuditRecords(
+            faces_pb2.ListAuditRecordsRequest(door_id="gate", limit=3), metadata=ADMIN
+        )
+    ).records
+    assert [r.reason_kind for r in records] == ["challenge_reused", "challenge_not_met", "challenge_invalid"]
+    assert records[1].challenge == still.challenge
