@@ -13,6 +13,7 @@ from fovea.common.errors import FoveaError
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
 from fovea.common.server import Registration, create_server, internal_token, serve_forever, watch_readiness
+from fovea.faces.challenges import ChallengeLedger, DoorChallenges, load_secret
 from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import LIVENESS_CHECKS, DoorPolicies, DoorPolicy, LivenessCheck
@@ -45,6 +46,14 @@ def load_policies(settings: FacesSettings) -> DoorPolicies:
         raise SystemExit(f"FOVEA_FACES_DOOR_POLICIES_FILE {path}: {exc}") from exc
 
 
+def challenge_secret(settings: FacesSettings) -> bytes:
+    """The key door challenges are signed with (a file that cannot be read stops the start)."""
+    try:
+        return load_secret(settings)
+    except ValueError as exc:
+        raise SystemExit(f"FOVEA_FACES_CHALLENGE_SECRET_FILE: {exc}") from exc
+
+
 def liveness_checks(policies: DoorPolicies) -> dict[str, LivenessCheck]:
     names = {policies.default.liveness_check, *(p.liveness_check for p in policies.doors.values())}
     return {name: LIVENESS_CHECKS[name]() for name in names}
@@ -58,6 +67,7 @@ async def purge_once(store: FaceStore) -> None:
 
 async def run(settings: FacesSettings) -> None:
     policies = load_policies(settings)  # fails fast
+    secret = challenge_secret(settings)  # so does this
     endpoints = load_webhooks(settings)  # so does this
     # Alignment is small per face; one torch thread per worker thread keeps concurrent requests from
     # oversubscribing the cores that Triton's model instances need.
@@ -77,7 +87,17 @@ async def run(settings: FacesSettings) -> None:
         settings.redis_url, maxlen=settings.events_maxlen, max_watchers=settings.max_event_watchers
     )
     webhooks = WebhookDelivery(settings, endpoints, events.redis)
-    door = DoorAccess(settings, pipeline, comparer, store, policies, liveness_checks(policies), events)
+    challenges = DoorChallenges(settings, secret, ChallengeLedger(store.redis))
+    door = DoorAccess(
+        settings,
+        pipeline,
+        comparer,
+        store,
+        policies,
+        liveness_checks(policies),
+        events,
+        challenges=challenges,
+    )
     service = faces_pb2.DESCRIPTOR.services_by_name["FacesService"]
     handle = await create_server(
         "faces",

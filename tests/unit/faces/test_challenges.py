@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from fovea.common.errors import FailedPrecondition, InvalidArgument
+from fovea.faces.__main__ import challenge_secret
 from fovea.faces.challenges import ChallengeLedger, DoorChallenges, frame_digests, load_secret
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import Decision, Denied, DoorPolicy, FrameOutcome, Liveness, decide
@@ -160,3 +161,5 @@ def test_the_signing_key(tmp_path: Path) -> None:
         load_secret(FacesSettings(challenge_secret_file=secret))
     with pytest.raises(ValueError, match="challenge secret file"):
         load_secret(FacesSettings(challenge_secret_file=tmp_path / "missing"))
+    with pytest.raises(SystemExit, match="FOVEA_FACES_CHALLENGE_SECRET_FILE: challenge secret file"):
+        challenge_secret(FacesSettings(challenge_secret_file=tmp_path / "missing"))  # the service's start
