@@ -7,7 +7,7 @@ import asyncio
 from fovea.classify.config import ClassifySettings
 from fovea.classify.pipeline import load_classifiers
 from fovea.classify.servicer import ClassifyServicer, Training
-from fovea.classify.tasks import create_app, open_repository, open_store
+from fovea.classify.tasks import create_app, open_replicas, open_repository, open_store
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
@@ -17,11 +17,8 @@ from fovea.common.triton import TritonClient
 
 async def run(settings: ClassifySettings) -> None:
     classifiers = load_classifiers(settings.model_repository, settings.models, settings.default_model)
-    triton = TritonClient(
-        settings.triton_url,
-        timeout_s=settings.triton_timeout_s,
-        token=internal_token(settings.internal_token_file),
-    )
+    token = internal_token(settings.internal_token_file)
+    triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s, token=token)
     training = None
     if settings.trained_repository is not None:  # training jobs, versions, rollback: Redis + the worker
         training = Training(open_store(settings), create_app(settings), open_repository(settings))
@@ -32,7 +29,7 @@ async def run(settings: ClassifySettings) -> None:
         [
             Registration(
                 classify_pb2_grpc.add_ClassifyServiceServicer_to_server,
-                ClassifyServicer(settings, classifiers, triton, training),
+                ClassifyServicer(settings, classifiers, triton, training, open_replicas(settings, token)),
                 service.full_name,
             )
         ],

@@ -19,6 +19,16 @@ class ClassifySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stop
     metrics_port: int = Field(9105, ge=0, le=65535, description="Prometheus /metrics port (0 = off)")
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port")
     triton_timeout_s: float = Field(30.0, gt=0, le=600, description="Deadline of one Triton call")
+    triton_replicas_dns: str = Field(
+        "",
+        max_length=253,
+        pattern=r"^[A-Za-z0-9.-]*$",
+        description=(
+            "DNS name whose addresses are every Triton replica (Kubernetes: a headless Service, "
+            "triton-headless.<namespace>.svc): trained versions are loaded, deleted classifiers unloaded, "
+            "on each, at the port of triton_url; empty = triton_url alone"
+        ),
+    )
     model_repository: Path = Field(
         REPO_ROOT / "model_repository", description="Where the classifiers' labels.txt files live"
     )

@@ -21,6 +21,7 @@ from fovea.classify.core.classify import Prediction
 from fovea.classify.core.explain import class_index
 from fovea.classify.core.training import check_labels, check_name
 from fovea.classify.pipeline import Classifier, finish, finish_explain, load_head, prepare, prepare_explain
+from fovea.classify.replicas import TritonReplicas
 from fovea.classify.store import TERMINAL, TrainingJob, TrainingStore
 from fovea.classify.tasks import QUEUE, TASK_NAME
 from fovea.classify.trained import TrainedClassifier, TrainedRepository, model_name
@@ -64,11 +65,13 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         classifiers: dict[str, Classifier],
         triton: TritonClient,
         training: Training | None = None,
+        replicas: TritonReplicas | None = None,
     ) -> None:
         self.settings = settings
         self.classifiers = classifiers
         self.triton = triton
         self.training = training
+        self.replicas = replicas  # set: rollback checks, and delete unloads, on every Triton replica
         self.limits = limits_from(settings)
         self._heads: dict[str, np.ndarray] = {}  # Explain: each built-in classifier's head, read once
 
@@ -305,7 +308,8 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         )
         if wanted:
             current.version(wanted)  # NotFound naming the versions there are
-        if wanted and not await self.triton.is_model_ready(current.model, str(wanted)):
+        control = self.triton if self.replicas is None else self.replicas
+        if wanted and not await control.is_model_ready(current.model, str(wanted)):
             raise FailedPrecondition(
                 f"version {wanted} of {request.name!r} is not loaded in Triton; train again or load the model"
             )
@@ -318,7 +322,7 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         repository = self._training().repository
         check_name(request.name)
         classifier = await asyncio.to_thread(repository.get, request.name)
-        await self.triton.unload_model(classifier.model)
+        await (self.triton if self.replicas is None else self.replicas).unload_model(classifier.model)
         deleted = await asyncio.to_thread(repository.delete, request.name)
         return classify_pb2.DeleteClassifierResponse(versions_deleted=deleted)
 

@@ -14,6 +14,7 @@ import logging
 from celery import Celery, Task
 
 from fovea.classify.config import ClassifySettings
+from fovea.classify.replicas import TritonReplicas
 from fovea.classify.store import FAILED, TrainingStore
 from fovea.classify.trained import TrainedRepository
 from fovea.classify.trainer import Trainer
@@ -55,16 +56,21 @@ def open_repository(settings: ClassifySettings) -> TrainedRepository:
 
 
 def create_trainer(settings: ClassifySettings) -> Trainer:
+    token = internal_token(settings.internal_token_file)
     return Trainer(
         settings,
         open_store(settings),
-        SyncTritonClient(
-            settings.triton_url,
-            timeout_s=settings.train_triton_timeout_s,
-            token=internal_token(settings.internal_token_file),
-        ),
+        SyncTritonClient(settings.triton_url, timeout_s=settings.train_triton_timeout_s, token=token),
         open_repository(settings),
+        open_replicas(settings, token),
     )
+
+
+def open_replicas(settings: ClassifySettings, token: bytes | str | None) -> TritonReplicas | None:
+    """Every Triton replica, when ``triton_replicas_dns`` names them; None = ``triton_url`` alone."""
+    if not settings.triton_replicas_dns:
+        return None
+    return TritonReplicas(settings.triton_replicas_dns, settings.triton_url, token=token)
 
 
 def register_train(app: Celery, trainer: Trainer) -> Task:

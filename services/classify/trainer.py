@@ -4,7 +4,8 @@ decode + centre crop (as served) -> stratified split -> augmented copies of the 
 random crop, colour shift) -> features of every crop through Triton (``backbone_model``'s ``FEATURES``, cached
 in Redis by the crop's SHA-256) -> a new softmax layer (:func:`fovea.classify.core.training.train_head`, progress
 per epoch) -> per-class table and confusion matrix on the validation split -> backbone + head as one ONNX graph,
-written as the classifier's next version and loaded into Triton (no restart; the other versions keep serving).
+written as the classifier's next version and loaded into Triton (no restart; the other versions keep serving),
+on every replica where ``triton_replicas_dns`` names them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from fovea.classify.core.training import (
     stratified_split,
     train_head,
 )
+from fovea.classify.replicas import TritonReplicas
 from fovea.classify.store import FAILED, SUCCEEDED, TrainingJob, TrainingStore
 from fovea.classify.trained import TrainedRepository, model_name
 from fovea.common.errors import FoveaError, UpstreamUnavailable, public_message
@@ -49,11 +51,13 @@ class Trainer:
         store: TrainingStore,
         triton: SyncTritonClient,
         repository: TrainedRepository,
+        replicas: TritonReplicas | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.triton = triton
         self.repository = repository
+        self.replicas = replicas  # set: new versions are loaded on every Triton replica
         self.limits = limits_from(settings)
         self._backbone_digest: tuple[float, str] | None = None
 
@@ -165,11 +169,11 @@ class Trainer:
             train_images=len(train_idx),
         )
         try:
-            self.triton.load_model(model_name(job.name), timeout_s=self.settings.train_triton_timeout_s)
+            self.load(model_name(job.name), classifier.active)
         except FoveaError:
             left = self.repository.discard_version(job.name, classifier.active)
             if left is not None:
-                self.triton.load_model(model_name(job.name), timeout_s=self.settings.train_triton_timeout_s)
+                self.load(model_name(job.name), None)
             raise
         log.info(
             "classifier %s version %d deployed (validation accuracy %.3f, dropped versions %s)",
@@ -200,6 +204,15 @@ class Trainer:
             "features_cached": cached,
             "features_computed": len(train_crops) + len(val_crops) - cached,
         }
+
+    def load(self, model: str, version: int | None) -> None:
+        """Load (or reload) ``model`` into Triton: every replica, ``version`` checked ready on each, when
+        ``triton_replicas_dns`` is set (:mod:`fovea.classify.replicas`); else the one ``triton_url``."""
+        timeout_s = self.settings.train_triton_timeout_s
+        if self.replicas is None:
+            self.triton.load_model(model, timeout_s=timeout_s)
+        else:
+            self.replicas.load_model(model, version, timeout_s)
 
     def features(self, job_id: str, crops: list[np.ndarray]) -> tuple[np.ndarray, int]:
         """``FEATURES`` of each ``(224, 224, 3)`` crop: from the cache where an identical crop was seen (by

@@ -340,6 +340,15 @@ class SyncTritonClient:
         except InferenceServerException as exc:
             raise translate(exc, self.url, model) from exc
 
+    def is_model_ready(self, model: str, version: str = "") -> bool:
+        """Whether ``model`` (``version``; empty = any) is loaded and ready; False when Triton does not answer."""
+        try:
+            return bool(
+                self._client.is_model_ready(model, version, client_timeout=2.0, headers=self._headers)
+            )
+        except InferenceServerException:
+            return False
+
     def stream(
         self,
         model: str,

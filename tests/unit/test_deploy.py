@@ -304,6 +304,25 @@ def test_k8s_user_models_volume_is_shared() -> None:
         assert env["FOVEA_CLASSIFY_MODEL_REPOSITORY"] == models["mountPath"] and models["readOnly"], name
 
 
+def test_k8s_model_control_reaches_every_triton_replica() -> None:
+    """A headless Service (one A record per Triton pod) that classify and its worker name: each new version is
+    loaded, a deleted classifier unloaded, on every replica, at the gRPC port of their Triton URL."""
+    docs = k8s_docs()
+    services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
+    spec = services["triton-headless"]
+    assert spec["clusterIP"] == "None"  # headless: its name answers the pods' own addresses
+    assert spec["selector"] == services["triton"]["selector"] == {"app": "triton"}
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    (grpc,) = [p for p in spec["ports"] if p["name"] == "grpc"]
+    triton = deployments["triton"]["spec"]["template"]["spec"]["containers"][0]
+    assert {"containerPort": grpc["port"]} in triton["ports"]
+    for name in ("classify", "classify-worker"):
+        env = k8s_env(docs, deployments[name])
+        assert env["FOVEA_CLASSIFY_TRITON_REPLICAS_DNS"] == "triton-headless", name
+        url = env["FOVEA_CLASSIFY_TRITON_URL"]
+        assert url is not None and url.rpartition(":")[2] == str(grpc["port"]), name
+
+
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed here")
 def test_kubectl_kustomize_builds() -> None:
     proc = subprocess.run(
