@@ -118,6 +118,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         FOVEA_FACES_WEBHOOK_MAX_IN_FLIGHT="256",  # events of earlier tests retrying do not hold up later ones
         FOVEA_FACES_WEBHOOK_CLAIM_IDLE_S="10",
     )
+    # Trained classifiers are loaded on every address "localhost" resolves to (one Triton here), as on every
+    # replica behind a headless Service in Kubernetes.
+    os.environ["FOVEA_CLASSIFY_TRITON_REPLICAS_DNS"] = "localhost"
     admin = add_key(data / "api-keys.json", "admin", ["*"])
     detect_only = add_key(data / "api-keys.json", "camera", ["detect"])
     try:
