@@ -221,7 +221,7 @@ def _jpeg(frame: np.ndarray, rng: np.random.Generator, noise: float = 2.0) -> by
     return buf.getvalue()
 
 
-def _portrait(faces: InProcessFaces, photo: Image.Image, side: int = 480) -> tuple[np.ndarray, np.ndarray]:
+def portrait(faces: InProcessFaces, photo: Image.Image, side: int = 480) -> tuple[np.ndarray, np.ndarray]:
     """The portrait cropped round its largest face (6 IOD wide) at ``side`` px, and that face's landmarks."""
     found = faces.detect(np.asarray(photo))
     if len(found.faces) == 0:
@@ -293,7 +293,7 @@ def write_synthetic_dir(
 
     for photo_name in photos:
         photo = Image.open(sample(photo_name)).convert("RGB")
-        crop, landmarks = _portrait(faces, photo)
+        crop, landmarks = portrait(faces, photo)
         print_photo = Image.fromarray(crop)
         for k in range(per_photo):
             turn = rng.uniform(20, 35) * rng.choice([-1, 1])
@@ -317,6 +317,7 @@ def write_synthetic_dir(
 
 __all__ = [
     "LabelledSequence",
+    "portrait",
     "PadEvalReport",
     "SequenceScore",
     "evaluate",

@@ -1,8 +1,8 @@
 """The door challenge through the real gateway (issue 10): BeginAccess, then a burst that answers it; a
 printed photo moved as asked, a reused, an expired, a tampered and a missing challenge, a replayed burst,
 closed hours and a door's own gallery, each DENY with its reason kind, in the response and the audit
-record; the CLI's begin-access and access --challenge-id. (The pass path of a turning head needs a real
-head: it is tested at unit level, tests/unit/faces/test_challenges.py.)"""
+record; the CLI's begin-access and access --challenge-id. The pass path: a portrait turned by a 2.5D head
+model (pad_synth.head_view), whose nose MTCNN sees moving as a real head's, is GRANT."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ from PIL import Image
 
 from fovea.client import FoveaClient, FoveaClientError
 from fovea.client.client import Challenge
-from fovea.faces.core.pad_synth import photo_view, rotation
+from fovea.faces.core.pad_synth import head_view, photo_view, rotation
+from fovea.faces.inprocess import InProcessFaces
+from fovea.faces.pad_eval import portrait
 from fovea.gateway.auth import add_key
+from fovea.stack.config import REPO_ROOT
 
 from .conftest import (
     CHALLENGE_DOOR,
@@ -115,6 +118,47 @@ def test_a_printed_photo_turned_as_asked_does_not_meet_the_challenge(
         again.audit_id: "challenge_reused",
         replay.audit_id: "replay",
     }
+
+
+@pytest.fixture(scope="module")
+def head() -> tuple[np.ndarray, np.ndarray]:
+    """obama2 cropped round the face (480 px) and its landmarks, to render as a head turning."""
+    faces = InProcessFaces(REPO_ROOT / "model_repository")
+    return portrait(faces, Image.open(photo_path("obama2")).convert("RGB"))
+
+
+def head_turning(head: tuple[np.ndarray, np.ndarray], kind: str, seed: int) -> list[bytes]:
+    """5 frames of the 2.5D head (pad_synth.head_view) turning 30 degrees to the person's left or right
+    (positive yaw is to their right), with sensor noise."""
+    crop, landmarks = head
+    yaws = np.linspace(15, -15, 5) if kind == "turn_left" else np.linspace(-15, 15, 5)
+    rng = np.random.default_rng(seed)
+    return [
+        jpeg(
+            np.clip(head_view(crop, landmarks, y, 0) + rng.normal(0, 2, crop.shape), 0, 255).astype(np.uint8)
+        )
+        for y in yaws
+    ]
+
+
+def test_a_head_turning_as_asked_is_granted(
+    client: FoveaClient, gallery: str, head: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """The pass path through the real pipeline: a rendered head (the portrait lifted onto a head-shaped
+    surface and turned; MTCNN finds the nose moving across the eye-mouth plane as on a real head) turning
+    the way the challenge asks is GRANT; turning the other way is DENY challenge_not_met."""
+    c = client.begin_access(CHALLENGE_DOOR)
+    ok = client.verify_access(CHALLENGE_DOOR, gallery, "obama", head_turning(head, c.kind, 1), challenge=c)
+    assert ok.decision == "GRANT" and ok.reason_kind == "match", ok
+    assert ok.challenge is not None and ok.challenge.met and ok.challenge.motion >= 0.12, ok.challenge
+    c2 = client.begin_access(CHALLENGE_DOOR)
+    wrong = "turn_right" if c2.kind == "turn_left" else "turn_left"
+    no = client.verify_access(CHALLENGE_DOOR, gallery, "obama", head_turning(head, wrong, 2), challenge=c2)
+    assert no.decision == "DENY" and no.reason_kind == "challenge_not_met", no
+    assert no.challenge is not None and no.challenge.motion < -0.12  # it moved, the other way
+    [denied_record, granted_record] = client.audit_records(CHALLENGE_DOOR, limit=2)
+    assert granted_record.audit_id == ok.audit_id and granted_record.challenge == ok.challenge
+    assert denied_record.audit_id == no.audit_id and denied_record.reason_kind == "challenge_not_met"
 
 
 def test_tampered_missing_and_expired_challenges(client: FoveaClient, gallery: str) -> None:
