@@ -69,7 +69,12 @@ MISSING, INVALID, EXPIRED, REUSED, NOT_MET = (
     "challenge_reused",
     "challenge_not_met",
 )
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(r"[0-9a-f]{32}")
+# A token's parts, checked with fullmatch on ASCII text before anything else is done with them: the expiry in
+# unix ms (digits only: str.isdigit() also takes "²³", which int() refuses) and the mac, 32 bytes in base64url
+# without padding (43 characters).
+_EXPIRY = re.compile(r"[0-9]{1,16}")
+_MAC = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
@@ -144,13 +149,21 @@ def verify(secret: bytes, challenge_id: str, token_text: str, door_id: str, now_
     """The challenge ``token_text`` stands for, when its mac is right for ``challenge_id`` and ``door_id``
     and it has not expired at ``now_ms``; else :class:`ChallengeError` (``challenge_invalid`` or
     ``challenge_expired``). The mac is checked first, so an expiry the caller changed is invalid, not
-    expired. Single use is not checked here."""
+    expired. Any malformed id or token (not ASCII, parts that do not fullmatch their pattern) is
+    ``challenge_invalid`` too: nothing a caller sends raises anything else. Single use is not checked here."""
     parts = token_text.split(".")
-    if not _ID.match(challenge_id) or len(parts) != 3 or not parts[1].isdigit() or len(parts[1]) > 16:
+    if (
+        not challenge_id.isascii()
+        or not token_text.isascii()
+        or not _ID.fullmatch(challenge_id)
+        or len(parts) != 3
+        or not _EXPIRY.fullmatch(parts[1])
+        or not _MAC.fullmatch(parts[2])
+    ):
         raise ChallengeError(INVALID, "challenge: malformed challenge id or token")
-    kind, expiry, mac = parts[0], int(parts[1]), parts[2]
+    kind, expiry, mac = parts[0], int(parts[1]), parts[2].encode("ascii")
     challenge = Challenge(challenge_id, door_id, kind, expiry)
-    if kind not in CHALLENGE_DIRECTIONS or not hmac.compare_digest(mac, _mac(secret, challenge)):
+    if kind not in CHALLENGE_DIRECTIONS or not hmac.compare_digest(mac, _mac(secret, challenge).encode()):
         raise ChallengeError(
             INVALID,
             "challenge: the token's signature does not match (challenge for another door, or altered)",

@@ -85,6 +85,36 @@ def test_expired_tampered_and_foreign_challenges_are_refused() -> None:
     refused(INVALID, SECRET, "not-hex", tok, "door-7", NOW)
 
 
+def test_malformed_tokens_are_invalid_not_errors() -> None:
+    """Before: a non-ASCII mac made hmac.compare_digest raise TypeError, and an expiry of "²³" passed
+    str.isdigit() and made int() raise ValueError (the door's DENY was then kind ``error``, with a traceback)."""
+    challenge, tok = issue(SECRET, "door-7", ["turn_left"], NOW, 20_000)
+    cid = challenge.challenge_id
+    kind, expiry, mac = tok.split(".")
+    bad_tokens = [
+        f"{kind}.{expiry}.{'é' * len(mac)}",  # non-ASCII mac
+        f"{kind}.{expiry}.{mac[:-1]}é",
+        f"{kind}.²³.{mac}",  # superscript digits: isdigit() but not int()
+        f"{kind}.{expiry[:-1]}٣.{mac}",  # an Arabic-Indic digit: int() takes it, the pattern does not
+        f"{kind}.{expiry}.{mac}\n",
+        f"{kind}.+{expiry}.{mac}",
+        f"{kind}.{expiry}.{mac}=",
+        f"{kind}.{expiry}.{mac[:-2]}",
+        f"{kind}.{expiry}.{mac.replace(mac[0], '+', 1)}",
+        f"{kind}.{'9' * 17}.{mac}",
+        f"türn_left.{expiry}.{mac}",
+    ]
+    for bad in bad_tokens:
+        with pytest.raises(ChallengeError) as info:
+            verify(SECRET, cid, bad, "door-7", NOW)
+        assert info.value.kind == INVALID, bad
+    for bad_id in (cid + "\n", cid.upper(), "٣" * 32):
+        with pytest.raises(ChallengeError) as info:
+            verify(SECRET, bad_id, tok, "door-7", NOW)
+        assert info.value.kind == INVALID, bad_id
+    assert verify(SECRET, cid, tok, "door-7", NOW) == challenge  # the well-formed one still passes
+
+
 def test_token_needs_a_real_secret() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         token(b"short", Challenge("0" * 32, "d", "turn_left", NOW))

@@ -309,7 +309,9 @@ async def test_a_still_photo_repeated_is_denied_where_the_door_requires_pad(face
     assert record.audit_id == vault.audit_id and record.pad == vault.pad
 
 
-async def test_begin_access_and_a_challenge_through_the_servicer(faces: Faces) -> None:
+async def test_begin_access_and_a_challenge_through_the_servicer(
+    faces: Faces, caplog: pytest.LogCaptureFixture
+) -> None:
     """BeginAccess at a door requiring a challenge; the answer with a tampered token is DENY
     challenge_invalid, a still burst with the genuine one challenge_not_met, the same challenge again
     challenge_reused; each reason kind in the response and the audit record."""
@@ -327,6 +329,14 @@ async def test_begin_access_and_a_challenge_through_the_servicer(faces: Faces) -
 
     bad = await faces.stub.VerifyAccess(ask(c.token + "x", image("obama2")), metadata=VERIFY)
     assert bad.decision == faces_pb2.DENY and bad.reason_kind == "challenge_invalid", bad
+    # Malformed tokens (a non-ASCII mac, an expiry of superscript digits) are challenge_invalid too, not
+    # kind error with a traceback in the log per request.
+    kind, expiry, mac = c.token.split(".")
+    caplog.clear()
+    for malformed in (f"{kind}.{expiry}.{'é' * len(mac)}", f"{kind}.²³.{mac}"):
+        odd = await faces.stub.VerifyAccess(ask(malformed, image("obama2")), metadata=VERIFY)
+        assert odd.decision == faces_pb2.DENY and odd.reason_kind == "challenge_invalid", odd
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
     still = await faces.stub.VerifyAccess(ask(c.token, *[image("obama3")] * 3), metadata=VERIFY)
     assert still.decision == faces_pb2.DENY and still.reason_kind == "challenge_not_met", still
     assert still.challenge.challenge_id == c.challenge_id and not still.challenge.met
