@@ -73,10 +73,24 @@ def group_name(endpoint: str) -> str:
 # ---------------------------------------------------------------------------------------------- endpoints
 
 
-class EndpointSpec(BaseModel):
-    """One endpoint of the webhooks file."""
+def url_origin(url: str) -> str:
+    """``scheme://host:port`` of an endpoint's URL, the only part of it that is logged or shown: a URL's
+    user info, path and query can carry a secret (``https://h/hook/<token>``, ``?token=``)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: aiohttp refuses the URL, this only names it
+        port = None
+    return f"{parts.scheme}://{host}:{port or {'https': 443, 'http': 80}.get(parts.scheme, '?')}"
 
-    model_config = ConfigDict(extra="forbid")
+
+class EndpointSpec(BaseModel):
+    """One endpoint of the webhooks file (its errors never quote what was given: a URL or a secret)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Stable: names its queue")
     url: str = Field(max_length=2048)
@@ -90,7 +104,7 @@ class EndpointSpec(BaseModel):
     def _http(cls, url: str) -> str:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"url {url[:80]!r} is not an http(s) URL with a host")
+            raise ValueError(f"url {url_origin(url)!r} is not an http(s) URL with a host")
         return url
 
     @field_validator("kinds")
@@ -107,7 +121,7 @@ class EndpointSpec(BaseModel):
 
 
 class WebhooksFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     endpoints: list[EndpointSpec] = Field(max_length=MAX_ENDPOINTS)
 
@@ -127,8 +141,12 @@ class Endpoint:
     wanted: EventFilter
     max_attempts: int
 
-    def __repr__(self) -> str:  # never the secret
-        return f"Endpoint({self.name!r}, {self.url!r})"
+    def __repr__(self) -> str:  # never the secret, nor the URL's user info, path or query
+        return f"Endpoint({self.name!r}, {self.origin!r})"
+
+    @property
+    def origin(self) -> str:
+        return url_origin(self.url)
 
 
 def load_endpoints(path: Path, default_attempts: int) -> list[Endpoint]:
@@ -485,8 +503,8 @@ class EndpointWorker:
                 return resp.status, f"HTTP {resp.status}"
         except TimeoutError:
             return 0, f"no answer within {self.settings.webhook_timeout_s:g}s"
-        except aiohttp.ClientError as exc:
-            return 0, f"{type(exc).__name__}: {exc}"[:300]
+        except aiohttp.ClientError as exc:  # the text of some (InvalidURL) holds the URL: not its secrets
+            return 0, f"{type(exc).__name__}: {exc}".replace(self.endpoint.url, self.endpoint.origin)[:300]
         finally:
             WEBHOOK_DURATION.observe(time.perf_counter() - start)
 
@@ -505,7 +523,11 @@ class WebhookDelivery:
         """Until cancelled."""
         if not self.endpoints:
             return
-        log.info("webhooks: %s as consumer %s", ", ".join(repr(e) for e in self.endpoints), self.consumer)
+        log.info(
+            "webhooks: %s as consumer %s",
+            ", ".join(f"{e.name} ({e.origin})" for e in self.endpoints),
+            self.consumer,
+        )
         connector = aiohttp.TCPConnector(limit=MAX_ENDPOINTS * self.settings.webhook_max_in_flight)
         async with aiohttp.ClientSession(connector=connector) as session:
             workers = [
@@ -525,4 +547,5 @@ __all__ = [
     "consumer_name",
     "load_endpoints",
     "load_webhooks",
+    "url_origin",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from fovea.faces.config import FacesSettings
 from fovea.faces.core.events import Event, EventFilter
 from fovea.faces.core.webhooks import DELIVERY_HEADER, verify_webhook
 from fovea.faces.events import EVENTS, EventLog, EventTooOld
-from fovea.faces.webhooks import DEAD, Endpoint, WebhookDelivery, load_endpoints
+from fovea.faces.webhooks import DEAD, Endpoint, WebhookDelivery, load_endpoints, url_origin
 
 SECRET = b"a-test-secret-of-some-length"
 
@@ -320,3 +321,37 @@ def test_the_endpoints_file(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="16"):
         load_endpoints(path, 8)
+
+
+SECRET_URL = "https://user:pw-s3cr3t@Hooks.example:8443/hook/path-s3cr3t?token=query-s3cr3t#frag-s3cr3t"
+
+
+def test_an_endpoints_url_shows_only_scheme_host_and_port(tmp_path: Path) -> None:
+    """Before: Endpoint.__repr__ (logged at INFO at start) held the whole URL, path tokens and query too."""
+    endpoint = Endpoint("ops", SECRET_URL, SECRET, EventFilter(), 1)
+    assert repr(endpoint) == "Endpoint('ops', 'https://hooks.example:8443')"
+    assert url_origin("http://10.0.0.5/in?token=x") == "http://10.0.0.5:80"
+    assert url_origin("https://h.example/p") == "https://h.example:443"
+    assert url_origin("http://[::1]:9000/p") == "http://[::1]:9000"
+    path = tmp_path / "webhooks.json"  # nor does a refused file quote the URL or a secret
+    for bad in (
+        {"name": "x", "url": "ftp://h/path-s3cr3t", "secret": "s" * 16},
+        {"name": "x", "url": SECRET_URL, "secret": ["list-s3cr3t"]},
+    ):
+        path.write_text(json.dumps({"endpoints": [bad]}))
+        with pytest.raises(ValueError) as info:
+            load_endpoints(path, 8)
+        assert "s3cr3t" not in str(info.value), info.value
+
+
+async def test_the_start_log_names_endpoints_without_their_urls_secrets(
+    log: EventLog, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fovea.faces.webhooks")
+    endpoint = Endpoint("ops", SECRET_URL, SECRET, EventFilter(), 1)
+    running = asyncio.create_task(WebhookDelivery(settings(redis_url), [endpoint], log.redis).run())
+    await until(lambda: "webhooks: ops" in caplog.text)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert "webhooks: ops (https://hooks.example:8443) as consumer test-1" in caplog.text, caplog.text
+    assert "s3cr3t" not in caplog.text, caplog.text
