@@ -19,8 +19,8 @@ from PIL import Image
 
 from fovea.common.errors import InvalidArgument, clip
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
-LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # fullmatch: "$" would allow a final "\n"
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
 
 def check_name(name: str) -> str:
@@ -29,7 +29,7 @@ def check_name(name: str) -> str:
     Raises:
         InvalidArgument: naming the rule.
     """
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise InvalidArgument(
             f"classifier name {clip(name)!r} is invalid: 1-48 characters of lowercase letters, digits, '_' "
             "and '-', starting with a letter or digit"
@@ -58,7 +58,7 @@ def check_labels(labels: Sequence[str], min_per_class: int, max_images: int) -> 
     """
     if len(labels) > max_images:
         raise InvalidArgument(f"{len(labels)} images is more than the {max_images} a training set may have")
-    bad = sorted({label for label in labels if not LABEL_PATTERN.match(label)})
+    bad = sorted({label for label in labels if not LABEL_PATTERN.fullmatch(label)})
     if bad:
         raise InvalidArgument(
             f"class name {clip(bad[0])!r} is invalid: 1-64 characters of letters, digits, space, '.', '_', '-', "

@@ -33,6 +33,7 @@ def test_check_labels_sorts_classes_and_maps_targets() -> None:
         (["cat"] * 3 + ["dog"] * 3, "at least 10 images: 'cat' has 3, 'dog' has 3"),
         (["Cat"] * 10 + ["cat"] * 10, "duplicate class name: 'Cat' and 'cat'"),
         (["c/t"] * 10 + ["dog"] * 10, "class name 'c/t' is invalid"),
+        (["cat\n"] * 10 + ["dog"] * 10, "class name 'cat\\\\n' is invalid"),  # a final newline too
         (["a"] * 60 + ["b"] * 60, "120 images is more than the 100"),
     ],
 )
@@ -43,7 +44,7 @@ def test_check_labels_refuses_with_a_message(labels: list[str], message: str) ->
 
 def test_check_name() -> None:
     assert check_name("garage-door_2") == "garage-door_2"
-    for bad in ("", "Garage", "-x", "a" * 49, "a b", "../x"):
+    for bad in ("", "Garage", "-x", "a" * 49, "a b", "../x", "bins\n"):  # "$" alone would take "bins\n"
         with pytest.raises(InvalidArgument, match="is invalid"):
             check_name(bad)
 
