@@ -105,7 +105,7 @@ async def run(settings: FacesSettings) -> None:
         [
             Registration(
                 faces_pb2_grpc.add_FacesServiceServicer_to_server,
-                FacesServicer(settings, pipeline, store, sync, comparer, door, events, webhooks.dead),
+                FacesServicer(settings, pipeline, store, sync, comparer, door, events, webhooks.dead_letters),
                 service.full_name,
             )
         ],

@@ -3,8 +3,8 @@
 
 What the caller's API key may see is decided here from the scopes the gateway passes on
 (``fovea.common.caller``): without ``faces:admin``, Identify lists only candidates under the threshold (and
-at most ``max_top_k_unprivileged``), and Verify and VerifyAccess answer an identity that is not enrolled like
-a non-match."""
+at most ``max_top_k_unprivileged``), and Verify, VerifyAccess and WatchEvents tell an identity that is not
+enrolled like a non-match."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ DEFAULT_AUDIT, MAX_AUDIT = 50, 1000
 DECISIONS = {"GRANT": faces_pb2.GRANT, "DENY": faces_pb2.DENY}
 LIVENESS = {"NOT_CHECKED": faces_pb2.NOT_CHECKED, "LIVE": faces_pb2.LIVE, "SPOOF": faces_pb2.SPOOF}
 ADMIN_SCOPE = "faces:admin"
+NO_WEBHOOKS = "no webhook endpoints configured (FOVEA_FACES_WEBHOOKS_FILE)"
 
 
 def valid(check: Callable[[T], T], value: T) -> T:
@@ -96,7 +97,8 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
         dead_letters: DeadLetters | None = None,
     ) -> None:
         """``events``: where events are told and watched (none: not told, WatchEvents FAILED_PRECONDITION);
-        ``dead_letters``: the webhook dead-letter list (none: its RPCs FAILED_PRECONDITION)."""
+        ``dead_letters``: the webhook dead-letter list (none, as when no webhook endpoint is configured:
+        its RPCs FAILED_PRECONDITION)."""
         self.settings = settings
         self.events = events
         self.dead_letters = dead_letters
@@ -421,14 +423,15 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
             after = ev.check_event_id(request.after_event_id) if request.after_event_id else ""
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from exc
+        admin = is_admin(context)  # without faces:admin, who is enrolled stays hidden (as in VerifyAccess)
         async for event in self.events.watch(wanted, after):
-            yield event_proto(event)
+            yield event_proto(event if admin else ev.without_enrollment(event))
 
     async def ListWebhookDeadLetters(
         self, request: faces_pb2.ListWebhookDeadLettersRequest, context: grpc.aio.ServicerContext
     ) -> faces_pb2.ListWebhookDeadLettersResponse:
         if self.dead_letters is None:
-            raise FailedPrecondition("webhooks are not configured on this service")
+            raise FailedPrecondition(NO_WEBHOOKS)
         if not 0 <= request.limit <= MAX_AUDIT:
             raise InvalidArgument(f"limit must be within [0, {MAX_AUDIT}], got {request.limit}")
         letters = await self.dead_letters.recent(request.endpoint, request.limit or DEFAULT_AUDIT)
@@ -450,7 +453,7 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
         self, request: faces_pb2.RedriveWebhookDeadLettersRequest, context: grpc.aio.ServicerContext
     ) -> faces_pb2.RedriveWebhookDeadLettersResponse:
         if self.dead_letters is None:
-            raise FailedPrecondition("webhooks are not configured on this service")
+            raise FailedPrecondition(NO_WEBHOOKS)
         moved = await self.dead_letters.redrive(request.endpoint, list(request.delivery_ids))
         return faces_pb2.RedriveWebhookDeadLettersResponse(redriven=moved)
 

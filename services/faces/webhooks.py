@@ -519,6 +519,12 @@ class WebhookDelivery:
         self.dead = DeadLetters(redis, settings.webhook_dead_letters_max, [e.name for e in endpoints])
         self.consumer = consumer_name(settings)
 
+    @property
+    def dead_letters(self) -> DeadLetters | None:
+        """What the dead-letter RPCs use: None when no endpoint is configured (they answer
+        FAILED_PRECONDITION then, rather than an empty list that reads as "all delivered")."""
+        return self.dead if self.endpoints else None
+
     async def run(self) -> None:
         """Until cancelled."""
         if not self.endpoints:

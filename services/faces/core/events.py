@@ -4,9 +4,15 @@ A door decision is told from its audit record (``door_events``): one ``access_gr
 ``access_denied`` event per VerifyAccess, plus ``pad_failed`` when a presentation-attack defence said no
 (the geometry check found an attack, or could not tell where the door requires it; a liveness spoof; a
 replayed burst; a challenge not met, expired, reused, invalid or missing) and ``unknown_face`` when the face
-matched no enrolled identity; all of them carry the record's audit id. Identify tells ``unknown_face`` for a photo
+matched no enrolled identity (or the claimed identity is not enrolled: both read alike, see below); all of
+them carry the record's audit id. Identify tells ``unknown_face`` for a photo
 with faces that matched nobody; Enroll, DeleteIdentity and DeleteTemplate tell ``enrolled``,
 ``identity_deleted`` and ``template_deleted``.
+
+The stream keeps the full record. A watcher without ``faces:admin`` sees the events through
+:func:`without_enrollment`, as VerifyAccess answers such a caller (``core.access.without_enrollment``): a
+claimed identity that is not enrolled reads like one that did not match ("no match", kind ``no_match``),
+so watching events tells no more about who is enrolled than asking the door does.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+
+from fovea.faces.core.access import ENROLLMENT_KINDS
 
 ACCESS_GRANTED = "access_granted"
 ACCESS_DENIED = "access_denied"
@@ -38,9 +46,11 @@ MAX_REASON_CHARS = 1000
 EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
 """A Redis stream id, as events are numbered (``<unix ms>-<n>``); ``0`` stands for "the beginning"."""
 
-# Audit-record reason kinds (``core.access``) that mean the face matched nobody it was compared with, and
-# those of the presentation-attack defences (besides every ``challenge_*`` kind).
-_UNKNOWN_KINDS = frozenset({"no_match"})
+# Audit-record reason kinds (``core.access``) that mean the face matched nobody it was compared with (an
+# identity that is not enrolled has nothing to match: both tell unknown_face, so the events of the two read
+# the same once their reasons are hidden), and those of the presentation-attack defences (besides every
+# ``challenge_*`` kind).
+_UNKNOWN_KINDS = ENROLLMENT_KINDS
 _PAD_KINDS = frozenset({"pad", "liveness", "replay"})
 
 
@@ -120,6 +130,15 @@ def _with_kind(event: Event, kind: str) -> Event:
     return Event(**{**asdict(event), "kind": kind})
 
 
+def without_enrollment(event: Event) -> Event:
+    """``event`` as a watcher who may not learn who is enrolled sees it: the door events of a DENY for no
+    match and of one for an identity that is not enrolled read the same (reason "no match", kind
+    ``no_match``, as ``core.access.without_enrollment`` answers VerifyAccess); other events as they are."""
+    if event.reason_kind not in ENROLLMENT_KINDS:
+        return event
+    return replace(event, reason="no match", reason_kind="no_match")
+
+
 @dataclass(frozen=True)
 class EventFilter:
     """Which events a watcher or a webhook endpoint wants; an empty set means any."""
@@ -174,4 +193,5 @@ __all__ = [
     "check_event_id",
     "door_events",
     "id_key",
+    "without_enrollment",
 ]

@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from fovea.faces.core.events import Event, EventFilter, check_event_id, door_events, id_key
+from fovea.faces.core.events import (
+    Event,
+    EventFilter,
+    check_event_id,
+    door_events,
+    id_key,
+    without_enrollment,
+)
 
 
 def record(decision: str, kind: str, pad_verdict: str = "NOT_CHECKED") -> dict[str, str]:
@@ -45,6 +52,7 @@ def test_a_grant_is_one_event_with_the_audit_id() -> None:
     ("decision", "kind", "pad", "kinds"),
     [
         ("DENY", "no_match", "NOT_CHECKED", ["access_denied", "unknown_face"]),
+        ("DENY", "unknown_identity", "NOT_CHECKED", ["access_denied", "unknown_face"]),  # as no_match
         ("DENY", "pad", "ATTACK", ["access_denied", "pad_failed"]),
         ("DENY", "pad", "UNDECIDED", ["access_denied", "pad_failed"]),  # required and could not tell
         ("GRANT", "match", "ATTACK", ["access_granted", "pad_failed"]),  # policy "record"
@@ -59,6 +67,26 @@ def test_denials_tell_what_failed(decision: str, kind: str, pad: str, kinds: lis
     events = door_events(record(decision, kind, pad), "6-1")
     assert [e.kind for e in events] == kinds
     assert {e.audit_id for e in events} == {"6-1"} and {e.decision for e in events} == {decision}
+
+
+def test_without_admin_an_identity_not_enrolled_reads_like_no_match() -> None:
+    """Before: a watcher with faces:events alone saw reason kind unknown_identity and "identity X has no
+    templates in gallery G" (and no unknown_face event for it), which VerifyAccess hides from it."""
+    not_enrolled = {
+        **record("DENY", "unknown_identity"),
+        "reason": "identity obama has no templates in gallery office",
+    }
+    no_match = {**record("DENY", "no_match"), "reason": "no match: best distance 0.812 >= threshold 0.600"}
+    hidden = [[without_enrollment(e) for e in door_events(r, "6-1")] for r in (not_enrolled, no_match)]
+    assert hidden[0] and hidden[0] == hidden[1]  # the two read the same, event for event
+    assert {(e.reason, e.reason_kind) for e in hidden[0]} == {("no match", "no_match")}
+    full = door_events(not_enrolled, "6-1")  # what the stream keeps (admins, webhooks): the full record
+    assert {e.reason_kind for e in full} == {"unknown_identity"} and "no templates" in full[0].reason
+    for kind in ("match", "pad", "challenge_invalid", "no_face"):  # other reasons are not enrollment
+        [event] = door_events(record("DENY", kind), "6-2")[:1]
+        assert without_enrollment(event) == event
+    enrolled = Event("enrolled", 5, gallery_id="g", identity_id="i", reason="1 template(s) added")
+    assert without_enrollment(enrolled) == enrolled
 
 
 def test_fields_round_trip_and_long_reasons_are_cut() -> None:

@@ -32,12 +32,15 @@ from fovea.faces.__main__ import liveness_checks
 from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import DoorPolicies, DoorPolicy
+from fovea.faces.core.events import EventFilter
 from fovea.faces.door import DoorAccess
+from fovea.faces.events import EventLog
 from fovea.faces.pipeline import FacePipeline
 from fovea.faces.servicer import FacesServicer
 from fovea.faces.store import FaceStore
 from fovea.faces.sync import GallerySync
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
+from fovea.faces.webhooks import DeadLetters, Endpoint, WebhookDelivery
 from fovea.models.samples import sample
 
 ADMIN = (scopes_header(["faces:admin", "faces:verify", "faces:identify"]),)
@@ -104,15 +107,21 @@ class Faces:
 
 
 async def start(
-    settings: FacesSettings, triton: InProcessTriton, policies: DoorPolicies, *, synced: bool = True
+    settings: FacesSettings,
+    triton: InProcessTriton,
+    policies: DoorPolicies,
+    *,
+    synced: bool = True,
+    events: EventLog | None = None,
+    dead_letters: DeadLetters | None = None,
 ) -> AsyncIterator[Faces]:
     """The service on port 0; with ``synced``, once its galleries are in step with Redis."""
     store = FaceStore(settings.redis_url)
     sync = GallerySync(store)
     pipeline = FacePipeline(settings, triton)  # type: ignore[arg-type]
     comparer = Comparer(pipeline, sync)
-    door = DoorAccess(settings, pipeline, comparer, store, policies, liveness_checks(policies))
-    servicer = FacesServicer(settings, pipeline, store, sync, comparer, door)
+    door = DoorAccess(settings, pipeline, comparer, store, policies, liveness_checks(policies), events)
+    servicer = FacesServicer(settings, pipeline, store, sync, comparer, door, events, dead_letters)
     name = faces_pb2.DESCRIPTOR.services_by_name["FacesService"].full_name
     reg = Registration(faces_pb2_grpc.add_FacesServiceServicer_to_server, servicer, name)
     handle = await create_server("faces", "127.0.0.1:0", [reg], max_message_bytes=32 * 1024 * 1024)
@@ -350,3 +359,70 @@ async def test_begin_access_and_a_challenge_through_the_servicer(
     ).records
     assert [r.reason_kind for r in records] == ["challenge_reused", "challenge_not_met", "challenge_invalid"]
     assert records[1].challenge == still.challenge
+
+
+async def test_watch_events_hides_who_is_enrolled_from_watchers_without_admin(
+    redis_url: str, triton: InProcessTriton
+) -> None:
+    """Before: a watcher with faces:events alone saw "identity X has no templates in gallery G" (kind
+    unknown_identity) in the door's events, which VerifyAccess hides from a caller without faces:admin."""
+    settings = FacesSettings(redis_url=redis_url)
+    events = EventLog(redis_url, block_ms=100)
+    await events.redis.delete("fovea:faces:events")
+    policies = DoorPolicies(DoorPolicy(min_matching_frames=1))
+    try:
+        async for f in start(settings, triton, policies, events=events):
+            await f.stub.CreateGallery(faces_pb2.CreateGalleryRequest(gallery_id=f.gallery), metadata=ADMIN)
+            await enroll(f, "obama", "obama")
+            ghost = await f.stub.VerifyAccess(access(f, "d1", "ghost", image("obama2")), metadata=VERIFY)
+            other = await f.stub.VerifyAccess(access(f, "d1", "obama", image("biden")), metadata=VERIFY)
+            assert ghost.reason_kind == other.reason_kind == "no_match", (ghost, other)
+
+            async def watch(
+                stub: faces_pb2_grpc.FacesServiceStub, metadata: tuple[tuple[str, str], ...]
+            ) -> list[faces_pb2.Event]:
+                request = faces_pb2.WatchEventsRequest(after_event_id="0", door_ids=["d1"])
+                out: list[faces_pb2.Event] = []
+                async for event in stub.WatchEvents(request, metadata=metadata, timeout=10):
+                    out.append(event)
+                    if len(out) == 4:  # access_denied and unknown_face for each
+                        return out
+                return out
+
+            seen = await watch(f.stub, (scopes_header(["faces:events"]),))
+            assert [e.kind for e in seen] == ["access_denied", "unknown_face"] * 2, seen
+            assert {(e.reason, e.reason_kind) for e in seen} == {("no match", "no_match")}, seen
+            assert {e.audit_id for e in seen} == {ghost.audit_id, other.audit_id}
+            full = await watch(f.stub, (scopes_header(["faces:events", "faces:admin"]),))
+            assert [e.reason_kind for e in full] == ["unknown_identity"] * 2 + ["no_match"] * 2, full
+            assert "no templates" in full[0].reason and "best distance" in full[2].reason, full
+    finally:
+        await events.close()
+
+
+async def test_dead_letter_rpcs_without_webhook_endpoints_are_failed_precondition(
+    redis_url: str, triton: InProcessTriton
+) -> None:
+    """Before: the service always had a dead-letter list, so without endpoints these answered an empty
+    list / 0 redriven instead of FAILED_PRECONDITION."""
+    settings = FacesSettings(redis_url=redis_url)
+    events = EventLog(redis_url)
+    endpoint = Endpoint("ops", "http://127.0.0.1:9/hook", b"s" * 16, EventFilter(), 1)
+    assert isinstance(WebhookDelivery(settings, [endpoint], events.redis).dead_letters, DeadLetters)
+    none = WebhookDelivery(settings, [], events.redis).dead_letters
+    assert none is None
+    try:
+        async for f in start(settings, triton, DoorPolicies(), dead_letters=none):
+            calls = [
+                f.stub.ListWebhookDeadLetters(faces_pb2.ListWebhookDeadLettersRequest(), metadata=ADMIN),
+                f.stub.RedriveWebhookDeadLetters(
+                    faces_pb2.RedriveWebhookDeadLettersRequest(endpoint="ops"), metadata=ADMIN
+                ),
+            ]
+            for call in calls:
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await call
+                assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                assert info.value.details() == "no webhook endpoints configured (FOVEA_FACES_WEBHOOKS_FILE)"
+    finally:
+        await events.close()
