@@ -8,11 +8,19 @@ Keys (``fovea:faces`` prefix):
   decision was.
 * ``seen:<door>:<sha256>``: one per frame a door received (SHA-256 of the encoded bytes), kept
   ``replay_window_s``: a burst holding a frame the door has seen before is a replay (DENY ``replay``). A
-  camera never sends the same bytes twice (sensor noise), a recorded burst sent again does.
+  camera never sends the same bytes twice (sensor noise), a recorded burst sent again does. The check
+  compares exact bytes: it stops the same frames sent again, not frames re-encoded (or changed by one
+  pixel), which the challenge and the PAD checks are for. The keys are bounded by their expiry: at most
+  (VerifyAccess calls per second at such doors) x ``replay_window_s`` x (distinct frames per burst) keys,
+  about 200 bytes each in Redis (10 calls/s, 600 s, 10 frames: 60,000 keys, about 12 MB).
+
+The frames are hashed in a worker thread (``asyncio.to_thread``; hashlib releases the GIL): a burst can
+be ``max_photos`` frames of up to ``max_message_bytes`` in all, too much to hash in the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -162,7 +170,8 @@ class DoorChallenges:
         checked (and the frames recorded) only at doors that require PAD or use challenges."""
         if policy.pad != "require" and policy.challenge == "off":
             return
-        seen = await self.ledger.seen_before(door_id, frame_digests(frames), self.settings.replay_window_s)
+        digests = await asyncio.to_thread(frame_digests, frames)  # not in the event loop: up to MiBs
+        seen = await self.ledger.seen_before(door_id, digests, self.settings.replay_window_s)
         if seen:
             raise Denied(
                 "replay",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
+import fovea.faces.challenges
 from fovea.common.errors import FailedPrecondition, InvalidArgument
 from fovea.faces.__main__ import challenge_secret
 from fovea.faces.challenges import ChallengeLedger, DoorChallenges, frame_digests, load_secret
@@ -124,6 +126,23 @@ async def test_a_frame_seen_before_at_the_door_is_a_replay(door: tuple[DoorChall
         hashlib.sha256(b"a").hexdigest(),
         hashlib.sha256(b"b").hexdigest(),
     ]
+
+
+async def test_frames_are_hashed_outside_the_event_loop(
+    door: tuple[DoorChallenges, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: SHA-256 of every frame (up to max_message_bytes a burst) ran in the grpc.aio event loop."""
+    challenges, _ = door
+    threads: list[int] = []
+
+    def recorded(frames: list[bytes]) -> list[str]:
+        threads.append(threading.get_ident())
+        return frame_digests(frames)
+
+    monkeypatch.setattr(fovea.faces.challenges, "frame_digests", recorded)
+    await challenges.check_replay("thread-door", [b"x" * 4096, b"y"], REQUIRE)
+    assert threads and threading.get_ident() not in threads
+    await denied("replay", challenges.check_replay("thread-door", [b"y"], REQUIRE))
 
 
 async def test_a_head_turning_as_asked_is_granted(door: tuple[DoorChallenges, Clock]) -> None:
