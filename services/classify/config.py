@@ -94,6 +94,27 @@ class ClassifySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stop
     )
     max_queued_jobs: int = Field(100, ge=1, description="Training jobs queued at most -> RESOURCE_EXHAUSTED")
     watch_poll_s: float = Field(0.2, gt=0, le=10, description="How often WatchTrainingJob looks for progress")
+    job_lease_s: float = Field(
+        900.0,
+        ge=10,
+        le=24 * 3600,
+        description=(
+            "A running job's lease, renewed with its progress: a redelivered job is not started again while "
+            "it is fresh; longer than train_triton_timeout_s (the longest wait between progress updates)"
+        ),
+    )
+    max_watch_streams: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="WatchTrainingJob streams open at once per process -> RESOURCE_EXHAUSTED",
+    )
+    watch_max_s: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="Longest WatchTrainingJob stream (then DEADLINE_EXCEEDED: watch again)",
+    )
     visibility_timeout_s: int = Field(
         3600, ge=5, description="Redis broker: an unacknowledged job is redelivered after this (worker lost)"
     )

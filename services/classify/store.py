@@ -11,15 +11,22 @@ Keys (prefix ``fovea:classify``):
   backbone's ONNX file (a rebuilt backbone does not reuse them); expire after ``feature_cache_ttl_s``.
 
 A job moves QUEUED -> RUNNING -> SUCCEEDED | FAILED; a finished job is never changed again (a redelivered
-message finds it finished and does nothing).
+message finds it finished and does nothing). A RUNNING job has an ``owner`` (the worker running it) and a
+``lease_until``, renewed with each progress update: a redelivered message finds the lease fresh and does not
+start the job a second time; once the lease ran out (its worker was lost) another worker takes it over.
+
+Every Redis error is ``UpstreamUnavailable`` (UNAVAILABLE: the worker's task retries, callers are told to
+retry). A job id is 32 hex digits; any other is NOT_FOUND before Redis is asked.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +38,28 @@ from fovea.common.errors import NotFound, UpstreamUnavailable
 PREFIX = "fovea:classify"
 QUEUED, RUNNING, SUCCEEDED, FAILED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED"
 TERMINAL = frozenset({SUCCEEDED, FAILED})
+STARTED, ENDED, BUSY = "STARTED", "ENDED", "BUSY"  # what start() found
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_job_id(job_id: str) -> str:
+    """``job_id`` when it is one :meth:`TrainingStore.create` could have made (32 hex digits).
+
+    Raises:
+        NotFound: any other string (never a key of Redis' own).
+    """
+    if not JOB_ID.fullmatch(job_id):
+        raise NotFound(f"no training job {job_id[:64]!r} (job ids are 32 hex digits)")
+    return job_id
+
+
+@contextmanager
+def _redis(what: str) -> Iterator[None]:
+    """``RedisError`` -> ``UpstreamUnavailable`` (the address left out of the message)."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise UpstreamUnavailable(f"Redis did not {what}; retry later ({type(exc).__name__})") from exc
 
 
 @dataclass
@@ -55,14 +84,15 @@ _INTS = ("epoch", "epochs")
 
 
 class TrainingStore:
-    def __init__(self, url: str, job_ttl_s: int, feature_ttl_s: int) -> None:
+    def __init__(self, url: str, job_ttl_s: int, feature_ttl_s: int, lease_s: float = 900.0) -> None:
         self.redis: Any = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=2)
         self.job_ttl_s = job_ttl_s
         self.feature_ttl_s = feature_ttl_s
+        self.lease_s = lease_s
 
     @staticmethod
     def key(job_id: str, part: str = "") -> str:
-        return f"{PREFIX}:job:{job_id}" + (f":{part}" if part else "")
+        return f"{PREFIX}:job:{check_job_id(job_id)}" + (f":{part}" if part else "")
 
     def ping(self) -> bool:
         try:
@@ -76,38 +106,34 @@ class TrainingStore:
         """Store a QUEUED job with its images; returns its id."""
         job_id = uuid.uuid4().hex
         now = time.time()
-        try:
-            with self.redis.pipeline(transaction=True) as pipe:
-                pipe.rpush(self.key(job_id, "images"), *images)
-                pipe.set(self.key(job_id, "labels"), json.dumps(list(labels)))
-                pipe.hset(
-                    self.key(job_id),
-                    mapping={
-                        "name": name,
-                        "state": QUEUED,
-                        "stage": "queued",
-                        "epochs": int(options.get("epochs", 0)),
-                        "options": json.dumps(options),
-                        "created": now,
-                        "updated": now,
-                    },
-                )
-                for key in (self.key(job_id), self.key(job_id, "images"), self.key(job_id, "labels")):
-                    pipe.expire(key, self.job_ttl_s)
-                pipe.execute()
-        except redis.RedisError as exc:
-            raise UpstreamUnavailable(f"Redis did not store the training job: {exc}") from exc
+        with _redis("store the training job"), self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(self.key(job_id, "images"), *images)
+            pipe.set(self.key(job_id, "labels"), json.dumps(list(labels)))
+            pipe.hset(
+                self.key(job_id),
+                mapping={
+                    "name": name,
+                    "state": QUEUED,
+                    "stage": "queued",
+                    "epochs": int(options.get("epochs", 0)),
+                    "options": json.dumps(options),
+                    "created": now,
+                    "updated": now,
+                },
+            )
+            for key in (self.key(job_id), self.key(job_id, "images"), self.key(job_id, "labels")):
+                pipe.expire(key, self.job_ttl_s)
+            pipe.execute()
         return job_id
 
     def drop(self, job_id: str) -> None:
         """Remove a job entirely (its message could not be queued)."""
-        self.redis.delete(self.key(job_id), self.key(job_id, "images"), self.key(job_id, "labels"))
+        with _redis("remove the training job"):
+            self.redis.delete(self.key(job_id), self.key(job_id, "images"), self.key(job_id, "labels"))
 
     def get(self, job_id: str) -> TrainingJob:
-        try:
-            raw = self.redis.hgetall(self.key(job_id)) if job_id else {}
-        except redis.RedisError as exc:
-            raise UpstreamUnavailable(f"Redis did not answer: {exc}") from exc
+        with _redis("answer"):
+            raw = self.redis.hgetall(self.key(job_id))
         if not raw:
             raise NotFound(f"no training job {job_id[:64]!r} (unknown, or expired)")
         fields = {k.decode(): v.decode() for k, v in raw.items()}
@@ -124,33 +150,64 @@ class TrainingStore:
 
     def inputs(self, job_id: str) -> tuple[list[bytes], list[str]]:
         """The job's images and their labels (empty once the job has ended)."""
-        images = self.redis.lrange(self.key(job_id, "images"), 0, -1)
-        labels = json.loads(self.redis.get(self.key(job_id, "labels")) or b"[]")
+        with _redis("return the job's images"):
+            images = self.redis.lrange(self.key(job_id, "images"), 0, -1)
+            labels = json.loads(self.redis.get(self.key(job_id, "labels")) or b"[]")
         return list(images), list(labels)
 
     def update(self, job_id: str, **fields: Any) -> None:
-        """Progress of a running job (stage, epoch, loss, validation_accuracy)."""
-        self.redis.hset(self.key(job_id), mapping={**fields, "updated": time.time()})
+        """Progress of a running job (stage, epoch, loss, validation_accuracy); renews its lease."""
+        now = time.time()
+        with _redis("record the job's progress"):
+            self.redis.hset(
+                self.key(job_id), mapping={**fields, "updated": now, "lease_until": now + self.lease_s}
+            )
 
-    def start(self, job_id: str) -> bool:
-        """QUEUED (or RUNNING after a lost worker) -> RUNNING; False when the job already ended."""
-        with self.redis.pipeline() as pipe:
+    def start(self, job_id: str, owner: str) -> str:
+        """QUEUED (or RUNNING with a lease that ran out: a lost worker) -> RUNNING, leased to ``owner``.
+
+        Returns ``STARTED``; ``ENDED`` when the job ended (or is gone); ``BUSY`` when another owner holds a
+        fresh lease (a redelivered message while the job runs elsewhere).
+        """
+        key = self.key(job_id)
+        with _redis("start the training job"), self.redis.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(self.key(job_id))
-                    state = pipe.hget(self.key(job_id), "state")
+                    pipe.watch(key)
+                    state, holder, lease = pipe.hmget(key, ["state", "owner", "lease_until"])
                     if state is None or state.decode() in TERMINAL:
                         pipe.unwatch()
-                        return False
+                        return ENDED
+                    now = time.time()
+                    if (
+                        state.decode() == RUNNING
+                        and holder is not None
+                        and holder.decode() != owner
+                        and float(lease or 0) > now
+                    ):
+                        pipe.unwatch()
+                        return BUSY
                     pipe.multi()
                     pipe.hset(
-                        self.key(job_id),
-                        mapping={"state": RUNNING, "stage": "starting", "updated": time.time()},
+                        key,
+                        mapping={
+                            "state": RUNNING,
+                            "stage": "starting",
+                            "updated": now,
+                            "owner": owner,
+                            "lease_until": now + self.lease_s,
+                        },
                     )
                     pipe.execute()
-                    return True
+                    return STARTED
                 except redis.WatchError:
                     continue
+
+    def lease_left(self, job_id: str) -> float:
+        """Seconds until the job's lease runs out (0 when it has none, or it ran out)."""
+        with _redis("answer"):
+            lease = self.redis.hget(self.key(job_id), "lease_until")
+        return max(0.0, float(lease or 0) - time.time())
 
     def finish(
         self, job_id: str, state: str, *, result: dict[str, Any] | None = None, error: str = ""
@@ -161,18 +218,17 @@ class TrainingStore:
             fields["result"] = json.dumps(result)
         if error:
             fields["error"] = error
-        with self.redis.pipeline(transaction=True) as pipe:
+        with _redis("record the job's end"), self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key(job_id), mapping=fields)
+            pipe.hdel(self.key(job_id), "lease_until")
             pipe.expire(self.key(job_id), self.job_ttl_s)
             pipe.delete(self.key(job_id, "images"), self.key(job_id, "labels"))
             pipe.execute()
 
     def queued(self, queue: str) -> int:
         """Messages waiting in the Celery queue (the Redis list of that name)."""
-        try:
+        with _redis("answer"):
             return int(self.redis.llen(queue))
-        except redis.RedisError as exc:
-            raise UpstreamUnavailable(f"Redis did not answer: {exc}") from exc
 
     # ---------------------------------------------------------------------------------- features cache
     @staticmethod
@@ -182,11 +238,12 @@ class TrainingStore:
     def cached_features(self, backbone: str, digests: Sequence[str]) -> list[np.ndarray | None]:
         if not digests:
             return []
-        values = self.redis.mget([self.feature_key(backbone, d) for d in digests])
+        with _redis("return cached features"):
+            values = self.redis.mget([self.feature_key(backbone, d) for d in digests])
         return [None if v is None else np.frombuffer(v, np.float32).copy() for v in values]
 
     def cache_features(self, backbone: str, digests: Sequence[str], features: np.ndarray) -> None:
-        with self.redis.pipeline(transaction=False) as pipe:
+        with _redis("cache the features"), self.redis.pipeline(transaction=False) as pipe:
             for digest, row in zip(digests, features, strict=True):
                 pipe.set(
                     self.feature_key(backbone, digest),
@@ -196,4 +253,16 @@ class TrainingStore:
             pipe.execute()
 
 
-__all__ = ["FAILED", "QUEUED", "RUNNING", "SUCCEEDED", "TERMINAL", "TrainingJob", "TrainingStore"]
+__all__ = [
+    "BUSY",
+    "ENDED",
+    "FAILED",
+    "QUEUED",
+    "RUNNING",
+    "STARTED",
+    "SUCCEEDED",
+    "TERMINAL",
+    "TrainingJob",
+    "TrainingStore",
+    "check_job_id",
+]

@@ -3,7 +3,9 @@
 Its own queue (``fovea.classify``) and worker process (``fovea worker classify``), not the style worker's:
 a training job holds a core for its head training and a burst of Triton calls for its features, while style
 jobs wait on Triton; separate workers scale (and are limited) apart, and each reads its own settings.
-``acks_late`` because a rerun is harmless: the store lets a job that ended run no further. Retries only for
+``acks_late`` because a rerun is harmless: the store lets a job that ended run no further, a job another worker
+holds (a fresh lease) is not started twice but looked at again when the lease runs out, and a job that added
+its version already gets that version back (``TrainedRepository.add_version``). Retries only for
 Triton or Redis UNAVAILABLE, with backoff and a bound.
 """
 
@@ -15,7 +17,7 @@ from celery import Celery, Task
 
 from fovea.classify.config import ClassifySettings
 from fovea.classify.replicas import TritonReplicas
-from fovea.classify.store import FAILED, TrainingStore
+from fovea.classify.store import BUSY, FAILED, TrainingStore
 from fovea.classify.trained import TrainedRepository
 from fovea.classify.trainer import Trainer
 from fovea.common.errors import NotFound, UpstreamUnavailable
@@ -46,7 +48,9 @@ def create_app(settings: ClassifySettings) -> Celery:
 
 
 def open_store(settings: ClassifySettings) -> TrainingStore:
-    return TrainingStore(settings.redis_url, settings.job_ttl_s, settings.feature_cache_ttl_s)
+    return TrainingStore(
+        settings.redis_url, settings.job_ttl_s, settings.feature_cache_ttl_s, settings.job_lease_s
+    )
 
 
 def open_repository(settings: ClassifySettings) -> TrainedRepository:
@@ -79,7 +83,12 @@ def register_train(app: Celery, trainer: Trainer) -> Task:
     @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES, shared=False)
     def train(self: Task, job_id: str) -> str:
         try:
-            return trainer.run(job_id)
+            state = trainer.run(job_id)
+            if state == BUSY:  # running elsewhere: look again when that worker's lease runs out
+                countdown = trainer.store.lease_left(job_id) + 1.0
+                log.info("training job %s runs on another worker; looking again in %.0f s", job_id, countdown)
+                train.apply_async(args=[job_id], countdown=countdown)
+            return state
         except NotFound:
             log.info("training job %s is gone (expired): nothing to do", job_id)
             return "GONE"

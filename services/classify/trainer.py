@@ -13,7 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
+import socket
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ from fovea.classify.core.training import (
     train_head,
 )
 from fovea.classify.replicas import TritonReplicas
-from fovea.classify.store import FAILED, SUCCEEDED, TrainingJob, TrainingStore
+from fovea.classify.store import FAILED, STARTED, SUCCEEDED, TrainingJob, TrainingStore
 from fovea.classify.trained import TrainedRepository, model_name
 from fovea.common.errors import FoveaError, UpstreamUnavailable, public_message
 from fovea.common.images import decode_image_reduced, limits_from
@@ -60,6 +63,7 @@ class Trainer:
         self.replicas = replicas  # set: new versions are loaded on every Triton replica
         self.limits = limits_from(settings)
         self._backbone_digest: tuple[float, str] | None = None
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this worker's leases
 
     @property
     def backbone_path(self) -> Path:
@@ -74,13 +78,15 @@ class Trainer:
         return self._backbone_digest[1]
 
     def run(self, job_id: str) -> str:
-        """Run job ``job_id``; returns its final state (or ``ENDED`` for a job that had already ended).
+        """Run job ``job_id``; returns its final state, ``ENDED`` for a job that had already ended, or
+        ``BUSY`` for one another worker runs (its lease is fresh: the task looks again when it runs out).
 
         Raises:
             UpstreamUnavailable: Triton or Redis is down (the task retries; the job stays RUNNING).
         """
-        if not self.store.start(job_id):
-            return "ENDED"
+        started = self.store.start(job_id, self.owner)
+        if started != STARTED:
+            return started
         job = self.store.get(job_id)
         try:
             result = self._train(job)
