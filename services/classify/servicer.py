@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -22,11 +23,12 @@ from fovea.classify.core.explain import class_index
 from fovea.classify.core.training import check_labels, check_name
 from fovea.classify.pipeline import Classifier, finish, finish_explain, load_head, prepare, prepare_explain
 from fovea.classify.replicas import TritonReplicas
-from fovea.classify.store import TERMINAL, TrainingJob, TrainingStore
+from fovea.classify.store import TERMINAL, TrainingJob, TrainingStore, check_job_id
 from fovea.classify.tasks import QUEUE, TASK_NAME
 from fovea.classify.trained import TrainedClassifier, TrainedRepository, model_name
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
 from fovea.common.errors import (
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     InvalidImage,
@@ -35,10 +37,10 @@ from fovea.common.errors import (
     UpstreamUnavailable,
     clip,
 )
-from fovea.common.images import decode_image, limits_from
+from fovea.common.images import decode_image_reduced, limits_from
 from fovea.common.triton import TritonClient
 from fovea.common.v1 import common_pb2
-from fovea.serving.classifier import FEATURE_MAP_OUTPUT
+from fovea.serving.classifier import FEATURE_MAP_OUTPUT, RESIZE_SIDE
 
 STATES = {
     "QUEUED": classify_pb2.TRAINING_QUEUED,
@@ -74,6 +76,8 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         self.replicas = replicas  # set: rollback checks, and delete unloads, on every Triton replica
         self.limits = limits_from(settings)
         self._heads: dict[str, np.ndarray] = {}  # Explain: each built-in classifier's head, read once
+        self._checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="classify-training-check")
+        self._watches = 0  # WatchTrainingJob streams open now
 
     def _training(self) -> Training:
         if self.training is None:
@@ -214,9 +218,10 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
                 f"the images hold {total} bytes, more than the {s.max_training_bytes} a training set may have: "
                 "send smaller photos (e.g. 512 px on the longer side is plenty)"
             )
+        self._training().repository.check_trainable(name)
         for i, item in enumerate(request.images):
-            try:
-                decode_image(item.image.data, self.limits)
+            try:  # as the worker decodes it: a JPEG at 1/2..1/8 scale where the crop allows
+                decode_image_reduced(item.image.data, self.limits, (RESIZE_SIDE, RESIZE_SIDE))
             except InvalidImage as exc:
                 raise InvalidImage(f"image {i} (class {item.label!r}): {exc}") from exc
         return options
@@ -225,7 +230,9 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         self, request: classify_pb2.TrainClassifierRequest, context: grpc.aio.ServicerContext
     ) -> classify_pb2.TrainingJob:
         training = self._training()
-        options = await asyncio.to_thread(self._check_training, request)
+        # Up to max_training_images decodes: on their own small pool, not the one Classify's requests use.
+        loop = asyncio.get_running_loop()
+        options = await loop.run_in_executor(self._checks, self._check_training, request)
         if await asyncio.to_thread(training.store.queued, QUEUE) >= self.settings.max_queued_jobs:
             raise ResourceExhausted(f"{self.settings.max_queued_jobs} training jobs are queued; retry later")
         job_id = await asyncio.to_thread(
@@ -283,17 +290,39 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
     async def WatchTrainingJob(
         self, request: classify_pb2.GetTrainingJobRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[classify_pb2.TrainingJob]:
+        """Progress until the job ends, its record is gone (expired), or ``watch_max_s`` passed; at most
+        ``max_watch_streams`` at once (RESOURCE_EXHAUSTED beyond)."""
         store = self._training().store
-        last = None
-        while True:
-            job = await asyncio.to_thread(store.get, request.job_id)
-            seen = (job.state, job.stage, job.epoch, job.updated)
-            if seen != last:
-                last = seen
-                yield self._job(job)
-                if job.state in TERMINAL:
-                    return
-            await asyncio.sleep(self.settings.watch_poll_s)
+        check_job_id(request.job_id)
+        if self._watches >= self.settings.max_watch_streams:
+            raise ResourceExhausted(
+                f"{self.settings.max_watch_streams} training jobs are watched already; retry later, or poll "
+                "with GetTrainingJob"
+            )
+        self._watches += 1
+        try:
+            deadline = time.monotonic() + self.settings.watch_max_s
+            last = None
+            while True:
+                try:
+                    job = await asyncio.to_thread(store.get, request.job_id)
+                except NotFound:
+                    if last is None:
+                        raise
+                    return  # the record expired while watched
+                seen = (job.state, job.stage, job.epoch, job.updated)
+                if seen != last:
+                    last = seen
+                    yield self._job(job)
+                    if job.state in TERMINAL:
+                        return
+                if time.monotonic() >= deadline:
+                    raise DeadlineExceeded(
+                        f"watched for {self.settings.watch_max_s:.0f} s and the job has not ended; watch again"
+                    )
+                await asyncio.sleep(self.settings.watch_poll_s)
+        finally:
+            self._watches -= 1
 
     async def RollbackClassifier(
         self, request: classify_pb2.RollbackClassifierRequest, context: grpc.aio.ServicerContext
@@ -306,14 +335,18 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         wanted = request.version or max(
             [v.version for v in current.versions if v.version < current.active], default=0
         )
-        if wanted:
-            current.version(wanted)  # NotFound naming the versions there are
+        if not wanted:
+            raise FailedPrecondition(
+                f"classifier {request.name!r} has no version before {current.active}; name one with --to"
+            )
+        current.version(wanted)  # NotFound naming the versions there are
         control = self.triton if self.replicas is None else self.replicas
-        if wanted and not await control.is_model_ready(current.model, str(wanted)):
+        if not await control.is_model_ready(current.model, str(wanted)):
             raise FailedPrecondition(
                 f"version {wanted} of {request.name!r} is not loaded in Triton; train again or load the model"
             )
-        classifier = await asyncio.to_thread(repository.set_active, request.name, request.version)
+        # ``wanted``, not 0: the version checked, even if another rollback moved the active one meanwhile
+        classifier = await asyncio.to_thread(repository.set_active, request.name, wanted)
         return self._info(classifier)
 
     async def DeleteClassifier(

@@ -10,13 +10,23 @@
 The repository is the stack's user model repository (``<data dir>/user-models``), which Triton serves beside
 ``model_repository/`` and which is writable where the platform repository is not (compose, Kubernetes: a
 volume shared by Triton, the classify service and its worker). Writers (a training job adding a version, the
-service rolling back or deleting) take an exclusive ``flock`` on ``<model>/.lock``; files are written to a
-temporary and renamed, a version folder is complete before it gets its number (Triton ignores folders whose
-name is not a number), so Triton never sees half a version.
+service rolling back or deleting) take an exclusive ``flock`` on ``<repository>/.classifier_<name>.lock``: a
+file beside the model folders, never deleted (so a writer waiting while another deletes the classifier wakes
+on the same lock, not in a removed folder), and a file, not a folder, because Triton takes every folder of a
+repository for a model. Files are written to a temporary and renamed, a version folder is complete before it
+gets its number (Triton ignores folders whose name is not a number), so Triton never sees half a version.
+
+A ``classifier_<name>`` folder is Fovea's only when it holds ``fovea-classifier.json``: training refuses a
+folder without it (an ``import-onnx`` model of that name), and Fovea removes only what it wrote.
+
+A new version is written inactive (:meth:`TrainedRepository.add_version`); the job makes it active
+(:meth:`TrainedRepository.set_active`) once Triton serves it. A job adds one version at most: its id is kept
+with the version, and adding again for the same job returns that version.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -94,16 +104,34 @@ class TrainedRepository:
     def folder(self, name: str) -> Path:
         return self.root / model_name(check_name(name))
 
+    def lock_path(self, name: str) -> Path:
+        """The classifier's lock file: beside its folder, never deleted (a file: Triton ignores it)."""
+        return self.root / f".{model_name(check_name(name))}.lock"
+
+    def check_trainable(self, name: str) -> None:
+        """Raises ``FailedPrecondition`` when ``classifier_<name>`` exists and is not Fovea's (no index)."""
+        folder = self.folder(name)
+        if folder.exists() and not (folder / INDEX_FILE).is_file():
+            raise FailedPrecondition(
+                f"the user model repository holds a model {folder.name!r} that Fovea did not train (no "
+                f"{INDEX_FILE}; e.g. one imported with `fovea models import-onnx`): choose another name "
+                "for the classifier, or remove that model first"
+            )
+
     @contextmanager
     def _locked(self, name: str, create: bool = False) -> Iterator[Path]:
         folder = self.folder(name)
-        if create:
-            folder.mkdir(parents=True, exist_ok=True)
-        elif not folder.is_dir():
-            raise NotFound(f"no trained classifier {name!r}: `fovea classifiers list` shows them")
-        with open(folder / ".lock", "a+") as lock:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path(name), "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                if create:
+                    self.check_trainable(name)
+                    if not folder.is_dir():
+                        folder.mkdir()
+                        self._save(folder, TrainedClassifier(name, 0, []))  # Fovea's from the start
+                elif not (folder / INDEX_FILE).is_file():
+                    raise NotFound(f"no trained classifier {name!r}: `fovea classifiers list` shows them")
                 yield folder
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -132,26 +160,38 @@ class TrainedRepository:
             return []
         found = []
         for folder in sorted(self.root.iterdir()):
-            if folder.name.startswith(MODEL_PREFIX) and (classifier := self._read(folder)) is not None:
+            if not folder.name.startswith(MODEL_PREFIX) or not folder.is_dir():
+                continue
+            classifier = self._read(folder)
+            if classifier is not None and classifier.active:  # none active yet: its first version deploying
                 found.append(classifier)
         return found
 
     def get(self, name: str) -> TrainedClassifier:
-        """Raises ``NotFound`` when ``name`` was never trained (or was deleted)."""
+        """Raises ``NotFound`` when ``name`` was never trained (or was deleted, or its first version is not
+        deployed yet)."""
         classifier = self._read(self.folder(name))
-        if classifier is None or not classifier.versions:
+        if classifier is None or not classifier.versions or not classifier.active:
             raise NotFound(f"no trained classifier {name!r}: `fovea classifiers list` shows them")
         return classifier
 
     def add_version(
-        self, name: str, onnx_bytes: bytes, labels: list[str], **info: Any
-    ) -> tuple[TrainedClassifier, list[int]]:
-        """Write the next version (its folder complete before it is numbered), make it active, and drop
-        the oldest inactive versions beyond ``max_versions``. Returns the classifier and the dropped versions;
-        the caller asks Triton to (re)load the model."""
+        self, name: str, onnx_bytes: bytes, labels: list[str], *, job_id: str = "", **info: Any
+    ) -> tuple[TrainedClassifier, int, list[int]]:
+        """Write the next version (its folder complete before it is numbered), inactive, and drop the oldest
+        versions beyond ``max_versions`` (never the active one). Returns the classifier, the new version and
+        the dropped versions; the caller asks Triton to (re)load the model, then :meth:`set_active`.
+
+        A version already added for ``job_id`` (a job that ran again) is returned as it is: nothing written.
+
+        Raises:
+            FailedPrecondition: ``classifier_<name>`` is a model Fovea did not write.
+        """
         with self._locked(name, create=True) as folder:
-            current = self._read(folder)
-            versions = list(current.versions) if current else []
+            current = self._read(folder) or TrainedClassifier(name, 0, [])
+            versions = list(current.versions)
+            if job_id and (done := [v.version for v in versions if v.job_id == job_id]):
+                return current, done[0], []
             number = max([v.version for v in versions] + [_highest_folder(folder)]) + 1
             staging = folder / f".staging-{number}"
             shutil.rmtree(staging, ignore_errors=True)
@@ -161,26 +201,34 @@ class TrainedRepository:
             (staging / "model.py").write_text(MODEL_PY)
             os.replace(staging, folder / str(number))
             _write(folder / "config.pbtxt", config_text(model_name(name)).encode())
-            versions.append(VersionInfo(number, list(labels), time.time(), **info))
-            dropped = [v.version for v in versions[: max(0, len(versions) - self.max_versions)]]
+            versions.append(VersionInfo(number, list(labels), time.time(), job_id=job_id, **info))
+            spare = [v.version for v in versions if v.version not in (current.active, number)]
+            dropped = spare[: max(0, len(versions) - self.max_versions)]
             for old in dropped:
                 shutil.rmtree(folder / str(old), ignore_errors=True)
-            kept = [v for v in versions if v.version not in dropped]
-            classifier = TrainedClassifier(name, number, kept)
+            classifier = TrainedClassifier(
+                name, current.active, [v for v in versions if v.version not in dropped]
+            )
             self._save(folder, classifier)
-            return classifier, dropped
+            return classifier, number, dropped
 
     def discard_version(self, name: str, version: int) -> TrainedClassifier | None:
-        """Remove ``version`` (one Triton would not load); the newest remaining version becomes active.
-        Returns the classifier, or None when no version is left (its folder is removed)."""
+        """Remove ``version`` (one Triton would not load) and nothing else Fovea did not write; when it was the
+        active one the newest remaining version becomes active. Returns the classifier, or None when no version
+        is left (its folder is removed once empty)."""
         with self._locked(name) as folder:
-            current = self._read(folder)
-            kept = [v for v in (current.versions if current else []) if v.version != version]
+            current = self._read(folder) or TrainedClassifier(name, 0, [])
+            if version not in {v.version for v in current.versions}:
+                return current if current.versions else None
+            kept = [v for v in current.versions if v.version != version]
             shutil.rmtree(folder / str(version), ignore_errors=True)
             if not kept:
-                shutil.rmtree(folder)
+                for written in ("config.pbtxt", INDEX_FILE):
+                    (folder / written).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when nothing else is there
                 return None
-            active = current.active if current and current.active != version else kept[-1].version
+            active = current.active if current.active != version else kept[-1].version
             classifier = TrainedClassifier(name, active, kept)
             self._save(folder, classifier)
             return classifier
@@ -195,6 +243,8 @@ class TrainedRepository:
             current = self._read(folder)
             if current is None or not current.versions:
                 raise NotFound(f"no trained classifier {name!r}: `fovea classifiers list` shows them")
+            if version == 0 and not current.active:
+                raise FailedPrecondition(f"classifier {name!r} has no active version to roll back from")
             if version == 0:
                 older = [v.version for v in current.versions if v.version < current.active]
                 if not older:

@@ -166,7 +166,7 @@ class Trainer:
         import onnx
 
         graph = append_head(onnx.load(str(self.backbone_path)), head.weight, head.bias)
-        classifier, dropped = self.repository.add_version(
+        _, version, dropped = self.repository.add_version(
             job.name,
             graph.SerializeToString(),
             list(dataset.classes),
@@ -175,12 +175,13 @@ class Trainer:
             train_images=len(train_idx),
         )
         try:
-            self.load(model_name(job.name), classifier.active)
+            self.load(model_name(job.name), version)  # inactive until every replica serves it
         except FoveaError:
-            left = self.repository.discard_version(job.name, classifier.active)
+            left = self.repository.discard_version(job.name, version)
             if left is not None:
                 self.load(model_name(job.name), None)
             raise
+        classifier = self.repository.set_active(job.name, version)
         log.info(
             "classifier %s version %d deployed (validation accuracy %.3f, dropped versions %s)",
             job.name,
@@ -217,6 +218,8 @@ class Trainer:
         timeout_s = self.settings.train_triton_timeout_s
         if self.replicas is None:
             self.triton.load_model(model, timeout_s=timeout_s)
+            if version is not None and not self.triton.is_model_ready(model, str(version)):
+                raise UpstreamUnavailable(f"version {version} of model {model!r} is not ready after its load")
         else:
             self.replicas.load_model(model, version, timeout_s)
 

@@ -8,6 +8,7 @@ import asyncio
 import io
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from fovea.classify.store import TrainingStore
 from fovea.classify.tasks import create_app
 from fovea.classify.trained import TrainedRepository
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
+from fovea.common.errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted
 from fovea.common.server import Registration, create_server
 from fovea.common.v1 import common_pb2
 from fovea.stack.config import REPO_ROOT
@@ -104,6 +106,7 @@ async def test_trained_classifiers_are_listed_and_versions_checked(
     repository = TrainedRepository(tmp_path)
     repository.add_version("bins", b"not served here", ["glass", "paper"], validation_accuracy=0.75)
     repository.add_version("bins", b"not served here", ["glass", "metal", "paper"])
+    repository.set_active("bins", 2)
     reply = await stub.ListClassifiers(classify_pb2.ListClassifiersRequest())
     by_name = {c.name: c for c in reply.classifiers}
     assert set(by_name) == {"classifier_imagenet", "bins"}
@@ -128,3 +131,129 @@ async def test_trained_classifiers_are_listed_and_versions_checked(
         await stub.DeleteClassifier(classify_pb2.DeleteClassifierRequest(name="nothing-here"))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert triton.calls == 0
+
+
+async def test_a_model_fovea_did_not_train_is_refused_before_a_job_is_queued(
+    served: tuple[classify_pb2_grpc.ClassifyServiceStub, Any], photos: list[bytes], tmp_path: Path
+) -> None:
+    stub, _ = served
+    imported = tmp_path / "classifier_bins"  # `fovea models import-onnx` made it: no fovea-classifier.json
+    (imported / "1").mkdir(parents=True)
+    (imported / "config.pbtxt").write_text("theirs")
+    good = [("a", p) for p in photos[:10]] + [("b", p) for p in photos[10:20]]
+    with pytest.raises(grpc.aio.AioRpcError) as info:  # Redis leads nowhere: it was not asked
+        await stub.TrainClassifier(request("bins", good))
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "Fovea did not train" in (info.value.details() or "")
+    assert (imported / "config.pbtxt").read_text() == "theirs"
+
+
+async def test_a_job_id_that_is_not_one_is_not_found_before_redis_is_asked(
+    served: tuple[classify_pb2_grpc.ClassifyServiceStub, Any],
+) -> None:
+    stub, _ = served
+    for job_id in ("0123456789abcdef0123456789abcdef:images", "x", ""):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.GetTrainingJob(classify_pb2.GetTrainingJobRequest(job_id=job_id))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND, job_id
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async for _ in stub.WatchTrainingJob(classify_pb2.GetTrainingJobRequest(job_id=job_id)):
+                pass
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND, job_id
+    with pytest.raises(grpc.aio.AioRpcError) as info:  # a well-formed id: Redis is asked, and is down
+        await stub.GetTrainingJob(classify_pb2.GetTrainingJobRequest(job_id="0" * 32))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def direct(redis_url: str, tmp_path: Path, triton: Any = None, **settings: Any) -> ClassifyServicer:
+    """A servicer called directly (its RPC methods as coroutines) on a real Redis."""
+    config = ClassifySettings(
+        model_repository=REPOSITORY, redis_url=redis_url, trained_repository=tmp_path, **settings
+    )
+    training = Training(TrainingStore(redis_url, 60, 60), create_app(config), TrainedRepository(tmp_path))
+    return ClassifyServicer(config, {}, cast(Any, triton), training)
+
+
+async def test_watch_streams_are_capped_and_end(redis_url: str, tmp_path: Path) -> None:
+    servicer = direct(redis_url, tmp_path, max_watch_streams=2, watch_max_s=0.5, watch_poll_s=0.05)
+    assert servicer.training is not None
+    store = servicer.training.store
+    job_id = await asyncio.to_thread(store.create, "bins", [b"x"], ["a"], {"epochs": 1})
+    ask = classify_pb2.GetTrainingJobRequest(job_id=job_id)
+    first = servicer.WatchTrainingJob(ask, cast(Any, None))
+    second = servicer.WatchTrainingJob(ask, cast(Any, None))
+    assert (await anext(first)).state == classify_pb2.TRAINING_QUEUED
+    assert (await anext(second)).state == classify_pb2.TRAINING_QUEUED
+    with pytest.raises(ResourceExhausted, match="2 training jobs are watched"):
+        await anext(servicer.WatchTrainingJob(ask, cast(Any, None)))
+    # the job's record expires while watched: the stream ends
+    await asyncio.to_thread(store.redis.delete, store.key(job_id))
+    assert [m async for m in first] == []
+    # an unchanging job is watched watch_max_s at most
+    job_id = await asyncio.to_thread(store.create, "bins", [b"x"], ["a"], {"epochs": 1})
+    third = servicer.WatchTrainingJob(classify_pb2.GetTrainingJobRequest(job_id=job_id), cast(Any, None))
+    assert (await anext(third)).job_id == job_id
+    with pytest.raises(DeadlineExceeded, match="watch again"):
+        await anext(third)
+    await second.aclose()
+    assert servicer._watches == 0  # every stream gave its place back
+
+
+class MovingTriton:
+    """Readiness answers yes; while it is asked, another rollback makes ``moved_to`` the active version."""
+
+    def __init__(self, repository: TrainedRepository, moved_to: int) -> None:
+        self.repository, self.moved_to, self.asked = repository, moved_to, []
+
+    async def is_model_ready(self, model: str, version: str = "") -> bool:
+        self.asked.append(version)
+        await asyncio.to_thread(self.repository.set_active, "bins", self.moved_to)
+        return True
+
+
+async def test_rollback_activates_the_version_it_checked(redis_url: str, tmp_path: Path) -> None:
+    repository = TrainedRepository(tmp_path)
+    for _ in range(3):
+        _, version, _ = repository.add_version("bins", b"x", ["a", "b"])
+        repository.set_active("bins", version)
+    triton = MovingTriton(repository, moved_to=2)
+    servicer = direct(redis_url, tmp_path, triton)
+    ask = classify_pb2.RollbackClassifierRequest(name="bins")  # 0: the one before the active 3 = 2
+    info = await servicer.RollbackClassifier(ask, cast(Any, None))
+    # 2 was checked; recomputing "the one before the active" after the move would have picked 1, unchecked
+    assert triton.asked == ["2"] and info.active_version == 2
+
+
+async def test_rollback_without_a_previous_version_is_refused(redis_url: str, tmp_path: Path) -> None:
+    repository = TrainedRepository(tmp_path)
+    repository.add_version("bins", b"x", ["a", "b"])
+    repository.set_active("bins", 1)
+    triton = MovingTriton(repository, moved_to=1)
+    servicer = direct(redis_url, tmp_path, triton)
+    with pytest.raises(FailedPrecondition, match="no version before 1"):
+        await servicer.RollbackClassifier(
+            classify_pb2.RollbackClassifierRequest(name="bins"), cast(Any, None)
+        )
+    assert triton.asked == []
+
+
+class RefusingExecutor(ThreadPoolExecutor):
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the default executor was used")
+
+
+async def test_training_sets_are_checked_off_the_default_executor(
+    served: tuple[classify_pb2_grpc.ClassifyServiceStub, Any], photos: list[bytes]
+) -> None:
+    """Up to max_training_images decodes run on the servicer's own small pool: Classify's requests, on the
+    default executor, do not wait behind them."""
+    stub, _ = served
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(RefusingExecutor(max_workers=1))
+    try:
+        bad = [("a", p) for p in photos[:10]] + [("b", p) for p in photos[10:19]] + [("b", b"GIF89a x")]
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.TrainClassifier(request("checked", bad))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
+    finally:
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=4))
