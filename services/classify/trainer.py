@@ -1,11 +1,12 @@
 """One training job, start to finish (the classify worker runs it in a Celery task).
 
-decode + centre crop (as served) -> stratified split -> augmented copies of the training images (mirror,
-random crop, colour shift) -> features of every crop through Triton (``backbone_model``'s ``FEATURES``, cached
-in Redis by the crop's SHA-256) -> a new softmax layer (:func:`fovea.classify.core.training.train_head`, progress
+stratified split -> image by image: decode + centre crop (as served), augmented copies of a training image
+(mirror, random crop, colour shift), features of the crops through Triton every ``feature_batch`` crops
+(``backbone_model``'s ``FEATURES``, cached in Redis by the crop's SHA-256; only the features are kept, never
+every crop) -> a new softmax layer (:func:`fovea.classify.core.training.train_head`, progress
 per epoch) -> per-class table and confusion matrix on the validation split -> backbone + head as one ONNX graph,
-written as the classifier's next version and loaded into Triton (no restart; the other versions keep serving),
-on every replica where ``triton_replicas_dns`` names them.
+written as the classifier's next version, inactive, and loaded into Triton (no restart; the other versions keep
+serving), on every replica where ``triton_replicas_dns`` names them; active once ready on each.
 """
 
 from __future__ import annotations
@@ -112,28 +113,20 @@ class Trainer:
         if not images or len(images) != len(labels):
             raise ValueError("the job's images are gone (expired before it ran); submit it again")
         dataset = check_labels(labels, s.min_images_per_class, s.max_training_images)
-        self.store.update(job.job_id, stage=f"decoding {len(images)} images")
-        pictures = [
-            decode_image_reduced(data, self.limits, (RESIZE_SIDE, RESIZE_SIDE)).pixels for data in images
-        ]
-        crops = [centre_crop(p, RESIZE_SIDE, INPUT_SIZE) for p in pictures]
         seed = int(options.get("seed", 0))
         train_idx, val_idx = stratified_split(dataset.targets, float(options["validation_fraction"]), seed)
-        rng = np.random.default_rng(seed)
         copies = int(options["augment_copies"])
-        train_crops = [crops[i] for i in train_idx]
-        train_targets = [int(dataset.targets[i]) for i in train_idx]
-        for i in train_idx:
-            for _ in range(copies):
-                train_crops.append(augment(pictures[i], rng, RESIZE_SIDE, INPUT_SIZE))
-                train_targets.append(int(dataset.targets[i]))
-        val_crops = [crops[i] for i in val_idx]
-
         start = time.perf_counter()
-        features, cached = self.features(job.job_id, train_crops + val_crops)
+        features, cached = self.training_features(
+            job.job_id, images, train_idx, val_idx, copies, np.random.default_rng(seed)
+        )
         feature_seconds = time.perf_counter() - start
-        x_train, x_val = features[: len(train_crops)], features[len(train_crops) :]
-        y_train, y_val = np.array(train_targets, np.int64), dataset.targets[val_idx]
+        n_train = len(train_idx) * (1 + copies)
+        x_train, x_val = features[:n_train], features[n_train:]
+        y_train = np.concatenate(
+            [dataset.targets[train_idx]] + [np.repeat(dataset.targets[train_idx], copies)]
+        )
+        y_val = dataset.targets[val_idx]
 
         epochs = int(options["epochs"])
 
@@ -209,7 +202,7 @@ class Trainer:
             "feature_seconds": feature_seconds,
             "train_seconds": train_seconds,
             "features_cached": cached,
-            "features_computed": len(train_crops) + len(val_crops) - cached,
+            "features_computed": len(features) - cached,
         }
 
     def load(self, model: str, version: int | None) -> None:
@@ -223,6 +216,60 @@ class Trainer:
         else:
             self.replicas.load_model(model, version, timeout_s)
 
+    def training_features(
+        self,
+        job_id: str,
+        images: list[bytes],
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        copies: int,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, int]:
+        """Features of the training crops, computed as the images are decoded (one picture and at most
+        ``feature_batch`` crops held at a time, not every crop).
+
+        Rows: the centre crops of ``train_idx``, then ``copies`` augmented crops of each of them (in
+        ``train_idx`` order, copy by copy of an image), then the centre crops of ``val_idx``. Returns the
+        ``(rows, F)`` float32 features and how many came from the cache.
+        """
+        n_train, n_val = len(train_idx), len(val_idx)
+        total = n_train * (1 + copies) + n_val
+        train_row = {int(i): r for r, i in enumerate(train_idx)}
+        val_row = {int(i): n_train * (1 + copies) + r for r, i in enumerate(val_idx)}
+        features: np.ndarray | None = None
+        rows: list[int] = []
+        crops: list[np.ndarray] = []
+        done = cached = 0
+
+        def flush() -> None:
+            nonlocal features, done, cached
+            self.store.update(job_id, stage=f"features {done}/{total} (cached {cached})")
+            found, hits = self.features(job_id, crops)
+            if features is None:
+                features = np.empty((total, found.shape[1]), np.float32)
+            features[rows] = found
+            done, cached = done + len(rows), cached + hits
+            rows.clear()
+            crops.clear()
+
+        for i, data in enumerate(images):
+            if i not in train_row and i not in val_row:
+                continue
+            picture = decode_image_reduced(data, self.limits, (RESIZE_SIDE, RESIZE_SIDE)).pixels
+            rows.append(train_row.get(i, val_row.get(i, -1)))
+            crops.append(centre_crop(picture, RESIZE_SIDE, INPUT_SIZE))
+            if i in train_row:
+                for c in range(copies):
+                    rows.append(n_train + train_row[i] * copies + c)
+                    crops.append(augment(picture, rng, RESIZE_SIDE, INPUT_SIZE))
+            if len(crops) >= self.settings.feature_batch:
+                flush()
+        if crops:
+            flush()
+        if features is None:
+            raise ValueError("the training set has no images")
+        return features, cached
+
     def features(self, job_id: str, crops: list[np.ndarray]) -> tuple[np.ndarray, int]:
         """``FEATURES`` of each ``(224, 224, 3)`` crop: from the cache where an identical crop was seen (by
         SHA-256 of its pixels), else through Triton in batches; returns them ``(N, F)`` and the cache hits."""
@@ -233,9 +280,6 @@ class Trainer:
         batch = self.settings.feature_batch
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
-            self.store.update(
-                job_id, stage=f"features {start}/{len(missing)} (cached {len(crops) - len(missing)})"
-            )
             outputs = self.triton.infer(
                 self.settings.backbone_model,
                 {CLASSIFIER_INPUT: np.stack([crops[i] for i in chunk])},

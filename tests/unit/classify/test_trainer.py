@@ -1,0 +1,141 @@
+"""fovea.classify.trainer against a real Redis and repository folder, with Triton at the edge replaced by a
+recording stand-in (features = each crop's mean colour, then zeros): features are computed while the images
+are decoded, a new version becomes active only once Triton serves it, and a job that runs again after a
+crash adds no second version."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fovea.classify import trainer as trainer_module
+from fovea.classify.config import ClassifySettings
+from fovea.classify.store import BUSY, RUNNING, SUCCEEDED, TrainingStore
+from fovea.classify.trained import TrainedRepository
+from fovea.classify.trainer import FEATURES_OUTPUT, Trainer
+from fovea.common.errors import UpstreamUnavailable
+from fovea.serving.classifier import CLASSIFIER_INPUT
+from fovea.stack.config import REPO_ROOT
+
+REPOSITORY = REPO_ROOT / "model_repository"
+OPTIONS = {
+    "epochs": 5,
+    "learning_rate": 0.05,
+    "validation_fraction": 0.2,
+    "augment_copies": 2,
+    "weight_decay": 1e-4,
+    "seed": 0,
+}
+
+
+class Crash(BaseException):
+    """The worker dies (nothing of the job's own error handling runs)."""
+
+
+class FakeTriton:
+    """The sync Triton client's calls the trainer makes, recorded; ``on_load`` runs at each load."""
+
+    def __init__(self, repository: TrainedRepository, ready: bool = True) -> None:
+        self.repository = repository
+        self.ready = ready
+        self.batches: list[int] = []
+        self.decoded_at_first_infer: int | None = None
+        self.active_at_load: list[int] = []
+        self.ready_asked: list[str] = []
+        self.crash_on_load = False
+
+    def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str], **_: Any) -> Any:
+        batch = inputs[CLASSIFIER_INPUT]
+        if self.decoded_at_first_infer is None:
+            self.decoded_at_first_infer = decoded[0]
+        self.batches.append(len(batch))
+        means = batch.reshape(len(batch), -1, 3).mean(axis=1) / 255.0  # (N, 3)
+        features = np.zeros((len(batch), 1280), np.float32)  # the backbone's (N, 1280)
+        features[:, :3] = means
+        return {FEATURES_OUTPUT: features}
+
+    def load_model(self, model: str, timeout_s: float = 300.0) -> None:
+        self.active_at_load.append(self.repository._read(self.repository.folder("bins")).active)  # type: ignore[union-attr]
+        if self.crash_on_load:
+            raise Crash
+
+    def is_model_ready(self, model: str, version: str = "") -> bool:
+        self.ready_asked.append(version)
+        return self.ready
+
+
+decoded = [0]
+
+
+def photo(colour: tuple[int, int, int], seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour) + rng.normal(0, 20, (48, 64, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def setup(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+    if not (REPOSITORY / "classifier_imagenet" / "1" / "model.onnx").exists():
+        pytest.skip("classifier_imagenet is not built (`fovea models build --only classifier_imagenet`)")
+    real_decode = trainer_module.decode_image_reduced
+
+    def counting_decode(*args: Any) -> Any:
+        decoded[0] += 1
+        return real_decode(*args)
+
+    decoded[0] = 0
+    monkeypatch.setattr(trainer_module, "decode_image_reduced", counting_decode)
+    settings = ClassifySettings(
+        model_repository=REPOSITORY, redis_url=redis_url, trained_repository=tmp_path, feature_batch=4
+    )
+    store = TrainingStore(redis_url, 600, 600)
+    repository = TrainedRepository(tmp_path)
+    images = [photo((200, 40, 40), i) for i in range(10)] + [photo((40, 40, 200), 100 + i) for i in range(10)]
+    job_id = store.create("bins", images, ["red"] * 10 + ["blue"] * 10, OPTIONS)
+    return settings, store, repository, job_id
+
+
+def test_features_stream_and_the_version_is_active_once_served(setup: tuple[Any, ...]) -> None:
+    settings, store, repository, job_id = setup
+    triton = FakeTriton(repository)
+    assert Trainer(settings, store, triton, repository).run(job_id) == SUCCEEDED  # type: ignore[arg-type]
+    # 16 training images x (1 + 2 copies) + 4 validation images = 52 crops, at most 4 per Triton call
+    assert triton.batches and sum(triton.batches) == 52 and max(triton.batches) <= 4
+    assert triton.decoded_at_first_infer is not None and triton.decoded_at_first_infer < 20  # not all first
+    assert triton.active_at_load == [0] and triton.ready_asked == ["1"]  # loaded and checked, then active
+    job = store.get(job_id)
+    assert job.result is not None and job.result["version"] == 1 and job.result["validation_accuracy"] == 1.0
+    assert job.result["features_computed"] + job.result["features_cached"] == 52
+    assert repository.get("bins").active == 1
+
+
+def test_a_version_triton_does_not_serve_is_discarded_and_never_active(setup: tuple[Any, ...]) -> None:
+    settings, store, repository, job_id = setup
+    triton = FakeTriton(repository, ready=False)
+    with pytest.raises(UpstreamUnavailable, match="not ready"):  # the task retries
+        Trainer(settings, store, triton, repository).run(job_id)  # type: ignore[arg-type]
+    assert repository.classifiers() == [] and not repository.folder("bins").exists()
+
+
+def test_a_job_run_again_after_a_crash_adds_no_second_version(setup: tuple[Any, ...]) -> None:
+    settings, store, repository, job_id = setup
+    triton = FakeTriton(repository)
+    triton.crash_on_load = True
+    first = Trainer(settings, store, triton, repository)  # type: ignore[arg-type]
+    with pytest.raises(Crash):
+        first.run(job_id)  # the version is written, the worker dies before it is active
+    assert store.get(job_id).state == RUNNING
+    again = Trainer(settings, store, FakeTriton(repository), repository)  # type: ignore[arg-type]
+    assert again.run(job_id) == BUSY  # the message redelivered while the lost worker's lease is fresh
+    store.redis.hset(store.key(job_id), "lease_until", 0)  # the lease ran out
+    assert again.run(job_id) == SUCCEEDED
+    classifier = repository.get("bins")
+    assert [v.version for v in classifier.versions] == [1] and classifier.active == 1
+    assert classifier.version().job_id == job_id
