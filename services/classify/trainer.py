@@ -159,7 +159,7 @@ class Trainer:
         import onnx
 
         graph = append_head(onnx.load(str(self.backbone_path)), head.weight, head.bias)
-        _, version, dropped = self.repository.add_version(
+        current, version, dropped = self.repository.add_version(
             job.name,
             graph.SerializeToString(),
             list(dataset.classes),
@@ -170,6 +170,8 @@ class Trainer:
         try:
             self.load(model_name(job.name), version)  # inactive until every replica serves it
         except FoveaError:
+            if current.active == version:  # a rerun of a job whose version serves already: keep it
+                raise
             left = self.repository.discard_version(job.name, version)
             if left is not None:
                 self.load(model_name(job.name), None)

@@ -139,3 +139,15 @@ def test_a_job_run_again_after_a_crash_adds_no_second_version(setup: tuple[Any, 
     classifier = repository.get("bins")
     assert [v.version for v in classifier.versions] == [1] and classifier.active == 1
     assert classifier.version().job_id == job_id
+
+
+def test_a_rerun_keeps_its_served_version_when_a_load_fails(setup: tuple[Any, ...]) -> None:
+    settings, store, repository, job_id = setup
+    # the job's version was written and made active, then the worker died before the job's end was recorded
+    repository.add_version("bins", b"served", ["blue", "red"], job_id=job_id)
+    repository.set_active("bins", 1)
+    triton = FakeTriton(repository, ready=False)  # Triton answers badly this time
+    with pytest.raises(UpstreamUnavailable):  # the task retries
+        Trainer(settings, store, triton, repository).run(job_id)  # type: ignore[arg-type]
+    assert repository.get("bins").active == 1  # the version that serves is not discarded
+    assert (repository.folder("bins") / "1" / "model.onnx").read_bytes() == b"served"
