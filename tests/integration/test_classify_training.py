@@ -224,3 +224,28 @@ def test_cli_train_wait_eval_versions_rollback_delete(
     gone = fovea("classify", str(held / "face" / "000.png"), "--model", "cli-faces")
     assert gone.returncode != 0 and "NOT_FOUND" in gone.stderr
     assert not (stack.settings.user_models / "classifier_cli-faces").exists()
+
+
+def test_a_model_fovea_did_not_train_is_refused_and_left_alone(
+    stack: Stack, lfw: dict[str, list[bytes]]
+) -> None:
+    """A classifier_<name> folder without fovea-classifier.json (as `fovea models import-onnx` makes one) is
+    refused before a job is queued, and nothing in it is touched; a job id that is not one is NOT_FOUND."""
+    imported = stack.settings.user_models / "classifier_imported-here"
+    (imported / "1").mkdir(parents=True)
+    try:
+        (imported / "1" / "model.onnx").write_bytes(b"theirs")
+        images = [("face", d) for d in lfw["face"][:10]] + [("other", d) for d in lfw["other"][:10]]
+        with stack.client() as client:
+            with pytest.raises(FoveaClientError) as info:
+                client.train_classifier("imported-here", images)
+            assert info.value.code == "FAILED_PRECONDITION" and "did not train" in info.value.message
+            with pytest.raises(FoveaClientError) as info:
+                client.training_job("0123456789abcdef0123456789abcdef:images")
+            assert info.value.code == "NOT_FOUND"
+        assert sorted(p.name for p in imported.rglob("*")) == ["1", "model.onnx"]
+        assert (imported / "1" / "model.onnx").read_bytes() == b"theirs"
+    finally:
+        (imported / "1" / "model.onnx").unlink(missing_ok=True)
+        (imported / "1").rmdir()
+        imported.rmdir()
