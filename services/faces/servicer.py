@@ -454,8 +454,16 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
     ) -> faces_pb2.RedriveWebhookDeadLettersResponse:
         if self.dead_letters is None:
             raise FailedPrecondition(NO_WEBHOOKS)
-        moved = await self.dead_letters.redrive(request.endpoint, list(request.delivery_ids))
-        return faces_pb2.RedriveWebhookDeadLettersResponse(redriven=moved)
+        done = await self.dead_letters.redrive(request.endpoint, list(request.delivery_ids))
+        if done.skipped:  # still in the dead list (ListWebhookDeadLetters shows them)
+            log.info(
+                "redrive %s: %d moved, %d skipped (queued or under way already): %s",
+                request.endpoint,
+                done.moved,
+                len(done.skipped),
+                ", ".join(done.skipped[:20]),
+            )
+        return faces_pb2.RedriveWebhookDeadLettersResponse(redriven=done.moved)
 
 
 def access_response(

@@ -20,9 +20,12 @@ after ``backoff_s`` (doubling from ``webhook_backoff_s`` up to ``webhook_backoff
 ``max_attempts``; any other answer (4xx: the receiver refuses it, 3xx: redirects are not followed) is final.
 The dead-letter list (``fovea:faces:webhooks:dead``, newest first, at most ``webhook_dead_letters_max``)
 keeps the event, the endpoint, the attempts and the last error; a redrive moves entries back to their
-endpoint's queue (``fovea:faces:webhooks:redrive:<name>``), which is delivered like new events (a redrive
-under way when a replica stops is lost from the queue: it is in neither list; redrive it again from the
-receiver's own log, or not at all).
+endpoint's queue (``fovea:faces:webhooks:redrive:<name>``), which is delivered like new events. A delivery
+taken from the queue is marked as under way (``fovea:faces:webhooks:redriving:<name>``, until its attempts
+must be over): a redrive of a delivery that is queued or under way leaves the dead letter where it is and
+reports it as skipped, and one that reaches the queue all the same goes back to the dead list, never
+dropped. A redrive under way when a replica stops is lost from the queue: it is in neither list; redrive it
+again from the receiver's own log, or not at all.
 """
 
 from __future__ import annotations
@@ -64,6 +67,12 @@ MAX_SECRET_BYTES = 1024
 
 def redrive_key(endpoint: str) -> str:
     return f"{PREFIX}:webhooks:redrive:{endpoint}"
+
+
+def redriving_key(endpoint: str) -> str:
+    """A sorted set: the delivery ids of the endpoint's redrives being delivered, scored by the unix ms
+    after which a delivery is surely over (its replica stopped, say)."""
+    return f"{PREFIX}:webhooks:redriving:{endpoint}"
 
 
 def group_name(endpoint: str) -> str:
@@ -201,6 +210,14 @@ def consumer_name(settings: FacesSettings) -> str:
 # ---------------------------------------------------------------------------------------------- dead letters
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     delivery_id: str
@@ -226,18 +243,29 @@ class DeadLetter:
         )
 
 
-# KEYS: dead list, the endpoint's redrive queue.  ARGV: endpoint, then delivery ids (none = all of them)
+# A dead letter named for a redrive is skipped (kept in the dead list, its id returned) when its delivery is
+# already queued or being delivered, or named twice (the list can hold one delivery twice: an event sent
+# again after a replica stopped, or dead again after a redrive).
+# KEYS: dead list, the endpoint's redrive queue, its redriving set.
+# ARGV: endpoint, now (unix ms), then delivery ids (none = all of them).  Returns {moved, {skipped ids}}.
 _REDRIVE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
+local busy = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do busy[id] = true end
+for _, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do busy[cjson.decode(raw)['delivery_id']] = true end
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 local want = {}
-for i = 2, #ARGV do want[ARGV[i]] = true end
-local keep, moved = {}, 0
+for i = 3, #ARGV do want[ARGV[i]] = true end
+local keep, moved, skipped = {}, 0, {}
 for _, raw in ipairs(items) do
   local d = cjson.decode(raw)
-  if d['endpoint'] == ARGV[1] and (#ARGV == 1 or want[d['delivery_id']]) then
+  local id = d['delivery_id']
+  if d['endpoint'] == ARGV[1] and (#ARGV == 2 or want[id]) and not busy[id] then
     redis.call('RPUSH', KEYS[2], raw)
+    busy[id] = true
     moved = moved + 1
   else
+    if d['endpoint'] == ARGV[1] and (#ARGV == 2 or want[id]) then skipped[#skipped + 1] = id end
     keep[#keep + 1] = raw
   end
 end
@@ -247,8 +275,40 @@ if moved > 0 then
     redis.call('RPUSH', KEYS[1], unpack(keep, i, math.min(i + 999, #keep)))
   end
 end
-return moved
+return {moved, skipped}
 """
+
+# Take up to ARGV[1] redrives from the queue and mark each being delivered until ARGV[2] (unix ms); one whose
+# delivery is being delivered already (marked, not past its time ARGV[3]) goes back to the dead list
+# (newest first, at most ARGV[4] kept) instead: never dropped.
+# KEYS: the endpoint's redrive queue, its redriving set, the dead list.  Returns {{taken raws}, {skipped ids}}.
+_TAKE = """
+local raws = redis.call('LPOP', KEYS[1], ARGV[1])
+local taken, skipped = {}, {}
+if not raws then return {taken, skipped} end
+for _, raw in ipairs(raws) do
+  local id = cjson.decode(raw)['delivery_id']
+  local until_ms = redis.call('ZSCORE', KEYS[2], id)
+  if until_ms and tonumber(until_ms) > tonumber(ARGV[3]) then
+    redis.call('LPUSH', KEYS[3], raw)
+    skipped[#skipped + 1] = id
+  else
+    redis.call('ZADD', KEYS[2], ARGV[2], id)
+    taken[#taken + 1] = raw
+  end
+end
+if #skipped > 0 then redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[4]) - 1) end
+return {taken, skipped}
+"""
+
+
+@dataclass(frozen=True)
+class Redrive:
+    """What a redrive did: ``moved`` dead letters back to the queue; ``skipped`` (delivery ids) left in
+    the dead list because that delivery is already queued or being delivered."""
+
+    moved: int
+    skipped: list[str]
 
 
 class DeadLetters:
@@ -259,6 +319,7 @@ class DeadLetters:
         self.max_kept = max_kept
         self.endpoints = endpoints
         self._redrive = redis.register_script(_REDRIVE)
+        self._take = redis.register_script(_TAKE)
 
     async def add(self, letter: DeadLetter) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -284,25 +345,41 @@ class DeadLetters:
             raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
         return out[:limit]
 
-    async def redrive(self, endpoint: str, delivery_ids: list[str]) -> int:
-        """Move the endpoint's dead letters (those named, or all) back to its queue; how many moved."""
+    async def redrive(self, endpoint: str, delivery_ids: list[str]) -> Redrive:
+        """Move the endpoint's dead letters (those named, or all) back to its queue, but for those whose
+        delivery is already queued or being delivered (or named twice): they stay in the dead list,
+        reported as skipped."""
         if endpoint not in self.endpoints:
             raise NotFound(
                 f"no webhook endpoint {endpoint!r} (configured: {', '.join(self.endpoints) or 'none'})"
             )
+        keys = [DEAD, redrive_key(endpoint), redriving_key(endpoint)]
         try:
-            return int(
-                await self._redrive(keys=[DEAD, redrive_key(endpoint)], args=[endpoint, *delivery_ids])
-            )
+            moved, skipped = await self._redrive(keys=keys, args=[endpoint, _now_ms(), *delivery_ids])
         except RedisError as exc:
             raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
+        return Redrive(int(moved), [_text(i) for i in skipped])
+
+    async def take(self, endpoint: str, count: int, busy_ms: int) -> list[DeadLetter]:
+        """Up to ``count`` redrives of the endpoint's queue, each marked as being delivered for ``busy_ms``
+        (until :meth:`done`); one already being delivered goes back to the dead list (logged)."""
+        keys = [redrive_key(endpoint), redriving_key(endpoint), DEAD]
+        now = _now_ms()
+        taken, skipped = await self._take(keys=keys, args=[count, now + busy_ms, now, self.max_kept])
+        for delivery in skipped:
+            log.warning(
+                "webhook %s: redrive of %s skipped, that delivery is under way; kept in the dead letters",
+                endpoint,
+                _text(delivery),
+            )
+        return [DeadLetter.from_json(raw) for raw in taken]
+
+    async def done(self, endpoint: str, delivery_id: str) -> None:
+        """A redrive's delivery is over (delivered, or dead again)."""
+        await self.redis.zrem(redriving_key(endpoint), delivery_id)
 
 
 # ---------------------------------------------------------------------------------------------- delivery
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _event(entry_id: Any, raw: Any) -> Event | None:
@@ -413,12 +490,27 @@ class EndpointWorker:
         return started
 
     async def _take_redrives(self, count: int) -> int:
-        raws: Any = await self.redis.lpop(redrive_key(self.endpoint.name), count)
-        for raw in raws or []:
-            letter = DeadLetter.from_json(raw)
-            if letter.delivery_id not in self.in_flight:
-                self._track(letter.delivery_id, self._deliver(letter.event, None))
-        return len(raws or [])
+        """Start the queued redrives (at most ``count``); how many started. Each is marked in Redis as being
+        delivered, for as long as its attempts can take, so a redrive of the same delivery meanwhile is
+        skipped (RPC) or put back in the dead list (here), never dropped."""
+        s, ep = self.settings, self.endpoint
+        busy_ms = int(ep.max_attempts * (s.webhook_timeout_s + s.webhook_backoff_max_s) * 1000) + 60_000
+        started = 0
+        for letter in await self.dead.take(ep.name, count, busy_ms):
+            if letter.delivery_id in self.in_flight:  # cannot be while it is marked; kept all the same
+                log.warning("webhook %s: redrive of %s is under way; kept", ep.name, letter.delivery_id)
+                await self.dead.add(letter)
+                continue
+            self._track(letter.delivery_id, self._redeliver(letter))
+            started += 1
+        return started
+
+    async def _redeliver(self, letter: DeadLetter) -> None:
+        try:
+            await self._deliver(letter.event, None)
+        finally:
+            with contextlib.suppress(RedisError):  # else its mark expires
+                await self.dead.done(self.endpoint.name, letter.delivery_id)
 
     def _start(self, stream_id: str, event: Event | None) -> None:
         if event is None or not self.endpoint.wanted.matches(
@@ -548,6 +640,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetters",
     "Endpoint",
+    "Redrive",
     "EndpointWorker",
     "WebhookDelivery",
     "consumer_name",

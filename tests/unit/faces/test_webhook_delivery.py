@@ -26,9 +26,20 @@ from fovea.faces.config import FacesSettings
 from fovea.faces.core.events import Event, EventFilter
 from fovea.faces.core.webhooks import DELIVERY_HEADER, verify_webhook
 from fovea.faces.events import EVENTS, EventLog, EventTooOld
-from fovea.faces.webhooks import DEAD, Endpoint, WebhookDelivery, load_endpoints, url_origin
+from fovea.faces.webhooks import (
+    DEAD,
+    DeadLetter,
+    Endpoint,
+    Redrive,
+    WebhookDelivery,
+    load_endpoints,
+    redrive_key,
+    redriving_key,
+    url_origin,
+)
 
 SECRET = b"a-test-secret-of-some-length"
+REDRIVING = redriving_key("busy")
 
 
 def free_port() -> int:
@@ -271,7 +282,7 @@ async def test_a_receiver_that_never_answers_ends_in_the_dead_letters(log: Event
     assert await delivery.dead.recent("other", 10) == []
 
     receiver.status = 200  # the receiver is fixed: the dead letter is sent again, same delivery id
-    assert await delivery.dead.redrive("slow", []) == 1
+    assert await delivery.dead.redrive("slow", []) == Redrive(1, [])
     await until(lambda: len(receiver.accepted) == 1)
     assert receiver.accepted[0][0] == f"{event_id}.slow"
     assert await delivery.dead.recent("", 10) == []
@@ -355,3 +366,54 @@ async def test_the_start_log_names_endpoints_without_their_urls_secrets(
     await asyncio.gather(running, return_exceptions=True)
     assert "webhooks: ops (https://hooks.example:8443) as consumer test-1" in caplog.text, caplog.text
     assert "s3cr3t" not in caplog.text, caplog.text
+
+
+async def test_a_redrive_of_a_delivery_under_way_is_skipped_and_kept(log: EventLog, redis_url: str) -> None:
+    """Before: a redriven dead letter whose delivery was already under way was popped from the queue and
+    dropped (in neither list), and the redrive counted it as redriven."""
+    receiver = Receiver()
+    receiver.status = None  # never answers: a redrive stays under way for its 2 attempts (about 2 s)
+    await receiver.start()
+    endpoint = Endpoint("busy", receiver.url, SECRET, EventFilter(), 2)
+    delivery = WebhookDelivery(
+        settings(redis_url, webhook_backoff_s=1.0, webhook_backoff_max_s=1.0), [endpoint], log.redis
+    )
+    dead = delivery.dead
+
+    def letter(delivery_id: str) -> DeadLetter:
+        event = Event("access_denied", 1, door_id="d1", event_id=delivery_id.split(".")[0])
+        return DeadLetter(delivery_id, "busy", event, 2, "HTTP 500", 1)
+
+    # One delivery twice in the dead list (sent again after a replica stopped): redriven once.
+    for d in ("1-0.busy", "1-0.busy", "2-0.busy"):
+        await dead.add(letter(d))
+    assert await dead.redrive("busy", []) == Redrive(2, ["1-0.busy"])
+    assert [d.delivery_id for d in await dead.recent("", 10)] == ["1-0.busy"]
+    assert await dead.redrive("busy", ["1-0.busy"]) == Redrive(0, ["1-0.busy"])  # still queued
+    assert len(await log.redis.lrange(redrive_key("busy"), 0, -1)) == 2
+
+    running = asyncio.create_task(delivery.run())
+    deadline = time.monotonic() + 10
+    while await log.redis.zcard(REDRIVING) < 2:  # both under way
+        assert time.monotonic() < deadline, "the redrives did not start"
+        await asyncio.sleep(0.02)
+    assert await dead.redrive("busy", ["1-0.busy"]) == Redrive(0, ["1-0.busy"])  # under way: kept
+    assert [d.delivery_id for d in await dead.recent("", 10)] == ["1-0.busy"]
+    # One that reaches the queue while its delivery is under way goes back to the dead list, not lost.
+    await log.redis.rpush(redrive_key("busy"), letter("2-0.busy").to_json())
+    deadline = time.monotonic() + 10
+    while len(await dead.recent("", 10)) < 2:
+        assert time.monotonic() < deadline, "the redrive under way was dropped"
+        await asyncio.sleep(0.05)
+    assert [d.delivery_id for d in await dead.recent("", 10)][:2] == ["2-0.busy", "1-0.busy"]
+    # Once over (dead again: the receiver never answers), each can be redriven again.
+    deadline = time.monotonic() + 10
+    while len(await dead.recent("", 10)) < 4:
+        assert time.monotonic() < deadline, "the redrives did not end in the dead letters"
+        await asyncio.sleep(0.05)
+    assert not await log.redis.zcard(REDRIVING)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    moved = await dead.redrive("busy", [])
+    assert moved.moved == 2 and sorted(moved.skipped) == ["1-0.busy", "2-0.busy"], moved
+    await receiver.stop()
