@@ -139,7 +139,7 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
             detectors=[
                 detection_pb2.DetectorInfo(
                     name=spec.name,
-                    family=spec.family.value,
+                    family=(spec.decoded_from or spec.family).value,  # an import's own family
                     input_size=common_pb2.ImageSize(width=spec.input_size[0], height=spec.input_size[1]),
                     labels=list(spec.labels),
                     is_default=spec.name == self.settings.default_model,
