@@ -163,6 +163,20 @@ def test_a_head_turning_as_asked_is_granted(
 
 def test_tampered_missing_and_expired_challenges(client: FoveaClient, gallery: str) -> None:
     c = client.begin_access(CHALLENGE_DOOR)
+    # A malformed token (a non-ASCII mac) is challenge_invalid and a pad_failed event, not kind error.
+    kind, expiry, mac = c.token.split(".")
+    mangled = Challenge(
+        c.challenge_id,
+        c.door_id,
+        c.kind,
+        c.instruction,
+        c.expires_unix_ms,
+        f"{kind}.{expiry}.{'é' * len(mac)}",
+    )
+    odd = client.verify_access(
+        CHALLENGE_DOOR, gallery, "obama", printed_photo_turned(20, 6), challenge=mangled
+    )
+    assert odd.decision == "DENY" and odd.reason_kind == "challenge_invalid", odd
     other = "turn_right" if c.kind == "turn_left" else "turn_left"
     forged = Challenge(
         c.challenge_id, c.door_id, other, c.instruction, c.expires_unix_ms, c.token.replace(c.kind, other, 1)
@@ -189,9 +203,10 @@ def test_tampered_missing_and_expired_challenges(client: FoveaClient, gallery: s
         (bad.audit_id, "challenge_invalid"),
     ]
     assert records[0].challenge is not None and records[0].challenge.challenge_id == late.challenge_id
-    assert pad_failures(client, {expired.audit_id, bad.audit_id}) == {
+    assert pad_failures(client, {expired.audit_id, bad.audit_id, odd.audit_id}) == {
         expired.audit_id: "challenge_expired",
         bad.audit_id: "challenge_invalid",
+        odd.audit_id: "challenge_invalid",
     }
 
 
