@@ -19,7 +19,9 @@ part of the geometry check needs a gallery and is not run here.
 The synthetic set (:func:`write_synthetic_dir`): bona fide sequences are the portraits turned in 3D by a
 2.5D head model (``pad_synth.head_view``: the photo lifted onto a head-shaped surface, yaw or pitch swept
 over 20-35 degrees); attacks are the same portraits printed and held still, slid, tilted, zoomed
-(``pad_synth.photo_view``) or shown on a screen (moire, gamma, glare) and tilted. Each frame gets sensor
+(``pad_synth.photo_view``) or shown on a screen (moire, gamma, glare) and tilted, and printed and bent like
+paper (a cylinder of radius 0.5-2 print widths about the print's vertical or horizontal axis,
+``pad_synth.bent_photo_view``) turned 25-40 degrees about that axis (``print_bent``, ``print_bent_h``). Each frame gets sensor
 noise, so no two frames are the same bytes. It is test material for the command, not evidence about real
 heads: real bona fide video must be measured with your own camera.
 """
@@ -38,7 +40,7 @@ from PIL import Image
 
 from fovea.faces.core.evaluation import PadReport, pad_report
 from fovea.faces.core.pad import GeometrySettings, check_burst
-from fovea.faces.core.pad_synth import head_view, photo_view, rotation, screen_look
+from fovea.faces.core.pad_synth import bent_photo_view, head_view, photo_view, rotation, screen_look
 from fovea.faces.inprocess import InProcessFaces
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -211,7 +213,18 @@ def evaluate(
 
 # ---------------------------------------------------------------------------------------------- synthetic
 SYNTH_PHOTOS = ("obama", "obama2", "obama3", "biden")
-SYNTH_ATTACKS = ("print_still", "print_slide", "print_tilt", "print_zoom", "screen_tilt")
+SYNTH_ATTACKS = (
+    "print_still",
+    "print_slide",
+    "print_tilt",
+    "print_zoom",
+    "screen_tilt",
+    "print_bent",
+    "print_bent_h",
+)
+# Bent prints are not planar, outside what the geometry check assumes: the species measured for it apart.
+BENT_ATTACKS = {"print_bent": "vertical", "print_bent_h": "horizontal"}
+PRINT_WIDTH_MM = 120.0
 
 
 def _jpeg(frame: np.ndarray, rng: np.random.Generator, noise: float = 2.0) -> bytes:
@@ -252,6 +265,16 @@ def _attack_poses(rng: np.random.Generator, species: str, n: int) -> list[tuple[
         return [(rotation(*base), dist)] * n
     if species == "print_slide":
         return [(rotation(base[0], base[1], base[2] + 10 * sign * k), dist * (1 + 0.05 * k)) for k in t]
+    if species in BENT_ATTACKS:  # turned about the bend's axis (yaw for a vertical one, pitch otherwise)
+        amount = rng.uniform(25, 40) * sign
+        yaw_axis = BENT_ATTACKS[species] == "vertical"
+        return [
+            (
+                rotation(base[0] + amount * k * yaw_axis, base[1] + amount * k * (not yaw_axis), base[2]),
+                dist,
+            )
+            for k in t
+        ]
     if species in ("print_tilt", "screen_tilt"):
         amount, axis = rng.uniform(25, 40) * sign, rng.uniform(0, 2 * np.pi)
         return [
@@ -305,10 +328,25 @@ def write_synthetic_dir(
             ]
             write(BONA_FIDE, f"{photo_name}-{k}", [_jpeg(v, rng) for v in views])
             for species in SYNTH_ATTACKS:
-                shots = [
-                    photo_view(print_photo, pose, d, (640, 480), width_mm=120.0)
-                    for pose, d in _attack_poses(rng, species, frames)
-                ]
+                poses = _attack_poses(rng, species, frames)
+                if species in BENT_ATTACKS:  # radius 0.5-2 print widths, either way round
+                    radius = rng.uniform(0.5, 2) * PRINT_WIDTH_MM * rng.choice([-1.0, 1.0])
+                    shots = [
+                        bent_photo_view(
+                            print_photo,
+                            pose,
+                            d,
+                            (640, 480),
+                            PRINT_WIDTH_MM,
+                            radius_mm=radius,
+                            axis=BENT_ATTACKS[species],
+                        )
+                        for pose, d in poses
+                    ]
+                else:
+                    shots = [
+                        photo_view(print_photo, pose, d, (640, 480), PRINT_WIDTH_MM) for pose, d in poses
+                    ]
                 if species.startswith("screen"):
                     shots = [screen_look(s, rng) for s in shots]
                 write(f"{ATTACK}/{species}", f"{photo_name}-{k}", [_jpeg(s, rng) for s in shots])

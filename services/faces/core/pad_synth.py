@@ -8,6 +8,10 @@ geometry thresholds are evaluated on; no real face video is needed to make it.
 - Attacks: the five points of a face *photo* (the same 3D face seen once at a random pose, so a photo of a
   face looking aside is included) lie on a plane; the plane is held still, slid, rotated in its plane,
   tilted in 3D (perspective), brought closer or farther (several sizes), then projected the same way.
+- Bent prints (:data:`BENT_MOTIONS`): the same photo bent like paper into a cylinder (about its vertical or
+  its horizontal axis, radius 0.5-2 paper widths, either way round) and turned about that axis over the
+  burst. Not planar, so outside what the geometry check assumes; measured separately (``synthetic_set``'s
+  ``bent``), not part of the planar set the threshold was set on.
 
 Noise is Gaussian on each landmark coordinate, ``noise`` inter-ocular distances of the face in that frame
 (MTCNN's jitter between frames is of the order of 1-3% of the IOD). Everything is seeded numpy: the same
@@ -160,6 +164,74 @@ def _photo_points(rng: np.random.Generator) -> np.ndarray:
 
 
 ATTACK_MOTIONS = ("still", "slide", "spin", "tilt", "zoom", "tilt_zoom")
+# Bent prints: ``bent`` about the paper's vertical axis (it curves left-right), ``bent_h`` about its
+# horizontal axis (it curves top-bottom).
+BENT_MOTIONS = ("bent", "bent_h")
+BEND_AXES = {"bent": "vertical", "bent_h": "horizontal"}
+
+
+def bend(points: np.ndarray, curvature: float, axis: str = "vertical", centre: float = 0.0) -> np.ndarray:
+    """(N,3) points on the plane z = 0 (mm; x right, y down) -> the same points on that paper bent into a
+    cylinder of ``curvature`` (1 / radius, per mm; 0 = flat), arc length kept: about an axis parallel to the
+    paper's y axis (``vertical``: the paper curves left-right) or x axis (``horizontal``), the cylinder
+    touching the plane along the line x = ``centre`` (or y = ``centre``). Positive curvature brings the
+    edges towards the camera (-z, hollow as seen from it), negative takes them away (a bulge, as a photo
+    wrapped round something). A point at arc length s from that line goes to sin(k s) / k across and
+    -(1 - cos(k s)) / k in depth."""
+    p = np.array(points, np.float64)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"expected (N, 3) points, got {p.shape}")
+    if axis not in ("vertical", "horizontal"):
+        raise ValueError(f"unknown bend axis {axis!r}; known: vertical, horizontal")
+    if curvature == 0:
+        return p
+    i = 0 if axis == "vertical" else 1
+    angle = (p[:, i] - centre) * curvature
+    p[:, i] = centre + np.sin(angle) / curvature
+    p[:, 2] = p[:, 2] - (1 - np.cos(angle)) / curvature
+    return p
+
+
+def bent_burst(
+    rng: np.random.Generator,
+    frames: int,
+    motion: str = "bent",
+    *,
+    radius_widths: float | None = None,
+    turn: float | None = None,
+    noise: float = 0.02,
+    distance_mm: float = 500.0,
+    photo: np.ndarray | None = None,
+    width_iod: float | None = None,
+) -> np.ndarray:
+    """(frames,5,2) landmarks of a face photo bent like paper (``motion`` one of :data:`BENT_MOTIONS`) and
+    turned about its bend axis by ``turn`` degrees in all over the burst (default 20-50, either way; the
+    axis of the turn within +-20 degrees of the bend's, the turn that shows a cylinder's depth best), from a
+    start held not quite square. The paper is ``width_iod`` inter-ocular distances of the printed face wide
+    (default 3-6), bent with radius ``radius_widths`` paper widths (default 0.5-2; either way round, see
+    :func:`bend`; ``inf`` = flat), the bend's line within +-15% of the paper's width of the face's centre.
+    ``photo``: (5,3) points on the plane z = 0 in mm (default: a random face photo)."""
+    if motion not in BENT_MOTIONS:
+        raise ValueError(f"unknown bent motion {motion!r}; known: {', '.join(BENT_MOTIONS)}")
+    points = _photo_points(rng) if photo is None else np.asarray(photo, np.float64)
+    iod = float(np.linalg.norm(points[1, :2] - points[0, :2]))
+    width = iod * (rng.uniform(3, 6) if width_iod is None else width_iod)
+    radius = rng.uniform(0.5, 2) if radius_widths is None else radius_widths
+    curvature = rng.choice([-1.0, 1.0]) / (radius * width)
+    axis = BEND_AXES[motion]
+    i = 0 if axis == "vertical" else 1
+    paper = bend(
+        points, curvature, axis, centre=float(points[:, i].mean() + rng.uniform(-0.15, 0.15) * width)
+    )
+    amount = (rng.uniform(20, 50) if turn is None else turn) * rng.choice([-1, 1])
+    direction = (0.0 if axis == "vertical" else np.pi / 2) + np.radians(rng.uniform(-20, 20))
+    start = rotation(rng.uniform(-10, 10), rng.uniform(-10, 10), rng.uniform(-10, 10))
+    out = []
+    for t in np.linspace(-0.5, 0.5, frames):
+        a = amount * t
+        pts = paper @ (rotation(a * np.cos(direction), a * np.sin(direction), 0) @ start).T
+        out.append(project(pts + [0, 0, distance_mm]))
+    return _noisy(rng, np.asarray(out), noise)
 
 
 def attack_burst(
@@ -213,6 +285,57 @@ def photo_view(
     mask = Image.new("L", photo.size, 255).transform(size, Image.Transform.PERSPECTIVE, coeffs)
     frame.paste(warped, (0, 0), mask)
     return np.asarray(frame)
+
+
+def bent_photo_view(
+    photo: Image.Image,
+    pose: np.ndarray,
+    distance_mm: float,
+    size: tuple[int, int],
+    width_mm: float = 150.0,
+    *,
+    radius_mm: float = float("inf"),
+    axis: str = "vertical",
+) -> np.ndarray:
+    """:func:`photo_view` with the print bent like paper: a cylinder of radius ``radius_mm`` (signed as
+    :func:`bend`'s curvature; ``inf`` = flat) about the print's ``vertical`` or ``horizontal`` centre line,
+    then held at ``pose`` ``distance_mm`` from the camera. Per output pixel its ray is intersected with the
+    cylinder (a quadratic; the root on the paper's side of the axis, nearest the camera) and the print is
+    read there (bilinear), so the warp is exact, not a mesh of homographies."""
+    from scipy.ndimage import map_coordinates
+
+    if axis not in ("vertical", "horizontal"):
+        raise ValueError(f"unknown bend axis {axis!r}; known: vertical, horizontal")
+    img = np.asarray(photo, np.float32)
+    h, w = img.shape[:2]
+    k = 0.0 if np.isinf(radius_mm) else 1.0 / radius_mm
+    qy, qx = np.mgrid[0 : size[1], 0 : size[0]].astype(np.float64) + 0.5  # pixel centres, as PIL's
+    rays = np.stack([(qx - size[0] / 2) / FOCAL_PX, (qy - size[1] / 2) / FOCAL_PX, np.ones_like(qx)], -1)
+    r = np.asarray(pose, np.float64)
+    a = rays @ r  # ray directions in the paper's frame (R^T d, row-wise)
+    b = -r.T @ np.array([0.0, 0.0, distance_mm])  # the camera centre in the paper's frame
+    i = 0 if axis == "vertical" else 1
+    # The paper's point at ray parameter t: p = t a + b; on the cylinder k (p_i^2 + p_z^2) + 2 p_z = 0.
+    qa = k * (a[..., i] ** 2 + a[..., 2] ** 2)
+    qb = 2 * k * (a[..., i] * b[i] + a[..., 2] * b[2]) + 2 * a[..., 2]
+    qc = k * (b[i] ** 2 + b[2] ** 2) + 2 * b[2]
+    disc = qb * qb - 4 * qa * qc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.sqrt(np.where(disc >= 0, disc, np.nan))
+        q = -(qb + np.where(qb >= 0, 1.0, -1.0) * root) / 2
+        roots = np.stack([q / qa, qc / q])  # both roots, stable also when qa -> 0 (flat)
+        pz = roots * a[..., 2] + b[2]
+        valid = np.isfinite(roots) & (roots > 0) & (1 + k * pz > 0)  # the paper's half of the cylinder
+        t = np.where(valid, roots, np.inf).min(0)
+        p = t[..., None] * a + b
+        across = p[..., i] if k == 0 else np.arctan2(k * p[..., i], 1 + k * p[..., 2]) / k
+    u, v = (across, p[..., 1]) if i == 0 else (p[..., 0], across)
+    sx, sy = u * (w / width_mm) + w / 2 - 0.5, v * (w / width_mm) + h / 2 - 0.5  # -> pixel indices
+    inside = np.isfinite(t) & (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+    sx, sy = np.where(inside, sx, 0), np.where(inside, sy, 0)
+    out = np.stack([map_coordinates(img[..., c], [sy, sx], order=1) for c in range(3)], -1)
+    frame = np.where(inside[..., None], out, 128.0)
+    return np.asarray(np.clip(frame, 0, 255).astype(np.uint8))
 
 
 def head_view(
@@ -290,10 +413,13 @@ def synthetic_set(
     noise: float = 0.02,
     turn: tuple[float, float] = (25.0, 45.0),
     frames: tuple[int, int] = (3, 15),
+    bent: bool = False,
 ) -> SyntheticSet:
     """``per_kind`` bursts of each attack motion and ``per_kind * len(ATTACK_MOTIONS)`` bona fide bursts,
     with burst lengths drawn from ``frames`` (inclusive), head turns from ``turn`` degrees, distances
-    400-900 mm (face 60-140 px wide at this focal length)."""
+    400-900 mm (face 60-140 px wide at this focal length). With ``bent``, also ``per_kind`` bursts of each
+    of :data:`BENT_MOTIONS` (:func:`bent_burst`, its default curvatures and turns), drawn after the rest so
+    the planar set is the same with or without them."""
     rng = np.random.default_rng(seed)
 
     def length() -> int:
@@ -312,16 +438,25 @@ def synthetic_set(
         ]
         for motion in ATTACK_MOTIONS
     }
+    if bent:
+        for motion in BENT_MOTIONS:
+            attacks[motion] = [
+                bent_burst(rng, length(), motion, noise=noise, distance_mm=dist()) for _ in range(per_kind)
+            ]
     return SyntheticSet(bona, attacks)
 
 
 __all__ = [
     "ATTACK_MOTIONS",
+    "BENT_MOTIONS",
     "CHALLENGE_TURNS",
     "FACE_3D",
     "FOCAL_PX",
     "SyntheticSet",
     "attack_burst",
+    "bend",
+    "bent_burst",
+    "bent_photo_view",
     "bona_fide_burst",
     "challenge_burst",
     "head_turn_burst",

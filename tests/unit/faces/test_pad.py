@@ -20,6 +20,7 @@ from fovea.faces.core.pad import (
 )
 from fovea.faces.core.pad_synth import (
     ATTACK_MOTIONS,
+    BENT_MOTIONS,
     bona_fide_burst,
     photo_view,
     project,
@@ -146,18 +147,23 @@ def test_error_rates_on_the_synthetic_set() -> None:
     """The issue's target on synthetic material: APCER <= 1% (worst attack species) with BPCER <= 5%, at
     the threshold set by principle (see GeometrySettings), on a seed other than the one looked at while
     writing the check: 1200 attack bursts (6 motions x 200) and 1200 heads turning 25-45 degrees, 3-15
-    frames, landmark noise 2% of the IOD."""
-    data = synthetic_set(seed=7, per_kind=200, noise=0.02)
-    report = pad_report(
-        _scores(data.bona_fide),
-        {k: _scores(v) for k, v in data.attacks.items()},
-        SETTINGS.min_parallax,
-    )
+    frames, landmark noise 2% of the IOD.
+
+    Prints bent like paper (400 more bursts, drawn after the planar ones, which are the same with or
+    without them) are not planar, so they are reported beside it, not in the target: radius 0.5-2 print
+    widths, turned 20-50 degrees about the bend, bent 0.0% and bent_h 1.5% pass (seed 7) -- just over the
+    1% that the planar species meet (tests/unit/faces/test_pad_synth.py has the curvature and the turn)."""
+    data = synthetic_set(seed=7, per_kind=200, noise=0.02, bent=True)
+    scores = {k: _scores(v) for k, v in data.attacks.items()}
+    bona = _scores(data.bona_fide)
+    report = pad_report(bona, {k: scores[k] for k in ATTACK_MOTIONS}, SETTINGS.min_parallax)
     assert set(report.apcer_by_species) == set(ATTACK_MOTIONS)
     assert report.apcer <= 0.01 and report.bpcer <= 0.05, report
     # The threshold is not tuned to this set: the one reaching APCER 1% here is within 0.03 of it.
     at_1 = report.operating_points[0]
     assert abs(at_1.threshold - SETTINGS.min_parallax) < 0.03 and at_1.bpcer <= 0.05, at_1
+    bent = pad_report(bona, {k: scores[k] for k in BENT_MOTIONS}, SETTINGS.min_parallax)
+    assert bent.apcer_by_species == {"bent": 0.0, "bent_h": 0.015}, bent
 
 
 def test_cleaner_landmarks_separate_completely() -> None:
