@@ -21,6 +21,7 @@ from fovea.classify.store import BUSY, FAILED, TrainingStore
 from fovea.classify.trained import TrainedRepository
 from fovea.classify.trainer import Trainer
 from fovea.common.errors import NotFound, UpstreamUnavailable
+from fovea.common.jobs import create_celery
 from fovea.common.server import internal_token
 from fovea.common.triton import SyncTritonClient
 
@@ -34,17 +35,7 @@ RETRY_BACKOFF_S = 2.0
 
 def create_app(settings: ClassifySettings) -> Celery:
     """The Celery app on the Redis broker, without tasks (enough to send jobs by name)."""
-    app = Celery("fovea.classify", broker=settings.redis_url, backend=None)
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_default_queue=QUEUE,
-        worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-    )
-    return app
+    return create_celery("fovea.classify", settings.redis_url, QUEUE, settings.visibility_timeout_s)
 
 
 def open_store(settings: ClassifySettings) -> TrainingStore:

@@ -15,7 +15,7 @@ native onnxruntime backend serves the same file (``configs/gpu.pbtxt``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,20 +120,30 @@ class Classifier:
 
     def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
         """One entry per request: all three outputs for its ``n`` images, or its ``RequestError``."""
-        checked: list[Mapping[str, np.ndarray]] = []
-        errors: dict[int, RequestError] = {}
-        for i, request in enumerate(requests):
-            image = request.get(CLASSIFIER_INPUT)
-            if image is not None and image.dtype != np.uint8:
-                errors[i] = RequestError(f"input {CLASSIFIER_INPUT} is {image.dtype}, expected uint8")
-                checked.append({})
-            else:
-                checked.append(request)
-        results = run_batched(checked, CONTRACT.input_dims, lambda b: self.run(b[CLASSIFIER_INPUT]))
-        return [errors.get(i, result) for i, result in enumerate(results)]
+        return execute_crops(requests, CONTRACT.input_dims, self.run)
 
     def describe(self) -> str:
         return f"onnxruntime {', '.join(self.session.get_providers())}"
+
+
+def execute_crops(
+    requests: Sequence[Mapping[str, np.ndarray]],
+    input_dims: Mapping[str, tuple[int, ...]],
+    run: Callable[[np.ndarray], Arrays],
+) -> list[Arrays | RequestError]:
+    """One entry per request: ``run`` over its uint8 ``IMAGE`` crops (all requests' crops gathered in one
+    batch), or its ``RequestError`` (an image that is not uint8; the shapes ``input_dims`` checks)."""
+    checked: list[Mapping[str, np.ndarray]] = []
+    errors: dict[int, RequestError] = {}
+    for i, request in enumerate(requests):
+        image = request.get(CLASSIFIER_INPUT)
+        if image is not None and image.dtype != np.uint8:
+            errors[i] = RequestError(f"input {CLASSIFIER_INPUT} is {image.dtype}, expected uint8")
+            checked.append({})
+        else:
+            checked.append(request)
+    results = run_batched(checked, input_dims, lambda b: run(b[CLASSIFIER_INPUT]))
+    return [errors.get(i, result) for i, result in enumerate(results)]
 
 
 def load(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> Classifier:

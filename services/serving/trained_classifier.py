@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from fovea.serving.base import Arrays, Contract, RequestError, TensorSpec, run_batched, session_for
-from fovea.serving.classifier import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, INPUT_SIZE
+from fovea.serving.base import Arrays, Contract, RequestError, TensorSpec, session_for
+from fovea.serving.classifier import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, INPUT_SIZE, execute_crops
 
 CONTRACT = Contract(
     name="trained_classifier",
@@ -93,19 +93,9 @@ class TrainedClassifier:
 
     def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
         """One entry per request: ``{PROBABILITIES}`` for its images, or its ``RequestError``."""
-        checked: list[Mapping[str, np.ndarray]] = []
-        errors: dict[int, RequestError] = {}
-        for i, request in enumerate(requests):
-            image = request.get(CLASSIFIER_INPUT)
-            if image is not None and image.dtype != np.uint8:
-                errors[i] = RequestError(f"input {CLASSIFIER_INPUT} is {image.dtype}, expected uint8")
-                checked.append({})
-            else:
-                checked.append(request)
-        results = run_batched(
-            checked, CONTRACT.input_dims, lambda b: {CLASSIFIER_OUTPUT: self.classify(b[CLASSIFIER_INPUT])}
+        return execute_crops(
+            requests, CONTRACT.input_dims, lambda images: {CLASSIFIER_OUTPUT: self.classify(images)}
         )
-        return [errors.get(i, result) for i, result in enumerate(results)]
 
     def describe(self) -> str:
         return f"onnxruntime {', '.join(self.session.get_providers())}"

@@ -21,6 +21,7 @@ from celery import Celery, Task
 
 from fovea.common.errors import NotFound, UpstreamUnavailable
 from fovea.common.images import limits_from
+from fovea.common.jobs import create_celery
 from fovea.common.server import internal_token
 from fovea.common.triton import SyncTritonClient
 from fovea.style.config import StyleSettings
@@ -37,17 +38,7 @@ QUEUE = "fovea.style"
 
 def create_app(settings: StyleSettings) -> Celery:
     """The Celery app on the Redis broker, without tasks (enough to send jobs by name)."""
-    app = Celery("fovea.style", broker=settings.redis_url, backend=None)
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_default_queue=QUEUE,
-        worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-    )
-    return app
+    return create_celery("fovea.style", settings.redis_url, QUEUE, settings.visibility_timeout_s)
 
 
 def create_runner(settings: StyleSettings) -> JobRunner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fovea.common.jobs import run_worker
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
 from fovea.style.config import StyleSettings
@@ -14,20 +15,4 @@ def main() -> None:
     app = create_app(settings)
     register_transfer(app, settings, create_runner(settings))
     serve_metrics(settings.host, settings.worker_metrics_port)
-    app.worker_main(
-        [
-            "worker",
-            "--loglevel",
-            settings.log_level,
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(settings.worker_concurrency),
-            "--queues",
-            QUEUE,
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            "fovea-style@%h",
-        ]
-    )
+    run_worker(app, QUEUE, "fovea-style@%h", settings.worker_concurrency, settings.log_level)

@@ -8,11 +8,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from ports import free_port
 
 from fovea.classify.store import BUSY, ENDED, FAILED, RUNNING, STARTED, TrainingStore, check_job_id
 from fovea.common.errors import NotFound, UpstreamUnavailable
-
-from .conftest import free_port
 
 JOB = "0123456789abcdef0123456789abcdef"
 

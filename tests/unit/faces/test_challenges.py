@@ -23,8 +23,6 @@ from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import Decision, Denied, DoorPolicy, FrameOutcome, Liveness, decide
 from fovea.faces.core.pad_synth import challenge_burst
 
-from .test_servicer import redis_url  # noqa: F401 - the module's Redis server
-
 SECRET = b"s" * 32
 REQUIRE = DoorPolicy(challenge="require", challenge_kinds=("turn_left",))
 OPTIONAL = DoorPolicy(challenge="optional")
@@ -39,7 +37,7 @@ class Clock:
 
 
 @pytest.fixture()
-async def door(redis_url: str) -> AsyncIterator[tuple[DoorChallenges, Clock]]:  # noqa: F811
+async def door(redis_url: str) -> AsyncIterator[tuple[DoorChallenges, Clock]]:
     client = aioredis.Redis.from_url(redis_url)
     clock = Clock()
     settings = FacesSettings(redis_url=redis_url, challenge_ttl_s=20, replay_window_s=60)

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import io
-import shutil
-import socket
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
-import redis
 from in_process_triton import InProcessTriton
 from PIL import Image
+from ports import free_port
 
 from fovea.common.caller import scopes_header
 from fovea.common.logs import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
@@ -47,52 +44,6 @@ ADMIN = (scopes_header(["faces:admin", "faces:verify", "faces:identify"]),)
 VERIFY = (scopes_header(["faces:verify"]),)
 IDENTIFY = (scopes_header(["faces:identify"]),)
 MODULES = {"face_detector": "fovea.serving.face_detector", "face_embedder": "fovea.serving.face_embedder"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed (make setup installs it)")
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    client.close()
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.fixture(scope="module")

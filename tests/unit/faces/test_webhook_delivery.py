@@ -9,17 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import shutil
-import socket
-import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis
 from aiohttp import web
+from ports import free_port
 
 from fovea.common.errors import UpstreamUnavailable
 from fovea.faces.config import FacesSettings
@@ -40,38 +37,6 @@ from fovea.faces.webhooks import (
 
 SECRET = b"a-test-secret-of-some-length"
 REDRIVING = redriving_key("busy")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed (make setup installs it)")
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    client.close()
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.fixture
