@@ -419,9 +419,11 @@ class EndpointWorker:
                 try:
                     await self._run_once()
                 except RedisError as exc:
+                    _stop_if_cancelled()
                     log.warning("webhook %s: Redis failed (%s); retrying in 1s", self.endpoint.name, exc)
                     await asyncio.sleep(1.0)
                 except Exception:  # a bug must not end the deliveries for good
+                    _stop_if_cancelled()
                     log.exception("webhook %s: delivery loop failed; restarting in 1s", self.endpoint.name)
                     await asyncio.sleep(1.0)
         finally:
@@ -554,8 +556,10 @@ class EndpointWorker:
                         await self.redis.xclaim(
                             EVENTS, self.group, self.consumer, 0, [stream_id], justid=True
                         )
+                _stop_if_cancelled()
                 attempts = attempt
                 status, error = await self._post(body, delivery, event)
+                _stop_if_cancelled()
                 if 200 <= status < 300:
                     WEBHOOK_ATTEMPTS.labels(ep.name, "delivered").inc()
                     error = ""
@@ -599,6 +603,18 @@ class EndpointWorker:
             return 0, f"{type(exc).__name__}: {exc}".replace(self.endpoint.url, self.endpoint.origin)[:300]
         finally:
             WEBHOOK_DURATION.observe(time.perf_counter() - start)
+
+
+def _stop_if_cancelled() -> None:
+    """Raise ``CancelledError`` when this task has been asked to stop.
+
+    A cancellation that lands while aiohttp's or redis' own timeout fires can surface as their error
+    (``TimeoutError``, ``ClientError``, ``RedisError``; Python 3.11's ``asyncio.timeout`` has that race too),
+    which the retry loops would take for a failed attempt and go on: the service's stop, and the test that
+    cancels a worker, would then wait out every retry. ``Task.cancelling()`` still counts the request."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class WebhookDelivery:

@@ -97,6 +97,14 @@ def settings(redis_url: str, **overrides: object) -> FacesSettings:
     return FacesSettings(**(values | overrides))  # type: ignore[arg-type]
 
 
+async def stopped(task: asyncio.Task[object], timeout_s: float = 15.0) -> None:
+    """Cancel ``task`` and wait for it to end: a task that goes on after being cancelled fails the test
+    (within ``timeout_s``) instead of hanging the run."""
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=timeout_s)
+    assert done, f"the task did not stop within {timeout_s:g}s of being cancelled"
+
+
 async def until(check: object, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():  # type: ignore[operator]
@@ -124,8 +132,7 @@ async def test_watch_replays_after_an_id_then_goes_live(log: EventLog) -> None:
     await until(lambda: len(seen) == 2)
     assert seen[1].event_id == live
     assert log.watchers == 1
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await stopped(task)
     assert log.watchers == 0
 
     everything = [e async for e in _first(log.watch(EventFilter(), "0"), 5)]
@@ -190,8 +197,7 @@ async def test_every_event_once_per_delivery_id_after_the_receiver_was_down(
         "max": None,
         "consumers": [],
     }
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
+    await stopped(running)
     await receiver.stop()
 
 
@@ -204,16 +210,14 @@ async def test_pending_deliveries_resume_after_a_restart(log: EventLog, redis_ur
     await asyncio.sleep(0.3)
     [event_id] = await log.append([door_event("d1")])
     await until(lambda: receiver.refused >= 1)
-    first.cancel()  # the service stops mid-retry: the event stays pending in Redis
-    await asyncio.gather(first, return_exceptions=True)
+    await stopped(first)  # the service stops mid-retry: the event stays pending in Redis
     pending = await log.redis.xpending(EVENTS, "webhook:ops")
     assert pending["pending"] == 1
     receiver.status = 200
     again = asyncio.create_task(WebhookDelivery(settings(redis_url), [endpoint], log.redis).run())
     await until(lambda: len(receiver.accepted) == 1, timeout_s=5)
     assert receiver.accepted[0][0] == f"{event_id}.ops"
-    again.cancel()
-    await asyncio.gather(again, return_exceptions=True)
+    await stopped(again)
 
     # Another consumer (a replica that died) leaves one pending: taken over after claim_idle_s.
     await log.redis.xgroup_setid(EVENTS, "webhook:ops", "$")
@@ -222,8 +226,7 @@ async def test_pending_deliveries_resume_after_a_restart(log: EventLog, redis_ur
     other = asyncio.create_task(WebhookDelivery(settings(redis_url), [endpoint], log.redis).run())
     await until(lambda: len(receiver.accepted) == 2, timeout_s=10)
     assert receiver.accepted[1][0] == f"{orphan}.ops"
-    other.cancel()
-    await asyncio.gather(other, return_exceptions=True)
+    await stopped(other)
     await receiver.stop()
 
 
@@ -251,8 +254,7 @@ async def test_a_receiver_that_never_answers_ends_in_the_dead_letters(log: Event
     await until(lambda: len(receiver.accepted) == 1)
     assert receiver.accepted[0][0] == f"{event_id}.slow"
     assert await delivery.dead.recent("", 10) == []
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
+    await stopped(running)
     await receiver.stop()
 
 
@@ -327,8 +329,7 @@ async def test_the_start_log_names_endpoints_without_their_urls_secrets(
     endpoint = Endpoint("ops", SECRET_URL, SECRET, EventFilter(), 1)
     running = asyncio.create_task(WebhookDelivery(settings(redis_url), [endpoint], log.redis).run())
     await until(lambda: "webhooks: ops" in caplog.text)
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
+    await stopped(running)
     assert "webhooks: ops (https://hooks.example:8443) as consumer test-1" in caplog.text, caplog.text
     assert "s3cr3t" not in caplog.text, caplog.text
 
@@ -377,8 +378,7 @@ async def test_a_redrive_of_a_delivery_under_way_is_skipped_and_kept(log: EventL
         assert time.monotonic() < deadline, "the redrives did not end in the dead letters"
         await asyncio.sleep(0.05)
     assert not await log.redis.zcard(REDRIVING)
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
+    await stopped(running)
     moved = await dead.redrive("busy", [])
     assert moved.moved == 2 and sorted(moved.skipped) == ["1-0.busy", "2-0.busy"], moved
     await receiver.stop()
