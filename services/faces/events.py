@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import grpc
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fovea.common.errors import FoveaError, ResourceExhausted, UpstreamUnavailable
 from fovea.faces.core.events import Event, EventFilter, door_events, id_key
@@ -32,6 +35,9 @@ log = logging.getLogger(__name__)
 
 EVENTS = f"{PREFIX}:events"
 READ_COUNT = 500  # entries per XRANGE / XREAD
+LIVE_READ_RETRIES = 4
+"""A watch reads again this many times in a row (0.2 .. 1.6 s apart) when Redis drops the connection."""
+T = TypeVar("T")
 DECISIONS = {"GRANT": faces_pb2.GRANT, "DENY": faces_pb2.DENY}
 
 
@@ -183,10 +189,12 @@ class EventLog:
             raise ResourceExhausted(f"{self.max_watchers} event watches are open on this replica already")
         self.watchers += 1
         try:
-            last = await self._start(after)
+            last = await _read_again(lambda: self._start(after))
             try:
                 while True:  # replay
-                    entries: Any = await self.redis.xrange(EVENTS, f"({last}", "+", count=READ_COUNT)
+                    entries: Any = await _read_again(
+                        functools.partial(self.redis.xrange, EVENTS, f"({last}", "+", count=READ_COUNT)
+                    )
                     if not entries:
                         break
                     for entry_id, raw in entries:
@@ -195,7 +203,11 @@ class EventLog:
                             yield event
                     last = _text(entries[-1][0])
                 while True:  # live
-                    reply: Any = await self.redis.xread({EVENTS: last}, count=READ_COUNT, block=self.block_ms)
+                    reply: Any = await _read_again(
+                        functools.partial(
+                            self.redis.xread, {EVENTS: last}, count=READ_COUNT, block=self.block_ms
+                        )
+                    )
                     for _, news in reply or []:
                         for entry_id, raw in news:
                             event = _event(entry_id, raw)
@@ -206,6 +218,20 @@ class EventLog:
                 raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
         finally:
             self.watchers -= 1
+
+
+async def _read_again(read: Callable[[], Awaitable[T]]) -> T:
+    """``read()``, again up to :data:`LIVE_READ_RETRIES` times when Redis drops the connection: a pooled
+    connection Redis closed (a restart, an idle timeout) fails the next command once; a watch reads again
+    from the last id it saw, on a new connection, so nothing is skipped or repeated."""
+    for attempt in range(LIVE_READ_RETRIES + 1):
+        try:
+            return await read()
+        except (RedisConnectionError, RedisTimeoutError):
+            if attempt == LIVE_READ_RETRIES:
+                raise
+            await asyncio.sleep(0.1 * 2 ** (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 __all__ = ["EVENTS", "EventLog", "EventTooOld", "event_proto"]
