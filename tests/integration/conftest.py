@@ -148,3 +148,10 @@ def eventually(fn: Callable[[], T], timeout_s: float = 30.0, interval_s: float =
 @pytest.fixture(scope="session")
 def data_path(stack: Stack) -> Path:
     return stack.settings.data
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> Iterator[FoveaClient]:
+    """A client with the admin key, one per test module."""
+    with stack.client() as c:
+        yield c

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import io
+import uuid
 from pathlib import Path
 
 from PIL import Image, ImageFilter
 
 from fovea.models.samples import sample
+
+
+def new_id(prefix: str) -> str:
+    """A gallery, identity or door id of this test run."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def photo_path(name: str) -> Path:

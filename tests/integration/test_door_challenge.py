@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -39,12 +38,6 @@ from .conftest import (
 from .faces_photos import photo, photo_path
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def client(stack: Stack) -> Iterator[FoveaClient]:
-    with stack.client() as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,15 +33,11 @@ from fovea.serving.face_embedder import EMBEDDER_OUTPUT
 from fovea.stack.control import status
 
 from .conftest import PAD_DOOR, Stack, eventually, free_ports
-from .faces_photos import blurred, corrupt, photo, photo_path, side_by_side, tiny_face
+from .faces_photos import blurred, corrupt, new_id, photo, photo_path, side_by_side, tiny_face
 
 pytestmark = pytest.mark.integration
 
 OBAMA_OTHERS = ["obama2", "obama3", "obama_partial_face", "obama_partial_face2"]
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def error_of(fn: object, *args: object, **kwargs: object) -> FoveaClientError:
@@ -63,12 +58,6 @@ def metric(port: int, name: str) -> float:
 def templates_count(port: int) -> float:
     """What the replica's search matrices hold."""
     return metric(port, "fovea_faces_templates_count")
-
-
-@pytest.fixture(scope="module")
-def client(stack: Stack) -> Iterator[FoveaClient]:
-    with stack.client() as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,19 +30,9 @@ from fovea.gateway.auth import add_key
 from fovea.stack.control import status
 
 from .conftest import PAD_DOOR, WEBHOOK_SECRET, Stack, eventually
-from .faces_photos import photo, photo_path
+from .faces_photos import new_id, photo, photo_path
 
 pytestmark = pytest.mark.integration
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="module")
-def client(stack: Stack) -> Iterator[FoveaClient]:
-    with stack.client() as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
