@@ -8,9 +8,7 @@ this process on the built ``model_repository/classifier_imagenet``.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
 
 import grpc
 import numpy as np
@@ -21,9 +19,7 @@ from PIL import Image
 
 from fovea.classify.config import ClassifySettings
 from fovea.classify.pipeline import load_classifiers
-from fovea.classify.servicer import ClassifyServicer
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
-from fovea.common.server import Registration, create_server
 from fovea.common.v1 import common_pb2
 from fovea.stack.config import REPO_ROOT
 
@@ -35,26 +31,6 @@ def jpeg(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="JPEG", quality=95)
     return buf.getvalue()
-
-
-@pytest.fixture(scope="module")
-def triton() -> InProcessTriton:
-    if not (REPOSITORY / MODEL / "1" / "model.onnx").exists():
-        pytest.skip("classifier_imagenet is not built (`fovea models build --only classifier_imagenet`)")
-    return InProcessTriton(REPOSITORY, {MODEL: "fovea.serving.classifier"})
-
-
-@pytest.fixture()
-async def stub(triton: InProcessTriton) -> AsyncIterator[classify_pb2_grpc.ClassifyServiceStub]:
-    settings = ClassifySettings(model_repository=REPOSITORY)
-    classifiers = load_classifiers(settings.model_repository, settings.models, settings.default_model)
-    servicer = ClassifyServicer(settings, classifiers, cast(Any, triton))
-    name = classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"].full_name
-    reg = Registration(classify_pb2_grpc.add_ClassifyServiceServicer_to_server, servicer, name)
-    handle = await create_server("classify", "127.0.0.1:0", [reg], max_message_bytes=4 * 1024 * 1024)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
-        yield classify_pb2_grpc.ClassifyServiceStub(channel)
-    await handle.server.stop(0)
 
 
 async def test_coffee_is_espresso(stub: classify_pb2_grpc.ClassifyServiceStub) -> None:

@@ -8,47 +8,21 @@ this process on the built ``model_repository/classifier_imagenet``.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
-from in_process_triton import InProcessTriton
 from PIL import Image
 
-from fovea.classify.config import ClassifySettings
 from fovea.classify.core.explain import cell_centre, peak_cell
-from fovea.classify.pipeline import load_classifiers
-from fovea.classify.servicer import ClassifyServicer
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
-from fovea.common.server import Registration, create_server
 from fovea.common.v1 import common_pb2
 from fovea.models.samples import LABELLED_BOXES, sample
 from fovea.stack.config import REPO_ROOT
 
 REPOSITORY = REPO_ROOT / "model_repository"
 MODEL = "classifier_imagenet"
-
-
-@pytest.fixture(scope="module")
-def triton() -> InProcessTriton:
-    if not (REPOSITORY / MODEL / "1" / "model.onnx").exists():
-        pytest.skip("classifier_imagenet is not built (`fovea models build --only classifier_imagenet`)")
-    return InProcessTriton(REPOSITORY, {MODEL: "fovea.serving.classifier"})
-
-
-@pytest.fixture()
-async def stub(triton: InProcessTriton) -> AsyncIterator[classify_pb2_grpc.ClassifyServiceStub]:
-    settings = ClassifySettings(model_repository=REPOSITORY)
-    classifiers = load_classifiers(settings.model_repository, settings.models, settings.default_model)
-    servicer = ClassifyServicer(settings, classifiers, cast(Any, triton))
-    name = classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"].full_name
-    reg = Registration(classify_pb2_grpc.add_ClassifyServiceServicer_to_server, servicer, name)
-    handle = await create_server("classify", "127.0.0.1:0", [reg], max_message_bytes=4 * 1024 * 1024)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
-        yield classify_pb2_grpc.ClassifyServiceStub(channel)
-    await handle.server.stop(0)
 
 
 def dog_request(**fields: Any) -> classify_pb2.ExplainRequest:
