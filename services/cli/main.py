@@ -1191,10 +1191,20 @@ def faces_webhooks_dead_letters(endpoint: str, limit: int, as_json: bool) -> Non
 @faces_webhooks.command("redrive")
 @click.argument("endpoint")
 @click.argument("delivery_ids", nargs=-1)
-def faces_webhooks_redrive(endpoint: str, delivery_ids: tuple[str, ...]) -> None:
-    """Send ENDPOINT's dead letters (those named, or all of them) again, with their delivery ids."""
-    moved = _faces_call(lambda c: c.redrive_webhooks(endpoint, delivery_ids))
-    click.echo(f"{moved} dead letter(s) queued for {endpoint} again")
+@click.option("--json", "as_json", is_flag=True)
+def faces_webhooks_redrive(endpoint: str, delivery_ids: tuple[str, ...], as_json: bool) -> None:
+    """Send ENDPOINT's dead letters (those named, or all of them) again, with their delivery ids. Those whose
+    delivery is already queued or under way are skipped and stay in the dead-letter list."""
+    done = _faces_call(lambda c: c.redrive_webhooks(endpoint, delivery_ids))
+    human = f"{done.redriven} dead letter(s) queued for {endpoint} again"
+    if done.skipped:
+        shown = ", ".join(done.skipped_delivery_ids)
+        more = done.skipped - len(done.skipped_delivery_ids)
+        human += (
+            f"\n{done.skipped} skipped (already queued or under way; still in the dead letters): {shown}"
+            + (f" and {more} more" if more > 0 else "")
+        )
+    emit(asdict(done), as_json, human)
 
 
 @faces.command("pad-eval")

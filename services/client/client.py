@@ -407,6 +407,16 @@ class WebhookDeadLetter:
     dead_unix_ms: int
 
 
+@dataclass
+class WebhookRedrive:
+    """What a redrive did: ``redriven`` dead letters queued again; ``skipped`` left in the dead-letter list
+    because their delivery is already queued or under way (``skipped_delivery_ids``: the first 100)."""
+
+    redriven: int
+    skipped: int
+    skipped_delivery_ids: list[str]
+
+
 class FoveaClient:
     def __init__(
         self,
@@ -855,12 +865,14 @@ class FoveaClient:
             for d in reply.dead_letters
         ]
 
-    def redrive_webhooks(self, endpoint: str, delivery_ids: Sequence[str] = ()) -> int:
-        """Send an endpoint's dead letters (those named, or all) again; how many were requeued."""
+    def redrive_webhooks(self, endpoint: str, delivery_ids: Sequence[str] = ()) -> WebhookRedrive:
+        """Send an endpoint's dead letters (those named, or all) again: how many were requeued, and which
+        were skipped (their delivery already queued or under way; still in the dead-letter list)."""
         request = faces_pb2.RedriveWebhookDeadLettersRequest(
             endpoint=endpoint, delivery_ids=list(delivery_ids)
         )
-        return int(self.call(self.faces.RedriveWebhookDeadLetters, request).redriven)
+        r = self.call(self.faces.RedriveWebhookDeadLetters, request)
+        return WebhookRedrive(r.redriven, r.skipped, list(r.skipped_delivery_ids))
 
     # --- style
     def list_styles(self) -> list[str]:

@@ -60,6 +60,7 @@ DECISIONS = {"GRANT": faces_pb2.GRANT, "DENY": faces_pb2.DENY}
 LIVENESS = {"NOT_CHECKED": faces_pb2.NOT_CHECKED, "LIVE": faces_pb2.LIVE, "SPOOF": faces_pb2.SPOOF}
 ADMIN_SCOPE = "faces:admin"
 NO_WEBHOOKS = "no webhook endpoints configured (FOVEA_FACES_WEBHOOKS_FILE)"
+MAX_SKIPPED_IDS = 100  # RedriveWebhookDeadLettersResponse.skipped_delivery_ids: the first ones
 
 
 def valid(check: Callable[[T], T], value: T) -> T:
@@ -463,7 +464,11 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                 len(done.skipped),
                 ", ".join(done.skipped[:20]),
             )
-        return faces_pb2.RedriveWebhookDeadLettersResponse(redriven=done.moved)
+        return faces_pb2.RedriveWebhookDeadLettersResponse(
+            redriven=done.moved,
+            skipped=len(done.skipped),
+            skipped_delivery_ids=done.skipped[:MAX_SKIPPED_IDS],
+        )
 
 
 def access_response(

@@ -264,7 +264,11 @@ def test_a_receiver_that_never_answers_ends_in_the_dead_letters(stack: Stack, cl
     # Redriven once the receiver answers: delivered with the same delivery id, gone from the list.
     receiver = Receiver(stack.silent_port)
     try:
-        assert client.redrive_webhooks("silent", [letter.delivery_id]) == 1
+        proc = cli(
+            stack, stack.admin_key, "faces", "webhooks", "redrive", "silent", letter.delivery_id, "--json"
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout) == {"redriven": 1, "skipped": 0, "skipped_delivery_ids": []}
 
         def delivered() -> None:
             with receiver.lock:

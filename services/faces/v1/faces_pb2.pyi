@@ -526,7 +526,11 @@ class RedriveWebhookDeadLettersRequest(_message.Message):
     def __init__(self, endpoint: _Optional[str] = ..., delivery_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RedriveWebhookDeadLettersResponse(_message.Message):
-    __slots__ = ("redriven",)
+    __slots__ = ("redriven", "skipped", "skipped_delivery_ids")
     REDRIVEN_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_DELIVERY_IDS_FIELD_NUMBER: _ClassVar[int]
     redriven: int
-    def __init__(self, redriven: _Optional[int] = ...) -> None: ...
+    skipped: int
+    skipped_delivery_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, redriven: _Optional[int] = ..., skipped: _Optional[int] = ..., skipped_delivery_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,10 +18,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from click.testing import CliRunner
 from in_process_triton import InProcessTriton
 from PIL import Image
 from ports import free_port
 
+from fovea.cli.main import main
 from fovea.common.caller import scopes_header
 from fovea.common.logs import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
 from fovea.common.server import Registration, create_server
@@ -29,7 +32,7 @@ from fovea.faces.__main__ import liveness_checks
 from fovea.faces.compare import Comparer
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.access import DoorPolicies, DoorPolicy
-from fovea.faces.core.events import EventFilter
+from fovea.faces.core.events import Event, EventFilter
 from fovea.faces.door import DoorAccess
 from fovea.faces.events import EventLog
 from fovea.faces.pipeline import FacePipeline
@@ -37,7 +40,7 @@ from fovea.faces.servicer import FacesServicer
 from fovea.faces.store import FaceStore
 from fovea.faces.sync import GallerySync
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
-from fovea.faces.webhooks import DeadLetters, Endpoint, WebhookDelivery
+from fovea.faces.webhooks import DeadLetter, DeadLetters, Endpoint, WebhookDelivery
 from fovea.models.samples import sample
 
 ADMIN = (scopes_header(["faces:admin", "faces:verify", "faces:identify"]),)
@@ -55,6 +58,7 @@ def triton(repository: Path) -> InProcessTriton:
 class Faces:
     stub: faces_pb2_grpc.FacesServiceStub
     gallery: str
+    address: str = ""  # host:port of the service
 
 
 async def start(
@@ -84,7 +88,11 @@ async def start(
         await asyncio.sleep(0.02)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
-            yield Faces(faces_pb2_grpc.FacesServiceStub(channel), f"g-{uuid.uuid4().hex[:8]}")
+            yield Faces(
+                faces_pb2_grpc.FacesServiceStub(channel),
+                f"g-{uuid.uuid4().hex[:8]}",
+                f"127.0.0.1:{handle.port}",
+            )
     finally:
         syncing.cancel()
         await asyncio.gather(syncing, return_exceptions=True)
@@ -375,5 +383,43 @@ async def test_dead_letter_rpcs_without_webhook_endpoints_are_failed_preconditio
                     await call
                 assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
                 assert info.value.details() == "no webhook endpoints configured (FOVEA_FACES_WEBHOOKS_FILE)"
+    finally:
+        await events.close()
+
+
+async def test_a_redrive_answers_what_it_skipped(redis_url: str, triton: InProcessTriton) -> None:
+    """Before: the answer had only ``redriven``; a dead letter left in the list because its delivery was
+    queued already (or the list held it twice) was only logged by the service."""
+    events = EventLog(redis_url)
+    await events.redis.flushdb()
+    dead = DeadLetters(events.redis, 100, ["ops"])
+
+    def letter(delivery_id: str) -> DeadLetter:
+        event = Event("access_denied", 1, door_id="d1", event_id=delivery_id.split(".")[0])
+        return DeadLetter(delivery_id, "ops", event, 2, "HTTP 500", 1)
+
+    for d in ("1-0.ops", "1-0.ops", "2-0.ops"):  # one delivery twice (sent again after a replica stopped)
+        await dead.add(letter(d))
+    redrive = faces_pb2.RedriveWebhookDeadLettersRequest(endpoint="ops")
+    try:
+        async for f in start(FacesSettings(redis_url=redis_url), triton, DoorPolicies(), dead_letters=dead):
+            # 3 in the list: 1-0 and 2-0 moved, the second 1-0 skipped (its delivery is queued now).
+            reply = await f.stub.RedriveWebhookDeadLetters(redrive, metadata=ADMIN)
+            assert (reply.redriven, reply.skipped, list(reply.skipped_delivery_ids)) == (2, 1, ["1-0.ops"])
+            # The CLI prints it, through the same RPC (the service takes the call as the gateway passes it).
+            cli = CliRunner()
+            args = ["--gateway", f.address, "--no-tls", "faces", "webhooks", "redrive", "ops"]
+            done = await asyncio.to_thread(cli.invoke, main, [*args, "1-0.ops"])
+            assert done.exit_code == 0, done.output
+            assert done.output.splitlines() == [
+                "0 dead letter(s) queued for ops again",
+                "1 skipped (already queued or under way; still in the dead letters): 1-0.ops",
+            ], done.output
+            done = await asyncio.to_thread(cli.invoke, main, [*args, "--json"])
+            assert json.loads(done.output) == {
+                "redriven": 0,
+                "skipped": 1,
+                "skipped_delivery_ids": ["1-0.ops"],
+            }, done.output
     finally:
         await events.close()
