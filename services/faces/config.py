@@ -150,6 +150,14 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
         description="A delivery left unacknowledged this long by another consumer (a replica that died) is "
         "taken over; longer than the longest wait plus one POST",
     )
+    webhook_forget_consumer_idle_s: float = Field(
+        3600.0,
+        ge=1,
+        le=30 * 86_400,
+        description="A consumer of a webhook group idle this long that owns no pending delivery (a replica "
+        "that is gone, its deliveries taken over) is deleted from the group (XGROUP DELCONSUMER); a live "
+        "replica reads every second, so it is never that idle",
+    )
     webhook_consumer: str = Field(
         "",
         max_length=128,

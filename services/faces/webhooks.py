@@ -11,7 +11,9 @@ start, from then on). A replica reads new entries, delivers each (``max_in_fligh
 acknowledges it once it was answered 2xx or moved to the dead-letter list: an entry read but not
 acknowledged when a replica stops stays pending in Redis. A replica restarted under the same consumer
 name (``<host>:<port>`` by default) resumes its own pending entries at start; entries of a consumer that
-went away are taken over after ``webhook_claim_idle_s``. Delivery is at least once: the delivery id is the
+went away are taken over after ``webhook_claim_idle_s``, and its name is deleted from the group once it owns
+nothing and was idle for ``webhook_forget_consumer_idle_s`` (:func:`forget_gone_consumers`, in the same pass,
+at most ``FORGET_PER_PASS`` names a pass). Delivery is at least once: the delivery id is the
 same on every attempt, so a receiver drops the repeats (one is possible only when a replica stops between
 a receiver's answer and the acknowledgement).
 
@@ -379,6 +381,43 @@ class DeadLetters:
         await self.redis.zrem(redriving_key(endpoint), delivery_id)
 
 
+# Forget consumers of a group that are gone: idle for at least ARGV[3] ms and owning no pending entry
+# (deleting a consumer drops its pending entries: one that still has some is left until they are taken
+# over), never ARGV[2] (the caller), at most ARGV[4] of them. Checked and deleted in one script, so an entry
+# read between the check and the delete cannot be lost. 'idle' is the time since the consumer last tried to
+# read (Redis >= 7.2) or last read something (before: a live replica with nothing to read for that long is
+# deleted too, and added again by its next read that returns an entry; nothing is lost, it owns nothing).
+# KEYS: the event stream.  ARGV: group, own consumer name, idle ms, limit.  Returns the names deleted.
+_FORGET_GONE = """
+local forgotten = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  if #forgotten >= tonumber(ARGV[4]) then break end
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and tonumber(f['pending']) == 0 and tonumber(f['idle']) >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    forgotten[#forgotten + 1] = f['name']
+  end
+end
+return forgotten
+"""
+FORGET_PER_PASS = 100
+"""Consumers deleted from a group per claim pass at most (a pass every few seconds: a backlog of names goes
+within minutes)."""
+
+
+async def forget_gone_consumers(
+    redis: aioredis.Redis, group: str, own: str, idle_s: float, limit: int = FORGET_PER_PASS
+) -> list[str]:
+    """Delete from ``group`` (of the event stream) up to ``limit`` consumers other than ``own`` that have been
+    idle for ``idle_s`` seconds or more and own no pending entry: the names of replicas that are gone, whose
+    deliveries were taken over. Returns their names. ``ValueError`` for ``idle_s`` < 0 or ``limit`` < 1."""
+    if idle_s < 0 or limit < 1:
+        raise ValueError(f"need idle_s >= 0 and limit >= 1, got {idle_s} and {limit}")
+    names = await redis.eval(_FORGET_GONE, 1, EVENTS, group, own, int(idle_s * 1000), limit)
+    return [_text(n) for n in names]
+
+
 # ---------------------------------------------------------------------------------------------- delivery
 
 
@@ -472,7 +511,8 @@ class EndpointWorker:
             last = _text(entries[-1][0])
 
     async def _claim_abandoned(self, count: int) -> int:
-        """Take over entries another consumer has left pending for ``webhook_claim_idle_s``."""
+        """Take over entries another consumer has left pending for ``webhook_claim_idle_s`` (how many
+        started), then delete consumers that are gone (:func:`forget_gone_consumers`)."""
         reply = await self.redis.xautoclaim(
             EVENTS,
             self.group,
@@ -489,6 +529,17 @@ class EndpointWorker:
                 log.info("webhook %s: took over pending event %s", self.endpoint.name, stream_id)
                 self._start(stream_id, _event(entry_id, raw))
                 started += 1
+        # The names of replicas that are gone, once their entries were taken over (here or by another).
+        gone = await forget_gone_consumers(
+            self.redis, self.group, self.consumer, self.settings.webhook_forget_consumer_idle_s
+        )
+        if gone:
+            log.info(
+                "webhook %s: deleted consumer(s) idle for %gs with nothing pending: %s",
+                self.endpoint.name,
+                self.settings.webhook_forget_consumer_idle_s,
+                ", ".join(gone),
+            )
         return started
 
     async def _take_redrives(self, count: int) -> int:

@@ -29,6 +29,7 @@ from fovea.faces.webhooks import (
     Endpoint,
     Redrive,
     WebhookDelivery,
+    forget_gone_consumers,
     load_endpoints,
     redrive_key,
     redriving_key,
@@ -227,6 +228,58 @@ async def test_pending_deliveries_resume_after_a_restart(log: EventLog, redis_ur
     await until(lambda: len(receiver.accepted) == 2, timeout_s=10)
     assert receiver.accepted[1][0] == f"{orphan}.ops"
     await stopped(other)
+    await receiver.stop()
+
+
+async def consumers(log: EventLog, group: str) -> dict[str, int]:
+    """Each consumer of ``group`` and how many entries it has pending."""
+    return {_name(c["name"]): int(c["pending"]) for c in await log.redis.xinfo_consumers(EVENTS, group)}
+
+
+def _name(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def test_forget_gone_consumers_deletes_idle_ones_without_pending_entries(log: EventLog) -> None:
+    group = "webhook:ops"
+    await log.redis.xgroup_create(EVENTS, group, id="$", mkstream=True)
+    await log.append([door_event("d1")])
+    await log.redis.xreadgroup(group, "holder", {EVENTS: ">"})  # gone, but its entry is not taken over yet
+    for name in ("gone-1", "gone-2", "gone-3", "me"):
+        await log.redis.xgroup_createconsumer(EVENTS, group, name)
+    await asyncio.sleep(0.3)
+    await log.redis.xgroup_createconsumer(EVENTS, group, "fresh")  # idle ~0 s: a live replica
+    # At most 2 a pass (XINFO lists them by name); never "me", "fresh" (0.3 s short of idle) or "holder".
+    assert await forget_gone_consumers(log.redis, group, "me", idle_s=0.25, limit=2) == ["gone-1", "gone-2"]
+    assert await forget_gone_consumers(log.redis, group, "me", idle_s=0.25, limit=2) == ["gone-3"]
+    assert await forget_gone_consumers(log.redis, group, "me", idle_s=0.25, limit=2) == []
+    assert await consumers(log, group) == {"fresh": 0, "holder": 1, "me": 0}
+    with pytest.raises(ValueError, match="limit"):
+        await forget_gone_consumers(log.redis, group, "me", idle_s=1.0, limit=0)
+
+
+async def test_a_gone_replicas_name_leaves_the_group_once_its_delivery_was_taken_over(
+    log: EventLog, redis_url: str
+) -> None:
+    """Before: every replica name that ever read stayed in the endpoint's consumer group for good (a new
+    name per pod restart on Kubernetes)."""
+    receiver = Receiver()
+    await receiver.start()
+    endpoint = Endpoint("ops", receiver.url, SECRET, EventFilter(), 30)
+    group = "webhook:ops"
+    await log.redis.xgroup_create(EVENTS, group, id="$", mkstream=True)
+    [orphan] = await log.append([door_event("d1")])
+    await log.redis.xreadgroup(group, "dead-replica", {EVENTS: ">"})  # read, never acknowledged
+    await log.redis.xgroup_createconsumer(EVENTS, group, "long-gone")
+    s = settings(redis_url, webhook_claim_idle_s=1.0, webhook_forget_consumer_idle_s=1.5)
+    running = asyncio.create_task(WebhookDelivery(s, [endpoint], log.redis).run())
+    await until(lambda: len(receiver.accepted) == 1, timeout_s=10)  # taken over after 1 s idle
+    assert receiver.accepted[0][0] == f"{orphan}.ops"
+    deadline = time.monotonic() + 10
+    while (names := await consumers(log, group)) != {"test-1": 0}:
+        assert time.monotonic() < deadline, f"the gone consumers are still in the group: {names}"
+        await asyncio.sleep(0.1)
+    await stopped(running)
     await receiver.stop()
 
 
