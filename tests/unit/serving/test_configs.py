@@ -31,6 +31,7 @@ def test_every_model_has_both_flavours() -> None:
         "classifier_imagenet",
         "face_detector",
         "face_embedder",
+        "face_mesh",
         "nanodet",
         "nanodet_int8",
         "style_fast",
@@ -75,7 +76,9 @@ def test_python_flavour_matches_its_contract(model: str) -> None:
             check_config(contract, config)
 
 
-@pytest.mark.parametrize("model", ["nanodet", "nanodet_int8", "face_embedder", "classifier_imagenet"])
+@pytest.mark.parametrize(
+    "model", ["nanodet", "nanodet_int8", "face_embedder", "face_mesh", "classifier_imagenet"]
+)
 def test_native_flavour_names_are_the_onnx_graph_names(model: str) -> None:
     onnx = pytest.importorskip("onnx")
     gpu = read_config(REPOSITORY / model / "configs" / "gpu.pbtxt")
