@@ -1213,22 +1213,102 @@ def faces_webhooks_redrive(endpoint: str, delivery_ids: tuple[str, ...], as_json
     "--min-parallax",
     type=float,
     default=None,
-    help="The geometry check's threshold the rates are given at (default: FOVEA_FACES_PAD_MIN_PARALLAX, 0.12)",
+    help="The geometry check's threshold the rates are given at (default: FOVEA_FACES_PAD_MIN_PARALLAX, "
+    "0.12; through a gateway: the one the service reports)",
 )
 @click.option(
     "--model-repository",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Where the face models are (default: the repository's model_repository/)",
+    help="Where the face models are (default: the repository's model_repository/); in process only",
+)
+@click.option(
+    "--door",
+    default=None,
+    help="Send each sequence as a VerifyAccess burst to this door through the gateway (the deployed "
+    "detector, thresholds and door policy) instead of running the check in process",
+)
+@click.option(
+    "--gateway",
+    "gateway_address",
+    default=None,
+    help="host:port of the gateway for --door (default: fovea --gateway / FOVEA_GATEWAY); the API key "
+    "(FOVEA_API_KEY) needs faces:verify",
+)
+@click.option("--gallery", default="", help="With --door: the gallery (default: the door's own)")
+@click.option(
+    "--identity",
+    default="pad-eval",
+    show_default=True,
+    help="With --door: the identity each burst claims (the PAD result does not depend on it)",
+)
+@click.option(
+    "--max-frames",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="With --door: frames per burst at most, sampled evenly (the service takes FOVEA_FACES_MAX_PHOTOS)",
 )
 @click.option("--json", "as_json", is_flag=True)
 def faces_pad_eval(
-    folder: Path, min_parallax: float | None, model_repository: Path | None, as_json: bool
+    folder: Path,
+    min_parallax: float | None,
+    model_repository: Path | None,
+    door: str | None,
+    gateway_address: str | None,
+    gallery: str,
+    identity: str,
+    max_frames: int,
+    as_json: bool,
 ) -> None:
     """Presentation-attack detection rates (ISO/IEC 30107-3) over labelled frame sequences
     FOLDER/bona_fide/<seq>/*.jpg and FOLDER/attack/[<species>/]<seq>/*.jpg: APCER per species and worst,
     BPCER, ACER, BPCER at APCER 1% and 5% and the threshold for each. Runs the face detector in this process
-    (the served ONNX model and the service's own code); no stack needed."""
+    (the served ONNX model and the service's own code; no stack needed), or with --door sends each sequence
+    to that door through the gateway (each burst is a real VerifyAccess: audited, with its events) and
+    reports its PAD scores and its decisions; sequences the door refused before judging them (a replay of
+    frames it saw before, closed hours, a challenge it requires) are listed and left out."""
+    if door is None:
+        if gateway_address is not None:
+            fail(ValueError("--gateway evaluates through a door: give --door too"))
+        _pad_eval_in_process(folder, min_parallax, model_repository, as_json)
+        return
+    if model_repository is not None:
+        fail(ValueError("--model-repository is for the in-process evaluation, not --door"))
+    from fovea.faces.pad_eval import DoorAnswer, evaluate_door
+
+    options = dict(click.get_current_context().find_root().obj or {})
+    if gateway_address is not None:
+        options["address"] = gateway_address
+    try:
+        client = FoveaClient(**options)
+    except ValueError as exc:
+        fail(exc)
+        raise  # unreachable: fail exits
+
+    def ask(frames: list[bytes]) -> DoorAnswer:
+        r = client.verify_access(door, gallery, identity, frames)
+        pad = r.pad
+        return DoorAnswer(
+            r.decision,
+            r.reason_kind,
+            r.reason,
+            "PAD_NOT_CHECKED" if pad is None else pad.verdict,
+            float("nan") if pad is None else pad.score,
+            float("nan") if pad is None else pad.threshold,
+        )
+
+    with client:
+        try:
+            report = evaluate_door(folder, ask, door=door, max_frames=max_frames, min_parallax=min_parallax)
+        except (ValueError, OSError, FoveaClientError) as exc:
+            fail(exc)
+    emit(report.as_dict(), as_json, report.as_text())
+
+
+def _pad_eval_in_process(
+    folder: Path, min_parallax: float | None, model_repository: Path | None, as_json: bool
+) -> None:
     from fovea.faces.config import FacesSettings
     from fovea.faces.core.pad import GeometrySettings
     from fovea.faces.inprocess import InProcessFaces
@@ -1255,24 +1335,54 @@ def faces_pad_eval(
 )
 @click.option("--frames", type=click.IntRange(3, 15), default=6, show_default=True)
 @click.option(
+    "--photos",
+    default=None,
+    help="Comma-separated sample portraits (default: obama,obama2,obama3,biden)",
+)
+@click.option(
+    "--species",
+    default=None,
+    help="Comma-separated attack species to write (default: every one: print_still, print_slide, "
+    "print_tilt, print_zoom, screen_tilt, print_bent, print_bent_h)",
+)
+@click.option(
     "--model-repository",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Where the face models are (default: the repository's model_repository/)",
 )
-def faces_pad_synth(out: Path, seed: int, per_photo: int, frames: int, model_repository: Path | None) -> None:
+def faces_pad_synth(
+    out: Path,
+    seed: int,
+    per_photo: int,
+    frames: int,
+    photos: str | None,
+    species: str | None,
+    model_repository: Path | None,
+) -> None:
     """Write a labelled set for `fovea faces pad-eval` into OUT from the sample portraits: bona fide heads
     turned by a 2.5D head model, and prints / screens held still, slid, tilted or zoomed. Synthetic test
     material, not a measure of real heads."""
     from fovea.faces.inprocess import InProcessFaces
-    from fovea.faces.pad_eval import write_synthetic_dir
+    from fovea.faces.pad_eval import SYNTH_ATTACKS, SYNTH_PHOTOS, write_synthetic_dir
     from fovea.stack.config import REPO_ROOT
+
+    def names(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+        return default if value is None else tuple(n.strip() for n in value.split(",") if n.strip())
 
     if out.exists() and any(out.iterdir()):
         fail(ValueError(f"{out} is not empty"))
     try:
         faces = InProcessFaces(model_repository or REPO_ROOT / "model_repository")
-        counts = write_synthetic_dir(out, faces, seed=seed, per_photo=per_photo, frames=frames)
+        counts = write_synthetic_dir(
+            out,
+            faces,
+            seed=seed,
+            per_photo=per_photo,
+            frames=frames,
+            photos=names(photos, SYNTH_PHOTOS),
+            attacks=names(species, SYNTH_ATTACKS),
+        )
     except (ValueError, OSError) as exc:
         fail(exc)
     click.echo("\n".join(f"{label}: {n} sequences" for label, n in counts.items()))

@@ -16,6 +16,17 @@ its 15 frames is sampled evenly). A sequence the check cannot judge (fewer than 
 no score and counts as classified an attack (a bona fide one is then a BPCER error). The identity-change
 part of the geometry check needs a gallery and is not run here.
 
+Through a gateway (:func:`evaluate_door`, ``pad-eval DIR --gateway ADDR --door DOOR``) each sequence is
+sent instead as one VerifyAccess burst to a door of a deployed stack (at most ``max_frames`` frames, sampled
+evenly), so a site measures its own detector, thresholds and door policy. Two rows come back: ``geometry``,
+the PAD score and verdict of the response (rates at the threshold the service reports, or at the one
+given), and ``door``, the door's own decision, which has no score: a burst is classified bona fide when no
+presentation-attack defence denied it (``DOOR_ACCEPTED``: match, no_match, unknown_identity) and an attack
+when one did (``DOOR_DETECTED``: pad, mixed_faces, no_face, liveness, passive, challenge_not_met). A burst
+refused before its presentation was judged (replay, closed_hours, a challenge missing or invalid, bad_request,
+unavailable, timeout, error, a reason kind this version does not know) is left out of both rows and listed.
+Each burst is a real VerifyAccess: an audit record and its events at that door.
+
 The synthetic set (:func:`write_synthetic_dir`): bona fide sequences are the portraits turned in 3D by a
 2.5D head model (``pad_synth.head_view``: the photo lifted onto a head-shaped surface, yaw or pitch swept
 over 20-35 degrees); attacks are the same portraits printed and held still, slid, tilted, zoomed
@@ -30,8 +41,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +113,19 @@ class SequenceScore:
     name: str
     species: str
     frames: int
-    faces: int  # frames with a face
+    faces: int | None  # frames with a face (None: not known, through a gateway)
     scores: dict[str, float]  # per check; nan = not decided
+    reason_kind: str = ""  # through a gateway: the door's reason kind for the burst
+
+
+@dataclass(frozen=True)
+class RefusedSequence:
+    """A sequence whose burst the door refused before its presentation was judged."""
+
+    name: str
+    species: str
+    reason_kind: str
+    reason: str
 
 
 @dataclass
@@ -111,15 +133,21 @@ class PadEvalReport:
     thresholds: dict[str, float]  # per check, the configured one the rates are given at
     reports: dict[str, PadReport]  # per check
     sequences: list[SequenceScore] = field(default_factory=list)
+    door: str = ""  # through a gateway: the door the bursts were sent to ('' = in process)
+    refused: list[RefusedSequence] = field(default_factory=list)  # through a gateway: left out of the rates
+    decision_only: tuple[str, ...] = ()  # checks that have a decision and no score (no operating points)
 
     def as_dict(self) -> dict[str, Any]:
         def num(x: float) -> float | None:
             return None if math.isnan(x) or math.isinf(x) else round(x, 6)
 
         out: dict[str, Any] = {"checks": {}, "sequences": []}
+        if self.door:
+            out["door"] = self.door
+            out["refused"] = [asdict(r) for r in self.refused]
         for check, r in self.reports.items():
             out["checks"][check] = {
-                "threshold": r.threshold,
+                "threshold": None if check in self.decision_only else r.threshold,
                 "bona_fide_sequences": r.bona_fide,
                 "attack_sequences": r.attacks,
                 "apcer_by_species": r.apcer_by_species,
@@ -144,16 +172,21 @@ class PadEvalReport:
                     "frames": s.frames,
                     "faces": s.faces,
                     "scores": {k: num(v) for k, v in s.scores.items()},
+                    **({"reason_kind": s.reason_kind} if self.door else {}),
                 }
             )
         return out
 
     def as_text(self) -> str:
-        lines = []
+        lines = [f"door {self.door} (through the gateway)"] if self.door else []
         for check, r in self.reports.items():
+            how = (
+                "the door's decision (bona fide when no presentation-attack defence denied the burst)"
+                if check in self.decision_only
+                else f"threshold {r.threshold:.3f} (bona fide when score >= threshold)"
+            )
             lines.append(
-                f"check {check}: {r.bona_fide} bona fide and {sum(r.attacks.values())} attack sequences, "
-                f"threshold {r.threshold:.3f} (bona fide when score >= threshold)"
+                f"check {check}: {r.bona_fide} bona fide and {sum(r.attacks.values())} attack sequences, {how}"
             )
             lines.append(f"  {'species':<24} {'sequences':>9} {'APCER':>8}")
             for species, rate in r.apcer_by_species.items():
@@ -170,6 +203,11 @@ class PadEvalReport:
             lines.append(
                 f"  (APCER resolution {resolution:.1%} with the smallest species; a target below it is not measured)"
             )
+        if self.refused:
+            lines.append(
+                f"refused before the presentation was judged, left out of the rates: {len(self.refused)}"
+            )
+            lines += [f"  {x.name}: {x.reason_kind}: {x.reason}" for x in self.refused]
         return "\n".join(lines)
 
 
@@ -209,6 +247,92 @@ def evaluate(
         a = {k: np.array([s.scores[check] for s in scored if s.species == k]) for k in attacks}
         reports[check] = pad_report(b, a, thresholds[check], apcers)
     return PadEvalReport(thresholds, reports, scored)
+
+
+# ---------------------------------------------------------------------------------------- through a gateway
+DOOR_ACCEPTED = frozenset({"match", "no_match", "unknown_identity"})
+"""VerifyAccess reason kinds of a burst no presentation-attack defence denied (it was matched or not)."""
+DOOR_DETECTED = frozenset({"pad", "mixed_faces", "no_face", "liveness", "passive", "challenge_not_met"})
+"""VerifyAccess reason kinds of a burst a presentation-attack defence denied (no face in the frames counts
+as one, as a sequence the geometry check cannot judge does in process)."""
+DOOR_CHECK = "door"
+
+
+@dataclass(frozen=True)
+class DoorAnswer:
+    """What a door answered to one burst (``fovea.faces.v1.VerifyAccessResponse``)."""
+
+    decision: str  # GRANT | DENY
+    reason_kind: str
+    reason: str
+    pad_verdict: str  # PAD_NOT_CHECKED | PAD_BONA_FIDE | PAD_ATTACK | PAD_UNDECIDED
+    pad_score: float  # the geometry check's (nan when it could not tell)
+    pad_threshold: float
+
+
+def evaluate_door(
+    root: Path,
+    ask: Callable[[list[bytes]], DoorAnswer],
+    *,
+    door: str,
+    max_frames: int,
+    min_parallax: float | None = None,
+    apcers: Sequence[float] = (0.01, 0.05),
+) -> PadEvalReport:
+    """Send every sequence under ``root`` (:func:`find_sequences`; at most ``max_frames`` frames each, in
+    file-name order, sampled evenly) to ``ask`` (one VerifyAccess at ``door``) and report the ``geometry``
+    row (the responses' PAD scores; rates at ``min_parallax``, default the threshold the service reported)
+    where the door ran the check, and the ``door`` row (its decisions; see the module docstring). Sequences
+    refused before they were judged are left out and listed; ``ValueError`` when that leaves a label with
+    none, naming the reasons."""
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    bona, attacks = find_sequences(root)
+    scored: list[SequenceScore] = []
+    refused: list[RefusedSequence] = []
+    service_threshold = math.nan
+    for seq in [*bona, *(s for v in attacks.values() for s in v)]:
+        frames = _even(seq.frames, max_frames)
+        answer = ask([p.read_bytes() for p in frames])
+        kind = answer.reason_kind
+        if kind not in DOOR_ACCEPTED and kind not in DOOR_DETECTED:
+            refused.append(RefusedSequence(seq.name, seq.species, kind, answer.reason))
+            continue
+        scores = {DOOR_CHECK: 1.0 if kind in DOOR_ACCEPTED else 0.0}
+        if answer.pad_verdict != "PAD_NOT_CHECKED":
+            scores["geometry"] = answer.pad_score if answer.pad_verdict != "PAD_UNDECIDED" else math.nan
+            service_threshold = answer.pad_threshold
+        scored.append(SequenceScore(seq.name, seq.species, len(seq.frames), None, scores, kind))
+    labels = [BONA_FIDE, *attacks]
+    judged = {label: [s for s in scored if s.species == label] for label in labels}
+    if not all(judged.values()):
+        kinds = sorted({x.reason_kind for x in refused})
+        first = refused[0].reason if refused else ""
+        missing = [label for label in labels if not judged[label]]
+        raise ValueError(
+            f"door {door} judged no sequence of {', '.join(missing)}: {len(refused)} refused before they were "
+            f"judged ({', '.join(kinds)}), e.g. {first!r}"
+        )
+    checks = [DOOR_CHECK]
+    if all("geometry" in s.scores for s in scored):
+        checks.insert(0, "geometry")
+    thresholds = {
+        "geometry": service_threshold if min_parallax is None else min_parallax,
+        DOOR_CHECK: 0.5,  # the door row's scores are 1 (accepted) or 0 (detected)
+    }
+    reports = {}
+    for check in checks:
+        b = np.array([s.scores[check] for s in judged[BONA_FIDE]])
+        a = {k: np.array([s.scores[check] for s in judged[k]]) for k in attacks}
+        reports[check] = pad_report(b, a, thresholds[check], apcers if check != DOOR_CHECK else ())
+    return PadEvalReport(
+        {c: thresholds[c] for c in checks},
+        reports,
+        scored,
+        door=door,
+        refused=refused,
+        decision_only=(DOOR_CHECK,),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- synthetic
@@ -298,11 +422,18 @@ def write_synthetic_dir(
     per_photo: int = 2,
     frames: int = 6,
     photos: Sequence[str] = SYNTH_PHOTOS,
+    attacks: Sequence[str] = SYNTH_ATTACKS,
 ) -> dict[str, int]:
     """Write a labelled DIR under ``out`` (see the module's docstring): per portrait ``per_photo``
-    bona fide sequences and ``per_photo`` sequences of each attack species, ``frames`` frames each.
-    Returns the sequence count per label."""
+    bona fide sequences and ``per_photo`` sequences of each attack species in ``attacks`` (a subset of
+    ``SYNTH_ATTACKS``), ``frames`` frames each. Returns the sequence count per label."""
     from fovea.models.samples import sample
+
+    unknown = [a for a in attacks if a not in SYNTH_ATTACKS]
+    if unknown or not attacks:
+        raise ValueError(
+            f"attack species {', '.join(unknown) or '(none)'}: choose from {', '.join(SYNTH_ATTACKS)}"
+        )
 
     rng = np.random.default_rng(seed)
     counts: dict[str, int] = {}
@@ -327,7 +458,7 @@ def write_synthetic_dir(
                 head_view(crop, landmarks, a if yaw_turn else 0.0, 0.0 if yaw_turn else a) for a in angles
             ]
             write(BONA_FIDE, f"{photo_name}-{k}", [_jpeg(v, rng) for v in views])
-            for species in SYNTH_ATTACKS:
+            for species in attacks:
                 poses = _attack_poses(rng, species, frames)
                 if species in BENT_ATTACKS:  # radius 0.5-2 print widths, either way round
                     radius = rng.uniform(0.5, 2) * PRINT_WIDTH_MM * rng.choice([-1.0, 1.0])
@@ -354,11 +485,16 @@ def write_synthetic_dir(
 
 
 __all__ = [
+    "DOOR_ACCEPTED",
+    "DOOR_DETECTED",
+    "DoorAnswer",
     "LabelledSequence",
+    "RefusedSequence",
     "portrait",
     "PadEvalReport",
     "SequenceScore",
     "evaluate",
+    "evaluate_door",
     "find_sequences",
     "score_sequences",
     "write_synthetic_dir",

@@ -15,7 +15,14 @@ from click.testing import CliRunner
 from fovea.cli.main import main
 from fovea.faces.core.pad import GeometrySettings
 from fovea.faces.inprocess import InProcessFaces
-from fovea.faces.pad_eval import SYNTH_ATTACKS, evaluate, find_sequences, write_synthetic_dir
+from fovea.faces.pad_eval import (
+    SYNTH_ATTACKS,
+    DoorAnswer,
+    evaluate,
+    evaluate_door,
+    find_sequences,
+    write_synthetic_dir,
+)
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +103,93 @@ def test_layouts(labelled: Path, tmp_path: Path) -> None:
     (flat / "bona_fide" / "empty").mkdir()
     with pytest.raises(ValueError, match="no frames"):
         find_sequences(flat)
+
+
+def door_set(root: Path, sequences: dict[str, int]) -> Path:
+    """A labelled DIR whose frames are placeholders: each frame's bytes name its sequence (``label/seq``)
+    and its index, which is all :func:`evaluate_door` passes on."""
+    for name, frames in sequences.items():
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(frames):
+            (folder / f"{i:03d}.jpg").write_bytes(f"{name}#{i}".encode())
+    return root
+
+
+def test_door_answers_make_a_geometry_and_a_door_row(tmp_path: Path) -> None:
+    """evaluate_door's reading of VerifyAccess answers: the PAD score gives the geometry row (undecided =
+    an attack classification), the reason kind the door row; a refused burst is in neither."""
+    root = door_set(
+        tmp_path,
+        {
+            "bona_fide/a": 12,  # sent as 10 frames, sampled evenly (0, 1, 2, 4, 5, 6, 7, 9, 10, 11)
+            "bona_fide/b": 5,
+            "bona_fide/c": 5,
+            "attack/print/x": 5,
+            "attack/print/y": 5,
+            "attack/screen/z": 5,
+        },
+    )
+    answers = {  # by sequence: (decision, reason kind, verdict, score)
+        "bona_fide/a": ("DENY", "unknown_identity", "PAD_BONA_FIDE", 0.2),
+        "bona_fide/b": ("DENY", "pad", "PAD_ATTACK", 0.1),  # a bona fide burst the door denies
+        "bona_fide/c": ("DENY", "replay", "PAD_NOT_CHECKED", 0.0),  # refused before it was judged
+        "attack/print/x": ("DENY", "pad", "PAD_UNDECIDED", float("nan")),
+        "attack/print/y": ("DENY", "pad", "PAD_ATTACK", 0.05),
+        "attack/screen/z": ("GRANT", "match", "PAD_BONA_FIDE", 0.13),  # an attack that gets in
+    }
+    sent: dict[str, int] = {}
+
+    def ask(frames: list[bytes]) -> DoorAnswer:
+        name = frames[0].decode().split("#")[0]
+        sent[name] = len(frames)
+        decision, kind, verdict, score = answers[name]
+        return DoorAnswer(decision, kind, f"{kind} because", verdict, score, 0.12)
+
+    report = evaluate_door(root, ask, door="vault", max_frames=10)
+    assert sent == {name: 10 if name == "bona_fide/a" else 5 for name in answers}
+    geometry, door = report.reports["geometry"], report.reports["door"]
+    assert report.thresholds == {"geometry": 0.12, "door": 0.5}
+    # geometry at 0.12: bona fide 0.2 pass, 0.1 fails -> BPCER 1/2; print nan, 0.05 -> 0/2; screen 0.13 -> 1/1
+    assert geometry.bona_fide == 2 and geometry.attacks == {"print": 2, "screen": 1}
+    assert geometry.bpcer == 0.5 and geometry.apcer_by_species == {"print": 0.0, "screen": 1.0}
+    assert [p.apcer for p in geometry.operating_points] == [0.01, 0.05]
+    # door: bona fide a accepted (no match is no PAD denial), b denied; screen z granted
+    assert door.bpcer == 0.5 and door.apcer_by_species == {"print": 0.0, "screen": 1.0}
+    assert door.operating_points == ()
+    assert [(r.name, r.reason_kind) for r in report.refused] == [("bona_fide/c", "replay")]
+    text = report.as_text()
+    assert text.startswith("door vault (through the gateway)\ncheck geometry: 2 bona fide and 3 attack")
+    assert "check door: 2 bona fide and 3 attack sequences, the door's decision" in text, text
+    assert "  bona_fide/c: replay: replay because" in text
+    data = report.as_dict()
+    assert data["door"] == "vault" and data["checks"]["door"]["threshold"] is None
+    assert data["refused"][0]["reason_kind"] == "replay"
+    assert {s["name"]: s["reason_kind"] for s in data["sequences"]}["bona_fide/b"] == "pad"
+
+    # Every bona fide burst refused (a second run within the replay window): an error naming why.
+    def replayed(frames: list[bytes]) -> DoorAnswer:
+        return DoorAnswer("DENY", "replay", "replay: 5 frame(s) ...", "PAD_NOT_CHECKED", 0.0, 0.0)
+
+    with pytest.raises(
+        ValueError, match=r"door vault judged no sequence of bona_fide, print, screen: 6 refused"
+    ):
+        evaluate_door(root, replayed, door="vault", max_frames=10)
+    with pytest.raises(ValueError, match="max_frames"):
+        evaluate_door(root, ask, door="vault", max_frames=0)
+
+
+def test_a_door_without_pad_gives_only_the_door_row(tmp_path: Path) -> None:
+    root = door_set(tmp_path, {"bona_fide/a": 3, "attack/b": 3})
+
+    def ask(frames: list[bytes]) -> DoorAnswer:
+        return DoorAnswer("DENY", "no_match", "no match", "PAD_NOT_CHECKED", 0.0, 0.0)
+
+    report = evaluate_door(root, ask, door="lobby", max_frames=10)
+    assert list(report.reports) == ["door"] and report.reports["door"].apcer == 1.0
+
+
+def test_a_species_that_pad_synth_does_not_make_is_refused(in_process: InProcessFaces, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="print_flying: choose from print_still"):
+        write_synthetic_dir(tmp_path, in_process, attacks=("print_tilt", "print_flying"))
+    assert not any(tmp_path.iterdir())
