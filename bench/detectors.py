@@ -1,11 +1,12 @@
 """Which detector should be the default: the variants the registries give us, on speed and on accuracy.
 
-For each model directory (NanoDet-g 416 as float32 and as static INT8): the in-process pipeline p50 (decode,
-letterbox, onnxruntime, head, NMS; the service's own code, as bench/detection.py's reference) on the five
-darknet photos, the model alone, and COCO mAP@0.5 / mAP@[.5:.95] at min score 0.001 on the photos labelled by
-eye in ``fovea.models.samples.LABELLED_BOXES`` (4 photos, 12 boxes; none of them used to calibrate INT8).
+For each model directory (NanoDet-g 416 as float32 and as static INT8, CenterNet-MobileNetV3 512): the
+in-process pipeline p50 (decode, letterbox, onnxruntime, head, NMS; the service's own code, as
+bench/detection.py's reference) on the five darknet photos, the model alone, and COCO mAP@0.5 / mAP@[.5:.95] at
+min score 0.001 on the photos labelled by eye in ``fovea.models.samples.LABELLED_BOXES`` (4 photos, 12 boxes;
+none of them used to calibrate INT8).
 
-    .venv/bin/python bench/detectors.py [--repeats 30] [--models nanodet,nanodet_int8]
+    .venv/bin/python bench/detectors.py [--repeats 30] [--models nanodet,nanodet_int8,centernet]
 """
 
 from __future__ import annotations
@@ -72,14 +73,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--models", default="nanodet,nanodet_int8")
+    parser.add_argument("--models", default="nanodet,nanodet_int8,centernet")
     args = parser.parse_args()
     torch.set_num_threads(1)
     encoded = [sample(n).read_bytes() for n in IMAGES]
     rows = []
     for name in args.models.split(","):
         model = InProcess(REPO_ROOT / "model_repository" / name, "cpu")
-        canvas = prepare(np.zeros((416, 416, 3), np.uint8), model.spec)[0]
+        width, height = model.spec.input_size
+        canvas = prepare(np.zeros((height, width, 3), np.uint8), model.spec)[0]
         model_only = p50_ms(lambda i, m=model, c=canvas: m.session.run(None, {m.input: c}), args.repeats)
         pipeline = p50_ms(lambda i, m=model: m.detect(encoded[i % len(encoded)]), args.repeats)
         map50, map50_95, per_class = accuracy(model)

