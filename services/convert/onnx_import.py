@@ -1098,8 +1098,10 @@ dynamic_batching {{
   max_queue_delay_microseconds: 0  # a lone request runs at once; queued ones are still gathered
 }}
 
+# Two instances: a lone request runs on one with every core (THREADS); under load each instance runs its
+# batch on one thread (BATCH_SPLIT), two batches side by side (fovea.serving.base.SplitSession).
 instance_group [
-  {{ kind: KIND_CPU, count: 1 }}
+  {{ kind: KIND_CPU, count: 2 }}
 ]
 
 parameters [
@@ -1107,7 +1109,9 @@ parameters [
   # auto: onnxruntime's CUDA provider when installed (onnxruntime-gpu) and a GPU is there, else CPU
   {{ key: "DEVICE", value: {{ string_value: "auto" }} }},
   # onnxruntime intra-op threads; 0 = FOVEA_TORCH_THREADS, else one per core
-  {{ key: "THREADS", value: {{ string_value: "0" }} }}
+  {{ key: "THREADS", value: {{ string_value: "0" }} }},
+  # one-thread sessions a batch of 2+ runs on (off: on the THREADS session too)
+  {{ key: "BATCH_SPLIT", value: {{ string_value: "1" }} }}
 ]
 """
 

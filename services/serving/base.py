@@ -248,9 +248,63 @@ def onnx_session(
     return ort.InferenceSession(str(path), options, providers=list(providers))
 
 
+class SplitSession:
+    """A served ONNX model on the CPU, run the way each batch runs best: a lone image on a session whose
+    intra-op threads use every core (the lowest latency); a batch of several, which only forms when requests
+    queue, i.e. under load, on ``len(narrow)`` one-thread sessions, the batch divided between them and run
+    at the same time (onnxruntime releases the GIL). With two Triton instances of the model and one narrow
+    session each, two batches run side by side on one thread each: under load that beats every instance
+    using every core, whose threads then contend for the cores.
+
+    Measured (``bench/README.md``, an imported NanoDet through the gateway, 2 cores, 4 alternating rounds of
+    15 s): concurrency 8, 23.6 images/s with one 2-thread instance, 25.5 with two instances split this way
+    (in-process reference 27.8); concurrency 1 unchanged (18.6 / 18.5).
+
+    Quacks like ``onnxruntime.InferenceSession`` (``run``, and everything else from the wide session); the
+    outputs are those of one session: the parts are concatenated in order.
+    """
+
+    def __init__(self, wide: Any, narrow: Sequence[Any]) -> None:
+        if not narrow:
+            raise ValueError("a split session needs at least one narrow session")
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.wide = wide
+        self.narrow = list(narrow)
+        self._pool = ThreadPoolExecutor(len(self.narrow), thread_name_prefix="onnx-part")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wide, name)
+
+    def run(self, names: Sequence[str] | None, feeds: Mapping[str, np.ndarray], *args: Any) -> list[Any]:
+        sizes = {v.shape[0] if v.ndim else -1 for v in feeds.values()}
+        size = next(iter(sizes)) if len(sizes) == 1 else 1
+        if size < 2:
+            return list(self.wide.run(names, feeds, *args))
+        parts = min(size, len(self.narrow))
+        bounds = np.linspace(0, size, parts + 1).astype(int)
+        futures = [
+            self._pool.submit(session.run, names, {k: v[a:b] for k, v in feeds.items()}, *args)
+            for session, a, b in zip(self.narrow, bounds[:-1], bounds[1:], strict=False)
+        ]
+        results = [f.result() for f in futures]
+        return [np.concatenate([r[k] for r in results]) for k in range(len(results[0]))]
+
+
+def _dynamic_batch(session: Any) -> bool:
+    """Whether every input of ``session`` has a free (symbolic) first axis: only then may a batch be split."""
+    return all(not isinstance(i.shape[0], int) for i in session.get_inputs() if i.shape)
+
+
+SESSION_PARAMETERS = ("WEIGHTS", "DEVICE", "THREADS", "SPINNING", "BATCH_SPLIT")
+"""The parameters only the python flavour's onnxruntime session reads (the native backend has its own)."""
+
+
 def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> Any:
     """The session a served ONNX model runs: ``WEIGHTS`` in ``model_dir``, providers from ``DEVICE``,
     ``THREADS`` intra-op threads (0 or absent: ``FOVEA_TORCH_THREADS``, else every core), no spinning.
+    On the CPU with a dynamic batch axis and ``THREADS`` > 1, a :class:`SplitSession`: batches of two or
+    more run on ``BATCH_SPLIT`` one-thread sessions (absent: 1; ``off``: on the wide session too).
 
     A served model shares the cores with the gateway, the services and the other models: threads that spin
     after each operator burned 22 ms of CPU per NanoDet inference those need (stub CPU 63.7 -> 41.7 ms per
@@ -264,7 +318,15 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
     )
     threads = int(params.get("THREADS") or 0) or torch_threads()
     spinning = (params.get("SPINNING") or "0") == "1"
-    return onnx_session(weights_path(model_dir, params["WEIGHTS"]), providers, threads, spinning=spinning)
+    path = weights_path(model_dir, params["WEIGHTS"])
+    wide = onnx_session(path, providers, threads, spinning=spinning)
+    split = params.get("BATCH_SPLIT") or "1"
+    parts = 0 if split == "off" else int(split)
+    if parts < 0:
+        raise ValueError(f"BATCH_SPLIT must be off or a count of one-thread sessions, got {split!r}")
+    if providers != [CPU] or parts < 1 or threads < 2 or not _dynamic_batch(wide):
+        return wide
+    return SplitSession(wide, [onnx_session(path, providers, 1, spinning=spinning) for _ in range(parts)])
 
 
 def read_config(path: Path) -> dict[str, Any]:

@@ -101,9 +101,9 @@ def test_yolov8_import_writes_a_triton_model(tmp_path: Path) -> None:
     assert config["input"] == [{"name": "INPUT", "data_type": "TYPE_UINT8", "dims": ["640", "640", "3"]}]
     # ONNX output0 is [batch, 4 + 2, 100]: per image (6, 100), named in UPPER_SNAKE
     assert config["output"] == [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": ["6", "100"]}]
-    assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 1}]
+    assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 2}]
     params = {k: v["string_value"] for k, v in config["parameters"].items()}
-    assert params == {"WEIGHTS": "model.onnx", "DEVICE": "auto", "THREADS": "0"}
+    assert params == {"WEIGHTS": "model.onnx", "DEVICE": "auto", "THREADS": "0", "BATCH_SPLIT": "1"}
     spec = load_spec(model)
     assert spec == result.spec
     assert spec.family is HeadFamily.YOLOV8 and spec.labels == LABELS and spec.input_size == (640, 640)

@@ -1,0 +1,141 @@
+"""Where the platform's fixed cost per request goes, layer by layer, for one detector (default: an imported
+ONNX detector): each layer adds one hop to the one before, all timed in the same run, interleaved request by
+request so that the machine's drift hits every layer alike.
+
+- ``in-process``: the user's own script (onnxruntime on the same ONNX file, the service's pre/post code);
+- ``model only, in-process`` / ``model only, Triton``: the network alone on a prepared tensor, in this
+  process vs through Triton (gRPC + shared memory + the python backend's stub);
+- ``pipeline + Triton``: the detection service's request path (decode and letterbox in a thread, Triton,
+  head + NMS in a thread) run in this process, without its gRPC server;
+- ``service``: the detection service called directly over gRPC (with the internal token);
+- ``gateway``: the whole platform as a client sees it.
+
+    .venv/bin/python bench/layers.py [--requests 60] [--model imported|nanodet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _stack import private_stack  # noqa: E402
+from detection import (  # noqa: E402
+    IMAGES,
+    OPTIONS,
+    SAME,
+    InProcess,
+    export_float_nanodet,
+    import_detector,
+    settings_environment,
+)
+
+from fovea.client import FoveaClient  # noqa: E402
+from fovea.common.interceptors import INTERNAL_TOKEN_HEADER  # noqa: E402
+from fovea.common.triton import TritonClient  # noqa: E402
+from fovea.common.v1 import common_pb2  # noqa: E402
+from fovea.detection.pipeline import decode, finish, prepare  # noqa: E402
+from fovea.detection.v1 import detection_pb2, detection_pb2_grpc  # noqa: E402
+from fovea.models.samples import sample  # noqa: E402
+from fovea.stack.config import REPO_ROOT  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--model", choices=("imported", "nanodet"), default="imported")
+    parser.add_argument("--only", default="", help="comma-separated layer labels (substrings) to run")
+    args = parser.parse_args()
+    encoded = [sample(n).read_bytes() for n in IMAGES]
+    with private_stack() as (settings, key), tempfile.TemporaryDirectory() as tmp:
+        if args.model == "imported":
+            env = settings_environment(settings)
+            import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
+            name, model_dir = "user_nanodet", settings.user_models / "user_nanodet"
+        else:
+            name, model_dir = "nanodet", REPO_ROOT / "model_repository/nanodet"
+        local = InProcess(model_dir, "cpu")
+        spec = local.spec
+        token = settings.internal_token_file.read_bytes().strip()
+        client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=60)
+        channel = grpc.insecure_channel(f"{settings.host}:{settings.detection_port}")
+        service = detection_pb2_grpc.DetectionServiceStub(channel)
+        metadata = ((INTERNAL_TOKEN_HEADER, token.decode()),)
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # grpc.aio binds its channel to the loop current at creation
+
+        async def connect() -> TritonClient:
+            return TritonClient(settings.triton_grpc_url, token=token)
+
+        triton = loop.run_until_complete(connect())
+        tensors = []
+        for data in encoded:
+            decoded = decode(data, local.limits, spec)
+            tensors.append(prepare(decoded.pixels, spec, decoded.original_size)[0])
+
+        async def pipeline(data: bytes) -> None:
+            def pre() -> tuple[object, object, object]:
+                decoded = decode(data, local.limits, spec)
+                batch, transform = prepare(decoded.pixels, spec, decoded.original_size)
+                return decoded.pixels, batch, transform
+
+            image, batch, transform = await asyncio.to_thread(pre)
+            outputs = await triton.infer(name, {spec.input_name: batch}, spec.output_names)
+            await asyncio.to_thread(finish, outputs, spec, transform, OPTIONS, image)
+
+        def direct(i: int) -> None:
+            request = detection_pb2.DetectRequest(
+                image=common_pb2.Image(data=encoded[i % 5]), model=name, **SAME
+            )
+            service.Detect(request, metadata=metadata, timeout=60)
+
+        layers: dict[str, Callable[[int], object]] = {
+            "model only, in-process": lambda i: local.session.run(None, {local.input: tensors[i % 5]}),
+            "model only, Triton": lambda i: loop.run_until_complete(
+                triton.infer(name, {spec.input_name: tensors[i % 5]}, spec.output_names)
+            ),
+            "in-process": lambda i: local.detect(encoded[i % 5]),
+            "pipeline + Triton": lambda i: loop.run_until_complete(pipeline(encoded[i % 5])),
+            "service (gRPC)": direct,
+            "gateway": lambda i: client.detect(encoded[i % 5], model=name, **SAME),
+            "gateway hop only (Health)": lambda i: client.health_status(),
+        }
+        if args.only:
+            wanted = args.only.split(",")
+            layers = {k: v for k, v in layers.items() if any(w in k for w in wanted)}
+        times: dict[str, list[float]] = {k: [] for k in layers}
+        for i in range(5):  # warm every path
+            for fn in layers.values():
+                fn(i)
+        for i in range(args.requests):
+            for label, fn in layers.items():
+                time.sleep(0.05)  # onnxruntime's threads in this process spin after a run: let them stop
+                start = time.perf_counter()
+                fn(i)
+                times[label].append((time.perf_counter() - start) * 1000)
+        print(f"{name}: {args.requests} requests per layer, interleaved; p50 / p25 / p75 ms, p50 step")
+        previous = None
+        for label, values in times.items():
+            q = statistics.quantiles(values, n=4)
+            step = "" if previous is None else f"  (+{q[1] - previous:.2f})"
+            print(f"  {label:28s} {q[1]:7.2f} {q[0]:7.2f} {q[2]:7.2f}{step}")
+            previous = q[1] if label not in ("model only, Triton",) else None
+        loop.run_until_complete(triton.close())
+        loop.close()
+        channel.close()
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
