@@ -5,7 +5,7 @@ request so that the machine's drift hits every layer alike.
 - ``in-process``: the user's own script (onnxruntime on the same ONNX file, the service's pre/post code);
 - ``model only, in-process`` / ``model only, Triton``: the network alone on a prepared tensor, in this
   process vs through Triton (gRPC + shared memory + the python backend's stub);
-- ``pipeline + Triton``: the detection service's request path (decode and letterbox in a thread, Triton,
+- ``pipeline calling Triton``: the detection service's request path (decode and letterbox in a thread, Triton,
   head + NMS in a thread) run in this process, without its gRPC server;
 - ``service``: the detection service called directly over gRPC (with the internal token);
 - ``gateway``: the whole platform as a client sees it.
@@ -54,9 +54,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=60)
-    parser.add_argument("--model", choices=("imported", "nanodet"), default="imported")
+    parser.add_argument("--model", choices=("imported", "nanodet", "faces"), default="imported")
     parser.add_argument("--only", default="", help="comma-separated layer labels (substrings) to run")
     args = parser.parse_args()
+    if args.model == "faces":
+        faces(args.requests)
+        return
     encoded = [sample(n).read_bytes() for n in IMAGES]
     with private_stack() as (settings, key), tempfile.TemporaryDirectory() as tmp:
         if args.model == "imported":
@@ -102,38 +105,97 @@ def main() -> None:
 
         layers: dict[str, Callable[[int], object]] = {
             "model only, in-process": lambda i: local.session.run(None, {local.input: tensors[i % 5]}),
-            "model only, Triton": lambda i: loop.run_until_complete(
+            "model only, Triton +": lambda i: loop.run_until_complete(
                 triton.infer(name, {spec.input_name: tensors[i % 5]}, spec.output_names)
             ),
             "in-process": lambda i: local.detect(encoded[i % 5]),
-            "pipeline + Triton": lambda i: loop.run_until_complete(pipeline(encoded[i % 5])),
-            "service (gRPC)": direct,
-            "gateway": lambda i: client.detect(encoded[i % 5], model=name, **SAME),
+            "pipeline calling Triton +": lambda i: loop.run_until_complete(pipeline(encoded[i % 5])),
+            "service (gRPC) +": direct,
+            "gateway +": lambda i: client.detect(encoded[i % 5], model=name, **SAME),
             "gateway hop only (Health)": lambda i: client.health_status(),
         }
         if args.only:
             wanted = args.only.split(",")
             layers = {k: v for k, v in layers.items() if any(w in k for w in wanted)}
-        times: dict[str, list[float]] = {k: [] for k in layers}
-        for i in range(5):  # warm every path
-            for fn in layers.values():
-                fn(i)
-        for i in range(args.requests):
-            for label, fn in layers.items():
-                time.sleep(0.05)  # onnxruntime's threads in this process spin after a run: let them stop
-                start = time.perf_counter()
-                fn(i)
-                times[label].append((time.perf_counter() - start) * 1000)
-        print(f"{name}: {args.requests} requests per layer, interleaved; p50 / p25 / p75 ms, p50 step")
-        previous = None
-        for label, values in times.items():
-            q = statistics.quantiles(values, n=4)
-            step = "" if previous is None else f"  (+{q[1] - previous:.2f})"
-            print(f"  {label:28s} {q[1]:7.2f} {q[0]:7.2f} {q[2]:7.2f}{step}")
-            previous = q[1] if label not in ("model only, Triton",) else None
+        report(name, layers, args.requests)
         loop.run_until_complete(triton.close())
         loop.close()
         channel.close()
+        client.close()
+
+
+def report(name: str, layers: dict[str, Callable[[int], object]], requests: int) -> None:
+    """Warm every layer, then time them interleaved, ``requests`` each, and print p50 / p25 / p75; a label
+    ending in ``+`` adds one hop to the row before it, and its step is printed."""
+    times: dict[str, list[float]] = {k: [] for k in layers}
+    for i in range(5):  # warm every path
+        for fn in layers.values():
+            fn(i)
+    for i in range(requests):
+        for label, fn in layers.items():
+            time.sleep(0.05)  # onnxruntime's threads in this process spin after a run: let them stop
+            start = time.perf_counter()
+            fn(i)
+            times[label].append((time.perf_counter() - start) * 1000)
+    print(
+        f"{name}: {requests} requests per layer, interleaved; p50 / p25 / p75 ms, (+ step over the row before)"
+    )
+    previous = 0.0
+    for label, values in times.items():
+        q = statistics.quantiles(values, n=4)
+        step = f"  (+{q[1] - previous:.2f})" if label.endswith("+") else ""
+        print(f"  {label.rstrip(' +'):36s} {q[1]:7.2f} {q[0]:7.2f} {q[2]:7.2f}{step}")
+        previous = q[1]
+
+
+def faces(requests: int) -> None:
+    """Verify, layer by layer: each network alone in-process vs through Triton, then the whole request."""
+    import uuid
+
+    from fovea.common.images import decode_image
+    from fovea.faces.inprocess import InProcessFaces, _run
+    from fovea.faces.pipeline import _align_all, downsize
+    from fovea.serving.face_detector import DETECTOR_INPUT, DETECTOR_OUTPUTS
+    from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
+
+    local = InProcessFaces(REPO_ROOT / "model_repository")
+    reference = local.embedding(sample("obama").read_bytes())
+    probes = [
+        sample(n).read_bytes()
+        for n in ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
+    ]
+    smalls = [downsize(decode_image(p, local.limits), local.detect_side)[0][None] for p in probes]
+    photos = [local.find_faces(p) for p in probes]
+    chips = [_align_all([(photo.image, photo.faces.take([0]))]) for photo in photos]
+    with private_stack() as (settings, key):
+        client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=60)
+        gallery = f"layers-{uuid.uuid4().hex[:6]}"
+        client.create_gallery(gallery)
+        client.enroll(gallery, "obama", [sample("obama").read_bytes()])
+        token = settings.internal_token_file.read_bytes().strip()
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+
+        async def connect() -> TritonClient:
+            return TritonClient(settings.triton_grpc_url, token=token)
+
+        triton = loop.run_until_complete(connect())
+        det, emb = local.settings.detector_model, local.settings.embedder_model
+        layers: dict[str, Callable[[int], object]] = {
+            "detector alone, in-process": lambda i: _run(local.detector, {DETECTOR_INPUT: smalls[i % 5]}),
+            "detector alone, Triton +": lambda i: loop.run_until_complete(
+                triton.infer(det, {DETECTOR_INPUT: smalls[i % 5]}, DETECTOR_OUTPUTS)
+            ),
+            "embedder alone, in-process": lambda i: _run(local.embedder, {EMBEDDER_INPUT: chips[i % 5]}),
+            "embedder alone, Triton +": lambda i: loop.run_until_complete(
+                triton.infer(emb, {EMBEDDER_INPUT: chips[i % 5]}, [EMBEDDER_OUTPUT])
+            ),
+            "verify, in-process": lambda i: local.verify(probes[i % 5], reference),
+            "verify, gateway +": lambda i: client.verify(gallery, "obama", probes[i % 5]),
+        }
+        report("faces", layers, requests)
+        loop.run_until_complete(triton.close())
+        loop.close()
         client.close()
 
 
