@@ -6,7 +6,7 @@ private stack is rewritten and the model reloaded; then images/s at concurrency 
 requests: in-process pipeline vs the gateway). Rounds alternate so drifts hit every row.
 
     .venv/bin/python bench/layouts.py [--seconds 15] [--rounds 4] [--path gateway|model]
-        [--layouts 1x2:off,2x2:1,2x1:off]
+        [--layouts 1x2:off,2x2:1,2x2:1:run]   (INSTANCESxTHREADS:BATCH_SPLIT[:SPINNING 0|1|run])
 """
 
 from __future__ import annotations
@@ -62,8 +62,12 @@ def per_second(fn: Callable[[int], object], concurrency: int, seconds: float) ->
     return count[0] / seconds
 
 
-def layout_config(base: str, instances: int, threads: int, split: str) -> str:
+def layout_config(base: str, instances: int, threads: int, split: str, spinning: str = "0") -> str:
     text = re.sub(r"count: \d+", f"count: {instances}", base)
+    text = re.sub(r'\n  \{ key: "SPINNING".*', "", text)
+    text = text.replace(
+        "parameters [", f'parameters [\n  {{ key: "SPINNING", value: {{ string_value: "{spinning}" }} }},'
+    )
     text = re.sub(
         r'key: "THREADS", value: \{ string_value: "\d+" \}',
         f'key: "THREADS", value: {{ string_value: "{threads}" }}',
@@ -84,14 +88,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--path", choices=("gateway", "model"), default="gateway")
     parser.add_argument(
-        "--layouts", default="1x2:off,2x2:1", help="INSTANCESxTHREADS:BATCH_SPLIT, comma-separated"
+        "--layouts", default="1x2:off,2x2:1", help="INSTANCESxTHREADS:BATCH_SPLIT[:SPINNING], comma-separated"
     )
     args = parser.parse_args()
     layouts = []
     for item in args.layouts.split(","):
-        shape, split = item.split(":")
+        shape, split, *spin = item.split(":")
         instances, threads = (int(v) for v in shape.split("x"))
-        layouts.append((instances, threads, split))
+        layouts.append((instances, threads, split, spin[0] if spin else "0"))
     encoded = [sample(n).read_bytes() for n in IMAGES]
     with private_stack() as (settings, key), tempfile.TemporaryDirectory() as tmp:
         env = settings_environment(settings)
@@ -130,8 +134,9 @@ def main() -> None:
                 f"{per_second(reference, 1, args.seconds / 2):6.1f}",
                 flush=True,
             )
-            for instances, threads, split in layouts:
-                (model_dir / "config.pbtxt").write_text(layout_config(base, instances, threads, split))
+            for instances, threads, split, spinning in layouts:
+                config = layout_config(base, instances, threads, split, spinning)
+                (model_dir / "config.pbtxt").write_text(config)
                 subprocess.run(
                     [sys.executable, "-m", "fovea", "models", "load", NAME],
                     env=env,
@@ -141,7 +146,7 @@ def main() -> None:
                 for i in range(4):
                     platform(i)
                 print(
-                    f"  {instances} x {threads} threads, split {split:>3}: {per_second(platform, 8, args.seconds):6.1f} "
+                    f"  {instances} x {threads} threads, split {split:>3}, spinning {spinning:>3}: {per_second(platform, 8, args.seconds):6.1f} "
                     f"{per_second(platform, 1, args.seconds / 2):6.1f}",
                     flush=True,
                 )

@@ -231,11 +231,12 @@ def onnx_session(
     path: Path,
     providers: Sequence[str | tuple[str, dict[str, Any]]] = (CPU,),
     threads: int = 0,
-    spinning: bool = True,
+    spinning: bool | str = True,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` with full graph optimisation and ``threads`` intra-op threads
     (0 = onnxruntime's default, one per core). ``spinning`` False: worker threads sleep between operators
-    instead of busy-waiting (onnxruntime's default is to spin)."""
+    instead of busy-waiting (onnxruntime's default is to spin); ``"run"``: they spin while a run lasts and stop
+    as soon as it returns (``session.force_spinning_stop``)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -245,6 +246,8 @@ def onnx_session(
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    elif spinning == "run":  # spin between the operators of a run, never after it returns
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(str(path), options, providers=list(providers))
 
 
@@ -296,6 +299,10 @@ def _dynamic_batch(session: Any) -> bool:
     return all(not isinstance(i.shape[0], int) for i in session.get_inputs() if i.shape)
 
 
+SPINNING_POLICIES: dict[str, bool | str] = {"0": False, "1": True, "run": "run"}
+"""``SPINNING``: 0 threads sleep between operators; 1 they spin (onnxruntime's default, also after a run
+returns, for a while); run: they spin between the operators of a run and stop as it returns."""
+
 SESSION_PARAMETERS = ("WEIGHTS", "DEVICE", "THREADS", "SPINNING", "BATCH_SPLIT")
 """The parameters only the python flavour's onnxruntime session reads (the native backend has its own)."""
 
@@ -317,7 +324,9 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
         instance_kind, device_id, params.get("DEVICE") or "auto", ort.get_available_providers()
     )
     threads = int(params.get("THREADS") or 0) or torch_threads()
-    spinning = (params.get("SPINNING") or "0") == "1"
+    spinning = SPINNING_POLICIES.get(params.get("SPINNING") or "0")
+    if spinning is None:
+        raise ValueError(f"SPINNING must be one of {sorted(SPINNING_POLICIES)}, got {params['SPINNING']!r}")
     path = weights_path(model_dir, params["WEIGHTS"])
     wide = onnx_session(path, providers, threads, spinning=spinning)
     split = params.get("BATCH_SPLIT") or "1"

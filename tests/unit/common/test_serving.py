@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fovea.serving.base import RequestError, SplitSession, onnx_session, run_batched, session_for
 
@@ -87,3 +88,15 @@ def test_no_split_for_a_fixed_batch_or_when_asked(tmp_path: Path) -> None:
     assert len(session_for(tmp_path, params, "CPU", 0).narrow) == 1  # the default: one one-thread session
     assert not isinstance(session_for(tmp_path, {**params, "BATCH_SPLIT": "off"}, "CPU", 0), SplitSession)
     assert not isinstance(session_for(tmp_path, {**params, "THREADS": "1"}, "CPU", 0), SplitSession)
+
+
+def test_spinning_policies(tmp_path: Path) -> None:
+    _conv_model(tmp_path / "model.onnx", "N")
+    params = {"WEIGHTS": "model.onnx", "THREADS": "2", "DEVICE": "cpu"}
+    x = np.zeros((1, 3, 16, 16), np.float32)
+    for policy in ("0", "1", "run"):
+        assert session_for(tmp_path, {**params, "SPINNING": policy}, "CPU", 0).run(None, {"X": x})[
+            1
+        ].shape == (1, 8)
+    with pytest.raises(ValueError, match="SPINNING must be one of"):
+        session_for(tmp_path, {**params, "SPINNING": "yes"}, "CPU", 0)
