@@ -122,3 +122,21 @@ __all__ = [
     "eye_aspect_ratio",
     "mesh_to_image",
 ]
+
+
+DENSE_EYES = ((33, 133), (362, 263))  # corners whose midpoints stand for the eye centres (image-left, -right)
+DENSE_INDICES = (4, 61, 291, *FACE_OVAL, 168, 6, 197, 195, 5, 1, 19, 94, 33, 133, 362, 263)
+"""Mesh points of the dense PAD layout after the two eye centres: nose tip, mouth corners (image-left,
+-right), the face outline, the nose line (without the tip), the eye corners."""
+DENSE_POINTS = 2 + len(DENSE_INDICES)
+
+
+def dense_points(mesh: np.ndarray) -> np.ndarray:
+    """(..., 468, 2|3) mesh -> (..., 53, same) the dense PAD layout: rows 0-4 in MTCNN's order (image-left
+    eye centre, image-right eye centre, nose tip, mouth image-left, mouth image-right), then the face
+    outline, nose line and eye corners (:data:`DENSE_INDICES`). The eye distance is rows 0 to 1."""
+    p = np.asarray(mesh, np.float64)
+    if p.ndim < 2 or p.shape[-2] != MESH_POINTS:
+        raise ValueError(f"expected (..., {MESH_POINTS}, 2|3) points, got {p.shape}")
+    eyes = [p[..., list(pair), :].mean(-2, keepdims=True) for pair in DENSE_EYES]
+    return np.concatenate([*eyes, p[..., list(DENSE_INDICES), :]], axis=-2)

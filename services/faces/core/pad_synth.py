@@ -40,6 +40,68 @@ FACE_3D = np.array(
         [0.4, 1.05, -0.10],
     ]
 )
+# The dense layout (fovea.faces.core.mesh.dense_points: eye centres, nose tip, mouth corners, face outline,
+# nose line, eye corners; 53 points) in the same frame and unit: the face mesh network's own output on the
+# frontal ``obama`` sample (its crop in tests/fixtures/facemesh-reference), eye line levelled, its z scaled
+# by 0.573 so that the nose tip stands 0.40 IOD in front of the eyes as in FACE_3D (the network's z puts it
+# at 0.70; the smaller depth is the harder case for a head).
+DENSE_FACE_3D = np.array(
+    [
+        [-0.500, -0.000, -0.016],
+        [0.500, 0.000, 0.016],
+        [0.026, 0.470, -0.400],
+        [-0.581, 0.931, -0.008],
+        [0.539, 0.937, 0.021],
+        [0.014, -0.857, -0.131],
+        [0.312, -0.845, -0.105],
+        [0.556, -0.790, -0.039],
+        [0.776, -0.684, 0.065],
+        [0.920, -0.536, 0.179],
+        [1.008, -0.357, 0.288],
+        [1.051, -0.164, 0.398],
+        [1.061, 0.082, 0.484],
+        [1.051, 0.315, 0.520],
+        [1.041, 0.547, 0.519],
+        [1.013, 0.794, 0.490],
+        [0.947, 1.056, 0.436],
+        [0.852, 1.266, 0.346],
+        [0.743, 1.419, 0.256],
+        [0.601, 1.566, 0.182],
+        [0.482, 1.680, 0.117],
+        [0.351, 1.781, 0.048],
+        [0.191, 1.855, -0.003],
+        [-0.021, 1.883, -0.025],
+        [-0.233, 1.858, -0.017],
+        [-0.400, 1.787, 0.025],
+        [-0.539, 1.688, 0.088],
+        [-0.670, 1.576, 0.146],
+        [-0.822, 1.428, 0.210],
+        [-0.942, 1.273, 0.292],
+        [-1.044, 1.060, 0.376],
+        [-1.111, 0.794, 0.427],
+        [-1.138, 0.545, 0.453],
+        [-1.147, 0.309, 0.452],
+        [-1.153, 0.073, 0.414],
+        [-1.128, -0.174, 0.328],
+        [-1.073, -0.366, 0.220],
+        [-0.966, -0.545, 0.119],
+        [-0.798, -0.692, 0.015],
+        [-0.552, -0.797, -0.074],
+        [-0.291, -0.848, -0.123],
+        [0.010, -0.061, -0.185],
+        [0.013, 0.028, -0.228],
+        [0.017, 0.133, -0.272],
+        [0.020, 0.232, -0.323],
+        [0.024, 0.338, -0.378],
+        [0.023, 0.573, -0.383],
+        [0.020, 0.628, -0.356],
+        [0.016, 0.647, -0.284],
+        [-0.720, -0.004, -0.001],
+        [-0.280, 0.004, -0.031],
+        [0.288, 0.007, -0.011],
+        [0.712, -0.007, 0.043],
+    ]
+)
 FOCAL_PX = 900.0  # a 1280x720 door camera with a ~70 degree horizontal field of view
 IOD_MM = 63.0
 
@@ -84,11 +146,12 @@ def bona_fide_burst(
     turn: float = 30.0,
     noise: float = 0.02,
     distance_mm: float = 600.0,
+    layout: np.ndarray = FACE_3D,
 ) -> np.ndarray:
-    """(frames,5,2) landmarks of a head turning by ``turn`` degrees in total over the burst (mostly yaw, or
+    """(frames,P,2) landmarks of a head turning by ``turn`` degrees in total over the burst (mostly yaw, or
     mostly pitch, one in three), ``distance_mm`` from the camera, moving a little. The face's depths are
-    varied by +-25% per subject."""
-    face = FACE_3D * np.array([1.0, rng.uniform(0.9, 1.1), rng.uniform(0.75, 1.25)])
+    varied by +-25% per subject. ``layout``: the (P,3) face (:data:`FACE_3D`, or :data:`DENSE_FACE_3D`)."""
+    face = np.asarray(layout) * np.array([1.0, rng.uniform(0.9, 1.1), rng.uniform(0.75, 1.25)])
     face = face - face.mean(0)
     pitch_turn = rng.uniform() < 1 / 3
     yaws = _sweep(rng, frames, turn * (0.3 if pitch_turn else 1.0))
@@ -155,12 +218,12 @@ def challenge_burst(
     return head_turn_burst(rng, frames, yaw, pitch, **kwargs)
 
 
-def _photo_points(rng: np.random.Generator) -> np.ndarray:
-    """The five points of a printed face photo, on its plane z = 0, in mm: the 3D face photographed once at
-    a random pose (up to 30 degrees aside), face 40-90 mm wide on the paper."""
-    face = FACE_3D @ rotation(rng.uniform(-30, 30), rng.uniform(-20, 20), rng.uniform(-10, 10)).T
+def _photo_points(rng: np.random.Generator, layout: np.ndarray = FACE_3D) -> np.ndarray:
+    """The points of a printed face photo, on its plane z = 0, in mm: the 3D face ``layout`` photographed
+    once at a random pose (up to 30 degrees aside), face 40-90 mm wide on the paper."""
+    face = np.asarray(layout) @ rotation(rng.uniform(-30, 30), rng.uniform(-20, 20), rng.uniform(-10, 10)).T
     flat = face[:, :2] - face[:, :2].mean(0)
-    return np.c_[flat * rng.uniform(40, 90), np.zeros(5)]
+    return np.c_[flat * rng.uniform(40, 90), np.zeros(len(flat))]
 
 
 ATTACK_MOTIONS = ("still", "slide", "spin", "tilt", "zoom", "tilt_zoom")
@@ -203,6 +266,7 @@ def bent_burst(
     distance_mm: float = 500.0,
     photo: np.ndarray | None = None,
     width_iod: float | None = None,
+    layout: np.ndarray = FACE_3D,
 ) -> np.ndarray:
     """(frames,5,2) landmarks of a face photo bent like paper (``motion`` one of :data:`BENT_MOTIONS`) and
     turned about its bend axis by ``turn`` degrees in all over the burst (default 20-50, either way; the
@@ -210,10 +274,10 @@ def bent_burst(
     start held not quite square. The paper is ``width_iod`` inter-ocular distances of the printed face wide
     (default 3-6), bent with radius ``radius_widths`` paper widths (default 0.5-2; either way round, see
     :func:`bend`; ``inf`` = flat), the bend's line within +-15% of the paper's width of the face's centre.
-    ``photo``: (5,3) points on the plane z = 0 in mm (default: a random face photo)."""
+    ``photo``: (P,3) points on the plane z = 0 in mm (default: a random face photo of ``layout``)."""
     if motion not in BENT_MOTIONS:
         raise ValueError(f"unknown bent motion {motion!r}; known: {', '.join(BENT_MOTIONS)}")
-    points = _photo_points(rng) if photo is None else np.asarray(photo, np.float64)
+    points = _photo_points(rng, layout) if photo is None else np.asarray(photo, np.float64)
     iod = float(np.linalg.norm(points[1, :2] - points[0, :2]))
     width = iod * (rng.uniform(3, 6) if width_iod is None else width_iod)
     radius = rng.uniform(0.5, 2) if radius_widths is None else radius_widths
@@ -242,15 +306,16 @@ def attack_burst(
     noise: float = 0.02,
     distance_mm: float = 500.0,
     photo: np.ndarray | None = None,
+    layout: np.ndarray = FACE_3D,
 ) -> np.ndarray:
-    """(frames,5,2) landmarks of a flat photo or screen moved by ``motion`` (one of :data:`ATTACK_MOTIONS`):
+    """(frames,P,2) landmarks of a flat photo or screen moved by ``motion`` (one of :data:`ATTACK_MOTIONS`):
     ``still`` (the same photo repeated), ``slide`` (moved across), ``spin`` (rotated in its plane up to 40
     degrees), ``tilt`` (turned in 3D, up to 50 degrees about a random axis in its plane, i.e. perspective
     warps), ``zoom`` (brought closer or moved away, x0.6-1.6 in size), ``tilt_zoom`` (both). ``photo``:
-    (5,3) points on the plane z = 0 in mm (default: a random face photo)."""
+    (P,3) points on the plane z = 0 in mm (default: a random face photo of ``layout``)."""
     if motion not in ATTACK_MOTIONS:
         raise ValueError(f"unknown attack motion {motion!r}; known: {', '.join(ATTACK_MOTIONS)}")
-    points = _photo_points(rng) if photo is None else np.asarray(photo, np.float64)
+    points = _photo_points(rng, layout) if photo is None else np.asarray(photo, np.float64)
     t = np.linspace(0, 1, frames)
     axis = rng.uniform(0, 2 * np.pi)
     tilt = rng.uniform(20, 50) * rng.choice([-1, 1]) if "tilt" in motion else 0.0
@@ -414,12 +479,14 @@ def synthetic_set(
     turn: tuple[float, float] = (25.0, 45.0),
     frames: tuple[int, int] = (3, 15),
     bent: bool = False,
+    layout: np.ndarray = FACE_3D,
 ) -> SyntheticSet:
     """``per_kind`` bursts of each attack motion and ``per_kind * len(ATTACK_MOTIONS)`` bona fide bursts,
     with burst lengths drawn from ``frames`` (inclusive), head turns from ``turn`` degrees, distances
     400-900 mm (face 60-140 px wide at this focal length). With ``bent``, also ``per_kind`` bursts of each
     of :data:`BENT_MOTIONS` (:func:`bent_burst`, its default curvatures and turns), drawn after the rest so
-    the planar set is the same with or without them."""
+    the planar set is the same with or without them. ``layout``: the face's points (:data:`FACE_3D`: MTCNN's
+    five; :data:`DENSE_FACE_3D`: the dense check's 53)."""
     rng = np.random.default_rng(seed)
 
     def length() -> int:
@@ -429,19 +496,23 @@ def synthetic_set(
         return float(rng.uniform(400, 900))
 
     bona = [
-        bona_fide_burst(rng, length(), turn=float(rng.uniform(*turn)), noise=noise, distance_mm=dist())
+        bona_fide_burst(
+            rng, length(), turn=float(rng.uniform(*turn)), noise=noise, distance_mm=dist(), layout=layout
+        )
         for _ in range(per_kind * len(ATTACK_MOTIONS))
     ]
     attacks = {
         motion: [
-            attack_burst(rng, length(), motion, noise=noise, distance_mm=dist()) for _ in range(per_kind)
+            attack_burst(rng, length(), motion, noise=noise, distance_mm=dist(), layout=layout)
+            for _ in range(per_kind)
         ]
         for motion in ATTACK_MOTIONS
     }
     if bent:
         for motion in BENT_MOTIONS:
             attacks[motion] = [
-                bent_burst(rng, length(), motion, noise=noise, distance_mm=dist()) for _ in range(per_kind)
+                bent_burst(rng, length(), motion, noise=noise, distance_mm=dist(), layout=layout)
+                for _ in range(per_kind)
             ]
     return SyntheticSet(bona, attacks)
 
@@ -450,6 +521,7 @@ __all__ = [
     "ATTACK_MOTIONS",
     "BENT_MOTIONS",
     "CHALLENGE_TURNS",
+    "DENSE_FACE_3D",
     "FACE_3D",
     "FOCAL_PX",
     "SyntheticSet",
