@@ -7,8 +7,8 @@ expiry) with a token: ``<kind>.<expires_unix_ms>.<mac>``, ``mac`` = HMAC-SHA256 
 replica holding the secret can (no state until it is used); a changed kind, expiry, door or id breaks the
 mac. Single use is the service's part (a Redis key per challenge id, see ``fovea.faces.challenges``).
 
-Kinds are the motions the 5 MTCNN landmarks can show. The nose tip stands about 0.35 inter-ocular
-distances (IOD) in front of the plane of the eyes and mouth corners; its position in that plane's canonical
+Kinds are the motions the 5 MTCNN landmarks can show, and a blink (from the face mesh). The nose tip
+stands about 0.35 inter-ocular distances (IOD) in front of the plane of the eyes and mouth corners; its position in that plane's canonical
 frame (:func:`fovea.faces.core.pad.canonical_nose`, x towards the image's right, y down, unit the IOD) moves
 by about ``0.35 * sin(angle)`` as the head turns or nods, and does not move at all for a flat photo or
 screen, however it is moved (the position is a projective invariant of the five points).
@@ -19,8 +19,13 @@ screen, however it is moved (the position is a projective invariant of the five 
   A mirrored camera (a selfie preview) would swap them: send unmirrored frames.
 - ``look_up`` / ``look_down``: the head tilts back / forward; the nose tip moves towards the eyes / the
   mouth in the canonical frame (canonical y falls / grows).
-- ``blink`` is not offered: it needs the eyelids (eye aspect ratio from eye contours), which MTCNN's five
-  points do not have. It would need a dense landmark model (e.g. MediaPipe face mesh).
+- ``blink``: the person blinks. It needs the eyelids, which MTCNN's five points do not have: the face mesh
+  (model ``face_mesh``, :mod:`fovea.faces.core.mesh`) gives each frame's eye contours and their eye aspect
+  ratio (EAR). A blink is the EAR falling at least ``min_drop`` (a fraction) below the open-eye level and
+  coming back within the burst: for some frame ``k`` (not the first or last usable one), ``1 - EAR[k] /
+  min(max(EAR before k), max(EAR after k))`` >= ``min_drop`` (:func:`blink_drop`). A print has a fixed EAR
+  (it moves by landmark noise only); a replayed video of a blink is what the geometry check and the replay
+  check are for.
 
 The motion is the signed travel of the canonical nose from the first usable frame to the last along the
 asked direction: a robust straight-line fit (Theil-Sen, as the geometry check's score) over the frames, so
@@ -50,7 +55,9 @@ CHALLENGE_DIRECTIONS: dict[str, tuple[float, float]] = {
     "look_up": (0.0, -1.0),
     "look_down": (0.0, 1.0),
 }
-CHALLENGE_KINDS = tuple(CHALLENGE_DIRECTIONS)
+MOTION_KINDS = tuple(CHALLENGE_DIRECTIONS)
+BLINK = "blink"
+CHALLENGE_KINDS = (*MOTION_KINDS, BLINK)
 DEFAULT_KINDS = ("turn_left", "turn_right")
 # What a door does with challenges: none issued or checked; checked when the request carries one; every
 # request must carry one (a request without one is DENY).
@@ -60,6 +67,7 @@ INSTRUCTIONS = {
     "turn_right": "turn your head slowly to your right",
     "look_up": "tilt your head slowly back, looking up",
     "look_down": "tilt your head slowly forward, looking down",
+    BLINK: "look at the camera and blink once",
 }
 # The reason kinds of the challenge's DENYs (see fovea.faces.core.access.REASON_KINDS).
 MISSING, INVALID, EXPIRED, REUSED, NOT_MET = (
@@ -82,12 +90,9 @@ def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
     if isinstance(kinds, str) or not isinstance(kinds, Sequence):
         raise ValueError(f"challenge_kinds must be a list of kinds, got {kinds!r}")
     out = tuple(kinds)
-    unknown = [k for k in out if k not in CHALLENGE_DIRECTIONS]
+    unknown = [k for k in out if k not in CHALLENGE_KINDS]
     if unknown:
-        raise ValueError(
-            f"unknown challenge kinds {unknown}; known: {', '.join(CHALLENGE_KINDS)} (blink needs eye contours, "
-            "which the 5-point face detector does not give)"
-        )
+        raise ValueError(f"unknown challenge kinds {unknown}; known: {', '.join(CHALLENGE_KINDS)}")
     if not out or len(set(out)) != len(out):
         raise ValueError(f"challenge_kinds must list at least one kind, each once, got {list(out)}")
     return out
@@ -106,7 +111,7 @@ class ChallengeError(Exception):
 class Challenge:
     challenge_id: str  # 32 hex digits
     door_id: str
-    kind: str  # a key of CHALLENGE_DIRECTIONS
+    kind: str  # one of CHALLENGE_KINDS
     expires_unix_ms: int
 
     @property
@@ -163,7 +168,7 @@ def verify(secret: bytes, challenge_id: str, token_text: str, door_id: str, now_
         raise ChallengeError(INVALID, "challenge: malformed challenge id or token")
     kind, expiry, mac = parts[0], int(parts[1]), parts[2].encode("ascii")
     challenge = Challenge(challenge_id, door_id, kind, expiry)
-    if kind not in CHALLENGE_DIRECTIONS or not hmac.compare_digest(mac, _mac(secret, challenge).encode()):
+    if kind not in CHALLENGE_KINDS or not hmac.compare_digest(mac, _mac(secret, challenge).encode()):
         raise ChallengeError(
             INVALID,
             "challenge: the token's signature does not match (challenge for another door, or altered)",
@@ -188,6 +193,40 @@ class MotionSettings:
             raise ValueError(f"min_motion must be within (0, 1) IOD, got {self.min_motion}")
         if self.min_frames < 2:
             raise ValueError(f"min_frames must be >= 2, got {self.min_frames}")
+
+
+@dataclass(frozen=True)
+class BlinkSettings:
+    """``min_drop``: how far the eye aspect ratio must fall below the open-eye level, as a fraction of it,
+    and come back. 0.4: an open eye's EAR is 0.25-0.35 and a closed one's below 0.1 (a drop of 60-100%),
+    while the face mesh's EAR of an open eye jitters by about 0.02-0.03 (under 10%) from frame to frame, so
+    0.4 is four such jitters and still well short of a full closure (a half-closed eye at 30 frames/s is
+    often all a 3-15 frame burst catches). ``min_frames``: usable frames (a face mesh) needed: 3, one
+    before, one during and one after."""
+
+    min_drop: float = 0.4
+    min_frames: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_drop < 1:
+            raise ValueError(f"min_drop must be within (0, 1), got {self.min_drop}")
+        if self.min_frames < 3:
+            raise ValueError(f"min_frames must be >= 3 (open, closed, open), got {self.min_frames}")
+
+
+def blink_drop(ear: np.ndarray) -> float:
+    """(F,) eye aspect ratios of a burst's usable frames, in order -> the deepest closure that opens again:
+    the largest ``1 - EAR[k] / min(max(EAR[:k]), max(EAR[k+1:]))`` over the inner frames (0 when the eyes
+    never close below both sides' open level; nan with fewer than 3 frames)."""
+    e = np.asarray(ear, np.float64).reshape(-1)
+    if len(e) < 3:
+        return float("nan")
+    before = np.maximum.accumulate(e)[:-2]  # max(EAR[:k]) for k = 1..F-2
+    after = np.maximum.accumulate(e[::-1])[::-1][2:]  # max(EAR[k+1:])
+    level = np.minimum(before, after)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drops = np.where(level > 0, 1 - e[1:-1] / level, 0.0)
+    return float(max(drops.max(), 0.0))
 
 
 @dataclass(frozen=True)
@@ -217,12 +256,49 @@ def nose_travel(landmarks: np.ndarray) -> tuple[np.ndarray, int]:
     return np.median(slopes, axis=0) * (len(p) - 1), len(p)
 
 
+def check_blink(
+    challenge: Challenge, ears: Sequence[float | None], settings: BlinkSettings
+) -> ChallengeResult:
+    """Does the burst (per frame the face's eye aspect ratio from its face mesh, or None: no face or no mesh)
+    show a blink? ``motion`` is :func:`blink_drop` of the usable frames (a fraction), ``threshold``
+    ``settings.min_drop``."""
+    usable = np.array([e for e in ears if e is not None and np.isfinite(e)], np.float64)
+    threshold = settings.min_drop
+
+    def result(met: bool, motion: float, reason: str) -> ChallengeResult:
+        return ChallengeResult(challenge.challenge_id, challenge.kind, met, motion, threshold, reason)
+
+    if len(usable) < settings.min_frames:
+        return result(
+            False,
+            float("nan"),
+            f"challenge {challenge.kind}: {len(usable)} of {len(ears)} frames have eye contours, "
+            f"{settings.min_frames} needed",
+        )
+    drop = blink_drop(usable)
+    span = f"eye aspect ratio {usable.min():.3f}-{usable.max():.3f}"
+    if drop >= threshold:
+        return result(
+            True,
+            drop,
+            f"challenge {challenge.kind}: met, the eyes closed by {drop:.0%} >= {threshold:.0%} ({span})",
+        )
+    return result(
+        False,
+        drop,
+        f"challenge {challenge.kind}: not met, the eyes closed by {drop:.0%} and opened again, {threshold:.0%} "
+        f"needed ({span})",
+    )
+
+
 def check_motion(
     challenge: Challenge, landmarks: Sequence[np.ndarray | None], settings: MotionSettings
 ) -> ChallengeResult:
     """Does the burst (per frame the face's (5,2) landmarks in pixels, or None) show the challenge's
     motion? Frames whose landmarks make no usable quad are skipped; fewer than ``settings.min_frames``
     usable frames is not met."""
+    if challenge.kind not in CHALLENGE_DIRECTIONS:
+        raise ValueError(f"{challenge.kind!r} is not a head motion; a blink is checked by check_blink")
     lm = np.array(
         [np.full((5, 2), np.nan) if p is None else np.asarray(p, np.float64).reshape(5, 2) for p in landmarks]
     ).reshape(-1, 5, 2)
@@ -255,6 +331,7 @@ def check_motion(
 
 
 __all__ = [
+    "BLINK",
     "CHALLENGE_DIRECTIONS",
     "CHALLENGE_KINDS",
     "CHALLENGE_POLICIES",
@@ -263,12 +340,16 @@ __all__ = [
     "INSTRUCTIONS",
     "INVALID",
     "MISSING",
+    "MOTION_KINDS",
     "NOT_MET",
     "REUSED",
+    "BlinkSettings",
     "Challenge",
     "ChallengeError",
     "ChallengeResult",
     "MotionSettings",
+    "blink_drop",
+    "check_blink",
     "check_kinds",
     "check_motion",
     "issue",

@@ -241,7 +241,7 @@ def test_the_policy_file_grows_gallery_challenge_hours_and_matching_frames() -> 
     ("door", "message"),
     [
         ({"challenge": "always"}, "unknown challenge policy 'always'; known: off, optional, require"),
-        ({"challenge_kinds": ["blink"]}, "blink needs eye contours"),
+        ({"challenge_kinds": ["wink"]}, "unknown challenge kinds \\['wink'\\]; known: .*blink"),
         ({"challenge_kinds": []}, "at least one kind"),
         ({"gallery": "no such/gallery"}, "gallery"),
         ({"hours": {"tz": "Mars/Olympus", "open": []}}, "unknown time zone 'Mars/Olympus'"),
