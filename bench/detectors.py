@@ -91,8 +91,7 @@ def main() -> None:
     models = {name: InProcess(REPO_ROOT / "model_repository" / name, "cpu") for name in names}
 
     def inputs(model: InProcess) -> list[np.ndarray]:
-        # the photos as the model sees them (a blank canvas is no good: it fills layers with denormals, which
-        # made the model alone slower than the whole pipeline)
+        # the photos as the model sees them, what the pipeline sends it
         decoded = [decode(data, model.limits, model.spec) for data in encoded]
         return [prepare(d.pixels, model.spec, d.original_size)[0] for d in decoded]
 
