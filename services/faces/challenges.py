@@ -38,6 +38,7 @@ from fovea.common.server import read_internal_token
 from fovea.faces.config import FacesSettings
 from fovea.faces.core import challenge as ch
 from fovea.faces.core.access import Denied, DoorPolicy
+from fovea.faces.core.mesh import eye_aspect_ratio
 from fovea.faces.core.records import check_door_id
 from fovea.faces.store import PREFIX
 
@@ -127,6 +128,7 @@ class DoorChallenges:
         self.ledger = ledger
         self.clock = clock
         self.motion = ch.MotionSettings(min_motion=settings.challenge_min_motion)
+        self.blink = ch.BlinkSettings(min_drop=settings.blink_min_drop)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -180,8 +182,18 @@ class DoorChallenges:
             )
 
     def check_motion(
-        self, challenge: ch.Challenge, landmarks: Sequence[np.ndarray | None]
+        self,
+        challenge: ch.Challenge,
+        landmarks: Sequence[np.ndarray | None],
+        meshes: Sequence[np.ndarray | None] | None = None,
     ) -> ch.ChallengeResult:
+        """The burst against its challenge: a head motion from the 5 landmarks per frame, a blink from the
+        face meshes' eye aspect ratios (``meshes``: per frame (468, 2|3) or None; required for a blink)."""
+        if challenge.kind == ch.BLINK:
+            if meshes is None:
+                raise ValueError("a blink challenge is checked on face meshes")
+            ears = [None if m is None else float(eye_aspect_ratio(m)) for m in meshes]
+            return ch.check_blink(challenge, ears, self.blink)
         return ch.check_motion(challenge, landmarks, self.motion)
 
 

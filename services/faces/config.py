@@ -94,6 +94,30 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
         description="Presentation-attack geometry check: the nose's travel across the eye-mouth plane a burst "
         "must show to be a head, in inter-ocular distances (0.12: a head turn of about 20 degrees)",
     )
+    mesh_model: str = Field(
+        "face_mesh",
+        description="Triton model giving 468 face mesh points (doors with pad_check dense or blink)",
+    )
+    pad_dense_min_ratio: float = Field(
+        1.2,
+        ge=1,
+        le=10,
+        description="Dense PAD check: how much more residual the best single-axis bend must leave than a free "
+        "rigid shape (ratio of residual sums of squares) for a burst to be a head",
+    )
+    mesh_min_face_score: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A face mesh whose face score is below this counts as no mesh for the frame",
+    )
+    blink_min_drop: float = Field(
+        0.4,
+        gt=0,
+        lt=1,
+        description="Blink challenge: how far the eye aspect ratio must fall below the open-eye level (a "
+        "fraction of it) and come back within the burst",
+    )
     challenge_secret_file: Path | None = Field(
         None,
         description="File holding the key that signs door challenges (HMAC-SHA256; every replica the same); "

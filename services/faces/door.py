@@ -45,8 +45,10 @@ from fovea.faces.core.access import (
     deny,
     door_gallery,
 )
-from fovea.faces.core.challenge import Challenge
+from fovea.faces.core.challenge import BLINK, Challenge
+from fovea.faces.core.mesh import dense_points
 from fovea.faces.core.pad import GeometrySettings, PadResult, check_burst
+from fovea.faces.core.pad_dense import DenseSettings, check_dense, combine
 from fovea.faces.core.records import check_door_id
 from fovea.faces.events import EventLog
 from fovea.faces.metrics import AUDIT_BACKLOG, AUDIT_DROPPED, DOOR_DECISIONS
@@ -148,6 +150,7 @@ class DoorAccess:
         self.policies = policies
         self.liveness = liveness
         self.geometry = GeometrySettings(min_parallax=settings.pad_min_parallax)
+        self.dense = DenseSettings(min_ratio=settings.pad_dense_min_ratio)
         self.backlog: deque[tuple[str, dict[str, str]]] = deque()
         self.events = events
         # Challenges and replay: signed with the configured secret, single use and seen frames in Redis.
@@ -205,6 +208,10 @@ class DoorAccess:
         # A frame that could not be decoded is passed on as a 1x1 black image (its face is None).
         images = [np.zeros((1, 1, 3), np.uint8) if p.image is None else p.image for p in compared.photos]
         liveness = await self.liveness[policy.liveness_check].check(images, [p.face for p in compared.photos])
+        dense = policy.pad != "off" and policy.pad_check == "dense"
+        meshes = None
+        if dense or (challenge is not None and challenge.kind == BLINK):
+            meshes = await self.pipeline.meshes(images, [p.face for p in compared.photos])
         pad: PadResult | None = None
         if policy.pad != "off":
             pad = check_burst(
@@ -213,6 +220,14 @@ class DoorAccess:
                 embeddings=compared.embeddings,
                 match_threshold=compared.gallery.threshold,
             )
+            if dense and meshes is not None:
+                dense_result = check_dense(
+                    [None if m is None else dense_points(m[:, :2]) for m in meshes],
+                    self.dense,
+                    embeddings=compared.embeddings,
+                    match_threshold=compared.gallery.threshold,
+                )
+                pad = combine(pad, dense_result)
         not_enrolled = (
             None
             if compared.enrolled
@@ -221,7 +236,7 @@ class DoorAccess:
         motion = None
         if challenge is not None:
             motion = self.challenges.check_motion(
-                challenge, [None if p.face is None else p.face.landmarks[0] for p in compared.photos]
+                challenge, [None if p.face is None else p.face.landmarks[0] for p in compared.photos], meshes
             )
         return decide(
             request.door_id,

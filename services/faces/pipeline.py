@@ -18,11 +18,13 @@ from fovea.common.triton import TritonClient, translate
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.align import align_faces
 from fovea.faces.core.faces import DetectedFaces, confident_by_area, detection_size, rescale
+from fovea.faces.core.mesh import crop_face, crop_matrix, mesh_to_image
 from fovea.faces.core.quality import assess_quality
 from fovea.faces.store import GalleryInfo
 from fovea.serving.base import model_parameters
 from fovea.serving.face_detector import DETECTOR_INPUT, DETECTOR_OUTPUTS, MIN_IMAGE_SIDE, unpack_detections
 from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT, EmbedderInfo
+from fovea.serving.face_mesh import MESH_INPUT, MESH_OUTPUTS
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,27 @@ class FacePipeline:
         """(image, faces of that image) pairs -> (F, 128) float32 embeddings of every face, in order."""
         return await self.embed_chips(await self.align(faces))
 
+    async def meshes(
+        self, images: Sequence[np.ndarray], faces: Sequence[DetectedFaces | None]
+    ) -> list[np.ndarray | None]:
+        """Per frame the face mesh (468,3) in image pixels of its first face, or None (no face, or a mesh
+        whose face score is below ``mesh_min_face_score``); every crop in one Triton call."""
+        crops, matrices, rows = await asyncio.to_thread(_mesh_crops, images, faces)
+        out: list[np.ndarray | None] = [None] * len(faces)
+        if not rows:
+            return out
+        outputs = await self.triton.infer(
+            self.settings.mesh_model,
+            {MESH_INPUT: crops},
+            list(MESH_OUTPUTS),
+            timeout_s=self.settings.triton_timeout_s,
+        )
+        mesh, score = np.asarray(outputs["MESH"]), np.asarray(outputs["FACE_SCORE"]).reshape(-1)
+        for j, i in enumerate(rows):
+            if score[j] >= self.settings.mesh_min_face_score:
+                out[i] = mesh_to_image(mesh[j], matrices[j])
+        return out
+
     def check_quality(self, faces: DetectedFaces, chips: np.ndarray, what: str) -> None:
         """``InvalidArgument`` when a face is too small or too blurry to enroll."""
         for quality in assess_quality(
@@ -177,6 +200,26 @@ class FacePipeline:
                     f"the face in {what} is too blurry: sharpness {quality.blur:.1f}, "
                     f"at least {self.settings.min_sharpness:.1f} is needed"
                 )
+
+
+def _mesh_crops(
+    images: Sequence[np.ndarray], faces: Sequence[DetectedFaces | None]
+) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
+    """The face mesh crops (N,192,192,3) of the frames that have a face, their crop matrices and frame
+    indices (:mod:`fovea.faces.core.mesh`)."""
+    crops, matrices, rows = [], [], []
+    for i, (image, face) in enumerate(zip(images, faces, strict=True)):
+        if face is None or len(face) == 0:
+            continue
+        try:
+            m = crop_matrix(face.boxes[0], face.landmarks[0])
+        except ValueError:
+            continue
+        crops.append(crop_face(image, m))
+        matrices.append(m)
+        rows.append(i)
+    stacked = np.stack(crops) if crops else np.zeros((0, 192, 192, 3), np.uint8)
+    return stacked, matrices, rows
 
 
 def _align_all(faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:

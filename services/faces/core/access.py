@@ -60,6 +60,9 @@ LIVENESS_CHECKS: dict[str, Callable[[], LivenessCheck]] = {"none": NoLivenessChe
 # What a door does with presentation-attack detection (the multi-frame geometry check, fovea.faces.core.pad):
 # not run; run and recorded (response and audit) without deciding; run, and anything but BONA_FIDE is DENY.
 PAD_POLICIES = ("off", "record", "require")
+# Which geometry the PAD stage runs: the 5-point check (fovea.faces.core.pad), or that and the dense check on
+# the face mesh together (fovea.faces.core.pad_dense.combine; needs the face_mesh model).
+PAD_CHECKS = ("geometry", "dense")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class DoorPolicy:
     # this is set; then only min_matching_frames decides.
     allow_mixed_faces: bool = False
     pad: str = "off"  # one of PAD_POLICIES
+    pad_check: str = "geometry"  # one of PAD_CHECKS
     # The gallery the door uses: a request naming another one is DENY (bad_request), one naming none uses
     # it. None: the request names the gallery.
     gallery: str | None = None
@@ -88,6 +92,8 @@ class DoorPolicy:
     def __post_init__(self) -> None:
         if self.pad not in PAD_POLICIES:
             raise ValueError(f"unknown pad policy {self.pad!r}; known: {', '.join(PAD_POLICIES)}")
+        if self.pad_check not in PAD_CHECKS:
+            raise ValueError(f"unknown pad_check {self.pad_check!r}; known: {', '.join(PAD_CHECKS)}")
         if self.challenge not in CHALLENGE_POLICIES:
             raise ValueError(
                 f"unknown challenge policy {self.challenge!r}; known: {', '.join(CHALLENGE_POLICIES)}"
@@ -354,6 +360,7 @@ def deny(kind: str, reason: str, threshold: float = 0.0, frame_count: int = 0) -
 
 __all__ = [
     "LIVENESS_CHECKS",
+    "PAD_CHECKS",
     "PAD_POLICIES",
     "REASON_KINDS",
     "AccessResult",
