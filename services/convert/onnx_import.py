@@ -317,9 +317,10 @@ def with_uint8_input(
     """Put the detection service's input in front of a float ``[N, 3, H, W]`` graph (a new model).
 
     The new graph input ``input_name`` is uint8 ``[N, H, W, 3]`` RGB (what
-    ``fovea.detection.core.preprocess.letterbox`` produces); in the graph it is cast to float32, reordered to
-    ``channel_order``, normalised per channel as ``(x * scale - mean[c]) / std[c]`` (``mean``/``std`` in the
-    model's channel order), transposed to NCHW and cast to the old input's float type. The batch dimension
+    ``fovea.detection.core.preprocess.letterbox`` produces); in the graph it is transposed to NCHW, cast to
+    float32, reordered to ``channel_order`` and normalised per channel as ``(x * scale - mean[c]) / std[c]``
+    (``mean``/``std`` in the model's channel order; computed as ``x * gain[c] + offset[c]``), and cast to the
+    old input's float type. The batch dimension
     is the old input's (fixed or symbolic). Outputs named in ``output_names`` (ONNX name -> new name) are
     renamed; every output is float32 (float16/float64 outputs get a Cast; integer ones too unless
     ``keep_integer_outputs``). Inputs named in ``constant_inputs`` become constants of those values (an
@@ -362,28 +363,34 @@ def with_uint8_input(
     if input_name in {o.name for o in graph.output} | {n for node in graph.node for n in node.output}:
         raise ValueError(f"the graph already has a tensor named {input_name!r}")
 
+    # On the uint8 image: transpose to NCHW, the channel order as whole planes, then cast, and normalise as
+    # x * (scale / std[c]) + (-mean[c] / std[c]) with per-plane constants. Before, a Gather (BGR), Sub and Div
+    # over the float NHWC image with 3-wide broadcasts took 4.9 ms alone and 5.6 ms of NanoDet's 33 ms in
+    # onnxruntime (its profiler; 416x416, 2 threads); this order takes 0.28 ms, same tensor to 2.4e-7.
     consts = [
-        numpy_helper.from_array(np.asarray(mean, np.float32).reshape(1, 1, 1, 3), "fovea_mean"),
-        numpy_helper.from_array(np.asarray(std, np.float32).reshape(1, 1, 1, 3), "fovea_std"),
+        numpy_helper.from_array(
+            np.asarray(scale / np.asarray(std), np.float32).reshape(1, 3, 1, 1), "fovea_gain"
+        ),
+        numpy_helper.from_array(
+            np.asarray(-np.asarray(mean) / np.asarray(std), np.float32).reshape(1, 3, 1, 1), "fovea_offset"
+        ),
     ]
-    nodes = [helper.make_node("Cast", [input_name], ["fovea_float"], to=TensorProto.FLOAT, name="fovea_cast")]
-    x = "fovea_float"
+    nodes = [
+        helper.make_node("Transpose", [input_name], ["fovea_nchw_u8"], perm=[0, 3, 1, 2], name="fovea_nchw")
+    ]
+    x = "fovea_nchw_u8"
     if channel_order == "BGR":
         consts.append(numpy_helper.from_array(np.asarray([2, 1, 0], np.int64), "fovea_channel_order"))
         nodes.append(
-            helper.make_node("Gather", [x, "fovea_channel_order"], ["fovea_bgr"], axis=3, name="fovea_bgr")
+            helper.make_node("Gather", [x, "fovea_channel_order"], ["fovea_bgr"], axis=1, name="fovea_bgr")
         )
         x = "fovea_bgr"
-    if scale != 1.0:
-        consts.append(numpy_helper.from_array(np.asarray([scale], np.float32), "fovea_scale"))
-        nodes.append(helper.make_node("Mul", [x, "fovea_scale"], ["fovea_scaled"], name="fovea_scale"))
-        x = "fovea_scaled"
+    nchw = old.name if old_type == TensorProto.FLOAT else "fovea_normalised"
     nodes += [
-        helper.make_node("Sub", [x, "fovea_mean"], ["fovea_centred"], name="fovea_sub_mean"),
-        helper.make_node("Div", ["fovea_centred", "fovea_std"], ["fovea_nhwc"], name="fovea_div_std"),
+        helper.make_node("Cast", [x], ["fovea_float"], to=TensorProto.FLOAT, name="fovea_cast"),
+        helper.make_node("Mul", ["fovea_float", "fovea_gain"], ["fovea_scaled"], name="fovea_gain"),
+        helper.make_node("Add", ["fovea_scaled", "fovea_offset"], [nchw], name="fovea_offset"),
     ]
-    nchw = old.name if old_type == TensorProto.FLOAT else "fovea_nchw"
-    nodes.append(helper.make_node("Transpose", ["fovea_nhwc"], [nchw], perm=[0, 3, 1, 2], name="fovea_nchw"))
     if old_type != TensorProto.FLOAT:
         nodes.append(helper.make_node("Cast", [nchw], [old.name], to=old_type, name="fovea_cast_input"))
 
