@@ -39,7 +39,9 @@ def fovea(key: str, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def padset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("padset") / "set"
-    args = ["--seed", "3", "--per-photo", "1", "--frames", "5", "--photos", "obama2,biden"]
+    # Seed 7: in process the heads score 0.228 and 0.322, the prints 0.011 and 0.044 (threshold 0.12; with
+    # seed 3 a head scored 0.129, too close to it for a test).
+    args = ["--seed", "7", "--per-photo", "1", "--frames", "5", "--photos", "obama2,biden"]
     proc = fovea("", "faces", "pad-synth", str(out), *args, "--species", "print_tilt")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["bona_fide: 2 sequences", "attack/print_tilt: 2 sequences"]
