@@ -1214,7 +1214,8 @@ def faces_webhooks_redrive(endpoint: str, delivery_ids: tuple[str, ...], as_json
     type=float,
     default=None,
     help="The geometry check's threshold the rates are given at (default: FOVEA_FACES_PAD_MIN_PARALLAX, "
-    "0.12; through a gateway: the one the service reports)",
+    "0.12); with --door the threshold of the door's PAD check (default: the one the service reports; "
+    "a ratio for pad_check dense)",
 )
 @click.option(
     "--model-repository",
@@ -1296,11 +1297,12 @@ def faces_pad_eval(
             "PAD_NOT_CHECKED" if pad is None else pad.verdict,
             float("nan") if pad is None else pad.score,
             float("nan") if pad is None else pad.threshold,
+            "" if pad is None else pad.check,
         )
 
     with client:
         try:
-            report = evaluate_door(folder, ask, door=door, max_frames=max_frames, min_parallax=min_parallax)
+            report = evaluate_door(folder, ask, door=door, max_frames=max_frames, threshold=min_parallax)
         except (ValueError, OSError, FoveaClientError) as exc:
             fail(exc)
     emit(report.as_dict(), as_json, report.as_text())

@@ -18,9 +18,10 @@ part of the geometry check needs a gallery and is not run here.
 
 Through a gateway (:func:`evaluate_door`, ``pad-eval DIR --gateway ADDR --door DOOR``) each sequence is
 sent instead as one VerifyAccess burst to a door of a deployed stack (at most ``max_frames`` frames, sampled
-evenly), so a site measures its own detector, thresholds and door policy. Two rows come back: ``geometry``,
-the PAD score and verdict of the response (rates at the threshold the service reports, or at the one
-given), and ``door``, the door's own decision, which has no score: a burst is classified bona fide when no
+evenly), so a site measures its own detector, thresholds and door policy. Two rows come back: one named
+after the PAD check the door runs (``geometry``, or ``geometry+dense_geometry`` where its policy says
+``pad_check: dense``), from the PAD score and verdict of the responses (rates at the threshold the service
+reports, or at the one given), and ``door``, the door's own decision, which has no score: a burst is classified bona fide when no
 presentation-attack defence denied it (``DOOR_ACCEPTED``: match, no_match, unknown_identity) and an attack
 when one did (``DOOR_DETECTED``: pad, mixed_faces, no_face, liveness, passive, challenge_not_met). A burst
 refused before its presentation was judged (replay, closed_hours, a challenge missing or invalid, bad_request,
@@ -266,8 +267,9 @@ class DoorAnswer:
     reason_kind: str
     reason: str
     pad_verdict: str  # PAD_NOT_CHECKED | PAD_BONA_FIDE | PAD_ATTACK | PAD_UNDECIDED
-    pad_score: float  # the geometry check's (nan when it could not tell)
+    pad_score: float  # the PAD check's (nan when it could not tell)
     pad_threshold: float
+    pad_check: str = "geometry"  # which check gave the score (PadCheck.check)
 
 
 def evaluate_door(
@@ -276,13 +278,13 @@ def evaluate_door(
     *,
     door: str,
     max_frames: int,
-    min_parallax: float | None = None,
+    threshold: float | None = None,
     apcers: Sequence[float] = (0.01, 0.05),
 ) -> PadEvalReport:
     """Send every sequence under ``root`` (:func:`find_sequences`; at most ``max_frames`` frames each, in
-    file-name order, sampled evenly) to ``ask`` (one VerifyAccess at ``door``) and report the ``geometry``
-    row (the responses' PAD scores; rates at ``min_parallax``, default the threshold the service reported)
-    where the door ran the check, and the ``door`` row (its decisions; see the module docstring). Sequences
+    file-name order, sampled evenly) to ``ask`` (one VerifyAccess at ``door``) and report a row named after
+    the door's PAD check (the responses' PAD scores; rates at ``threshold``, default the one the service
+    reported) where the door ran one, and the ``door`` row (its decisions; see the module docstring). Sequences
     refused before they were judged are left out and listed; ``ValueError`` when that leaves a label with
     none, naming the reasons."""
     if max_frames < 1:
@@ -291,6 +293,7 @@ def evaluate_door(
     scored: list[SequenceScore] = []
     refused: list[RefusedSequence] = []
     service_threshold = math.nan
+    pad_checks: set[str] = set()
     for seq in [*bona, *(s for v in attacks.values() for s in v)]:
         frames = _even(seq.frames, max_frames)
         answer = ask([p.read_bytes() for p in frames])
@@ -300,8 +303,9 @@ def evaluate_door(
             continue
         scores = {DOOR_CHECK: 1.0 if kind in DOOR_ACCEPTED else 0.0}
         if answer.pad_verdict != "PAD_NOT_CHECKED":
-            scores["geometry"] = answer.pad_score if answer.pad_verdict != "PAD_UNDECIDED" else math.nan
+            scores[answer.pad_check] = answer.pad_score if answer.pad_verdict != "PAD_UNDECIDED" else math.nan
             service_threshold = answer.pad_threshold
+            pad_checks.add(answer.pad_check)
         scored.append(SequenceScore(seq.name, seq.species, len(seq.frames), None, scores, kind))
     labels = [BONA_FIDE, *attacks]
     judged = {label: [s for s in scored if s.species == label] for label in labels}
@@ -313,13 +317,16 @@ def evaluate_door(
             f"door {door} judged no sequence of {', '.join(missing)}: {len(refused)} refused before they were "
             f"judged ({', '.join(kinds)}), e.g. {first!r}"
         )
+    if len(pad_checks) > 1:  # the door's policy changed during the run
+        raise ValueError(f"door {door} answered with different PAD checks: {', '.join(sorted(pad_checks))}")
     checks = [DOOR_CHECK]
-    if all("geometry" in s.scores for s in scored):
-        checks.insert(0, "geometry")
-    thresholds = {
-        "geometry": service_threshold if min_parallax is None else min_parallax,
-        DOOR_CHECK: 0.5,  # the door row's scores are 1 (accepted) or 0 (detected)
-    }
+    thresholds = {DOOR_CHECK: 0.5}  # the door row's scores are 1 (accepted) or 0 (detected)
+    if pad_checks:  # a judged burst without a PAD result (the check did not run) is not classified bona fide
+        [pad_check] = pad_checks
+        checks.insert(0, pad_check)
+        thresholds[pad_check] = service_threshold if threshold is None else threshold
+        for s in scored:
+            s.scores.setdefault(pad_check, math.nan)
     reports = {}
     for check in checks:
         b = np.array([s.scores[check] for s in judged[BONA_FIDE]])

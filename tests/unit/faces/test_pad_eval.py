@@ -189,7 +189,33 @@ def test_a_door_without_pad_gives_only_the_door_row(tmp_path: Path) -> None:
     assert list(report.reports) == ["door"] and report.reports["door"].apcer == 1.0
 
 
-def test_a_species_that_pad_synth_does_not_make_is_refused(in_process: InProcessFaces, tmp_path: Path) -> None:
+def test_a_species_that_pad_synth_does_not_make_is_refused(
+    in_process: InProcessFaces, tmp_path: Path
+) -> None:
     with pytest.raises(ValueError, match="print_flying: choose from print_still"):
         write_synthetic_dir(tmp_path, in_process, attacks=("print_tilt", "print_flying"))
     assert not any(tmp_path.iterdir())
+
+
+def test_the_score_row_is_named_after_the_doors_pad_check(tmp_path: Path) -> None:
+    """A door with pad_check dense answers the combined check's score (a ratio, threshold 1.2); a judged
+    burst without a PAD result counts as not bona fide on that row."""
+    root = door_set(tmp_path, {"bona_fide/a": 3, "bona_fide/b": 3, "attack/c": 3})
+    answers = {
+        "bona_fide/a": DoorAnswer(
+            "DENY", "no_match", "", "PAD_BONA_FIDE", 1.5, 1.2, "geometry+dense_geometry"
+        ),
+        "bona_fide/b": DoorAnswer("DENY", "no_face", "", "PAD_NOT_CHECKED", 0.0, 0.0, ""),
+        "attack/c": DoorAnswer("DENY", "pad", "", "PAD_ATTACK", 1.1, 1.2, "geometry+dense_geometry"),
+    }
+    report = evaluate_door(
+        root, lambda frames: answers[frames[0].decode().split("#")[0]], door="vault", max_frames=10
+    )
+    assert list(report.reports) == ["geometry+dense_geometry", "door"]
+    assert report.thresholds["geometry+dense_geometry"] == 1.2
+    dense = report.reports["geometry+dense_geometry"]
+    assert dense.bpcer == 0.5 and dense.apcer == 0.0
+    at = evaluate_door(
+        root, lambda f: answers[f[0].decode().split("#")[0]], door="vault", max_frames=10, threshold=1.0
+    )
+    assert at.reports["geometry+dense_geometry"].apcer == 1.0  # 1.1 >= 1.0: the print passes there
