@@ -105,6 +105,13 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
         description="Dense PAD check: how much more residual the best single-axis bend must leave than a free "
         "rigid shape (ratio of residual sums of squares) for a burst to be a head",
     )
+    pad_dense_min_residual: float = Field(
+        0.012,
+        ge=0,
+        lt=0.5,
+        description="Dense PAD check: the RMS the best single-axis bend must leave, in inter-ocular distances "
+        "(the face mesh moves a little on a tilted print too)",
+    )
     mesh_min_face_score: float = Field(
         0.5,
         ge=0,

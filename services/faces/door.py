@@ -150,7 +150,9 @@ class DoorAccess:
         self.policies = policies
         self.liveness = liveness
         self.geometry = GeometrySettings(min_parallax=settings.pad_min_parallax)
-        self.dense = DenseSettings(min_ratio=settings.pad_dense_min_ratio)
+        self.dense = DenseSettings(
+            min_ratio=settings.pad_dense_min_ratio, min_residual=settings.pad_dense_min_residual
+        )
         self.backlog: deque[tuple[str, dict[str, str]]] = deque()
         self.events = events
         # Challenges and replay: signed with the configured secret, single use and seen frames in Redis.
