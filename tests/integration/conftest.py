@@ -59,6 +59,8 @@ WEBHOOK_SECRET = "integration-webhook-secret"
 """The secret of the stack's webhook endpoints (issue 10)."""
 PAD_DOOR = "pad-vault"
 """The stack's door whose policy requires presentation-attack detection."""
+DENSE_DOOR = "dense-vault"
+"""The stack's door whose PAD stage runs the 5-point and the dense (face mesh) checks together."""
 CHALLENGE_DOOR = "challenge-gate"
 """The stack's door whose policy requires an active challenge (turn left or right; PAD off, so the
 challenge's own check decides)."""
@@ -88,6 +90,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     policies = data / "door-policies.json"
     doors = {
         PAD_DOOR: {"pad": "require"},
+        DENSE_DOOR: {"pad": "require", "pad_check": "dense"},
         CHALLENGE_DOOR: {"challenge": "require", "challenge_kinds": ["turn_left", "turn_right"]},
         CLOSED_DOOR: {"hours": {"tz": "Europe/Berlin", "open": []}},
         STAFF_DOOR: {"gallery": STAFF_GALLERY, "min_matching_frames": 1},
