@@ -8,7 +8,10 @@ none of them used to calibrate INT8). The models take turns call by call, so a s
 them alike; the model is also timed on one onnxruntime thread in CPU time (``time.thread_time``), which other
 processes on the machine barely change.
 
-    .venv/bin/python bench/detectors.py [--repeats 30] [--models nanodet,nanodet_int8,centernet]
+With ``--gateway`` the models also take turns through the whole platform (a private stack, as
+bench/detection.py starts): Detect p50 through the gateway, each request naming its model.
+
+    .venv/bin/python bench/detectors.py [--repeats 30] [--models nanodet,nanodet_int8,centernet] [--gateway]
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _stack import private_stack  # noqa: E402
 from detection import IMAGES, InProcess  # noqa: E402
 
+from fovea.client import FoveaClient  # noqa: E402
 from fovea.detection.core.evaluate import evaluate  # noqa: E402
 from fovea.detection.pipeline import Options, decode, finish, prepare  # noqa: E402
 from fovea.models.samples import LABELLED_BOXES, sample  # noqa: E402
@@ -50,6 +55,17 @@ def interleaved_p50_ms(
             if i >= 3:
                 times[name].append(clock() - start)
     return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+
+
+def gateway_p50_ms(names: list[str], encoded: list[bytes], repeats: int) -> dict[str, float]:
+    """Detect p50 (ms) through the gateway of a private stack, the models taking turns (service defaults)."""
+    with private_stack() as (settings, key):
+        client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, 60.0)
+
+        def detect(name: str) -> Callable[[int], object]:
+            return lambda i: client.detect(encoded[i % len(encoded)], model=name)
+
+        return interleaved_p50_ms({name: detect(name) for name in names}, repeats)
 
 
 def accuracy(model: InProcess) -> tuple[float, float, dict[str, tuple[float, float]]]:
@@ -84,6 +100,7 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--models", default="nanodet,nanodet_int8,centernet")
+    parser.add_argument("--gateway", action="store_true", help="also time Detect through a private stack")
     args = parser.parse_args()
     torch.set_num_threads(1)
     encoded = [sample(n).read_bytes() for n in IMAGES]
@@ -116,8 +133,11 @@ def main() -> None:
     cpu = interleaved_p50_ms(
         {n: one_thread(n, m) for n, m in models.items()}, args.repeats, clock=time.thread_time
     )
+    gateway = gateway_p50_ms(names, encoded, args.repeats) if args.gateway else {}
     rows = []
     for name, model in models.items():
+        if gateway:
+            print(f"{name}: Detect through the gateway p50 {gateway[name]:.1f} ms", flush=True)
         map50, map50_95, per_class = accuracy(model)
         rows.append((name, alone[name], piped[name], cpu[name], map50, map50_95, per_class))
         print(
@@ -125,15 +145,17 @@ def main() -> None:
             f"{cpu[name]:.1f} ms CPU, mAP@0.5 {map50:.3f}, mAP@[.5:.95] {map50_95:.3f}",
             flush=True,
         )
+    via = " Detect via gateway p50 ms |" if gateway else ""
     print(
-        "\n| model | model only p50 ms | in-process pipeline p50 ms | model, 1 thread, CPU p50 ms | mAP@0.5 "
-        "| mAP@[.5:.95] | per class AP@0.5 |"
+        "\n| model | model only p50 ms | in-process pipeline p50 ms | model, 1 thread, CPU p50 ms |"
+        f"{via} mAP@0.5 | mAP@[.5:.95] | per class AP@0.5 |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---" * (7 + bool(gateway)) + "|")
     for name, alone_ms, piped_ms, cpu_ms, map50, map50_95, per_class in rows:
         classes = ", ".join(f"{c} {ap50:.2f}" for c, (ap50, _) in sorted(per_class.items()))
+        through = f" {gateway[name]:.1f} |" if gateway else ""
         print(
-            f"| {name} | {alone_ms:.1f} | {piped_ms:.1f} | {cpu_ms:.1f} | {map50:.3f} | {map50_95:.3f} "
+            f"| {name} | {alone_ms:.1f} | {piped_ms:.1f} | {cpu_ms:.1f} |{through} {map50:.3f} | {map50_95:.3f} "
             f"| {classes} |"
         )
 
