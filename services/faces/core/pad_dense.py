@@ -16,10 +16,10 @@ the position across the bend: ``g[p] = q(n . x[p])`` for a direction ``n`` in th
 to 0.002-0.005 IOD). A head's depth varies in both directions (the nose stands out of the middle of the face,
 the outline falls away all round): no single direction explains it.
 
-The score is the ratio of two residual sums of squares: what the best single-axis cylinder leaves (``n``
+The check rests on the ratio of two residual sums of squares: what the best single-axis cylinder leaves (``n``
 over 0-180 degrees in 5-degree steps, cubic ``q``, rank-one motion; a flat print is ``q = 0``) over what a
 free rigid shape leaves (rank-one, ``g`` free per point), with a floor on the bend's residual itself
-(:class:`DenseSettings`). Both residuals scale with the landmark noise, so
+(:class:`DenseSettings`; the result's score is the margin over both, threshold 1). Both residuals scale with the landmark noise, so
 the ratio does not depend on its level: for a print it is what fitting P free depths instead of 4 cubic
 coefficients takes out of pure noise (1.0-1.65 over 1,600 synthetic prints and bent prints at noise 1-4% of
 the IOD); for a head the cylinder also leaves the face's shape. It is used *with* the 5-point check
@@ -166,9 +166,11 @@ def check_dense(
     (:func:`fovea.faces.core.mesh.dense_points`, rows 0 and 1 the eyes), or None for a frame without a face.
     With ``embeddings`` and the gallery's ``match_threshold`` a burst whose faces are not one person is an
     ATTACK, as in the 5-point check. Fewer usable frames than ``settings.min_frames`` (or a burst longer
-    than ``max_frames``) is UNDECIDED."""
+    than ``max_frames``) is UNDECIDED. The result's score is a margin, the smaller of the ratio over
+    ``min_ratio`` and the bend's residual over ``min_residual`` (threshold 1: a head scores 1 or more); its
+    reasons give both numbers."""
     f = len(points)
-    threshold = settings.threshold
+    threshold = settings.threshold  # the ratio's; the result's score is a margin, its threshold 1
     spread = None
     if embeddings is not None:
         e = np.asarray(embeddings, np.float64)
@@ -182,7 +184,7 @@ def check_dense(
         raise ValueError(f"every frame's points must be one (P >= 8, 2) shape, got {sorted(shapes)}")
 
     def result(verdict: PadVerdict, score: float, *reasons: str) -> PadResult:
-        return PadResult(verdict, score, threshold, reasons, len(usable), f, spread, CHECK)
+        return PadResult(verdict, score, 1.0, reasons, len(usable), f, spread, CHECK)
 
     if spread is not None and match_threshold is not None and spread >= match_threshold:
         return result(
@@ -204,14 +206,16 @@ def check_dense(
         return result(PadVerdict.UNDECIDED, float("nan"), f"{CHECK}: the landmarks are degenerate ({exc})")
     planar, sheet, rigid, angle = cylinder_residual(field, reference)
     score = (sheet / rigid) ** 2 if rigid > 0 else float("inf")  # the ratio of the residual sums of squares
+    floor = sheet / settings.min_residual if settings.min_residual > 0 else float("inf")
+    margin = min(score / threshold, floor)
     detail = (
         f"landmarks off one homography {planar:.4f} IOD (RMS), off the best single-axis bend (across "
         f"{angle:.0f} degrees) {sheet:.4f}, off a free rigid shape {rigid:.4f}"
     )
-    if score >= threshold and sheet >= settings.min_residual:
+    if margin >= 1:
         return result(
             PadVerdict.BONA_FIDE,
-            score,
+            margin,
             f"{CHECK}: a single-axis bend leaves {score:.2f}x a rigid shape's residual (>= {threshold:.2f}) and "
             f"{sheet:.4f} IOD (>= {settings.min_residual:.4f}): the face is neither flat nor bent along one "
             f"axis, as a head is",
@@ -219,7 +223,7 @@ def check_dense(
         )
     return result(
         PadVerdict.ATTACK,
-        score,
+        margin,
         f"{CHECK}: the landmarks move as a flat or singly bent sheet (a bend leaves {score:.2f}x a rigid "
         f"shape's residual and {sheet:.4f} IOD; a head needs >= {threshold:.2f} and >= "
         f"{settings.min_residual:.4f}): a print or a screen, or the head did not turn",
@@ -229,7 +233,8 @@ def check_dense(
 
 def combine(five_point: PadResult, dense: PadResult) -> PadResult:
     """The door's verdict when both checks run: BONA_FIDE only when both are, ATTACK when either is (its
-    reason first), else UNDECIDED. Score and threshold are the dense check's; reasons are both checks'."""
+    reason first), else UNDECIDED. The score is the smaller margin, the 5-point score over its threshold or
+    the dense margin (threshold 1 both), so BONA_FIDE is score >= 1; reasons are both checks'."""
     verdicts = (five_point.verdict, dense.verdict)
     if PadVerdict.ATTACK in verdicts:
         verdict = PadVerdict.ATTACK
@@ -242,8 +247,8 @@ def combine(five_point: PadResult, dense: PadResult) -> PadResult:
     other = dense if first is five_point else five_point
     return PadResult(
         verdict,
-        dense.score,
-        dense.threshold,
+        min(five_point.score / five_point.threshold, dense.score),
+        1.0,
         (*first.reasons, *other.reasons),
         min(five_point.usable_frames, dense.usable_frames),
         dense.frame_count,
