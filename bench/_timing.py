@@ -35,9 +35,13 @@ HEADER = "| path | concurrency | requests | images/s | p50 ms | p95 ms |\n|---|-
 def measure(
     name: str, fn: Callable[[int], object], requests: int, concurrency: int, warmup: int = 3
 ) -> Figures:
-    """Call ``fn(i)`` ``requests`` times from ``concurrency`` threads; latency per call, throughput overall."""
-    for i in range(warmup):
-        fn(i)
+    """Call ``fn(i)`` ``requests`` times from ``concurrency`` threads; latency per call, throughput overall.
+
+    First ``warmup`` calls per thread, from the same number of threads: the batch sizes that concurrency
+    makes (Triton's dynamic batcher, onnxruntime's first run at a new shape) are not paid in the figures.
+    """
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(fn, range(warmup * concurrency)))
     latencies: list[float] = []
 
     def one(i: int) -> None:
@@ -63,26 +67,37 @@ def versus(
     rounds: int = 2,
 ) -> tuple[list[Figures], list[str]]:
     """The platform path against the in-process reference, alternating (reference, platform) ``rounds``
-    times per concurrency so that drifts of a noisy machine hit both; the better round of each is kept.
+    times per concurrency so that drifts of a noisy machine hit both. The table keeps the better round of
+    each; the ratios are the medians of each round's own ratio (a round's two blocks run back to back, so
+    they see the same machine: on these VMs the speed moves by +-20% from one minute to the next, and the
+    better-of-rounds figures of two sides can come from different minutes).
 
     Returns the figures and one summary line per concurrency: platform p50 / reference p50 (latency, lower
-    is better) and platform / reference throughput (higher is better).
+    is better) and platform / reference throughput (higher is better), each with its range over the rounds.
     """
     rows: list[Figures] = []
     lines: list[str] = []
     for concurrency in concurrencies:
         best: dict[str, Figures] = {}
+        latency: list[float] = []
+        throughput: list[float] = []
         for _ in range(rounds):
+            pair = {}
             for label, fn in (("in-process reference", reference), ("platform (gateway)", platform)):
                 fig = measure(f"{what}: {label}", fn, requests, concurrency)
                 print(fig.row(), flush=True)
+                pair[label] = fig
                 if label not in best or fig.p50_ms < best[label].p50_ms:
                     best[label] = fig
-        ref, plat = best["in-process reference"], best["platform (gateway)"]
-        rows += [ref, plat]
+            ref, plat = pair["in-process reference"], pair["platform (gateway)"]
+            latency.append(plat.p50_ms / ref.p50_ms)
+            throughput.append(plat.per_s / ref.per_s)
+        rows += [best["in-process reference"], best["platform (gateway)"]]
         lines.append(
-            f"{what}, concurrency {concurrency}: p50 platform / reference {plat.p50_ms / ref.p50_ms:.2f}; "
-            f"throughput platform / reference {plat.per_s / ref.per_s:.2f}"
+            f"{what}, concurrency {concurrency}: p50 platform / reference {statistics.median(latency):.2f} "
+            f"(rounds {min(latency):.2f}-{max(latency):.2f}); throughput platform / reference "
+            f"{statistics.median(throughput):.2f} ({min(throughput):.2f}-{max(throughput):.2f}); "
+            f"medians of {rounds} rounds"
         )
         print(lines[-1], flush=True)
     return rows, lines

@@ -104,7 +104,9 @@ def import_detector(
         subprocess.run([*fovea, "load", name], check=True, env=settings_env)
 
 
-def model_rows(requests: int, concurrencies: list[int], device: str) -> tuple[list[Figures], list[str]]:
+def model_rows(
+    requests: int, concurrencies: list[int], device: str, rounds: int = 2
+) -> tuple[list[Figures], list[str]]:
     encoded = [sample(n).read_bytes() for n in IMAGES]
     rows: list[Figures] = []
     lines: list[str] = []
@@ -117,6 +119,7 @@ def model_rows(requests: int, concurrencies: list[int], device: str) -> tuple[li
             lambda i: client.detect(encoded[i % 5], **SAME),
             requests,
             concurrencies,
+            rounds,
         )
         rows += r
         lines += line
@@ -157,6 +160,7 @@ def model_rows(requests: int, concurrencies: list[int], device: str) -> tuple[li
             lambda i: client.detect(encoded[i % 5], model="user_nanodet", **SAME),
             requests,
             concurrencies,
+            rounds,
         )
         rows += r
         lines += line
@@ -221,6 +225,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per row (the best is kept)")
     parser.add_argument("--concurrency", default="1,8", help="comma-separated concurrencies")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--skip-stack", action="store_true", help="NMS figures only")
@@ -232,7 +237,9 @@ def main() -> None:
         f"torch {torch.__version__}, onnxruntime {ort.__version__} {ort.get_available_providers()}, device {args.device}"
     )
     if not args.skip_stack:
-        rows, lines = model_rows(args.requests, [int(c) for c in args.concurrency.split(",")], args.device)
+        rows, lines = model_rows(
+            args.requests, [int(c) for c in args.concurrency.split(",")], args.device, args.rounds
+        )
         print(HEADER)
         for row in rows:
             print(row.row())

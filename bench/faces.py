@@ -161,6 +161,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per row (the best is kept)")
     parser.add_argument("--concurrency", default="1,8", help="comma-separated concurrencies")
     parser.add_argument("--sizes", default="1000,100000,1000000", help="identify scaling table ('' = skip)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -191,6 +192,7 @@ def main() -> None:
             lambda i: client.verify(gallery, "obama", probes[i % 5]),
             args.requests,
             concurrencies,
+            args.rounds,
         )
         rows, lines = rows + r, lines + line
 
@@ -211,6 +213,7 @@ def main() -> None:
             lambda i: client.identify(gallery, probes[i % 5], top_k=1),
             args.requests,
             concurrencies,
+            args.rounds,
         )
         rows, lines = rows + r, lines + line
 
@@ -231,6 +234,7 @@ def main() -> None:
             lambda i: client.enroll(gallery, f"person-{uuid.uuid4().hex[:8]}", [enroll_photos[i % 6]]),
             args.requests,
             concurrencies,
+            args.rounds,
         )
         rows, lines = rows + r, lines + line
         client.delete_gallery(gallery)
