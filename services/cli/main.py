@@ -1250,6 +1250,12 @@ def faces_webhooks_redrive(endpoint: str, delivery_ids: tuple[str, ...], as_json
     show_default=True,
     help="With --door: frames per burst at most, sampled evenly (the service takes FOVEA_FACES_MAX_PHOTOS)",
 )
+@click.option(
+    "--dense",
+    is_flag=True,
+    help="In process: also the door's pad_check dense verdict (5-point and face-mesh checks together; needs "
+    "the face_mesh model), as a margin with threshold 1",
+)
 @click.option("--json", "as_json", is_flag=True)
 def faces_pad_eval(
     folder: Path,
@@ -1260,6 +1266,7 @@ def faces_pad_eval(
     gallery: str,
     identity: str,
     max_frames: int,
+    dense: bool,
     as_json: bool,
 ) -> None:
     """Presentation-attack detection rates (ISO/IEC 30107-3) over labelled frame sequences
@@ -1272,10 +1279,10 @@ def faces_pad_eval(
     if door is None:
         if gateway_address is not None:
             fail(ValueError("--gateway evaluates through a door: give --door too"))
-        _pad_eval_in_process(folder, min_parallax, model_repository, as_json)
+        _pad_eval_in_process(folder, min_parallax, model_repository, as_json, dense)
         return
-    if model_repository is not None:
-        fail(ValueError("--model-repository is for the in-process evaluation, not --door"))
+    if model_repository is not None or dense:
+        fail(ValueError("--model-repository and --dense are for the in-process evaluation, not --door"))
     from fovea.faces.pad_eval import DoorAnswer, evaluate_door
 
     options = dict(click.get_current_context().find_root().obj or {})
@@ -1309,21 +1316,35 @@ def faces_pad_eval(
 
 
 def _pad_eval_in_process(
-    folder: Path, min_parallax: float | None, model_repository: Path | None, as_json: bool
+    folder: Path,
+    min_parallax: float | None,
+    model_repository: Path | None,
+    as_json: bool,
+    dense: bool = False,
 ) -> None:
     from fovea.faces.config import FacesSettings
     from fovea.faces.core.pad import GeometrySettings
+    from fovea.faces.core.pad_dense import DenseSettings
     from fovea.faces.inprocess import InProcessFaces
     from fovea.faces.pad_eval import evaluate
+    from fovea.serving.triton_adapter import load_from_repository
     from fovea.stack.config import REPO_ROOT
 
     settings = FacesSettings()
     geometry = GeometrySettings(
         min_parallax=settings.pad_min_parallax if min_parallax is None else min_parallax
     )
+    repository = model_repository or REPO_ROOT / "model_repository"
     try:
-        faces = InProcessFaces(model_repository or REPO_ROOT / "model_repository", settings)
-        report = evaluate(folder, faces, geometry)
+        faces = InProcessFaces(repository, settings)
+        if dense:
+            mesh = load_from_repository("fovea.serving.face_mesh", repository / settings.mesh_model)
+            settings_dense = DenseSettings(
+                min_ratio=settings.pad_dense_min_ratio, min_residual=settings.pad_dense_min_residual
+            )
+            report = evaluate(folder, faces, geometry, dense=settings_dense, mesh=mesh)
+        else:
+            report = evaluate(folder, faces, geometry)
     except (ValueError, OSError) as exc:
         fail(exc)
     emit(report.as_dict(), as_json, report.as_text())

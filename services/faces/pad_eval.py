@@ -51,9 +51,14 @@ import numpy as np
 from PIL import Image
 
 from fovea.faces.core.evaluation import PadReport, pad_report
+from fovea.faces.core.faces import DetectedFaces
+from fovea.faces.core.mesh import dense_points, mesh_to_image
 from fovea.faces.core.pad import GeometrySettings, check_burst
+from fovea.faces.core.pad_dense import COMBINED_CHECK, DenseSettings, check_dense, combine
 from fovea.faces.core.pad_synth import bent_photo_view, head_view, photo_view, rotation, screen_look
-from fovea.faces.inprocess import InProcessFaces
+from fovea.faces.inprocess import InProcessFaces, _run
+from fovea.faces.pipeline import _mesh_crops
+from fovea.serving.triton_adapter import Served
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 BONA_FIDE = "bona_fide"
@@ -212,38 +217,71 @@ class PadEvalReport:
         return "\n".join(lines)
 
 
+def _meshes(
+    mesh: Served, images: Sequence[np.ndarray], faces: Sequence[DetectedFaces | None], min_score: float
+) -> list[np.ndarray | None]:
+    """Per frame the face mesh (468,3) in image pixels, as the door computes it (``FacePipeline.meshes``)."""
+    crops, matrices, rows = _mesh_crops(images, faces)
+    out: list[np.ndarray | None] = [None] * len(faces)
+    if rows:
+        result = _run(mesh, {"CROP": crops})
+        for j, i in enumerate(rows):
+            if float(result["FACE_SCORE"][j, 0]) >= min_score:
+                out[i] = mesh_to_image(result["MESH"][j], matrices[j])
+    return out
+
+
 def score_sequences(
-    faces: InProcessFaces, sequences: Sequence[LabelledSequence], geometry: GeometrySettings
+    faces: InProcessFaces,
+    sequences: Sequence[LabelledSequence],
+    geometry: GeometrySettings,
+    dense: DenseSettings | None = None,
+    mesh: Served | None = None,
+    mesh_min_score: float = 0.5,
 ) -> list[SequenceScore]:
+    """Each sequence's scores: ``geometry`` (the 5-point check), and with ``dense`` and the ``face_mesh``
+    model ``mesh`` also :data:`COMBINED_CHECK` (the door's ``pad_check: dense`` verdict's margin, threshold
+    1)."""
+    if (dense is None) != (mesh is None):
+        raise ValueError("the dense check needs both its settings and the face_mesh model")
     out = []
     for seq in sequences:
         frames = _even(seq.frames, geometry.max_frames)
-        landmarks: list[np.ndarray | None] = []
-        for path in frames:
-            photo = faces.find_faces(path.read_bytes())
-            landmarks.append(None if len(photo.faces) == 0 else photo.faces.landmarks[0])
+        photos = [faces.find_faces(path.read_bytes()) for path in frames]
+        found = [None if len(p.faces) == 0 else p.faces.take([0]) for p in photos]
+        landmarks = [None if f is None else f.landmarks[0] for f in found]
         result = check_burst(landmarks, geometry)
+        scores = {"geometry": result.score}
+        if dense is not None and mesh is not None:
+            meshes = _meshes(mesh, [p.image for p in photos], found, mesh_min_score)
+            points = [None if m is None else dense_points(m[:, :2]) for m in meshes]
+            scores[COMBINED_CHECK] = combine(result, check_dense(points, dense)).score
         out.append(
             SequenceScore(
-                seq.name,
-                seq.species,
-                len(seq.frames),
-                sum(p is not None for p in landmarks),
-                {"geometry": result.score},
+                seq.name, seq.species, len(seq.frames), sum(p is not None for p in landmarks), scores
             )
         )
     return out
 
 
 def evaluate(
-    root: Path, faces: InProcessFaces, geometry: GeometrySettings, apcers: Sequence[float] = (0.01, 0.05)
+    root: Path,
+    faces: InProcessFaces,
+    geometry: GeometrySettings,
+    apcers: Sequence[float] = (0.01, 0.05),
+    *,
+    dense: DenseSettings | None = None,
+    mesh: Served | None = None,
 ) -> PadEvalReport:
-    """Score every sequence under ``root`` (:func:`find_sequences`) and report each check."""
+    """Score every sequence under ``root`` (:func:`find_sequences`) and report each check (the dense one
+    too with ``dense`` and ``mesh``, see :func:`score_sequences`)."""
     bona, attacks = find_sequences(root)
-    scored = score_sequences(faces, [*bona, *(s for v in attacks.values() for s in v)], geometry)
+    scored = score_sequences(faces, [*bona, *(s for v in attacks.values() for s in v)], geometry, dense, mesh)
     thresholds = {"geometry": geometry.min_parallax}
+    if dense is not None:
+        thresholds[COMBINED_CHECK] = 1.0
     reports = {}
-    for check in CHECKS:
+    for check in thresholds:
         b = np.array([s.scores[check] for s in scored if s.species == BONA_FIDE])
         a = {k: np.array([s.scores[check] for s in scored if s.species == k]) for k in attacks}
         reports[check] = pad_report(b, a, thresholds[check], apcers)

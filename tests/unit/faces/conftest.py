@@ -19,6 +19,7 @@ from fovea.models.dlib_resnet import (
     convert_dlib_resnet_onnx,
     load_dlib_resnet,
 )
+from fovea.models.face_mesh import convert_face_mesh_onnx
 from fovea.models.mtcnn import MTCNN, convert_mtcnn, convert_mtcnn_onnx, load_mtcnn
 from fovea.stack.config import REPO_ROOT
 
@@ -56,12 +57,13 @@ def photos(dlib_reference: dict[str, Any]) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model repository with the two face models as `fovea models build` makes them (ONNX, checked against
-    the torch ports while built) and their real config.pbtxt files."""
+    """A model repository with the three face models as `fovea models build` makes them (ONNX, checked
+    against the torch ports while built) and their real config.pbtxt files."""
     repo = tmp_path_factory.mktemp("model-repository")
     for name, convert, weights in (
         ("face_detector", convert_mtcnn_onnx, "mtcnn.onnx"),
         ("face_embedder", convert_dlib_resnet_onnx, "dlib_resnet.onnx"),
+        ("face_mesh", convert_face_mesh_onnx, "face_mesh.onnx"),
     ):
         (repo / name / "1").mkdir(parents=True)
         shutil.copyfile(REPO_ROOT / "model_repository" / name / "config.pbtxt", repo / name / "config.pbtxt")

@@ -51,6 +51,24 @@ def test_the_synthetic_set_is_told_apart(labelled: Path, in_process: InProcessFa
     assert "print_bent_h" in text
 
 
+def test_the_dense_check_runs_in_process(
+    labelled: Path, in_process: InProcessFaces, repository: Path
+) -> None:
+    """With the face_mesh model, the door's pad_check dense verdict gets its own row (margin, threshold 1)
+    over the same sequences: the 2 rendered heads pass it and no print or screen does."""
+    from fovea.faces.core.pad_dense import COMBINED_CHECK, DenseSettings
+    from fovea.serving.triton_adapter import load_from_repository
+
+    mesh = load_from_repository("fovea.serving.face_mesh", repository / "face_mesh")
+    report = evaluate(labelled, in_process, GeometrySettings(), dense=DenseSettings(), mesh=mesh)
+    dense = report.reports[COMBINED_CHECK]
+    assert dense.bona_fide == 2 and dense.apcer == 0.0, report.as_text()
+    assert report.thresholds[COMBINED_CHECK] == 1.0 and COMBINED_CHECK in report.as_text()
+    runner = CliRunner()
+    refused = runner.invoke(main, ["faces", "pad-eval", str(labelled), "--dense", "--door", "d"])
+    assert refused.exit_code != 0 and "--dense" in refused.output
+
+
 def test_the_cli_prints_the_table_and_json(labelled: Path, repository: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(
