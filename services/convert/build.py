@@ -71,14 +71,15 @@ def _centernet() -> ModelBuild:
 
     # CenterNet-MobileNetV3 from the same npm package: the TF.js port (pruned to its two heads) exported behind a
     # uint8 input with CenterNet's decode in the graph, checked against the port before it is written.
-    # Revision 1: its 2x upsamplings export as slices and broadcasts instead of Gather (same numbers).
+    # Revision 1: its 2x upsamplings export as slices and broadcasts instead of Gather (same numbers);
+    # 2: the asymmetric SAME pads folded into the convolutions.
     return ModelBuild(
         name="centernet",
         weights_file="model.onnx",
         fetch=fetch_bin,
         source_sha256=CENTERNET_BIN_SHA256,
         convert=centernet.convert_centernet_onnx,
-        revision=1,
+        revision=2,
     )
 
 

@@ -232,6 +232,58 @@ class _Uint8Port(torch.nn.Module):
         return keypoints, wh
 
 
+def fold_pads_into_convs(model: Any, example: np.ndarray) -> int:
+    """Move each zero ``Pad`` whose only reader is a ``Conv`` into that convolution's ``pads``; return how many.
+
+    The interpreter pads asymmetric ``SAME`` convolutions (stride 2: 0 before, 1 after) with ``F.pad``, which
+    exports as ``Pad`` (its pads computed by a constant sub-graph) before ``Conv``; onnxruntime runs it as a
+    separate copy of the tensor and leaves its NCHWc layout around it. ONNX ``Conv`` takes asymmetric pads
+    itself. ``model`` (an ``onnx.ModelProto`` with one input, fed ``example`` to evaluate the pads) is changed
+    in place; a ``Pad`` on the batch or channel axes, negative, non-zero or not constant-mode, is left alone.
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    graph = model.graph
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    candidates = []
+    for node in graph.node:
+        mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
+        users = readers.get(node.output[0], []) if node.op_type == "Pad" else []
+        zero = len(node.input) < 3 or not node.input[2]
+        if len(users) == 1 and users[0].op_type == "Conv" and mode == b"constant" and zero:
+            candidates.append((node, users[0]))
+    if not candidates:
+        return 0
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    del probe.graph.output[:]
+    for pad, _ in candidates:
+        probe.graph.output.append(helper.make_tensor_value_info(pad.input[1], onnx.TensorProto.INT64, None))
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    values = session.run(None, {graph.input[0].name: example})
+    folded = 0
+    for (pad, conv), value in zip(candidates, values, strict=True):
+        pads = [int(v) for v in value]
+        old = next((a for a in conv.attribute if a.name == "pads"), None)
+        auto = next((a.s for a in conv.attribute if a.name == "auto_pad"), b"NOTSET")
+        if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0 or auto != b"NOTSET":
+            continue
+        if old is not None:
+            if any(old.ints):
+                continue
+            conv.attribute.remove(old)
+        conv.attribute.append(helper.make_attribute("pads", [pads[2], pads[3], pads[6], pads[7]]))
+        conv.input[0] = pad.input[0]
+        graph.node.remove(pad)  # the constants that computed its pads stay, unread (onnxruntime drops them)
+        folded += 1
+    return folded
+
+
 def _export(module: torch.nn.Module, outputs: tuple[str, ...]) -> Any:
     import onnx
 
@@ -249,12 +301,15 @@ def _export(module: torch.nn.Module, outputs: tuple[str, ...]) -> Any:
             output_names=list(outputs),
             dynamic_axes={name: {0: "N"} for name in (ONNX_INPUT, *outputs)},
         )
-    return onnx.load_from_string(buffer.getvalue())
+    model = onnx.load_from_string(buffer.getvalue())
+    fold_pads_into_convs(model, np.zeros((1, size, size, 3), np.uint8))
+    return model
 
 
 def export_core_onnx(model: torch.nn.Module) -> Any:
     """The port as an ``onnx.ModelProto``: input ``INPUT`` uint8 ``(N, 512, 512, 3)`` RGB, outputs
-    :data:`ONNX_OUTPUTS` ``(N, 128, 128, 80)`` and ``(N, 128, 128, 4)``; the batch axis is dynamic."""
+    :data:`ONNX_OUTPUTS` ``(N, 128, 128, 80)`` and ``(N, 128, 128, 4)``; the batch axis is dynamic; pads folded
+    into the convolutions (:func:`fold_pads_into_convs`), as in the served graph."""
     return _export(_Uint8Port(model), ONNX_OUTPUTS)
 
 

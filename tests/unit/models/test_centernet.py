@@ -7,6 +7,7 @@ into the Fovea cache; the artefact is converted once per module.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from fovea.models.centernet import (
     decode_centernet,
     default_artifact_path,
     export_candidates_onnx,
+    fold_pads_into_convs,
     load_centernet,
     prune_graph,
 )
@@ -197,6 +199,52 @@ def test_prune_keeps_what_the_outputs_need_only() -> None:
     assert y.tolist() == [[2.0, 2.0, 2.0]] * 2
     with pytest.raises(ValueError, match="no node 'nope'"):
         prune_graph(spec, ("nope:0",))
+
+
+# ---- folding the interpreter's pads into the ONNX convolutions -----------------------------------------------
+
+
+class _PaddedConvs(torch.nn.Module):
+    """uint8 NHWC in; TF-style SAME stride-2 pads (0 before, 1 after) as F.pad, then convs; one pad read twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(5)
+        self.w1 = torch.nn.Parameter(torch.randn(4, 3, 3, 3, generator=gen), requires_grad=False)
+        self.w2 = torch.nn.Parameter(torch.randn(4, 4, 3, 3, generator=gen), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(torch.float32).permute(0, 3, 1, 2) / 255
+        y = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 1, 0, 1)), self.w1, stride=2)
+        shared = torch.nn.functional.pad(y, (1, 2, 0, 1))  # read by a conv and by an add: must stay
+        return torch.nn.functional.conv2d(shared, self.w2), shared + 1
+
+
+def test_pads_fold_into_convs_with_the_same_results() -> None:
+    import io
+
+    buffer = io.BytesIO()
+    example = torch.from_numpy(check_images()[:1, :16, :16])
+    with warnings.catch_warnings():  # the legacy exporter's deprecation and constant-folding notes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _PaddedConvs().eval(), (example,), buffer, dynamo=False, opset_version=17, input_names=["INPUT"]
+        )
+    model = onnx.load_from_string(buffer.getvalue())
+    before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert sum(n.op_type == "Pad" for n in model.graph.node) == 2
+    assert fold_pads_into_convs(model, example.numpy()) == 1
+    assert sum(n.op_type == "Pad" for n in model.graph.node) == 1
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    assert [list(a.ints) for a in conv.attribute if a.name == "pads"] == [
+        [0, 0, 1, 1]
+    ]  # top, left, bottom, right
+    after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    images = check_images(seed=2)[:1, :16, :16]
+    for want, got in zip(
+        before.run(None, {"INPUT": images}), after.run(None, {"INPUT": images}), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
 # ---- the served ONNX graph (the built file when `fovea models build` made it, else exported here) ------------
