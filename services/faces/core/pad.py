@@ -95,8 +95,8 @@ def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
     if src.shape != (4, 2) or dst.shape != (4, 2):
         raise ValueError(f"expected two (4, 2) point sets, got {src.shape} and {dst.shape}")
-    ts, td = _normaliser(src), _normaliser(dst)
-    s, d = _apply(ts, src), _apply(td, dst)
+    ts, td = normaliser(src), normaliser(dst)
+    s, d = apply_homography(ts, src), apply_homography(td, dst)
     for points in (s, d):  # normalised: mean distance from the centre sqrt(2)
         for i, j, k in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)):
             u, v = points[j] - points[i], points[k] - points[i]
@@ -115,7 +115,8 @@ def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return h / h[2, 2]
 
 
-def _normaliser(points: np.ndarray) -> np.ndarray:
+def normaliser(points: np.ndarray) -> np.ndarray:
+    """(3,3) similarity moving (P,2) ``points`` to zero mean and mean distance sqrt(2) from it (Hartley)."""
     centre = points.mean(0)
     spread = np.sqrt(((points - centre) ** 2).sum(1)).mean()
     if spread <= 0:
@@ -124,7 +125,8 @@ def _normaliser(points: np.ndarray) -> np.ndarray:
     return np.array([[k, 0, -k * centre[0]], [0, k, -k * centre[1]], [0, 0, 1]])
 
 
-def _apply(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+def apply_homography(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(P,2) ``points`` mapped by the (3,3) homography ``h``."""
     p = np.c_[points, np.ones(len(points))] @ h.T
     return p[:, :2] / p[:, 2:]
 
@@ -157,7 +159,7 @@ def canonical_nose(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             h = homography(quad, CANONICAL_QUAD)
         except ValueError:
             continue
-        out[i] = _apply(h, points[NOSE][None])[0]
+        out[i] = apply_homography(h, points[NOSE][None])[0]
         usable[i] = True
     return out, usable
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fovea.faces.core.pad import PadResult, PadVerdict
+from fovea.faces.core.pad import PadResult, PadVerdict, apply_homography, normaliser
 
 CHECK = "dense_geometry"
 COMBINED_CHECK = "geometry+dense_geometry"
@@ -85,8 +85,8 @@ def fit_homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
     if src.ndim != 2 or src.shape != dst.shape or src.shape[1] != 2 or len(src) < 4:
         raise ValueError(f"expected two (P >= 4, 2) point sets, got {src.shape} and {dst.shape}")
-    ts, td = _normaliser(src), _normaliser(dst)
-    s, d = _apply(ts, src), _apply(td, dst)
+    ts, td = normaliser(src), normaliser(dst)
+    s, d = apply_homography(ts, src), apply_homography(td, dst)
     n = len(s)
     a = np.zeros((2 * n, 9))
     a[0::2, 0:2], a[0::2, 2] = s, 1
@@ -102,20 +102,6 @@ def fit_homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.asarray(h / h[2, 2])
 
 
-def _normaliser(points: np.ndarray) -> np.ndarray:
-    centre = points.mean(0)
-    spread = np.sqrt(((points - centre) ** 2).sum(1)).mean()
-    if not spread > 0:
-        raise ValueError("degenerate points: all in one place")
-    k = np.sqrt(2) / spread
-    return np.array([[k, 0, -k * centre[0]], [0, k, -k * centre[1]], [0, 0, 1]])
-
-
-def _apply(h: np.ndarray, points: np.ndarray) -> np.ndarray:
-    p = np.c_[points, np.ones(len(points))] @ h.T
-    return p[:, :2] / p[:, 2:]
-
-
 def parallax_field(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(F,P,2) points of a burst (finite) -> (residual field (F,P,2) in IOD after each frame's best
     homography onto the reference frame (the middle one) and the per-point mean over frames removed,
@@ -126,7 +112,7 @@ def parallax_field(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     iod = float(np.linalg.norm(ref[1] - ref[0]))
     if not iod > 0:
         raise ValueError("the reference frame's eyes coincide")
-    field = np.stack([_apply(fit_homography(frame, ref), frame) - ref for frame in pts])
+    field = np.stack([apply_homography(fit_homography(frame, ref), frame) - ref for frame in pts])
     field -= field.mean(0, keepdims=True)  # the reference's own noise is common to every frame
     return field / iod, (ref - ref.mean(0)) / iod, iod
 
