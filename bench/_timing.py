@@ -37,11 +37,12 @@ def measure(
 ) -> Figures:
     """Call ``fn(i)`` ``requests`` times from ``concurrency`` threads; latency per call, throughput overall.
 
-    First ``warmup`` calls per thread, from the same number of threads: the batch sizes that concurrency
-    makes (Triton's dynamic batcher, onnxruntime's first run at a new shape) are not paid in the figures.
+    First ``warmup`` calls per thread (at most ``requests`` in all), from the same number of threads: the
+    batch sizes that concurrency makes (Triton's dynamic batcher, onnxruntime's first run at a new shape) are
+    not paid in the figures.
     """
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(fn, range(warmup * concurrency)))
+        list(pool.map(fn, range(min(warmup * concurrency, max(requests, warmup)))))
     latencies: list[float] = []
 
     def one(i: int) -> None:
