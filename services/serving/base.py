@@ -25,11 +25,18 @@ class RequestError(ValueError):
     """One request of a batch is malformed; it gets its own error, the others still run."""
 
 
-def check_request(arrays: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]]) -> None:
-    """Check names and per-item shapes (batch dimension first, -1 = any)."""
+def check_request(
+    arrays: Mapping[str, np.ndarray],
+    expected: Mapping[str, tuple[int, ...]],
+    dtypes: Mapping[str, type[np.generic]] | None = None,
+) -> None:
+    """Check names, dtypes (those ``dtypes`` names) and per-item shapes (batch dimension first, -1 = any)."""
     for name, shape in expected.items():
         if name not in arrays:
             raise RequestError(f"missing input {name}")
+        want = (dtypes or {}).get(name)
+        if want is not None and arrays[name].dtype != want:
+            raise RequestError(f"input {name} is {arrays[name].dtype}, expected {np.dtype(want).name}")
         got = arrays[name].shape[1:]
         if len(got) != len(shape) or any(s not in (-1, g) for s, g in zip(shape, got, strict=True)):
             raise RequestError(
@@ -41,8 +48,10 @@ def run_batched(
     requests: Sequence[Mapping[str, np.ndarray]],
     expected: Mapping[str, tuple[int, ...]],
     fn: Callable[[Arrays], Arrays],
+    dtypes: Mapping[str, type[np.generic]] | None = None,
 ) -> list[Arrays | RequestError]:
     """Concatenate the valid requests along the batch axis, run ``fn`` once, split the outputs back.
+    ``dtypes``: inputs that must have that dtype (a uint8 image sent as float is that request's error).
 
     Returns one entry per request, in order: its outputs, or the ``RequestError`` it earned.
     """
@@ -50,7 +59,7 @@ def run_batched(
     valid: list[int] = []
     for i, arrays in enumerate(requests):
         try:
-            check_request(arrays, expected)
+            check_request(arrays, expected, dtypes)
             valid.append(i)
             results.append({})
         except RequestError as exc:
@@ -141,6 +150,11 @@ class Contract:
     def input_dims(self) -> dict[str, tuple[int, ...]]:
         """``{input name: per-item dims}``, what :func:`run_batched` checks."""
         return {t.name: t.dims for t in self.inputs}
+
+    @property
+    def input_dtypes(self) -> dict[str, type[np.generic]]:
+        """``{input name: numpy scalar type}`` of the numeric inputs, what :func:`run_batched` checks."""
+        return {t.name: np.dtype(t.dtype).type for t in self.inputs if t.dtype != "object"}
 
 
 def _dims(entry: Mapping[str, Any]) -> tuple[int, ...]:
@@ -371,17 +385,7 @@ class UInt8ImageModel:
 
     def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
         """One entry per request: its outputs for its ``n`` images, or its ``RequestError``."""
-        checked: list[Mapping[str, np.ndarray]] = []
-        errors: dict[int, RequestError] = {}
-        for i, request in enumerate(requests):
-            image = request.get("INPUT")
-            if image is not None and image.dtype != np.uint8:
-                errors[i] = RequestError(f"input INPUT is {image.dtype}, expected uint8")
-                checked.append({})
-            else:
-                checked.append(request)
-        results = run_batched(checked, self.contract.input_dims, self._run)
-        return [errors.get(i, result) for i, result in enumerate(results)]
+        return run_batched(requests, self.contract.input_dims, self._run, self.contract.input_dtypes)
 
     def describe(self) -> str:
         return f"onnxruntime {', '.join(self.session.get_providers())}"

@@ -133,17 +133,7 @@ def execute_crops(
 ) -> list[Arrays | RequestError]:
     """One entry per request: ``run`` over its uint8 ``IMAGE`` crops (all requests' crops gathered in one
     batch), or its ``RequestError`` (an image that is not uint8; the shapes ``input_dims`` checks)."""
-    checked: list[Mapping[str, np.ndarray]] = []
-    errors: dict[int, RequestError] = {}
-    for i, request in enumerate(requests):
-        image = request.get(CLASSIFIER_INPUT)
-        if image is not None and image.dtype != np.uint8:
-            errors[i] = RequestError(f"input {CLASSIFIER_INPUT} is {image.dtype}, expected uint8")
-            checked.append({})
-        else:
-            checked.append(request)
-    results = run_batched(checked, input_dims, lambda b: run(b[CLASSIFIER_INPUT]))
-    return [errors.get(i, result) for i, result in enumerate(results)]
+    return run_batched(requests, input_dims, lambda b: run(b[CLASSIFIER_INPUT]), {CLASSIFIER_INPUT: np.uint8})
 
 
 def load(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> Classifier:

@@ -156,18 +156,7 @@ class OnnxDetector:
 
     def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
         """One entry per request: ``{output name: (n, ...) float32}`` or its ``RequestError``."""
-        (name,) = self.contract.input_names
-        checked: list[Mapping[str, np.ndarray]] = []
-        errors: dict[int, RequestError] = {}
-        for i, request in enumerate(requests):
-            image = request.get(name)
-            if image is not None and image.dtype != np.uint8:
-                errors[i] = RequestError(f"input {name} is {image.dtype}, expected uint8")
-                checked.append({})
-            else:
-                checked.append(request)
-        results = run_batched(checked, self.contract.input_dims, self._run)
-        return [errors.get(i, result) for i, result in enumerate(results)]
+        return run_batched(requests, self.contract.input_dims, self._run, self.contract.input_dtypes)
 
 
 def load(
