@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 
@@ -26,6 +24,7 @@ from fovea.faces.pad_eval import portrait
 from fovea.gateway.auth import add_key
 from fovea.stack.config import REPO_ROOT
 
+from .cli import fovea_cli
 from .conftest import (
     CHALLENGE_DOOR,
     CHALLENGE_TTL_S,
@@ -252,17 +251,8 @@ def _granted(result: object) -> object:
 def test_the_cli_begins_and_answers_a_challenge(
     stack: Stack, gallery: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    env = {**os.environ, "FOVEA_GATEWAY": stack.gateway, "FOVEA_API_KEY": stack.admin_key}
-
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "fovea", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-            timeout=120,
-        )
+        return fovea_cli(*args, key=stack.admin_key, gateway=stack.gateway)
 
     begun = cli("faces", "begin-access", CHALLENGE_DOOR, "--json")
     assert begun.returncode == 0, begun.stderr

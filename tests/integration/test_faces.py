@@ -32,6 +32,7 @@ from fovea.serving.face_detector import DETECTOR_OUTPUTS
 from fovea.serving.face_embedder import EMBEDDER_OUTPUT
 from fovea.stack.control import status
 
+from .cli import fovea_cli
 from .conftest import PAD_DOOR, Stack, eventually, free_ports
 from .faces_photos import blurred, corrupt, new_id, photo, photo_path, side_by_side, tiny_face
 
@@ -186,15 +187,7 @@ def test_pick_a_face_list_and_delete(client: FoveaClient) -> None:
 
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FOVEA_GATEWAY": stack.gateway, "FOVEA_API_KEY": stack.admin_key}
-    return subprocess.run(
-        [sys.executable, "-m", "fovea", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    return fovea_cli(*args, key=stack.admin_key, gateway=stack.gateway)
 
 
 def test_door_access_and_its_audit_trail(stack: Stack, client: FoveaClient, office: str) -> None:

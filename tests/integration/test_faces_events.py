@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -29,6 +27,7 @@ from fovea.faces.core.webhooks import DELIVERY_HEADER, WebhookRejected, verify_w
 from fovea.gateway.auth import add_key
 from fovea.stack.control import status
 
+from .cli import fovea_cli
 from .conftest import PAD_DOOR, WEBHOOK_SECRET, Stack, eventually
 from .faces_photos import new_id, photo, photo_path
 
@@ -130,15 +129,7 @@ def test_watch_events_sees_grant_deny_and_pad_failure(
 
 
 def cli(stack: Stack, key: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FOVEA_GATEWAY": stack.gateway, "FOVEA_API_KEY": key}
-    return subprocess.run(
-        [sys.executable, "-m", "fovea", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    return fovea_cli(*args, key=key, gateway=stack.gateway)
 
 
 class Receiver(ThreadingHTTPServer):

@@ -8,9 +8,7 @@ refused as a replay of the same frames and says so."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import pytest
 from fovea.client import FoveaClient
 from fovea.gateway.auth import add_key
 
+from .cli import fovea_cli
 from .conftest import PAD_DOOR, Stack, eventually
 from .faces_photos import new_id, photo
 
@@ -25,15 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 def fovea(key: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "FOVEA_GATEWAY"} | {"FOVEA_API_KEY": key}
-    return subprocess.run(
-        [sys.executable, "-m", "fovea", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    return fovea_cli(*args, key=key, timeout=300)
 
 
 @pytest.fixture(scope="module")
