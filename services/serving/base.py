@@ -313,6 +313,13 @@ def _dynamic_batch(session: Any) -> bool:
     return all(not isinstance(i.shape[0], int) for i in session.get_inputs() if i.shape)
 
 
+ONNX_MODEL_PARAMETERS = {
+    "WEIGHTS": "the ONNX file in 1/ (model.onnx, written by fovea models build)",
+    "DEVICE": "auto | cpu | cuda | tensorrt: onnxruntime execution providers (fovea.serving.base)",
+    "THREADS": "onnxruntime intra-op threads; 0 = FOVEA_TORCH_THREADS, else one per core",
+}
+"""The parameters a contract requires of a model built into ``1/model.onnx`` and run by :func:`session_for`."""
+
 SPINNING_POLICIES: dict[str, bool | str] = {"0": False, "1": True, "run": "run"}
 """``SPINNING``: 0 threads sleep between operators; 1 they spin (onnxruntime's default, also after a run
 returns, for a while); run: they spin between the operators of a run and stop as it returns."""

@@ -21,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from fovea.serving.base import Arrays, Contract, RequestError, TensorSpec, run_batched, session_for
+from fovea.serving.base import (
+    ONNX_MODEL_PARAMETERS,
+    Arrays,
+    Contract,
+    RequestError,
+    TensorSpec,
+    run_batched,
+    session_for,
+)
 
 INPUT_SIZE = 224  # the crop's side
 RESIZE_SIDE = 256  # the photo's shorter side before the centre crop
@@ -38,11 +46,7 @@ CONTRACT = Contract(
         TensorSpec("FEATURES", "float32", (FEATURE_CHANNELS,)),
         TensorSpec("FEATURE_MAP", "float32", (FEATURE_MAP_SIDE, FEATURE_MAP_SIDE, FEATURE_CHANNELS)),
     ),
-    parameters={
-        "WEIGHTS": "the ONNX file in 1/ (model.onnx, written by fovea models build)",
-        "DEVICE": "auto | cpu | cuda | tensorrt: onnxruntime execution providers (fovea.serving.base)",
-        "THREADS": "onnxruntime intra-op threads; 0 = FOVEA_TORCH_THREADS, else one per core",
-    },
+    parameters=ONNX_MODEL_PARAMETERS,
 )
 CLASSIFIER_INPUT = CONTRACT.inputs[0].name
 CLASSIFIER_OUTPUT = CONTRACT.outputs[0].name

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from fovea.serving.base import Contract, TensorSpec, UInt8ImageModel, session_for
+from fovea.serving.base import ONNX_MODEL_PARAMETERS, Contract, TensorSpec, UInt8ImageModel, session_for
 
 __all__ = ["CONTRACT", "load"]
 
@@ -28,11 +28,7 @@ CONTRACT = Contract(
         TensorSpec("SCORES", "float32", (1000,)),
         TensorSpec("CLASSES", "int32", (1000,)),
     ),
-    parameters={
-        "WEIGHTS": "the ONNX file in 1/ (model.onnx, written by fovea models build)",
-        "DEVICE": "auto | cpu | cuda | tensorrt: onnxruntime execution providers (fovea.serving.base)",
-        "THREADS": "onnxruntime intra-op threads; 0 = FOVEA_TORCH_THREADS, else one per core",
-    },
+    parameters=ONNX_MODEL_PARAMETERS,
 )
 
 
