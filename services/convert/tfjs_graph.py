@@ -1112,3 +1112,36 @@ class TFJSGraphModule(nn.Module):
             for key in drops:
                 del env[key]
         return tuple(env[key].contiguous() for key in self._out_keys)
+
+
+# ------------------------------------------------------------------------------------------ artefacts
+def save_graph_artefact(
+    out_path: Path,
+    spec: dict[str, Any],
+    *,
+    artefact_format: str,
+    source: str,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write a graph spec as a self-contained artefact at ``out_path``: a ``torch.save`` dict (``format``,
+    ``source``, ``metadata``, ``graph``; float32 weights) that ``torch.load(weights_only=True)`` reads. The
+    module is built first, so a graph that cannot run fails here, before anything is written."""
+    from fovea.convert.sources import atomic_write
+
+    TFJSGraphModule(spec)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": artefact_format, "source": source, "metadata": dict(metadata or {}), "graph": spec}
+    with atomic_write(out_path) as tmp:
+        torch.save(payload, tmp)
+    logger.info("wrote %s artefact %s", artefact_format, out_path)
+    return out_path
+
+
+def load_graph_artefact(path: Path, artefact_format: str, what: str, device: str = "cpu") -> TFJSGraphModule:
+    """An artefact of :func:`save_graph_artefact` as an eval-mode module on ``device``; ``ValueError`` naming
+    ``what`` (the network, for the message) when ``path`` holds another format."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != artefact_format:
+        raise ValueError(f"{path} is not a {what} artefact (expected format {artefact_format!r})")
+    return TFJSGraphModule(payload["graph"]).to(device).eval()

