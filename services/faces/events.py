@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, TypeVar
 
 import grpc
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from fovea.common import redis_client
 from fovea.common.errors import FoveaError, ResourceExhausted, UpstreamUnavailable
 from fovea.faces.core.events import Event, EventFilter, door_events, id_key
 from fovea.faces.metrics import EVENTS_DROPPED, EVENTS_PUBLISHED
@@ -83,7 +83,7 @@ class EventLog:
     ) -> None:
         """``max_pending``: events queued for the writer (more are dropped and counted); ``block_ms``: how
         long one read of a live watch waits for news (under the client's socket timeout)."""
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self.redis = redis_client.connect(url, socket_timeout=5)
         self.maxlen = maxlen
         self.max_watchers = max_watchers
         self.max_pending = max_pending

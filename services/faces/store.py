@@ -29,9 +29,9 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from fovea.common import redis_client
 from fovea.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -317,7 +317,7 @@ class FaceStore:
 
     def __init__(self, url: str, *, changes_maxlen: int = 100_000, audit_maxlen: int = 1_000_000) -> None:
         self.url = url
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2)
+        self.redis = redis_client.connect(url, socket_timeout=3)
         self.changes_maxlen = changes_maxlen
         self.audit_maxlen = audit_maxlen
         self._enroll = self.redis.register_script(_ENROLL)

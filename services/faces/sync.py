@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from fovea.common import redis_client
 from fovea.common.errors import FoveaError, NotFound, UpstreamUnavailable
 from fovea.faces.core.matching import GalleryIndex
 from fovea.faces.metrics import GALLERIES, SYNC_RELOADS, TEMPLATES
@@ -51,9 +51,7 @@ class GallerySync:
         self._last_id = "0-0"
         self._applied = asyncio.Condition()
         # XREAD BLOCK needs a socket timeout longer than the block time.
-        self._reader = aioredis.Redis.from_url(
-            store.url, socket_timeout=BLOCK_MS / 1000 + 5, socket_connect_timeout=2
-        )
+        self._reader = redis_client.connect(store.url, socket_timeout=BLOCK_MS / 1000 + 5)
 
     async def close(self) -> None:
         await self._reader.aclose()
