@@ -165,7 +165,10 @@ class DoorAccess:
         model = ""
         try:
             model = self.pipeline.embedder.version
-            result = await asyncio.wait_for(self._decide(request), self.settings.access_timeout_s)
+            async with asyncio.timeout(
+                self.settings.access_timeout_s
+            ):  # not wait_for: see common/redis_client
+                result = await self._decide(request)
         except TimeoutError:
             result = deny("timeout", f"no decision within {self.settings.access_timeout_s:.1f}s")
         except Denied as exc:

@@ -95,7 +95,8 @@ class EventLog:
     async def close(self) -> None:
         if self._writer is not None:
             with contextlib.suppress(TimeoutError):  # what was emitted just before a stop gets its chance
-                await asyncio.wait_for(self._queue.join(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._queue.join()
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
         await self.redis.aclose()

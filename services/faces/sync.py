@@ -70,7 +70,8 @@ class GallerySync:
         """Wait until the change numbered ``seq`` has been applied here; False after ``timeout_s``."""
         async with self._applied:
             try:
-                await asyncio.wait_for(self._applied.wait_for(lambda: self._seq >= seq), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await self._applied.wait_for(lambda: self._seq >= seq)
             except TimeoutError:
                 log.warning(
                     "change %d not applied within %.1fs (applied up to %d)", seq, timeout_s, self._seq
