@@ -88,13 +88,15 @@ def decode_image_reduced(data: bytes, limits: ImageLimits, min_size: tuple[int, 
                 raise InvalidImage(f"image format {fmt} is not accepted; send JPEG, PNG or WebP")
             width, height = img.size
             _check_size(width, height, limits)
-            swapped = img.getexif().get(0x0112) in _SWAPS_AXES  # 0x0112: Orientation
+            orientation = img.getexif().get(0x0112)  # 0x0112: Orientation
+            swapped = orientation in _SWAPS_AXES
             original = (height, width) if swapped else (width, height)
             if min_size is not None and fmt in JPEG_FORMATS:
                 want_w, want_h = (min_size[1], min_size[0]) if swapped else min_size
                 if want_w * 2 <= width and want_h * 2 <= height:
                     img.draft(img.mode, (max(1, want_w), max(1, want_h)))
-            img = ImageOps.exif_transpose(img) or img
+            if orientation not in (None, 1):  # exif_transpose copies even an upright image
+                img = ImageOps.exif_transpose(img) or img
             img.load()
     except InvalidImage:
         raise
