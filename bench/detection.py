@@ -16,9 +16,11 @@ against the textbook reference at 1k and 10k boxes.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,12 +35,21 @@ from _timing import HEADER, Figures, measure, versus  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.images import ImageLimits  # noqa: E402
+from fovea.common.triton import TritonClient  # noqa: E402
 from fovea.detection.core.nms import batched_nms, reference_batched_nms  # noqa: E402
 from fovea.detection.core.spec import SPEC_FILENAME, load_spec  # noqa: E402
 from fovea.detection.pipeline import Options, decode, finish, prepare  # noqa: E402
+from fovea.models.nanodet import PORT_FILENAME  # noqa: E402
 from fovea.models.samples import sample  # noqa: E402
-from fovea.serving.base import choose_providers, model_parameters, onnx_session, read_config  # noqa: E402
-from fovea.stack.config import REPO_ROOT  # noqa: E402
+from fovea.serving.base import (  # noqa: E402
+    choose_providers,
+    model_parameters,
+    onnx_session,
+    read_config,
+    torch_instead,
+)
+from fovea.serving.nanodet import TorchCandidates  # noqa: E402
+from fovea.stack.config import REPO_ROOT, StackSettings  # noqa: E402
 
 IMAGES = ("dog", "person", "horses", "kite", "giraffe")
 OPTIONS = Options(min_score=0.3, iou_threshold=0.6, max_detections=100, class_filter=None, annotate=False)
@@ -47,24 +58,39 @@ SAME = {"min_score": OPTIONS.min_score, "iou_threshold": OPTIONS.iou_threshold, 
 
 
 class InProcess:
-    """A user's own script over a model directory: onnxruntime on its ONNX file, the service's pre/post."""
+    """A user's own script over a model directory: onnxruntime on its ONNX file, the service's pre/post.
+
+    ``device`` cuda where this onnxruntime has no CUDA provider (the ``bench/gpu`` host): NanoDet's torch port
+    on the GPU (what the served model runs there, the fastest way in one process); a model without a port
+    (an import) runs onnxruntime on the CPU, as it does in Triton there."""
 
     def __init__(self, model_dir: Path, device: str) -> None:
         import onnxruntime as ort
 
         self.spec = load_spec(model_dir / SPEC_FILENAME)
         params = model_parameters(read_config(model_dir / "config.pbtxt"))
-        providers = choose_providers("CPU", 0, device, ort.get_available_providers())
+        port = model_dir / "1" / PORT_FILENAME
+        torch_device = torch_instead(device, "CPU", 0) if device == "cuda" and port.exists() else None
+        self.torch = TorchCandidates(port, torch_device) if torch_device else None
+        available = ort.get_available_providers()
+        providers = choose_providers(
+            "CPU", 0, device if "CUDAExecutionProvider" in available else "cpu", available
+        )
         self.session = onnx_session(model_dir / "1" / params["WEIGHTS"], providers)
         self.input = self.session.get_inputs()[0].name
         self.onnx_outputs = [o.name for o in self.session.get_outputs()]
         self.limits = ImageLimits()
 
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The network alone on a prepared batch."""
+        if self.torch is not None:
+            return self.torch.run({"INPUT": x})
+        return dict(zip(self.onnx_outputs, self.session.run(None, {self.input: x}), strict=True))
+
     def detect(self, data: bytes) -> list[int]:
         decoded = decode(data, self.limits, self.spec)
         x, transform = prepare(decoded.pixels, self.spec, decoded.original_size)
-        outputs = dict(zip(self.onnx_outputs, self.session.run(None, {self.input: x}), strict=True))
-        return finish(outputs, self.spec, transform, OPTIONS, decoded.pixels).class_ids
+        return finish(self.run(x), self.spec, transform, OPTIONS, decoded.pixels).class_ids
 
 
 def export_float_nanodet(path: Path) -> Path:
@@ -73,7 +99,9 @@ def export_float_nanodet(path: Path) -> Path:
 
     from fovea.models.nanodet import default_artifact_path, export_core_onnx, load_nanodet
 
-    model = export_core_onnx(load_nanodet(default_artifact_path()))
+    # the port `fovea models build` copied into the repository (all a GPU host without the build cache has)
+    port = REPO_ROOT / "model_repository/nanodet/1" / PORT_FILENAME
+    model = export_core_onnx(load_nanodet(port if port.exists() else default_artifact_path()))
     outputs = list(
         model.graph.output
     )  # cls 8/16/32, dist 8/16/32 -> per level (cls, dist), as exports list them
@@ -123,6 +151,9 @@ def model_rows(
         )
         rows += r
         lines += line
+        r, line = network_alone(settings, default, encoded, requests, concurrencies, rounds)
+        rows += r
+        lines += line
         low = measure(
             "gateway, min score 0.001", lambda i: client.detect(encoded[i % 5], min_score=0.001), requests, 1
         )
@@ -166,6 +197,46 @@ def model_rows(
         lines += line
         client.close()
     return rows, lines
+
+
+def network_alone(
+    settings: StackSettings,
+    local: InProcess,
+    encoded: list[bytes],
+    requests: int,
+    concurrencies: Sequence[int],
+    rounds: int,
+) -> tuple[list[Figures], list[str]]:
+    """The default detector's network alone on letterboxed images: Triton's (gRPC + shared memory + python
+    stub, dynamic batching) against the same network in this process, one image a call."""
+    tensors = []
+    for data in encoded:
+        decoded = decode(data, local.limits, local.spec)
+        tensors.append(prepare(decoded.pixels, local.spec, decoded.original_size)[0])
+    token_file = settings.internal_token_file
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    async def connect() -> TritonClient:
+        token = token_file.read_bytes().strip() if token_file is not None else None
+        return TritonClient(settings.triton_grpc_url, token=token, timeout_s=120)
+
+    triton = asyncio.run_coroutine_threadsafe(connect(), loop).result()
+    spec = local.spec
+    try:
+        return versus(
+            "nanodet network alone (Triton)",
+            lambda i: local.run(tensors[i % 5]),
+            lambda i: asyncio.run_coroutine_threadsafe(
+                triton.infer(spec.name, {spec.input_name: tensors[i % 5]}, spec.output_names), loop
+            ).result(),
+            requests,
+            concurrencies,
+            rounds,
+        )
+    finally:
+        asyncio.run_coroutine_threadsafe(triton.close(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
 
 
 def settings_environment(settings: object) -> dict[str, str]:

@@ -42,13 +42,17 @@ class ModelBuild:
     source_sha256: str
     convert: Callable[[Path], Path]
     revision: int = 0  # bumped when one model's converter changes, so only its cached file is rebuilt
+    companions: tuple[tuple[str, Callable[[], Path]], ...] = ()
+    """Files copied next to the weights after the conversion, as (file name, where the converter left it)."""
 
 
 FACE_MESH_BIN_SHA256 = "3826da640b0a3021161605369ee6af293f75d518040355b960ec71a3390c1c0b"
 NANODET_BIN_SHA256 = "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"
 
 
-def _nanodet_build(name: str, convert_name: str) -> ModelBuild:
+def _nanodet_build(
+    name: str, convert_name: str, companions: tuple[tuple[str, Callable[[], Path]], ...] = ()
+) -> ModelBuild:
     """NanoDet and its variants: the same pinned npm file, another converter of ``fovea.models.nanodet``."""
     from fovea.models import nanodet
 
@@ -62,13 +66,19 @@ def _nanodet_build(name: str, convert_name: str) -> ModelBuild:
         source_sha256=NANODET_BIN_SHA256,
         convert=getattr(nanodet, convert_name),
         revision=1,  # 1: the uint8 input normalised on NCHW planes (onnx_import.with_uint8_input)
+        companions=companions,
     )
 
 
 def _nanodet() -> ModelBuild:
     # Served as ONNX (uint8 NHWC in, normalised inside the graph, boxes decoded and capped inside), exported
     # from the torch port (cached at nanodet.default_artifact_path()) and checked against it before it is written.
-    return _nanodet_build("nanodet", "convert_nanodet_onnx")
+    # The torch port goes along, for a GPU host whose onnxruntime has no CUDA provider (fovea.serving.nanodet).
+    from fovea.models import nanodet
+
+    return _nanodet_build(
+        "nanodet", "convert_nanodet_onnx", ((nanodet.PORT_FILENAME, nanodet.default_artifact_path),)
+    )
 
 
 def _nanodet_int8() -> ModelBuild:
@@ -223,6 +233,10 @@ def build_one(build: ModelBuild, repository: Path, force: bool = False) -> str:
     target = repository / build.name / "1" / build.weights_file
     if not target.exists() or sha256_file(target) != sha256_file(cached):
         shutil.copyfile(cached, target)
+    for filename, where in build.companions:
+        companion = target.with_name(filename)
+        if not companion.exists() or sha256_file(companion) != sha256_file(where()):
+            shutil.copyfile(where(), companion)
     return f"{build.name}: {state} -> {target} (sha256 {sha256_file(target)[:16]}...)"
 
 

@@ -81,6 +81,8 @@ ONNX_OUTPUTS = ("CLS_S8", "CLS_S16", "CLS_S32", "DIST_S8", "DIST_S16", "DIST_S32
 SERVED_OUTPUTS = ("BOXES", "SCORES", "CLASSES")
 CANDIDATES = 1000
 """(cell, class) pairs the served graph keeps, best first: the usual cap before NMS (1,000 per image)."""
+PORT_FILENAME = "nanodet_port.pt"
+"""The port's artefact as `fovea models build` copies it next to the served ONNX file (for the torch path)."""
 ONNX_OPSET = 17
 PORT_TOLERANCE = 1e-4
 """Largest absolute difference allowed between the ONNX graph and the torch port on any output."""

@@ -86,6 +86,23 @@ def choose_device(instance_kind: str, device_id: str | int, preference: str) -> 
     return "cpu"
 
 
+def torch_instead(preference: str, instance_kind: str, device_id: str | int) -> str | None:
+    """The torch device a model that also has a torch port runs on instead of onnxruntime, or None.
+
+    ``DEVICE`` ``torch``: always (on the instance's GPU, else CUDA when torch sees one, else the CPU). ``auto``
+    or ``cuda`` (or a ``KIND_GPU`` instance): only when torch sees a GPU that this onnxruntime cannot use (no
+    CUDA provider: the pip ``onnxruntime``, as on the GPU host of ``bench/gpu``, where onnxruntime-gpu's CUDA
+    libraries are not there to be installed). ``cpu`` and ``tensorrt``: never."""
+    import onnxruntime as ort
+    import torch
+
+    if preference == "torch":
+        return choose_device(instance_kind, device_id, "auto")
+    if preference in ("cpu", "tensorrt") or CUDA in ort.get_available_providers():
+        return None
+    return choose_device(instance_kind, device_id, "cuda") if torch.cuda.is_available() else None
+
+
 def model_parameters(model_config: str | Mapping[str, Any]) -> dict[str, str]:
     """The ``parameters`` of a model config (Triton's JSON text or the parsed dict) as plain strings."""
     config = json.loads(model_config) if isinstance(model_config, str) else model_config

@@ -13,12 +13,26 @@ Outputs, per image, the best 1,000 (cell, class) pairs, best first (decoded in t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from fovea.serving.base import ONNX_MODEL_PARAMETERS, Contract, TensorSpec, UInt8ImageModel, session_for
+import numpy as np
 
-__all__ = ["CONTRACT", "load"]
+from fovea.serving.base import (
+    ONNX_MODEL_PARAMETERS,
+    Arrays,
+    Contract,
+    RequestError,
+    TensorSpec,
+    UInt8ImageModel,
+    run_batched,
+    session_for,
+    torch_instead,
+    weights_path,
+)
+
+__all__ = ["CONTRACT", "TorchCandidates", "load"]
 
 CONTRACT = Contract(
     name="nanodet",
@@ -28,12 +42,58 @@ CONTRACT = Contract(
         TensorSpec("SCORES", "float32", (1000,)),
         TensorSpec("CLASSES", "int32", (1000,)),
     ),
-    parameters=ONNX_MODEL_PARAMETERS,
+    parameters={
+        **ONNX_MODEL_PARAMETERS,
+        "DEVICE": "auto | cpu | cuda | tensorrt: onnxruntime execution providers; torch: the torch port "
+        "(auto and cuda use it too where torch sees a GPU and onnxruntime has no CUDA provider)",
+    },
 )
+
+
+class TorchCandidates:
+    """The same candidates from the torch port (:class:`fovea.models.nanodet.NanoDetCandidates` over
+    ``nanodet_port.pt``, which `fovea models build` copies next to the ONNX file) on a torch device: the
+    GPU path of a host whose onnxruntime has no CUDA provider. The uint8 image is moved to the device as it
+    is; RGB -> BGR, ``(x - mean) / std`` and NHWC -> NCHW run there."""
+
+    def __init__(self, port_path: Path, device: str) -> None:
+        import torch
+
+        from fovea.models.nanodet import NANODET_METADATA, NanoDetCandidates, load_nanodet
+
+        self.device = device
+        self.module = NanoDetCandidates(load_nanodet(port_path, device)).to(device).eval()
+        shape = (1, 3, 1, 1)
+        self.mean = torch.tensor(NANODET_METADATA["mean"], dtype=torch.float32, device=device).view(shape)
+        self.std = torch.tensor(NANODET_METADATA["std"], dtype=torch.float32, device=device).view(shape)
+        self.bgr = NANODET_METADATA["channel_order"] == "BGR"
+
+    def run(self, batch: Arrays) -> Arrays:
+        """The outputs of one gathered batch ``{"INPUT": (N, 416, 416, 3) uint8}``."""
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(batch["INPUT"]).to(self.device).permute(0, 3, 1, 2).float()
+            x = ((x.flip(1) if self.bgr else x) - self.mean) / self.std
+            outputs: Any = self.module(x)
+            arrays = [t.cpu().numpy() for t in outputs]
+        return dict(zip(CONTRACT.output_names, arrays, strict=True))
+
+    def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
+        return run_batched(requests, CONTRACT.input_dims, self.run, CONTRACT.input_dtypes)
+
+    def describe(self) -> str:
+        return f"torch {self.device} (the port: onnxruntime has no CUDA provider here)"
 
 
 def load(
     model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str
-) -> UInt8ImageModel:
-    """Open ``model_dir / WEIGHTS`` with the providers ``DEVICE`` and the instance ask for."""
+) -> UInt8ImageModel | TorchCandidates:
+    """Open ``model_dir / WEIGHTS`` with the providers ``DEVICE`` and the instance ask for; or the torch port
+    (:class:`TorchCandidates`) where ``DEVICE`` asks for it or a GPU is there that only torch can use."""
+    from fovea.models.nanodet import PORT_FILENAME
+
+    device = torch_instead(params.get("DEVICE") or "auto", instance_kind, device_id)
+    if device is not None:
+        return TorchCandidates(weights_path(model_dir, PORT_FILENAME), device)
     return UInt8ImageModel(session_for(model_dir, params, instance_kind, device_id), CONTRACT)

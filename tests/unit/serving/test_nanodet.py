@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import torch
 
 from fovea.models.nanodet import (
     BOX_TOLERANCE_PX,
+    PORT_FILENAME,
     PORT_TOLERANCE,
     SERVED_OUTPUTS,
     NanoDetCandidates,
@@ -19,7 +22,7 @@ from fovea.models.nanodet import (
     load_nanodet,
     preprocess,
 )
-from fovea.serving.base import RequestError, check_config, read_config
+from fovea.serving.base import RequestError, check_config, read_config, torch_instead
 from fovea.serving.nanodet import CONTRACT
 from fovea.serving.triton_adapter import Served, load_served
 from fovea.stack.config import REPO_ROOT
@@ -64,10 +67,15 @@ def test_batch_matches_port_and_bad_requests_get_their_own_error(served: Served)
         assert got[k].shape == (2, *CONTRACT.outputs[k].dims) and got[k].dtype == CONTRACT.outputs[k].dtype, (
             name
         )
-    # top-k orders equal scores either way: compare sorted scores, then (class, box) where a score is unique
+    assert_same_candidates(got, want)
+
+
+def assert_same_candidates(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    """``[BOXES, SCORES, CLASSES]`` of two images alike: top-k orders equal scores either way, so sorted
+    scores are compared, then (class, box) where a score is unique."""
     assert float(np.abs(np.sort(got[1], 1) - np.sort(want[1], 1)).max()) <= PORT_TOLERANCE
     compared = 0
-    for i in range(2):
+    for i in range(len(want[1])):
         gaps = np.diff(np.sort(want[1][i]))
         for j, score in enumerate(want[1][i]):
             nearest = np.sort(np.abs(want[1][i] - score))[1]
@@ -80,6 +88,28 @@ def test_batch_matches_port_and_bad_requests_get_their_own_error(served: Served)
     assert compared > 100  # most scores are unique
 
 
+def test_the_torch_path_serves_the_onnx_graphs_candidates(served: Served, tmp_path: Path) -> None:
+    """DEVICE torch (what a GPU host whose onnxruntime has no CUDA provider runs): the port that `fovea models
+    build` copies next to the ONNX file, fed the same uint8 images, answers as the ONNX graph does."""
+    weights = tmp_path / "1"
+    weights.mkdir()
+    shutil.copyfile(default_artifact_path(), weights / PORT_FILENAME)
+    config = copy.deepcopy(read_config(MODEL_DIR / "config.pbtxt"))
+    config["parameters"]["DEVICE"] = {"string_value": "torch"}
+    _, model = load_served("fovea.serving.nanodet", weights, config)
+    assert model.describe().startswith("torch cpu")
+    images = check_images()
+    [onnx_result, bad] = served.execute([{"INPUT": images}, {"INPUT": images.astype(np.float32)}])
+    [torch_result, bad_too] = model.execute([{"INPUT": images}, {"INPUT": images.astype(np.float32)}])
+    assert isinstance(bad, RequestError) and str(bad_too) == str(bad)
+    assert isinstance(onnx_result, dict) and isinstance(torch_result, dict)
+    for spec in CONTRACT.outputs:
+        assert torch_result[spec.name].dtype == onnx_result[spec.name].dtype, spec.name
+        assert torch_result[spec.name].shape == onnx_result[spec.name].shape, spec.name
+    got = [torch_result[name] for name in SERVED_OUTPUTS]
+    assert_same_candidates(got, [onnx_result[name] for name in SERVED_OUTPUTS])
+
+
 def test_describe_names_the_provider(served: Served) -> None:
     assert "CPUExecutionProvider" in served.describe()
 
@@ -87,3 +117,20 @@ def test_describe_names_the_provider(served: Served) -> None:
 def test_missing_weights_say_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="fovea models build"):
         load_served("fovea.serving.nanodet", tmp_path, read_config(MODEL_DIR / "config.pbtxt"))
+
+
+def test_torch_only_where_asked_or_where_only_torch_sees_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime as ort
+
+    assert torch_instead("torch", "CPU", 0) == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert torch_instead("torch", "GPU", 1) == "cuda:1"
+    for gpu, providers, want in [
+        (False, ["CPUExecutionProvider"], None),  # this machine: onnxruntime on the CPU
+        (True, ["CPUExecutionProvider"], "cuda:0"),  # the bench/gpu host: torch sees the GPU, onnxruntime not
+        (True, ["CUDAExecutionProvider", "CPUExecutionProvider"], None),  # onnxruntime-gpu: ONNX on the GPU
+    ]:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda gpu=gpu: gpu)
+        monkeypatch.setattr(ort, "get_available_providers", lambda providers=providers: providers)
+        assert torch_instead("auto", "CPU", 0) == want
+        assert torch_instead("cuda", "CPU", 0) == want
+        assert torch_instead("cpu", "CPU", 0) is None and torch_instead("tensorrt", "GPU", 0) is None
