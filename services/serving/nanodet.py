@@ -83,7 +83,7 @@ class TorchCandidates:
         return run_batched(requests, CONTRACT.input_dims, self.run, CONTRACT.input_dtypes)
 
     def describe(self) -> str:
-        return f"torch {self.device} (the port: onnxruntime has no CUDA provider here)"
+        return f"torch {self.device} (NanoDet's port)"
 
 
 def load(
