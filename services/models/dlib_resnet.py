@@ -571,6 +571,16 @@ def convert_dlib_resnet_onnx(out_path: Path) -> Path:
     return Path(out_path)
 
 
+PORT_FILENAME = "dlib_resnet_port.pt"
+"""The torch artefact as `fovea models build` copies it next to ``dlib_resnet.onnx`` (for the torch path)."""
+
+
+def port_artefact() -> Path:
+    """:func:`convert_dlib_resnet`'s artefact in the build cache, converted from the ``.dat`` when missing."""
+    path = cache_dir() / "models" / f"dlib-resnet-{PACKAGE_NAME}-{PACKAGE_VERSION}.pt"
+    return path if path.exists() else convert_dlib_resnet(path)
+
+
 def load_dlib_resnet(path: Path, device: str | torch.device = "cpu") -> DlibResNet:
     """Load an artefact written by :func:`convert_dlib_resnet` as an eval-mode module on ``device``."""
     artefact = torch.load(Path(path), map_location="cpu", weights_only=True)

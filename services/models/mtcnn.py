@@ -260,7 +260,8 @@ def crop_resize(
     return torch.cat(out)
 
 
-def _normalise(x: torch.Tensor) -> torch.Tensor:
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """Raw pixels (0..255) -> what the three networks take."""
     return (x - 127.5) * 0.0078125
 
 
@@ -291,7 +292,7 @@ def _detect_stacked(model: MTCNN, images: torch.Tensor, config: MtcnnConfig) -> 
     stage1_img: list[torch.Tensor] = []
     for scale in _pyramid_scales(height, width, config):
         size = (int(height * scale + 1), int(width * scale + 1))
-        reg, prob = model.pnet(_normalise(F.adaptive_avg_pool2d(images, size)))
+        reg, prob = model.pnet(normalise(F.adaptive_avg_pool2d(images, size)))
         b, y, x = torch.nonzero(prob[:, 1] >= t1, as_tuple=True)
         if b.numel() == 0:
             continue
@@ -318,7 +319,7 @@ def _detect_stacked(model: MTCNN, images: torch.Tensor, config: MtcnnConfig) -> 
         ib = b.trunc().long()
         ok = (ib[:, 2] >= ib[:, 0]) & (ib[:, 3] >= ib[:, 1])
         ok &= (ib[:, 2] >= 1) & (ib[:, 3] >= 1) & (ib[:, 0] <= width) & (ib[:, 1] <= height)
-        return _normalise(crop_resize(images, idx[ok], ib[ok], size)), ok
+        return normalise(crop_resize(images, idx[ok], ib[ok], size)), ok
 
     # Stage 2: R-Net
     data, ok = crops(boxes, image_index, 24)
@@ -436,9 +437,9 @@ class _OnnxNets(nn.Module):
         self, image: torch.Tensor, crops24: torch.Tensor, crops48: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
         return (
-            *self.model.pnet(_normalise(image)),
-            *self.model.rnet(_normalise(crops24)),
-            *self.model.onet(_normalise(crops48)),
+            *self.model.pnet(normalise(image)),
+            *self.model.rnet(normalise(crops24)),
+            *self.model.onet(normalise(crops48)),
         )
 
 
@@ -500,6 +501,16 @@ def convert_mtcnn_onnx(out_path: Path) -> Path:
         export_mtcnn_onnx(model, tmp)
         check_mtcnn_onnx(model, tmp)
     return Path(out_path)
+
+
+PORT_FILENAME = "mtcnn_port.pt"
+"""The torch artefact as `fovea models build` copies it next to ``mtcnn.onnx`` (for the torch path)."""
+
+
+def port_artefact() -> Path:
+    """:func:`convert_mtcnn`'s artefact in the build cache, converted from the pinned wheel when missing."""
+    path = cache_dir() / "models" / f"mtcnn-{PACKAGE_NAME}-{PACKAGE_VERSION}.pt"
+    return path if path.exists() else convert_mtcnn(path)
 
 
 def load_mtcnn(path: Path, device: str | torch.device = "cpu") -> MTCNN:

@@ -30,6 +30,7 @@ from fovea.serving.base import (
     RequestError,
     TensorSpec,
     choose_providers,
+    torch_instead,
     torch_threads,
     weights_path,
 )
@@ -46,7 +47,8 @@ CONTRACT = Contract(
     ),
     parameters={
         "WEIGHTS": "the ONNX file holding P-Net, R-Net and O-Net (fovea models build)",
-        "DEVICE": "auto, cuda, tensorrt or cpu (onnxruntime providers)",
+        "DEVICE": "auto, cuda, tensorrt or cpu (onnxruntime providers); torch: the torch port (auto and cuda "
+        "use it too where torch sees a GPU and onnxruntime has no CUDA provider)",
         "THREADS": "onnxruntime intra-op threads per instance (0 = FOVEA_TORCH_THREADS, else every core)",
         "MIN_FACE_SIZE": "smallest face searched for, in pixels of the working copy (>= 12)",
         "THRESHOLDS": "P-Net, R-Net, O-Net face probability thresholds, comma-separated",
@@ -324,6 +326,39 @@ class MtcnnNets:
         return reg, marks, prob
 
 
+class TorchMtcnnNets:
+    """:class:`MtcnnNets`' three methods from the torch port (``mtcnn_port.pt``, which `fovea models build`
+    copies next to the ONNX file) on a torch device: the GPU path of a host whose onnxruntime has no CUDA
+    provider (:func:`fovea.serving.base.torch_instead`)."""
+
+    def __init__(self, path: Path, device: str) -> None:
+        from fovea.models.mtcnn import load_mtcnn
+
+        self.model = load_mtcnn(path, device)
+        self.device = device
+
+    def _run(self, net: str, x: np.ndarray) -> list[np.ndarray]:
+        import torch
+
+        from fovea.models.mtcnn import normalise
+
+        with torch.inference_mode():
+            outputs = getattr(self.model, net)(normalise(torch.from_numpy(x).to(self.device)))
+            return [t.cpu().numpy() for t in outputs]
+
+    def pnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        reg, prob = self._run("pnet", x)
+        return reg, prob
+
+    def rnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        reg, prob = self._run("rnet", x)
+        return reg, prob
+
+    def onet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        reg, marks, prob = self._run("onet", x)
+        return reg, marks, prob
+
+
 def working_copy(image: np.ndarray, side: int) -> tuple[np.ndarray, float, float]:
     """(H,W,3) uint8 -> the image box-resized to longer side <= ``side`` (0: unchanged), x and y scales."""
     height, width = image.shape[:2]
@@ -470,7 +505,7 @@ class FaceDetector:
         return results
 
     def describe(self) -> str:
-        return f"MTCNN in onnxruntime {self.device}, {self.settings}"
+        return f"MTCNN in {self.device}, {self.settings}"
 
 
 def load(
@@ -478,13 +513,19 @@ def load(
 ) -> FaceDetector:
     import onnxruntime as ort
 
+    from fovea.models.mtcnn import PORT_FILENAME
+
     settings = DetectorSettings.from_parameters(params)  # fails loudly on a bad parameter
+    device = torch_instead(params.get("DEVICE") or "auto", instance_kind, device_id)
+    if device is not None:
+        port = TorchMtcnnNets(weights_path(model_dir, PORT_FILENAME), device)
+        return FaceDetector(port, settings, f"torch {device} (the port)")
     providers = choose_providers(
         instance_kind, device_id, params.get("DEVICE") or "auto", ort.get_available_providers()
     )
     threads = int(params.get("THREADS") or 0) or torch_threads()
     nets = MtcnnNets(weights_path(model_dir, params["WEIGHTS"]), providers, threads)
-    return FaceDetector(nets, settings, f"{nets.providers}, {threads} thread(s)")
+    return FaceDetector(nets, settings, f"onnxruntime {nets.providers}, {threads} thread(s)")
 
 
 __all__ = [
@@ -496,6 +537,7 @@ __all__ = [
     "DetectorSettings",
     "FaceDetector",
     "MtcnnNets",
+    "TorchMtcnnNets",
     "area_crops",
     "check_images",
     "detect",

@@ -16,7 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from fovea.serving.base import Arrays, Contract, RequestError, TensorSpec, run_batched, session_for
+from fovea.serving.base import (
+    Arrays,
+    Contract,
+    RequestError,
+    TensorSpec,
+    run_batched,
+    session_for,
+    torch_instead,
+    weights_path,
+)
 
 CHIP_SHAPE = (150, 150, 3)
 CONTRACT = Contract(
@@ -25,7 +34,8 @@ CONTRACT = Contract(
     outputs=(TensorSpec("EMBEDDING", "float32", (128,)),),
     parameters={
         "WEIGHTS": "the ONNX file (fovea models build)",
-        "DEVICE": "auto, cuda, tensorrt or cpu (onnxruntime providers)",
+        "DEVICE": "auto, cuda, tensorrt or cpu (onnxruntime providers); torch: the torch port (auto and cuda "
+        "use it too where torch sees a GPU and onnxruntime has no CUDA provider)",
         "EMBEDDING_VERSION": "stored with every template; templates of other versions are never compared",
         "DISTANCE_THRESHOLD": "default match threshold (L2 distance) of new galleries",
     },
@@ -76,10 +86,35 @@ class FaceEmbedder:
         return f"{self.info.version} in onnxruntime {self.session.get_providers()}"
 
 
+class TorchChips:
+    """An onnxruntime-like session over the torch port (``dlib_resnet_port.pt``, which `fovea models build`
+    copies next to the ONNX file) on a torch device: the GPU path of a host whose onnxruntime has no CUDA
+    provider (:func:`fovea.serving.base.torch_instead`)."""
+
+    def __init__(self, path: Path, device: str) -> None:
+        from fovea.models.dlib_resnet import load_dlib_resnet
+
+        self.model = load_dlib_resnet(path, device).eval()
+        self.device = device
+
+    def run(self, names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        from fovea.models.dlib_resnet import embed_chips
+
+        return [embed_chips(self.model, feeds[EMBEDDER_INPUT], batch_size=64)]
+
+    def get_providers(self) -> list[str]:
+        return [f"torch {self.device} (the port)"]
+
+
 def load(
     model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str
 ) -> FaceEmbedder:
+    from fovea.models.dlib_resnet import PORT_FILENAME
+
     info = EmbedderInfo.from_parameters(params)  # fails loudly without version / threshold
+    device = torch_instead(params.get("DEVICE") or "auto", instance_kind, device_id)
+    if device is not None:
+        return FaceEmbedder(TorchChips(weights_path(model_dir, PORT_FILENAME), device), info)
     return FaceEmbedder(session_for(model_dir, params, instance_kind, device_id), info)
 
 
@@ -90,5 +125,6 @@ __all__ = [
     "EMBEDDER_OUTPUT",
     "EmbedderInfo",
     "FaceEmbedder",
+    "TorchChips",
     "load",
 ]

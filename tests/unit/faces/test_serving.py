@@ -3,6 +3,8 @@ their contracts, the numpy MTCNN stages against the torch port, bad requests, pa
 
 from __future__ import annotations
 
+import copy
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,8 @@ from fovea.common.errors import InvalidArgument
 from fovea.faces.core.faces import DetectedFaces, confident_by_area
 from fovea.faces.inprocess import InProcessFaces
 from fovea.faces.pipeline import downsize
+from fovea.models import dlib_resnet as dlib_module
+from fovea.models import mtcnn as mtcnn_module
 from fovea.models.dlib_resnet import DlibResNet, embed_chips
 from fovea.models.mtcnn import MTCNN, crop_resize, detect_faces
 from fovea.models.mtcnn import nms as torch_nms
@@ -29,7 +33,7 @@ from fovea.serving.face_detector import (
     unpack_detections,
 )
 from fovea.serving.face_embedder import EmbedderInfo
-from fovea.serving.triton_adapter import load_from_repository
+from fovea.serving.triton_adapter import load_from_repository, load_served
 from fovea.stack.config import REPO_ROOT
 
 
@@ -154,6 +158,36 @@ def test_embedder_matches_the_port_and_isolates_bad_requests(repository: Path, r
     out = good["EMBEDDING"]
     assert out.shape == (3, 128) and out.dtype == np.float32
     np.testing.assert_allclose(out, embed_chips(resnet, chips), atol=1e-4, rtol=0)
+
+
+def test_the_torch_paths_answer_as_the_onnx_models(
+    repository: Path, photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    """DEVICE torch (what a GPU host whose onnxruntime has no CUDA provider runs): the ports that `fovea
+    models build` copies next to the ONNX files find the same faces and embed chips alike."""
+    served = {}
+    for name, port in (("face_detector", mtcnn_module), ("face_embedder", dlib_module)):
+        weights = tmp_path / name / "1"
+        weights.mkdir(parents=True)
+        shutil.copyfile(port.port_artefact(), weights / port.PORT_FILENAME)
+        config = copy.deepcopy(read_config(REPO_ROOT / "model_repository" / name / "config.pbtxt"))
+        config["parameters"]["DEVICE"] = {"string_value": "torch"}
+        served[name] = load_served(f"fovea.serving.{name}", weights, config)[1]
+        assert "torch cpu" in served[name].describe()
+    detector = load_from_repository("fovea.serving.face_detector", repository / "face_detector")
+    embedder = load_from_repository("fovea.serving.face_embedder", repository / "face_embedder")
+    images = [downsize(photos[n], 288)[0] for n in ("obama.jpg", "biden.jpg")]
+    for image in images:
+        [want] = detector.execute([{"IMAGE": image[None]}])
+        [got] = served["face_detector"].execute([{"IMAGE": image[None]}])
+        assert isinstance(want, dict) and isinstance(got, dict) and want["FACE_COUNT"][0, 0] >= 1
+        np.testing.assert_array_equal(got["FACE_COUNT"], want["FACE_COUNT"])
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], atol=1e-2, rtol=0, err_msg=key)
+    chips = np.random.default_rng(0).integers(0, 256, (3, 150, 150, 3)).astype(np.uint8)
+    [want], [got] = embedder.execute([{"CHIP": chips}]), served["face_embedder"].execute([{"CHIP": chips}])
+    assert isinstance(want, dict) and isinstance(got, dict)
+    np.testing.assert_allclose(got["EMBEDDING"], want["EMBEDDING"], atol=1e-4, rtol=0)
 
 
 def test_parameters() -> None:
