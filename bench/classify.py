@@ -43,7 +43,13 @@ from fovea.classify.pipeline import (  # noqa: E402
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.images import ImageLimits  # noqa: E402
 from fovea.models.samples import sample  # noqa: E402
-from fovea.serving.base import choose_providers, model_parameters, onnx_session, read_config  # noqa: E402
+from fovea.serving.base import (  # noqa: E402
+    choose_providers,
+    honoured,
+    model_parameters,
+    onnx_session,
+    read_config,
+)
 from fovea.serving.classifier import FEATURE_MAP_OUTPUT  # noqa: E402
 from fovea.stack.config import REPO_ROOT  # noqa: E402
 
@@ -74,7 +80,7 @@ class InProcess:
 
         model_dir = REPO_ROOT / "model_repository" / MODEL
         params = model_parameters(read_config(model_dir / "config.pbtxt"))
-        providers = choose_providers("CPU", 0, device, ort.get_available_providers())
+        providers = choose_providers("CPU", 0, honoured(device), ort.get_available_providers())
         self.session = onnx_session(model_dir / "1" / params["WEIGHTS"], providers)
         self.classifier: Classifier = load_classifiers(REPO_ROOT / "model_repository", [MODEL], MODEL)[MODEL]
         self.head = load_head(REPO_ROOT / "model_repository", self.classifier)

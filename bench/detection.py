@@ -43,6 +43,7 @@ from fovea.models.nanodet import PORT_FILENAME  # noqa: E402
 from fovea.models.samples import sample  # noqa: E402
 from fovea.serving.base import (  # noqa: E402
     choose_providers,
+    honoured,
     model_parameters,
     onnx_session,
     read_config,
@@ -72,10 +73,7 @@ class InProcess:
         port = model_dir / "1" / PORT_FILENAME
         torch_device = torch_instead(device, "CPU", 0) if device == "cuda" and port.exists() else None
         self.torch = TorchCandidates(port, torch_device) if torch_device else None
-        available = ort.get_available_providers()
-        providers = choose_providers(
-            "CPU", 0, device if "CUDAExecutionProvider" in available else "cpu", available
-        )
+        providers = choose_providers("CPU", 0, honoured(device), ort.get_available_providers())
         self.session = onnx_session(model_dir / "1" / params["WEIGHTS"], providers)
         self.input = self.session.get_inputs()[0].name
         self.onnx_outputs = [o.name for o in self.session.get_outputs()]

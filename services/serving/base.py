@@ -86,6 +86,16 @@ def choose_device(instance_kind: str, device_id: str | int, preference: str) -> 
     return "cpu"
 
 
+def honoured(preference: str) -> str:
+    """``preference`` (a ``DEVICE`` value) as this onnxruntime can honour it: ``cuda`` / ``tensorrt`` become
+    ``cpu`` where it has no CUDA provider (a benchmark's in-process reference on the ``bench/gpu`` host)."""
+    import onnxruntime as ort
+
+    if preference in ("cuda", "tensorrt") and CUDA not in ort.get_available_providers():
+        return "cpu"
+    return preference
+
+
 def torch_instead(preference: str, instance_kind: str, device_id: str | int) -> str | None:
     """The torch device a model that also has a torch port runs on instead of onnxruntime, or None.
 
