@@ -283,9 +283,31 @@ def pyramid_scales(height: int, width: int, settings: DetectorSettings) -> list[
 
 
 # ------------------------------------------------------------------------------------------ detection
-class MtcnnNets:
+class _ThreeNets:
+    """P-Net, R-Net and O-Net behind one interface; a subclass runs a net by name (``_run``)."""
+
+    def _run(self, net: str, x: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def pnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(1,3,H,W) float32 pixels -> offsets (1,4,h,w), probabilities (1,2,h,w)."""
+        reg, prob = self._run("pnet", x)
+        return reg, prob
+
+    def rnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N,3,24,24) -> offsets (N,4), probabilities (N,2)."""
+        reg, prob = self._run("rnet", x)
+        return reg, prob
+
+    def onet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N,3,48,48) -> offsets (N,4), landmarks (N,10: 5 x then 5 y), probabilities (N,2)."""
+        reg, marks, prob = self._run("onet", x)
+        return reg, marks, prob
+
+
+class MtcnnNets(_ThreeNets):
     """The three networks as onnxruntime sessions (split out of the one ONNX file ``fovea models build``
-    writes), or any object with the same ``pnet`` / ``rnet`` / ``onet`` methods."""
+    writes)."""
 
     def __init__(self, path: Path, providers: Sequence[Any], threads: int) -> None:
         import onnx
@@ -310,26 +332,11 @@ class MtcnnNets:
         inp, outs = self.names[net]
         return list(self.sessions[net].run(list(outs), {inp: x}))
 
-    def pnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(1,3,H,W) float32 pixels -> offsets (1,4,h,w), probabilities (1,2,h,w)."""
-        reg, prob = self._run("pnet", x)
-        return reg, prob
 
-    def rnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N,3,24,24) -> offsets (N,4), probabilities (N,2)."""
-        reg, prob = self._run("rnet", x)
-        return reg, prob
-
-    def onet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(N,3,48,48) -> offsets (N,4), landmarks (N,10: 5 x then 5 y), probabilities (N,2)."""
-        reg, marks, prob = self._run("onet", x)
-        return reg, marks, prob
-
-
-class TorchMtcnnNets:
-    """:class:`MtcnnNets`' three methods from the torch port (``mtcnn_port.pt``, which `fovea models build`
-    copies next to the ONNX file) on a torch device: the GPU path of a host whose onnxruntime has no CUDA
-    provider (:func:`fovea.serving.base.torch_instead`)."""
+class TorchMtcnnNets(_ThreeNets):
+    """The three networks from the torch port (``mtcnn_port.pt``, which `fovea models build` copies next to
+    the ONNX file) on a torch device: the GPU path of a host whose onnxruntime has no CUDA provider
+    (:func:`fovea.serving.base.torch_instead`)."""
 
     def __init__(self, path: Path, device: str) -> None:
         from fovea.models.mtcnn import load_mtcnn
@@ -345,18 +352,6 @@ class TorchMtcnnNets:
         with torch.inference_mode():
             outputs = getattr(self.model, net)(normalise(torch.from_numpy(x).to(self.device)))
             return [t.cpu().numpy() for t in outputs]
-
-    def pnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        reg, prob = self._run("pnet", x)
-        return reg, prob
-
-    def rnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        reg, prob = self._run("rnet", x)
-        return reg, prob
-
-    def onet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        reg, marks, prob = self._run("onet", x)
-        return reg, marks, prob
 
 
 def working_copy(image: np.ndarray, side: int) -> tuple[np.ndarray, float, float]:
