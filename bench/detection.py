@@ -72,12 +72,14 @@ class InProcess:
         params = model_parameters(read_config(model_dir / "config.pbtxt"))
         port = model_dir / "1" / PORT_FILENAME
         torch_device = torch_instead(device, "CPU", 0) if device == "cuda" and port.exists() else None
+        self.limits = ImageLimits()
         self.torch = TorchCandidates(port, torch_device) if torch_device else None
+        if self.torch is not None:  # the ONNX file need not be there (bench/README.md, "GPU": what to carry)
+            return
         providers = choose_providers("CPU", 0, honoured(device), ort.get_available_providers())
         self.session = onnx_session(model_dir / "1" / params["WEIGHTS"], providers)
         self.input = self.session.get_inputs()[0].name
         self.onnx_outputs = [o.name for o in self.session.get_outputs()]
-        self.limits = ImageLimits()
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """The network alone on a prepared batch."""
