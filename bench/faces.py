@@ -9,8 +9,10 @@ onnxruntime, with the faces service's own pre/post code) at concurrency 1 and 8:
    dlib embeddings, bulk-imported into Redis and loaded by the faces service): gateway latency; then our exact
    search (``GalleryIndex.search``) vs a plain numpy brute force over the same matrix, with recall@10 of both
    the in-process search and the gateway's candidates against the brute force (must be 1.0).
+4. Verify of 12 MP phone photos (``fovea.models.samples.phone_photo``), decoded at half size: in-process
+   with the full decode of before, in-process as now, and through the gateway (``--phone N`` requests a row).
 
-    .venv/bin/python bench/faces.py [--requests 32] [--concurrency 1,8] [--sizes 1000,100000,1000000]
+    .venv/bin/python bench/faces.py [--requests 32] [--concurrency 1,8] [--sizes 1000,100000,1000000] [--phone 12]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from _stack import private_stack  # noqa: E402
 from _timing import HEADER, Figures, measure, versus  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
+from fovea.common.images import decode_image  # noqa: E402
 from fovea.faces.config import FacesSettings  # noqa: E402
 from fovea.faces.core.matching import GalleryIndex  # noqa: E402
 from fovea.faces.core.quality import assess_quality  # noqa: E402
@@ -41,7 +44,7 @@ from fovea.faces.core.records import TemplateRecord  # noqa: E402
 from fovea.faces.inprocess import InProcessFaces  # noqa: E402
 from fovea.faces.pipeline import FacePipeline, FacesTriton, _align_all  # noqa: E402
 from fovea.faces.store import FaceStore  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
+from fovea.models.samples import phone_photo, sample  # noqa: E402
 from fovea.stack.config import REPO_ROOT, StackSettings  # noqa: E402
 
 PROBES = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
@@ -83,7 +86,7 @@ async def service_embedding(settings: StackSettings, data: bytes) -> np.ndarray:
     try:
         await pipeline.ready()  # reads the detector's DETECT_SIDE, as the service does
         photo = await pipeline.find_faces(data)
-        return (await pipeline.embed([(photo.image, photo.faces.take([0]))]))[0]
+        return (await pipeline.embed([photo.source(photo.faces.take([0]))]))[0]
     finally:
         await triton.close()
 
@@ -165,6 +168,9 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8", help="comma-separated concurrencies")
     parser.add_argument("--sizes", default="1000,100000,1000000", help="identify scaling table ('' = skip)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument(
+        "--phone", type=int, default=12, help="requests per row of the 12 MP Verify rows (0 = skip them)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -221,7 +227,7 @@ def main() -> None:
 
         def enroll_in_process(i: int) -> None:
             photo = local.find_faces(enroll_photos[i % 6])
-            chips = _align_all([(photo.image, photo.faces.take([0]))])
+            chips = _align_all([photo.source(photo.faces.take([0]))])
             assess_quality(photo.faces.take([0]).landmarks, chips, min_inter_ocular=20.0, min_blur=1.0)
             name = uuid.uuid4().hex[:8]
             [out] = local.embedder.execute([{"CHIP": chips}])
@@ -237,6 +243,34 @@ def main() -> None:
             args.rounds,
         )
         rows, lines = rows + r, lines + line
+
+        if args.phone:
+            # 12 MP phone photos (the sample portraits pasted on a 4032x3024 textured canvas): decoded at half
+            # size since this change, against the full decode they had before, in process; and the gateway.
+            phones = [phone_photo(n, 1.0, seed=j) for j, n in enumerate(PROBES)]
+
+            def full_decode(i: int) -> float:
+                photo = local.detect(decode_image(phones[i % 5], local.limits))
+                return float(np.linalg.norm(local.embed(photo) - reference))
+
+            print(
+                "phone photos, verify distances: reduced "
+                f"{[round(local.verify(p, reference), 3) for p in phones]}, full decode "
+                f"{[round(full_decode(i), 3) for i in range(5)]}, gateway "
+                f"{[round(client.verify(gallery, 'obama', p).distance, 3) for p in phones]}",
+                flush=True,
+            )
+            before = measure("Verify 12 MP: in-process, full decode (before)", full_decode, args.phone, 1)
+            print(before.row(), flush=True)
+            r, line = versus(
+                "Verify 12 MP",
+                lambda i: local.verify(phones[i % 5], reference),
+                lambda i: client.verify(gallery, "obama", phones[i % 5]),
+                args.phone,
+                [1],
+                args.rounds,
+            )
+            rows, lines = rows + [before] + r, lines + line
         client.delete_gallery(gallery)
         print(HEADER)
         for row in rows:

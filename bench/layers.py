@@ -166,7 +166,7 @@ def faces(requests: int) -> None:
     ]
     smalls = [downsize(decode_image(p, local.limits), local.detect_side)[0][None] for p in probes]
     photos = [local.find_faces(p) for p in probes]
-    chips = [_align_all([(photo.image, photo.faces.take([0]))]) for photo in photos]
+    chips = [_align_all([photo.source(photo.faces.take([0]))]) for photo in photos]
     with private_stack() as (settings, key):
         client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=60)
         gallery = f"layers-{uuid.uuid4().hex[:6]}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,19 +62,28 @@ class Decoded:
     """(H, W, 3) uint8 RGB, EXIF orientation applied; smaller than ``original_size`` after a reduced decode."""
     original_size: tuple[int, int]
     """``(width, height)`` of the full image, EXIF orientation applied."""
+    reduction: int = 1
+    """1, 2, 4 or 8: the JPEG was decoded at 1/reduction of its size (each side ``ceil(side / reduction)``);
+    the pixel centre at x in the full image lies at ``(x + 0.5) / reduction - 0.5`` in ``pixels``."""
+
+
+MinSize = tuple[int, int] | Callable[[tuple[int, int]], tuple[int, int] | None] | None
+"""What a reduced decode must keep, ``(width, height)`` in the oriented image: fixed, or a function of the
+full image's oriented ``(width, height)`` (read from the header, before any pixel is decoded); None: full size."""
 
 
 # EXIF orientations that swap width and height (transpose, rotate 90 / 270, transverse)
 _SWAPS_AXES = frozenset({5, 6, 7, 8})
 
 
-def decode_image_reduced(data: bytes, limits: ImageLimits, min_size: tuple[int, int] | None) -> Decoded:
+def decode_image_reduced(data: bytes, limits: ImageLimits, min_size: MinSize) -> Decoded:
     """:func:`decode_image`, decoding a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, PIL draft mode)
-    when the result still has at least ``min_size = (width, height)`` pixels (in the oriented image).
+    when the result still has at least ``min_size = (width, height)`` pixels (in the oriented image);
+    ``min_size`` may be a function of the full image's oriented size.
 
     Only JPEG is reduced; other formats, or ``min_size`` ``None``, decode at full size. The reduced image
-    shows the whole picture (each side is ``ceil(side / k)``), so a caller maps coordinates back with
-    ``original_size``.
+    shows the whole picture (each side is ``ceil(side / k)``, ``k`` the result's ``reduction``), so a caller
+    maps coordinates back with ``original_size`` or ``reduction``.
     """
     if not data:
         raise InvalidImage("image is empty (0 bytes); send JPEG, PNG or WebP bytes")
@@ -91,10 +101,14 @@ def decode_image_reduced(data: bytes, limits: ImageLimits, min_size: tuple[int, 
             orientation = img.getexif().get(0x0112)  # 0x0112: Orientation
             swapped = orientation in _SWAPS_AXES
             original = (height, width) if swapped else (width, height)
-            if min_size is not None and fmt in JPEG_FORMATS:
-                want_w, want_h = (min_size[1], min_size[0]) if swapped else min_size
+            want = min_size(original) if callable(min_size) else min_size
+            reduction = 1
+            if want is not None and fmt in JPEG_FORMATS:
+                want_w, want_h = (want[1], want[0]) if swapped else want
                 if want_w * 2 <= width and want_h * 2 <= height:
-                    img.draft(img.mode, (max(1, want_w), max(1, want_h)))
+                    drafted = img.draft(img.mode, (max(1, want_w), max(1, want_h)))
+                    if drafted is not None:  # (mode, (0, 0, width / scale, height / scale))
+                        reduction = max(1, round(width / drafted[1][2]))
             if orientation not in (None, 1):  # exif_transpose copies even an upright image
                 img = ImageOps.exif_transpose(img) or img
             img.load()
@@ -104,7 +118,7 @@ def decode_image_reduced(data: bytes, limits: ImageLimits, min_size: tuple[int, 
         raise InvalidImage(f"image refused as a decompression bomb: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"image could not be decoded (corrupt or truncated): {exc}") from exc
-    return Decoded(to_rgb_array(img), original)
+    return Decoded(to_rgb_array(img), original, reduction)
 
 
 def _check_size(width: int, height: int, limits: ImageLimits) -> None:

@@ -34,6 +34,8 @@ class ComparedPhoto:
     distance: float | None
     """L2 distance of that face to the identity's nearest template; None without a face, ``inf`` when the
     identity is not enrolled."""
+    reduction: int = 1
+    """``image`` shows the photo at 1/reduction of its size; ``face`` is in the full photo's pixels."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Comparer:
         largest = [p.faces.take([0]) if isinstance(p, Photo) and len(p.faces) else None for p in found]
         embeddings = await self.pipeline.embed(
             [
-                (p.image, f)
+                p.source(f)
                 for p, f in zip(found, largest, strict=True)
                 if isinstance(p, Photo) and f is not None
             ]
@@ -85,7 +87,7 @@ class Comparer:
                 compared.append(ComparedPhoto(None, photo, None, None))
             else:
                 distance = next(by_face) if face is not None else None
-                compared.append(ComparedPhoto(photo.image, None, face, distance))
+                compared.append(ComparedPhoto(photo.image, None, face, distance, photo.reduction))
         return Comparison(cached.info, compared, embeddings, enrolled)
 
     async def _photo(self, data: bytes) -> Photo | str:

@@ -46,6 +46,7 @@ from fovea.faces.core.access import (
     door_gallery,
 )
 from fovea.faces.core.challenge import BLINK, Challenge
+from fovea.faces.core.faces import reduce
 from fovea.faces.core.mesh import dense_points
 from fovea.faces.core.pad import GeometrySettings, PadResult, check_burst
 from fovea.faces.core.pad_dense import DenseSettings, check_dense, combine
@@ -212,11 +213,14 @@ class DoorAccess:
         ]
         # A frame that could not be decoded is passed on as a 1x1 black image (its face is None).
         images = [np.zeros((1, 1, 3), np.uint8) if p.image is None else p.image for p in compared.photos]
-        liveness = await self.liveness[policy.liveness_check].check(images, [p.face for p in compared.photos])
+        in_images = [None if p.face is None else reduce(p.face, p.reduction) for p in compared.photos]
+        liveness = await self.liveness[policy.liveness_check].check(images, in_images)
         dense = policy.pad != "off" and policy.pad_check == "dense"
         meshes = None
         if dense or (challenge is not None and challenge.kind == BLINK):
-            meshes = await self.pipeline.meshes(images, [p.face for p in compared.photos])
+            meshes = await self.pipeline.meshes(
+                images, [p.face for p in compared.photos], [p.reduction for p in compared.photos]
+            )
         pad: PadResult | None = None
         if policy.pad != "off":
             pad = check_burst(

@@ -14,10 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from fovea.common.images import decode_image, limits_from
+from fovea.common.images import limits_from
 from fovea.faces.config import FacesSettings
-from fovea.faces.core.faces import confident_by_area, rescale
-from fovea.faces.pipeline import Photo, _align_all, detection_side, downsize
+from fovea.faces.core.faces import DetectedFaces, confident_by_area, rescale
+from fovea.faces.pipeline import (
+    DEFAULT_MIN_FACE,
+    Photo,
+    _align_all,
+    decode_for_faces,
+    detection_side,
+    downsize,
+)
 from fovea.serving.base import model_parameters, read_config
 from fovea.serving.face_detector import DETECTOR_INPUT, unpack_detections
 from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
@@ -49,20 +56,28 @@ class InProcessFaces:
         )
         params = model_parameters(read_config(detector_dir / "config.pbtxt"))
         self.detect_side = detection_side(self.settings.detect_max_side, params)
+        self.min_face = int(params.get("MIN_FACE_SIZE") or DEFAULT_MIN_FACE)
 
     def find_faces(self, data: bytes) -> Photo:
-        """As ``FacePipeline.find_faces``: decode, downsize, detect, back to original pixels, filter."""
-        return self.detect(decode_image(data, self.limits))
+        """As ``FacePipeline.find_faces``: decode (large JPEGs reduced), downsize, detect, back to the full
+        photo's pixels, filter."""
+        image, reduction, (small, sx, sy) = decode_for_faces(
+            data, self.limits, self.detect_side, self.min_face
+        )
+        return Photo(image, self._faces(small, sx, sy), reduction)
 
     def detect(self, image: np.ndarray) -> Photo:
         """A decoded (H,W,3) uint8 RGB image -> its faces, the rest of :meth:`find_faces`."""
         small, sx, sy = downsize(image, self.detect_side)
+        return Photo(image, self._faces(small, sx, sy))
+
+    def _faces(self, small: np.ndarray, sx: float, sy: float) -> DetectedFaces:
         faces = unpack_detections(_run(self.detector, {DETECTOR_INPUT: small[None]}))[0]
-        return Photo(image, confident_by_area(rescale(faces, sx, sy), self.settings.min_face_score))
+        return confident_by_area(rescale(faces, sx, sy), self.settings.min_face_score)
 
     def embed(self, photo: Photo, index: int = 0) -> np.ndarray:
         """(128,) float32 embedding of face ``index`` (0 = the largest) of ``photo``."""
-        chips = _align_all([(photo.image, photo.faces.take([index]))])
+        chips = _align_all([photo.source(photo.faces.take([index]))])
         return np.asarray(_run(self.embedder, {EMBEDDER_INPUT: chips})[EMBEDDER_OUTPUT][0], np.float32)
 
     def embedding(self, data: bytes) -> np.ndarray:

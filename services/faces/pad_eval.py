@@ -51,13 +51,13 @@ import numpy as np
 from PIL import Image
 
 from fovea.faces.core.evaluation import PadReport, pad_report
-from fovea.faces.core.faces import DetectedFaces
+from fovea.faces.core.faces import DetectedFaces, reduce, unreduce_matrix
 from fovea.faces.core.mesh import dense_points, mesh_to_image
 from fovea.faces.core.pad import GeometrySettings, check_burst
 from fovea.faces.core.pad_dense import COMBINED_CHECK, DenseSettings, check_dense, combine
 from fovea.faces.core.pad_synth import bent_photo_view, head_view, photo_view, rotation, screen_look
 from fovea.faces.inprocess import InProcessFaces, _run
-from fovea.faces.pipeline import _mesh_crops
+from fovea.faces.pipeline import Photo, _mesh_crops
 from fovea.serving.triton_adapter import Served
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -218,16 +218,20 @@ class PadEvalReport:
 
 
 def _meshes(
-    mesh: Served, images: Sequence[np.ndarray], faces: Sequence[DetectedFaces | None], min_score: float
+    mesh: Served, photos: Sequence[Photo], faces: Sequence[DetectedFaces | None], min_score: float
 ) -> list[np.ndarray | None]:
-    """Per frame the face mesh (468,3) in image pixels, as the door computes it (``FacePipeline.meshes``)."""
-    crops, matrices, rows = _mesh_crops(images, faces)
+    """Per frame the face mesh (468,3) in the frame's full pixels, as the door computes it
+    (``FacePipeline.meshes``); ``faces[i]``: one of ``photos[i]``'s faces, or None."""
+    crops, matrices, rows = _mesh_crops(
+        [p.image for p in photos],
+        [None if f is None else reduce(f, p.reduction) for p, f in zip(photos, faces, strict=True)],
+    )
     out: list[np.ndarray | None] = [None] * len(faces)
     if rows:
         result = _run(mesh, {"CROP": crops})
         for j, i in enumerate(rows):
             if float(result["FACE_SCORE"][j, 0]) >= min_score:
-                out[i] = mesh_to_image(result["MESH"][j], matrices[j])
+                out[i] = mesh_to_image(result["MESH"][j], unreduce_matrix(matrices[j], photos[i].reduction))
     return out
 
 
@@ -253,7 +257,7 @@ def score_sequences(
         result = check_burst(landmarks, geometry)
         scores = {"geometry": result.score}
         if dense is not None and mesh is not None:
-            meshes = _meshes(mesh, [p.image for p in photos], found, mesh_min_score)
+            meshes = _meshes(mesh, photos, found, mesh_min_score)
             points = [None if m is None else dense_points(m[:, :2]) for m in meshes]
             scores[COMBINED_CHECK] = combine(result, check_dense(points, dense)).score
         out.append(

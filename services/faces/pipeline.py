@@ -1,11 +1,15 @@
 """The faces request path around Triton: decode -> downsize -> ``face_detector`` -> faces in original pixels
--> align chips -> ``face_embedder`` (all chips of a request in one call). CPU work runs in worker threads."""
+-> align chips -> ``face_embedder`` (all chips of a request in one call). CPU work runs in worker threads.
+
+Large JPEGs are decoded at 1/2, 1/4 or 1/8 of their size when every face the detector can find keeps at
+least the chip's pixels there (:func:`faces_min_size`); faces are still reported in the full photo's pixels.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,11 +17,18 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from fovea.common.errors import FailedPrecondition, InvalidArgument, UpstreamUnavailable
-from fovea.common.images import decode_image, limits_from
+from fovea.common.images import ImageLimits, decode_image_reduced, limits_from
 from fovea.common.triton import TritonClient, translate
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.align import align_faces
-from fovea.faces.core.faces import DetectedFaces, confident_by_area, detection_size, rescale
+from fovea.faces.core.faces import (
+    DetectedFaces,
+    confident_by_area,
+    detection_size,
+    reduce,
+    rescale,
+    unreduce_matrix,
+)
 from fovea.faces.core.mesh import crop_face, crop_matrix, mesh_to_image
 from fovea.faces.core.quality import assess_quality
 from fovea.faces.store import GalleryInfo
@@ -42,25 +53,64 @@ class FacesTriton(TritonClient):
         return model_parameters(config.get("config", {}))
 
 
+CHIP_FACE_PX = 100
+"""Pixels across a face in the embedder's chip: dlib's ``get_face_chip`` (150 pixels, padding 0.25) maps its
+face template onto 150 / 1.5 = 100 of them."""
+DEFAULT_MIN_FACE = 20
+"""The face_detector's ``MIN_FACE_SIZE`` when its config does not set one (the model's own default)."""
+
+
 @dataclass(frozen=True)
 class Photo:
     """A decoded photo and its faces (score >= the minimum, largest first, original pixels)."""
 
-    image: np.ndarray  # (H, W, 3) uint8 RGB
+    image: np.ndarray
+    """(H, W, 3) uint8 RGB: the photo at 1/``reduction`` of its size."""
     faces: DetectedFaces
+    reduction: int = 1
+    """1, 2, 4 or 8 (:func:`faces_min_size`); ``faces`` are in the full photo's pixels either way."""
+
+    def source(self, faces: DetectedFaces) -> tuple[np.ndarray, DetectedFaces]:
+        """``image`` and ``faces`` (some of this photo's, in its full pixels) in ``image``'s pixels: what
+        alignment and the face mesh crop from."""
+        return self.image, reduce(faces, self.reduction)
 
 
-def downsize(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
+def faces_min_size(detect_side: int, min_face: int) -> Callable[[tuple[int, int]], tuple[int, int] | None]:
+    """What a photo must keep when it is decoded for the faces pipeline, as a function of its full size (for
+    :func:`fovea.common.images.decode_image_reduced`): a JPEG is decoded at 1/2, 1/4 or 1/8 of its size
+    when even the smallest face the detector can find in it (``min_face`` pixels of the ``detect_side`` copy)
+    still spans :data:`CHIP_FACE_PX` pixels there, so that no chip is cut from fewer pixels than it shows.
+    With the served settings (288, 20) that is a photo of 2,880 pixels or more on its longer side: a 12 MP
+    phone photo is decoded at half size, in a fraction of the time (bench/README.md)."""
+
+    def min_size(size: tuple[int, int]) -> tuple[int, int] | None:
+        width, height = size
+        if detect_side <= 0:
+            return None
+        smallest = min_face * max(1.0, max(width, height) / detect_side)
+        k = 8
+        while k > 1 and smallest / k < CHIP_FACE_PX:
+            k //= 2
+        return None if k == 1 else (width // k, height // k)
+
+    return min_size
+
+
+def downsize(
+    image: np.ndarray, max_side: int, original_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, float, float]:
     """(H, W, 3) uint8 -> the image with its longer side <= max_side, and the x and y scales applied.
-
     ``InvalidArgument`` when the shorter side would end below the detector's minimum (an extreme aspect
-    ratio, e.g. 16 x 12000): the message says what to change.
+    ratio, e.g. 16 x 12000): the message says what to change, with the photo's ``original_size`` when
+    ``image`` is a reduced decode of it.
     """
     height, width = image.shape[:2]
     new_w, new_h = detection_size(width, height, max_side)
     if min(new_w, new_h) < MIN_IMAGE_SIDE:
+        shown_w, shown_h = original_size or (width, height)
         raise InvalidArgument(
-            f"the photo is {width}x{height} pixels, too narrow to look for faces in: scaled to {max_side} "
+            f"the photo is {shown_w}x{shown_h} pixels, too narrow to look for faces in: scaled to {max_side} "
             f"pixels on its longer side for detection, its shorter side is {min(new_w, new_h)} and the face "
             f"detector needs at least {MIN_IMAGE_SIDE}; crop it so its longer side is at most "
             f"{max_side // MIN_IMAGE_SIDE} times its shorter side"
@@ -86,6 +136,7 @@ class FacePipeline:
         self.limits = limits_from(settings)
         self._info: EmbedderInfo | None = None
         self.detect_side = settings.detect_max_side  # refined from the detector's config by ready()
+        self.min_face = DEFAULT_MIN_FACE  # the same
 
     # ------------------------------------------------------------------------------------------ models
     @property
@@ -116,6 +167,7 @@ class FacePipeline:
         info = EmbedderInfo.from_parameters(await self.triton.model_parameters(self.settings.embedder_model))
         detector = await self.triton.model_parameters(self.settings.detector_model)
         self.detect_side = detection_side(self.settings.detect_max_side, detector)
+        self.min_face = int(detector.get("MIN_FACE_SIZE") or DEFAULT_MIN_FACE)
         if self._info is not None and info != self._info:
             log.warning("embedding model changed in Triton: %s -> %s", self._info, info)
         self._info = info
@@ -124,7 +176,9 @@ class FacePipeline:
     # ------------------------------------------------------------------------------------------ photos
     async def find_faces(self, data: bytes) -> Photo:
         """Decode (``InvalidImage`` on bad bytes) and detect; faces below the minimum score are dropped."""
-        image, (small, sx, sy) = await asyncio.to_thread(self._decode, data)
+        image, reduction, (small, sx, sy) = await asyncio.to_thread(
+            decode_for_faces, data, self.limits, self.detect_side, self.min_face
+        )
         outputs = await self.triton.infer(
             self.settings.detector_model,
             {DETECTOR_INPUT: small[None]},
@@ -132,17 +186,16 @@ class FacePipeline:
             timeout_s=self.settings.triton_timeout_s,
         )
         faces = unpack_detections(outputs)[0]
-        return Photo(image, confident_by_area(rescale(faces, sx, sy), self.settings.min_face_score))
-
-    def _decode(self, data: bytes) -> tuple[np.ndarray, tuple[np.ndarray, float, float]]:
-        image = decode_image(data, self.limits)  # one thread hop for both
-        return image, downsize(image, self.detect_side)
+        return Photo(
+            image, confident_by_area(rescale(faces, sx, sy), self.settings.min_face_score), reduction
+        )
 
     async def find_faces_many(self, photos: Sequence[bytes]) -> list[Photo]:
         return list(await asyncio.gather(*(self.find_faces(p) for p in photos)))
 
     async def align(self, faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
-        """(image, faces of that image) pairs -> (F, 150, 150, 3) uint8 chips of every face, in order."""
+        """(image, faces in that image's pixels) pairs (``Photo.source``) -> (F, 150, 150, 3) uint8 chips of
+        every face, in order."""
         return await asyncio.to_thread(_align_all, faces)
 
     async def embed_chips(self, chips: np.ndarray) -> np.ndarray:
@@ -158,15 +211,23 @@ class FacePipeline:
         return np.asarray(outputs[EMBEDDER_OUTPUT], np.float32)
 
     async def embed(self, faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
-        """(image, faces of that image) pairs -> (F, 128) float32 embeddings of every face, in order."""
+        """(image, faces in that image's pixels) pairs -> (F, 128) float32 embeddings of every face, in
+        order."""
         return await self.embed_chips(await self.align(faces))
 
     async def meshes(
-        self, images: Sequence[np.ndarray], faces: Sequence[DetectedFaces | None]
+        self,
+        images: Sequence[np.ndarray],
+        faces: Sequence[DetectedFaces | None],
+        reductions: Sequence[int] | None = None,
     ) -> list[np.ndarray | None]:
-        """Per frame the face mesh (468,3) in image pixels of its first face, or None (no face, or a mesh
-        whose face score is below ``mesh_min_face_score``); every crop in one Triton call."""
-        crops, matrices, rows = await asyncio.to_thread(_mesh_crops, images, faces)
+        """Per frame the face mesh (468,3) of its first face, or None (no face, or a mesh whose face score is
+        below ``mesh_min_face_score``); every crop in one Triton call. ``faces`` and the meshes are in the
+        full frames' pixels; ``reductions[i]``: ``images[i]`` shows frame i at 1/reduction of its size."""
+        k = list(reductions) if reductions is not None else [1] * len(images)
+        crops, matrices, rows = await asyncio.to_thread(
+            _mesh_crops, images, [None if f is None else reduce(f, r) for f, r in zip(faces, k, strict=True)]
+        )
         out: list[np.ndarray | None] = [None] * len(faces)
         if not rows:
             return out
@@ -179,7 +240,7 @@ class FacePipeline:
         mesh, score = np.asarray(outputs["MESH"]), np.asarray(outputs["FACE_SCORE"]).reshape(-1)
         for j, i in enumerate(rows):
             if score[j] >= self.settings.mesh_min_face_score:
-                out[i] = mesh_to_image(mesh[j], matrices[j])
+                out[i] = mesh_to_image(mesh[j], unreduce_matrix(matrices[j], k[i]))
         return out
 
     def check_quality(self, faces: DetectedFaces, chips: np.ndarray, what: str) -> None:
@@ -200,6 +261,18 @@ class FacePipeline:
                     f"the face in {what} is too blurry: sharpness {quality.blur:.1f}, "
                     f"at least {self.settings.min_sharpness:.1f} is needed"
                 )
+
+
+def decode_for_faces(
+    data: bytes, limits: ImageLimits, detect_side: int, min_face: int
+) -> tuple[np.ndarray, int, tuple[np.ndarray, float, float]]:
+    """The photo as the faces pipeline uses it (one thread hop for all): its pixels (reduced as
+    :func:`faces_min_size` allows), that reduction, and the detector's copy with the scales that map faces
+    found in it back to the full photo's pixels (for :func:`rescale`). ``InvalidImage`` on bad bytes."""
+    decoded = decode_image_reduced(data, limits, faces_min_size(detect_side, min_face))
+    k = decoded.reduction
+    small, sx, sy = downsize(decoded.pixels, detect_side, decoded.original_size)
+    return decoded.pixels, k, (small, sx / k, sy / k)
 
 
 def _mesh_crops(
@@ -227,4 +300,13 @@ def _align_all(faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
     return np.concatenate(chips) if chips else np.zeros((0, 150, 150, 3), np.uint8)
 
 
-__all__ = ["FacePipeline", "FacesTriton", "Photo", "detection_side", "downsize"]
+__all__ = [
+    "CHIP_FACE_PX",
+    "FacePipeline",
+    "FacesTriton",
+    "Photo",
+    "decode_for_faces",
+    "detection_side",
+    "downsize",
+    "faces_min_size",
+]

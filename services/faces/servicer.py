@@ -220,9 +220,9 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                 i = choose_face(len(photo.faces), face_index, what)
             except ValueError as exc:
                 raise InvalidArgument(str(exc)) from exc
-            chosen.append((photo.image, photo.faces.take([i])))
-        chips = await self.pipeline.align(chosen)
-        for n, ((_, face), chip) in enumerate(zip(chosen, chips, strict=True), start=1):
+            chosen.append(photo.faces.take([i]))
+        chips = await self.pipeline.align([p.source(f) for p, f in zip(photos, chosen, strict=True)])
+        for n, (face, chip) in enumerate(zip(chosen, chips, strict=True), start=1):
             self.pipeline.check_quality(face, chip[None], f"photo {n} of {len(photos)}")
         embeddings = await self.pipeline.embed_chips(chips)
         now = int(time.time() * 1000)
@@ -236,7 +236,7 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
         return faces_pb2.EnrollResponse(
             identity=self._identity_proto(await self.store.get_identity(gallery, identity_id)),
             added_template_ids=[r.template_id for r in records],
-            faces=[face_proto(face, 0) for _, face in chosen],
+            faces=[face_proto(face, 0) for face in chosen],
         )
 
     async def GetIdentity(
@@ -320,7 +320,7 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
         if not admin:
             top_k = min(top_k, self.settings.max_top_k_unprivileged)
         photo = await self.pipeline.find_faces(request.photo.data)
-        embeddings = await self.pipeline.embed([(photo.image, photo.faces)])
+        embeddings = await self.pipeline.embed([photo.source(photo.faces)])
         start = time.perf_counter()
         matches = await asyncio.to_thread(cached.index.search, embeddings, top_k)
         SEARCH_DURATION.observe(time.perf_counter() - start)

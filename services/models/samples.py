@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from fovea.convert.sources import cache_dir, debian_file, extract_member, pypi_archive
 
@@ -47,3 +51,20 @@ def sample(name: str) -> Path:
             pypi_archive("face_recognition", "1.3.0", sdist=True), f"tests/test_images/{name}.jpg", dest
         )
     raise ValueError(f"unknown sample {name!r}; known: {', '.join([*DARKNET, *FACES])}")
+
+
+def phone_photo(name: str, scale: float = 2.0, seed: int = 0) -> bytes:
+    """A 12 MP phone-sized JPEG (4032x3024, quality 92) made from the sample portrait ``name``: a textured
+    background (noise, so that it costs what a real photo costs to decode) with the portrait pasted at
+    (1500, 600), resized by ``scale``."""
+    rng = np.random.default_rng(seed)
+    background = Image.fromarray(rng.normal(120, 25, (378, 504, 3)).clip(0, 255).astype(np.uint8))
+    canvas = np.asarray(background.resize((4032, 3024), Image.Resampling.BICUBIC)).astype(np.float64)
+    picture = Image.fromarray((canvas + rng.normal(0, 6, canvas.shape)).clip(0, 255).astype(np.uint8))
+    with Image.open(sample(name)) as opened:
+        portrait = opened.convert("RGB")
+    size = (int(portrait.width * scale), int(portrait.height * scale))
+    picture.paste(portrait.resize(size, Image.Resampling.LANCZOS), (1500, 600))
+    buf = io.BytesIO()
+    picture.save(buf, "JPEG", quality=92)
+    return buf.getvalue()

@@ -35,7 +35,8 @@ class Liveness(enum.Enum):
 
 
 class LivenessCheck(Protocol):
-    """A liveness step: the decoded frames (H,W,3 uint8 RGB) and the face used in each (None: no face)."""
+    """A liveness step: the decoded frames (H,W,3 uint8 RGB; a large JPEG frame may be decoded at reduced
+    size) and the face used in each, in that frame's decoded pixels (None: no face)."""
 
     name: str
 

@@ -70,6 +70,21 @@ def rescale(faces: DetectedFaces, sx: float, sy: float) -> DetectedFaces:
     )
 
 
+def reduce(faces: DetectedFaces, reduction: int) -> DetectedFaces:
+    """Faces in a photo's pixels -> the same faces in that photo decoded at 1/``reduction`` of its size (a
+    JPEG's DCT-scaled decode: the pixel centre at x lies at (x + 0.5) / reduction - 0.5, as :func:`rescale`
+    maps from an image resized by ``reduction``)."""
+    return faces if reduction == 1 else rescale(faces, reduction, reduction)
+
+
+def unreduce_matrix(matrix: np.ndarray, reduction: int) -> np.ndarray:
+    """A (2,3) affine into the pixels of a photo decoded at 1/``reduction`` -> the same into the full photo's
+    pixels (x = (x' + 0.5) * reduction - 0.5)."""
+    m = np.asarray(matrix, np.float64) * reduction
+    m[:, 2] += (reduction - 1) / 2
+    return m
+
+
 def box_areas(boxes: np.ndarray) -> np.ndarray:
     """(F,4) xyxy -> (F,) float64 areas (0 for degenerate boxes)."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -103,4 +118,13 @@ def choose_face(count: int, face_index: int | None, what: str = "the photo") -> 
     return face_index
 
 
-__all__ = ["DetectedFaces", "box_areas", "choose_face", "confident_by_area", "detection_size", "rescale"]
+__all__ = [
+    "DetectedFaces",
+    "box_areas",
+    "choose_face",
+    "confident_by_area",
+    "detection_size",
+    "reduce",
+    "rescale",
+    "unreduce_matrix",
+]

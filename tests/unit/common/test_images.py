@@ -110,6 +110,23 @@ def test_reduced_decode_honours_exif_orientation() -> None:
     assert full.shape == (2000, 1000, 3)
 
 
+def test_reduced_decode_reports_its_reduction_and_takes_a_size_function() -> None:
+    # the function sees the oriented full size (1000x2000 here) before any pixel is decoded
+    seen = []
+
+    def quarter(size: tuple[int, int]) -> tuple[int, int]:
+        seen.append(size)
+        return size[0] // 4, size[1] // 4
+
+    decoded = decode_image_reduced(_marked_jpeg(2001, 1003, orientation=6), LIMITS_LARGE, quarter)
+    assert seen == [(1003, 2001)]
+    assert decoded.reduction == 4 and decoded.pixels.shape == (501, 251, 3)  # ceil(side / 4)
+    assert decode_image_reduced(_marked_jpeg(2000, 1000), LIMITS_LARGE, lambda _: None).reduction == 1
+    assert decode_image_reduced(_marked_jpeg(2000, 1000), LIMITS_LARGE, (416, 416)).reduction == 2
+    png = encode(Image.new("RGB", (2000, 1000)), "PNG")
+    assert decode_image_reduced(png, LIMITS_LARGE, quarter).reduction == 1
+
+
 def test_small_images_and_pngs_are_not_reduced() -> None:
     small = decode_image_reduced(_marked_jpeg(800, 600), LIMITS_LARGE, (416, 416))  # 1/2 -> 400x300
     assert small.pixels.shape == (600, 800, 3) and small.original_size == (800, 600)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fovea.faces.core.faces import DetectedFaces, choose_face, confident_by_area, detection_size, rescale
+from fovea.faces.core.faces import (
+    DetectedFaces,
+    choose_face,
+    confident_by_area,
+    detection_size,
+    reduce,
+    rescale,
+    unreduce_matrix,
+)
 
 
 def faces(boxes: list[list[float]], scores: list[float]) -> DetectedFaces:
@@ -20,6 +28,19 @@ def test_detection_size() -> None:
     assert detection_size(640, 480, 1024) == (640, 480)
     with pytest.raises(ValueError):
         detection_size(0, 10, 100)
+
+
+def test_reduce_maps_full_pixels_into_a_reduced_decode_and_unreduce_matrix_back() -> None:
+    full = faces([[40, 80, 120, 160]], [0.9])
+    assert reduce(full, 1) is full
+    half = reduce(full, 2)
+    np.testing.assert_allclose(half.boxes, [[20, 40, 60, 80]])
+    # the pixel centre 40 of the full photo lies between the reduced pixels 19 and 20: (40 + 0.5) / 2 - 0.5
+    np.testing.assert_allclose(half.landmarks[0, 0], [19.75, 39.75])
+    # an affine into the reduced pixels, made one into the full photo's: back where the landmark was
+    m = unreduce_matrix(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), 2)
+    np.testing.assert_allclose(m[:, :2] @ half.landmarks[0, 0] + m[:, 2], [40, 80])
+    np.testing.assert_allclose(unreduce_matrix(m, 1), m)
 
 
 def test_rescale_maps_back_to_original_pixels() -> None:

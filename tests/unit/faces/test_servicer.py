@@ -41,7 +41,7 @@ from fovea.faces.store import FaceStore
 from fovea.faces.sync import GallerySync
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
 from fovea.faces.webhooks import DeadLetter, DeadLetters, Endpoint, WebhookDelivery
-from fovea.models.samples import sample
+from fovea.models.samples import phone_photo, sample
 
 ADMIN = (scopes_header(["faces:admin", "faces:verify", "faces:identify"]),)
 VERIFY = (scopes_header(["faces:verify"]),)
@@ -216,6 +216,35 @@ async def test_a_burst_must_show_one_person(faces: Faces) -> None:
         metadata=VERIFY,
     )
     assert verified.match
+
+
+async def test_phone_photos_are_reduced_and_answered_in_their_own_pixels(faces: Faces) -> None:
+    """12 MP photos (decoded at half size): Enroll from one, Verify and Identify with another photo, a door
+    burst of them; every box and landmark in the full photos' pixels."""
+    width, height = Image.open(sample("obama")).size
+    phone = common_pb2.Image(data=phone_photo("obama", 2.0, seed=3))  # the portrait at (1500, 600), 2x
+    enrolled = await faces.stub.Enroll(
+        faces_pb2.EnrollRequest(gallery_id=faces.gallery, identity_id="obama", photos=[phone]), metadata=ADMIN
+    )
+    [face] = enrolled.faces
+    assert 1500 < face.box.x1 < face.box.x2 < 1500 + 2 * width, face.box
+    assert 600 < face.box.y1 < face.box.y2 < 600 + 2 * height, face.box
+    assert face.box.x2 - face.box.x1 > 300 and all(face.box.x1 < p.x < face.box.x2 for p in face.landmarks)
+    verified = await faces.stub.Verify(
+        faces_pb2.VerifyRequest(gallery_id=faces.gallery, identity_id="obama", photo=image("obama2")),
+        metadata=ADMIN,
+    )
+    assert verified.match and verified.distance < 0.5, verified
+    [found] = (
+        await faces.stub.Identify(
+            faces_pb2.IdentifyRequest(gallery_id=faces.gallery, photo=phone, top_k=1), metadata=ADMIN
+        )
+    ).faces
+    assert found.identity_id == "obama" and found.face.box == face.box
+    door = await faces.stub.VerifyAccess(
+        access(faces, "front", "obama", phone, image("obama2")), metadata=VERIFY
+    )
+    assert door.decision == faces_pb2.GRANT, door
 
 
 async def test_door_answers_and_audit_without_admin(faces: Faces) -> None:
