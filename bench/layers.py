@@ -56,9 +56,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--model", choices=("imported", "nanodet", "faces"), default="imported")
     parser.add_argument("--only", default="", help="comma-separated layer labels (substrings) to run")
+    parser.add_argument(
+        "--phone", action="store_true", help="faces: the probes as 12 MP phone photos (samples.phone_photo)"
+    )
     args = parser.parse_args()
     if args.model == "faces":
-        faces(args.requests)
+        faces(args.requests, args.phone)
         return
     encoded = [sample(n).read_bytes() for n in IMAGES]
     with private_stack() as (settings, key), tempfile.TemporaryDirectory() as tmp:
@@ -148,22 +151,24 @@ def report(name: str, layers: dict[str, Callable[[int], object]], requests: int)
         previous = q[1]
 
 
-def faces(requests: int) -> None:
-    """Verify, layer by layer: each network alone in-process vs through Triton, then the whole request."""
+def faces(requests: int, phone: bool = False) -> None:
+    """Verify, layer by layer: each network alone in-process vs through Triton, then the whole request
+    in-process, from the faces service over gRPC, and through the gateway."""
     import uuid
 
+    from fovea.common.caller import scopes_header
     from fovea.common.images import decode_image
     from fovea.faces.inprocess import InProcessFaces, _run
     from fovea.faces.pipeline import _align_all, downsize
+    from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
+    from fovea.models.samples import phone_photo
     from fovea.serving.face_detector import DETECTOR_INPUT, DETECTOR_OUTPUTS
     from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
 
     local = InProcessFaces(REPO_ROOT / "model_repository")
     reference = local.embedding(sample("obama").read_bytes())
-    probes = [
-        sample(n).read_bytes()
-        for n in ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
-    ]
+    names = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
+    probes = [phone_photo(n, 1.0, seed=j) if phone else sample(n).read_bytes() for j, n in enumerate(names)]
     smalls = [downsize(decode_image(p, local.limits), local.detect_side)[0][None] for p in probes]
     photos = [local.find_faces(p) for p in probes]
     chips = [_align_all([photo.source(photo.faces.take([0]))]) for photo in photos]
@@ -173,6 +178,17 @@ def faces(requests: int) -> None:
         client.create_gallery(gallery)
         client.enroll(gallery, "obama", [sample("obama").read_bytes()])
         token = settings.internal_token_file.read_bytes().strip()
+        channel = grpc.insecure_channel(
+            f"{settings.host}:{settings.faces_port}", options=[("grpc.max_send_message_length", 64 << 20)]
+        )
+        service = faces_pb2_grpc.FacesServiceStub(channel)
+        metadata = ((INTERNAL_TOKEN_HEADER, token.decode()), scopes_header(["faces:admin"]))
+
+        def direct(i: int) -> object:
+            photo = common_pb2.Image(data=probes[i % 5])
+            request = faces_pb2.VerifyRequest(gallery_id=gallery, identity_id="obama", photo=photo)
+            return service.Verify(request, metadata=metadata, timeout=60)
+
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
 
@@ -191,9 +207,11 @@ def faces(requests: int) -> None:
                 triton.infer(emb, {EMBEDDER_INPUT: chips[i % 5]}, [EMBEDDER_OUTPUT])
             ),
             "verify, in-process": lambda i: local.verify(probes[i % 5], reference),
+            "verify, faces service (gRPC) +": direct,
             "verify, gateway +": lambda i: client.verify(gallery, "obama", probes[i % 5]),
         }
-        report("faces", layers, requests)
+        report("faces (12 MP phone photos)" if phone else "faces", layers, requests)
+        channel.close()
         loop.run_until_complete(triton.close())
         loop.close()
         client.close()

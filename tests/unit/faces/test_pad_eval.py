@@ -237,3 +237,27 @@ def test_the_score_row_is_named_after_the_doors_pad_check(tmp_path: Path) -> Non
         root, lambda f: answers[f[0].decode().split("#")[0]], door="vault", max_frames=10, threshold=1.0
     )
     assert at.reports["geometry+dense_geometry"].apcer == 1.0  # 1.1 >= 1.0: the print passes there
+
+
+def test_the_mesh_of_a_reduced_phone_photo_is_in_its_full_pixels(
+    in_process: InProcessFaces, repository: Path
+) -> None:
+    """A 12 MP photo decoded at half size: the face mesh, cropped from the reduced pixels and mapped back,
+    lies where the mesh of the full decode lies (within 1% of the face's width)."""
+    import numpy as np
+
+    from fovea.common.images import ImageLimits, decode_image
+    from fovea.faces.pad_eval import _meshes
+    from fovea.models.samples import phone_photo
+    from fovea.serving.triton_adapter import load_from_repository
+
+    mesh = load_from_repository("fovea.serving.face_mesh", repository / "face_mesh")
+    data = phone_photo("obama2", 1.5, seed=5)
+    reduced = in_process.find_faces(data)
+    full = in_process.detect(decode_image(data, ImageLimits()))
+    assert reduced.reduction == 2 and full.reduction == 1
+    [a] = _meshes(mesh, [reduced], [reduced.faces.take([0])], 0.5)
+    [b] = _meshes(mesh, [full], [full.faces.take([0])], 0.5)
+    assert a is not None and b is not None
+    width = float(full.faces.boxes[0, 2] - full.faces.boxes[0, 0])
+    assert width > 200 and np.abs(a[:, :2] - b[:, :2]).max() < 0.01 * width
