@@ -59,7 +59,7 @@ run() {  # name, then the command
 }
 requests=${FOVEA_BENCH_REQUESTS:-$([ "$device" = cuda ] && echo 256 || echo 16)}
 run detection "$PY" bench/detection.py --device "$device" --requests "$requests" --concurrency 1,8,64
-run faces "$PY" bench/faces.py --device "$device" --requests "$requests" --sizes 1000
+run faces "$PY" bench/faces.py --device "$device" --requests "$requests" --sizes 1000 --phone "$(( requests < 32 ? requests : 32 ))"
 run classify "$PY" bench/classify.py --device "$device" --requests "$requests" --concurrency 1,8,64
 run style "$PY" bench/style.py --device "$device" \
   $([ "$device" = cuda ] && echo "--iterations 300 --side 512 --images 256" || echo "--iterations 5 --side 128 --images 4")
