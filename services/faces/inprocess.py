@@ -18,7 +18,6 @@ from fovea.common.images import limits_from
 from fovea.faces.config import FacesSettings
 from fovea.faces.core.faces import DetectedFaces, confident_by_area, rescale
 from fovea.faces.pipeline import (
-    DEFAULT_MIN_FACE,
     Photo,
     _align_all,
     decode_for_faces,
@@ -26,7 +25,7 @@ from fovea.faces.pipeline import (
     downsize,
 )
 from fovea.serving.base import model_parameters, read_config
-from fovea.serving.face_detector import DETECTOR_INPUT, unpack_detections
+from fovea.serving.face_detector import DEFAULT_MIN_FACE_SIZE, DETECTOR_INPUT, unpack_detections
 from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
 from fovea.serving.triton_adapter import Served, load_from_repository
 
@@ -56,7 +55,7 @@ class InProcessFaces:
         )
         params = model_parameters(read_config(detector_dir / "config.pbtxt"))
         self.detect_side = detection_side(self.settings.detect_max_side, params)
-        self.min_face = int(params.get("MIN_FACE_SIZE") or DEFAULT_MIN_FACE)
+        self.min_face = float(params.get("MIN_FACE_SIZE") or DEFAULT_MIN_FACE_SIZE)
 
     def find_faces(self, data: bytes) -> Photo:
         """As ``FacePipeline.find_faces``: decode (large JPEGs reduced), downsize, detect, back to the full

@@ -33,7 +33,13 @@ from fovea.faces.core.mesh import crop_face, crop_matrix, mesh_to_image
 from fovea.faces.core.quality import assess_quality
 from fovea.faces.store import GalleryInfo
 from fovea.serving.base import model_parameters
-from fovea.serving.face_detector import DETECTOR_INPUT, DETECTOR_OUTPUTS, MIN_IMAGE_SIDE, unpack_detections
+from fovea.serving.face_detector import (
+    DEFAULT_MIN_FACE_SIZE,
+    DETECTOR_INPUT,
+    DETECTOR_OUTPUTS,
+    MIN_IMAGE_SIDE,
+    unpack_detections,
+)
 from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT, EmbedderInfo
 from fovea.serving.face_mesh import MESH_INPUT, MESH_OUTPUTS
 
@@ -56,8 +62,6 @@ class FacesTriton(TritonClient):
 CHIP_FACE_PX = 100
 """Pixels across a face in the embedder's chip: dlib's ``get_face_chip`` (150 pixels, padding 0.25) maps its
 face template onto 150 / 1.5 = 100 of them."""
-DEFAULT_MIN_FACE = 20
-"""The face_detector's ``MIN_FACE_SIZE`` when its config does not set one (the model's own default)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class Photo:
         return self.image, reduce(faces, self.reduction)
 
 
-def faces_min_size(detect_side: int, min_face: int) -> Callable[[tuple[int, int]], tuple[int, int] | None]:
+def faces_min_size(detect_side: int, min_face: float) -> Callable[[tuple[int, int]], tuple[int, int] | None]:
     """What a photo must keep when it is decoded for the faces pipeline, as a function of its full size (for
     :func:`fovea.common.images.decode_image_reduced`): a JPEG is decoded at 1/2, 1/4 or 1/8 of its size
     when even the smallest face the detector can find in it (``min_face`` pixels of the ``detect_side`` copy)
@@ -136,7 +140,7 @@ class FacePipeline:
         self.limits = limits_from(settings)
         self._info: EmbedderInfo | None = None
         self.detect_side = settings.detect_max_side  # refined from the detector's config by ready()
-        self.min_face = DEFAULT_MIN_FACE  # the same
+        self.min_face = DEFAULT_MIN_FACE_SIZE  # the same
 
     # ------------------------------------------------------------------------------------------ models
     @property
@@ -167,7 +171,7 @@ class FacePipeline:
         info = EmbedderInfo.from_parameters(await self.triton.model_parameters(self.settings.embedder_model))
         detector = await self.triton.model_parameters(self.settings.detector_model)
         self.detect_side = detection_side(self.settings.detect_max_side, detector)
-        self.min_face = int(detector.get("MIN_FACE_SIZE") or DEFAULT_MIN_FACE)
+        self.min_face = float(detector.get("MIN_FACE_SIZE") or DEFAULT_MIN_FACE_SIZE)
         if self._info is not None and info != self._info:
             log.warning("embedding model changed in Triton: %s -> %s", self._info, info)
         self._info = info
@@ -264,7 +268,7 @@ class FacePipeline:
 
 
 def decode_for_faces(
-    data: bytes, limits: ImageLimits, detect_side: int, min_face: int
+    data: bytes, limits: ImageLimits, detect_side: int, min_face: float
 ) -> tuple[np.ndarray, int, tuple[np.ndarray, float, float]]:
     """The photo as the faces pipeline uses it (one thread hop for all): its pixels (reduced as
     :func:`faces_min_size` allows), that reduction, and the detector's copy with the scales that map faces

@@ -36,6 +36,7 @@ from fovea.serving.base import (
 )
 
 MIN_IMAGE_SIDE = 12  # P-Net's input
+DEFAULT_MIN_FACE_SIZE = 20.0  # MIN_FACE_SIZE when the config sets none
 CONTRACT = Contract(
     name="face_detector",
     inputs=(TensorSpec("IMAGE", "uint8", (-1, -1, 3)),),
@@ -98,7 +99,7 @@ class DetectorSettings:
         """The config's string parameters; ``ValueError`` naming the bad one."""
         try:
             thresholds = tuple(float(t) for t in params.get("THRESHOLDS", "0.6,0.7,0.7").split(","))
-            min_face = float(params.get("MIN_FACE_SIZE", "20"))
+            min_face = float(params.get("MIN_FACE_SIZE", DEFAULT_MIN_FACE_SIZE))
             side = int(params.get("DETECT_SIDE", "0") or 0)
             scales = int(params.get("MAX_SCALES", "0") or 0)
         except ValueError as exc:
