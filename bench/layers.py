@@ -157,9 +157,8 @@ def faces(requests: int, phone: bool = False) -> None:
     import uuid
 
     from fovea.common.caller import scopes_header
-    from fovea.common.images import decode_image
     from fovea.faces.inprocess import InProcessFaces, _run
-    from fovea.faces.pipeline import _align_all, downsize
+    from fovea.faces.pipeline import _align_all, decode_for_faces
     from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
     from fovea.models.samples import phone_photo
     from fovea.serving.face_detector import DETECTOR_INPUT, DETECTOR_OUTPUTS
@@ -169,7 +168,9 @@ def faces(requests: int, phone: bool = False) -> None:
     reference = local.embedding(sample("obama").read_bytes())
     names = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
     probes = [phone_photo(n, 1.0, seed=j) if phone else sample(n).read_bytes() for j, n in enumerate(names)]
-    smalls = [downsize(decode_image(p, local.limits), local.detect_side)[0][None] for p in probes]
+    smalls = [
+        decode_for_faces(p, local.limits, local.detect_side, local.min_face)[2][0][None] for p in probes
+    ]
     photos = [local.find_faces(p) for p in probes]
     chips = [_align_all([photo.source(photo.faces.take([0]))]) for photo in photos]
     with private_stack() as (settings, key):

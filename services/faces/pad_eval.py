@@ -51,7 +51,7 @@ import numpy as np
 from PIL import Image
 
 from fovea.faces.core.evaluation import PadReport, pad_report
-from fovea.faces.core.faces import DetectedFaces, reduce, unreduce_matrix
+from fovea.faces.core.faces import DetectedFaces
 from fovea.faces.core.mesh import dense_points, mesh_to_image
 from fovea.faces.core.pad import GeometrySettings, check_burst
 from fovea.faces.core.pad_dense import COMBINED_CHECK, DenseSettings, check_dense, combine
@@ -222,16 +222,13 @@ def _meshes(
 ) -> list[np.ndarray | None]:
     """Per frame the face mesh (468,3) in the frame's full pixels, as the door computes it
     (``FacePipeline.meshes``); ``faces[i]``: one of ``photos[i]``'s faces, or None."""
-    crops, matrices, rows = _mesh_crops(
-        [p.image for p in photos],
-        [None if f is None else reduce(f, p.reduction) for p, f in zip(photos, faces, strict=True)],
-    )
+    crops, matrices, rows = _mesh_crops([p.image for p in photos], faces, [p.reduction for p in photos])
     out: list[np.ndarray | None] = [None] * len(faces)
     if rows:
         result = _run(mesh, {"CROP": crops})
         for j, i in enumerate(rows):
             if float(result["FACE_SCORE"][j, 0]) >= min_score:
-                out[i] = mesh_to_image(result["MESH"][j], unreduce_matrix(matrices[j], photos[i].reduction))
+                out[i] = mesh_to_image(result["MESH"][j], matrices[j])
     return out
 
 

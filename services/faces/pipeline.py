@@ -228,10 +228,7 @@ class FacePipeline:
         """Per frame the face mesh (468,3) of its first face, or None (no face, or a mesh whose face score is
         below ``mesh_min_face_score``); every crop in one Triton call. ``faces`` and the meshes are in the
         full frames' pixels; ``reductions[i]``: ``images[i]`` shows frame i at 1/reduction of its size."""
-        k = list(reductions) if reductions is not None else [1] * len(images)
-        crops, matrices, rows = await asyncio.to_thread(
-            _mesh_crops, images, [None if f is None else reduce(f, r) for f, r in zip(faces, k, strict=True)]
-        )
+        crops, matrices, rows = await asyncio.to_thread(_mesh_crops, images, faces, reductions)
         out: list[np.ndarray | None] = [None] * len(faces)
         if not rows:
             return out
@@ -244,7 +241,7 @@ class FacePipeline:
         mesh, score = np.asarray(outputs["MESH"]), np.asarray(outputs["FACE_SCORE"]).reshape(-1)
         for j, i in enumerate(rows):
             if score[j] >= self.settings.mesh_min_face_score:
-                out[i] = mesh_to_image(mesh[j], unreduce_matrix(matrices[j], k[i]))
+                out[i] = mesh_to_image(mesh[j], matrices[j])
         return out
 
     def check_quality(self, faces: DetectedFaces, chips: np.ndarray, what: str) -> None:
@@ -280,20 +277,25 @@ def decode_for_faces(
 
 
 def _mesh_crops(
-    images: Sequence[np.ndarray], faces: Sequence[DetectedFaces | None]
+    images: Sequence[np.ndarray],
+    faces: Sequence[DetectedFaces | None],
+    reductions: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
     """The face mesh crops (N,192,192,3) of the frames that have a face, their crop matrices and frame
-    indices (:mod:`fovea.faces.core.mesh`)."""
+    indices (:mod:`fovea.faces.core.mesh`). ``faces`` are in the full frames' pixels, ``images[i]`` shows
+    frame i at 1/``reductions[i]`` of its size (default 1); the matrices map crop pixels to full pixels."""
     crops, matrices, rows = [], [], []
-    for i, (image, face) in enumerate(zip(images, faces, strict=True)):
+    k = list(reductions) if reductions is not None else [1] * len(images)
+    for i, (image, face, r) in enumerate(zip(images, faces, k, strict=True)):
         if face is None or len(face) == 0:
             continue
+        shown = reduce(face, r)
         try:
-            m = crop_matrix(face.boxes[0], face.landmarks[0])
+            m = crop_matrix(shown.boxes[0], shown.landmarks[0])
         except ValueError:
             continue
         crops.append(crop_face(image, m))
-        matrices.append(m)
+        matrices.append(unreduce_matrix(m, r))
         rows.append(i)
     stacked = np.stack(crops) if crops else np.zeros((0, 192, 192, 3), np.uint8)
     return stacked, matrices, rows

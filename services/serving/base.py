@@ -346,6 +346,11 @@ ONNX_MODEL_PARAMETERS = {
     "THREADS": "onnxruntime intra-op threads; 0 = FOVEA_TORCH_THREADS, else one per core",
 }
 """The parameters a contract requires of a model built into ``1/model.onnx`` and run by :func:`session_for`."""
+WITH_TORCH_PORT = (
+    "auto | cpu | cuda | tensorrt: onnxruntime execution providers; torch: the torch port beside the ONNX file "
+    "(auto and cuda use it too where torch sees a GPU and onnxruntime has no CUDA provider: torch_instead)"
+)
+"""``DEVICE`` of a model that also has a torch port."""
 
 SPINNING_POLICIES: dict[str, bool | str] = {"0": False, "1": True, "run": "run"}
 """``SPINNING``: 0 threads sleep between operators; 1 they spin (onnxruntime's default, also after a run

@@ -25,6 +25,7 @@ import numpy as np
 
 from fovea.faces.core.faces import DetectedFaces, detection_size
 from fovea.serving.base import (
+    WITH_TORCH_PORT,
     Arrays,
     Contract,
     RequestError,
@@ -48,8 +49,7 @@ CONTRACT = Contract(
     ),
     parameters={
         "WEIGHTS": "the ONNX file holding P-Net, R-Net and O-Net (fovea models build)",
-        "DEVICE": "auto, cuda, tensorrt or cpu (onnxruntime providers); torch: the torch port (auto and cuda "
-        "use it too where torch sees a GPU and onnxruntime has no CUDA provider)",
+        "DEVICE": WITH_TORCH_PORT,
         "THREADS": "onnxruntime intra-op threads per instance (0 = FOVEA_TORCH_THREADS, else every core)",
         "MIN_FACE_SIZE": "smallest face searched for, in pixels of the working copy (>= 12)",
         "THRESHOLDS": "P-Net, R-Net, O-Net face probability thresholds, comma-separated",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from fovea.serving.base import (
+    WITH_TORCH_PORT,
     Arrays,
     Contract,
     RequestError,
@@ -34,8 +35,7 @@ CONTRACT = Contract(
     outputs=(TensorSpec("EMBEDDING", "float32", (128,)),),
     parameters={
         "WEIGHTS": "the ONNX file (fovea models build)",
-        "DEVICE": "auto, cuda, tensorrt or cpu (onnxruntime providers); torch: the torch port (auto and cuda "
-        "use it too where torch sees a GPU and onnxruntime has no CUDA provider)",
+        "DEVICE": WITH_TORCH_PORT,
         "EMBEDDING_VERSION": "stored with every template; templates of other versions are never compared",
         "DISTANCE_THRESHOLD": "default match threshold (L2 distance) of new galleries",
     },
@@ -94,7 +94,7 @@ class TorchChips:
     def __init__(self, path: Path, device: str) -> None:
         from fovea.models.dlib_resnet import load_dlib_resnet
 
-        self.model = load_dlib_resnet(path, device).eval()
+        self.model = load_dlib_resnet(path, device)
         self.device = device
 
     def run(self, names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from fovea.serving.base import (
     ONNX_MODEL_PARAMETERS,
+    WITH_TORCH_PORT,
     Arrays,
     Contract,
     RequestError,
@@ -44,8 +45,7 @@ CONTRACT = Contract(
     ),
     parameters={
         **ONNX_MODEL_PARAMETERS,
-        "DEVICE": "auto | cpu | cuda | tensorrt: onnxruntime execution providers; torch: the torch port "
-        "(auto and cuda use it too where torch sees a GPU and onnxruntime has no CUDA provider)",
+        "DEVICE": WITH_TORCH_PORT,
     },
 )
 
