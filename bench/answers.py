@@ -32,7 +32,7 @@ from fovea.style.v1 import style_pb2
 try:  # the sample photos moved with the layout change; either place will do
     from fovea.convert.samples import sample
 except ImportError:  # pragma: no cover - the layout before
-    from fovea.models.samples import sample  # type: ignore[no-redef]
+    from fovea.convert.samples import sample
 
 DETECTORS = ("nanodet", "nanodet_int8", "centernet")
 PHOTOS = ("dog", "person", "horses", "giraffe", "kite")
@@ -45,7 +45,11 @@ def _fingerprint(reply: Message) -> dict[str, Any]:
 
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in VOLATILE and "time" not in k and not k.endswith("seconds")}
+            return {
+                k: strip(v)
+                for k, v in value.items()
+                if k not in VOLATILE and "time" not in k and not k.endswith("seconds")
+            }
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value

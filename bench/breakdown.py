@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _stack import private_stack  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
+from fovea.convert.samples import sample
 from fovea.stack.config import StackSettings  # noqa: E402
 from fovea.stack.control import status  # noqa: E402
 

@@ -37,12 +37,12 @@ from pathlib import Path
 import onnxruntime as ort
 import torch
 
+from fovea.common.detectors.heads import DECODERS
 from fovea.common.images import ImageLimits, decode_image
-from fovea.detection.core.heads import DECODERS
+from fovea.contracts.detector import DetectorSpec, load_spec
+from fovea.convert.samples import sample
 from fovea.detection.core.postprocess import postprocess
-from fovea.detection.core.spec import DetectorSpec, load_spec
 from fovea.detection.pipeline import prepare
-from fovea.models.samples import sample
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def evaluation_speed(
     spec: DetectorSpec, network: Callable[[object], dict[str, torch.Tensor]], rounds: int
 ) -> None:
     """Images/s of the evaluation's per-image work at min_score 0.001, uncapped (before) vs capped (after)."""
-    from fovea.models.nanodet import NANODET_METADATA, load_nanodet, preprocess
+    from fovea.ports.nanodet import NANODET_METADATA, load_nanodet, preprocess
 
     port = load_nanodet(REPO / "model_repository" / "nanodet" / "1" / "nanodet.pt")
     raw_spec = DetectorSpec.model_validate(

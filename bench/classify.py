@@ -42,16 +42,11 @@ from fovea.classify.pipeline import (  # noqa: E402
 )
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.images import ImageLimits  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
-from fovea.serving.base import (  # noqa: E402
-    choose_providers,
-    honoured,
-    model_parameters,
-    onnx_session,
-    read_config,
-)
-from fovea.serving.classifier import FEATURE_MAP_OUTPUT  # noqa: E402
-from fovea.stack.config import REPO_ROOT  # noqa: E402
+from fovea.common.paths import project_root  # noqa: E402
+from fovea.contracts.classifier import FEATURE_MAP_OUTPUT
+from fovea.contracts.tensors import model_parameters
+from fovea.convert.samples import sample
+from fovea.serving.base import choose_providers, honoured, onnx_session, read_config
 
 MODEL = "classifier_imagenet"
 TOP_K = 5
@@ -78,12 +73,14 @@ class InProcess:
     def __init__(self, device: str) -> None:
         import onnxruntime as ort
 
-        model_dir = REPO_ROOT / "model_repository" / MODEL
+        model_dir = project_root() / "model_repository" / MODEL
         params = model_parameters(read_config(model_dir / "config.pbtxt"))
         providers = choose_providers("CPU", 0, honoured(device), ort.get_available_providers())
         self.session = onnx_session(model_dir / "1" / params["WEIGHTS"], providers)
-        self.classifier: Classifier = load_classifiers(REPO_ROOT / "model_repository", [MODEL], MODEL)[MODEL]
-        self.head = load_head(REPO_ROOT / "model_repository", self.classifier)
+        self.classifier: Classifier = load_classifiers(project_root() / "model_repository", [MODEL], MODEL)[
+            MODEL
+        ]
+        self.head = load_head(project_root() / "model_repository", self.classifier)
         self.limits = ImageLimits()
 
     def classify(self, data: bytes) -> str:

@@ -34,23 +34,18 @@ from _stack import private_stack  # noqa: E402
 from _timing import HEADER, Figures, measure, versus  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
+from fovea.common.detectors.nms import batched_nms, reference_batched_nms
 from fovea.common.images import ImageLimits  # noqa: E402
+from fovea.common.paths import project_root  # noqa: E402
 from fovea.common.triton import TritonClient  # noqa: E402
-from fovea.detection.core.nms import batched_nms, reference_batched_nms  # noqa: E402
-from fovea.detection.core.spec import SPEC_FILENAME, load_spec  # noqa: E402
+from fovea.contracts.detector import SPEC_FILENAME, load_spec
+from fovea.contracts.tensors import model_parameters
+from fovea.convert.samples import sample
 from fovea.detection.pipeline import Options, decode, finish, prepare  # noqa: E402
-from fovea.models.nanodet import PORT_FILENAME  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
-from fovea.serving.base import (  # noqa: E402
-    choose_providers,
-    honoured,
-    model_parameters,
-    onnx_session,
-    read_config,
-    torch_instead,
-)
+from fovea.ports.nanodet import PORT_FILENAME
+from fovea.serving.base import choose_providers, honoured, onnx_session, read_config, torch_instead
 from fovea.serving.nanodet import TorchCandidates  # noqa: E402
-from fovea.stack.config import REPO_ROOT, StackSettings  # noqa: E402
+from fovea.stack.config import StackSettings  # noqa: E402
 
 IMAGES = ("dog", "person", "horses", "kite", "giraffe")
 OPTIONS = Options(min_score=0.3, iou_threshold=0.6, max_detections=100, class_filter=None, annotate=False)
@@ -97,10 +92,11 @@ def export_float_nanodet(path: Path) -> Path:
     """The NanoDet network as a user's export would be: float32 NCHW normalised input, six outputs."""
     import onnx
 
-    from fovea.models.nanodet import default_artifact_path, export_core_onnx, load_nanodet
+    from fovea.convert.nanodet import default_artifact_path, export_core_onnx
+    from fovea.ports.nanodet import load_nanodet
 
     # the port `fovea models build` copied into the repository (all a GPU host without the build cache has)
-    port = REPO_ROOT / "model_repository/nanodet/1" / PORT_FILENAME
+    port = project_root() / "model_repository/nanodet/1" / PORT_FILENAME
     model = export_core_onnx(load_nanodet(port if port.exists() else default_artifact_path()))
     outputs = list(
         model.graph.output
@@ -119,7 +115,7 @@ def import_detector(
     repository: Path | None = None,
 ) -> None:
     """``fovea models import-onnx`` the file (into ``repository``, else the stack's, and loaded there)."""
-    spec = load_spec(REPO_ROOT / "model_repository/nanodet" / SPEC_FILENAME)
+    spec = load_spec(project_root() / "model_repository/nanodet" / SPEC_FILENAME)
     labels = onnx.with_suffix(".txt")
     labels.write_text("\n".join(spec.labels) + "\n")
     fovea = [sys.executable, "-m", "fovea", "models"]
@@ -140,7 +136,7 @@ def model_rows(
     lines: list[str] = []
     with private_stack() as (settings, key), tempfile.TemporaryDirectory() as tmp:
         client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=120)
-        default = InProcess(REPO_ROOT / "model_repository/nanodet", device)
+        default = InProcess(project_root() / "model_repository/nanodet", device)
         r, line = versus(
             "nanodet (default)",
             lambda i: default.detect(encoded[i % 5]),

@@ -3,7 +3,7 @@
 For each model directory (NanoDet-g 416 as float32 and as static INT8, CenterNet-MobileNetV3 512): the
 in-process pipeline p50 (decode, letterbox, onnxruntime, head, NMS; the service's own code, as
 bench/detection.py's reference) on the five darknet photos, the model alone, and COCO mAP@0.5 / mAP@[.5:.95] at
-min score 0.001 on the photos labelled by eye in ``fovea.models.samples.LABELLED_BOXES`` (4 photos, 12 boxes;
+min score 0.001 on the photos labelled by eye in ``fovea.convert.samples.LABELLED_BOXES`` (4 photos, 12 boxes;
 none of them used to calibrate INT8). The models take turns call by call, so a shared, noisy machine loads
 them alike; the model is also timed on one onnxruntime thread in CPU time (``time.thread_time``), which other
 processes on the machine barely change.
@@ -32,11 +32,12 @@ from _stack import private_stack  # noqa: E402
 from detection import IMAGES, InProcess  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
-from fovea.detection.core.evaluate import evaluate  # noqa: E402
+from fovea.common.paths import project_root  # noqa: E402
+from fovea.contracts.tensors import model_parameters
+from fovea.convert.samples import LABELLED_BOXES, sample
+from fovea.detection.core.mean_ap import evaluate
 from fovea.detection.pipeline import Options, decode, finish, prepare  # noqa: E402
-from fovea.models.samples import LABELLED_BOXES, sample  # noqa: E402
-from fovea.serving.base import model_parameters, onnx_session, read_config  # noqa: E402
-from fovea.stack.config import REPO_ROOT  # noqa: E402
+from fovea.serving.base import onnx_session, read_config
 
 LOW = Options(min_score=0.001, iou_threshold=0.6, max_detections=100, class_filter=None, annotate=False)
 
@@ -105,7 +106,7 @@ def main() -> None:
     torch.set_num_threads(1)
     encoded = [sample(n).read_bytes() for n in IMAGES]
     names = args.models.split(",")
-    models = {name: InProcess(REPO_ROOT / "model_repository" / name, "cpu") for name in names}
+    models = {name: InProcess(project_root() / "model_repository" / name, "cpu") for name in names}
 
     def inputs(model: InProcess) -> list[np.ndarray]:
         # the photos as the model sees them, what the pipeline sends it
@@ -122,7 +123,7 @@ def main() -> None:
     def one_thread(name: str, model: InProcess) -> Callable[[int], object]:
         # onnxruntime with one intra-op thread runs the graph in the calling thread: its CPU time is the
         # model's cost whatever else the machine runs
-        directory = REPO_ROOT / "model_repository" / name
+        directory = project_root() / "model_repository" / name
         weights = model_parameters(read_config(directory / "config.pbtxt"))["WEIGHTS"]
         session = onnx_session(directory / "1" / weights, threads=1)
         batches = inputs(model)

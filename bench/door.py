@@ -3,7 +3,7 @@ gateway, at a door with `pad: require` and at a door without it (the difference 
 face detection on every frame is needed either way), same run.
 
 The burst is an attack the check must refuse: obama2.jpg printed 150 mm wide and tilted from -30 to +30
-degrees over five frames, 350 mm from the camera (960x720 JPEG frames, `fovea.faces.core.pad_synth`).
+degrees over five frames, 350 mm from the camera (960x720 JPEG frames, `fovea.faces.tools.core.pad_synth`).
 
     .venv/bin/python bench/door.py [--requests 20]
 """
@@ -27,8 +27,8 @@ from _stack import private_stack  # noqa: E402
 from _timing import HEADER, measure  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
-from fovea.faces.core.pad_synth import photo_view, rotation  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
+from fovea.convert.samples import sample
+from fovea.faces.tools.core.pad_synth import photo_view, rotation
 
 
 def jpeg(frame: object) -> bytes:

@@ -1,5 +1,5 @@
 """Faces benchmark, all in one run on a private stack, the platform against the fastest in-process pipeline
-of the same models (``fovea.faces.inprocess.InProcessFaces``: decode, downsize, MTCNN, align, dlib ResNet in
+of the same models (``fovea.faces.tools.inprocess.InProcessFaces``: decode, downsize, MTCNN, align, dlib ResNet in
 onnxruntime, with the faces service's own pre/post code) at concurrency 1 and 8:
 
 1. Verify: distance to an enrolled identity (in-process: the same work against the reference embedding);
@@ -9,7 +9,7 @@ onnxruntime, with the faces service's own pre/post code) at concurrency 1 and 8:
    dlib embeddings, bulk-imported into Redis and loaded by the faces service): gateway latency; then our exact
    search (``GalleryIndex.search``) vs a plain numpy brute force over the same matrix, with recall@10 of both
    the in-process search and the gateway's candidates against the brute force (must be 1.0).
-4. Verify of 12 MP phone photos (``fovea.models.samples.phone_photo``), decoded at half size: in-process
+4. Verify of 12 MP phone photos (``fovea.convert.samples.phone_photo``), decoded at half size: in-process
    with the full decode of before, in-process as now, and through the gateway (``--phone N`` requests a row).
 
     .venv/bin/python bench/faces.py [--requests 32] [--concurrency 1,8] [--sizes 1000,100000,1000000] [--phone 12]
@@ -37,15 +37,16 @@ from _timing import HEADER, Figures, measure, versus  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.images import decode_image  # noqa: E402
+from fovea.common.paths import project_root  # noqa: E402
+from fovea.convert.samples import phone_photo, sample
 from fovea.faces.config import FacesSettings  # noqa: E402
-from fovea.faces.core.matching import GalleryIndex  # noqa: E402
-from fovea.faces.core.quality import assess_quality  # noqa: E402
-from fovea.faces.core.records import TemplateRecord  # noqa: E402
-from fovea.faces.inprocess import InProcessFaces  # noqa: E402
-from fovea.faces.pipeline import FacePipeline, FacesTriton, _align_all  # noqa: E402
-from fovea.faces.store import FaceStore  # noqa: E402
-from fovea.models.samples import phone_photo, sample  # noqa: E402
-from fovea.stack.config import REPO_ROOT, StackSettings  # noqa: E402
+from fovea.faces.recognition.core.matching import GalleryIndex
+from fovea.faces.recognition.core.quality import assess_quality
+from fovea.faces.recognition.core.records import TemplateRecord
+from fovea.faces.recognition.pipeline import FacePipeline, FacesTriton, align_all
+from fovea.faces.recognition.store import FaceStore
+from fovea.faces.tools.inprocess import InProcessFaces
+from fovea.stack.config import StackSettings  # noqa: E402
 
 PROBES = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
 K = 10
@@ -176,7 +177,7 @@ def main() -> None:
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     torch.set_num_threads(1)  # alignment is numpy; as the faces service runs
     print(f"torch {torch.__version__}, cuda={torch.cuda.is_available()}, device {args.device}")
-    local = InProcessFaces(REPO_ROOT / "model_repository")
+    local = InProcessFaces(project_root() / "model_repository")
     reference = local.embedding(sample("obama").read_bytes())
     probes = [sample(n).read_bytes() for n in PROBES]
     enroll_photos = [sample(n).read_bytes() for n in ("obama", *PROBES)]
@@ -227,7 +228,7 @@ def main() -> None:
 
         def enroll_in_process(i: int) -> None:
             photo = local.find_faces(enroll_photos[i % 6])
-            chips = _align_all([photo.source(photo.faces.take([0]))])
+            chips = align_all([photo.source(photo.faces.take([0]))])
             assess_quality(photo.faces.take([0]).landmarks, chips, min_inter_ocular=20.0, min_blur=1.0)
             name = uuid.uuid4().hex[:8]
             [out] = local.embedder.execute([{"CHIP": chips}])

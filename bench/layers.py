@@ -41,12 +41,12 @@ from detection import (  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.interceptors import INTERNAL_TOKEN_HEADER  # noqa: E402
+from fovea.common.paths import project_root  # noqa: E402
 from fovea.common.triton import TritonClient  # noqa: E402
 from fovea.common.v1 import common_pb2  # noqa: E402
+from fovea.convert.samples import sample
 from fovea.detection.pipeline import decode, finish, prepare  # noqa: E402
 from fovea.detection.v1 import detection_pb2, detection_pb2_grpc  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
-from fovea.stack.config import REPO_ROOT  # noqa: E402
 
 
 def main() -> None:
@@ -70,7 +70,7 @@ def main() -> None:
             import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
             name, model_dir = "user_nanodet", settings.user_models / "user_nanodet"
         else:
-            name, model_dir = "nanodet", REPO_ROOT / "model_repository/nanodet"
+            name, model_dir = "nanodet", project_root() / "model_repository/nanodet"
         local = InProcess(model_dir, "cpu")
         spec = local.spec
         token = settings.internal_token_file.read_bytes().strip()
@@ -157,14 +157,14 @@ def faces(requests: int, phone: bool = False) -> None:
     import uuid
 
     from fovea.common.caller import scopes_header
-    from fovea.faces.inprocess import InProcessFaces, _run
-    from fovea.faces.pipeline import _align_all, decode_for_faces
+    from fovea.contracts.face_detector import DETECTOR_INPUT, DETECTOR_OUTPUTS
+    from fovea.contracts.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
+    from fovea.convert.samples import phone_photo
+    from fovea.faces.recognition.pipeline import align_all, decode_for_faces
+    from fovea.faces.tools.inprocess import InProcessFaces, run_model
     from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
-    from fovea.models.samples import phone_photo
-    from fovea.serving.face_detector import DETECTOR_INPUT, DETECTOR_OUTPUTS
-    from fovea.serving.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
 
-    local = InProcessFaces(REPO_ROOT / "model_repository")
+    local = InProcessFaces(project_root() / "model_repository")
     reference = local.embedding(sample("obama").read_bytes())
     names = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
     probes = [phone_photo(n, 1.0, seed=j) if phone else sample(n).read_bytes() for j, n in enumerate(names)]
@@ -172,7 +172,7 @@ def faces(requests: int, phone: bool = False) -> None:
         decode_for_faces(p, local.limits, local.detect_side, local.min_face)[2][0][None] for p in probes
     ]
     photos = [local.find_faces(p) for p in probes]
-    chips = [_align_all([photo.source(photo.faces.take([0]))]) for photo in photos]
+    chips = [align_all([photo.source(photo.faces.take([0]))]) for photo in photos]
     with private_stack() as (settings, key):
         client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=60)
         gallery = f"layers-{uuid.uuid4().hex[:6]}"
@@ -199,11 +199,13 @@ def faces(requests: int, phone: bool = False) -> None:
         triton = loop.run_until_complete(connect())
         det, emb = local.settings.detector_model, local.settings.embedder_model
         layers: dict[str, Callable[[int], object]] = {
-            "detector alone, in-process": lambda i: _run(local.detector, {DETECTOR_INPUT: smalls[i % 5]}),
+            "detector alone, in-process": lambda i: run_model(
+                local.detector, {DETECTOR_INPUT: smalls[i % 5]}
+            ),
             "detector alone, Triton +": lambda i: loop.run_until_complete(
                 triton.infer(det, {DETECTOR_INPUT: smalls[i % 5]}, DETECTOR_OUTPUTS)
             ),
-            "embedder alone, in-process": lambda i: _run(local.embedder, {EMBEDDER_INPUT: chips[i % 5]}),
+            "embedder alone, in-process": lambda i: run_model(local.embedder, {EMBEDDER_INPUT: chips[i % 5]}),
             "embedder alone, Triton +": lambda i: loop.run_until_complete(
                 triton.infer(emb, {EMBEDDER_INPUT: chips[i % 5]}, [EMBEDDER_OUTPUT])
             ),

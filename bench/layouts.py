@@ -36,8 +36,8 @@ from detection import (  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.triton import TritonClient  # noqa: E402
+from fovea.convert.samples import sample
 from fovea.detection.pipeline import decode, prepare  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
 
 NAME = "user_nanodet"
 

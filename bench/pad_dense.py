@@ -1,5 +1,5 @@
 """APCER per attack species and BPCER (ISO/IEC 30107-3) of the door's PAD with the dense check (the 5-point
-geometry check and the face-mesh check together, ``fovea.faces.core.pad_dense.combine``) and of the 5-point
+geometry check and the face-mesh check together, ``fovea.faces.access.core.pad_dense.combine``) and of the 5-point
 check alone, on synthetic dense landmark bursts (``synthetic_set(seed, per_kind, bent=True,
 layout=DENSE_FACE_3D)``: heads turning 25-45 degrees, flat prints moved six ways, prints bent about their
 vertical and horizontal axes; then prints rolled to a quarter of their width and turned 40-70 degrees, the
@@ -14,9 +14,9 @@ import argparse
 
 import numpy as np
 
-from fovea.faces.core.pad import GeometrySettings, PadVerdict, check_geometry
-from fovea.faces.core.pad_dense import DenseSettings, check_dense, combine
-from fovea.faces.core.pad_synth import BENT_MOTIONS, DENSE_FACE_3D, bent_burst, synthetic_set
+from fovea.faces.access.core.pad import GeometrySettings, PadVerdict, check_geometry
+from fovea.faces.access.core.pad_dense import DenseSettings, check_dense, combine
+from fovea.faces.tools.core.pad_synth import BENT_MOTIONS, DENSE_FACE_3D, bent_burst, synthetic_set
 
 
 def main() -> None:

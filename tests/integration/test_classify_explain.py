@@ -15,7 +15,7 @@ from PIL import Image
 
 from fovea.classify.core.explain import cell_centre, peak_cell
 from fovea.client import FoveaClientError
-from fovea.models.samples import LABELLED_BOXES, sample
+from fovea.convert.samples import LABELLED_BOXES, sample
 
 from .conftest import Stack
 

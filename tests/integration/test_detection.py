@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from fovea.client import FoveaClientError
-from fovea.detection.core.boxes import box_iou
-from fovea.models.samples import sample
+from fovea.common.detectors.boxes import box_iou
+from fovea.convert.samples import sample
 
 from .conftest import Stack
 

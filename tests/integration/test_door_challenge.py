@@ -18,11 +18,11 @@ from PIL import Image
 
 from fovea.client import FoveaClient, FoveaClientError
 from fovea.client.client import Challenge
-from fovea.faces.core.pad_synth import head_view, photo_view, rotation
-from fovea.faces.inprocess import InProcessFaces
-from fovea.faces.pad_eval import portrait
+from fovea.common.paths import project_root
+from fovea.faces.tools.core.pad_synth import head_view, photo_view, rotation
+from fovea.faces.tools.inprocess import InProcessFaces
+from fovea.faces.tools.pad_eval import portrait
 from fovea.gateway.auth import add_key
-from fovea.stack.config import REPO_ROOT
 
 from .cli import fovea_cli
 from .conftest import (
@@ -115,7 +115,7 @@ def test_a_printed_photo_turned_as_asked_does_not_meet_the_challenge(
 @pytest.fixture(scope="module")
 def head() -> tuple[np.ndarray, np.ndarray]:
     """obama2 cropped round the face (480 px) and its landmarks, to render as a head turning."""
-    faces = InProcessFaces(REPO_ROOT / "model_repository")
+    faces = InProcessFaces(project_root() / "model_repository")
     return portrait(faces, Image.open(photo_path("obama2")).convert("RGB"))
 
 

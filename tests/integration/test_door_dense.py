@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from fovea.client import FoveaClient
-from fovea.faces.core.pad_synth import bent_photo_view, head_view, rotation
-from fovea.faces.inprocess import InProcessFaces
-from fovea.faces.pad_eval import portrait
-from fovea.stack.config import REPO_ROOT
+from fovea.common.paths import project_root
+from fovea.faces.tools.core.pad_synth import bent_photo_view, head_view, rotation
+from fovea.faces.tools.inprocess import InProcessFaces
+from fovea.faces.tools.pad_eval import portrait
 
 from .conftest import DENSE_DOOR
 from .faces_photos import photo, photo_path
@@ -52,7 +52,7 @@ def test_a_bent_print_is_denied_and_a_turning_head_granted(client: FoveaClient, 
     )
     assert denied.distance < 0.6  # the face matched: the check denied it
 
-    crop, landmarks = portrait(InProcessFaces(REPO_ROOT / "model_repository"), obama2)
+    crop, landmarks = portrait(InProcessFaces(project_root() / "model_repository"), obama2)
     rng = np.random.default_rng(1)
     head = [
         jpeg(

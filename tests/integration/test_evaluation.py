@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fovea.detection.evaluation import evaluate_folder
-from fovea.models.samples import sample
+from fovea.convert.samples import sample
+from fovea.detection.tools.evaluation import evaluate_folder
 
 from .conftest import Stack
 

@@ -25,11 +25,11 @@ from PIL import Image
 from fovea.client import FoveaClient, FoveaClientError
 from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
 from fovea.common.v1 import common_pb2
-from fovea.faces.core.pad_synth import photo_view, rotation
+from fovea.contracts.face_detector import DETECTOR_OUTPUTS
+from fovea.contracts.face_embedder import EMBEDDER_OUTPUT
+from fovea.faces.tools.core.pad_synth import photo_view, rotation
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
 from fovea.gateway.auth import add_key
-from fovea.serving.face_detector import DETECTOR_OUTPUTS
-from fovea.serving.face_embedder import EMBEDDER_OUTPUT
 from fovea.stack.control import status
 
 from .cli import fovea_cli

@@ -23,7 +23,7 @@ from PIL import Image
 
 from fovea.client import FoveaClient, FoveaClientError
 from fovea.client.client import FaceEvent
-from fovea.faces.core.webhooks import DELIVERY_HEADER, WebhookRejected, verify_webhook
+from fovea.faces.events.core.webhooks import DELIVERY_HEADER, WebhookRejected, verify_webhook
 from fovea.gateway.auth import add_key
 from fovea.stack.control import status
 

@@ -23,8 +23,8 @@ from onnx_detectors import (
 )
 
 from fovea.client import FoveaClientError
+from fovea.convert.samples import sample
 from fovea.detection.v1 import detection_pb2
-from fovea.models.samples import sample
 
 from .conftest import Stack
 

@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from fovea.client import FoveaClientError
-from fovea.models.samples import sample
+from fovea.convert.samples import sample
 from fovea.stack.control import status
 
 from .conftest import Stack, eventually

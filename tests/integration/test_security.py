@@ -24,9 +24,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from fovea.cli.main import main
 from fovea.client import FoveaClient, FoveaClientError
 from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
+from fovea.convert.samples import sample
 from fovea.detection.v1 import detection_pb2
 from fovea.gateway.tls import TlsFiles, make_local_pki
-from fovea.models.samples import sample
 
 from .conftest import Stack, eventually, free_ports
 

@@ -16,8 +16,8 @@ from PIL import Image
 
 from fovea.client import FoveaClient, FoveaClientError
 from fovea.common.v1 import common_pb2
-from fovea.models.multistyle import STYLES
-from fovea.models.samples import sample
+from fovea.contracts.styles import STYLES
+from fovea.convert.samples import sample
 from fovea.style.config import StyleSettings
 from fovea.style.core.color import chroma_distance
 from fovea.style.core.images import fit_array

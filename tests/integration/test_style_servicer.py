@@ -14,7 +14,7 @@ from PIL import Image
 
 from fovea.common.server import Registration, ServerHandle, create_server
 from fovea.common.v1 import common_pb2
-from fovea.models.multistyle import STYLES
+from fovea.contracts.styles import STYLES
 from fovea.style.config import StyleSettings
 from fovea.style.core.jobs import JobState
 from fovea.style.servicer import StyleServicer

@@ -1,6 +1,6 @@
 """deploy/grafana/dashboards/fovea.json only asks for metrics that some process exports.
 
-Our names come from the prometheus_client objects in ``services/*/metrics.py`` (the per-RPC set of
+Our names come from the prometheus_client objects in ``src/fovea/*/metrics.py`` (the per-RPC set of
 ``fovea.common.metrics.rpc_metrics`` made for every service that calls ``create_server``); Triton's from
 its documented list below. A dashboard panel over a misspelt or removed metric stays empty without
 any error, which is why this is a test.
@@ -69,7 +69,7 @@ KEYWORDS = frozenset(
 def served_services() -> list[str]:
     """Every service name passed to ``create_server`` (each gets the per-RPC metrics under that name)."""
     names = []
-    for path in sorted((REPO / "services").glob("*/__main__.py")):
+    for path in sorted((REPO / "src" / "fovea").glob("*/__main__.py")):
         names += re.findall(r'create_server\(\s*"(\w+)"', path.read_text())
     return names
 
@@ -77,7 +77,7 @@ def served_services() -> list[str]:
 def exported_names() -> set[str]:
     """The series names our processes export, from the metric objects in the code."""
     objects: list[MetricWrapperBase] = []
-    for path in sorted((REPO / "services").glob("*/metrics.py")):
+    for path in sorted((REPO / "src" / "fovea").glob("*/metrics.py")):
         module = importlib.import_module(f"fovea.{path.parent.name}.metrics")
         for value in vars(module).values():
             if isinstance(value, MetricWrapperBase):

@@ -16,10 +16,10 @@ from fovea.classify.config import ClassifySettings
 from fovea.classify.pipeline import load_classifiers
 from fovea.classify.servicer import ClassifyServicer
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
+from fovea.common.paths import project_root
 from fovea.common.server import Registration, create_server
-from fovea.stack.config import REPO_ROOT
 
-REPOSITORY = REPO_ROOT / "model_repository"
+REPOSITORY = project_root() / "model_repository"
 MODEL = "classifier_imagenet"
 
 

@@ -25,19 +25,20 @@ from fovea.classify.core.explain import (
     render_overlay,
 )
 from fovea.classify.pipeline import Classifier, finish_explain
-from fovea.models import mobilenet_v2 as mnv2
-from fovea.models.samples import LABELLED_BOXES, sample
-from fovea.stack.config import REPO_ROOT
+from fovea.common.paths import project_root
+from fovea.convert import mobilenet_v2 as mnv2_build
+from fovea.convert.samples import LABELLED_BOXES, sample
+from fovea.ports import mobilenet_v2 as mnv2
 
 LABELS = tuple(
-    (REPO_ROOT / "model_repository" / "classifier_imagenet" / "labels.txt").read_text().splitlines()
+    (project_root() / "model_repository" / "classifier_imagenet" / "labels.txt").read_text().splitlines()
 )
 MALAMUTE, TANDEM, ZEBRA = 249, 444, 340  # ImageNet-1k ids: malamute, bicycle-built-for-two, zebra
 
 
 @pytest.fixture(scope="module")
 def model() -> mnv2.MobileNetV2:
-    return mnv2.mobilenet_v2_from_checkpoint()
+    return mnv2_build.mobilenet_v2_from_checkpoint()
 
 
 def photo(name: str) -> np.ndarray:

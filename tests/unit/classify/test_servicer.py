@@ -20,10 +20,10 @@ from PIL import Image
 from fovea.classify.config import ClassifySettings
 from fovea.classify.pipeline import load_classifiers
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
+from fovea.common.paths import project_root
 from fovea.common.v1 import common_pb2
-from fovea.stack.config import REPO_ROOT
 
-REPOSITORY = REPO_ROOT / "model_repository"
+REPOSITORY = project_root() / "model_repository"
 MODEL = "classifier_imagenet"
 
 

@@ -17,11 +17,11 @@ from PIL import Image
 
 from fovea.classify.core.explain import cell_centre, peak_cell
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
+from fovea.common.paths import project_root
 from fovea.common.v1 import common_pb2
-from fovea.models.samples import LABELLED_BOXES, sample
-from fovea.stack.config import REPO_ROOT
+from fovea.convert.samples import LABELLED_BOXES, sample
 
-REPOSITORY = REPO_ROOT / "model_repository"
+REPOSITORY = project_root() / "model_repository"
 MODEL = "classifier_imagenet"
 
 

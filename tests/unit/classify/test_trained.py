@@ -12,8 +12,9 @@ import pytest
 
 from fovea.classify.trained import INDEX_FILE, TrainedRepository
 from fovea.common.errors import FailedPrecondition, NotFound
-from fovea.serving.base import check_config, read_config
-from fovea.serving.trained_classifier import CONTRACT
+from fovea.contracts.tensors import check_config
+from fovea.contracts.trained_classifier import CONTRACT
+from fovea.serving.base import read_config
 
 
 def test_versions_rollback_prune_and_delete(tmp_path: Path) -> None:

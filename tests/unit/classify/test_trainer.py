@@ -19,10 +19,10 @@ from fovea.classify.store import BUSY, RUNNING, SUCCEEDED, TrainingStore
 from fovea.classify.trained import TrainedRepository
 from fovea.classify.trainer import FEATURES_OUTPUT, Trainer
 from fovea.common.errors import UpstreamUnavailable
-from fovea.serving.classifier import CLASSIFIER_INPUT
-from fovea.stack.config import REPO_ROOT
+from fovea.common.paths import project_root
+from fovea.contracts.classifier import CLASSIFIER_INPUT
 
-REPOSITORY = REPO_ROOT / "model_repository"
+REPOSITORY = project_root() / "model_repository"
 OPTIONS = {
     "epochs": 5,
     "learning_rate": 0.05,

@@ -27,11 +27,11 @@ from fovea.classify.tasks import create_app
 from fovea.classify.trained import TrainedRepository
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
 from fovea.common.errors import DeadlineExceeded, FailedPrecondition, ResourceExhausted
+from fovea.common.paths import project_root
 from fovea.common.server import Registration, create_server
 from fovea.common.v1 import common_pb2
-from fovea.stack.config import REPO_ROOT
 
-REPOSITORY = REPO_ROOT / "model_repository"
+REPOSITORY = project_root() / "model_repository"
 NOWHERE = "redis://127.0.0.1:9/0"  # discard port: nothing answers
 
 

@@ -1,4 +1,4 @@
-"""services/common/shared_memory.py: which Tritons get shared memory, and region sizes."""
+"""src/fovea/common/shared_memory.py: which Tritons get shared memory, and region sizes."""
 
 from __future__ import annotations
 

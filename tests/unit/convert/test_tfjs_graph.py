@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from fovea.convert.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
+from fovea.ports.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
 
 
 def _slow_resize_legacy(x: np.ndarray, out_h: int, out_w: int) -> np.ndarray:

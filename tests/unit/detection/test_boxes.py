@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from fovea.detection.core.boxes import (
+from fovea.common.detectors.boxes import (
     box_area,
     box_cxcywh_to_xyxy,
     box_iou,

@@ -1,7 +1,7 @@
 """In-graph decoding of imported grid detectors (fovea.convert.candidates_head) against the torch decoders.
 
 Random raw outputs of every grid family, decoded by the exported ONNX head in onnxruntime and by the
-service's decoder in ``fovea.detection.core.heads``: the same candidates above the minimum score.
+service's decoder in ``fovea.common.detectors.heads``: the same candidates above the minimum score.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import onnxruntime as ort
 import pytest
 from onnx_detectors import constant_detector, yolov5_predictions, yolov8_predictions
 
+from fovea.common.detectors.heads import decode
+from fovea.contracts.detector import DetectorSpec, HeadFamily
 from fovea.convert.candidates_head import OUTPUT_NAMES, candidate_errors, export_head
 from fovea.convert.onnx_import import ImportOptions, import_onnx
-from fovea.detection.core.heads import decode
-from fovea.detection.core.spec import DetectorSpec, HeadFamily
 from fovea.serving.onnx_detector import load_from_repository
 
 RNG = np.random.default_rng(3)

@@ -5,7 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from fovea.detection.core.evaluate import evaluate, parse_yaml_names, read_coco_dataset, read_yolo_dataset
+from fovea.contracts.detector import parse_yaml_names
+from fovea.detection.core.mean_ap import evaluate, read_coco_dataset, read_yolo_dataset
 
 NAMES = ["cat", "dog", "bird"]
 SIZES = [(200, 200), (200, 200)]

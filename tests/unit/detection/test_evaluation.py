@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fovea.detection.evaluation import ClassAP, EvalReport, check_matched, match_labels, normalise_label
+from fovea.detection.tools.evaluation import ClassAP, EvalReport, check_matched, match_labels, normalise_label
 
 
 def test_normalise_label() -> None:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from fovea.detection.core.heads import DECODERS, decode, get_decoder
-from fovea.detection.core.spec import DetectorSpec, HeadFamily
+from fovea.common.detectors.heads import DECODERS, decode, get_decoder
+from fovea.contracts.detector import DetectorSpec, HeadFamily
 
 LABELS = ["pedestrian", "car", "motorcycle"]
 
@@ -406,7 +406,7 @@ def test_nms_in_graph_reads_only_the_first_count_rows() -> None:
 
 
 def test_rank_final_filters_sorts_and_caps() -> None:
-    from fovea.detection.core.heads import rank_final
+    from fovea.common.detectors.heads import rank_final
 
     boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [5, 5, 15, 15], [1, 1, 2, 2]])
     scores = torch.tensor([0.5, 0.9, 0.7, 0.7])

@@ -3,9 +3,9 @@ import random
 import pytest
 import torch
 
-from fovea.detection.core import nms as nms_module
-from fovea.detection.core.boxes import box_iou
-from fovea.detection.core.nms import batched_nms, nms, reference_batched_nms, reference_nms, top_k
+from fovea.common.detectors import nms as nms_module
+from fovea.common.detectors.boxes import box_iou
+from fovea.common.detectors.nms import batched_nms, nms, reference_batched_nms, reference_nms, top_k
 
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 1.0)
 

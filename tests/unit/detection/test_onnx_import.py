@@ -25,6 +25,8 @@ from onnx_detectors import (
 )
 
 from fovea.cli.main import main
+from fovea.common.detectors.heads import decode
+from fovea.contracts.detector import DetectorSpec, HeadFamily, load_spec
 from fovea.convert.onnx_import import (
     ImportOptions,
     import_onnx,
@@ -39,8 +41,6 @@ from fovea.convert.onnx_import import (
     validate_model_name,
     with_uint8_input,
 )
-from fovea.detection.core.heads import decode
-from fovea.detection.core.spec import DetectorSpec, HeadFamily, load_spec
 from fovea.detection.registry import DetectorRegistry, load_detectors
 from fovea.serving.base import RequestError
 from fovea.serving.onnx_detector import OnnxDetector, load_from_repository

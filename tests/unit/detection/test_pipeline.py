@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from fovea.detection.core.spec import DetectorSpec
+from fovea.contracts.detector import DetectorSpec
 from fovea.detection.pipeline import prepare
 
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from fovea.detection.core.nms import reference_batched_nms
+from fovea.common.detectors.nms import reference_batched_nms
 from fovea.detection.core.postprocess import Detection, postprocess, to_detections
 
 # boxes 0, 1, 2 overlap pairwise with IoU > 0.8 (e.g. 0 and 1: 95 / 105); box 3 is far away

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from fovea.contracts.detector import DetectorSpec
 from fovea.detection.core.preprocess import Transform, letterbox, normalise, to_original
-from fovea.detection.core.spec import DetectorSpec
 
 
 def _spec(**overrides: Any) -> DetectorSpec:

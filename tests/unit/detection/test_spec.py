@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from fovea.detection.core.spec import SPEC_FILENAME, DetectorSpec, HeadFamily, load_spec
+from fovea.contracts.detector import SPEC_FILENAME, DetectorSpec, HeadFamily, load_spec
 
 
 def _spec_dict(**overrides: Any) -> dict[str, Any]:

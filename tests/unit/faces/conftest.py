@@ -11,17 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fovea.common.paths import project_root
+from fovea.convert.dlib_resnet import convert_dlib_resnet, convert_dlib_resnet_onnx
+from fovea.convert.face_mesh import convert_face_mesh_onnx
+from fovea.convert.mtcnn import convert_mtcnn, convert_mtcnn_onnx
 from fovea.convert.sources import cache_dir, extract_member, pypi_archive, sha256_file
-from fovea.faces.inprocess import InProcessFaces
-from fovea.models.dlib_resnet import (
-    DlibResNet,
-    convert_dlib_resnet,
-    convert_dlib_resnet_onnx,
-    load_dlib_resnet,
-)
-from fovea.models.face_mesh import convert_face_mesh_onnx
-from fovea.models.mtcnn import MTCNN, convert_mtcnn, convert_mtcnn_onnx, load_mtcnn
-from fovea.stack.config import REPO_ROOT
+from fovea.faces.tools.inprocess import InProcessFaces
+from fovea.ports.dlib_resnet import DlibResNet, load_dlib_resnet
+from fovea.ports.mtcnn import MTCNN, load_mtcnn
 
 PHOTOS = "face_recognition", "1.3.0"  # PyPI source archive holding tests/test_images/*.jpg
 
@@ -66,7 +63,9 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("face_mesh", convert_face_mesh_onnx, "face_mesh.onnx"),
     ):
         (repo / name / "1").mkdir(parents=True)
-        shutil.copyfile(REPO_ROOT / "model_repository" / name / "config.pbtxt", repo / name / "config.pbtxt")
+        shutil.copyfile(
+            project_root() / "model_repository" / name / "config.pbtxt", repo / name / "config.pbtxt"
+        )
         convert(repo / name / "1" / weights)
     return repo
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from fovea.faces.core.access import (
+from fovea.faces.access.core.access import (
     Decision,
     Denied,
     DoorPolicies,
@@ -23,8 +23,8 @@ from fovea.faces.core.access import (
     door_gallery,
     without_enrollment,
 )
-from fovea.faces.core.challenge import ChallengeResult
-from fovea.faces.core.pad import PadResult, PadVerdict
+from fovea.faces.access.core.challenge import ChallengeResult
+from fovea.faces.access.core.pad import PadResult, PadVerdict
 
 OPEN = DoorPolicy()
 MATCH, FAR = FrameOutcome(distance=0.35), FrameOutcome(distance=0.82)

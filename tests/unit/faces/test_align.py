@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from fovea.faces.core.align import (
+from fovea.faces.recognition.core.align import (
     MTCNN_TEMPLATE,
     align_faces,
     chip_template,

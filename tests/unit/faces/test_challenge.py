@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fovea.faces.core.challenge import (
+from fovea.faces.access.core.challenge import (
     EXPIRED,
     INVALID,
     MOTION_KINDS,
@@ -24,7 +24,7 @@ from fovea.faces.core.challenge import (
     token,
     verify,
 )
-from fovea.faces.core.pad_synth import (
+from fovea.faces.tools.core.pad_synth import (
     ATTACK_MOTIONS,
     CHALLENGE_TURNS,
     FACE_3D,

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-import fovea.faces.challenges
+import fovea.faces.access.challenge_store
 from fovea.common.errors import FailedPrecondition, InvalidArgument
 from fovea.faces.__main__ import challenge_secret
-from fovea.faces.challenges import ChallengeLedger, DoorChallenges, frame_digests, load_secret
+from fovea.faces.access.challenge_store import ChallengeLedger, DoorChallenges, frame_digests, load_secret
+from fovea.faces.access.core.access import Decision, Denied, DoorPolicy, FrameOutcome, Liveness, decide
 from fovea.faces.config import FacesSettings
-from fovea.faces.core.access import Decision, Denied, DoorPolicy, FrameOutcome, Liveness, decide
-from fovea.faces.core.pad_synth import challenge_burst
+from fovea.faces.tools.core.pad_synth import challenge_burst
 
 SECRET = b"s" * 32
 REQUIRE = DoorPolicy(challenge="require", challenge_kinds=("turn_left",))
@@ -137,7 +137,7 @@ async def test_frames_are_hashed_outside_the_event_loop(
         threads.append(threading.get_ident())
         return frame_digests(frames)
 
-    monkeypatch.setattr(fovea.faces.challenges, "frame_digests", recorded)
+    monkeypatch.setattr(fovea.faces.access.challenge_store, "frame_digests", recorded)
     await challenges.check_replay("thread-door", [b"x" * 4096, b"y"], REQUIRE)
     assert threads and threading.get_ident() not in threads
     await denied("replay", challenges.check_replay("thread-door", [b"y"], REQUIRE))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fovea.faces.core.evaluation import pad_report, pair_distances, rates_at, roc_report
+from fovea.faces.tools.core.accuracy import pad_report, pair_distances, rates_at, roc_report
 
 # Sorted by distance: 0.2 G, 0.3 G, 0.4 I, 0.5 G, 0.7 I, 0.8 I, 0.9 I (G = genuine, I = impostor).
 GENUINE = np.array([0.5, 0.2, 0.3])

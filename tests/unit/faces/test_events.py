@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fovea.faces.core.events import (
+from fovea.faces.events.core.events import (
     Event,
     EventFilter,
     check_event_id,

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fovea.faces.core.faces import (
-    DetectedFaces,
+from fovea.contracts.face_detector import DetectedFaces, detection_size
+from fovea.faces.recognition.core.faces import (
     choose_face,
     confident_by_area,
-    detection_size,
     reduce,
     rescale,
     unreduce_matrix,

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fovea.faces.core.hours import OpeningHours, parse_days, parse_minutes
+from fovea.faces.access.core.hours import OpeningHours, parse_days, parse_minutes
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

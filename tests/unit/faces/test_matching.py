@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fovea.faces.core.matching import GalleryIndex, Match, is_match, reference_search
+from fovea.faces.recognition.core.matching import GalleryIndex, Match, is_match, reference_search
 
 
 class Mirror:

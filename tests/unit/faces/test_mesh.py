@@ -1,11 +1,11 @@
-"""Crop geometry, mesh back to the image, eye aspect ratio and the dense layout (fovea.faces.core.mesh)."""
+"""Crop geometry, mesh back to the image, eye aspect ratio and the dense layout (fovea.faces.recognition.core.mesh)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fovea.faces.core.mesh import (
+from fovea.faces.recognition.core.mesh import (
     DENSE_POINTS,
     EYE_IMAGE_LEFT,
     EYE_IMAGE_RIGHT,

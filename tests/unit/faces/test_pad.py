@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fovea.faces.core.evaluation import pad_report
-from fovea.faces.core.pad import (
+from fovea.convert.samples import sample
+from fovea.faces.access.core.pad import (
     CANONICAL_QUAD,
     CHECK,
     GeometrySettings,
@@ -18,7 +18,8 @@ from fovea.faces.core.pad import (
     homography,
     parallax_score,
 )
-from fovea.faces.core.pad_synth import (
+from fovea.faces.tools.core.accuracy import pad_report
+from fovea.faces.tools.core.pad_synth import (
     ATTACK_MOTIONS,
     BENT_MOTIONS,
     bona_fide_burst,
@@ -27,8 +28,7 @@ from fovea.faces.core.pad_synth import (
     rotation,
     synthetic_set,
 )
-from fovea.faces.inprocess import InProcessFaces
-from fovea.models.samples import sample
+from fovea.faces.tools.inprocess import InProcessFaces
 
 SETTINGS = GeometrySettings()
 # A frontal face's MTCNN landmarks in pixels (left eye, right eye, nose, mouth left, mouth right).

@@ -1,12 +1,12 @@
-"""The dense PAD check (fovea.faces.core.pad_dense) on synthetic dense bursts (pad_synth, DENSE_FACE_3D)."""
+"""The dense PAD check (fovea.faces.access.core.pad_dense) on synthetic dense bursts (pad_synth, DENSE_FACE_3D)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fovea.faces.core.pad import GeometrySettings, PadResult, PadVerdict, check_geometry
-from fovea.faces.core.pad_dense import (
+from fovea.faces.access.core.pad import GeometrySettings, PadResult, PadVerdict, check_geometry
+from fovea.faces.access.core.pad_dense import (
     COMBINED_CHECK,
     DenseSettings,
     check_dense,
@@ -15,7 +15,13 @@ from fovea.faces.core.pad_dense import (
     fit_homography,
     parallax_field,
 )
-from fovea.faces.core.pad_synth import DENSE_FACE_3D, attack_burst, bent_burst, bona_fide_burst, synthetic_set
+from fovea.faces.tools.core.pad_synth import (
+    DENSE_FACE_3D,
+    attack_burst,
+    bent_burst,
+    bona_fide_burst,
+    synthetic_set,
+)
 
 
 def test_fit_homography_recovers_a_known_one() -> None:

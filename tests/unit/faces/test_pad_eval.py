@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from fovea.cli.main import main
-from fovea.faces.core.pad import GeometrySettings
-from fovea.faces.inprocess import InProcessFaces
-from fovea.faces.pad_eval import (
+from fovea.faces.access.core.pad import GeometrySettings
+from fovea.faces.tools.inprocess import InProcessFaces
+from fovea.faces.tools.pad_eval import (
     SYNTH_ATTACKS,
     DoorAnswer,
     evaluate,
@@ -56,7 +56,7 @@ def test_the_dense_check_runs_in_process(
 ) -> None:
     """With the face_mesh model, the door's pad_check dense verdict gets its own row (margin, threshold 1)
     over the same sequences: the 2 rendered heads pass it and no print or screen does."""
-    from fovea.faces.core.pad_dense import COMBINED_CHECK, DenseSettings
+    from fovea.faces.access.core.pad_dense import COMBINED_CHECK, DenseSettings
     from fovea.serving.triton_adapter import load_from_repository
 
     mesh = load_from_repository("fovea.serving.face_mesh", repository / "face_mesh")
@@ -247,8 +247,8 @@ def test_the_mesh_of_a_reduced_phone_photo_is_in_its_full_pixels(
     import numpy as np
 
     from fovea.common.images import ImageLimits, decode_image
-    from fovea.faces.pad_eval import _meshes
-    from fovea.models.samples import phone_photo
+    from fovea.convert.samples import phone_photo
+    from fovea.faces.tools.pad_eval import _meshes
     from fovea.serving.triton_adapter import load_from_repository
 
     mesh = load_from_repository("fovea.serving.face_mesh", repository / "face_mesh")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fovea.faces.core.pad import GeometrySettings, canonical_nose, check_geometry
-from fovea.faces.core.pad_synth import (
+from fovea.faces.access.core.pad import GeometrySettings, canonical_nose, check_geometry
+from fovea.faces.tools.core.pad_synth import (
     BENT_MOTIONS,
     FACE_3D,
     IOD_MM,

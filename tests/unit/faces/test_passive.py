@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from fovea.faces.core.access import DoorPolicies, DoorPolicy
-from fovea.faces.core.passive import PASSIVE_CHECKS, check_available, summarise
+from fovea.faces.access.core.access import DoorPolicies, DoorPolicy
+from fovea.faces.access.core.passive import PASSIVE_CHECKS, check_available, summarise
 
 
 def test_off_by_default_and_unavailable_checks_fail_the_start() -> None:

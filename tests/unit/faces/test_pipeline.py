@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fovea.faces.core.align import MTCNN_TEMPLATE
-from fovea.faces.inprocess import InProcessFaces
-from fovea.models.dlib_resnet import DLIB_RESNET_META
-from fovea.models.mtcnn import MTCNN, detect_faces
+from fovea.faces.recognition.core.align import MTCNN_TEMPLATE
+from fovea.faces.tools.inprocess import InProcessFaces
+from fovea.ports.dlib_resnet import DLIB_RESNET_META
+from fovea.ports.mtcnn import MTCNN, detect_faces
 
 MATRIX_TOLERANCE = 0.05  # |our distance - dlib's| per pair; measured max 0.043 (0.044 with today's full
 # pyramid on the 1024-pixel copy, 0.041 on the full-size photos; other DETECT_SIDE values 0.03-0.065)

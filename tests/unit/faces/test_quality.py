@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fovea.faces.core.quality import assess_quality, blur_score, inter_ocular_distance
+from fovea.faces.recognition.core.quality import assess_quality, blur_score, inter_ocular_distance
 
 
 def landmarks_with_eyes(left: tuple[float, float], right: tuple[float, float]) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fovea.faces.core.records import (
+from fovea.faces.recognition.core.records import (
     TemplateRecord,
     check_door_id,
     check_gallery_id,

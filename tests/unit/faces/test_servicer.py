@@ -28,20 +28,20 @@ from fovea.common.caller import scopes_header
 from fovea.common.logs import CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER
 from fovea.common.server import Registration, create_server
 from fovea.common.v1 import common_pb2
+from fovea.convert.samples import phone_photo, sample
 from fovea.faces.__main__ import liveness_checks
-from fovea.faces.compare import Comparer
+from fovea.faces.access.core.access import DoorPolicies, DoorPolicy
+from fovea.faces.access.door import DoorAccess
 from fovea.faces.config import FacesSettings
-from fovea.faces.core.access import DoorPolicies, DoorPolicy
-from fovea.faces.core.events import Event, EventFilter
-from fovea.faces.door import DoorAccess
-from fovea.faces.events import EventLog
-from fovea.faces.pipeline import FacePipeline
+from fovea.faces.events.core.events import Event, EventFilter
+from fovea.faces.events.stream import EventLog
+from fovea.faces.events.webhooks import DeadLetter, DeadLetters, Endpoint, WebhookDelivery
+from fovea.faces.recognition.compare import Comparer
+from fovea.faces.recognition.pipeline import FacePipeline
+from fovea.faces.recognition.store import FaceStore
+from fovea.faces.recognition.sync import GallerySync
 from fovea.faces.servicer import FacesServicer
-from fovea.faces.store import FaceStore
-from fovea.faces.sync import GallerySync
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
-from fovea.faces.webhooks import DeadLetter, DeadLetters, Endpoint, WebhookDelivery
-from fovea.models.samples import phone_photo, sample
 
 ADMIN = (scopes_header(["faces:admin", "faces:verify", "faces:identify"]),)
 VERIFY = (scopes_header(["faces:verify"]),)

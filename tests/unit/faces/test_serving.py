@@ -13,30 +13,26 @@ import torch
 
 from fovea.common.errors import InvalidArgument
 from fovea.common.images import ImageLimits, decode_image
-from fovea.faces.core.faces import DetectedFaces, confident_by_area
-from fovea.faces.inprocess import InProcessFaces
-from fovea.faces.pipeline import CHIP_FACE_PX, downsize, faces_min_size
-from fovea.models import dlib_resnet as dlib_module
-from fovea.models import mtcnn as mtcnn_module
-from fovea.models.dlib_resnet import DlibResNet, embed_chips
-from fovea.models.mtcnn import MTCNN, crop_resize, detect_faces
-from fovea.models.mtcnn import nms as torch_nms
-from fovea.models.samples import phone_photo
+from fovea.common.paths import project_root
+from fovea.contracts import face_detector as face_detector_contract
+from fovea.contracts.face_detector import DetectedFaces, DetectorSettings, pack_detections, unpack_detections
+from fovea.contracts.face_embedder import EmbedderInfo
+from fovea.contracts.tensors import check_config
+from fovea.convert import dlib_resnet as dlib_recipe
+from fovea.convert import mtcnn as mtcnn_recipe
+from fovea.convert.samples import phone_photo
+from fovea.faces.recognition.core.faces import confident_by_area
+from fovea.faces.recognition.pipeline import CHIP_FACE_PX, downsize, faces_min_size
+from fovea.faces.tools.inprocess import InProcessFaces
+from fovea.ports import dlib_resnet as dlib_port
+from fovea.ports import mtcnn as mtcnn_port
+from fovea.ports.dlib_resnet import DlibResNet, embed_chips
+from fovea.ports.mtcnn import MTCNN, crop_resize, detect_faces
+from fovea.ports.mtcnn import nms as torch_nms
 from fovea.serving import face_detector, face_embedder
-from fovea.serving.base import RequestError, check_config, read_config
-from fovea.serving.face_detector import (
-    DetectorSettings,
-    MtcnnNets,
-    area_crops,
-    detect,
-    integral_image,
-    nms,
-    pack_detections,
-    unpack_detections,
-)
-from fovea.serving.face_embedder import EmbedderInfo
+from fovea.serving.base import RequestError, read_config
+from fovea.serving.face_detector import MtcnnNets, area_crops, detect, integral_image, nms
 from fovea.serving.triton_adapter import load_from_repository, load_served
-from fovea.stack.config import REPO_ROOT
 
 
 def some_faces(n: int) -> DetectedFaces:
@@ -55,11 +51,11 @@ def nets(repository: Path) -> MtcnnNets:
 
 def test_configs_match_their_contracts() -> None:
     for name, module in (("face_detector", face_detector), ("face_embedder", face_embedder)):
-        config = read_config(REPO_ROOT / "model_repository" / name / "config.pbtxt")
+        config = read_config(project_root() / "model_repository" / name / "config.pbtxt")
         params = check_config(module.CONTRACT, config)  # raises listing every difference
         assert config["name"] == name and params["WEIGHTS"].endswith(".onnx")
-    detector = read_config(REPO_ROOT / "model_repository" / "face_detector" / "config.pbtxt")
-    DetectorSettings.from_parameters(check_config(face_detector.CONTRACT, detector))
+    detector = read_config(project_root() / "model_repository" / "face_detector" / "config.pbtxt")
+    DetectorSettings.from_parameters(check_config(face_detector_contract.CONTRACT, detector))
 
 
 def test_pack_unpack_round_trip() -> None:
@@ -168,11 +164,14 @@ def test_the_torch_paths_answer_as_the_onnx_models(
     """DEVICE torch (what a GPU host whose onnxruntime has no CUDA provider runs): the ports that `fovea
     models build` copies next to the ONNX files find the same faces and embed chips alike."""
     served = {}
-    for name, port in (("face_detector", mtcnn_module), ("face_embedder", dlib_module)):
+    for name, recipe, port in (
+        ("face_detector", mtcnn_recipe, mtcnn_port),
+        ("face_embedder", dlib_recipe, dlib_port),
+    ):
         weights = tmp_path / name / "1"
         weights.mkdir(parents=True)
-        shutil.copyfile(port.port_artefact(), weights / port.PORT_FILENAME)
-        config = copy.deepcopy(read_config(REPO_ROOT / "model_repository" / name / "config.pbtxt"))
+        shutil.copyfile(recipe.port_artefact(), weights / port.PORT_FILENAME)
+        config = copy.deepcopy(read_config(project_root() / "model_repository" / name / "config.pbtxt"))
         config["parameters"]["DEVICE"] = {"string_value": "torch"}
         served[name] = load_served(f"fovea.serving.{name}", weights, config)[1]
         assert "torch cpu" in served[name].describe()

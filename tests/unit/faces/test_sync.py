@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from fovea.common.errors import NotFound, UpstreamUnavailable
-from fovea.faces.core.records import TemplateRecord
-from fovea.faces.store import Change, FaceStore, GalleryInfo
-from fovea.faces.sync import GallerySync
+from fovea.faces.recognition.core.records import TemplateRecord
+from fovea.faces.recognition.store import Change, FaceStore, GalleryInfo
+from fovea.faces.recognition.sync import GallerySync
 
 
 def gallery(uid: str) -> GalleryInfo:

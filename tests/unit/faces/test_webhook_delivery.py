@@ -20,10 +20,10 @@ from ports import free_port
 
 from fovea.common.errors import UpstreamUnavailable
 from fovea.faces.config import FacesSettings
-from fovea.faces.core.events import Event, EventFilter
-from fovea.faces.core.webhooks import DELIVERY_HEADER, verify_webhook
-from fovea.faces.events import EVENTS, EventLog, EventTooOld
-from fovea.faces.webhooks import (
+from fovea.faces.events.core.events import Event, EventFilter
+from fovea.faces.events.core.webhooks import DELIVERY_HEADER, verify_webhook
+from fovea.faces.events.stream import EVENTS, EventLog, EventTooOld
+from fovea.faces.events.webhooks import (
     DEAD,
     DeadLetter,
     Endpoint,
@@ -378,7 +378,7 @@ def test_an_endpoints_url_shows_only_scheme_host_and_port(tmp_path: Path) -> Non
 async def test_the_start_log_names_endpoints_without_their_urls_secrets(
     log: EventLog, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="fovea.faces.webhooks")
+    caplog.set_level(logging.INFO, logger="fovea.faces.events.webhooks")
     endpoint = Endpoint("ops", SECRET_URL, SECRET, EventFilter(), 1)
     running = asyncio.create_task(WebhookDelivery(settings(redis_url), [endpoint], log.redis).run())
     await until(lambda: "webhooks: ops" in caplog.text)

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from fovea.faces.core.events import Event
-from fovea.faces.core.webhooks import (
+from fovea.faces.events.core.events import Event
+from fovea.faces.events.core.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

@@ -18,29 +18,31 @@ import pytest
 import torch
 from PIL import Image
 
-from fovea.convert.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
-from fovea.detection.core.heads import decode
-from fovea.detection.core.spec import load_spec
-from fovea.models.centernet import (
+from fovea.common.detectors.heads import decode
+from fovea.common.paths import project_root
+from fovea.contracts.detector import load_spec
+from fovea.convert.centernet import (
     BOX_TOLERANCE_PX,
-    CANDIDATES,
-    ONNX_INPUT,
     PORT_TOLERANCE,
-    SERVED_OUTPUTS,
-    CenterNetCandidates,
     candidate_errors,
     check_images,
     convert_centernet,
-    decode_centernet,
     default_artifact_path,
     export_candidates_onnx,
     fold_pads_into_convs,
-    load_centernet,
     prune_graph,
 )
-from fovea.stack.config import REPO_ROOT
+from fovea.ports.centernet import (
+    CANDIDATES,
+    ONNX_INPUT,
+    SERVED_OUTPUTS,
+    CenterNetCandidates,
+    decode_centernet,
+    load_centernet,
+)
+from fovea.ports.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
 
-BUILT = REPO_ROOT / "model_repository" / "centernet" / "1" / "model.onnx"
+BUILT = project_root() / "model_repository" / "centernet" / "1" / "model.onnx"
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,7 @@ def test_decode_matches_the_graphs_own_detections(
 
 def test_served_decode_finds_the_dog_and_the_bicycle(port: torch.nn.Module, image: np.ndarray) -> None:
     # The service's own decoder on the served head, with the served spec (model_repository/centernet).
-    spec = load_spec(REPO_ROOT / "model_repository" / "centernet" / "fovea.json")
+    spec = load_spec(project_root() / "model_repository" / "centernet" / "fovea.json")
     with torch.inference_mode():
         served = CenterNetCandidates(port)(torch.from_numpy(image))
     boxes, scores, class_ids = decode(
@@ -271,7 +273,7 @@ def test_served_graph_matches_the_port(served: Any, port: torch.nn.Module) -> No
 
 
 def test_served_signature_is_the_triton_contract(served: Any) -> None:
-    from fovea.serving.centernet import CONTRACT
+    from fovea.contracts.centernet import CONTRACT
 
     (image,) = served.graph.input
     assert image.name == ONNX_INPUT == CONTRACT.inputs[0].name

@@ -11,17 +11,19 @@ import pytest
 import torch
 from PIL import Image
 
-from fovea.models.dlib_resnet import (
+from fovea.convert.dlib_resnet import (
+    check_dlib_resnet_onnx,
+    convert_dlib_resnet,
+    convert_dlib_resnet_onnx,
+    read_dlib_net,
+)
+from fovea.ports.dlib_resnet import (
     DLIB_RESNET_META,
     DlibResNet,
     _pad_add,
-    check_dlib_resnet_onnx,
     chips_to_tensor,
-    convert_dlib_resnet,
-    convert_dlib_resnet_onnx,
     embed_chips,
     load_dlib_resnet,
-    read_dlib_net,
 )
 
 TOLERANCE = 1e-4  # max abs per descriptor entry; the port reaches ~4e-7 (reference.json keeps 7 decimals)

@@ -12,17 +12,17 @@ import pytest
 import torch
 from PIL import Image
 
-from fovea.convert.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
-from fovea.faces.core.mesh import eye_aspect_ratio
-from fovea.models.face_mesh import (
+from fovea.convert.face_mesh import (
     MESH_TOLERANCE_PX,
     PORT_TOLERANCE,
-    ServedFaceMesh,
     check_crops,
     export_face_mesh_onnx,
     face_mesh_port,
     port_errors,
 )
+from fovea.faces.recognition.core.mesh import eye_aspect_ratio
+from fovea.ports.face_mesh import ServedFaceMesh
+from fovea.ports.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
 
 NAMES = ("obama", "biden")
 

@@ -14,18 +14,19 @@ import torch
 from PIL import Image
 
 from fovea.classify.core.classify import centre_crop, top_k
-from fovea.models import mobilenet_v2 as mnv2
-from fovea.models.samples import sample
-from fovea.stack.config import REPO_ROOT
+from fovea.common.paths import project_root
+from fovea.convert import mobilenet_v2 as mnv2_build
+from fovea.convert.samples import sample
+from fovea.ports import mobilenet_v2 as mnv2
 
-LABELS = (REPO_ROOT / "model_repository" / "classifier_imagenet" / "labels.txt").read_text().splitlines()
+LABELS = (project_root() / "model_repository" / "classifier_imagenet" / "labels.txt").read_text().splitlines()
 DOGS = range(151, 269)  # ImageNet-1k's dog breeds (Chihuahua .. Mexican hairless)
 CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
 @pytest.fixture(scope="module")
 def model() -> mnv2.MobileNetV2:
-    return mnv2.mobilenet_v2_from_checkpoint()
+    return mnv2_build.mobilenet_v2_from_checkpoint()
 
 
 def test_definition_matches_torchvision_layout() -> None:
@@ -56,7 +57,7 @@ def test_labels_are_the_imagenet_classes_in_torchvision_order() -> None:
         "espresso",
         "cup",
     )
-    assert mnv2.imagenet_labels() == LABELS  # the committed file is what the package gives
+    assert mnv2_build.imagenet_labels() == LABELS  # the committed file is what the package gives
 
 
 def _photo(name: str) -> np.ndarray:
@@ -102,10 +103,10 @@ def test_preprocess_checks_and_normalises() -> None:
 
 
 def test_served_onnx_matches_the_port(model: mnv2.MobileNetV2) -> None:
-    served = mnv2.served_onnx(model)
+    served = mnv2_build.served_onnx(model)
     assert [i.name for i in served.graph.input] == ["IMAGE"]
     assert [o.name for o in served.graph.output] == ["PROBABILITIES", "FEATURES", "FEATURE_MAP"]
-    images = np.concatenate([mnv2.check_images(), centre_crop(_photo("coffee"))[None]])
-    errors = mnv2.port_errors(served, model, images)
+    images = np.concatenate([mnv2_build.check_images(), centre_crop(_photo("coffee"))[None]])
+    errors = mnv2_build.port_errors(served, model, images)
     # measured: probabilities 6e-7, features 4e-6, feature map 1.4e-5
-    assert max(errors.values()) <= mnv2.PORT_TOLERANCE, errors
+    assert max(errors.values()) <= mnv2_build.PORT_TOLERANCE, errors

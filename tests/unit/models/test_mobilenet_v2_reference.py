@@ -14,17 +14,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fovea.models import mobilenet_v2 as mnv2
-from fovea.stack.config import REPO_ROOT
+from fovea.common.paths import project_root
+from fovea.convert import mobilenet_v2 as mnv2_build
+from fovea.ports import mobilenet_v2 as mnv2
 
-FIXTURE = REPO_ROOT / "tests" / "fixtures" / "mobilenet-v2-reference"
+FIXTURE = project_root() / "tests" / "fixtures" / "mobilenet-v2-reference"
 RECORD = json.loads((FIXTURE / "reference.json").read_text())
 TOLERANCE = 1e-4  # max abs difference of the logits (and of probabilities and features)
 
 
 @pytest.fixture(scope="module")
 def model() -> mnv2.MobileNetV2:
-    return mnv2.mobilenet_v2_from_checkpoint()
+    return mnv2_build.mobilenet_v2_from_checkpoint()
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_onnx_export_matches_torchvision(model: mnv2.MobileNetV2, images: np.nda
     import onnxruntime as ort
     from onnx import helper
 
-    served = mnv2.served_onnx(model)
+    served = mnv2_build.served_onnx(model)
     # the classifier Gemm's output (the logits) made a graph output as well, to compare logits directly
     (gemm,) = [node for node in served.graph.node if node.op_type == "Gemm"]
     served.graph.output.append(helper.make_empty_tensor_value_info(gemm.output[0]))

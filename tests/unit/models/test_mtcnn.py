@@ -8,16 +8,13 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from fovea.models.mtcnn import (
+from fovea.convert.mtcnn import check_mtcnn_onnx, convert_mtcnn, convert_mtcnn_onnx, fetch_mtcnn_weights
+from fovea.ports.mtcnn import (
     MTCNN,
     MtcnnConfig,
-    check_mtcnn_onnx,
-    convert_mtcnn,
-    convert_mtcnn_onnx,
     crop_resize,
     detect_faces,
     detect_faces_batch,
-    fetch_mtcnn_weights,
     load_mtcnn,
     nms,
 )

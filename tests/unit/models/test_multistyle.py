@@ -9,20 +9,14 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from fovea.models.multistyle import (
-    NUM_STYLES,
-    STYLE_NAMES,
-    STYLES,
-    MultiStyleRunner,
-    style_index,
-    style_info,
-    style_weights,
-)
+from fovea.contracts.styles import NUM_STYLES, STYLE_NAMES, STYLES, style_index, style_info, style_weights
+from fovea.convert.multistyle import fetch_multistyle_onnx
+from fovea.serving.style_fast import MultiStyleRunner
 
 
 @pytest.fixture(scope="module")
 def runner() -> MultiStyleRunner:
-    return MultiStyleRunner(threads=2)
+    return MultiStyleRunner(fetch_multistyle_onnx(), threads=2)
 
 
 @pytest.fixture(scope="module")

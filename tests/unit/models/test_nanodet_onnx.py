@@ -16,19 +16,16 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from fovea.models.nanodet import (
-    NANODET_METADATA,
-    ONNX_INPUT,
-    ONNX_OUTPUTS,
+from fovea.convert.nanodet import (
     PORT_TOLERANCE,
     check_images,
     convert_nanodet,
     default_artifact_path,
     export_core_onnx,
-    load_nanodet,
     port_errors,
     served_onnx,
 )
+from fovea.ports.nanodet import NANODET_METADATA, ONNX_INPUT, ONNX_OUTPUTS, load_nanodet
 
 REFERENCE_FILES = ("Identity", "Identity_1", "Identity_2", "Identity_3", "Identity_4", "Identity_5")
 SHAPES = ((2704, 80), (676, 80), (169, 80), (2704, 44), (676, 44), (169, 44))

@@ -14,17 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from fovea.convert.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
-from fovea.detection.core.heads import decode
-from fovea.detection.core.spec import load_spec
-from fovea.models.nanodet import (
-    NANODET_METADATA,
-    NanoDetCandidates,
-    convert_nanodet,
-    default_artifact_path,
-    load_nanodet,
-)
-from fovea.stack.config import REPO_ROOT
+from fovea.common.detectors.heads import decode
+from fovea.common.paths import project_root
+from fovea.contracts.detector import load_spec
+from fovea.convert.nanodet import convert_nanodet, default_artifact_path
+from fovea.ports.nanodet import NANODET_METADATA, NanoDetCandidates, load_nanodet
+from fovea.ports.tfjs_graph import SPEC_FORMAT, TFJSGraphModule
 
 OUTPUT_FILES = ("Identity", "Identity_1", "Identity_2", "Identity_3", "Identity_4", "Identity_5")
 # (cls_s8, cls_s16, cls_s32, dist_s8, dist_s16, dist_s32): 52x52, 26x26, 13x13 cells; 80 classes, 4 x 11 bins
@@ -91,7 +86,7 @@ def test_wrong_input_shape_raises(model: torch.nn.Module) -> None:
 def test_top_detection_is_the_astronaut(model: torch.nn.Module, reference_input: torch.Tensor) -> None:
     # The served head (GFL decode + top-k in the graph), read by the detection service's own decoder with the
     # served spec (model_repository/nanodet/fovea.json).
-    spec = load_spec(REPO_ROOT / "model_repository" / "nanodet" / "fovea.json")
+    spec = load_spec(project_root() / "model_repository" / "nanodet" / "fovea.json")
     with torch.inference_mode():
         served = NanoDetCandidates(model)(reference_input)
     boxes, scores, class_ids = decode(

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from fovea.models.vgg16_hed import (
+from fovea.contracts.styles import VGG16_LAYERS
+from fovea.convert.vgg16_hed import convert_vgg16_hed
+from fovea.ports.vgg16_hed import (
     ARTEFACT_FORMAT,
     BLOCK_OUTPUTS,
     FUSED,
-    VGG16_LAYERS,
     VGG16HED,
-    convert_vgg16_hed,
     load_vgg16,
     rgb_to_vgg_input,
     vgg_input_to_rgb,

@@ -7,18 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fovea.models.mobilenet_v2 import (
-    check_images,
-    convert_mobilenet_v2_onnx,
-    mobilenet_v2_from_checkpoint,
-    port_outputs,
-)
-from fovea.serving.base import RequestError, check_config, read_config
-from fovea.serving.classifier import CONTRACT, Classifier, read_head, read_labels
+from fovea.classify.pipeline import read_head
+from fovea.common.paths import project_root
+from fovea.contracts.classifier import CONTRACT, read_labels
+from fovea.contracts.tensors import check_config
+from fovea.convert.mobilenet_v2 import check_images, convert_mobilenet_v2_onnx, mobilenet_v2_from_checkpoint
+from fovea.ports.mobilenet_v2 import port_outputs
+from fovea.serving.base import RequestError, read_config
+from fovea.serving.classifier import Classifier
 from fovea.serving.triton_adapter import Served, load_served
-from fovea.stack.config import REPO_ROOT
 
-MODEL_DIR = REPO_ROOT / "model_repository" / "classifier_imagenet"
+MODEL_DIR = project_root() / "model_repository" / "classifier_imagenet"
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from fovea.serving.base import SESSION_PARAMETERS, check_config, model_parameters, read_config
-from fovea.stack.config import REPO_ROOT
+from fovea.common.paths import project_root
+from fovea.contracts.tensors import check_config, model_parameters
+from fovea.serving.base import SESSION_PARAMETERS, read_config
 
-REPOSITORY = REPO_ROOT / "model_repository"
+REPOSITORY = project_root() / "model_repository"
 MODELS = sorted(p.name for p in REPOSITORY.iterdir() if (p / "config.pbtxt").exists())
 
 

@@ -10,24 +10,21 @@ import numpy as np
 import pytest
 import torch
 
-from fovea.models.nanodet import (
+from fovea.common.paths import project_root
+from fovea.contracts.nanodet import CONTRACT
+from fovea.contracts.tensors import check_config
+from fovea.convert.nanodet import (
     BOX_TOLERANCE_PX,
-    PORT_FILENAME,
     PORT_TOLERANCE,
-    SERVED_OUTPUTS,
-    NanoDetCandidates,
     check_images,
     convert_nanodet_onnx,
     default_artifact_path,
-    load_nanodet,
-    preprocess,
 )
-from fovea.serving.base import RequestError, check_config, read_config, torch_instead
-from fovea.serving.nanodet import CONTRACT
+from fovea.ports.nanodet import PORT_FILENAME, SERVED_OUTPUTS, NanoDetCandidates, load_nanodet, preprocess
+from fovea.serving.base import RequestError, read_config, torch_instead
 from fovea.serving.triton_adapter import Served, load_served
-from fovea.stack.config import REPO_ROOT
 
-MODEL_DIR = REPO_ROOT / "model_repository" / "nanodet"
+MODEL_DIR = project_root() / "model_repository" / "nanodet"
 
 
 @pytest.fixture(scope="module")

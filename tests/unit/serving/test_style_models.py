@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from fovea.common.paths import project_root
 from fovea.serving.base import RequestError
 from fovea.serving.triton_adapter import load_from_repository
-from fovea.stack.config import REPO_ROOT
 
-REPOSITORY = REPO_ROOT / "model_repository"
+REPOSITORY = project_root() / "model_repository"
 
 
 def test_style_fast_stylizes_and_isolates_bad_requests() -> None:

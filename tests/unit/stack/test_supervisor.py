@@ -1,4 +1,4 @@
-"""The local stack's processes (services/stack/supervisor.py, control.py): the internal token reaches the
+"""The local stack's processes (src/fovea/stack/supervisor.py, control.py): the internal token reaches the
 gateway and every service, Triton and the stack's own Redis stay on loopback, Redis requires a password
 that no command line shows, and the files that hold secrets are private."""
 

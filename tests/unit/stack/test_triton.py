@@ -1,4 +1,4 @@
-"""The tritonserver command line ``fovea triton`` builds (services/stack/triton.py)."""
+"""The tritonserver command line ``fovea triton`` builds (src/fovea/stack/triton.py)."""
 
 from __future__ import annotations
 

@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 from skimage import data
 
-from fovea.models.vgg16_hed import VGG16HED, convert_vgg16_hed, load_vgg16
-from fovea.style.core.gatys import (
-    GatysParams,
+from fovea.contracts.styles import GatysParams
+from fovea.convert.vgg16_hed import convert_vgg16_hed
+from fovea.ports.gatys import (
+    array_to_tensor,
     content_cost,
     gram_matrix,
     run_gatys,
@@ -20,7 +21,7 @@ from fovea.style.core.gatys import (
     style_layer_cost,
     total_cost,
 )
-from fovea.style.core.images import array_to_tensor
+from fovea.ports.vgg16_hed import VGG16HED, load_vgg16
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_content_style_and_total_cost() -> None:
 
 
 def test_costs_are_zero_for_identical_inputs(vgg: VGG16HED, content: torch.Tensor) -> None:
-    from fovea.models.vgg16_hed import rgb_to_vgg_input
+    from fovea.ports.vgg16_hed import rgb_to_vgg_input
 
     with torch.inference_mode():
         a = vgg(rgb_to_vgg_input(content), layers=["relu1_1", "relu4_2"])

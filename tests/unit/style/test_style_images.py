@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fovea.style.core.images import array_to_tensor, fit_array, fit_tensor, fitted_size, tensor_to_array
+from fovea.contracts.styles import fitted_size
+from fovea.ports.gatys import array_to_tensor, fit_tensor, tensor_to_array
+from fovea.style.core.images import fit_array
 
 
 def test_fitted_size_keeps_the_aspect_ratio() -> None:

@@ -1,0 +1,301 @@
+"""One training job, start to finish (the classify worker runs it in a Celery task).
+
+stratified split -> image by image: decode + centre crop (as served), augmented copies of a training image
+(mirror, random crop, colour shift), features of the crops through Triton every ``feature_batch`` crops
+(``backbone_model``'s ``FEATURES``, cached in Redis by the crop's SHA-256; only the features are kept, never
+every crop) -> a new softmax layer (:func:`fovea.classify.core.training.train_head`, progress
+per epoch) -> per-class table and confusion matrix on the validation split -> backbone + head as one ONNX graph,
+written as the classifier's next version, inactive, and loaded into Triton (no restart; the other versions keep
+serving), on every replica where ``triton_replicas_dns`` names them; active once ready on each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fovea.classify.config import ClassifySettings
+from fovea.classify.core.classify import centre_crop
+from fovea.classify.core.export import append_head
+from fovea.classify.core.training import (
+    EpochStats,
+    augment,
+    check_labels,
+    evaluate,
+    predict,
+    stratified_split,
+    train_head,
+)
+from fovea.classify.replicas import TritonReplicas
+from fovea.classify.store import FAILED, STARTED, SUCCEEDED, TrainingJob, TrainingStore
+from fovea.classify.trained import TrainedRepository, model_name
+from fovea.common.errors import FoveaError, UpstreamUnavailable, public_message
+from fovea.common.images import decode_image_reduced, limits_from
+from fovea.common.triton import SyncTritonClient
+from fovea.contracts.classifier import CLASSIFIER_INPUT, INPUT_SIZE, RESIZE_SIDE
+
+log = logging.getLogger(__name__)
+
+FEATURES_OUTPUT = "FEATURES"  # classifier_imagenet's pooled features, [N, 1280]
+
+
+class Trainer:
+    def __init__(
+        self,
+        settings: ClassifySettings,
+        store: TrainingStore,
+        triton: SyncTritonClient,
+        repository: TrainedRepository,
+        replicas: TritonReplicas | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.triton = triton
+        self.repository = repository
+        self.replicas = replicas  # set: new versions are loaded on every Triton replica
+        self.limits = limits_from(settings)
+        self._backbone_digest: tuple[float, str] | None = None
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this worker's leases
+
+    @property
+    def backbone_path(self) -> Path:
+        return self.settings.model_repository / self.settings.backbone_model / "1" / "model.onnx"
+
+    def backbone_digest(self) -> str:
+        """A digest of the backbone's ONNX file: features cached for another backbone are not reused."""
+        mtime = self.backbone_path.stat().st_mtime
+        if self._backbone_digest is None or self._backbone_digest[0] != mtime:
+            digest = hashlib.sha256(self.backbone_path.read_bytes()).hexdigest()[:16]
+            self._backbone_digest = (mtime, digest)
+        return self._backbone_digest[1]
+
+    def run(self, job_id: str) -> str:
+        """Run job ``job_id``; returns its final state, ``ENDED`` for a job that had already ended, or
+        ``BUSY`` for one another worker runs (its lease is fresh: the task looks again when it runs out).
+
+        Raises:
+            UpstreamUnavailable: Triton or Redis is down (the task retries; the job stays RUNNING).
+        """
+        started = self.store.start(job_id, self.owner)
+        if started != STARTED:
+            return started
+        job = self.store.get(job_id)
+        try:
+            result = self._train(job)
+        except UpstreamUnavailable:
+            raise
+        except (FoveaError, ValueError, OSError) as exc:
+            log.warning("training job %s (%s) failed: %s", job_id, job.name, exc)
+            self.store.finish(job_id, FAILED, error=public_message(str(exc)))
+            return FAILED
+        except Exception as exc:  # noqa: BLE001 - a job never stays RUNNING because of a bug
+            log.exception("training job %s (%s) failed", job_id, job.name)
+            self.store.finish(
+                job_id, FAILED, error=f"internal error ({type(exc).__name__}); see the worker's log"
+            )
+            return FAILED
+        self.store.finish(job_id, SUCCEEDED, result=result)
+        return SUCCEEDED
+
+    def _train(self, job: TrainingJob) -> dict[str, Any]:
+        s = self.settings
+        options = job.options
+        images, labels = self.store.inputs(job.job_id)
+        if not images or len(images) != len(labels):
+            raise ValueError("the job's images are gone (expired before it ran); submit it again")
+        dataset = check_labels(labels, s.min_images_per_class, s.max_training_images)
+        seed = int(options.get("seed", 0))
+        train_idx, val_idx = stratified_split(dataset.targets, float(options["validation_fraction"]), seed)
+        copies = int(options["augment_copies"])
+        start = time.perf_counter()
+        features, cached = self.training_features(
+            job.job_id, images, train_idx, val_idx, copies, np.random.default_rng(seed)
+        )
+        feature_seconds = time.perf_counter() - start
+        n_train = len(train_idx) * (1 + copies)
+        x_train, x_val = features[:n_train], features[n_train:]
+        y_train = np.concatenate(
+            [dataset.targets[train_idx]] + [np.repeat(dataset.targets[train_idx], copies)]
+        )
+        y_val = dataset.targets[val_idx]
+
+        epochs = int(options["epochs"])
+
+        def progress(stats: EpochStats) -> None:
+            self.store.update(
+                job.job_id,
+                stage=f"epoch {stats.epoch}/{epochs}",
+                epoch=stats.epoch,
+                loss=stats.loss,
+                validation_accuracy=stats.validation_accuracy,
+            )
+
+        start = time.perf_counter()
+        head, history = train_head(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            len(dataset.classes),
+            epochs=epochs,
+            learning_rate=float(options["learning_rate"]),
+            weight_decay=float(options["weight_decay"]),
+            seed=seed,
+            on_epoch=progress,
+        )
+        train_seconds = time.perf_counter() - start
+        report = evaluate(y_val, predict(head, x_val).argmax(axis=1), dataset.classes)
+
+        self.store.update(job.job_id, stage="deploying")
+        import onnx
+
+        graph = append_head(onnx.load(str(self.backbone_path)), head.weight, head.bias)
+        current, version, dropped = self.repository.add_version(
+            job.name,
+            graph.SerializeToString(),
+            list(dataset.classes),
+            validation_accuracy=report.accuracy,
+            job_id=job.job_id,
+            train_images=len(train_idx),
+        )
+        try:
+            self.load(model_name(job.name), version)  # inactive until every replica serves it
+        except FoveaError:
+            if current.active == version:  # a rerun of a job whose version serves already: keep it
+                raise
+            left = self.repository.discard_version(job.name, version)
+            if left is not None:
+                self.load(model_name(job.name), None)
+            raise
+        classifier = self.repository.set_active(job.name, version)
+        log.info(
+            "classifier %s version %d deployed (validation accuracy %.3f, dropped versions %s)",
+            job.name,
+            classifier.active,
+            report.accuracy,
+            dropped,
+        )
+        train_counts = np.bincount(dataset.targets[train_idx], minlength=len(dataset.classes))
+        return {
+            "version": classifier.active,
+            "validation_accuracy": report.accuracy,
+            "train_accuracy": history[-1].train_accuracy,
+            "labels": list(dataset.classes),
+            "confusion": [int(v) for v in report.confusion.flat],
+            "classes": [
+                {
+                    "label": label,
+                    "accuracy": _finite(report.recall[c]),
+                    "precision": _finite(report.precision[c]),
+                    "validation_images": int(report.support[c]),
+                    "train_images": int(train_counts[c]),
+                }
+                for c, label in enumerate(dataset.classes)
+            ],
+            "feature_seconds": feature_seconds,
+            "train_seconds": train_seconds,
+            "features_cached": cached,
+            "features_computed": len(features) - cached,
+        }
+
+    def load(self, model: str, version: int | None) -> None:
+        """Load (or reload) ``model`` into Triton: every replica, ``version`` checked ready on each, when
+        ``triton_replicas_dns`` is set (:mod:`fovea.classify.replicas`); else the one ``triton_url``."""
+        timeout_s = self.settings.train_triton_timeout_s
+        if self.replicas is None:
+            self.triton.load_model(model, timeout_s=timeout_s)
+            if version is not None and not self.triton.is_model_ready(model, str(version)):
+                raise UpstreamUnavailable(f"version {version} of model {model!r} is not ready after its load")
+        else:
+            self.replicas.load_model(model, version, timeout_s)
+
+    def training_features(
+        self,
+        job_id: str,
+        images: list[bytes],
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        copies: int,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, int]:
+        """Features of the training crops, computed as the images are decoded (one picture and at most
+        ``feature_batch`` crops held at a time, not every crop).
+
+        Rows: the centre crops of ``train_idx``, then ``copies`` augmented crops of each of them (in
+        ``train_idx`` order, copy by copy of an image), then the centre crops of ``val_idx``. Returns the
+        ``(rows, F)`` float32 features and how many came from the cache.
+        """
+        n_train, n_val = len(train_idx), len(val_idx)
+        total = n_train * (1 + copies) + n_val
+        train_row = {int(i): r for r, i in enumerate(train_idx)}
+        val_row = {int(i): n_train * (1 + copies) + r for r, i in enumerate(val_idx)}
+        features: np.ndarray | None = None
+        rows: list[int] = []
+        crops: list[np.ndarray] = []
+        done = cached = 0
+
+        def flush() -> None:
+            nonlocal features, done, cached
+            self.store.update(job_id, stage=f"features {done}/{total} (cached {cached})")
+            found, hits = self.features(job_id, crops)
+            if features is None:
+                features = np.empty((total, found.shape[1]), np.float32)
+            features[rows] = found
+            done, cached = done + len(rows), cached + hits
+            rows.clear()
+            crops.clear()
+
+        for i, data in enumerate(images):
+            if i not in train_row and i not in val_row:
+                continue
+            picture = decode_image_reduced(data, self.limits, (RESIZE_SIDE, RESIZE_SIDE)).pixels
+            rows.append(train_row.get(i, val_row.get(i, -1)))
+            crops.append(centre_crop(picture, RESIZE_SIDE, INPUT_SIZE))
+            if i in train_row:
+                for c in range(copies):
+                    rows.append(n_train + train_row[i] * copies + c)
+                    crops.append(augment(picture, rng, RESIZE_SIDE, INPUT_SIZE))
+            if len(crops) >= self.settings.feature_batch:
+                flush()
+        if crops:
+            flush()
+        if features is None:
+            raise ValueError("the training set has no images")
+        return features, cached
+
+    def features(self, job_id: str, crops: list[np.ndarray]) -> tuple[np.ndarray, int]:
+        """``FEATURES`` of each ``(224, 224, 3)`` crop: from the cache where an identical crop was seen (by
+        SHA-256 of its pixels), else through Triton in batches; returns them ``(N, F)`` and the cache hits."""
+        backbone = self.backbone_digest()
+        digests = [hashlib.sha256(c.tobytes()).hexdigest() for c in crops]
+        found = self.store.cached_features(backbone, digests)
+        missing = [i for i, f in enumerate(found) if f is None]
+        batch = self.settings.feature_batch
+        for start in range(0, len(missing), batch):
+            chunk = missing[start : start + batch]
+            outputs = self.triton.infer(
+                self.settings.backbone_model,
+                {CLASSIFIER_INPUT: np.stack([crops[i] for i in chunk])},
+                [FEATURES_OUTPUT],
+            )
+            rows = np.asarray(outputs[FEATURES_OUTPUT], np.float32).reshape(len(chunk), -1)
+            self.store.cache_features(backbone, [digests[i] for i in chunk], rows)
+            for i, row in zip(chunk, rows, strict=True):
+                found[i] = row
+        return np.stack([f for f in found if f is not None]), len(crops) - len(missing)
+
+
+def _finite(value: float) -> float:
+    return 0.0 if math.isnan(value) else float(value)
+
+
+__all__ = ["FEATURES_OUTPUT", "Trainer"]

@@ -1,0 +1,316 @@
+"""What every model served by Triton shares: tensor contracts, config checks, batching, devices, sessions.
+
+The code that runs inside Triton lives in :mod:`fovea.serving`, one module per served model, each with its
+:class:`Contract` (tensor names, dtypes, per-item dims, parameters) and a ``load(...)`` that returns an object
+with ``execute(requests) -> list[outputs | RequestError]``. ``model_repository/<model>/1/model.py`` is a thin
+adapter (:mod:`fovea.serving.triton_adapter`) that checks ``config.pbtxt`` against the contract at load.
+Services import contracts only. Everything here is importable (and tested) without Triton.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fovea.contracts.tensors import Arrays, Contract
+
+
+class RequestError(ValueError):
+    """One request of a batch is malformed; it gets its own error, the others still run."""
+
+
+def check_request(
+    arrays: Mapping[str, np.ndarray],
+    expected: Mapping[str, tuple[int, ...]],
+    dtypes: Mapping[str, type[np.generic]] | None = None,
+) -> None:
+    """Check names, dtypes (those ``dtypes`` names) and per-item shapes (batch dimension first, -1 = any)."""
+    for name, shape in expected.items():
+        if name not in arrays:
+            raise RequestError(f"missing input {name}")
+        want = (dtypes or {}).get(name)
+        if want is not None and arrays[name].dtype != want:
+            raise RequestError(f"input {name} is {arrays[name].dtype}, expected {np.dtype(want).name}")
+        got = arrays[name].shape[1:]
+        if len(got) != len(shape) or any(s not in (-1, g) for s, g in zip(shape, got, strict=True)):
+            raise RequestError(
+                f"input {name} has shape {arrays[name].shape}, expected [N, {', '.join(map(str, shape))}]"
+            )
+
+
+def run_batched(
+    requests: Sequence[Mapping[str, np.ndarray]],
+    expected: Mapping[str, tuple[int, ...]],
+    fn: Callable[[Arrays], Arrays],
+    dtypes: Mapping[str, type[np.generic]] | None = None,
+) -> list[Arrays | RequestError]:
+    """Concatenate the valid requests along the batch axis, run ``fn`` once, split the outputs back.
+    ``dtypes``: inputs that must have that dtype (a uint8 image sent as float is that request's error).
+
+    Returns one entry per request, in order: its outputs, or the ``RequestError`` it earned.
+    """
+    results: list[Arrays | RequestError] = []
+    valid: list[int] = []
+    for i, arrays in enumerate(requests):
+        try:
+            check_request(arrays, expected, dtypes)
+            valid.append(i)
+            results.append({})
+        except RequestError as exc:
+            results.append(exc)
+    if not valid:
+        return results
+    sizes = [requests[i][next(iter(expected))].shape[0] for i in valid]
+    batch = {name: np.concatenate([requests[i][name] for i in valid], axis=0) for name in expected}
+    outputs = fn(batch)
+    offsets = np.cumsum([0, *sizes])
+    for k, i in enumerate(valid):
+        results[i] = {name: out[offsets[k] : offsets[k + 1]] for name, out in outputs.items()}
+    return results
+
+
+def choose_device(instance_kind: str, device_id: str | int, preference: str) -> str:
+    """``cuda:<id>`` for a GPU instance; for a CPU instance CUDA only when ``preference`` is auto/cuda."""
+    import torch
+
+    if instance_kind.upper() == "GPU":
+        return f"cuda:{device_id}"
+    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
+        return "cuda:0"
+    return "cpu"
+
+
+def honoured(preference: str) -> str:
+    """``preference`` (a ``DEVICE`` value) as this onnxruntime can honour it: ``cuda`` / ``tensorrt`` become
+    ``cpu`` where it has no CUDA provider (a benchmark's in-process reference on the ``bench/gpu`` host)."""
+    import onnxruntime as ort
+
+    if preference in ("cuda", "tensorrt") and CUDA not in ort.get_available_providers():
+        return "cpu"
+    return preference
+
+
+def torch_instead(preference: str, instance_kind: str, device_id: str | int) -> str | None:
+    """The torch device a model that also has a torch port runs on instead of onnxruntime, or None.
+
+    ``DEVICE`` ``torch``: always (on the instance's GPU, else CUDA when torch sees one, else the CPU). ``auto``
+    or ``cuda`` (or a ``KIND_GPU`` instance): only when torch sees a GPU that this onnxruntime cannot use (no
+    CUDA provider: the pip ``onnxruntime``, as on the GPU host of ``bench/gpu``, where onnxruntime-gpu's CUDA
+    libraries are not there to be installed). ``cpu`` and ``tensorrt``: never."""
+    import onnxruntime as ort
+    import torch
+
+    if preference == "torch":
+        return choose_device(instance_kind, device_id, "auto")
+    if preference in ("cpu", "tensorrt") or CUDA in ort.get_available_providers():
+        return None
+    return choose_device(instance_kind, device_id, "cuda") if torch.cuda.is_available() else None
+
+
+def weights_path(model_dir: Path, filename: str) -> Path:
+    """The built weights file; a clear error when `fovea models build` has not been run."""
+    path = model_dir / filename
+    if not path.exists():
+        raise FileNotFoundError(f"weights {path} are missing: run `fovea models build` first")
+    return path
+
+
+def torch_threads() -> int:
+    return int(os.environ.get("FOVEA_TORCH_THREADS", "0")) or max(1, (os.cpu_count() or 1))
+
+
+# ------------------------------------------------------------------------------------------ onnxruntime
+TENSORRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def choose_providers(
+    instance_kind: str, device_id: int | str, preference: str, available: Sequence[str]
+) -> list[str | tuple[str, dict[str, Any]]]:
+    """onnxruntime providers, best first (CPU always last, as the fallback).
+
+    Args:
+        instance_kind: Triton's ``model_instance_kind`` (``CPU`` or ``GPU``).
+        device_id: Triton's ``model_instance_device_id``.
+        preference: the ``DEVICE`` parameter: ``auto``, ``cuda``, ``tensorrt`` or ``cpu``.
+        available: ``onnxruntime.get_available_providers()``.
+
+    Raises:
+        ValueError: an unknown preference, or CUDA required (GPU instance, ``cuda`` or ``tensorrt``) but not
+            available.
+    """
+    if preference not in ("auto", "cuda", "tensorrt", "cpu"):
+        raise ValueError(f"DEVICE must be auto, cuda, tensorrt or cpu, got {preference!r}")
+    gpu_instance = instance_kind.upper() == "GPU"
+    wants_cuda = gpu_instance or preference in ("cuda", "tensorrt")
+    if CUDA not in available:
+        if wants_cuda:
+            raise ValueError(
+                f"CUDA requested ({'a KIND_GPU instance' if gpu_instance else f'DEVICE {preference}'}) but "
+                f"this onnxruntime has only {list(available)}: install onnxruntime-gpu or use DEVICE auto"
+            )
+        return [CPU]
+    if preference == "cpu" and not gpu_instance:
+        return [CPU]
+    gpu = int(device_id) if gpu_instance else 0
+    providers: list[str | tuple[str, dict[str, Any]]] = []
+    if preference == "tensorrt" and TENSORRT in available:
+        providers.append(
+            (TENSORRT, {"device_id": gpu, "trt_fp16_enable": True, "trt_engine_cache_enable": True})
+        )
+    return [*providers, (CUDA, {"device_id": gpu}), CPU]
+
+
+def onnx_session(
+    path: Path,
+    providers: Sequence[str | tuple[str, dict[str, Any]]] = (CPU,),
+    threads: int = 0,
+    spinning: bool | str = True,
+) -> Any:
+    """An ``onnxruntime.InferenceSession`` with full graph optimisation and ``threads`` intra-op threads
+    (0 = onnxruntime's default, one per core). ``spinning`` False: worker threads sleep between operators
+    instead of busy-waiting (onnxruntime's default is to spin); ``"run"``: they spin while a run lasts and stop
+    as soon as it returns (``session.force_spinning_stop``)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    elif spinning == "run":  # spin between the operators of a run, never after it returns
+        options.add_session_config_entry("session.force_spinning_stop", "1")
+    return ort.InferenceSession(str(path), options, providers=list(providers))
+
+
+class SplitSession:
+    """A served ONNX model on the CPU, run the way each batch runs best: a lone image on a session whose
+    intra-op threads use every core (the lowest latency); a batch of several, which only forms when requests
+    queue, i.e. under load, on ``len(narrow)`` one-thread sessions, the batch divided between them and run
+    at the same time (onnxruntime releases the GIL). With two Triton instances of the model and one narrow
+    session each, two batches run side by side on one thread each: under load that beats every instance
+    using every core, whose threads then contend for the cores.
+
+    Measured (``bench/README.md``, an imported NanoDet through the gateway, 2 cores, 4 alternating rounds of
+    15 s): concurrency 8, 23.6 images/s with one 2-thread instance, 25.5 with two instances split this way
+    (in-process reference 27.8); concurrency 1 unchanged (18.6 / 18.5).
+
+    Quacks like ``onnxruntime.InferenceSession`` (``run``, and everything else from the wide session); the
+    outputs are those of one session: the parts are concatenated in order.
+    """
+
+    def __init__(self, wide: Any, narrow: Sequence[Any]) -> None:
+        if not narrow:
+            raise ValueError("a split session needs at least one narrow session")
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.wide = wide
+        self.narrow = list(narrow)
+        self._pool = ThreadPoolExecutor(len(self.narrow), thread_name_prefix="onnx-part")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wide, name)
+
+    def run(self, names: Sequence[str] | None, feeds: Mapping[str, np.ndarray], *args: Any) -> list[Any]:
+        sizes = {v.shape[0] if v.ndim else -1 for v in feeds.values()}
+        size = next(iter(sizes)) if len(sizes) == 1 else 1
+        if size < 2:
+            return list(self.wide.run(names, feeds, *args))
+        parts = min(size, len(self.narrow))
+        bounds = np.linspace(0, size, parts + 1).astype(int)
+        futures = [
+            self._pool.submit(session.run, names, {k: v[a:b] for k, v in feeds.items()}, *args)
+            for session, a, b in zip(self.narrow, bounds[:-1], bounds[1:], strict=False)
+        ]
+        results = [f.result() for f in futures]
+        return [np.concatenate([r[k] for r in results]) for k in range(len(results[0]))]
+
+
+def _dynamic_batch(session: Any) -> bool:
+    """Whether every input of ``session`` has a free (symbolic) first axis: only then may a batch be split."""
+    return all(not isinstance(i.shape[0], int) for i in session.get_inputs() if i.shape)
+
+
+SPINNING_POLICIES: dict[str, bool | str] = {"0": False, "1": True, "run": "run"}
+"""``SPINNING``: 0 threads sleep between operators; 1 they spin (onnxruntime's default, also after a run
+returns, for a while); run: they spin between the operators of a run and stop as it returns."""
+
+SESSION_PARAMETERS = ("WEIGHTS", "DEVICE", "THREADS", "SPINNING", "BATCH_SPLIT")
+"""The parameters only the python flavour's onnxruntime session reads (the native backend has its own)."""
+
+
+def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> Any:
+    """The session a served ONNX model runs: ``WEIGHTS`` in ``model_dir``, providers from ``DEVICE``,
+    ``THREADS`` intra-op threads (0 or absent: ``FOVEA_TORCH_THREADS``, else every core), no spinning.
+    On the CPU with a dynamic batch axis and ``THREADS`` > 1, a :class:`SplitSession`: batches of two or
+    more run on ``BATCH_SPLIT`` one-thread sessions (absent: 1; ``off``: on the wide session too).
+
+    A served model shares the cores with the gateway, the services and the other models: threads that spin
+    after each operator burned 22 ms of CPU per NanoDet inference those need (stub CPU 63.7 -> 41.7 ms per
+    request, p50 unchanged, throughput at concurrency 8 +5%; ``bench/breakdown.py``). A config may still ask
+    for spinning with the parameter ``SPINNING`` = ``1`` (on a later, slower machine a lone Triton call was
+    faster with it, whole requests through the gateway were not, within a noise of +-20%)."""
+    import onnxruntime as ort
+
+    providers = choose_providers(
+        instance_kind, device_id, params.get("DEVICE") or "auto", ort.get_available_providers()
+    )
+    threads = int(params.get("THREADS") or 0) or torch_threads()
+    spinning = SPINNING_POLICIES.get(params.get("SPINNING") or "0")
+    if spinning is None:
+        raise ValueError(f"SPINNING must be one of {sorted(SPINNING_POLICIES)}, got {params['SPINNING']!r}")
+    path = weights_path(model_dir, params["WEIGHTS"])
+    wide = onnx_session(path, providers, threads, spinning=spinning)
+    split = params.get("BATCH_SPLIT") or "1"
+    parts = 0 if split == "off" else int(split)
+    if parts < 0:
+        raise ValueError(f"BATCH_SPLIT must be off or a count of one-thread sessions, got {split!r}")
+    if providers != [CPU] or parts < 1 or threads < 2 or not _dynamic_batch(wide):
+        return wide
+    return SplitSession(wide, [onnx_session(path, providers, 1, spinning=spinning) for _ in range(parts)])
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """A ``config.pbtxt`` as the JSON dict Triton hands ``initialize`` (``args["model_config"]``), parsed with
+    Triton's own ``ModelConfig`` message, so tests and benchmarks can load a served model without a server."""
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    message = text_format.Parse(Path(path).read_text(), model_config_pb2.ModelConfig())
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+class UInt8ImageModel:
+    """A served graph with one uint8 image input ``INPUT`` ``[N, H, W, 3]`` and fixed named outputs (NanoDet's
+    and CenterNet's candidates graphs): one onnxruntime session, a gathered batch in one call.
+
+    Raises ``ValueError`` at load when the ONNX file's tensors are not the contract's (a stale build)."""
+
+    def __init__(self, session: Any, contract: Contract) -> None:
+        inputs = [(i.name, i.type) for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if inputs != [("INPUT", "tensor(uint8)")] or outputs != list(contract.output_names):
+            raise ValueError(
+                f"the ONNX file has inputs {inputs} and outputs {outputs}; expected INPUT uint8 and "
+                f"{list(contract.output_names)}: rebuild it with `fovea models build --only {contract.name} --force`"
+            )
+        self.session = session
+        self.contract = contract
+
+    def _run(self, batch: Arrays) -> Arrays:
+        outputs = self.session.run(list(self.contract.output_names), {"INPUT": batch["INPUT"]})
+        return dict(zip(self.contract.output_names, outputs, strict=True))
+
+    def execute(self, requests: Sequence[Mapping[str, np.ndarray]]) -> list[Arrays | RequestError]:
+        """One entry per request: its outputs for its ``n`` images, or its ``RequestError``."""
+        return run_batched(requests, self.contract.input_dims, self._run, self.contract.input_dtypes)
+
+    def describe(self) -> str:
+        return f"onnxruntime {', '.join(self.session.get_providers())}"
