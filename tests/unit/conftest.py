@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from face_models import dlib_reference, in_process, mtcnn, photos, repository, resnet  # noqa: F401 (fixtures)
 from ports import free_port
 
 REDIS_DATABASES = 64  # one per test module that asks for redis_url

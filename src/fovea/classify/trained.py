@@ -2,7 +2,7 @@
 
 ``<repository>/classifier_<name>/``::
 
-    config.pbtxt            fovea.serving.trained_classifier.config_text: version_policy all
+    config.pbtxt            fovea.contracts.trained_classifier.config_text: version_policy all
     fovea-classifier.json   {"name", "active", "versions": [{"version", "labels", "created", ...}]}
     1/ model.onnx labels.txt model.py
     2/ ...

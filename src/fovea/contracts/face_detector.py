@@ -45,7 +45,7 @@ DETECTOR_INPUT = CONTRACT.inputs[0].name
 
 DETECTOR_OUTPUTS = CONTRACT.output_names
 
-# The ONNX file (``fovea.ports.mtcnn.export_mtcnn_onnx``) holds the three networks side by side, each with
+# The ONNX file (``fovea.convert.mtcnn.export_mtcnn_onnx``) holds the three networks side by side, each with
 # its own input and outputs: float32 RGB pixels 0..255 NCHW (normalised inside the graph), dynamic batch,
 # and dynamic H, W for P-Net.
 ONNX_TENSORS: dict[str, tuple[str, tuple[str, ...]]] = {

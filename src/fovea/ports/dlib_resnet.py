@@ -154,7 +154,7 @@ class DlibResNet(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Fetch, convert, load
+# Loading the port's artefact
 
 
 PORT_FILENAME = "dlib_resnet_port.pt"

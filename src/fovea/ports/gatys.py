@@ -132,7 +132,7 @@ def run_gatys(
     Args:
         vgg: ``fovea.ports.vgg16_hed.VGG16HED`` (from ``load_vgg16``), or any module called as
             ``vgg(x, layers=[...]) -> {name: features}`` on BGR-minus-mean input; the run uses its device.
-        content: (1, 3, H, W) RGB 0-255 float (see ``fovea.style.core.images.array_to_tensor``).
+        content: (1, 3, H, W) RGB 0-255 float (see ``fovea.ports.gatys.array_to_tensor``).
         style: (1, 3, Hs, Ws) RGB 0-255 float; any size.
         params: see :class:`GatysParams`.
         on_progress: called after every iteration (see :data:`ProgressCallback`); returning False stops.

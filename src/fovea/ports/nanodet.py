@@ -2,7 +2,8 @@
 
 The graph (``models/nanodet.json`` + ``nanodet.bin``, float16 weights) is NanoDet with a GFL head (the
 pre-"Plus" NanoDet: LeakyReLU(0.1), 128-channel shared cls/reg head, ``reg_max`` 10), exported through ONNX to
-TF.js. :func:`convert_nanodet` turns it into a self-contained torch artefact; :func:`load_nanodet` runs it with
+TF.js. :func:`fovea.convert.nanodet.convert_nanodet` turns it into a self-contained torch artefact;
+:func:`load_nanodet` runs it with
 :class:`fovea.ports.tfjs_graph.TFJSGraphModule`.
 
 Preprocessing (see :data:`NANODET_METADATA`)
@@ -88,7 +89,7 @@ def load_nanodet(path: Path, device: str = "cpu") -> torch.nn.Module:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# ONNX export (what the python backend serves with onnxruntime)
+# The candidates head: the decoding in torch, exported into the served graph
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -158,8 +159,3 @@ def preprocess(images: np.ndarray) -> torch.Tensor:
     std = np.asarray(NANODET_METADATA["std"], np.float32)
     bgr = images[..., ::-1].astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(((bgr - mean) / std).transpose(0, 3, 1, 2)))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# INT8 variant (model nanodet_int8): static quantisation of the served graph's convolutions
-# --------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """CenterNet (MobileNetV3, COCO-80) served with onnxruntime: ``model_repository/centernet/1/model.onnx``.
 
-The graph comes from ``fovea models build`` (:func:`fovea.ports.centernet.convert_centernet_onnx`): the TF.js
+The graph comes from ``fovea models build`` (:func:`fovea.convert.centernet.convert_centernet_onnx`): the TF.js
 port exported to ONNX behind a uint8 input (``[N, 512, 512, 3]`` RGB as the detection service letterboxes it;
 the network takes 0..255 values, so the graph only casts), followed by CenterNet's decode
 (:class:`fovea.ports.centernet.CenterNetCandidates`: 3x3 peak max-pool, top-k over (cell, class), boxes from

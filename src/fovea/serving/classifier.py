@@ -1,6 +1,6 @@
 """``classifier_imagenet``: MobileNetV2 on ImageNet-1k (our port of torchvision's weights, ONNX) in onnxruntime.
 
-The graph comes from ``fovea models build`` (:func:`fovea.ports.mobilenet_v2.convert_mobilenet_v2_onnx`):
+The graph comes from ``fovea models build`` (:func:`fovea.convert.mobilenet_v2.convert_mobilenet_v2_onnx`):
 ``IMAGE`` uint8 ``[N, 224, 224, 3]`` RGB, the centre crop of the photo resized so its shorter side is 256
 (the classify service makes it); cast, ``/ 255``, ``(x - mean) / std`` and NHWC -> NCHW run in the graph.
 ``PROBABILITIES`` float32 ``[N, 1000]``: softmax over the classes of ``labels.txt`` beside ``config.pbtxt``

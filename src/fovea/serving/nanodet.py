@@ -1,6 +1,6 @@
 """NanoDet (COCO-80) served with onnxruntime: ``model_repository/nanodet/1/model.onnx``.
 
-The graph comes from ``fovea models build`` (:func:`fovea.ports.nanodet.convert_nanodet_onnx`): the TF.js port
+The graph comes from ``fovea models build`` (:func:`fovea.convert.nanodet.convert_nanodet_onnx`): the TF.js port
 exported to ONNX behind a uint8 input, so the detection service sends the letterboxed image as it is
 (``[N, 416, 416, 3]`` RGB, 0.5 MB) and the cast, RGB -> BGR, ``(x - mean) / std`` and NHWC -> NCHW run in the
 graph. Tensor names in the ONNX file equal the Triton names, so Triton's native onnxruntime backend can serve

@@ -34,7 +34,7 @@ __all__ = ["CONTRACT", "StyleFast", "load"]
 
 class StyleFast:
     def __init__(self, runner: Any) -> None:
-        self.runner = runner  # fovea.contracts.styles.MultiStyleRunner
+        self.runner = runner  # fovea.serving.style_fast.MultiStyleRunner
 
     def _one(self, request: Mapping[str, np.ndarray]) -> Arrays:
         from fovea.contracts.styles import NUM_STYLES

@@ -1,7 +1,7 @@
 """``style_gatys``: the Gatys optimisation on VGG16 (HED weights) in torch, a decoupled model.
 
 Inputs ``CONTENT`` and ``STYLE`` uint8 ``[H, W, 3]`` RGB and ``PARAMS`` (one string: the JSON of
-:class:`fovea.ports.gatys.GatysParams`). One request streams a response per iteration (``ITERATION``,
+:class:`fovea.contracts.styles.GatysParams`). One request streams a response per iteration (``ITERATION``,
 ``COSTS`` = J_content, J_style, J_total, and ``PREVIEW`` when one is due; ``IMAGE`` empty) and a final one with
 the result in ``IMAGE``; a cancelled request stops at the next iteration. Torch stays here because autograd
 is the point: the image itself is what is optimised.

@@ -1,6 +1,6 @@
 """The one ``TritonPythonModel`` behind every (non-decoupled) python-backend ``model.py``.
 
-A served model is a module of :mod:`fovea.serving` with ``CONTRACT`` (a :class:`~fovea.serving.base.Contract`)
+A served model is a module of :mod:`fovea.serving` with ``CONTRACT`` (a :class:`~fovea.contracts.tensors.Contract`)
 and ``load(model_dir, params, instance_kind, device_id) -> Served``. ``model.py`` is two lines::
 
     from pathlib import Path

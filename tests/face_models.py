@@ -1,4 +1,5 @@
-"""Fixtures for the faces tests: the converted models and the face_recognition test photos."""
+"""Fixtures of the face models (shared by tests/unit/faces and tests/unit/serving through tests/unit/conftest.py): the converted
+models and the face_recognition test photos."""
 
 from __future__ import annotations
 
