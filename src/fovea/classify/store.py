@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import redis
 
+from fovea.common import redis_client
 from fovea.common.errors import NotFound, UpstreamUnavailable
 
 PREFIX = "fovea:classify"
@@ -85,7 +86,7 @@ _INTS = ("epoch", "epochs")
 
 class TrainingStore:
     def __init__(self, url: str, job_ttl_s: int, feature_ttl_s: int, lease_s: float = 900.0) -> None:
-        self.redis: Any = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=2)
+        self.redis: Any = redis_client.connect_sync(url, socket_timeout=10)
         self.job_ttl_s = job_ttl_s
         self.feature_ttl_s = feature_ttl_s
         self.lease_s = lease_s

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from celery import Celery
 
+from fovea.common.redis_client import celery_broker
+
 
 def create_celery(name: str, broker_url: str, queue: str, visibility_timeout_s: float) -> Celery:
-    """The Celery app ``name`` on the Redis broker, without tasks (enough to send jobs by name): late acks
+    """The Celery app ``name`` on the Redis broker (``redis+sentinel://`` URLs through its Sentinels), without tasks (enough to send jobs by name): late acks
     (a rerun is harmless), one message prefetched at a time, results kept by the service, not Celery."""
-    app = Celery(name, broker=broker_url, backend=None)
+    broker, transport = celery_broker(broker_url)
+    app = Celery(name, broker=broker, backend=None)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_default_queue=queue,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": visibility_timeout_s},
+        broker_transport_options={**transport, "visibility_timeout": visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )

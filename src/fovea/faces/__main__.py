@@ -78,7 +78,11 @@ async def run(settings: FacesSettings) -> None:
         token=internal_token(settings.internal_token_file),
     )
     store = FaceStore(
-        settings.redis_url, changes_maxlen=settings.changes_maxlen, audit_maxlen=settings.audit_maxlen
+        settings.redis_url,
+        changes_maxlen=settings.changes_maxlen,
+        audit_maxlen=settings.audit_maxlen,
+        min_replicas=settings.redis_min_replicas,
+        replica_timeout_ms=settings.redis_replica_timeout_ms,
     )
     sync = GallerySync(store)
     pipeline = FacePipeline(settings, triton)

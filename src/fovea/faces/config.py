@@ -63,6 +63,18 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
     # store and sync
     changes_maxlen: int = Field(100_000, ge=1000, description="Approximate length of the change stream")
     audit_maxlen: int = Field(1_000_000, ge=1000, description="Approximate length of the audit stream")
+    redis_min_replicas: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description=(
+            "Answer a gallery or audit write only once this many Redis replicas hold it (WAIT): nothing "
+            "acknowledged is lost when the primary is; 0 = as soon as the primary has it"
+        ),
+    )
+    redis_replica_timeout_ms: int = Field(
+        1000, ge=10, le=60_000, description="How long a write waits for REDIS_MIN_REPLICAS before it fails"
+    )
     sync_wait_s: float = Field(
         2.0, gt=0, le=30, description="How long a write waits to see itself in this replica's search index"
     )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from fovea.common import redis_client
 from fovea.common.errors import NotFound, ResourceExhausted, UpstreamUnavailable, clip
 from fovea.style.core.jobs import TERMINAL, JobKind, JobState, sources_of
 
@@ -298,7 +299,7 @@ class JobStore:
     """Synchronous (the Celery worker's threads and, through ``asyncio.to_thread``, the gRPC service)."""
 
     def __init__(self, url: str, ttl_s: int, idempotency_ttl_s: int, limits: StoreLimits) -> None:
-        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self.redis = redis_client.connect_sync(url, socket_timeout=5)
         self.ttl_s = ttl_s
         self.idempotency_ttl_s = idempotency_ttl_s
         self.limits = limits

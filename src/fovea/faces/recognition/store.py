@@ -314,11 +314,23 @@ def _bytes(value: bytes | str) -> bytes:
 class FaceStore:
     """All Redis I/O of the faces service. Redis failures raise ``UpstreamUnavailable``."""
 
-    def __init__(self, url: str, *, changes_maxlen: int = 100_000, audit_maxlen: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        changes_maxlen: int = 100_000,
+        audit_maxlen: int = 1_000_000,
+        min_replicas: int = 0,
+        replica_timeout_ms: int = 1000,
+    ) -> None:
+        """``min_replicas``: a write is answered only once that many Redis replicas hold it (``WAIT``), so a
+        failover loses nothing that was acknowledged; 0 = as soon as the primary has it."""
         self.url = url
         self.redis = redis_client.connect(url, socket_timeout=3)
         self.changes_maxlen = changes_maxlen
         self.audit_maxlen = audit_maxlen
+        self.min_replicas = min_replicas
+        self.replica_timeout_ms = replica_timeout_ms
         self._enroll = self.redis.register_script(_ENROLL)
         self._delete_template = self.redis.register_script(_DELETE_TEMPLATE)
         self._delete_identity = self.redis.register_script(_DELETE_IDENTITY)
@@ -329,6 +341,18 @@ class FaceStore:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+    async def _write(self, script: Any, *, keys: list[Any], args: list[Any]) -> Any:
+        """Run a write script; with ``min_replicas``, ``WAIT`` for them on the same connection (a pipeline)
+        and raise ``NotReplicated`` (a ``RedisError``) when too few acknowledged it in time."""
+        if not self.min_replicas:
+            return await script(keys=keys, args=args)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await script(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", self.min_replicas, self.replica_timeout_ms)
+            result, acknowledged = await pipe.execute()
+        redis_client.check_replicas(int(acknowledged), self.min_replicas, self.replica_timeout_ms)
+        return result
 
     async def ping(self) -> bool:
         try:
@@ -342,7 +366,8 @@ class FaceStore:
     ) -> tuple[GalleryInfo, Written]:
         info = GalleryInfo(gallery_id, uuid.uuid4().hex, threshold, embedding_model, metadata, now_ms())
         try:
-            stream_id, seq = await self._create_gallery(
+            stream_id, seq = await self._write(
+                self._create_gallery,
                 keys=[GALLERIES, CHANGES, SEQ],
                 args=[gallery_id, info.to_json(), info.uid, self.changes_maxlen],
             )
@@ -377,8 +402,10 @@ class FaceStore:
     async def delete_gallery(self, gallery_id: str) -> tuple[str, Written]:
         """Remove the gallery at once (one script); returns its uid for :meth:`purge` of its keys."""
         try:
-            stream_id, seq, uid = await self._delete_gallery(
-                keys=[GALLERIES, CHANGES, SEQ, DELETED], args=[gallery_id, self.changes_maxlen]
+            stream_id, seq, uid = await self._write(
+                self._delete_gallery,
+                keys=[GALLERIES, CHANGES, SEQ, DELETED],
+                args=[gallery_id, self.changes_maxlen],
             )
         except RedisError as exc:
             _raise(exc)
@@ -432,7 +459,8 @@ class FaceStore:
             args += [record.template_id, encode_template(record), info]
         uid = gallery.uid
         try:
-            stream_id, seq = await self._enroll(
+            stream_id, seq = await self._write(
+                self._enroll,
                 keys=[
                     GALLERIES,
                     identities_key(uid),
@@ -486,7 +514,8 @@ class FaceStore:
     async def delete_identity(self, gallery: GalleryInfo, identity_id: str) -> Written:
         uid = gallery.uid
         try:
-            stream_id, seq = await self._delete_identity(
+            stream_id, seq = await self._write(
+                self._delete_identity,
                 keys=[
                     GALLERIES,
                     identities_key(uid),
@@ -504,7 +533,8 @@ class FaceStore:
     async def delete_template(self, gallery: GalleryInfo, identity_id: str, template_id: str) -> Written:
         uid = gallery.uid
         try:
-            stream_id, seq = await self._delete_template(
+            stream_id, seq = await self._write(
+                self._delete_template,
                 keys=[GALLERIES, identity_key(uid, identity_id), templates_key(uid), CHANGES, SEQ],
                 args=[gallery.gallery_id, uid, identity_id, template_id, self.changes_maxlen],
             )
@@ -547,8 +577,10 @@ class FaceStore:
                     await flush()
             if batch:
                 await flush()
-            stream_id, seq = await self._reload(
-                keys=[GALLERIES, CHANGES, SEQ], args=[gallery.gallery_id, uid, self.changes_maxlen]
+            stream_id, seq = await self._write(
+                self._reload,
+                keys=[GALLERIES, CHANGES, SEQ],
+                args=[gallery.gallery_id, uid, self.changes_maxlen],
             )
         except RedisError as exc:
             _raise(exc)
@@ -597,7 +629,7 @@ class FaceStore:
         for key, value in fields.items():
             args += [key, value]
         try:
-            audit_id = await self._audit(keys=[AUDIT, audit_door_key(door_id)], args=args)
+            audit_id = await self._write(self._audit, keys=[AUDIT, audit_door_key(door_id)], args=args)
         except RedisError as exc:
             _raise(exc)
         return _text(audit_id)
