@@ -4,8 +4,9 @@
 - HTTP: the same request as JSON (image base64) POSTed on one kept-alive connection, the JSON answer parsed
   (what curl or any Connect client does);
 
-over darknet's five sample photos with the options bench/detection.py uses, at concurrency 1 (and more with
---concurrency), ``--rounds`` times each, alternating, so drifts of a noisy machine hit both. Prints each
+over darknet's five sample photos with the options bench/detection.py uses, ``--rounds`` times: at
+concurrency 1 one call each way in turn (which goes first alternating), so both sides see the same machine
+from one moment to the next; at more (--concurrency) a block of each in turn. Prints each
 round's ratio and their median: HTTP p50 / gRPC p50 (the target: at most 1.10). Then what the HTTP path adds,
 piece by piece, measured in this process: the JSON <-> proto conversion of a Detect, and one call over a
 Unix-socket gRPC channel to an in-process server (the hop the gateway's HTTP port makes to its own handlers).
@@ -92,6 +93,32 @@ class HttpDetect:
         return len(answer["detections"])
 
 
+def interleaved(
+    grpc_fn: Callable[[int], object], http_fn: Callable[[int], object], requests: int
+) -> tuple[Figures, Figures]:
+    """Concurrency 1, one call each way in turn (which goes first alternates), so both see the same machine
+    from one moment to the next: the per-call latencies of each side and their p50."""
+    for i in range(3):
+        grpc_fn(i), http_fn(i)
+    times: dict[str, list[float]] = {"grpc": [], "http": []}
+    start = time.perf_counter()
+    for i in range(requests):
+        order = [("grpc", grpc_fn), ("http", http_fn)]
+        for side, fn in order if i % 2 == 0 else order[::-1]:
+            began = time.perf_counter()
+            fn(i)
+            times[side].append(time.perf_counter() - began)
+    total = time.perf_counter() - start
+
+    def figures(name: str, latencies: list[float]) -> Figures:
+        ordered = sorted(latencies)
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        share = total * sum(latencies) / (sum(times["grpc"]) + sum(times["http"]))
+        return Figures(name, 1, len(latencies), share, statistics.median(ordered) * 1e3, p95 * 1e3)
+
+    return figures("Detect over gRPC", times["grpc"]), figures("Detect over HTTP/JSON", times["http"])
+
+
 def versus(
     grpc_fn: Callable[[int], object],
     http_fn: Callable[[int], object],
@@ -99,12 +126,16 @@ def versus(
     concurrency: int,
     rounds: int,
 ) -> tuple[list[Figures], list[float]]:
+    """``rounds`` rounds of both sides; concurrency 1 interleaves call by call, more runs blocks in turn."""
     rows, ratios = [], []
     for _ in range(rounds):
-        pair = [
-            measure(f"Detect over gRPC, c={concurrency}", grpc_fn, requests, concurrency),
-            measure(f"Detect over HTTP/JSON, c={concurrency}", http_fn, requests, concurrency),
-        ]
+        if concurrency == 1:
+            pair = list(interleaved(grpc_fn, http_fn, requests))
+        else:
+            pair = [
+                measure(f"Detect over gRPC, c={concurrency}", grpc_fn, requests, concurrency),
+                measure(f"Detect over HTTP/JSON, c={concurrency}", http_fn, requests, concurrency),
+            ]
         for fig in pair:
             print(fig.row(), flush=True)
         rows += pair

@@ -10,14 +10,16 @@ status the Connect spec maps its gRPC code to, with ``{"code": "<lower_snake>", 
 
 from __future__ import annotations
 
+import binascii
 import enum
 import json
 import struct
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from fovea.common.errors import clip, public_message
@@ -139,14 +141,83 @@ def decode_request(body: bytes, codec: Codec, message_type: type[Message]) -> by
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise invalid(f"the request body is not UTF-8 text, so not a JSON {name}") from exc
-    if not text.strip():
-        text = "{}"  # an empty body is the empty message, as Connect clients send it
     try:
-        message = json_format.Parse(text, message_type())
+        value = json.loads(text, object_pairs_hook=_object) if text.strip() else {}  # '' = the empty message
+        images: list[tuple[Path, bytes]] = []
+        if isinstance(value, dict):
+            _take_bytes(value, cast(Descriptor, message_type.DESCRIPTOR), [], images)
+        message = json_format.ParseDict(value, message_type())
+        for path, data in images:
+            _put(message, path, data)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         detail = public_message(_one_line(exc), 600)
         raise invalid(f"the request body is not a valid JSON {name}: {detail}") from exc
     return message.SerializeToString()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that names each key once (json_format's own rule)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {clip(key)!r}")
+        out[key] = value
+    return out
+
+
+Path = list[str | int]
+"""Where a value sits in a message: field names and list indices."""
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def _take_bytes(
+    value: dict[str, Any], message: Descriptor, at: Path, found: list[tuple[Path, bytes]]
+) -> None:
+    """Decode the base64 strings of ``message``'s bytes fields in ``value`` (recursively, in place: each
+    becomes '' for ``ParseDict``) into ``found`` with their paths. What json_format does, without its copy of
+    every image through ``urlsafe_b64decode``'s translation: a third of a Detect's JSON cost."""
+    for key, item in value.items():
+        field = message.fields_by_camelcase_name.get(key) or message.fields_by_name.get(key)
+        if field is None or item is None:
+            continue  # json_format names the unknown field, and reads null as unset
+        here = [*at, field.name]
+        if field.type == FieldDescriptor.TYPE_BYTES:
+            items = item if field.is_repeated and isinstance(item, list) else [item]
+            for i, text in enumerate(items):
+                if isinstance(text, str):
+                    found.append(([*here, i] if items is item else here, _b64(text, here)))
+                    items[i] = ""
+            if items is not item:
+                value[key] = items[0]
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            if field.message_type.full_name.startswith("google.protobuf."):
+                continue
+            for i, sub in enumerate(item if field.is_repeated and isinstance(item, list) else [item]):
+                if isinstance(sub, dict):
+                    _take_bytes(sub, field.message_type, [*here, i] if field.is_repeated else here, found)
+
+
+def _b64(text: str, at: Path) -> bytes:
+    """Standard or URL-safe base64, padded or not (as the proto3 JSON mapping reads it)."""
+    try:
+        data = text.encode("ascii")
+        if b"-" in data or b"_" in data:
+            data = data.translate(_URLSAFE)
+        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+    except (UnicodeEncodeError, binascii.Error) as exc:
+        where = ".".join(str(p) for p in at)
+        raise json_format.ParseError(f"{where} is not base64 (standard or URL-safe): {exc}") from exc
+
+
+def _put(message: Message, path: Path, data: bytes) -> None:
+    node: Any = message
+    for step in path[:-1]:
+        node = node[step] if isinstance(step, int) else getattr(node, step)
+    last = path[-1]
+    if isinstance(last, int):
+        node[last] = data
+    else:
+        setattr(node, last, data)
 
 
 def _one_line(exc: BaseException) -> str:

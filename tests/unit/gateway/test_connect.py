@@ -7,6 +7,9 @@ import json
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.descriptor_pb2 import FieldDescriptorProto
+from google.protobuf.message import Message
 
 from fovea.common.v1 import common_pb2
 from fovea.detection.v1 import detection_pb2
@@ -114,6 +117,54 @@ def test_json_requests_become_the_same_proto_bytes_as_grpc_sends() -> None:
     assert style_pb2.SubmitJobRequest.FromString(raw).gatys.optimizer == style_pb2.ADAM
 
 
+def _tree_type() -> type[Message]:
+    """``message T { repeated bytes r = 1; bytes s = 2; repeated T kids = 3; map<string, bytes> m = 4; }``:
+    every place a bytes field can sit (the public protos have no repeated bytes)."""
+    proto = descriptor_pb2.FileDescriptorProto(name="tree_test.proto", package="t", syntax="proto3")
+    tree = proto.message_type.add(name="T")
+    entry = tree.nested_type.add(name="MEntry")
+    entry.options.map_entry = True
+    entry.field.add(
+        name="key", number=1, type=FieldDescriptorProto.TYPE_STRING, label=FieldDescriptorProto.LABEL_OPTIONAL
+    )
+    entry.field.add(
+        name="value",
+        number=2,
+        type=FieldDescriptorProto.TYPE_BYTES,
+        label=FieldDescriptorProto.LABEL_OPTIONAL,
+    )
+    for name, number, kind, label, type_name in [
+        ("r", 1, FieldDescriptorProto.TYPE_BYTES, FieldDescriptorProto.LABEL_REPEATED, ""),
+        ("s", 2, FieldDescriptorProto.TYPE_BYTES, FieldDescriptorProto.LABEL_OPTIONAL, ""),
+        ("kids", 3, FieldDescriptorProto.TYPE_MESSAGE, FieldDescriptorProto.LABEL_REPEATED, ".t.T"),
+        ("m", 4, FieldDescriptorProto.TYPE_MESSAGE, FieldDescriptorProto.LABEL_REPEATED, ".t.T.MEntry"),
+    ]:
+        field = tree.field.add(name=name, number=number, type=kind, label=label)
+        if type_name:
+            field.type_name = type_name
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("t.T"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "r": ["AAE=", "_-8", ""],
+            "s": "+/8=",
+            "kids": [{"s": "AQ"}, {}, {"r": ["Ag=="], "kids": [{"s": "Aw"}]}],
+        },
+        {"m": {"a": "AAE="}, "s": None, "kids": [{"m": {"b": "-_8"}}]},
+        {"r": [], "kids": []},
+    ],
+)
+def test_bytes_anywhere_decode_as_json_format_does(body: dict[str, object]) -> None:
+    tree = _tree_type()
+    text = json.dumps(body).encode()
+    assert tree.FromString(decode_request(text, Codec.JSON, tree)) == json_format.Parse(text, tree())
+
+
 def test_an_empty_body_is_the_empty_message_and_proto_bodies_pass_as_they_are() -> None:
     assert decode_request(b"", Codec.JSON, detection_pb2.DetectRequest) == b""
     assert decode_request(b" \n", Codec.JSON, detection_pb2.DetectRequest) == b""
@@ -124,7 +175,7 @@ def test_an_empty_body_is_the_empty_message_and_proto_bodies_pass_as_they_are() 
     ("body", "says"),
     [
         (b'{"imag": {}}', 'no field named "imag"'),
-        (b'{"image": ', "Failed to load JSON"),
+        (b'{"image": ', "Expecting value: line 1 column 11"),
         (b"[1, 2]", "DetectRequest"),
         (b'"text"', "DetectRequest"),
         (b'{"image": {"data": "not base64!"}}', "image"),
@@ -132,7 +183,9 @@ def test_an_empty_body_is_the_empty_message_and_proto_bodies_pass_as_they_are() 
         (b'{"maxDetections": 1e40}', "maxDetections"),
         (b'{"classes": "dog"}', "classes"),
         (b"\xff\xfe{}", "not UTF-8"),
-        (b'{"image": {"data": "", "data": ""}}', "duplicate key data"),
+        (b'{"image": {"data": "", "data": ""}}', "duplicate key 'data'"),
+        (b'{"image": {"data": "abcde"}}', "image.data is not base64"),
+        ('{"image": {"data": "été"}}'.encode(), "image.data is not base64"),
         (b'{"image":' * 200 + b"{}" + b"}" * 200, "DetectRequest"),
     ],
 )
