@@ -8,8 +8,9 @@ over darknet's five sample photos with the options bench/detection.py uses, ``--
 concurrency 1 one call each way in turn (which goes first alternating), so both sides see the same machine
 from one moment to the next; at more (--concurrency) a block of each in turn. Prints each
 round's ratio and their median: HTTP p50 / gRPC p50 (the target: at most 1.10). Then what the HTTP path adds,
-piece by piece, measured in this process: the JSON <-> proto conversion of a Detect, and one call over a
-Unix-socket gRPC channel to an in-process server (the hop the gateway's HTTP port makes to its own handlers).
+piece by piece: the gateway's own CPU time per Detect each way (from /proc), and, measured in this process,
+the JSON <-> proto conversion of a Detect and one call over a Unix-socket gRPC channel to an in-process server
+(the hop the gateway's HTTP port makes to its own handlers).
 
     .venv/bin/python bench/http.py [--requests 64] [--rounds 5] [--concurrency 1]
 """
@@ -29,6 +30,7 @@ import asyncio  # noqa: E402
 import base64  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -43,6 +45,7 @@ from fovea.common.v1 import common_pb2  # noqa: E402
 from fovea.detection.v1 import detection_pb2  # noqa: E402
 from fovea.gateway.connect import Codec, decode_request, encode_response  # noqa: E402
 from fovea.models.samples import sample  # noqa: E402
+from fovea.stack.supervisor import Supervisor  # noqa: E402
 
 IMAGES = ("dog", "person", "horses", "kite", "giraffe")
 OPTIONS = {"min_score": 0.3, "iou_threshold": 0.6, "max_detections": 100}
@@ -144,6 +147,20 @@ def versus(
     return rows, ratios
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def gateway_cpu_ms(pid: int, fn: Callable[[int], object], requests: int) -> float:
+    """The gateway's CPU milliseconds per call of ``fn``, over ``requests`` sequential calls."""
+    before = cpu_s(pid)
+    for i in range(requests):
+        fn(i)
+    return (cpu_s(pid) - before) / requests * 1e3
+
+
 def per_call_us(fn: Callable[[], object], repeat: int) -> float:
     """Median microseconds of ``fn`` over ``repeat`` calls (after 5 warm-up calls)."""
     for _ in range(5):
@@ -226,6 +243,17 @@ def main() -> None:
                 f"(median of {args.rounds} rounds, {min(ratios):.3f}-{max(ratios):.3f}; target <= 1.10)"
             )
             print(summary[-1], flush=True)
+        pid = next(p["pid"] for p in Supervisor(settings.data).processes() if p["name"] == "gateway")
+        cpu = {"gRPC": [], "HTTP/JSON": []}
+        for _ in range(3):
+            cpu["gRPC"].append(gateway_cpu_ms(pid, grpc_fn, args.requests))
+            cpu["HTTP/JSON"].append(gateway_cpu_ms(pid, http_fn, args.requests))
+        summary.append(
+            "gateway CPU per Detect (median of 3 x "
+            + str(args.requests)
+            + " calls): "
+            + ", ".join(f"{side} {statistics.median(v):.2f} ms" for side, v in cpu.items())
+        )
         summary += pieces(photos, grpc_fn)
         grpc_fn.channel.close()
     print()
