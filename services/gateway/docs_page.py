@@ -47,8 +47,16 @@ function draft(schema, path, bytes, depth) {
   if (s.type === "array") { const item = draft(s.items, path.concat([0]), bytes, depth + 1); return item === "" || depth > 3 ? [] : [item]; }
   if (s.type === "object" && s.properties) {
     if (depth > 3) return {};
-    const out = {};
-    for (const [k, v] of Object.entries(s.properties)) out[k] = draft(v, path.concat([k]), bytes, depth + 1);
+    const out = {}, oneofs = new Set();
+    for (const [k, v] of Object.entries(s.properties)) {
+      // a draft leaves out proto3 optionals, all but the first of a oneof, and messages without an image
+      if (v["x-optional"] || oneofs.has(v["x-oneof"])) continue;
+      if (v["x-oneof"]) oneofs.add(v["x-oneof"]);
+      const before = bytes.length, value = draft(v, path.concat([k]), bytes, depth + 1);
+      const inner = resolve(v);
+      if (inner.type === "object" && inner.properties && bytes.length === before) continue;
+      out[k] = value;
+    }
     return out;
   }
   if (s.type === "object") return {};

@@ -89,7 +89,8 @@ class SchemaBuilder:
         properties: dict[str, Schema] = {}
         for field in message.fields:
             schema = self._field(field)
-            notes = []
+            notes: list[str] = []
+            marks: dict[str, Any] = {}
             if field.containing_oneof is not None and not field.containing_oneof.name.startswith("_"):
                 others = [f.json_name for f in field.containing_oneof.fields if f is not field]
                 notes.append(
@@ -97,17 +98,16 @@ class SchemaBuilder:
                     + (", ".join(f"`{o}`" for o in others) or "nothing else")
                     + "."
                 )
+                marks["x-oneof"] = field.containing_oneof.name
             elif field.has_presence and field.type != FieldDescriptor.TYPE_MESSAGE:
                 notes.append("Optional: left out when not set.")
+                marks["x-optional"] = True
             text = " ".join(
                 p for p in [self.comments.get(f"{message.full_name}.{field.name}", ""), *notes] if p
             )
             if text:
-                schema = (
-                    {"allOf": [schema], "description": text}
-                    if "$ref" in schema
-                    else {**schema, "description": text}
-                )
+                described = {"description": text, **marks}
+                schema = {"allOf": [schema], **described} if "$ref" in schema else {**schema, **described}
             properties[field.json_name] = schema
         schema = {"type": "object", "properties": properties, "additionalProperties": False}
         return self._described(schema, message.full_name)
