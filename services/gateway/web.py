@@ -33,6 +33,7 @@ from fovea.gateway.connect import (
     EVENT_STREAM,
     JSON,
     PROTO,
+    STREAM_TYPES,
     TIMEOUT_HEADER,
     Codec,
     ConnectError,
@@ -132,6 +133,9 @@ class ConnectHandler:
                 return await self._server_stream(request, route)
             raise ConnectError(grpc.StatusCode.UNIMPLEMENTED, _refusal(route, self.routes))
         except ConnectError as exc:
+            if request.method == "POST" and request.content_type.lower() in STREAM_TYPES:
+                # a Connect streaming client reads its errors from the end-stream message, under HTTP 200
+                return web.Response(body=end_stream(exc, {}), content_type=request.content_type.lower())
             return error_response(exc, status=405 if request.method != "POST" else 0)
 
     async def _body(self, request: web.Request) -> bytes:

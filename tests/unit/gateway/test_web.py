@@ -256,6 +256,19 @@ async def test_what_is_not_a_unary_or_server_stream_call(stack: Stack) -> None:
         "DetectionService/DetectStream is a bidirectional stream, which HTTP/1.1 cannot carry: call it over "
         "gRPC, or call Detect once per message"
     )
+    # a Connect streaming client is told so in an end-stream message, as it reads errors of streams
+    status, headers, raw = await post(
+        stack,
+        "/fovea.detection.v1.DetectionService/DetectStream",
+        envelope(b"{}"),
+        stack.auth(),
+        "application/connect+json",
+    )
+    [(flags, last)] = list(read_envelopes(raw))
+    assert (
+        status == 200 and headers["Content-Type"] == "application/connect+json" and flags == FLAG_END_STREAM
+    )
+    assert json.loads(last)["error"]["code"] == "unimplemented"
     status, _, body = await post(stack, "/fovea.detection.v1.DetectionService/Nope", {}, stack.auth())
     assert status == 404 and body["code"] == "unimplemented" and "/openapi.json" in body["message"]
     async with aiohttp.ClientSession() as session, session.get(stack.url + DETECT) as response:
