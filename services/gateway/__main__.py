@@ -1,4 +1,4 @@
-"""``fovea serve gateway``: the public gRPC edge (wiring only)."""
+"""``fovea serve gateway``: the public gRPC edge and its HTTP/JSON port (wiring only)."""
 
 from __future__ import annotations
 
@@ -127,8 +127,8 @@ async def run(settings: GatewaySettings) -> None:
             await asyncio.sleep(settings.health_interval_s)
 
     async def close() -> None:
-        if http is not None:
-            await http.close()
+        if http is not None:  # served through the gRPC grace; what is still open gets one more second
+            await http.close(grace_s=1.0)
         await triton.close()
         for b in backends:
             await b.channel.close()

@@ -10,6 +10,7 @@ maps it to. A bidirectional stream is refused: HTTP/1.1 cannot carry one.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -235,8 +236,9 @@ class HttpGateway:
     socket_dir: Path
 
     async def close(self, grace_s: float = 5.0) -> None:
-        await self.runner.cleanup()
-        await self.bridge.server.stop(grace_s)
+        """Stop listening, give calls in flight ``grace_s`` (the bridge then ends open streams, whose
+        handlers finish with an error event), and remove the socket."""
+        await asyncio.gather(self.runner.cleanup(), self.bridge.server.stop(grace_s))
         await self.channel.close()
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
@@ -303,9 +305,11 @@ async def start_http(
     openapi: Mapping[str, Any],
     max_message_bytes: int,
     tls: ssl.SSLContext | None = None,
+    grace_s: float = 5.0,
 ) -> HttpGateway:
     """Serve ``handlers`` (the gateway's) on a private Unix socket and the HTTP port on ``host:port`` (0 = any
-    free port) in front of them. ``OSError`` when the port cannot be bound."""
+    free port) in front of them; ``grace_s``: how long a stop waits for calls in flight. ``OSError`` when the
+    port cannot be bound."""
     socket_dir = Path(tempfile.mkdtemp(prefix="fovea-gateway-"))  # 0700: only this user reaches the socket
     bridge = await create_server(
         "gateway",
@@ -321,7 +325,7 @@ async def start_http(
     ]
     channel = grpc.aio.insecure_channel(f"unix:{socket_dir / 'grpc.sock'}", options=options)
     app = create_app(channel, routes, openapi, max_message_bytes)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=grace_s + 1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=tls)
     try:

@@ -341,6 +341,26 @@ async def test_a_caller_that_leaves_ends_the_backend_stream(stack: Stack) -> Non
     assert stack.style.open_watches == []
 
 
+async def test_a_stop_ends_open_streams_within_its_grace(tmp_path: Path) -> None:
+    stack = await serve(tmp_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(
+                stack.url + WATCH, data=b'{"jobId": "forever"}',
+                headers={"content-type": "application/json", "accept": "text/event-stream", **stack.auth()},
+            )  # fmt: skip
+            assert (await response.content.readline()).startswith(b"data: ")
+            started = asyncio.get_running_loop().time()
+            await stack.http.close(grace_s=0.5)
+            assert asyncio.get_running_loop().time() - started < 3
+            rest = await response.content.read()
+            assert b"event: error" in rest, rest  # the caller learns the stream was cut
+        assert stack.style.open_watches == []
+    finally:
+        for handle in stack.handles:
+            await handle.server.stop(0)
+
+
 async def test_health_openapi_and_docs(stack: Stack) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.get(stack.url + "/healthz") as response:
