@@ -150,7 +150,7 @@ def decode_request(body: bytes, codec: Codec, message_type: type[Message]) -> by
         for path, data in images:
             _put(message, path, data)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        detail = public_message(_one_line(exc), 600)
+        detail = public_message(one_line(exc), 600)
         raise invalid(f"the request body is not a valid JSON {name}: {detail}") from exc
     return message.SerializeToString()
 
@@ -220,7 +220,7 @@ def _put(message: Message, path: Path, data: bytes) -> None:
         setattr(node, last, data)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 

@@ -27,6 +27,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from fovea.common.errors import clip
 from fovea.common.server import ServerHandle, create_server
 from fovea.gateway.connect import (
     CONNECT_JSON,
@@ -43,7 +44,9 @@ from fovea.gateway.connect import (
     encode_response,
     end_stream,
     envelope,
+    invalid,
     metadata_json,
+    one_line,
     parse_timeout,
     single_message,
     sse_event,
@@ -148,6 +151,9 @@ class ConnectHandler:
                 f"the request body is larger than the gateway's {self.max_body_bytes} bytes "
                 "(4/3 of FOVEA_GATEWAY_MAX_MESSAGE_BYTES, for base64, plus 1 MiB)",
             ) from exc
+        except web.RequestPayloadError as exc:  # e.g. a Content-Encoding the body is not in
+            cause = exc.__cause__ or exc
+            raise invalid(f"the request body could not be read: {clip(one_line(cause), 200)}") from exc
 
     async def _unary_call(self, request: web.Request, route: Route) -> web.StreamResponse:
         codec = unary_codec(request.content_type, route.name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -229,6 +230,15 @@ async def test_malformed_bodies_are_invalid_argument(
     status, headers, answer = await post(stack, DETECT, body, stack.auth(), content_type)
     assert status == 400 and headers["Content-Type"] == "application/json"
     assert answer["code"] == "invalid_argument" and says in answer["message"], answer
+
+
+async def test_compressed_bodies(stack: Stack) -> None:
+    body = gzip.compress(json.dumps({"image": image("zip")}).encode())
+    status, _, answer = await post(stack, DETECT, body, {**stack.auth(), "content-encoding": "gzip"})
+    assert status == 200 and answer["detections"][0]["label"] == "zip"
+    status, _, answer = await post(stack, DETECT, body, {**stack.auth(), "content-encoding": "deflate"})
+    assert status == 400 and answer["code"] == "invalid_argument", answer
+    assert "could not be read" in answer["message"] and "deflate" in answer["message"]
 
 
 async def test_a_deadline_is_passed_on(stack: Stack) -> None:
