@@ -5,9 +5,12 @@ and the README's curl examples run with curl itself."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import shutil
+import ssl
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,10 +21,12 @@ import pytest
 from fovea.client import FoveaClientError
 from fovea.gateway.auth import add_key, revoke_key
 from fovea.gateway.connect import FLAG_END_STREAM, envelope, read_envelopes
+from fovea.gateway.tls import make_local_pki
 from fovea.models.samples import sample
 
-from .conftest import Stack, eventually
+from .conftest import Stack, eventually, free_ports
 from .faces_photos import new_id, photo
+from .test_security import gateway_env
 
 pytestmark = pytest.mark.integration
 
@@ -243,3 +248,47 @@ def test_the_readme_curl_example(stack: Stack, tmp_path: Path) -> None:
     answer = json.loads(out.stdout)
     assert {"dog", "bicycle"} <= {d["label"] for d in answer["detections"]}
     assert all(d["score"] >= 0.5 for d in answer["detections"])
+
+
+def test_the_http_port_takes_the_grpc_ports_tls_files(stack: Stack, tmp_path: Path) -> None:
+    files = make_local_pki(tmp_path / "pki", [])
+    grpc_port, http_port = free_ports(2)
+    env = gateway_env(
+        stack,
+        grpc_port,
+        FOVEA_GATEWAY_HTTP_PORT=str(http_port),
+        FOVEA_GATEWAY_TLS_CERT_FILE=str(files.server_cert),
+        FOVEA_GATEWAY_TLS_KEY_FILE=str(files.server_key),
+        FOVEA_GATEWAY_TLS_CLIENT_CA_FILE=str(files.ca),
+    )
+    with open(tmp_path / "gateway.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fovea", "serve", "gateway"], env=env, stdout=log, stderr=log
+        )
+    try:
+        tls = ssl.create_default_context(cafile=str(files.ca))
+        tls.load_cert_chain(files.client_cert, files.client_key)
+        dog = json.dumps({"image": {"data": b64(sample("dog").read_bytes())}}).encode()
+
+        def detect(context: ssl.SSLContext | None, scheme: str = "https") -> Any:
+            request = urllib.request.Request(
+                f"{scheme}://127.0.0.1:{http_port}{DETECT}",
+                data=dog,
+                headers={"content-type": "application/json", "authorization": f"Bearer {stack.admin_key}"},
+            )
+            with urllib.request.urlopen(request, timeout=60, context=context) as response:
+                return json.loads(response.read())
+
+        def up() -> None:
+            assert proc.poll() is None, (tmp_path / "gateway.log").read_text()
+            assert "dog" in {d["label"] for d in detect(tls)["detections"]}
+
+        eventually(up, timeout_s=30)
+        no_cert = ssl.create_default_context(cafile=str(files.ca))
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+            detect(no_cert)  # mTLS: no client certificate, no call
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            detect(None, "http")  # no plaintext on a TLS port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
