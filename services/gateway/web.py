@@ -15,6 +15,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import re
 import shutil
 import ssl
 import tempfile
@@ -67,17 +68,19 @@ NOT_METADATA = frozenset(
     }
 )  # fmt: skip
 """HTTP headers that describe the transport, not the call: not passed on as gRPC metadata."""
+_METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
+"""What gRPC takes as a metadata key (HTTP allows more: those headers are left out)."""
 BODY_SLACK_BYTES = 1024 * 1024
 """Room above 4/3 of the gRPC message limit for a JSON body (base64 makes bytes a third longer)."""
 
 
 def call_metadata(headers: Mapping[str, str]) -> tuple[tuple[str, str | bytes], ...]:
     """The gRPC metadata of an HTTP call: its headers but the transport's (``NOT_METADATA``, ``grpc-*``),
-    names lower-cased; ``-bin`` values base64-decoded; values that gRPC cannot carry left out."""
+    names lower-cased; ``-bin`` values base64-decoded; names and values that gRPC cannot carry left out."""
     out: list[tuple[str, str | bytes]] = []
     for name, value in headers.items():
         key = name.lower()
-        if key in NOT_METADATA or key.startswith(("grpc-", ":")):
+        if key in NOT_METADATA or key.startswith("grpc-") or not _METADATA_KEY.fullmatch(key):
             continue
         if key.endswith("-bin"):
             with contextlib.suppress(binascii.Error, ValueError):

@@ -160,7 +160,10 @@ def image(text: str) -> dict[str, str]:
 
 async def test_json_detect_with_a_key(stack: Stack) -> None:
     status, headers, body = await post(
-        stack, DETECT, {"image": image("dog"), "clientTag": "t1"}, {**stack.auth(), "x-request-id": "mine"}
+        stack,
+        DETECT,
+        {"image": image("dog"), "clientTag": "t1"},
+        {**stack.auth(), "x-request-id": "mine", "x-bang!": "not a gRPC key"},
     )
     assert status == 200, body
     assert body["clientTag"] == "t1" and body["detections"][0]["label"] == "dog"
@@ -391,7 +394,7 @@ def test_headers_become_metadata() -> None:
     headers = {
         "Authorization": "Bearer k", "X-Request-Id": "r", "Content-Type": "application/json", "Host": "h",
         "Connect-Timeout-Ms": "5", "grpc-timeout": "1S", "x-trace-bin": base64.b64encode(b"\x00\x01").decode(),
-        "x-odd": "caf\u00e9",
+        "x-odd": "caf\u00e9", "x-bang!": "1", "x-sp ace": "1",
     }  # fmt: skip
     assert call_metadata(headers) == (
         ("authorization", "Bearer k"),
