@@ -144,6 +144,11 @@ class ConnectHandler:
                 # a Connect streaming client reads its errors from the end-stream message, under HTTP 200
                 return web.Response(body=end_stream(exc, {}), content_type=request.content_type.lower())
             return error_response(exc, status=405 if request.method != "POST" else 0)
+        except Exception:  # noqa: BLE001 - a bug here answers as the gRPC side's would, never as a bare 500
+            log.exception("unhandled error in HTTP %s", route.path)
+            return error_response(
+                ConnectError(grpc.StatusCode.INTERNAL, "internal error in the HTTP gateway")
+            )
 
     async def _body(self, request: web.Request) -> bytes:
         try:
