@@ -148,6 +148,7 @@ def gateway_env(stack: Stack, port: int, **extra: str) -> dict[str, str]:
         "FOVEA_GATEWAY_HOST": "127.0.0.1",
         "FOVEA_GATEWAY_PORT": str(port),
         "FOVEA_GATEWAY_METRICS_PORT": "0",
+        "FOVEA_GATEWAY_HTTP_PORT": "0",
         "FOVEA_GATEWAY_API_KEYS_FILE": str(s.data / "api-keys.json"),
         "FOVEA_GATEWAY_KEY_USAGE_FILE": str(s.data / "api-keys.tls-gateway.usage.json"),
         "FOVEA_GATEWAY_INTERNAL_TOKEN_FILE": str(s.internal_token_file),

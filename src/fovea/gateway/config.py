@@ -16,6 +16,15 @@ class GatewaySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops
     host: str = Field("127.0.0.1", description="Address the public gRPC server binds to")
     port: int = Field(50051, ge=0, le=65535, description="Public gRPC port (0 = any free port)")
     metrics_port: int = Field(9100, ge=0, le=65535, description="Prometheus /metrics port (0 = off)")
+    http_port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description=(
+            "HTTP/JSON port beside gRPC, on the same host and with the same TLS: every public RPC as Connect "
+            "(POST /<package>.<Service>/<Method>), /openapi.json, /docs, /healthz (0 = off)"
+        ),
+    )
     api_keys_file: Path = Field(
         Path(".data/api-keys.json"), description="JSON file of hashed API keys and their scopes"
     )

@@ -34,6 +34,7 @@ class StackSettings(BaseSettings):
     )
     redis_port: int = Field(6390, ge=1, le=65535, description="Port of the Redis the stack starts otherwise")
     gateway_port: int = Field(50051, ge=1, le=65535)
+    gateway_http_port: int = Field(8080, ge=0, le=65535, description="The gateway's HTTP/JSON port (0 = off)")
     detection_port: int = Field(50061, ge=1, le=65535)
     faces_port: int = Field(50062, ge=1, le=65535)
     style_port: int = Field(50063, ge=1, le=65535)

@@ -84,5 +84,10 @@ def probes(settings: StackSettings) -> dict[str, list[Probe]]:
             if os.environ.get("FOVEA_GATEWAY_TLS_CERT_FILE")
             else grpc_health(f"{h}:{settings.gateway_port}"),
             http_ok(f"http://{h}:{settings.gateway_metrics_port}/metrics"),
+            *(
+                [http_ok(f"http://{h}:{settings.gateway_http_port}/healthz")]
+                if settings.gateway_http_port and not os.environ.get("FOVEA_GATEWAY_TLS_CERT_FILE")
+                else []
+            ),
         ],
     }

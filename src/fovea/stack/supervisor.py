@@ -164,6 +164,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
             {
                 "FOVEA_GATEWAY_HOST": host,
                 "FOVEA_GATEWAY_PORT": str(settings.gateway_port),
+                "FOVEA_GATEWAY_HTTP_PORT": str(settings.gateway_http_port),
                 "FOVEA_GATEWAY_METRICS_PORT": str(settings.gateway_metrics_port),
                 "FOVEA_GATEWAY_API_KEYS_FILE": str(settings.data / "api-keys.json"),
                 "FOVEA_GATEWAY_INTERNAL_TOKEN_FILE": token,
