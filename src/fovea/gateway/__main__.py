@@ -80,17 +80,17 @@ async def run(settings: GatewaySettings) -> None:
     try:
         auth = Authenticator.from_file(settings.api_keys_file)  # fails fast on a bad keys file
         token = read_internal_token(settings.internal_token_file) if settings.internal_token_file else None
+        backends = public_backends(
+            settings.detection_addr,
+            settings.faces_addr,
+            settings.style_addr,
+            settings.classify_addr,
+            settings.max_message_bytes,
+        )
     except ValueError as exc:
         raise SystemExit(f"fovea gateway: {exc}") from exc
     if token is None:
         log.warning("no internal token file set: backends that require one will refuse the gateway's calls")
-    backends = public_backends(
-        settings.detection_addr,
-        settings.faces_addr,
-        settings.style_addr,
-        settings.classify_addr,
-        settings.max_message_bytes,
-    )
     forwarder = Forwarder(auth, settings.default_timeout_s, internal_token=token)
     triton = TritonClient(settings.triton_url, token=token)
     models_name = models_pb2.DESCRIPTOR.services_by_name["ModelsService"].full_name

@@ -28,10 +28,13 @@ class GatewaySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops
     api_keys_file: Path = Field(
         Path(".data/api-keys.json"), description="JSON file of hashed API keys and their scopes"
     )
-    detection_addr: str = Field("127.0.0.1:50061", description="Detection service host:port")
-    faces_addr: str = Field("127.0.0.1:50062", description="Faces service host:port")
-    style_addr: str = Field("127.0.0.1:50063", description="Style service host:port")
-    classify_addr: str = Field("127.0.0.1:50064", description="Classify service host:port")
+    detection_addr: str = Field(
+        "127.0.0.1:50061",
+        description="Detection service: host:port, a DNS name of every replica, or IP:port,IP:port,...",
+    )
+    faces_addr: str = Field("127.0.0.1:50062", description="Faces service replicas (as DETECTION_ADDR)")
+    style_addr: str = Field("127.0.0.1:50063", description="Style service replicas (as DETECTION_ADDR)")
+    classify_addr: str = Field("127.0.0.1:50064", description="Classify service replicas (as DETECTION_ADDR)")
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port (for ListModels)")
     default_timeout_s: float = Field(60.0, gt=0, le=3600, description="Deadline when the caller sets none")
     max_message_bytes: int = Field(

@@ -35,17 +35,13 @@ from fovea.common.logs import (
 )
 from fovea.detection.v1 import detection_pb2
 from fovea.faces.v1 import faces_pb2
+from fovea.gateway import upstream
 from fovea.gateway.auth import Authenticator, AuthError
 from fovea.gateway.validation import DEFAULT_LIMITS, FieldLimits, parse_request
 from fovea.style.v1 import style_pb2
 
 log = logging.getLogger(__name__)
 
-CHANNEL_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
 DRAIN_S = 0.5
 """How long a client stream that sent a bad message is read on before the call ends (see ``pump``)."""
 _CONNECT_FAILURES = ("failed to connect", "connection refused", "socket closed", "connect failed")
@@ -66,18 +62,25 @@ class Backend:
 def public_backends(
     detection: str, faces: str, style: str, classify: str, max_message_bytes: int
 ) -> list[Backend]:
-    options = [
-        *CHANNEL_OPTIONS,
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.max_receive_message_length", max_message_bytes),
-    ]
+    """One channel per service, over all its replicas (``fovea.gateway.upstream``); ``ValueError`` naming a bad
+    address setting."""
     specs = [
         ("detection", detection, detection_pb2.DESCRIPTOR.services_by_name["DetectionService"]),
         ("faces", faces, faces_pb2.DESCRIPTOR.services_by_name["FacesService"]),
         ("style", style, style_pb2.DESCRIPTOR.services_by_name["StyleService"]),
         ("classify", classify, classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"]),
     ]
-    return [Backend(n, a, s, grpc.aio.insecure_channel(a, options=options)) for n, a, s in specs]
+    return [
+        Backend(
+            n,
+            a,
+            s,
+            grpc.aio.insecure_channel(
+                upstream.target(a), options=upstream.channel_options(s, max_message_bytes)
+            ),
+        )
+        for n, a, s in specs
+    ]
 
 
 class Forwarder:

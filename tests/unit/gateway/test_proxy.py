@@ -75,6 +75,7 @@ async def start(tmp_path: Path, backend_up: bool = True) -> Gateway:
         service = detection_pb2.DESCRIPTOR.services_by_name["DetectionService"].full_name
         reg = Registration(detection_pb2_grpc.add_DetectionServiceServicer_to_server, standin, service)
         handles.append(await create_server("standin", "127.0.0.1:0", [reg], max_message_bytes=4 * MiB))
+        await handles[0].set_serving(True)  # ready: in the gateway's rotation (fovea.replica)
         detection_addr = f"127.0.0.1:{handles[0].port}"
     else:
         detection_addr = f"127.0.0.1:{closed_port()}"

@@ -94,6 +94,7 @@ async def serve(tmp_path: Path, tls: ssl.SSLContext | None = None) -> Stack:
                 "standin", "127.0.0.1:0", [Registration(add, servicer, name)], max_message_bytes=4 * MiB
             )
         )
+        await backends[-1].set_serving(True)  # ready: in the gateway's rotation (fovea.replica)
     keys = tmp_path / "keys.json"
     key, camera = add_key(keys, "admin", ["*"]), add_key(keys, "camera", ["detect"])
     forwarder = Forwarder(Authenticator(load_keys(keys)), default_timeout_s=5)

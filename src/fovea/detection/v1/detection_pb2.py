@@ -25,13 +25,17 @@ _sym_db = _symbol_database.Default()
 from fovea.common.v1 import common_pb2 as fovea_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"fovea/detection/v1/detection.proto\x12\x12\x66ovea.detection.v1\x1a\x1c\x66ovea/common/v1/common.proto\"\xd6\x01\n\rDetectRequest\x12%\n\x05image\x18\x01 \x01(\x0b\x32\x16.fovea.common.v1.Image\x12\r\n\x05model\x18\x02 \x01(\t\x12\x11\n\tmin_score\x18\x03 \x01(\x02\x12\x15\n\riou_threshold\x18\x04 \x01(\x02\x12\x16\n\x0emax_detections\x18\x05 \x01(\x05\x12\x0f\n\x07\x63lasses\x18\x06 \x03(\t\x12\x10\n\x08\x61nnotate\x18\x07 \x01(\x08\x12\x12\n\nclient_tag\x18\x08 \x01(\t\x12\x16\n\x0emax_candidates\x18\t \x01(\x05\"f\n\tDetection\x12\r\n\x05label\x18\x01 \x01(\t\x12\x10\n\x08\x63lass_id\x18\x02 \x01(\x05\x12\r\n\x05score\x18\x03 \x01(\x02\x12)\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x1c.fovea.common.v1.BoundingBox\"\xc8\x01\n\x0e\x44\x65tectResponse\x12.\n\nimage_size\x18\x01 \x01(\x0b\x32\x1a.fovea.common.v1.ImageSize\x12\r\n\x05model\x18\x02 \x01(\t\x12\x31\n\ndetections\x18\x03 \x03(\x0b\x32\x1d.fovea.detection.v1.Detection\x12\x15\n\rannotated_png\x18\x04 \x01(\x0c\x12\x12\n\nclient_tag\x18\x05 \x01(\t\x12\x19\n\x11inference_seconds\x18\x06 \x01(\x02\"\x16\n\x14ListDetectorsRequest\"\x80\x01\n\x0c\x44\x65tectorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12.\n\ninput_size\x18\x03 \x01(\x0b\x32\x1a.fovea.common.v1.ImageSize\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x12\n\nis_default\x18\x05 \x01(\x08\"L\n\x15ListDetectorsResponse\x12\x33\n\tdetectors\x18\x01 \x03(\x0b\x32 .fovea.detection.v1.DetectorInfo2\xa4\x02\n\x10\x44\x65tectionService\x12O\n\x06\x44\x65tect\x12!.fovea.detection.v1.DetectRequest\x1a\".fovea.detection.v1.DetectResponse\x12Y\n\x0c\x44\x65tectStream\x12!.fovea.detection.v1.DetectRequest\x1a\".fovea.detection.v1.DetectResponse(\x01\x30\x01\x12\x64\n\rListDetectors\x12(.fovea.detection.v1.ListDetectorsRequest\x1a).fovea.detection.v1.ListDetectorsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"fovea/detection/v1/detection.proto\x12\x12\x66ovea.detection.v1\x1a\x1c\x66ovea/common/v1/common.proto\"\xd6\x01\n\rDetectRequest\x12%\n\x05image\x18\x01 \x01(\x0b\x32\x16.fovea.common.v1.Image\x12\r\n\x05model\x18\x02 \x01(\t\x12\x11\n\tmin_score\x18\x03 \x01(\x02\x12\x15\n\riou_threshold\x18\x04 \x01(\x02\x12\x16\n\x0emax_detections\x18\x05 \x01(\x05\x12\x0f\n\x07\x63lasses\x18\x06 \x03(\t\x12\x10\n\x08\x61nnotate\x18\x07 \x01(\x08\x12\x12\n\nclient_tag\x18\x08 \x01(\t\x12\x16\n\x0emax_candidates\x18\t \x01(\x05\"f\n\tDetection\x12\r\n\x05label\x18\x01 \x01(\t\x12\x10\n\x08\x63lass_id\x18\x02 \x01(\x05\x12\r\n\x05score\x18\x03 \x01(\x02\x12)\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x1c.fovea.common.v1.BoundingBox\"\xc8\x01\n\x0e\x44\x65tectResponse\x12.\n\nimage_size\x18\x01 \x01(\x0b\x32\x1a.fovea.common.v1.ImageSize\x12\r\n\x05model\x18\x02 \x01(\t\x12\x31\n\ndetections\x18\x03 \x03(\x0b\x32\x1d.fovea.detection.v1.Detection\x12\x15\n\rannotated_png\x18\x04 \x01(\x0c\x12\x12\n\nclient_tag\x18\x05 \x01(\t\x12\x19\n\x11inference_seconds\x18\x06 \x01(\x02\"\x16\n\x14ListDetectorsRequest\"\x80\x01\n\x0c\x44\x65tectorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12.\n\ninput_size\x18\x03 \x01(\x0b\x32\x1a.fovea.common.v1.ImageSize\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x12\n\nis_default\x18\x05 \x01(\x08\"L\n\x15ListDetectorsResponse\x12\x33\n\tdetectors\x18\x01 \x03(\x0b\x32 .fovea.detection.v1.DetectorInfo2\xae\x02\n\x10\x44\x65tectionService\x12T\n\x06\x44\x65tect\x12!.fovea.detection.v1.DetectRequest\x1a\".fovea.detection.v1.DetectResponse\"\x03\x90\x02\x01\x12Y\n\x0c\x44\x65tectStream\x12!.fovea.detection.v1.DetectRequest\x1a\".fovea.detection.v1.DetectResponse(\x01\x30\x01\x12i\n\rListDetectors\x12(.fovea.detection.v1.ListDetectorsRequest\x1a).fovea.detection.v1.ListDetectorsResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fovea.detection.v1.detection_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DETECTIONSERVICE'].methods_by_name['Detect']._loaded_options = None
+  _globals['_DETECTIONSERVICE'].methods_by_name['Detect']._serialized_options = b'\220\002\001'
+  _globals['_DETECTIONSERVICE'].methods_by_name['ListDetectors']._loaded_options = None
+  _globals['_DETECTIONSERVICE'].methods_by_name['ListDetectors']._serialized_options = b'\220\002\001'
   _globals['_DETECTREQUEST']._serialized_start=89
   _globals['_DETECTREQUEST']._serialized_end=303
   _globals['_DETECTION']._serialized_start=305
@@ -45,5 +49,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDETECTORSRESPONSE']._serialized_start=767
   _globals['_LISTDETECTORSRESPONSE']._serialized_end=843
   _globals['_DETECTIONSERVICE']._serialized_start=846
-  _globals['_DETECTIONSERVICE']._serialized_end=1138
+  _globals['_DETECTIONSERVICE']._serialized_end=1148
 # @@protoc_insertion_point(module_scope)

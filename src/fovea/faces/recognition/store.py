@@ -629,7 +629,9 @@ class FaceStore:
         for key, value in fields.items():
             args += [key, value]
         try:
-            audit_id = await self._write(self._audit, keys=[AUDIT, audit_door_key(door_id)], args=args)
+            # not _write: a door decides within its time bound also while a replica is being replaced (the
+            # decision does not wait for one); a failover can lose the audit records of its last second
+            audit_id = await self._audit(keys=[AUDIT, audit_door_key(door_id)], args=args)
         except RedisError as exc:
             _raise(exc)
         return _text(audit_id)

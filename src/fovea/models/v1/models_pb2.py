@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66ovea/models/v1/models.proto\x12\x0f\x66ovea.models.v1\"\x13\n\x11ListModelsRequest\"I\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"@\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.fovea.models.v1.ModelInfo2f\n\rModelsService\x12U\n\nListModels\x12\".fovea.models.v1.ListModelsRequest\x1a#.fovea.models.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66ovea/models/v1/models.proto\x12\x0f\x66ovea.models.v1\"\x13\n\x11ListModelsRequest\"I\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"@\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.fovea.models.v1.ModelInfo2k\n\rModelsService\x12Z\n\nListModels\x12\".fovea.models.v1.ListModelsRequest\x1a#.fovea.models.v1.ListModelsResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fovea.models.v1.models_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MODELSSERVICE'].methods_by_name['ListModels']._loaded_options = None
+  _globals['_MODELSSERVICE'].methods_by_name['ListModels']._serialized_options = b'\220\002\001'
   _globals['_LISTMODELSREQUEST']._serialized_start=49
   _globals['_LISTMODELSREQUEST']._serialized_end=68
   _globals['_MODELINFO']._serialized_start=70
@@ -38,5 +40,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSRESPONSE']._serialized_start=145
   _globals['_LISTMODELSRESPONSE']._serialized_end=209
   _globals['_MODELSSERVICE']._serialized_start=211
-  _globals['_MODELSSERVICE']._serialized_end=313
+  _globals['_MODELSSERVICE']._serialized_end=318
 # @@protoc_insertion_point(module_scope)
