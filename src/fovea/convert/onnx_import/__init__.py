@@ -51,13 +51,8 @@ I/O), ``surgery`` (the uint8 input in front, the candidates head behind), ``rend
 
 from __future__ import annotations
 
-from fovea.convert.onnx_import.families import (
-    DEFAULT_STRIDES,
-    Layout,
-)
-from fovea.convert.onnx_import.layout import (
-    find_layout,
-)
+from fovea.convert.onnx_import.families import DEFAULT_STRIDES, Layout
+from fovea.convert.onnx_import.layout import find_layout
 from fovea.convert.onnx_import.options import (
     NAME_PATTERN,
     ImportOptions,
@@ -68,16 +63,8 @@ from fovea.convert.onnx_import.options import (
     read_labels,
     validate_model_name,
 )
-from fovea.convert.onnx_import.plan import (
-    END_TO_END_FAMILIES,
-    ImportPlan,
-    plan_import,
-)
-from fovea.convert.onnx_import.preflight import (
-    is_imported,
-    model_config_json,
-    preflight,
-)
+from fovea.convert.onnx_import.plan import END_TO_END_FAMILIES, ImportPlan, plan_import
+from fovea.convert.onnx_import.preflight import is_imported, model_config_json, preflight
 from fovea.convert.onnx_import.render import (
     INPUT_NAME,
     MAX_BATCH_SIZE,
@@ -107,10 +94,7 @@ from fovea.convert.onnx_import.surgery import (
     with_uint8_input,
     wrap_for_service,
 )
-from fovea.convert.onnx_import.write import (
-    ImportResult,
-    import_onnx,
-)
+from fovea.convert.onnx_import.write import ImportResult, import_onnx
 
 __all__ = [
     "CHECK_MIN_SCORE",

@@ -67,7 +67,7 @@ def plan_import(
         options: what the user said about the model.
 
     Raises:
-        ValueError: see the module docstring.
+        ValueError: see the package docstring (:mod:`fovea.convert.onnx_import`).
     """
     validate_model_name(name)
     input_size = check_input(signature, options.input_size)

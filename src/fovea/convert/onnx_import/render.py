@@ -43,7 +43,7 @@ def render_config(
     outputs: Sequence[TensorInfo],
     triton_names: Sequence[str],
 ) -> str:
-    """``config.pbtxt`` of an imported detector (see the module docstring for the batching choice)."""
+    """``config.pbtxt`` of an imported detector (see the package docstring for the batching choice)."""
     width, height = input_size
     fixed = image.shape[0]
     entries = [

@@ -84,7 +84,7 @@ def import_onnx(
         other_repositories: repositories Triton serves beside ``repository``; their names are taken.
 
     Raises:
-        ValueError: see the module docstring.
+        ValueError: see the package docstring (:mod:`fovea.convert.onnx_import`).
     """
     validate_model_name(name)
     if not source.is_file():

@@ -43,7 +43,7 @@ _STORAGE: dict[str, tuple[str, int]] = {
 
 
 def parse_graph_model(model_json: Path, output_names: Sequence[str] | None = None) -> dict[str, Any]:
-    """Read a TF.js graph model into a graph spec (see the module docstring).
+    """Read a TF.js graph model into a graph spec (see the package docstring).
 
     ``model_json``: path of ``model.json``; its weight shards are read from the same folder.
     ``output_names``: tensor names (``"Identity:0"``) in the order ``forward`` returns them; default: the
