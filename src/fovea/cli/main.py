@@ -458,7 +458,7 @@ def models_load(name: str) -> None:
     """Load (or reload) model NAME in the local Triton, e.g. after `fovea models import-onnx`."""
     from fovea.common.errors import FoveaError
     from fovea.common.triton import SyncTritonClient
-    from fovea.convert.onnx_import import is_imported, preflight
+    from fovea.convert.onnx_import.preflight import is_imported, preflight
     from fovea.stack.config import StackSettings
 
     settings = StackSettings()

@@ -146,7 +146,7 @@ def _name_head(graph_model: Any, model: MobileNetV2) -> Any:
 def served_onnx(model: MobileNetV2) -> Any:
     """The served graph: ``IMAGE`` uint8 ``(N, 224, 224, 3)`` RGB (the centre crop) -> :data:`ONNX_OUTPUTS`;
     cast, ``/ 255``, ``(x - mean) / std`` and NHWC -> NCHW run in the graph."""
-    from fovea.convert.onnx_import import with_uint8_input
+    from fovea.convert.onnx_import.surgery import with_uint8_input
 
     return with_uint8_input(
         export_core_onnx(model),

@@ -140,7 +140,7 @@ def export_candidates_onnx(model: torch.nn.Module, k: int = CANDIDATES) -> Any:
 def served_onnx(core: Any) -> Any:
     """:func:`export_core_onnx`'s graph behind the service's input: ``INPUT`` uint8 ``(N, 416, 416, 3)`` RGB
     (letterboxed); cast, RGB -> BGR and ``(x - mean) / std`` happen in the graph."""
-    from fovea.convert.onnx_import import with_uint8_input
+    from fovea.convert.onnx_import.surgery import with_uint8_input
 
     return with_uint8_input(
         core,

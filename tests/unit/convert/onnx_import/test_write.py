@@ -1,4 +1,5 @@
-"""`fovea models import-onnx`: the files it writes, the runner that serves them, the mistakes it refuses.
+"""`fovea models import-onnx` (fovea.convert.onnx_import.write.import_onnx) end to end: the files it writes,
+the runner that serves them, the layouts it finds (layout, families), the mistakes it refuses.
 
 The ONNX models are synthetic (tests/onnx_detectors.py): constant predictions, so expected boxes are exact.
 """
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 from onnx_detectors import (
@@ -26,20 +26,13 @@ from onnx_detectors import (
 
 from fovea.cli.main import main
 from fovea.common.detectors.heads import decode
-from fovea.contracts.detector import DetectorSpec, HeadFamily, load_spec
+from fovea.contracts.detector import HeadFamily, load_spec
 from fovea.convert.onnx_import import (
     ImportOptions,
     import_onnx,
     is_imported,
     model_config_json,
-    parse_anchors,
-    parse_floats,
-    parse_input_size,
-    parse_strides,
     preflight,
-    read_labels,
-    validate_model_name,
-    with_uint8_input,
 )
 from fovea.detection.registry import DetectorRegistry, load_detectors
 from fovea.serving.base import RequestError
@@ -269,117 +262,6 @@ def test_scores_outside_zero_one_warn(tmp_path: Path) -> None:
     assert any("--strides is for nanodet and yolox only" in w for w in result.warnings)
 
 
-@pytest.mark.parametrize("name", ["", "-x", "a/b", "..", "my model", "x" * 65, "ünïcode"])
-def test_bad_names(name: str) -> None:
-    with pytest.raises(ValueError, match="not usable as a Triton model directory"):
-        validate_model_name(name)
-
-
-def test_good_names() -> None:
-    for name in ("toy", "yolov8n_coco.v2", "A-1", "x" * 64):
-        assert validate_model_name(name) == name
-
-
-# --- parsing -------------------------------------------------------------------------------------
-
-
-def test_parsers() -> None:
-    assert parse_input_size("640") == (640, 640)
-    assert parse_input_size("640x480") == (640, 480)
-    assert parse_floats("0.485, 0.456,0.406", 3, "--mean") == (0.485, 0.456, 0.406)
-    assert parse_strides("8,16,32") == [8, 16, 32]
-    assert parse_anchors("[[[10, 13], [16, 30]]]") == [[(10.0, 13.0), (16.0, 30.0)]]
-    for bad, fn in [
-        ("0", parse_input_size),
-        ("640x", parse_input_size),
-        ("1,2", lambda t: parse_floats(t, 3, "--mean")),
-        ("8,-16", parse_strides),
-        ("[[10, 13]]", parse_anchors),
-    ]:
-        with pytest.raises(ValueError):
-            fn(bad)  # type: ignore[operator]
-
-
-def test_labels_from_lines_and_data_yaml(tmp_path: Path) -> None:
-    lines = tmp_path / "labels.txt"
-    lines.write_text("widget\n\ngadget \n")
-    assert read_labels(lines) == LABELS
-    yaml = tmp_path / "data.yaml"
-    yaml.write_text("path: .\nnames:\n  0: widget\n  1: gadget\n")
-    assert read_labels(yaml) == LABELS
-    lines.write_text("a\nb\na\n")
-    with pytest.raises(ValueError, match="duplicate class names \\['a'\\]"):
-        read_labels(lines)
-
-
-def _identity_graph(path: Path, elem: int = onnx.TensorProto.FLOAT) -> Path:
-    """[N, 3, 6, 8] -> the same tensor as ``output0`` (and its type), so the prefix's work is visible."""
-    from onnx import helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["images"], ["output0"])],
-        "identity",
-        [helper.make_tensor_value_info("images", elem, ["batch", 3, 6, 8])],
-        [helper.make_tensor_value_info("output0", elem, ["batch", 3, 6, 8])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.save(model, str(path))
-    return path
-
-
-@pytest.mark.parametrize("elem", [onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16])
-@pytest.mark.parametrize("order", ["RGB", "BGR"])
-def test_uint8_prefix_equals_the_services_float_preprocessing(tmp_path: Path, order: str, elem: int) -> None:
-    from fovea.detection.core.preprocess import normalise
-
-    source = onnx.load(str(_identity_graph(tmp_path / "id.onnx", elem)))
-    mean, std = (0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255)
-    wrapped = with_uint8_input(
-        source, channel_order=order, scale=0.5, mean=mean, std=std, output_names={"output0": "OUTPUT0"}
-    )
-    onnx.checker.check_model(wrapped)
-    session = ort.InferenceSession(wrapped.SerializeToString(), providers=["CPUExecutionProvider"])
-    assert [(i.name, i.type, i.shape) for i in session.get_inputs()] == [
-        ("INPUT", "tensor(uint8)", ["batch", 6, 8, 3])
-    ]
-    assert [(o.name, o.type) for o in session.get_outputs()] == [("OUTPUT0", "tensor(float)")]
-    canvases = np.random.default_rng(0).integers(0, 256, (2, 6, 8, 3), dtype=np.uint8)
-    (got,) = session.run(None, {"INPUT": canvases})
-    spec = load_spec_like(order=order, scale=0.5, mean=mean, std=std)
-    want = np.stack([normalise(c, spec) for c in canvases])  # the float_nchw path of the service
-    tolerance = 1e-5 if elem == onnx.TensorProto.FLOAT else 2e-3  # float16 keeps ~3 decimal digits
-    np.testing.assert_allclose(got, want, rtol=0, atol=tolerance)
-
-
-def load_spec_like(**pre: object) -> DetectorSpec:
-    return DetectorSpec.model_validate(
-        {
-            "name": "id",
-            "family": "yolov8",
-            "input_size": (8, 6),
-            "channel_order": pre["order"],
-            "scale": pre["scale"],
-            "mean": pre["mean"],
-            "std": pre["std"],
-            "labels": ["a"],
-            "input_name": "INPUT",
-            "output_names": ["OUTPUT0"],
-        }
-    )
-
-
-def test_uint8_prefix_refuses_what_it_cannot_wrap(tmp_path: Path) -> None:
-    source = onnx.load(str(_identity_graph(tmp_path / "id.onnx")))
-    with pytest.raises(ValueError, match="channel_order"):
-        with_uint8_input(source, channel_order="GBR", scale=1.0, mean=(0, 0, 0), std=(1, 1, 1))
-    with pytest.raises(ValueError, match="std"):
-        with_uint8_input(source, channel_order="RGB", scale=1.0, mean=(0, 0, 0), std=(1, 0, 1))
-    with pytest.raises(ValueError, match="already has a tensor named"):
-        with_uint8_input(
-            source, channel_order="RGB", scale=1.0, mean=(0, 0, 0), std=(1, 1, 1), input_name="output0"
-        )
-
-
 def test_served_detector_answers_each_request_on_its_own(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     import_onnx(yolov8_model(tmp_path), repo, "toy", options())
@@ -462,26 +344,6 @@ def test_cli_import_onnx(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "already exists: pass --force" in again.output
     bad = runner.invoke(main, [*args, "--name", "toy2", "--mean", "1,2"], env=env)
     assert bad.exit_code == 1 and "--mean must be 3 comma-separated numbers" in bad.output
-
-
-def test_a_config_with_several_outputs_parses_as_triton_reads_it(tmp_path: Path) -> None:
-    # Regression: the comma between output entries once landed inside the previous entry's comment.
-    from fovea.convert.onnx_import import TensorInfo, render_config
-    from fovea.serving.base import read_config
-
-    outputs = [TensorInfo(f"out{k}", "tensor(float)", (None, 10 * (k + 1), 4)) for k in range(3)]
-    text = render_config(
-        "multi",
-        HeadFamily.NANODET,
-        "images",
-        TensorInfo("images", "tensor(float)", (None, 3, 64, 64)),
-        (64, 64),
-        outputs,
-        ["A", "B", "C"],
-    )
-    (tmp_path / "config.pbtxt").write_text(text)
-    config = read_config(tmp_path / "config.pbtxt")
-    assert [o["name"] for o in config["output"]] == ["A", "B", "C"]
 
 
 # --- end-to-end families: told from the outputs, no NMS after ------------------------------------
@@ -683,20 +545,3 @@ def test_labels_from_an_ultralytics_export_s_metadata(tmp_path: Path) -> None:
     bare = constant_detector(tmp_path / "bare.onnx", rows)
     with pytest.raises(ValueError, match="bare.onnx has no class names in its metadata: give --labels"):
         import_onnx(bare, tmp_path / "repo", "bare", ImportOptions(None, []))
-
-
-@pytest.mark.parametrize(
-    ("names", "expected"),
-    [
-        ("{0: 'person', 1: 'traffic light'}", ["person", "traffic light"]),
-        ("['a', 'b']", ["a", "b"]),
-        ("{1: 'a'}", None),  # indices must be 0..n-1
-        ("{0: 'a', 1: 'a'}", None),  # duplicates
-        ("__import__('os')", None),  # a literal only
-        ("", None),
-    ],
-)
-def test_labels_from_metadata(names: str, expected: list[str] | None) -> None:
-    from fovea.convert.onnx_import import labels_from_metadata
-
-    assert labels_from_metadata({"names": names}) == expected
