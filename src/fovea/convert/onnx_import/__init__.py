@@ -51,6 +51,7 @@ I/O), ``surgery`` (the uint8 input in front, the candidates head behind), ``rend
 
 from __future__ import annotations
 
+from fovea.convert.onnx_import.card import render_model_card
 from fovea.convert.onnx_import.families import DEFAULT_STRIDES, Layout
 from fovea.convert.onnx_import.layout import find_layout
 from fovea.convert.onnx_import.options import (
@@ -71,7 +72,6 @@ from fovea.convert.onnx_import.render import (
     MODEL_PY,
     WEIGHTS_FILE,
     render_config,
-    render_model_card,
 )
 from fovea.convert.onnx_import.signature import (
     FLOAT_INPUTS,

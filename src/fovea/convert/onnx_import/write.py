@@ -13,9 +13,10 @@ import onnx
 
 from fovea.contracts.detector import SPEC_FILENAME, DetectorSpec
 from fovea.convert.candidates_head import GRID_FAMILIES
+from fovea.convert.onnx_import.card import render_model_card
 from fovea.convert.onnx_import.options import ImportOptions, validate_model_name
 from fovea.convert.onnx_import.plan import plan_import
-from fovea.convert.onnx_import.render import MODEL_PY, WEIGHTS_FILE, render_model_card
+from fovea.convert.onnx_import.render import MODEL_PY, WEIGHTS_FILE
 from fovea.convert.onnx_import.signature import (
     OnnxSignature,
     check_input,
