@@ -45,7 +45,11 @@ def _fingerprint(reply: Message) -> dict[str, Any]:
 
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in VOLATILE and "time" not in k and not k.endswith("seconds")}
+            return {
+                k: strip(v)
+                for k, v in value.items()
+                if k not in VOLATILE and "time" not in k and not k.endswith("seconds")
+            }
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
