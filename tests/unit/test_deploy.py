@@ -7,7 +7,9 @@ config`, or Debian's `docker-compose config`: neither needs an engine) where one
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -16,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from fovea.classify.config import ClassifySettings
 from fovea.classify.tasks import QUEUE as CLASSIFY_QUEUE
@@ -499,3 +503,65 @@ def test_k8s_keeps_triton_redis_and_services_private() -> None:
     for d in docs:
         if d["kind"] == "Service" and d["metadata"]["name"] in ("triton", "redis"):
             assert d["spec"].get("type", "ClusterIP") == "ClusterIP"
+
+
+# ------------------------------------------------------------------------------------------------------- images
+
+
+def lock_pins() -> dict[str, tuple[str, list[str]]]:
+    """deploy/requirements.lock as ``{name: (version, [sha256, ...])}``."""
+    text = (REPO / "deploy/requirements.lock").read_text().replace("\\\n", " ")
+    pins = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        requirement, *options = line.split()
+        name, version = requirement.split("==")
+        pins[name] = (version, [o.removeprefix("--hash=sha256:") for o in options])
+    return pins
+
+
+def test_lock_covers_every_dependency() -> None:
+    """Every runtime dependency of pyproject.toml is locked at a version it allows (`make lock` after a change),
+    each with its hash (the images install with --require-hashes --no-deps); constraints.txt holds the same pins."""
+    pins = lock_pins()
+    assert len(pins) > 50
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for line in project["dependencies"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in deploy/requirements.lock: make lock"
+        assert requirement.specifier.contains(pins[name][0], prereleases=True), f"{name}=={pins[name][0]}"
+    for name, (_, hashes) in pins.items():
+        assert len(hashes) == 1 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), name
+    assert pins["torch"][0].endswith("+cpu")  # the CPU wheel, not PyPI's CUDA build
+    constraints = {
+        line.split("==")[0]: line.split("==")[1]
+        for line in (REPO / "deploy/constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert constraints == {name: version.split("+")[0] for name, (version, _) in pins.items()}
+
+
+def test_dockerignore_lets_through_what_the_dockerfiles_copy() -> None:
+    patterns = [
+        p.removeprefix("!").rstrip("/")
+        for p in (REPO / ".dockerignore").read_text().splitlines()
+        if p.startswith("!")
+    ]
+    dockerfiles = [
+        REPO / "deploy/Dockerfile",
+        REPO / "deploy/triton/Dockerfile",
+        REPO / "deploy/redis/Dockerfile",
+    ]
+    copied = [
+        line.split()[1].rstrip("/")
+        for path in dockerfiles
+        for line in path.read_text().splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+    ]
+    assert copied, "no COPY in the Dockerfiles"
+    for source in copied:
+        assert any(fnmatch.fnmatch(source, p) or source.startswith(p + "/") for p in patterns) or any(
+            p.startswith(source + "/") for p in patterns
+        ), f"{source} is copied but .dockerignore leaves it out"
