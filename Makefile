@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: up down status demo setup system-deps models test test-unit test-integration test-multihost lint format protos bench clean
+.PHONY: up down status demo setup system-deps models test test-unit test-integration test-multihost lint format protos bench clean \
+	images image-triton-gpu lock compose-test
 
 ## Set everything up, start the platform, run one demo request per capability.
 up: setup models
@@ -67,5 +68,31 @@ protos: setup
 bench: setup models
 	$(BIN)/python bench/detection.py
 
+## Container images and the compose stack (README "Containers"); not part of `make test`. Needs a Docker engine
+## (and debootstrap for the base image). FOVEA_SRC: the package folder; FOVEA_EXTRAS: the extras the images install.
+DOCKER       ?= docker
+COMPOSE      ?= docker-compose
+VERSION      := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+FOVEA_SRC    ?= src
+FOVEA_EXTRAS ?= server
+export DOCKER COMPOSE VERSION FOVEA_SRC FOVEA_EXTRAS
+
+images: setup models
+	PYTHON=$(BIN)/python deploy/images.sh
+
+## The GPU Triton image (NGC base): on a host that can pull nvcr.io; `make images` first (dist/, the weights).
+image-triton-gpu: images
+	$(DOCKER) build -f deploy/triton/Dockerfile -t fovea/triton:$(VERSION) .
+
+## deploy/requirements.lock from the dev venv's versions (after a dependency change in pyproject.toml).
+lock: setup
+	deploy/base/build.sh
+	$(DOCKER) build --network host -q -f deploy/Dockerfile --target python -t fovea/python:bookworm .
+	PYTHON=$(BIN)/python deploy/context.sh
+	$(BIN)/python deploy/lock.py
+
+compose-test: images
+	PYTHON=$(BIN)/python FOVEA=$(BIN)/fovea deploy/compose-test.sh
+
 clean:
-	rm -rf $(VENV) .data
+	rm -rf $(VENV) .data dist

@@ -7,14 +7,19 @@ config`, or Debian's `docker-compose config`: neither needs an engine) where one
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from fovea.classify.config import ClassifySettings
 from fovea.classify.tasks import QUEUE as CLASSIFY_QUEUE
@@ -22,7 +27,7 @@ from fovea.cli.main import main
 from fovea.detection.config import DetectionSettings
 from fovea.faces.config import FacesSettings
 from fovea.gateway.config import GatewaySettings
-from fovea.stack.config import TritonSettings
+from fovea.stack.config import StackSettings, TritonSettings
 from fovea.style.config import StyleSettings
 from fovea.style.tasks import QUEUE
 
@@ -65,6 +70,7 @@ def test_every_process_is_there(compose: dict) -> None:
     assert {
         "redis",
         "triton",
+        "triton-cpu",
         "detection",
         "faces",
         "style",
@@ -79,6 +85,61 @@ def test_every_process_is_there(compose: dict) -> None:
         "capabilities"
     ] == ["gpu"]
     assert "--appendonly" in compose["services"]["redis"]["command"]
+    # Triton's two flavours are profiles; everything else runs in both
+    profiles = {name: service.get("profiles") for name, service in compose["services"].items()}
+    assert profiles.pop("triton") == ["gpu"] and profiles.pop("triton-cpu") == ["cpu"]
+    assert profiles.pop("prometheus") == profiles.pop("grafana") == ["monitoring"]
+    assert set(profiles.values()) == {None}
+    for name, service in compose["services"].items():  # a profiled-out Triton cannot be depended on
+        assert not {"triton", "triton-cpu"} & set(service.get("depends_on") or {}), name
+
+
+def test_images_carry_the_package_version(compose: dict) -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    images = {name: service["image"] for name, service in compose["services"].items()}
+    assert images["triton"] == f"fovea/triton:{version}"
+    assert images["triton-cpu"] == f"fovea/triton:{version}-cpu"
+    for name in ("gateway", "detection", "faces", "style", "classify", "worker", "classify-worker"):
+        assert images[name] == f"fovea/services:{version}", name
+
+
+def test_host_network_ports_are_unique_and_off_the_local_stack(compose: dict) -> None:
+    """Every process shares the host's network: each binds loopback on a port of its own, none of the ports
+    `fovea up` uses (both stacks can run on one machine)."""
+    ports: dict[int, str] = {}
+    for name, service in compose["services"].items():
+        assert service.get("network_mode") == "host", name
+        assert not service.get("ports"), f"{name}: ports are not published on the host network"
+        bound = [int(v) for k, v in (service.get("environment") or {}).items() if k.endswith("_PORT")]
+        if name == "redis":
+            command = service["command"]
+            bound.append(int(command[command.index("--port") + 1]))
+        for port in bound:
+            shared = ports.get(port, name)  # the two Triton flavours never run together
+            assert shared == name or {name, shared} == {"triton", "triton-cpu"}, f"{name}, {shared}: {port}"
+            ports[port] = name
+    assert len(ports) == 16  # Redis, 3 of Triton, gateway and 4 services x 2, 2 workers
+    local = {v for k, v in StackSettings().model_dump().items() if k.endswith("_port")}
+    assert not local & set(ports), f"ports of the local stack: {sorted(local & set(ports))}"
+
+
+def test_every_process_has_a_health_check(compose: dict) -> None:
+    runner = CliRunner()
+    for name, service in compose["services"].items():
+        if name in ("prometheus", "grafana"):
+            continue
+        test = service["healthcheck"]["test"]
+        assert test, name
+        if test[:2] == ["CMD", "fovea"]:
+            result = runner.invoke(main, [*test[2:-1], "--help"])
+            assert result.exit_code == 0, f"{name}: `{' '.join(test[1:])}` is not a fovea command"
+            target = test[-1]
+            env = service.get("environment") or {}
+            port = target.rsplit(":", 1)[1].split("/")[0]
+            assert port in env.values(), f"{name} probes {target}, not one of its ports"
+    gateway = compose["services"]["gateway"]["depends_on"]
+    assert {"detection", "faces", "style", "classify"} <= set(gateway)
+    assert all(d["condition"] == "service_healthy" for d in gateway.values())
 
 
 def test_commands_are_fovea_commands(compose: dict) -> None:
@@ -107,13 +168,22 @@ def test_env_matches_settings(compose: dict, prefix: str, monkeypatch: pytest.Mo
 
 
 def test_prometheus_scrapes_every_metrics_port(compose: dict) -> None:
+    """A job per compose service (job names are what the dashboard filters on), its loopback metrics port."""
     config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
-    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    jobs = {
+        job["job_name"]: {t for sc in job["static_configs"] for t in sc["targets"]}
+        for job in config["scrape_configs"]
+    }
+    seen = 0
     for name, service in compose["services"].items():
         for key, value in (service.get("environment") or {}).items():
             if key.endswith("METRICS_PORT"):
-                assert f"{name}:{value}" in targets, f"Prometheus does not scrape {name}:{value}"
-    assert "triton:8002" in targets
+                job = "triton" if name == "triton-cpu" else name  # one job, whichever flavour runs
+                assert f"127.0.0.1:{value}" in jobs.get(job, set()), (
+                    f"Prometheus does not scrape {name}:{value}"
+                )
+                seen += 1
+    assert seen >= 9
 
 
 def test_grafana_is_provisioned(compose: dict) -> None:
@@ -175,6 +245,9 @@ def test_docker_compose_config() -> None:
     resolved = yaml.safe_load(proc.stdout)  # what compose made of the file, anchors and merges applied
     services = resolved["services"]
     assert services["triton"]["environment"]["FOVEA_TRITON_MODEL_CONFIG_NAME"] == "gpu"
+    assert "FOVEA_TRITON_MODEL_CONFIG_NAME" not in services["triton-cpu"]["environment"]  # config.pbtxt
+    devices = services["triton"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
     assert services["worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert set(services["gateway"]["depends_on"]) >= {"detection", "faces", "style"}
 
@@ -255,20 +328,21 @@ def test_k8s_runs_every_compose_process_with_its_variables(compose: dict) -> Non
     """Each compose process that has FOVEA_* variables is a Deployment of the same name setting all of them."""
     docs = k8s_docs()
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
-    # Triton's ports: compose spells out the defaults, the manifests leave them to the settings
+    # Triton's ports: compose moves them (host network, beside the local stack), the manifests leave them to
+    # the settings' defaults
     defaults = {f"FOVEA_TRITON_{port}_PORT" for port in ("HTTP", "GRPC", "METRICS")}
     checked = 0
     for name, service in compose["services"].items():
         wanted = {k for k in service.get("environment") or {} if k.startswith("FOVEA_")}
-        if not wanted:
+        # the CPU flavour of Triton is compose's own: Kubernetes runs it on GPU nodes
+        if not wanted or name == "triton-cpu":
             continue
         assert name in deployments, f"compose runs {name}, deploy/k8s has no Deployment for it"
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["args"] == service.get("command", ["triton"]), name  # Triton: its image's CMD
         missing = wanted - set(k8s_env(docs, deployments[name]))
         for key in missing & defaults:
-            field = key.removeprefix("FOVEA_TRITON_").lower()
-            assert int(service["environment"][key]) == TritonSettings.model_fields[field].default, key
+            assert key.removeprefix("FOVEA_TRITON_").lower() in TritonSettings.model_fields, key
         assert not missing - defaults, f"{name}: deploy/k8s does not set {sorted(missing - defaults)}"
         checked += 1
     assert checked >= 8
@@ -346,18 +420,27 @@ def test_kubectl_kustomize_builds() -> None:
 
 
 def test_compose_publishes_only_the_edge(compose: dict) -> None:
-    """Triton and Redis are not published; the plaintext gateway only on the host's loopback."""
+    """On the host network nothing is published by mapping: every process binds loopback (Triton, Redis and the
+    services always; the plaintext gateway too), so no other machine reaches any of them."""
     services = compose["services"]
-    for name in ("triton", "redis", "detection", "faces", "style", "classify", "worker", "classify-worker"):
-        assert not services[name].get("ports"), f"{name} is published"
+    for name, service in services.items():
+        for key, value in (service.get("environment") or {}).items():
+            if key.startswith("FOVEA_") and key.endswith("_HOST"):
+                assert value == "127.0.0.1" or name == "gateway", f"{name}: {key}={value}"
     env = services["gateway"]["environment"]
     if env.get("FOVEA_GATEWAY_ALLOW_PLAINTEXT") == "true":
-        ports = services["gateway"]["ports"]
-        assert ports and all(p.startswith("127.0.0.1:") for p in ports)
+        assert env["FOVEA_GATEWAY_HOST"] == "127.0.0.1"
+    redis_command = services["redis"]["command"]
+    assert redis_command[redis_command.index("--bind") + 1] == "127.0.0.1"
+    assert services["prometheus"]["command"][-1] == "--web.listen-address=127.0.0.1:9090"
+    assert services["grafana"]["environment"]["GF_SERVER_HTTP_ADDR"] == "127.0.0.1"
     assert "--requirepass" in " ".join(services["redis"]["command"])
     for name, svc in TOKEN_PREFIX.items():
         token = services[name]["environment"][f"FOVEA_{svc}_INTERNAL_TOKEN_FILE"]
         assert token == "/run/secrets/internal-token" and "internal-token" in services[name]["secrets"]
+    triton_cpu = services["triton-cpu"]
+    assert triton_cpu["environment"]["FOVEA_TRITON_INTERNAL_TOKEN_FILE"] == "/run/secrets/internal-token"
+    assert "internal-token" in triton_cpu["secrets"]
     for name, svc in REDIS_CLIENTS.items():
         assert "${FOVEA_REDIS_PASSWORD" in services[name]["environment"][f"FOVEA_{svc}_REDIS_URL"]
 
@@ -420,3 +503,65 @@ def test_k8s_keeps_triton_redis_and_services_private() -> None:
     for d in docs:
         if d["kind"] == "Service" and d["metadata"]["name"] in ("triton", "redis"):
             assert d["spec"].get("type", "ClusterIP") == "ClusterIP"
+
+
+# ------------------------------------------------------------------------------------------------------- images
+
+
+def lock_pins() -> dict[str, tuple[str, list[str]]]:
+    """deploy/requirements.lock as ``{name: (version, [sha256, ...])}``."""
+    text = (REPO / "deploy/requirements.lock").read_text().replace("\\\n", " ")
+    pins = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        requirement, *options = line.split()
+        name, version = requirement.split("==")
+        pins[name] = (version, [o.removeprefix("--hash=sha256:") for o in options])
+    return pins
+
+
+def test_lock_covers_every_dependency() -> None:
+    """Every runtime dependency of pyproject.toml is locked at a version it allows (`make lock` after a change),
+    each with its hash (the images install with --require-hashes --no-deps); constraints.txt holds the same pins."""
+    pins = lock_pins()
+    assert len(pins) > 50
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for line in project["dependencies"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in deploy/requirements.lock: make lock"
+        assert requirement.specifier.contains(pins[name][0], prereleases=True), f"{name}=={pins[name][0]}"
+    for name, (_, hashes) in pins.items():
+        assert len(hashes) == 1 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), name
+    assert pins["torch"][0].endswith("+cpu")  # the CPU wheel, not PyPI's CUDA build
+    constraints = {
+        line.split("==")[0]: line.split("==")[1]
+        for line in (REPO / "deploy/constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert constraints == {name: version.split("+")[0] for name, (version, _) in pins.items()}
+
+
+def test_dockerignore_lets_through_what_the_dockerfiles_copy() -> None:
+    patterns = [
+        p.removeprefix("!").rstrip("/")
+        for p in (REPO / ".dockerignore").read_text().splitlines()
+        if p.startswith("!")
+    ]
+    dockerfiles = [
+        REPO / "deploy/Dockerfile",
+        REPO / "deploy/triton/Dockerfile",
+        REPO / "deploy/redis/Dockerfile",
+    ]
+    copied = [
+        line.split()[1].rstrip("/")
+        for path in dockerfiles
+        for line in path.read_text().splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+    ]
+    assert copied, "no COPY in the Dockerfiles"
+    for source in copied:
+        assert any(fnmatch.fnmatch(source, p) or source.startswith(p + "/") for p in patterns) or any(
+            p.startswith(source + "/") for p in patterns
+        ), f"{source} is copied but .dockerignore leaves it out"

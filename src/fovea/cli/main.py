@@ -191,6 +191,22 @@ def worker(kind: str) -> None:
     worker_main()
 
 
+@main.command()
+@click.argument("target")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 60), default=2.0, show_default=True)
+def probe(target: str, timeout_s: float) -> None:
+    """Health of one endpoint, for container health checks: gRPC health of TARGET (host:port), or an HTTP URL that
+    must answer 200 (Triton's /v2/health/ready, a /metrics page). Exit 0 when healthy, 1 otherwise."""
+    from fovea.stack.health import grpc_health, http_ok
+
+    if target.startswith(("http://", "https://")):
+        result = http_ok(target, timeout_s)
+    else:
+        result = grpc_health(target, timeout_s=timeout_s)
+    click.echo(f"{result.name}: {result.detail}")
+    sys.exit(0 if result.ok else 1)
+
+
 # ------------------------------------------------------------------ keys
 @main.group()
 def keys() -> None:
