@@ -27,17 +27,21 @@ REPO = Path(__file__).resolve().parents[3]
 SERVER_PACKAGES = ("torch", "numpy", "PIL", "pydantic", "tritonclient", "redis", "celery", "onnxruntime")
 
 
+def base_requirements(dist: metadata.Distribution) -> list[str]:
+    """The names of what ``dist`` requires outside any extra (on this platform)."""
+    requirements = [Requirement(text) for text in dist.requires or []]
+    return [r.name for r in requirements if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+
 def base_closure(name: str, seen: dict[str, metadata.Distribution]) -> None:
-    """``name``'s distribution and, recursively, those it requires outside any extra."""
+    """``name``'s distribution as installed here and, recursively, its base requirements."""
     dist = metadata.distribution(name)
     key = dist.metadata["Name"].lower().replace("_", "-")
     if key in seen:
         return
     seen[key] = dist
-    for text in dist.requires or []:
-        req = Requirement(text)
-        if req.marker is None or req.marker.evaluate({"extra": ""}):
-            base_closure(req.name, seen)
+    for required in base_requirements(dist):
+        base_closure(required, seen)
 
 
 def copy_installed(dist: metadata.Distribution, site: Path) -> None:
@@ -65,15 +69,22 @@ def build_wheel(out: Path) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, source / name)
     pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index"]
-    run([*pip, "--wheel-dir", str(out), str(source)])
+    run([*pip, "--wheel-dir", str(out), str(source)], cwd=out)
     [wheel] = out.glob("fovea-*.whl")
     return wheel
 
 
-def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False, **kwargs)  # type: ignore[call-overload]
+def clean_env() -> dict[str, str]:
+    """This process's environment without what would point a Python at this one's modules."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "FOVEA_", "VIRTUAL_ENV"))}
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=120, check=False, env=clean_env(), cwd=cwd
+    )
     assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
-    return done  # type: ignore[no-any-return]
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -82,18 +93,16 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("client-install")
     wheel = build_wheel(tmp / "wheel")
     env_dir = tmp / "venv"
-    run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)])
+    run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], cwd=tmp)
     python = env_dir / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index"]
-    run([*pip, str(wheel)])
-    site = Path(
-        run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
-    )
+    run([*pip, str(wheel)], cwd=tmp)
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(run([str(python), "-c", purelib], cwd=tmp).stdout.strip())
+    [installed] = site.glob("fovea-*.dist-info")
     base: dict[str, metadata.Distribution] = {}
-    for text in metadata.requires("fovea") or []:
-        req = Requirement(text)
-        if req.marker is None or req.marker.evaluate({"extra": ""}):
-            base_closure(req.name, base)
+    for name in base_requirements(metadata.Distribution.at(installed)):  # what the wheel declares
+        base_closure(name, base)
     assert {"grpcio", "grpcio-health-checking", "protobuf", "click"} <= set(base), base
     for dist in base.values():
         copy_installed(dist, site)
@@ -102,7 +111,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def in_venv(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """A command of the environment, run from an empty folder with nothing of this one's Python path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "FOVEA_", "VIRTUAL_ENV"))}
+    env = clean_env()
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False, env=env, cwd=venv)
 
