@@ -5,17 +5,21 @@ process, and the ISO/IEC 30107-3 table."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from fovea.client import AccessResult, PadCheck
 from fovea.faces.access.core.pad import GeometrySettings
 from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.faces.tools.pad_eval import (
     SYNTH_ATTACKS,
     DoorAnswer,
+    door_answer,
     evaluate,
     evaluate_door,
     evaluate_in_process,
@@ -241,3 +245,12 @@ def test_the_mesh_of_a_reduced_phone_photo_is_in_its_full_pixels(
     assert a is not None and b is not None
     width = float(full.faces.boxes[0, 2] - full.faces.boxes[0, 0])
     assert width > 200 and np.abs(a[:, :2] - b[:, :2]).max() < 0.01 * width
+
+
+def test_a_verify_access_answer_as_the_door_rows_read_it() -> None:
+    pad = PadCheck("geometry", "PAD_ATTACK", 0.03, 0.12, ["the nose did not move"])
+    result = AccessResult("DENY", "pad: flat", -1.0, 0.6, "dlib", "r1", "NOT_CHECKED", "a1", pad, "pad")
+    assert door_answer(result) == DoorAnswer("DENY", "pad", "pad: flat", "PAD_ATTACK", 0.03, 0.12, "geometry")
+    unchecked = door_answer(replace(result, pad=None, reason_kind="no_match"))
+    assert (unchecked.pad_verdict, unchecked.pad_check) == ("PAD_NOT_CHECKED", "")
+    assert math.isnan(unchecked.pad_score) and math.isnan(unchecked.pad_threshold)
