@@ -27,7 +27,6 @@ from fovea.client import FoveaClient
 from fovea.common.v1 import common_pb2
 from fovea.detection.v1 import detection_pb2
 from fovea.faces.v1 import faces_pb2
-from fovea.style.v1 import style_pb2
 
 try:  # the sample photos moved with the layout change; either place will do
     from fovea.convert.samples import sample
@@ -97,8 +96,8 @@ def collect(client: FoveaClient) -> dict[str, Any]:
     job = client.submit_style(sample("dog").read_bytes(), style=client.list_styles()[0], max_side=256)
     final = list(client.watch_job(job.job_id, timeout_s=300))[-1]
     out["style/fast/dog"] = {
-        "state": style_pb2.JobState.Name(final.state),
-        "sha256": hashlib.sha256(final.result_png).hexdigest(),
+        "state": final.state,
+        "sha256": hashlib.sha256(final.result_png or b"").hexdigest(),
     }
     return out
 

@@ -22,6 +22,7 @@ from _stack import private_stack  # noqa: E402
 from _timing import measure  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
+from fovea.client import GatysParams as JobParams  # noqa: E402
 from fovea.common.images import ImageLimits, decode_image  # noqa: E402
 from fovea.common.paths import project_root  # noqa: E402
 from fovea.common.triton import SyncTritonClient  # noqa: E402
@@ -31,7 +32,6 @@ from fovea.ports.gatys import array_to_tensor, run_gatys
 from fovea.ports.vgg16_hed import load_vgg16
 from fovea.serving.style_fast import MultiStyleRunner
 from fovea.style.core.images import fit_array
-from fovea.style.v1 import style_pb2  # noqa: E402
 
 
 def gatys_in_process(
@@ -46,22 +46,18 @@ def gatys_in_process(
 
 
 def gatys_job(client: FoveaClient, content: bytes, style: bytes, params: GatysParams) -> float:
-    request = style_pb2.GatysParams(
-        iterations=params.iterations,
-        max_side=params.max_side,
-        optimizer=style_pb2.Optimizer.Value(params.optimizer.upper()),
-    )
+    request = JobParams(iterations=params.iterations, max_side=params.max_side, optimizer=params.optimizer)
     start = time.perf_counter()
     job = client.submit_style(content, style_image=style, gatys=request)
     first = None
     final = job
     for update in client.watch_job(job.job_id, timeout_s=3600):
-        if first is None and update.state == style_pb2.RUNNING:
+        if first is None and update.state == "RUNNING":
             first = time.perf_counter()
         final = update
     end = time.perf_counter()
-    if final.state != style_pb2.SUCCEEDED:
-        raise RuntimeError(f"job ended {style_pb2.JobState.Name(final.state)}: {final.error}")
+    if final.state != "SUCCEEDED":
+        raise RuntimeError(f"job ended {final.state}: {final.error}")
     print(f"  job: submit -> running {((first or end) - start):.2f}s, submit -> done {end - start:.2f}s")
     return params.iterations / (end - start)
 

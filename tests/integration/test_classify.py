@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def test_photos_get_their_imagenet_class(stack: Stack) -> None:
 def test_list_classifiers(stack: Stack) -> None:
     with stack.client() as client:
         # trained classifiers (test_classify_training) aside
-        rows = [r for r in client.list_classifiers() if not r["trained"]]
+        rows = [asdict(r) for r in client.list_classifiers() if not r.trained]
     assert rows == [
         {
             "name": "classifier_imagenet",

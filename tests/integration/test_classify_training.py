@@ -79,23 +79,23 @@ def test_train_deploy_classify_version_rollback_delete(stack: Stack, lfw: dict[s
         epochs = [u for u in updates if u.epoch]
         assert epochs and all(u.loss > 0 for u in epochs) and epochs[-1].epoch <= 5
         result = final.result
-        assert result["version"] == 1 and result["labels"] == ["face", "other"]
+        assert result.version == 1 and result.labels == ["face", "other"]
         # 15% of 20 per class held out: 3 faces, 3 others; chance is 50%
-        assert sum(map(sum, result["confusion"])) == 6
-        assert result["validation_accuracy"] >= 0.8, result
-        assert [c["label"] for c in result["classes"]] == ["face", "other"]
-        assert all(c["train_images"] == 17 and c["validation_images"] == 3 for c in result["classes"])
-        assert result["features_computed"] > 0
+        assert sum(map(sum, result.confusion)) == 6
+        assert result.validation_accuracy >= 0.8, result
+        assert [c.label for c in result.classes] == ["face", "other"]
+        assert all(c.train_images == 17 and c.validation_images == 3 for c in result.classes)
+        assert result.features_computed > 0
         print(
-            f"\nv1: job {job_seconds:.1f} s submit to SUCCEEDED, validation {result['validation_accuracy']:.1%}, "
-            f"features {result['feature_seconds']:.1f} s ({result['features_computed']} computed), "
-            f"head {result['train_seconds']:.2f} s"
+            f"\nv1: job {job_seconds:.1f} s submit to SUCCEEDED, validation {result.validation_accuracy:.1%}, "
+            f"features {result.feature_seconds:.1f} s ({result.features_computed} computed), "
+            f"head {result.train_seconds:.2f} s"
         )
 
-        listed = {r["name"]: r for r in client.list_classifiers()}
-        assert listed[NAME]["trained"] and listed[NAME]["active_version"] == 1
-        assert [v["version"] for v in listed[NAME]["versions"]] == [1]
-        assert listed["classifier_imagenet"]["trained"] is False
+        listed = {r.name: r for r in client.list_classifiers()}
+        assert listed[NAME].trained and listed[NAME].active_version == 1
+        assert [v.version for v in listed[NAME].versions] == [1]
+        assert listed["classifier_imagenet"].trained is False
 
         accuracy = held_out_accuracy(client, lfw, v1_names)
         print(f"v1: {accuracy:.1%} of 40 photos never seen")
@@ -108,18 +108,18 @@ def test_train_deploy_classify_version_rollback_delete(stack: Stack, lfw: dict[s
         job2 = client.train_classifier(NAME, training_set(lfw, v2_names), epochs=5)
         final2 = list(client.watch_training_job(job2.job_id))[-1]
         assert final2.state == "SUCCEEDED", final2.error
-        assert final2.result is not None and final2.result["version"] == 2
-        assert final2.result["features_computed"] == 0 and final2.result["features_cached"] > 0
+        assert final2.result is not None and final2.result.version == 2
+        assert final2.result.features_computed == 0 and final2.result.features_cached > 0
         assert client.classify(lfw["face"][50], model=NAME).version == 2
         assert held_out_accuracy(client, lfw, v2_names, per_class=5) >= 0.8  # fewer calls: a loaded CI host
         old = client.classify(lfw["face"][50], model=NAME, version=1)  # an older version, by number
         assert old.version == 1 and {c.label for c in old.classifications} == {"face", "other"}
 
         rolled = client.rollback_classifier(NAME)
-        assert rolled["active_version"] == 1 and [v["version"] for v in rolled["versions"]] == [1, 2]
+        assert rolled.active_version == 1 and [v.version for v in rolled.versions] == [1, 2]
         again = client.classify(lfw["other"][50], model=NAME)
         assert again.version == 1 and {c.label for c in again.classifications} == {"face", "other"}
-        assert client.rollback_classifier(NAME, 2)["active_version"] == 2
+        assert client.rollback_classifier(NAME, 2).active_version == 2
         assert client.classify(lfw["other"][50], model=NAME).version == 2
 
         with pytest.raises(FoveaClientError) as info:
@@ -129,7 +129,7 @@ def test_train_deploy_classify_version_rollback_delete(stack: Stack, lfw: dict[s
     assert pids(stack) == before  # nothing restarted
     with stack.client() as client:
         assert client.delete_classifier(NAME) == 2
-        assert NAME not in {r["name"] for r in client.list_classifiers()}
+        assert NAME not in {r.name for r in client.list_classifiers()}
 
 
 def test_bad_training_sets_are_refused_and_nothing_is_stored(

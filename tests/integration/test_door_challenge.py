@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fovea.client import FoveaClient, FoveaClientError
-from fovea.client.client import Challenge
+from fovea.client import Challenge, FoveaClient, FoveaClientError
 from fovea.common.paths import project_root
 from fovea.faces.tools.core.pad_synth import head_view, photo_view, rotation
 from fovea.faces.tools.inprocess import InProcessFaces

@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from fovea.client import FoveaClient, FoveaClientError
-from fovea.client.client import FaceEvent
+from fovea.client import FaceEvent, FoveaClient, FoveaClientError
 from fovea.faces.events.core.webhooks import DELIVERY_HEADER, WebhookRejected, verify_webhook
 from fovea.gateway.auth import add_key
 from fovea.stack.control import status

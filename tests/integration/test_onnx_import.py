@@ -82,7 +82,7 @@ def test_imported_onnx_detector_is_served(stack: Stack, tmp_path: Path) -> None:
         result = client.detect(sample("dog").read_bytes(), model="toy_v8")
         streamed = client.detect_many([sample("dog").read_bytes()] * 4, model="toy_v8")
         listed = client.call(client.detection.ListDetectors, detection_pb2.ListDetectorsRequest())
-        models = {m["name"]: m["state"] for m in client.list_models()}
+        models = {m.name: m.state for m in client.list_models()}
         default = client.detect(sample("dog").read_bytes())
     assert result.model == "toy_v8" and result.image_size == [768, 576]
     got = [(d.label, d.class_id, d.score, d.box) for d in result.detections]

@@ -87,8 +87,8 @@ def test_metrics_everywhere(stack: Stack) -> None:
 
 def test_models_list(stack: Stack) -> None:
     with stack.client() as client:
-        models = {m["name"]: m for m in client.list_models()}
-    assert models["nanodet"]["state"] == "READY"
+        models = {m.name: m for m in client.list_models()}
+    assert models["nanodet"].state == "READY"
 
 
 @pytest.mark.parametrize(("key", "code"), [("", "UNAUTHENTICATED"), ("fv_wrong", "UNAUTHENTICATED")])

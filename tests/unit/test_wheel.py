@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCE = REPO / "services"  # the `fovea` package (pyproject.toml: package-dir)
-BUILD_FILES = ("pyproject.toml", "setup.py", "README.md")
+SOURCE = REPO / "src" / "fovea"  # the `fovea` package (pyproject.toml: packages.find in src/)
+BUILD_FILES = ("pyproject.toml", "README.md")
 
 # Imports every module of the installed package (source tree off the path) and prints where they came from.
 IMPORT_ALL = """
@@ -59,9 +59,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`pip wheel --no-deps` of a copy of the sources (the build leaves build/ and *.egg-info where it runs)."""
     src = tmp_path_factory.mktemp("src")
     for name in BUILD_FILES:
-        if (REPO / name).exists():  # setup.py: only while the package lives in services/
-            shutil.copy2(REPO / name, src / name)
-    shutil.copytree(SOURCE, src / "services", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copy2(REPO / name, src / name)
+    shutil.copytree(SOURCE, src / "src" / "fovea", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     out = tmp_path_factory.mktemp("dist")
     proc = subprocess.run(
         [
@@ -117,8 +116,8 @@ def test_wheel_holds_every_module(wheel: Path) -> None:
         n.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for n in names if n.endswith(".py")
     }
     expected = source_modules()
-    assert expected, "no modules found under services/"
-    assert expected - in_wheel == set(), "modules of services/ missing from the wheel"
+    assert expected, "no modules found under src/fovea/"
+    assert expected - in_wheel == set(), "modules of src/fovea/ missing from the wheel"
     assert "fovea/py.typed" in names
 
 

@@ -1,4 +1,5 @@
-"""``fovea demo``: one request per capability through the gateway, printed as JSON."""
+"""``fovea demo``: one request per capability through the gateway, printed as JSON (on the sample photos
+of :mod:`fovea.convert.samples`, so it needs the server packages)."""
 
 from __future__ import annotations
 
@@ -43,14 +44,12 @@ def _style(client: FoveaClient) -> Any:
     styles = client.list_styles()
     job = client.submit_style(sample("dog").read_bytes(), style=styles[0])
     updates = list(client.watch_job(job.job_id, timeout_s=300))
-    from fovea.style.v1 import style_pb2
-
     final = updates[-1] if updates else job
     return {
         "style": styles[0],
         "job": job.job_id,
-        "state": style_pb2.JobState.Name(final.state),
-        "result_png_bytes": len(final.result_png),
+        "state": final.state,
+        "result_png_bytes": len(final.result_png or b""),
     }
 
 

@@ -1,23 +1,79 @@
-"""Typed Python client of the Fovea gateway: ``from fovea.client import FoveaClient``."""
+"""Typed Python client of the Fovea gateway: ``from fovea.client import FoveaClient``.
 
-from fovea.client.client import (
+``client`` (the methods, one per RPC), ``results`` (the dataclasses they return), ``connection`` (channel,
+API key, TLS, errors), ``messages`` (protos <-> dataclasses), ``classifiers`` (a labelled folder read into a
+training set). It needs only the base install (grpcio, protobuf): no server package, no numpy.
+"""
+
+from fovea.client.client import FoveaClient
+from fovea.client.connection import FoveaClientError, Tls
+from fovea.client.results import (
+    AccessResult,
+    AuditRecord,
+    Candidate,
+    Challenge,
+    ChallengeCheck,
     Classification,
+    ClassifierInfo,
+    ClassifierVersion,
+    ClassifierVersions,
     ClassifyResult,
     Detection,
     DetectResult,
-    FoveaClient,
-    FoveaClientError,
+    ExplainResult,
+    FaceEvent,
+    Gallery,
+    GatysParams,
     IdentifiedFace,
+    Identity,
+    IdentityPage,
+    ModelInfo,
+    PadCheck,
+    StyleEntry,
+    StyleJob,
+    StyleProgress,
+    Template,
+    TrainedClass,
+    TrainingJob,
+    TrainingResult,
     VerifyResult,
+    WebhookDeadLetter,
+    WebhookRedrive,
 )
 
 __all__ = [
+    "AccessResult",
+    "AuditRecord",
+    "Candidate",
+    "Challenge",
+    "ChallengeCheck",
     "Classification",
+    "ClassifierInfo",
+    "ClassifierVersion",
+    "ClassifierVersions",
     "ClassifyResult",
     "DetectResult",
     "Detection",
+    "ExplainResult",
+    "FaceEvent",
     "FoveaClient",
     "FoveaClientError",
+    "Gallery",
+    "GatysParams",
     "IdentifiedFace",
+    "Identity",
+    "IdentityPage",
+    "ModelInfo",
+    "PadCheck",
+    "StyleEntry",
+    "StyleJob",
+    "StyleProgress",
+    "Template",
+    "Tls",
+    "TrainedClass",
+    "TrainingJob",
+    "TrainingResult",
     "VerifyResult",
+    "WebhookDeadLetter",
+    "WebhookRedrive",
 ]

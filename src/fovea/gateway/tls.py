@@ -16,19 +16,7 @@ from pathlib import Path
 
 import grpc
 
-LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``127.0.0.0/8``, ``::1`` (bracketed or not) and ``localhost``; False for ``0.0.0.0``,
-    ``[::]`` and every other name or address."""
-    name = host.strip().strip("[]").lower()
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+from fovea.common.tls import is_loopback, read_pem
 
 
 def check_plaintext_allowed(host: str, tls: bool, allow_plaintext: bool) -> None:
@@ -42,21 +30,11 @@ def check_plaintext_allowed(host: str, tls: bool, allow_plaintext: bool) -> None
     )
 
 
-def _read(path: Path, what: str) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"{what} {path}: {exc.strerror or exc}") from exc
-    if b"-----BEGIN" not in data:
-        raise ValueError(f"{what} {path} is not PEM (no -----BEGIN line)")
-    return data
-
-
 def server_credentials(cert: Path, key: Path, client_ca: Path | None = None) -> grpc.ServerCredentials:
     """TLS credentials from PEM files; with ``client_ca`` clients must present a certificate it signed.
     Raises ``ValueError`` naming the file at fault."""
-    pair = (_read(key, "TLS key file"), _read(cert, "TLS certificate file"))
-    roots = _read(client_ca, "TLS client CA file") if client_ca is not None else None
+    pair = (read_pem(key, "TLS key file"), read_pem(cert, "TLS certificate file"))
+    roots = read_pem(client_ca, "TLS client CA file") if client_ca is not None else None
     return grpc.ssl_server_credentials([pair], root_certificates=roots, require_client_auth=roots is not None)
 
 

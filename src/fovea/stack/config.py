@@ -63,6 +63,11 @@ class StackSettings(BaseSettings):
         return path.expanduser().resolve()
 
     @property
+    def api_keys_file(self) -> Path:
+        """The gateway's hashed API keys (``fovea keys``; the first ``fovea up`` makes a local admin key)."""
+        return self.data / "api-keys.json"
+
+    @property
     def triton_grpc_url(self) -> str:
         """Triton of the local stack: on loopback whatever ``host`` says (only local processes use it)."""
         return f"{LOOPBACK}:{self.triton_grpc_port}"

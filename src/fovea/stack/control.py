@@ -35,7 +35,7 @@ class ProcessStatus:
 
 def ensure_api_key(settings: StackSettings) -> None:
     """First start: create an all-scopes key for local use, its plain value in ``<data>/api-key`` (0600)."""
-    keys = settings.data / "api-keys.json"
+    keys = settings.api_keys_file
     if keys.exists():
         return
     key = add_key(keys, "local-admin", ["*"])

@@ -166,7 +166,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
                 "FOVEA_GATEWAY_PORT": str(settings.gateway_port),
                 "FOVEA_GATEWAY_HTTP_PORT": str(settings.gateway_http_port),
                 "FOVEA_GATEWAY_METRICS_PORT": str(settings.gateway_metrics_port),
-                "FOVEA_GATEWAY_API_KEYS_FILE": str(settings.data / "api-keys.json"),
+                "FOVEA_GATEWAY_API_KEYS_FILE": str(settings.api_keys_file),
                 "FOVEA_GATEWAY_INTERNAL_TOKEN_FILE": token,
                 "FOVEA_GATEWAY_DETECTION_ADDR": f"{host}:{settings.detection_port}",
                 "FOVEA_GATEWAY_FACES_ADDR": f"{host}:{settings.faces_port}",

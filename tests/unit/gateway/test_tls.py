@@ -11,16 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from fovea.client import FoveaClient, FoveaClientError
-from fovea.client.client import Tls
 from fovea.common.server import ServerHandle, create_server
+from fovea.common.tls import is_loopback
 from fovea.gateway.config import GatewaySettings
-from fovea.gateway.tls import (
-    TlsFiles,
-    check_plaintext_allowed,
-    is_loopback,
-    make_local_pki,
-    server_credentials,
-)
+from fovea.gateway.tls import TlsFiles, check_plaintext_allowed, make_local_pki, server_credentials
 
 MiB = 1024 * 1024
 
@@ -114,18 +108,6 @@ def test_plaintext_only_on_loopback_unless_allowed() -> None:
             check_plaintext_allowed(host, tls=False, allow_plaintext=False)
         check_plaintext_allowed(host, tls=True, allow_plaintext=False)
         check_plaintext_allowed(host, tls=False, allow_plaintext=True)
-
-
-def test_client_defaults(monkeypatch: pytest.MonkeyPatch, pki: TlsFiles) -> None:
-    for name in ("FOVEA_TLS", "FOVEA_TLS_CA", "FOVEA_TLS_CERT", "FOVEA_TLS_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    assert not Tls.resolve("127.0.0.1:50051").enabled
-    assert Tls.resolve("gateway.example:50051").enabled  # TLS by default off loopback
-    assert Tls.resolve("127.0.0.1:50051", ca=pki.ca).enabled  # a CA implies TLS
-    monkeypatch.setenv("FOVEA_TLS_CA", str(pki.ca))
-    assert Tls.resolve("127.0.0.1:50051").ca == pki.ca
-    with pytest.raises(ValueError, match="both --cert and --key"):
-        Tls.resolve("127.0.0.1:50051", cert=pki.client_cert)
 
 
 def test_tls_settings_go_together(pki: TlsFiles) -> None:

@@ -50,15 +50,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fovea.client import AccessResult, FoveaClient
+from fovea.common.paths import model_repository as default_repository
 from fovea.contracts.face_detector import DetectedFaces
 from fovea.faces.access.core.pad import GeometrySettings, check_burst
 from fovea.faces.access.core.pad_dense import COMBINED_CHECK, DenseSettings, check_dense, combine
+from fovea.faces.config import FacesSettings
 from fovea.faces.recognition.core.mesh import dense_points, mesh_to_image
 from fovea.faces.recognition.pipeline import Photo, mesh_crops
 from fovea.faces.tools.core.accuracy import PadReport, pad_report
 from fovea.faces.tools.core.pad_synth import bent_photo_view, head_view, photo_view, rotation, screen_look
 from fovea.faces.tools.inprocess import InProcessFaces, run_model
-from fovea.serving.triton_adapter import Served
+from fovea.serving.triton_adapter import Served, load_from_repository
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 BONA_FIDE = "bona_fide"
@@ -289,6 +292,37 @@ def evaluate(
     return PadEvalReport(thresholds, reports, scored)
 
 
+def evaluate_in_process(
+    root: Path,
+    *,
+    min_parallax: float | None = None,
+    model_repository: Path | None = None,
+    dense: bool = False,
+) -> PadEvalReport:
+    """``fovea faces pad-eval DIR``: :func:`evaluate` with the faces service's settings (``FOVEA_FACES_*``)
+    and the face models of ``model_repository`` (default: the repository's ``model_repository/``) loaded
+    in this process. ``min_parallax``: the geometry threshold (default the service's); ``dense``: also the
+    door's ``pad_check dense`` verdict (needs the face_mesh model).
+
+    Raises:
+        ValueError: bad settings, a model that does not load, a folder that is not a labelled set.
+        OSError: a file that cannot be read.
+    """
+    settings = FacesSettings()
+    geometry = GeometrySettings(
+        min_parallax=settings.pad_min_parallax if min_parallax is None else min_parallax
+    )
+    repository = model_repository or default_repository()
+    faces = InProcessFaces(repository, settings)
+    if not dense:
+        return evaluate(root, faces, geometry)
+    mesh = load_from_repository("fovea.serving.face_mesh", repository / settings.mesh_model)
+    checks = DenseSettings(
+        min_ratio=settings.pad_dense_min_ratio, min_residual=settings.pad_dense_min_residual
+    )
+    return evaluate(root, faces, geometry, dense=checks, mesh=mesh)
+
+
 # ---------------------------------------------------------------------------------------- through a gateway
 DOOR_ACCEPTED = frozenset({"match", "no_match", "unknown_identity"})
 """VerifyAccess reason kinds of a burst no presentation-attack defence denied (it was matched or not)."""
@@ -379,6 +413,45 @@ def evaluate_door(
         refused=refused,
         decision_only=(DOOR_CHECK,),
     )
+
+
+def door_answer(result: AccessResult) -> DoorAnswer:
+    """A VerifyAccess answer as :func:`evaluate_door` reads it."""
+    pad = result.pad
+    return DoorAnswer(
+        result.decision,
+        result.reason_kind,
+        result.reason,
+        "PAD_NOT_CHECKED" if pad is None else pad.verdict,
+        math.nan if pad is None else pad.score,
+        math.nan if pad is None else pad.threshold,
+        "" if pad is None else pad.check,
+    )
+
+
+def evaluate_through_door(
+    root: Path,
+    client: FoveaClient,
+    *,
+    door: str,
+    gallery: str = "",
+    identity: str = "pad-eval",
+    max_frames: int = 10,
+    threshold: float | None = None,
+) -> PadEvalReport:
+    """``fovea faces pad-eval DIR --door DOOR``: :func:`evaluate_door`, each burst a VerifyAccess through
+    ``client`` at ``door`` claiming ``identity`` (the PAD result does not depend on it) in ``gallery``
+    ('' = the door's own).
+
+    Raises:
+        ValueError: see :func:`evaluate_door`.
+        FoveaClientError: the gateway refused a call.
+    """
+
+    def ask(frames: list[bytes]) -> DoorAnswer:
+        return door_answer(client.verify_access(door, gallery, identity, frames))
+
+    return evaluate_door(root, ask, door=door, max_frames=max_frames, threshold=threshold)
 
 
 # ---------------------------------------------------------------------------------------------- synthetic
@@ -530,10 +603,35 @@ def write_synthetic_dir(
     return counts
 
 
+def write_synthetic_set(
+    out: Path,
+    *,
+    seed: int = 7,
+    per_photo: int = 2,
+    frames: int = 6,
+    photos: Sequence[str] = SYNTH_PHOTOS,
+    attacks: Sequence[str] = SYNTH_ATTACKS,
+    model_repository: Path | None = None,
+) -> dict[str, int]:
+    """``fovea faces pad-synth OUT``: :func:`write_synthetic_dir` into ``out`` (missing or empty) with the
+    face detector of ``model_repository`` (default: the repository's ``model_repository/``) in this process.
+
+    Raises:
+        ValueError: ``out`` is not empty, an unknown portrait or attack species.
+    """
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} is not empty")
+    faces = InProcessFaces(model_repository or default_repository())
+    return write_synthetic_dir(
+        out, faces, seed=seed, per_photo=per_photo, frames=frames, photos=photos, attacks=attacks
+    )
+
+
 __all__ = [
     "DOOR_ACCEPTED",
     "DOOR_DETECTED",
     "DoorAnswer",
+    "door_answer",
     "LabelledSequence",
     "RefusedSequence",
     "portrait",
@@ -541,7 +639,10 @@ __all__ = [
     "SequenceScore",
     "evaluate",
     "evaluate_door",
+    "evaluate_in_process",
+    "evaluate_through_door",
     "find_sequences",
     "score_sequences",
     "write_synthetic_dir",
+    "write_synthetic_set",
 ]

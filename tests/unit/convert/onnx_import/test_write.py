@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
 from onnx_detectors import (
     constant_detector,
     constant_outputs,
@@ -24,7 +23,6 @@ from onnx_detectors import (
     yolov8_predictions,
 )
 
-from fovea.cli.main import main
 from fovea.common.detectors.heads import decode
 from fovea.contracts.detector import HeadFamily, load_spec
 from fovea.convert.onnx_import import (
@@ -312,40 +310,6 @@ def test_registry_rescans_for_unknown_names(tmp_path: Path) -> None:
         DetectorRegistry([platform, user], "nanodet")  # but start-up is strict
 
 
-# --- the command ---------------------------------------------------------------------------------
-
-
-def test_cli_import_onnx(tmp_path: Path) -> None:
-    labels = tmp_path / "labels.txt"
-    labels.write_text("widget\ngadget\n")
-    source = yolov8_model(tmp_path)
-    args = [
-        "models",
-        "import-onnx",
-        str(source),
-        "--name",
-        "toy",
-        "--family",
-        "yolov8",
-        "--labels",
-        str(labels),
-    ]
-    repo = tmp_path / "repo"
-    env = {"FOVEA_DATA_DIR": str(tmp_path / "data"), "FOVEA_MODEL_REPOSITORY": str(tmp_path / "platform")}
-    runner = CliRunner()
-    ok = runner.invoke(main, [*args, "--repository", str(repo), "--mean", "0,0,0"], env=env)
-    assert ok.exit_code == 0, ok.output
-    assert "imported toy" in ok.output and "fovea models load toy" in ok.output
-    assert load_spec(repo / "toy").labels == LABELS
-    default = runner.invoke(main, args, env=env)  # default repository: <data dir>/user-models
-    assert default.exit_code == 0, default.output
-    assert (tmp_path / "data" / "user-models" / "toy" / "fovea.json").is_file()
-    again = runner.invoke(main, args, env=env)
-    assert again.exit_code == 1 and "already exists: pass --force" in again.output
-    bad = runner.invoke(main, [*args, "--name", "toy2", "--mean", "1,2"], env=env)
-    assert bad.exit_code == 1 and "--mean must be 3 comma-separated numbers" in bad.output
-
-
 # --- end-to-end families: told from the outputs, no NMS after ------------------------------------
 
 THREE = ["widget", "gadget", "sprocket"]  # 3 classes: rows of 6 are not 4 + C (C = 2 would be ambiguous)
@@ -496,21 +460,6 @@ def test_families_told_from_shapes_or_refused_with_the_flags(tmp_path: Path) -> 
     with pytest.raises(ValueError, match="yolov8 outputs must be floating point"):
         source = constant_outputs(tmp_path / "int.onnx", {"out": np.zeros((6, 100), np.int64)})
         import_onnx(source, tmp_path / "repo", "int", options())
-
-
-def test_cli_import_onnx_says_which_layout(tmp_path: Path) -> None:
-    labels = tmp_path / "labels.txt"
-    labels.write_text("\n".join(THREE) + "\n")
-    rows = end2end_predictions(BOXES, [0, 2], [0.9, 0.8], normalise_by=(640, 640))
-    source = constant_detector(tmp_path / "e2e.onnx", rows)
-    args = ["models", "import-onnx", str(source), "--name", "e2e", "--labels", str(labels)]
-    args += ["--repository", str(tmp_path / "repo")]
-    env = {"FOVEA_DATA_DIR": str(tmp_path / "data"), "FOVEA_MODEL_REPOSITORY": str(tmp_path / "platform")}
-    refused = CliRunner().invoke(main, args, env=env)
-    assert refused.exit_code == 1 and "--boxes normalised" in refused.output
-    ok = CliRunner().invoke(main, [*args, "--boxes", "normalised"], env=env)
-    assert ok.exit_code == 0, ok.output
-    assert "layout: found end2end" in ok.output and "imported e2e" in ok.output
 
 
 def test_boxes_and_scores_in_pixels_are_not_taken_for_a_detr(tmp_path: Path) -> None:

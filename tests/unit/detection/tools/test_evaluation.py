@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from fovea.detection.tools.evaluation import ClassAP, EvalReport, check_matched, match_labels, normalise_label
@@ -64,23 +62,3 @@ def test_no_class_in_common_is_refused() -> None:
         check_matched({}, ["widget", "gadget"], "nanodet", ["person", "bicycle"])
     with pytest.raises(ValueError, match=r"'c7', \.\.\. \(20 in all\)"):
         check_matched({}, [f"c{i}" for i in range(20)], "m", ["x"])
-
-
-def test_cli_eval_checks_its_arguments_before_connecting(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from fovea.cli.main import main
-
-    annotations = tmp_path / "instances.json"
-    annotations.write_text("{}")
-    runner = CliRunner()
-    no_images = runner.invoke(main, ["detect", "eval", "--coco", str(annotations)])
-    assert no_images.exit_code == 1 and "--coco takes --images DIR" in no_images.output
-    both = runner.invoke(
-        main, ["detect", "eval", str(tmp_path), "--coco", str(annotations), "--images", str(tmp_path)]
-    )
-    assert both.exit_code == 1 and "neither a dataset folder nor --split" in both.output
-    nothing = runner.invoke(main, ["detect", "eval"])
-    assert nothing.exit_code == 1 and "or --coco annotations.json --images DIR" in nothing.output
-    stray = runner.invoke(main, ["detect", "eval", str(tmp_path), "--images", str(tmp_path)])
-    assert stray.exit_code == 1 and "--images goes with --coco" in stray.output

@@ -5,23 +5,27 @@ process, and the ISO/IEC 30107-3 table."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from fovea.cli.main import main
+from fovea.client import AccessResult, PadCheck
 from fovea.faces.access.core.pad import GeometrySettings
 from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.faces.tools.pad_eval import (
     SYNTH_ATTACKS,
     DoorAnswer,
+    door_answer,
     evaluate,
     evaluate_door,
+    evaluate_in_process,
     find_sequences,
     write_synthetic_dir,
+    write_synthetic_set,
 )
 
 
@@ -64,48 +68,28 @@ def test_the_dense_check_runs_in_process(
     dense = report.reports[COMBINED_CHECK]
     assert dense.bona_fide == 2 and dense.apcer == 0.0, report.as_text()
     assert report.thresholds[COMBINED_CHECK] == 1.0 and COMBINED_CHECK in report.as_text()
-    runner = CliRunner()
-    refused = runner.invoke(main, ["faces", "pad-eval", str(labelled), "--dense", "--door", "d"])
-    assert refused.exit_code != 0 and "--dense" in refused.output
 
 
-def test_the_cli_prints_the_table_and_json(labelled: Path, repository: Path) -> None:
-    runner = CliRunner()
-    result = runner.invoke(
-        main, ["faces", "pad-eval", str(labelled), "--model-repository", str(repository), "--json"]
-    )
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+def test_in_process_with_the_services_settings(labelled: Path, repository: Path) -> None:
+    """What `fovea faces pad-eval DIR` runs: the faces service's settings, the models of a repository."""
+    report = evaluate_in_process(labelled, model_repository=repository)
+    out = json.loads(json.dumps(report.as_dict()))
     geometry = out["checks"]["geometry"]
     assert geometry["threshold"] == 0.12 and geometry["apcer"] == 0.0 and geometry["bpcer"] == 0.0
     assert [p["apcer_target"] for p in geometry["operating_points"]] == [0.01, 0.05]
     assert len(out["sequences"]) == 2 + 2 * len(SYNTH_ATTACKS)
-    strict = runner.invoke(
-        main,
-        ["faces", "pad-eval", str(labelled), "--model-repository", str(repository), "--min-parallax", "0.9"],
-    )
-    assert strict.exit_code == 0 and re.search(r"BPCER\s+2\s+100\.00%", strict.output), strict.output
+    strict = evaluate_in_process(labelled, model_repository=repository, min_parallax=0.9).as_text()
+    assert re.search(r"BPCER\s+2\s+100\.00%", strict), strict
 
 
-def test_the_cli_writes_a_set(repository: Path, tmp_path: Path) -> None:
+def test_a_set_is_written_into_an_empty_folder_only(repository: Path, tmp_path: Path) -> None:
+    """What `fovea faces pad-synth OUT` runs (the sample portraits, the repository's face detector)."""
     out = tmp_path / "set"
-    args = [
-        "faces",
-        "pad-synth",
-        str(out),
-        "--per-photo",
-        "1",
-        "--frames",
-        "3",
-        "--model-repository",
-        str(repository),
-    ]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
-    assert "bona_fide: 4 sequences" in result.output and "attack/print_tilt: 4 sequences" in result.output
+    counts = write_synthetic_set(out, per_photo=1, frames=3, model_repository=repository)
+    assert counts == {"bona_fide": 4, **{f"attack/{s}": 4 for s in SYNTH_ATTACKS}}
     assert len(list((out / "bona_fide" / "obama-0").glob("*.jpg"))) == 3
-    again = CliRunner().invoke(main, args)
-    assert again.exit_code == 1 and "not empty" in again.output
+    with pytest.raises(ValueError, match="not empty"):
+        write_synthetic_set(out, per_photo=1, frames=3, model_repository=repository)
 
 
 def test_layouts(labelled: Path, tmp_path: Path) -> None:
@@ -261,3 +245,12 @@ def test_the_mesh_of_a_reduced_phone_photo_is_in_its_full_pixels(
     assert a is not None and b is not None
     width = float(full.faces.boxes[0, 2] - full.faces.boxes[0, 0])
     assert width > 200 and np.abs(a[:, :2] - b[:, :2]).max() < 0.01 * width
+
+
+def test_a_verify_access_answer_as_the_door_rows_read_it() -> None:
+    pad = PadCheck("geometry", "PAD_ATTACK", 0.03, 0.12, ["the nose did not move"])
+    result = AccessResult("DENY", "pad: flat", -1.0, 0.6, "dlib", "r1", "NOT_CHECKED", "a1", pad, "pad")
+    assert door_answer(result) == DoorAnswer("DENY", "pad", "pad: flat", "PAD_ATTACK", 0.03, 0.12, "geometry")
+    unchecked = door_answer(replace(result, pad=None, reason_kind="no_match"))
+    assert (unchecked.pad_verdict, unchecked.pad_check) == ("PAD_NOT_CHECKED", "")
+    assert math.isnan(unchecked.pad_score) and math.isnan(unchecked.pad_threshold)
