@@ -157,15 +157,18 @@ export function drawBoxes(canvas, img, boxes) {
   canvas.height = img.naturalHeight || img.videoHeight || img.height;
   const ctx = canvas.getContext("2d");
   ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-  const scale = Math.max(1, canvas.width / 640);
+  const scale = Math.max(1, Math.max(canvas.width, canvas.height) / 700);  // labels stay readable once shrunk to fit
   ctx.lineWidth = 2.5 * scale;
   ctx.font = `600 ${Math.round(13 * scale)}px system-ui, sans-serif`;
   ctx.textBaseline = "top";
-  for (const box of boxes) {
+  // boxes first, then their labels, the best-scored last (on top where labels overlap)
+  const ordered = [...boxes].sort((a, b) => (a.score ?? 0) - (b.score ?? 0));
+  for (const box of ordered) {
+    ctx.strokeStyle = box.color || colorOf(box.label);
+    ctx.strokeRect(box.x1, box.y1, box.x2 - box.x1, box.y2 - box.y1);
+  }
+  for (const box of ordered) {
     const color = box.color || colorOf(box.label);
-    const w = box.x2 - box.x1, hgt = box.y2 - box.y1;
-    ctx.strokeStyle = color;
-    ctx.strokeRect(box.x1, box.y1, w, hgt);
     if (box.label) {
       const pad = 4 * scale, text = box.label, tw = ctx.measureText(text).width + 2 * pad, th = 18 * scale;
       const y = box.y1 - th >= 0 ? box.y1 - th : box.y1;

@@ -83,7 +83,8 @@ export async function render(main) {
       if (state === "SUCCEEDED") progress.set(1, 1, "done");
       else if (j.epochs) progress.set(j.epoch, j.epochs, `${j.stage} · loss ${Number(j.loss).toFixed(4)} · validation ${percent(j.validationAccuracy)}`);
       else progress.set(0, 0, j.stage || state.toLowerCase());
-      fill(trainState, badge(state, state === "SUCCEEDED" ? "good" : state === "FAILED" ? "bad" : ""), " ", h("span", {class: "small muted"}, j.stage));
+      fill(trainState, badge(state, state === "SUCCEEDED" ? "good" : state === "FAILED" ? "bad" : ""), " ",
+        h("span", {class: "small muted"}, j.stage && j.stage.toLowerCase() !== state.toLowerCase() ? j.stage : ""));
     }
     controller = null;
     if (last.state === "TRAINING_FAILED") throw new Error(`training failed: ${last.error}`);
@@ -154,12 +155,14 @@ export async function render(main) {
     const answer = await call("classify", "ListClassifiers", {});
     classifiers = answer.classifiers || [];
     if (!classifiers.some((c) => c.name === selected)) selected = (classifiers.find((c) => c.trained) || classifiers[0])?.name || "";
-    fill(listBox, table(["Classifier", "Classes", "Kind", "Serving", ""], classifiers.map((c) => {
-      const open = h("button", {type: "button", class: "small", "aria-label": `Versions of ${c.name}`, onclick: () => { selected = c.name; refresh(); }}, "Versions");
+    fill(listBox, table(["Classifier", "Classes", "Kind", "Serving"], classifiers.map((c) => {
+      const title = c.trained
+        ? h("button", {type: "button", class: "link", "aria-label": `Versions of ${c.name}`, onclick: () => { selected = c.name; refresh(); }}, c.name)
+        : h("strong", {}, c.name);
       return h("tr", {class: c.name === selected ? "selected" : ""},
-        h("td", {}, h("strong", {}, c.name), c.isDefault ? " " : "", c.isDefault ? badge("default") : ""),
-        h("td", {}, String(c.labels.length)), h("td", {}, c.trained ? "trained" : "built-in"),
-        h("td", {}, c.trained ? `version ${c.activeVersion}` : `${c.inputSize}×${c.inputSize}`), h("td", {}, c.trained ? open : ""));
+        h("td", {}, title, c.isDefault ? " " : "", c.isDefault ? badge("default") : ""),
+        h("td", {}, c.labels.length > 8 ? String(c.labels.length) : c.labels.join(", ")), h("td", {}, c.trained ? "trained" : "built-in"),
+        h("td", {}, c.trained ? `version ${c.activeVersion} of ${c.versions.length}` : `${c.inputSize}×${c.inputSize} crop`));
     })));
     const current = model.value;
     options(model, classifiers.map((c) => [c.name, c.name]), current || selected);
@@ -192,10 +195,9 @@ export async function render(main) {
 
   main.append(
     pageHead("Classifiers", "Teach Fovea your own classes: a frozen ImageNet network and a new last layer trained on your photos, deployed as the next version without a restart. Roll back to any kept version."),
+    panel("Classifiers", listBox),
+    detailBox,
     h("div", {class: "grid2"},
-      h("div", {},
-        panel("Classifiers", listBox),
-        detailBox),
       panel("Train a classifier",
         field("Name", name, "A new name, or an existing trained classifier for its next version"),
         h("div", {class: "row"},
@@ -204,12 +206,11 @@ export async function render(main) {
         summary,
         field("Epochs", epochs),
         h("div", {class: "actions"}, train),
-        progress.element, trainState, trainErrors.element, trainResult)),
-    panel("Try a classifier",
-      h("div", {class: "grid2"},
-        h("div", {}, h("div", {class: "row"}, field("Classifier", model), field("Version", version)), photo.element,
-          field("Class to explain", explainLabel, "Grad-CAM of this class (built-in classifiers); empty: the most probable"),
-          h("div", {class: "actions"}, classify, explain), tryErrors.element),
+        progress.element, trainState, trainErrors.element, trainResult),
+      panel("Try a classifier",
+        h("div", {class: "row"}, field("Classifier", model), field("Version", version)), photo.element,
+        field("Class to explain", explainLabel, "Grad-CAM of this class (built-in classifiers); empty: the most probable"),
+        h("div", {class: "actions"}, classify, explain), tryErrors.element,
         tryResult)));
   showSet();
   await refresh();

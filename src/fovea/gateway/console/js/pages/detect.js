@@ -2,7 +2,7 @@
 // the boxes drawn on a canvas and listed.
 
 import {call, image} from "../api.js";
-import {badge, busy, checkbox, drawBoxes, errorLine, field, fill, h, imagePicker, loadImage, options, pageHead, panel, percent, table} from "../ui.js";
+import {badge, busy, checkbox, colorOf, drawBoxes, errorLine, field, fill, h, imagePicker, loadImage, options, pageHead, panel, percent, table} from "../ui.js";
 
 export async function render(main) {
   const model = h("select", {});
@@ -15,7 +15,7 @@ export async function render(main) {
   const canvas = h("canvas", {role: "img", "aria-label": "The photo with the detections drawn on it"});
   const stage = h("div", {class: "stage", hidden: true}, canvas);
   const empty = h("p", {class: "empty"}, "Pick a photo or use the camera, then Detect.");
-  const summary = h("div", {class: "actions", "aria-live": "polite"});
+  const summary = h("div", {class: "actions result-meta", "aria-live": "polite"});
   const list = h("div", {});
   const live = checkbox("Detect continuously from the camera");
   let detectors = [];
@@ -57,7 +57,7 @@ export async function render(main) {
       image: image(photo.bytes), model: model.value, minScore: Number(minScore.value), classes: wanted,
     });
     const img = await loadImage(photo.url);
-    const boxes = answer.detections.map((d) => ({...d.box, label: `${d.label} ${percent(d.score, 0)}`}));
+    const boxes = answer.detections.map((d) => ({...d.box, score: d.score, color: colorOf(d.label), label: `${d.label} ${percent(d.score, 0)}`}));
     drawBoxes(canvas, img, boxes);
     if (frame || picker.live) URL.revokeObjectURL(photo.url);
     stage.hidden = false;

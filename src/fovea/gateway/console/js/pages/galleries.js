@@ -38,13 +38,11 @@ export async function render(main) {
     const answer = await call("faces", "ListGalleries", {});
     const galleries = answer.galleries || [];
     if (!galleries.some((g) => g.galleryId === selected)) selected = galleries[0]?.galleryId || "";
-    fill(listBox, table(["Gallery", "People", "Threshold", ""], galleries.map((g) => {
-      const open = h("button", {type: "button", class: "small", "aria-label": `Open gallery ${g.galleryId}`,
-        onclick: () => { selected = g.galleryId; refresh(); }}, "Open");
-      const row = h("tr", {class: g.galleryId === selected ? "selected" : ""},
-        h("td", {}, h("strong", {}, g.galleryId)), h("td", {}, String(g.identityCount)),
-        h("td", {}, Number(g.threshold).toFixed(2)), h("td", {}, open));
-      return row;
+    fill(listBox, table(["Gallery", "People", "Threshold"], galleries.map((g) => {
+      const open = h("button", {type: "button", class: "link", "aria-current": g.galleryId === selected ? "true" : null,
+        onclick: () => { selected = g.galleryId; refresh(); }}, g.galleryId);
+      return h("tr", {class: g.galleryId === selected ? "selected" : ""},
+        h("td", {}, open), h("td", {}, String(g.identityCount)), h("td", {}, Number(g.threshold).toFixed(2)));
     }), {empty: "No gallery yet: create one."}));
     await showGallery(galleries.find((g) => g.galleryId === selected));
   }

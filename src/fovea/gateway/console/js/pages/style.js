@@ -6,6 +6,7 @@ import {call, image, pngUrl, stream} from "../api.js";
 import {badge, busy, checkbox, errorLine, field, fill, h, imagePicker, pageHead, panel, progressBar} from "../ui.js";
 
 const FINAL = ["SUCCEEDED", "FAILED", "CANCELLED"];
+const rendered = new Map();  // style name -> a small render of the last photo previewed (kept across visits)
 
 export async function render(main) {
   let chosen = "";
@@ -126,7 +127,8 @@ export async function render(main) {
         for await (const j of stream("style", "WatchJob", {jobId: job.jobId}, {timeoutMs: 120000})) last = j;
         if (last.state === "SUCCEEDED") {
           const done = last.resultPng ? last : await call("style", "GetJob", {jobId: job.jobId});
-          fill(swatch, h("img", {src: pngUrl(done.resultPng), alt: ""}));
+          rendered.set(name, pngUrl(done.resultPng));
+          fill(swatch, h("img", {src: rendered.get(name), alt: ""}));
         } else fill(swatch, last.state.toLowerCase());
       }
     }
@@ -137,7 +139,7 @@ export async function render(main) {
   for (const s of answer.styles || []) {
     const card = h("button", {type: "button", class: "style-card", "aria-pressed": "false", dataset: {style: s.name},
       onclick: () => select(s.name)},
-    h("div", {class: "swatch", "aria-hidden": "true"}, `#${s.index}`),
+    h("div", {class: "swatch", "aria-hidden": "true"}, rendered.has(s.name) ? h("img", {src: rendered.get(s.name), alt: ""}) : `#${s.index}`),
     h("b", {}, s.name), h("span", {class: "desc"}, s.description));
     cards.set(s.name, card);
     sheet.append(card);
