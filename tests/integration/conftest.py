@@ -72,6 +72,8 @@ CLOSED_DOOR = "night-door"
 STAFF_DOOR = "staff-door"
 """A door bound to the gallery ``STAFF_GALLERY``."""
 STAFF_GALLERY = "staff-only"
+SNAPSHOT_DOOR = "snap-door"
+"""A door whose policy publishes a snapshot of every burst to MQTT (when the stack has a broker)."""
 CHALLENGE_TTL_S = 8.0
 """The test stack's challenge lifetime (FOVEA_FACES_CHALLENGE_TTL_S), short so expiry can be tested."""
 
@@ -101,6 +103,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         CHALLENGE_DOOR: {"challenge": "require", "challenge_kinds": ["turn_left", "turn_right"]},
         CLOSED_DOOR: {"hours": {"tz": "Europe/Berlin", "open": []}},
         STAFF_DOOR: {"gallery": STAFF_GALLERY, "min_matching_frames": 1},
+        SNAPSHOT_DOOR: {"snapshot": "always"},
     }
     policies.write_text(json.dumps({"doors": doors}))
     os.environ["FOVEA_FACES_DOOR_POLICIES_FILE"] = str(policies)

@@ -120,7 +120,7 @@ def test_the_page_names_fovea_and_chromium_renders_it(stack: Stack, tmp_path: Pa
     )
     with Image.open(png) as img:
         assert img.size == (1280, 800)
-        assert len(set(img.convert("L").getdata())) > 8  # not a blank page
+        assert len(img.convert("L").getcolors(256) or []) > 8  # not a blank page
     dom = subprocess.run(
         [*common, "--dump-dom", base_url(stack) + "/"], timeout=60, check=True, capture_output=True, text=True
     ).stdout

@@ -5,16 +5,18 @@ availability topic online. The stack publishes under a prefix of its own run (``
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 import urllib.request
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from fovea.convert.samples import sample
 
-from .conftest import PAD_DOOR, Stack
+from .conftest import PAD_DOOR, SNAPSHOT_DOOR, Stack
 from .faces_photos import new_id
 from .mqtt_broker import Subscriber
 
@@ -87,3 +89,24 @@ def test_a_door_decision_arrives_within_seconds_of_verify_access(stack: Stack, p
         sub.wait(f"homeassistant/sensor/{node}_{door}_decision/config")
         print(f"VerifyAccess -> MQTT decision in {elapsed:.2f}s (the call included)")
     call(stack, "DeleteGallery", {"galleryId": gallery})
+
+
+def test_a_door_with_snapshots_publishes_a_jpeg_of_the_burst(stack: Stack, prefix: str) -> None:
+    frame = base64.b64encode(sample("biden").read_bytes()).decode()
+    with Subscriber(f"{prefix}/doors/{SNAPSHOT_DOOR}/#") as sub:
+        answer = call(
+            stack,
+            "VerifyAccess",
+            {
+                "doorId": SNAPSHOT_DOOR,
+                "galleryId": new_id("none"),
+                "claimedIdentityId": "x",
+                "frames": [{"data": frame}],
+            },
+        )
+        assert answer["decision"] == "DENY"  # no such gallery: a DENY is a decision like any other
+        (shot,) = sub.wait(f"{prefix}/doors/{SNAPSHOT_DOOR}/snapshot", timeout_s=5)
+        with Image.open(io.BytesIO(shot[1])) as img:
+            assert img.format == "JPEG" and max(img.size) <= 640
+        decision = json.loads(sub.wait(f"{prefix}/doors/{SNAPSHOT_DOOR}/decision")[0][1])
+        assert decision["audit_id"] == answer["auditId"] and "snapshot" not in decision
