@@ -19,6 +19,8 @@ from fovea.stack.config import StackSettings
 from fovea.stack.control import StackError, down, log_tail, up
 from fovea.stack.supervisor import Supervisor
 
+from .mqtt_broker import BROKER, broker_answers, clear_retained, run_prefix
+
 T = TypeVar("T")
 PORT_FIELDS = [name for name in StackSettings.model_fields if name.endswith("_port")]
 
@@ -42,6 +44,7 @@ class Stack:
     detect_key: str
     webhook_port: int = 0  # where the "receiver" webhook endpoint posts (tests serve on it)
     silent_port: int = 0  # where the "silent" endpoint posts (enrolled events, 2 attempts)
+    mqtt_prefix: str = ""  # the faces service's MQTT topic prefix; '' = no broker answered, no MQTT
 
     @property
     def gateway(self) -> str:
@@ -69,6 +72,8 @@ CLOSED_DOOR = "night-door"
 STAFF_DOOR = "staff-door"
 """A door bound to the gallery ``STAFF_GALLERY``."""
 STAFF_GALLERY = "staff-only"
+SNAPSHOT_DOOR = "snap-door"
+"""A door whose policy publishes a snapshot of every burst to MQTT (when the stack has a broker)."""
 CHALLENGE_TTL_S = 8.0
 """The test stack's challenge lifetime (FOVEA_FACES_CHALLENGE_TTL_S), short so expiry can be tested."""
 
@@ -78,7 +83,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("stack")
     ports = dict(zip(PORT_FIELDS, free_ports(len(PORT_FIELDS)), strict=True))
     # Our own supervised Redis (append-only, in the data dir), so tests can stop and restart it.
-    settings = StackSettings(data_dir=data, redis_url="", **ports)
+    # The machine's Mosquitto when it answers, under a topic prefix of this run (still under fovea/#).
+    mqtt_prefix = run_prefix() if broker_answers() else ""
+    settings = StackSettings(data_dir=data, redis_url="", mqtt_url=BROKER if mqtt_prefix else "", **ports)
+    if mqtt_prefix:
+        os.environ["FOVEA_FACES_MQTT_TOPIC_PREFIX"] = mqtt_prefix
     # Short style-job limits. A job whose worker is killed is requeued by its stopped heartbeat (default
     # 15 s), not by the broker's visibility timeout, which stays at its default (600 s).
     os.environ.update(
@@ -94,6 +103,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         CHALLENGE_DOOR: {"challenge": "require", "challenge_kinds": ["turn_left", "turn_right"]},
         CLOSED_DOOR: {"hours": {"tz": "Europe/Berlin", "open": []}},
         STAFF_DOOR: {"gallery": STAFF_GALLERY, "min_matching_frames": 1},
+        SNAPSHOT_DOOR: {"snapshot": "always"},
     }
     policies.write_text(json.dumps({"doors": doors}))
     os.environ["FOVEA_FACES_DOOR_POLICIES_FILE"] = str(policies)
@@ -131,9 +141,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     except StackError as exc:
         down(settings)
         pytest.fail(f"the stack did not start: {exc}")
-    yield Stack(settings, admin, detect_only, webhook_port, silent_port)
+    yield Stack(settings, admin, detect_only, webhook_port, silent_port, mqtt_prefix)
     if not down(settings):
         print(log_tail(settings, "supervisord"))
+    if mqtt_prefix:
+        clear_retained(mqtt_prefix)
 
 
 def eventually(fn: Callable[[], T], timeout_s: float = 30.0, interval_s: float = 0.25) -> T:

@@ -17,8 +17,9 @@ from fovea.faces.access.challenge_store import ChallengeLedger, DoorChallenges, 
 from fovea.faces.access.core.access import LIVENESS_CHECKS, DoorPolicies, DoorPolicy, LivenessCheck
 from fovea.faces.access.door import DoorAccess
 from fovea.faces.config import FacesSettings
+from fovea.faces.events.mqtt import MqttPublisher, load_broker
 from fovea.faces.events.stream import EventLog
-from fovea.faces.events.webhooks import WebhookDelivery, load_webhooks
+from fovea.faces.events.webhooks import WebhookDelivery, consumer_name, load_webhooks
 from fovea.faces.recognition.compare import Comparer
 from fovea.faces.recognition.pipeline import FacePipeline, FacesTriton
 from fovea.faces.recognition.store import FaceStore
@@ -69,6 +70,7 @@ async def run(settings: FacesSettings) -> None:
     policies = load_policies(settings)  # fails fast
     secret = challenge_secret(settings)  # so does this
     endpoints = load_webhooks(settings)  # so does this
+    broker = load_broker(settings)  # and this
     # Alignment is small per face; one torch thread per worker thread keeps concurrent requests from
     # oversubscribing the cores that Triton's model instances need.
     torch.set_num_threads(1)
@@ -88,9 +90,15 @@ async def run(settings: FacesSettings) -> None:
     pipeline = FacePipeline(settings, triton)
     comparer = Comparer(pipeline, sync)
     events = EventLog(
-        settings.redis_url, maxlen=settings.events_maxlen, max_watchers=settings.max_event_watchers
+        settings.redis_url,
+        maxlen=settings.events_maxlen,
+        max_watchers=settings.max_event_watchers,
+        snapshots=broker is not None,
+        snapshot_ttl_s=settings.snapshot_ttl_s,
+        snapshot_max_side=settings.snapshot_max_side,
     )
     webhooks = WebhookDelivery(settings, endpoints, events.redis)
+    mqtt = MqttPublisher(settings, broker, events.redis, policies, consumer_name(settings))
     challenges = DoorChallenges(settings, secret, ChallengeLedger(store.redis))
     door = DoorAccess(
         settings,
@@ -122,6 +130,7 @@ async def run(settings: FacesSettings) -> None:
         asyncio.create_task(door.flush_backlog()),
         asyncio.create_task(purge_once(store)),
         asyncio.create_task(webhooks.run()),
+        asyncio.create_task(mqtt.run()),
     ]
 
     async def ready() -> bool:

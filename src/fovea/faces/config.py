@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from fovea.common.settings import FoveaSettings
 from fovea.faces.access.core.access import LIVENESS_CHECKS
+from fovea.faces.events.core.mqtt import check_prefix, parse_broker
 
 
 class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
-    model_config = SettingsConfigDict(env_prefix="FOVEA_FACES_", extra="forbid")
+    # hide_input_in_errors: a bad REDIS_URL or MQTT_URL must not print its password in the error
+    model_config = SettingsConfigDict(env_prefix="FOVEA_FACES_", extra="forbid", hide_input_in_errors=True)
 
     host: str = Field("127.0.0.1", description="Address the gRPC server binds to")
     port: int = Field(50062, ge=0, le=65535, description="gRPC port (0 = any free port)")
@@ -210,3 +212,62 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
     webhook_dead_letters_max: int = Field(
         10_000, ge=10, le=1_000_000, description="Dead letters kept (the oldest are dropped beyond)"
     )
+
+    # MQTT (fovea.faces.events.mqtt): the events published to a broker, with Home Assistant discovery
+    mqtt_url: str = Field(
+        "",
+        max_length=1024,
+        description="Broker to publish events to: mqtt://[user[:password]@]host[:1883] or mqtts://host[:8883] "
+        "(TLS); '' = no MQTT",
+    )
+    mqtt_password_file: Path | None = Field(
+        None, description="File holding the broker password (instead of one in MQTT_URL, which env shows)"
+    )
+    mqtt_ca_file: Path | None = Field(
+        None, description="CA certificates (PEM) that sign an mqtts:// broker's; unset = the system's"
+    )
+    mqtt_topic_prefix: str = Field(
+        "fovea",
+        max_length=128,
+        description="First level(s) of every topic: <prefix>/doors/<door>/decision ...",
+    )
+    mqtt_discovery_prefix: str = Field(
+        "homeassistant",
+        max_length=128,
+        description="Home Assistant MQTT discovery prefix ('' = no discovery messages)",
+    )
+    mqtt_keepalive_s: int = Field(
+        30, ge=5, le=3600, description="MQTT keepalive: the broker's last will fires after 1.5x"
+    )
+    mqtt_lease_s: float = Field(
+        10.0,
+        ge=1,
+        le=600,
+        description="One replica publishes at a time (in order); another takes over this long after it is gone",
+    )
+    mqtt_availability_interval_s: float = Field(
+        60.0, ge=1, le=3600, description="How often the publishing replica says 'online' again (retained)"
+    )
+    snapshot_ttl_s: float = Field(
+        300.0, ge=5, le=86_400, description="How long a door snapshot waits in Redis for the MQTT publisher"
+    )
+    snapshot_max_side: int = Field(
+        640, ge=64, le=4096, description="Longer side of a door snapshot (JPEG), in pixels"
+    )
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker(cls, url: str) -> str:
+        if url:
+            parse_broker(url)  # ValueError saying what is wrong, never the password
+        return url
+
+    @field_validator("mqtt_topic_prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        return check_prefix(prefix)
+
+    @field_validator("mqtt_discovery_prefix")
+    @classmethod
+    def _discovery(cls, prefix: str) -> str:
+        return check_prefix(prefix, "discovery prefix") if prefix else prefix

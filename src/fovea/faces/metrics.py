@@ -49,3 +49,11 @@ WEBHOOK_DURATION = Histogram(
     "One webhook POST, until its answer's status",
     buckets=LATENCY_BUCKETS,
 )
+MQTT_EVENTS = Counter(
+    "fovea_faces_mqtt_events_total",
+    "Events published to the MQTT broker (their messages acknowledged), by kind",
+    ["kind"],
+)
+MQTT_CONNECTED = Gauge(
+    "fovea_faces_mqtt_connected", "1 while this replica holds the MQTT lease and is connected to the broker"
+)

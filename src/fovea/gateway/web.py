@@ -1,5 +1,5 @@
 """The gateway's HTTP port: every public RPC as Connect over HTTP/1.1 (JSON or binary), ``/openapi.json``,
-``/docs`` and ``/healthz``.
+``/docs``, ``/healthz`` and the web console (``/``, ``/console/...``: ``console_site``).
 
 Each call is turned into protobuf bytes and made on the gateway's own gRPC handlers, served a second time on
 a private Unix socket (a 0700 folder of its own): the interceptor, the key and scope checks, the limits, the
@@ -54,6 +54,7 @@ from fovea.gateway.connect import (
     stream_codec,
     unary_codec,
 )
+from fovea.gateway.console_site import console_routes
 from fovea.gateway.docs_page import DOCS_HTML
 from fovea.gateway.routes import Route, Shape
 
@@ -276,7 +277,8 @@ def ssl_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSL
 def create_app(
     channel: grpc.aio.Channel, routes: Mapping[str, Route], openapi: Mapping[str, Any], max_message_bytes: int
 ) -> web.Application:
-    """The aiohttp application: ``/healthz``, ``/openapi.json``, ``/docs`` and every route (POST)."""
+    """The aiohttp application: ``/healthz``, ``/openapi.json``, ``/docs``, the console (``/``, ``/console/``)
+    and every route (POST)."""
     max_body = max_message_bytes * 4 // 3 + BODY_SLACK_BYTES
     connect = ConnectHandler(channel, routes, max_body)
     health = health_pb2_grpc.HealthStub(channel)
@@ -298,14 +300,11 @@ def create_app(
     async def docs(_request: web.Request) -> web.Response:
         return web.Response(text=DOCS_HTML, content_type="text/html")
 
-    async def root(_request: web.Request) -> web.Response:
-        raise web.HTTPFound("/docs")
-
     app = web.Application(client_max_size=max_body)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/docs", docs)
-    app.router.add_get("/", root)
+    app.router.add_routes(console_routes())
     app.router.add_route("*", "/{tail:.*}", connect.handle)
     return app
 

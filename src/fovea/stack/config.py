@@ -32,6 +32,10 @@ class StackSettings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis to use when it answers; empty = always start our own"
     )
+    mqtt_url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description="MQTT broker the faces service publishes its events to when it answers at start; empty = off",
+    )
     redis_port: int = Field(6390, ge=1, le=65535, description="Port of the Redis the stack starts otherwise")
     gateway_port: int = Field(50051, ge=1, le=65535)
     gateway_http_port: int = Field(8080, ge=0, le=65535, description="The gateway's HTTP/JSON port (0 = off)")

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from fovea.gateway.auth import add_key
 from fovea.stack.config import StackSettings
 from fovea.stack.health import Probe, probes
+from fovea.stack.mqtt_setup import plan_mqtt
 from fovea.stack.redis_setup import plan_redis, redis_answers
 from fovea.stack.supervisor import Supervisor, programs, render_config, write_private
 
@@ -73,8 +74,10 @@ def up(settings: StackSettings, wait: bool = True) -> list[ProcessStatus]:
     ensure_secret(settings.challenge_secret_file)  # the faces service signs door challenges with it
     plan = plan_redis(settings.redis_url, settings.redis_port, ensure_secret(settings.redis_password_file))
     ensure_api_key(settings)
-    progs = programs(settings, plan)
-    write_private(data / "stack.json", json.dumps({"redis_url": plan.url, "started": time.time()}) + "\n")
+    mqtt_url = plan_mqtt(settings.mqtt_url)  # the faces service publishes its events there when it answers
+    progs = programs(settings, plan, mqtt_url)
+    record = {"redis_url": plan.url, "mqtt_url": mqtt_url, "started": time.time()}
+    write_private(data / "stack.json", json.dumps(record) + "\n")
     sup.start(render_config(settings, progs))
     if wait:
         wait_healthy(settings, sup)

@@ -39,8 +39,9 @@ class Program:
     exitcodes: str = "0"
 
 
-def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
-    """Every process of the local stack with its command line and environment."""
+def programs(settings: StackSettings, redis: RedisPlan, mqtt_url: str = "") -> list[Program]:
+    """Every process of the local stack with its command line and environment; ``mqtt_url``: the broker the
+    faces service publishes its events to ('' = none, see ``mqtt_setup``)."""
     py = [sys.executable, "-m", "fovea"]
     host = settings.host
     triton = settings.triton_grpc_url
@@ -129,6 +130,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
                 "FOVEA_FACES_METRICS_PORT": str(settings.faces_metrics_port),
                 "FOVEA_FACES_TRITON_URL": triton,
                 "FOVEA_FACES_REDIS_URL": redis.url,
+                **({"FOVEA_FACES_MQTT_URL": mqtt_url} if mqtt_url else {}),
             },
             priority=30,
         ),

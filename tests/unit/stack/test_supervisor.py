@@ -77,3 +77,11 @@ def test_status_hides_the_redis_password() -> None:
     assert redacted("redis://:s3cret@127.0.0.1:6390/0") == "redis://:***@127.0.0.1:6390/0"
     assert redacted("redis://fovea:s3cret@redis:6379/0") == "redis://fovea:***@redis:6379/0"
     assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_the_faces_service_gets_the_mqtt_broker_only_when_one_answered(settings: StackSettings) -> None:
+    plan = RedisPlan("redis://127.0.0.1:6379/0", start_own=False)
+    with_broker = {p.name: p for p in programs(settings, plan, "mqtt://127.0.0.1:1883")}
+    assert with_broker["faces"].env["FOVEA_FACES_MQTT_URL"] == "mqtt://127.0.0.1:1883"
+    without = {p.name: p for p in programs(settings, plan)}
+    assert "FOVEA_FACES_MQTT_URL" not in without["faces"].env

@@ -289,7 +289,7 @@ class DoorAccess:
         try:
             fields = self._fields(request, outcome)
             audit_id = await self.store.append_audit(audit_door(request), fields)
-            self._written(fields, audit_id)
+            self._written(fields, audit_id, self._snapshot(request, outcome))
             return replace(outcome, audit_id=audit_id)
         except FoveaError as exc:
             why = _public(exc)
@@ -316,10 +316,18 @@ class DoorAccess:
         self.backlog.append((door_id, fields))
         AUDIT_BACKLOG.set(len(self.backlog))
 
-    def _written(self, fields: dict[str, str], audit_id: str) -> None:
-        """An audit record is in Redis: tell its events (in the background; the decision never waits)."""
+    def _snapshot(self, request: AccessRequest, outcome: AccessOutcome) -> bytes | None:
+        """The burst's middle frame, where the door's policy asks for a snapshot of this decision."""
+        door = audit_door(request)
+        if not request.frames or not self.policies.wants_snapshot(door, outcome.result.decision):
+            return None
+        return request.frames[len(request.frames) // 2]
+
+    def _written(self, fields: dict[str, str], audit_id: str, frame: bytes | None = None) -> None:
+        """An audit record is in Redis: tell its events (in the background; the decision never waits), with
+        the burst's ``frame`` where the door's policy asks for a snapshot."""
         if self.events is not None:
-            self.events.audited(fields, audit_id)
+            self.events.audited(fields, audit_id, frame)
 
     async def flush_backlog(self, interval_s: float = 1.0) -> None:
         """Write the records kept while Redis was down, oldest first (runs until cancelled)."""

@@ -8,6 +8,11 @@ connection however many requests emit at once). A write that fails (Redis down) 
 events, logged and counted (``fovea_faces_events_dropped_total``). A door decision is only told once its audit record is written
 (``door.py``): while Redis is down the door already answers DENY, and records kept in memory are told when
 they are written.
+
+A door whose policy asks for snapshots (``snapshot``) hands one frame of the burst along with the record's
+events: the writer stores it as a JPEG under ``snapshot_key(audit id)`` for ``snapshot_ttl_s``, in the same
+pipeline and before the events, so the MQTT publisher (``mqtt.py``) finds it when it reads the decision. The
+event itself never carries it; without MQTT (``snapshots`` off) the frame is not kept at all.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -27,6 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from fovea.common import redis_client
 from fovea.common.errors import FoveaError, ResourceExhausted, UpstreamUnavailable
 from fovea.faces.events.core.events import Event, EventFilter, door_events, id_key
+from fovea.faces.events.core.mqtt import snapshot_jpeg
 from fovea.faces.metrics import EVENTS_DROPPED, EVENTS_PUBLISHED
 from fovea.faces.recognition.store import PREFIX
 from fovea.faces.v1 import faces_pb2
@@ -39,6 +46,19 @@ LIVE_READ_RETRIES = 4
 """A watch reads again this many times in a row (0.2 .. 1.6 s apart) when Redis drops the connection."""
 T = TypeVar("T")
 DECISIONS = {"GRANT": faces_pb2.GRANT, "DENY": faces_pb2.DENY}
+
+
+def snapshot_key(audit_id: str) -> str:
+    """Where a door decision's snapshot (JPEG) waits for the MQTT publisher."""
+    return f"{PREFIX}:snapshots:{audit_id}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A frame to keep beside the events queued after it (see the module docstring)."""
+
+    audit_id: str
+    frame: bytes  # as the door received it (JPEG, PNG, WebP)
 
 
 class EventTooOld(FoveaError):
@@ -80,16 +100,23 @@ class EventLog:
         max_watchers: int = 64,
         max_pending: int = 1000,
         block_ms: int = 1000,
+        snapshots: bool = False,
+        snapshot_ttl_s: float = 300.0,
+        snapshot_max_side: int = 640,
     ) -> None:
         """``max_pending``: events queued for the writer (more are dropped and counted); ``block_ms``: how
-        long one read of a live watch waits for news (under the client's socket timeout)."""
+        long one read of a live watch waits for news (under the client's socket timeout); ``snapshots``:
+        keep the frames doors hand over (only the MQTT publisher reads them) for ``snapshot_ttl_s``."""
         self.redis = redis_client.connect(url, socket_timeout=5)
         self.maxlen = maxlen
         self.max_watchers = max_watchers
         self.max_pending = max_pending
         self.block_ms = block_ms
         self.watchers = 0
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.snapshots = snapshots
+        self.snapshot_ttl_s = snapshot_ttl_s
+        self.snapshot_max_side = snapshot_max_side
+        self._queue: asyncio.Queue[Event | Snapshot] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
@@ -102,27 +129,44 @@ class EventLog:
         await self.redis.aclose()
 
     # ------------------------------------------------------------------------------------------ writing
-    async def append(self, events: Sequence[Event]) -> list[str]:
-        """Append ``events`` in order; their stream ids. ``UpstreamUnavailable`` when Redis fails."""
+    async def append(self, events: Sequence[Event], snapshots: Sequence[Snapshot] = ()) -> list[str]:
+        """Append ``events`` in order, after storing ``snapshots`` (frames that do not decode are left out);
+        the events' stream ids. ``UpstreamUnavailable`` when Redis fails."""
+        jpegs = []
+        for snap in snapshots:
+            try:
+                jpegs.append(
+                    (
+                        snap.audit_id,
+                        await asyncio.to_thread(snapshot_jpeg, snap.frame, self.snapshot_max_side),
+                    )
+                )
+            except ValueError as exc:
+                log.info("no snapshot of audit record %s: %s", snap.audit_id, exc)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
+                for audit_id, jpeg in jpegs:
+                    pipe.set(snapshot_key(audit_id), jpeg, px=int(self.snapshot_ttl_s * 1000))
                 for event in events:
                     pipe.xadd(EVENTS, event.fields(), maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
-                ids = await pipe.execute()
+                ids = (await pipe.execute())[len(jpegs) :]
         except RedisError as exc:
             raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
         for event in events:
             EVENTS_PUBLISHED.labels(event.kind).inc()
         return [_text(i) for i in ids]
 
-    def emit(self, events: Sequence[Event]) -> None:
-        """Append ``events`` in the background: returns at once, never raises (call it in the loop)."""
+    def emit(self, events: Sequence[Event], snapshot: Snapshot | None = None) -> None:
+        """Append ``events`` in the background (after storing ``snapshot``, when snapshots are kept):
+        returns at once, never raises (call it in the loop)."""
         if not events:
             return
         if self._queue.qsize() + len(events) > self.max_pending:
             EVENTS_DROPPED.inc(len(events))
             log.warning("%d event(s) dropped: %d already wait for Redis", len(events), self._queue.qsize())
             return
+        if snapshot is not None and self.snapshots:
+            self._queue.put_nowait(snapshot)
         for event in events:
             self._queue.put_nowait(event)
         if self._writer is None or self._writer.done():
@@ -137,18 +181,23 @@ class EventLog:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < READ_COUNT:
                 batch.append(self._queue.get_nowait())
+            events = [e for e in batch if isinstance(e, Event)]
             try:
-                await self.append(batch)
+                await self.append(events, [s for s in batch if isinstance(s, Snapshot)])
             except FoveaError as exc:
-                EVENTS_DROPPED.inc(len(batch))
-                log.warning("%d event(s) not written (%s): %s", len(batch), exc, [e.kind for e in batch[:5]])
+                EVENTS_DROPPED.inc(len(events))
+                log.warning(
+                    "%d event(s) not written (%s): %s", len(events), exc, [e.kind for e in events[:5]]
+                )
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
-    def audited(self, fields: Mapping[str, str], audit_id: str) -> None:
-        """Tell the events of a door audit record once it is written (see ``core.events.door_events``)."""
-        self.emit(door_events(fields, audit_id))
+    def audited(self, fields: Mapping[str, str], audit_id: str, frame: bytes | None = None) -> None:
+        """Tell the events of a door audit record once it is written (see ``core.events.door_events``);
+        ``frame``: the burst's snapshot, where the door's policy asks for one."""
+        snapshot = None if frame is None else Snapshot(audit_id, frame)
+        self.emit(door_events(fields, audit_id), snapshot)
 
     # ------------------------------------------------------------------------------------------ reading
     async def _start(self, after: str) -> str:
@@ -235,4 +284,4 @@ async def _read_again(read: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-__all__ = ["EVENTS", "EventLog", "EventTooOld", "event_proto"]
+__all__ = ["EVENTS", "EventLog", "EventTooOld", "Snapshot", "event_proto", "snapshot_key"]

@@ -237,6 +237,20 @@ def test_the_policy_file_grows_gallery_challenge_hours_and_matching_frames() -> 
     )
 
 
+def test_snapshot_policy_says_which_decisions_get_a_snapshot() -> None:
+    policies = DoorPolicies.from_dict(
+        {"default": {"snapshot": "deny"}, "doors": {"lobby": {"snapshot": "always"}, "quiet": {}}}
+    )
+    assert policies.wants_snapshot("other", Decision.DENY) and not policies.wants_snapshot(
+        "other", Decision.GRANT
+    )
+    assert policies.wants_snapshot("lobby", Decision.GRANT) and policies.wants_snapshot(
+        "lobby", Decision.DENY
+    )
+    assert not policies.wants_snapshot("quiet", Decision.DENY)  # a door's own policy starts from the defaults
+    assert DoorPolicy().snapshot == "off"
+
+
 @pytest.mark.parametrize(
     ("door", "message"),
     [
@@ -255,6 +269,7 @@ def test_the_policy_file_grows_gallery_challenge_hours_and_matching_frames() -> 
         ({"passive": "require"}, "passive_check other than 'none'"),
         ({"passive_check": "antispoof2"}, "unknown passive check"),
         ({"hour": {}}, "unknown keys \\['hour'\\]"),
+        ({"snapshot": "yes"}, "unknown snapshot policy 'yes'; known: off, deny, always"),
     ],
 )
 def test_bad_door_fields_are_refused_with_the_door_named(door: dict, message: str) -> None:

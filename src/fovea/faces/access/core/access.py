@@ -64,6 +64,9 @@ PAD_POLICIES = ("off", "record", "require")
 # Which geometry the PAD stage runs: the 5-point check (fovea.faces.access.core.pad), or that and the dense check on
 # the face mesh together (fovea.faces.access.core.pad_dense.combine; needs the face_mesh model).
 PAD_CHECKS = ("geometry", "dense")
+# A snapshot of the burst (its middle frame, as a JPEG) published to the door's MQTT snapshot topic
+# (fovea.faces.events.mqtt): never, for each DENY, for every decision. Nothing else ever carries an image.
+SNAPSHOT_POLICIES = ("off", "deny", "always")
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,13 @@ class DoorPolicy:
     # and which check (a key of PASSIVE_CHECKS).
     passive: str = "off"
     passive_check: str = "none"
+    snapshot: str = "off"  # one of SNAPSHOT_POLICIES
 
     def __post_init__(self) -> None:
+        if self.snapshot not in SNAPSHOT_POLICIES:
+            raise ValueError(
+                f"unknown snapshot policy {self.snapshot!r}; known: {', '.join(SNAPSHOT_POLICIES)}"
+            )
         if self.pad not in PAD_POLICIES:
             raise ValueError(f"unknown pad policy {self.pad!r}; known: {', '.join(PAD_POLICIES)}")
         if self.pad_check not in PAD_CHECKS:
@@ -138,6 +146,11 @@ class DoorPolicies:
 
     def for_door(self, door_id: str) -> DoorPolicy:
         return self.doors.get(door_id, self.default)
+
+    def wants_snapshot(self, door_id: str, decision: Decision) -> bool:
+        """Whether the door's policy asks for a snapshot of a burst so decided."""
+        wanted = self.for_door(door_id).snapshot
+        return wanted == "always" or (wanted == "deny" and decision is Decision.DENY)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], default: DoorPolicy | None = None) -> DoorPolicies:
@@ -364,6 +377,7 @@ __all__ = [
     "PAD_CHECKS",
     "PAD_POLICIES",
     "REASON_KINDS",
+    "SNAPSHOT_POLICIES",
     "AccessResult",
     "Decision",
     "Denied",
