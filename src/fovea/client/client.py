@@ -614,14 +614,21 @@ class FoveaClient:
         validation_fraction: float = 0.0,
         augment_copies: int = 0,
         seed: int = 0,
+        groups: Sequence[str] | None = None,
+        recipe: str = "",
     ) -> TrainingJob:
         """Queue a training job on ``(label, encoded image)`` pairs (0 = the service's defaults); returns at
-        once with the QUEUED job."""
+        once with the QUEUED job. ``groups``: each image's group (kept on one side of the validation split);
+        ``recipe``: "" or "pad" (a passive presentation-attack check, ``fovea.contracts.pad_classifier``)."""
+        if groups is not None and len(groups) != len(images):
+            raise ValueError(f"{len(groups)} groups for {len(images)} images")
         request = classify_pb2.TrainClassifierRequest(
             name=name,
             images=[
-                classify_pb2.LabelledImage(label=label, image=common_pb2.Image(data=data))
-                for label, data in images
+                classify_pb2.LabelledImage(
+                    label=label, image=common_pb2.Image(data=data), group=groups[i] if groups else ""
+                )
+                for i, (label, data) in enumerate(images)
             ],
             options=classify_pb2.TrainingOptions(
                 epochs=epochs,
@@ -629,6 +636,7 @@ class FoveaClient:
                 validation_fraction=validation_fraction,
                 augment_copies=augment_copies,
                 seed=seed,
+                recipe=recipe,
             ),
         )
         return _training_job(self.call(self.classifier.TrainClassifier, request))
@@ -960,6 +968,19 @@ def _training_job(job: classify_pb2.TrainingJob) -> TrainingJob:
             "features_cached": r.features_cached,
             "features_computed": r.features_computed,
         }
+        if r.HasField("pad"):
+            p = r.pad
+            result["pad"] = {
+                "train_bona_fide_bursts": p.train_bona_fide_bursts,
+                "train_attack_bursts": p.train_attack_bursts,
+                "validation_bona_fide_bursts": p.validation_bona_fide_bursts,
+                "validation_attack_bursts": p.validation_attack_bursts,
+                "logit_shift": round(p.logit_shift, 4),
+                "bpcer": round(p.bpcer, 4),
+                "apcer": round(p.apcer, 4),
+                "crop_bpcer": round(p.crop_bpcer, 4),
+                "crop_apcer": round(p.crop_apcer, 4),
+            }
     return TrainingJob(
         job_id=job.job_id,
         name=job.name,
