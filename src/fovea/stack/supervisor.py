@@ -128,6 +128,7 @@ def programs(settings: StackSettings, redis: RedisPlan) -> list[Program]:
                 "FOVEA_FACES_CHALLENGE_SECRET_FILE": str(settings.challenge_secret_file),
                 "FOVEA_FACES_METRICS_PORT": str(settings.faces_metrics_port),
                 "FOVEA_FACES_TRITON_URL": triton,
+                "FOVEA_FACES_TRAINED_REPOSITORY": str(settings.user_models),
                 "FOVEA_FACES_REDIS_URL": redis.url,
             },
             priority=30,

@@ -19,7 +19,13 @@ from fovea.contracts.face_detector import DetectedFaces
 from fovea.faces.access.core.challenge import CHALLENGE_POLICIES, DEFAULT_KINDS, ChallengeResult, check_kinds
 from fovea.faces.access.core.hours import OpeningHours
 from fovea.faces.access.core.pad import PadResult, PadVerdict
-from fovea.faces.access.core.passive import PASSIVE_CHECKS, PASSIVE_POLICIES, check_available
+from fovea.faces.access.core.passive import (
+    PASSIVE_CHECKS,
+    PASSIVE_POLICIES,
+    PassiveResult,
+    check_available,
+    trained_name,
+)
 from fovea.faces.recognition.core.records import check_door_id, check_gallery_id
 
 
@@ -64,6 +70,10 @@ PAD_POLICIES = ("off", "record", "require")
 # Which geometry the PAD stage runs: the 5-point check (fovea.faces.access.core.pad), or that and the dense check on
 # the face mesh together (fovea.faces.access.core.pad_dense.combine; needs the face_mesh model).
 PAD_CHECKS = ("geometry", "dense")
+# What a door that requires PAD does with an undetermined geometry answer (too little motion to tell): deny it
+# (the behaviour before three answers); accept it when the request carries a challenge that was met, else
+# deny asking for one (challenge_missing); let the passive check (which the door then requires) decide.
+PAD_UNDETERMINED = ("deny", "challenge", "passive")
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ class DoorPolicy:
     # and which check (a key of PASSIVE_CHECKS).
     passive: str = "off"
     passive_check: str = "none"
+    pad_undetermined: str = "deny"  # one of PAD_UNDETERMINED
 
     def __post_init__(self) -> None:
         if self.pad not in PAD_POLICIES:
@@ -106,14 +117,25 @@ class DoorPolicy:
             raise ValueError("hours must be an OpeningHours (from {'tz': ..., 'open': [...]})")
         if self.passive not in PASSIVE_POLICIES:
             raise ValueError(f"unknown passive policy {self.passive!r}; known: {', '.join(PASSIVE_POLICIES)}")
-        if self.passive_check not in PASSIVE_CHECKS:
+        if self.passive_check not in PASSIVE_CHECKS and trained_name(self.passive_check) is None:
             raise ValueError(
-                f"unknown passive check {self.passive_check!r}; known: {', '.join(sorted(PASSIVE_CHECKS))}"
+                f"unknown passive check {self.passive_check!r}; known: {', '.join(sorted(PASSIVE_CHECKS))}, "
+                "trained:<name>"
             )
         if self.passive != "off" and self.passive_check == "none":
             raise ValueError(f"passive {self.passive!r} needs a passive_check other than 'none'")
         if self.passive != "off":
             check_available(self.passive_check)
+        if self.pad_undetermined not in PAD_UNDETERMINED:
+            raise ValueError(
+                f"unknown pad_undetermined {self.pad_undetermined!r}; known: {', '.join(PAD_UNDETERMINED)}"
+            )
+        if self.pad_undetermined == "passive" and self.passive != "require":
+            raise ValueError("pad_undetermined 'passive' relies on the passive check: set passive 'require'")
+        if self.pad_undetermined == "challenge" and self.challenge == "off":
+            raise ValueError(
+                "pad_undetermined 'challenge' asks for a challenge: set challenge 'optional' or 'require'"
+            )
         if self.liveness_check not in LIVENESS_CHECKS:
             raise ValueError(
                 f"unknown liveness check {self.liveness_check!r}; known: {', '.join(sorted(LIVENESS_CHECKS))}"
@@ -222,6 +244,9 @@ class AccessResult:
     frame_count: int
     pad: PadResult | None = None  # None: not run (the door's pad policy is off, or no decision was reached)
     challenge: ChallengeResult | None = None  # None: the request carried no challenge, or it failed before
+    passive: PassiveResult | None = (
+        None  # None: the door's passive policy is off (or no decision was reached)
+    )
 
 
 def burst_spread(embeddings: np.ndarray) -> float:
@@ -246,6 +271,7 @@ def decide(
     pad: PadResult | None = None,
     challenge: ChallengeResult | None = None,
     passive_attack: str | None = None,
+    passive: PassiveResult | None = None,
 ) -> AccessResult:
     """GRANT only when the frames' faces are one person (``spread`` < threshold, see :func:`burst_spread`,
     unless ``policy.allow_mixed_faces``), at least ``policy.min_matching_frames`` frames (default: every
@@ -255,7 +281,10 @@ def decide(
     check's result, kept in the decision; with ``policy.pad == "require"`` anything but BONA_FIDE (or no
     result) is DENY, with the check's first reason. ``challenge``: the active challenge's motion check;
     not met is DENY (``challenge_not_met``) after the PAD check. ``passive_attack``: why the passive
-    single-frame check says attack, where the door requires it (DENY ``passive``)."""
+    single-frame check says attack, where the door requires it (DENY ``passive``); ``passive``: that check's
+    result, kept in the decision. An UNDECIDED PAD result at a door that requires PAD is what
+    ``policy.pad_undetermined`` says: DENY ``pad``; accepted with a met challenge, else DENY
+    ``challenge_missing``; or left to the passive check."""
     if policy.threshold is not None:
         threshold = min(threshold, policy.threshold)
     distances = [f.distance for f in frames if f.distance is not None]
@@ -265,7 +294,7 @@ def decide(
 
     def result(decision: Decision, kind: str, reason: str) -> AccessResult:
         return AccessResult(
-            decision, reason, kind, best, threshold, liveness, matching, len(frames), pad, challenge
+            decision, reason, kind, best, threshold, liveness, matching, len(frames), pad, challenge, passive
         )
 
     if not frames:
@@ -281,7 +310,21 @@ def decide(
             "mixed_faces",
             f"the frames show different people: two faces are {spread:.3f} apart, threshold {threshold:.3f}",
         )
-    if policy.pad == "require" and (pad is None or pad.verdict is not PadVerdict.BONA_FIDE):
+    undetermined = pad is not None and pad.verdict is PadVerdict.UNDECIDED
+    if (
+        policy.pad == "require"
+        and undetermined
+        and policy.pad_undetermined == "challenge"
+        and challenge is None
+    ):
+        why = pad.reasons[0] if pad is not None and pad.reasons else ""
+        return result(
+            Decision.DENY,
+            "challenge_missing",
+            f"the presentation-attack check could not tell ({why}): begin a challenge and send the burst with it",
+        )
+    accepted = undetermined and policy.pad_undetermined != "deny"
+    if policy.pad == "require" and not accepted and (pad is None or pad.verdict is not PadVerdict.BONA_FIDE):
         why = pad.reasons[0] if pad is not None and pad.reasons else "presentation-attack check: not run"
         verdict = "NOT_CHECKED" if pad is None else pad.verdict.value
         return result(Decision.DENY, "pad", f"presentation attack suspected ({verdict}): {why}")
@@ -360,6 +403,7 @@ def deny(kind: str, reason: str, threshold: float = 0.0, frame_count: int = 0) -
 
 
 __all__ = [
+    "PAD_UNDETERMINED",
     "LIVENESS_CHECKS",
     "PAD_CHECKS",
     "PAD_POLICIES",
