@@ -71,7 +71,8 @@ def train(
         name, material.images, groups=material.groups, recipe=RECIPE, seed=seed, epochs=epochs
     )
     if wait:
-        for job in client.watch_training_job(job.job_id):
+        for update in client.watch_training_job(job.job_id):
+            job = update
             if on_update is not None:
                 on_update(job)
     return job

@@ -69,10 +69,10 @@ class StatsSettings:
 
     alpha: float = 0.05
     sigma_floor: float = 0.01
-    min_tilt_deg: float = 25.0
+    min_tilt_deg: float = 30.0
     min_nose_height: float = 0.2
     z: float = 2.0
-    max_nonrigid: float = 0.08
+    max_nonrigid: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 0.5:
@@ -142,7 +142,7 @@ def motion_test(series: np.ndarray, sigma_floor: float, degree: int | None = Non
 def strain_series(landmarks: np.ndarray) -> np.ndarray:
     """(F,5,2) landmarks (finite, pixels) -> (F,2) the eye-mouth quad's log strain relative to the first
     frame: per frame ``B = [right eye - left eye, mouth centre - eye centre]`` (2x2, columns), ``M = B
-    B_0^-1``, ``T`` the traceless part of ``log(M^T M) / 2``; the row is ``(T11, T12)``, whose norm is
+    B_0^-1``, ``T`` the traceless part of ``log(M^T M)``; the row is ``(T11, T12)``, whose norm is
     ``log(s1 / s2)`` of M's singular values (0 for a similarity: a move, zoom or spin in the image plane;
     ``-log cos(theta)`` for a tilt by theta). ``ValueError`` for a degenerate first frame."""
     lm = np.asarray(landmarks, np.float64)
@@ -155,9 +155,9 @@ def strain_series(landmarks: np.ndarray) -> np.ndarray:
     c = np.transpose(m, (0, 2, 1)) @ m
     values, vectors = np.linalg.eigh(c)
     log_c = vectors @ (np.log(np.maximum(values, 1e-12))[:, :, None] * np.transpose(vectors, (0, 2, 1)))
-    half = log_c / 2
-    trace = (half[:, 0, 0] + half[:, 1, 1]) / 2
-    return np.stack([half[:, 0, 0] - trace, half[:, 0, 1]], axis=1)
+    # log(M^T M) = V diag(2 log s1, 2 log s2) V^T: its traceless part has entries of size (log s1 - log s2).
+    trace = (log_c[:, 0, 0] + log_c[:, 1, 1]) / 2
+    return np.stack([log_c[:, 0, 0] - trace, log_c[:, 0, 1]], axis=1)
 
 
 def width_ratio_series(landmarks: np.ndarray) -> np.ndarray:
