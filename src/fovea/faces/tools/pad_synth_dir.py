@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fovea.faces.tools.core.pad_synth import bent_photo_view, head_view, photo_view, rotation, screen_look
+from fovea.faces.tools.core.pad_synth import (
+    bent_photo_view,
+    head_view,
+    photo_view,
+    rotation,
+    screen_look,
+    screen_replay,
+)
 from fovea.faces.tools.inprocess import InProcessFaces
 
 ATTACK = "attack"
@@ -27,6 +34,9 @@ SYNTH_ATTACKS = (
     "print_bent",
     "print_bent_h",
 )
+# Replays (opt-in, not in the default set): a video of a head turn (the bona fide renders) shown on a phone
+# held in front of the camera: the nose's parallax is real, only a passive check can catch it.
+REPLAY_ATTACKS = ("screen_replay",)
 # Bent prints are not planar, outside what the geometry check assumes: the species measured for it apart.
 BENT_ATTACKS = {"print_bent": "vertical", "print_bent_h": "horizontal"}
 PRINT_WIDTH_MM = 120.0
@@ -104,16 +114,21 @@ def write_synthetic_dir(
     frames: int = 6,
     photos: Sequence[str] = SYNTH_PHOTOS,
     attacks: Sequence[str] = SYNTH_ATTACKS,
+    talking: int = 0,
 ) -> dict[str, int]:
     """Write a labelled DIR under ``out`` (see the module's docstring): per portrait ``per_photo``
-    bona fide sequences and ``per_photo`` sequences of each attack species in ``attacks`` (a subset of
-    ``SYNTH_ATTACKS``), ``frames`` frames each. Returns the sequence count per label."""
+    bona fide sequences and ``per_photo`` sequences of each attack species in ``attacks`` (of
+    ``SYNTH_ATTACKS`` and ``REPLAY_ATTACKS``: ``screen_replay`` is each bona fide head turn replayed on a
+    phone, bezel, moire, glare and rolling refresh bands), and ``talking`` near-still bona fide heads per
+    portrait (a few degrees of wobble: what people talking to a door do), ``frames`` frames each. Returns
+    the sequence count per label."""
     from fovea.convert.samples import sample
 
-    unknown = [a for a in attacks if a not in SYNTH_ATTACKS]
+    unknown = [a for a in attacks if a not in SYNTH_ATTACKS and a not in REPLAY_ATTACKS]
     if unknown or not attacks:
         raise ValueError(
-            f"attack species {', '.join(unknown) or '(none)'}: choose from {', '.join(SYNTH_ATTACKS)}"
+            f"attack species {', '.join(unknown) or '(none)'}: choose from "
+            f"{', '.join(SYNTH_ATTACKS + REPLAY_ATTACKS)}"
         )
 
     rng = np.random.default_rng(seed)
@@ -139,7 +154,28 @@ def write_synthetic_dir(
                 head_view(crop, landmarks, a if yaw_turn else 0.0, 0.0 if yaw_turn else a) for a in angles
             ]
             write(BONA_FIDE, f"{photo_name}-{k}", [_jpeg(v, rng) for v in views])
+            if "screen_replay" in attacks:  # that very head turn, replayed on a phone held still or tilted
+                pose0 = rotation(rng.uniform(-10, 10), rng.uniform(-10, 10), rng.uniform(-5, 5))
+                d = rng.uniform(250, 350)
+                shown = [
+                    photo_view(
+                        Image.fromarray(screen_replay(v, rng, i / frames)),
+                        rotation(rng.normal(0, 1), rng.normal(0, 1), 0) @ pose0,
+                        d,
+                        (640, 480),
+                        PRINT_WIDTH_MM * 0.6,
+                    )
+                    for i, v in enumerate(views)
+                ]
+                write(f"{ATTACK}/screen_replay", f"{photo_name}-{k}", [_jpeg(v, rng) for v in shown])
+            for _ in range(talking if k == 0 else 0):  # near-still heads: a few degrees, as people talk
+                n = len([p for p in (out / BONA_FIDE).glob(f"{photo_name}-talk-*")])
+                wobble = rng.normal(0, 1.5, (frames, 2)).cumsum(0) * 0.5
+                still = [head_view(crop, landmarks, float(y), float(p)) for y, p in wobble]
+                write(BONA_FIDE, f"{photo_name}-talk-{n}", [_jpeg(v, rng) for v in still])
             for species in attacks:
+                if species in REPLAY_ATTACKS:
+                    continue
                 poses = _attack_poses(rng, species, frames)
                 if species in BENT_ATTACKS:  # radius 0.5-2 print widths, either way round
                     radius = rng.uniform(0.5, 2) * PRINT_WIDTH_MM * rng.choice([-1.0, 1.0])
@@ -165,4 +201,11 @@ def write_synthetic_dir(
     return counts
 
 
-__all__ = ["BENT_ATTACKS", "SYNTH_ATTACKS", "SYNTH_PHOTOS", "portrait", "write_synthetic_dir"]
+__all__ = [
+    "REPLAY_ATTACKS",
+    "BENT_ATTACKS",
+    "SYNTH_ATTACKS",
+    "SYNTH_PHOTOS",
+    "portrait",
+    "write_synthetic_dir",
+]

@@ -16,7 +16,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from fovea.contracts.face_detector import DetectedFaces
-from fovea.faces.access.core.challenge import CHALLENGE_POLICIES, DEFAULT_KINDS, ChallengeResult, check_kinds
+from fovea.faces.access.core.challenge import (
+    CHALLENGE_POLICIES,
+    DEFAULT_KINDS,
+    MOTION_KINDS,
+    ChallengeResult,
+    check_kinds,
+)
 from fovea.faces.access.core.hours import OpeningHours
 from fovea.faces.access.core.pad import PadResult, PadVerdict
 from fovea.faces.access.core.passive import (
@@ -94,6 +100,7 @@ class DoorPolicy:
     # Active challenge (fovea.faces.access.core.challenge): one of CHALLENGE_POLICIES, and the kinds drawn from.
     challenge: str = "off"
     challenge_kinds: tuple[str, ...] = DEFAULT_KINDS
+    challenge_moves: int = 1  # 2: two different motions of challenge_kinds in a random order, both in order
     hours: OpeningHours | None = None  # when the door opens; None = always
     # Single-frame passive presentation-attack check (fovea.faces.access.core.passive): one of PASSIVE_POLICIES,
     # and which check (a key of PASSIVE_CHECKS).
@@ -111,6 +118,10 @@ class DoorPolicy:
                 f"unknown challenge policy {self.challenge!r}; known: {', '.join(CHALLENGE_POLICIES)}"
             )
         object.__setattr__(self, "challenge_kinds", check_kinds(self.challenge_kinds))
+        if self.challenge_moves not in (1, 2) or isinstance(self.challenge_moves, bool):
+            raise ValueError(f"challenge_moves must be 1 or 2, got {self.challenge_moves!r}")
+        if self.challenge_moves == 2 and sum(k in MOTION_KINDS for k in self.challenge_kinds) < 2:
+            raise ValueError("challenge_moves 2 needs two head motions among challenge_kinds")
         if self.gallery is not None:
             check_gallery_id(self.gallery)
         if self.hours is not None and not isinstance(self.hours, OpeningHours):
