@@ -28,7 +28,7 @@ import numpy as np
 from fovea.common.errors import InvalidArgument
 from fovea.contracts.pad_classifier import ATTACK, BONA_FIDE, CROPS, LABELS
 
-MIN_BURSTS = 8  # per kind (bona fide, attack): see the README's learning curve
+MIN_BURSTS = 8  # per kind (bona fide, attack): provisional, not yet from a learning curve
 MIN_VALIDATION_BURSTS = 2
 
 
@@ -52,9 +52,9 @@ def burst_kinds(labels: Sequence[str], groups: Sequence[str], min_bursts: int = 
     if min(counts.values()) < min_bursts:
         raise InvalidArgument(
             f"too little material: {counts[BONA_FIDE]} bona fide and {counts[ATTACK]} attack bursts; the pad "
-            f"recipe needs at least {min_bursts} of each (the learning curve in the README: below about 8 per "
-            "kind the held-out error varies more than it falls; 20 or more of each, from every camera and "
-            "attack species the door will see, is what the measured rates rest on)"
+            f"recipe needs at least {min_bursts} of each (2 of each are held out to calibrate the threshold; "
+            "a provisional minimum, not yet set from a learning curve: 20 or more of each, from every camera "
+            "and attack species the door will see, is what to aim for)"
         )
     return kinds
 
