@@ -67,6 +67,12 @@ class ClassifySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stop
         5, ge=1, le=100, description="Versions kept per trained classifier (oldest dropped)"
     )
     min_images_per_class: int = Field(10, ge=2, le=10_000, description="Fewest images a class may have")
+    min_pad_bursts: int = Field(
+        8,
+        ge=2,
+        le=10_000,
+        description="The pad recipe: fewest bursts of each kind (bona fide, attack); see the README's learning curve",
+    )
     max_training_images: int = Field(
         1000, ge=4, le=100_000, description="Most images one training set may have"
     )

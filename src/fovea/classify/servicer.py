@@ -20,6 +20,7 @@ from celery import Celery
 from fovea.classify.config import ClassifySettings
 from fovea.classify.core.classify import Prediction
 from fovea.classify.core.explain import class_index
+from fovea.classify.core.pad_training import burst_kinds
 from fovea.classify.core.training import check_labels, check_name
 from fovea.classify.pipeline import Classifier, finish, finish_explain, load_head, prepare, prepare_explain
 from fovea.classify.replicas import TritonReplicas
@@ -41,6 +42,7 @@ from fovea.common.images import decode_image_reduced, limits_from
 from fovea.common.triton import TritonClient
 from fovea.common.v1 import common_pb2
 from fovea.contracts.classifier import FEATURE_MAP_OUTPUT, RESIZE_SIDE
+from fovea.contracts.pad_classifier import RECIPE
 
 STATES = {
     "QUEUED": classify_pb2.TRAINING_QUEUED,
@@ -179,7 +181,7 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         )
 
     # ------------------------------------------------------------------------------------------ training
-    def _options(self, options: classify_pb2.TrainingOptions) -> dict[str, float | int]:
+    def _options(self, options: classify_pb2.TrainingOptions) -> dict[str, float | int | str]:
         s = self.settings
         if not 0 <= options.epochs <= s.max_epochs:
             raise InvalidArgument(f"epochs must be within [1, {s.max_epochs}] (0 = {s.default_epochs})")
@@ -191,8 +193,11 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
             raise InvalidArgument("augment_copies must be within [0, 8] (-1 = none, 0 = the default)")
         if not 0 <= options.weight_decay <= 1:
             raise InvalidArgument("weight_decay must be within [0, 1] (0 = the default)")
+        if options.recipe not in ("", RECIPE):
+            raise InvalidArgument(f"unknown recipe {clip(options.recipe)!r}; known: '' (classes), {RECIPE!r}")
         copies = options.augment_copies
         return {
+            "recipe": options.recipe,
             "epochs": options.epochs or s.default_epochs,
             "learning_rate": options.learning_rate or s.default_learning_rate,
             "validation_fraction": options.validation_fraction or s.default_validation_fraction,
@@ -201,7 +206,7 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
             "seed": options.seed,
         }
 
-    def _check_training(self, request: classify_pb2.TrainClassifierRequest) -> dict[str, float | int]:
+    def _check_training(self, request: classify_pb2.TrainClassifierRequest) -> dict[str, float | int | str]:
         """Everything a job could be refused for, before anything is stored."""
         s = self.settings
         name = check_name(request.name)
@@ -212,6 +217,8 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         options = self._options(request.options)
         labels = [item.label for item in request.images]
         check_labels(labels, s.min_images_per_class, s.max_training_images)
+        if options["recipe"] == RECIPE:
+            burst_kinds(labels, [item.group for item in request.images], s.min_pad_bursts)
         total = sum(len(item.image.data) for item in request.images)
         if total > s.max_training_bytes:
             raise InvalidArgument(
@@ -241,6 +248,7 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
             [item.image.data for item in request.images],
             [item.label for item in request.images],
             options,
+            [item.group for item in request.images],
         )
         try:
             await asyncio.to_thread(training.celery.send_task, TASK_NAME, args=[job_id], queue=QUEUE)
@@ -278,6 +286,7 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
                     train_seconds=r["train_seconds"],
                     features_cached=r["features_cached"],
                     features_computed=r["features_computed"],
+                    **({"pad": classify_pb2.PadCalibration(**r["pad"])} if "pad" in r else {}),
                 )
             )
         return message

@@ -102,14 +102,20 @@ class TrainingStore:
             return False
 
     def create(
-        self, name: str, images: Sequence[bytes], labels: Sequence[str], options: dict[str, Any]
+        self,
+        name: str,
+        images: Sequence[bytes],
+        labels: Sequence[str],
+        options: dict[str, Any],
+        groups: Sequence[str] | None = None,
     ) -> str:
-        """Store a QUEUED job with its images; returns its id."""
+        """Store a QUEUED job with its images (and each image's group, when given); returns its id."""
         job_id = uuid.uuid4().hex
         now = time.time()
         with _redis("store the training job"), self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(self.key(job_id, "images"), *images)
             pipe.set(self.key(job_id, "labels"), json.dumps(list(labels)))
+            pipe.set(self.key(job_id, "groups"), json.dumps(list(groups or [])))
             pipe.hset(
                 self.key(job_id),
                 mapping={
@@ -122,7 +128,7 @@ class TrainingStore:
                     "updated": now,
                 },
             )
-            for key in (self.key(job_id), self.key(job_id, "images"), self.key(job_id, "labels")):
+            for key in (self.key(job_id), *self._inputs(job_id)):
                 pipe.expire(key, self.job_ttl_s)
             pipe.execute()
         return job_id
@@ -130,7 +136,7 @@ class TrainingStore:
     def drop(self, job_id: str) -> None:
         """Remove a job entirely (its message could not be queued)."""
         with _redis("remove the training job"):
-            self.redis.delete(self.key(job_id), self.key(job_id, "images"), self.key(job_id, "labels"))
+            self.redis.delete(self.key(job_id), *self._inputs(job_id))
 
     def get(self, job_id: str) -> TrainingJob:
         with _redis("answer"):
@@ -148,6 +154,14 @@ class TrainingStore:
         job.options = json.loads(fields.get("options", "{}"))
         job.result = json.loads(fields["result"]) if "result" in fields else None
         return job
+
+    def _inputs(self, job_id: str) -> tuple[str, str, str]:
+        return self.key(job_id, "images"), self.key(job_id, "labels"), self.key(job_id, "groups")
+
+    def groups(self, job_id: str) -> list[str]:
+        """Each image's group ('' = none; empty when the job has none, or has ended)."""
+        with _redis("return the job's groups"):
+            return list(json.loads(self.redis.get(self.key(job_id, "groups")) or b"[]"))
 
     def inputs(self, job_id: str) -> tuple[list[bytes], list[str]]:
         """The job's images and their labels (empty once the job has ended)."""
@@ -223,7 +237,7 @@ class TrainingStore:
             pipe.hset(self.key(job_id), mapping=fields)
             pipe.hdel(self.key(job_id), "lease_until")
             pipe.expire(self.key(job_id), self.job_ttl_s)
-            pipe.delete(self.key(job_id, "images"), self.key(job_id, "labels"))
+            pipe.delete(*self._inputs(job_id))
             pipe.execute()
 
     def queued(self, queue: str) -> int:

@@ -26,8 +26,17 @@ import numpy as np
 from fovea.classify.config import ClassifySettings
 from fovea.classify.core.classify import centre_crop
 from fovea.classify.core.export import append_head
+from fovea.classify.core.pad_training import (
+    augment_texture,
+    balanced_weights,
+    burst_kinds,
+    calibrate,
+    group_split,
+    shift_bias,
+)
 from fovea.classify.core.training import (
     EpochStats,
+    Head,
     augment,
     check_labels,
     evaluate,
@@ -42,6 +51,8 @@ from fovea.common.errors import FoveaError, UpstreamUnavailable, public_message
 from fovea.common.images import decode_image_reduced, limits_from
 from fovea.common.triton import SyncTritonClient
 from fovea.contracts.classifier import CLASSIFIER_INPUT, INPUT_SIZE, RESIZE_SIDE
+from fovea.contracts.pad_classifier import LABELS as PAD_LABELS
+from fovea.contracts.pad_classifier import RECIPE, burst_logit, crop_logits
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +125,23 @@ class Trainer:
             raise ValueError("the job's images are gone (expired before it ran); submit it again")
         dataset = check_labels(labels, s.min_images_per_class, s.max_training_images)
         seed = int(options.get("seed", 0))
-        train_idx, val_idx = stratified_split(dataset.targets, float(options["validation_fraction"]), seed)
+        pad = options.get("recipe", "") == RECIPE
+        groups = self.store.groups(job.job_id) if pad else []
+        if pad:
+            if dataset.classes != PAD_LABELS:
+                raise ValueError(f"the pad recipe needs the classes {', '.join(PAD_LABELS)}")
+            kinds = burst_kinds(labels, groups, s.min_pad_bursts)
+            train_groups, _ = group_split(kinds, float(options["validation_fraction"]), seed)
+            in_train = np.array([g in train_groups for g in groups])
+            train_idx, val_idx = np.flatnonzero(in_train), np.flatnonzero(~in_train)
+        else:
+            train_idx, val_idx = stratified_split(
+                dataset.targets, float(options["validation_fraction"]), seed
+            )
         copies = int(options["augment_copies"])
         start = time.perf_counter()
         features, cached = self.training_features(
-            job.job_id, images, train_idx, val_idx, copies, np.random.default_rng(seed)
+            job.job_id, images, train_idx, val_idx, copies, np.random.default_rng(seed), texture=pad
         )
         feature_seconds = time.perf_counter() - start
         n_train = len(train_idx) * (1 + copies)
@@ -127,6 +150,10 @@ class Trainer:
             [dataset.targets[train_idx]] + [np.repeat(dataset.targets[train_idx], copies)]
         )
         y_val = dataset.targets[val_idx]
+        weights = None
+        if pad:
+            kind_of = np.array([label.split("-", 1)[0] for label in dataset.classes])
+            weights = balanced_weights(kind_of[y_train])
 
         epochs = int(options["epochs"])
 
@@ -151,8 +178,18 @@ class Trainer:
             weight_decay=float(options["weight_decay"]),
             seed=seed,
             on_epoch=progress,
+            weights=weights,
         )
         train_seconds = time.perf_counter() - start
+        calibration = None
+        if pad:
+            head, calibration = self.calibrated(
+                head, x_val, [labels[i] for i in val_idx], [groups[i] for i in val_idx]
+            )
+            calibration.update(
+                train_bona_fide_bursts=len({groups[i] for i in train_idx if labels[i].startswith("bona")}),
+                train_attack_bursts=len({groups[i] for i in train_idx if labels[i].startswith("attack")}),
+            )
         report = evaluate(y_val, predict(head, x_val).argmax(axis=1), dataset.classes)
 
         self.store.update(job.job_id, stage="deploying")
@@ -205,6 +242,34 @@ class Trainer:
             "train_seconds": train_seconds,
             "features_cached": cached,
             "features_computed": len(features) - cached,
+            **({"pad": calibration} if calibration is not None else {}),
+        }
+
+    @staticmethod
+    def calibrated(
+        head: Head, x_val: np.ndarray, labels: list[str], groups: list[str]
+    ) -> tuple[Head, dict[str, Any]]:
+        """The ``pad`` recipe's head with its bona fide bias shifted so that the burst log-odds' threshold
+        chosen on the held-out bursts is 0, and the figures there (``PadCalibration``'s fields)."""
+        crops = np.array([label.split("-", 1)[1] for label in labels])
+        bona = np.array([label.startswith("bona") for label in labels])
+        logits = crop_logits(predict(head, x_val), crops)
+        names = sorted(set(groups))
+        index = np.array([names.index(g) for g in groups])
+        bursts = np.array(
+            [burst_logit(logits[index == i], np.zeros(int((index == i).sum()))) for i in range(len(names))]
+        )
+        burst_bona = np.array([bona[index == i][0] for i in range(len(names))])
+        found = calibrate(bursts, burst_bona)
+        shifted = Head(head.weight, shift_bias(head.bias, -found.threshold))
+        return shifted, {
+            "validation_bona_fide_bursts": int(burst_bona.sum()),
+            "validation_attack_bursts": int((~burst_bona).sum()),
+            "logit_shift": -found.threshold,
+            "bpcer": found.bpcer,
+            "apcer": found.apcer,
+            "crop_bpcer": float((logits[bona] < found.threshold).mean()),
+            "crop_apcer": float((logits[~bona] >= found.threshold).mean()),
         }
 
     def load(self, model: str, version: int | None) -> None:
@@ -226,13 +291,16 @@ class Trainer:
         val_idx: np.ndarray,
         copies: int,
         rng: np.random.Generator,
+        *,
+        texture: bool = False,
     ) -> tuple[np.ndarray, int]:
         """Features of the training crops, computed as the images are decoded (one picture and at most
         ``feature_batch`` crops held at a time, not every crop).
 
         Rows: the centre crops of ``train_idx``, then ``copies`` augmented crops of each of them (in
         ``train_idx`` order, copy by copy of an image), then the centre crops of ``val_idx``. Returns the
-        ``(rows, F)`` float32 features and how many came from the cache.
+        ``(rows, F)`` float32 features and how many came from the cache. ``texture``: the augmented crops
+        keep the pixels' scale and colour (``pad_training.augment_texture``, the ``pad`` recipe).
         """
         n_train, n_val = len(train_idx), len(val_idx)
         total = n_train * (1 + copies) + n_val
@@ -263,7 +331,11 @@ class Trainer:
             if i in train_row:
                 for c in range(copies):
                     rows.append(n_train + train_row[i] * copies + c)
-                    crops.append(augment(picture, rng, RESIZE_SIDE, INPUT_SIZE))
+                    crops.append(
+                        augment_texture(picture, rng, INPUT_SIZE)
+                        if texture
+                        else augment(picture, rng, RESIZE_SIDE, INPUT_SIZE)
+                    )
             if len(crops) >= self.settings.feature_batch:
                 flush()
         if crops:

@@ -161,14 +161,21 @@ class FoveaClient(Connection):
         validation_fraction: float = 0.0,
         augment_copies: int = 0,
         seed: int = 0,
+        groups: Sequence[str] | None = None,
+        recipe: str = "",
     ) -> TrainingJob:
         """Queue a training job on ``(label, encoded image)`` pairs (0 = the service's defaults); returns at
-        once with the QUEUED job."""
+        once with the QUEUED job. ``groups``: each image's group (kept on one side of the validation split);
+        ``recipe``: "" or "pad" (a passive presentation-attack check, ``fovea.contracts.pad_classifier``)."""
+        if groups is not None and len(groups) != len(images):
+            raise ValueError(f"{len(groups)} groups for {len(images)} images")
         request = classify_pb2.TrainClassifierRequest(
             name=name,
             images=[
-                classify_pb2.LabelledImage(label=label, image=common_pb2.Image(data=data))
-                for label, data in images
+                classify_pb2.LabelledImage(
+                    label=label, image=common_pb2.Image(data=data), group=groups[i] if groups else ""
+                )
+                for i, (label, data) in enumerate(images)
             ],
             options=classify_pb2.TrainingOptions(
                 epochs=epochs,
@@ -176,6 +183,7 @@ class FoveaClient(Connection):
                 validation_fraction=validation_fraction,
                 augment_copies=augment_copies,
                 seed=seed,
+                recipe=recipe,
             ),
         )
         return messages.training_job(self.call(self.classifier.TrainClassifier, request))

@@ -24,6 +24,7 @@ from fovea.client.results import (
     Identity,
     ModelInfo,
     PadCheck,
+    PadTrainingResult,
     StyleJob,
     StyleProgress,
     Template,
@@ -128,6 +129,21 @@ def training_result(r: classify_pb2.TrainingResult) -> TrainingResult:
         train_seconds=round(r.train_seconds, 3),
         features_cached=r.features_cached,
         features_computed=r.features_computed,
+        pad=pad_training_result(r.pad) if r.HasField("pad") else None,
+    )
+
+
+def pad_training_result(p: classify_pb2.PadCalibration) -> PadTrainingResult:
+    return PadTrainingResult(
+        p.train_bona_fide_bursts,
+        p.train_attack_bursts,
+        p.validation_bona_fide_bursts,
+        p.validation_attack_bursts,
+        round(p.logit_shift, 4),
+        round(p.bpcer, 4),
+        round(p.apcer, 4),
+        round(p.crop_bpcer, 4),
+        round(p.crop_apcer, 4),
     )
 
 

@@ -120,6 +120,22 @@ class TrainedClass:
 
 
 @dataclass
+class PadTrainingResult:
+    """A passive presentation-attack check's training (recipe ``pad``): bursts per side and its error rates
+    on the held-out bursts, per burst and per crop, after its threshold was moved to 0.5 (``logit_shift``)."""
+
+    train_bona_fide_bursts: int
+    train_attack_bursts: int
+    validation_bona_fide_bursts: int
+    validation_attack_bursts: int
+    logit_shift: float
+    bpcer: float
+    apcer: float
+    crop_bpcer: float
+    crop_apcer: float
+
+
+@dataclass
 class TrainingResult:
     """What a SUCCEEDED training job produced: the new version and how it scored."""
 
@@ -133,6 +149,7 @@ class TrainingResult:
     train_seconds: float
     features_cached: int
     features_computed: int
+    pad: PadTrainingResult | None = None  # a passive check's training (recipe "pad")
 
 
 @dataclass

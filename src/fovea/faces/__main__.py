@@ -15,7 +15,9 @@ from fovea.common.metrics import serve_metrics
 from fovea.common.server import Registration, create_server, internal_token, serve_forever, watch_readiness
 from fovea.faces.access.challenge_store import ChallengeLedger, DoorChallenges, load_secret
 from fovea.faces.access.core.access import LIVENESS_CHECKS, DoorPolicies, DoorPolicy, LivenessCheck
+from fovea.faces.access.core.passive import PassiveCheck, trained_name
 from fovea.faces.access.door import DoorAccess
+from fovea.faces.access.passive import TrainedPassiveCheck
 from fovea.faces.config import FacesSettings
 from fovea.faces.events.mqtt import MqttPublisher, load_broker
 from fovea.faces.events.stream import EventLog
@@ -58,6 +60,19 @@ def challenge_secret(settings: FacesSettings) -> bytes:
 def liveness_checks(policies: DoorPolicies) -> dict[str, LivenessCheck]:
     names = {policies.default.liveness_check, *(p.liveness_check for p in policies.doors.values())}
     return {name: LIVENESS_CHECKS[name]() for name in names}
+
+
+def passive_checks(
+    policies: DoorPolicies, triton: FacesTriton, settings: FacesSettings
+) -> dict[str, PassiveCheck]:
+    """The passive checks the policies run (only trained:<name> ones can run; the registry refused the
+    others at load)."""
+    names = {p.passive_check for p in (policies.default, *policies.doors.values()) if p.passive != "off"}
+    return {
+        name: TrainedPassiveCheck(name, triton, settings.trained_repository, settings.triton_timeout_s)
+        for name in names
+        if trained_name(name) is not None
+    }
 
 
 async def purge_once(store: FaceStore) -> None:
@@ -109,6 +124,7 @@ async def run(settings: FacesSettings) -> None:
         liveness_checks(policies),
         events,
         challenges=challenges,
+        passive=passive_checks(policies, triton, settings),
     )
     service = faces_pb2.DESCRIPTOR.services_by_name["FacesService"]
     handle = await create_server(

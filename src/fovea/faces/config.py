@@ -108,6 +108,12 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
         description="Presentation-attack geometry check: the nose's travel across the eye-mouth plane a burst "
         "must show to be a head, in inter-ocular distances (0.12: a head turn of about 20 degrees)",
     )
+    trained_repository: Path | None = Field(
+        None,
+        description="The user model repository the classify worker writes trained classifiers to: a door's "
+        "trained:<name> passive check serves the classifier's active version from its index (unset = the "
+        "newest version Triton serves)",
+    )
     mesh_model: str = Field(
         "face_mesh",
         description="Triton model giving 468 face mesh points (doors with pad_check dense or blink)",

@@ -129,6 +129,7 @@ def programs(settings: StackSettings, redis: RedisPlan, mqtt_url: str = "") -> l
                 "FOVEA_FACES_CHALLENGE_SECRET_FILE": str(settings.challenge_secret_file),
                 "FOVEA_FACES_METRICS_PORT": str(settings.faces_metrics_port),
                 "FOVEA_FACES_TRITON_URL": triton,
+                "FOVEA_FACES_TRAINED_REPOSITORY": str(settings.user_models),
                 "FOVEA_FACES_REDIS_URL": redis.url,
                 **({"FOVEA_FACES_MQTT_URL": mqtt_url} if mqtt_url else {}),
             },

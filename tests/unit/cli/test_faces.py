@@ -20,9 +20,9 @@ def test_pad_eval_options_of_one_mode_are_refused_in_the_other(tmp_path: Path) -
     code, out = run("pad-eval", str(tmp_path), "--gateway", f"127.0.0.1:{free_port()}")
     assert code == 1 and "error: --gateway evaluates through a door: give --door too" in out
     code, out = run("pad-eval", str(tmp_path), "--dense", "--door", "d")
-    assert code == 1 and "--model-repository and --dense are for the in-process evaluation" in out
+    assert code == 1 and "--model-repository, --dense and --passive are for the in-process evaluation" in out
     code, out = run("pad-eval", str(tmp_path), "--model-repository", str(tmp_path), "--door", "d")
-    assert code == 1 and "not --door" in out
+    assert code == 1 and "through --door the door's own policy decides" in out
 
 
 def test_pad_synth_writes_only_into_an_empty_folder(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ def test_a_training_job_and_its_result() -> None:
         "train_seconds": 0.5,
         "features_cached": 4,
         "features_computed": 18,
+        "pad": None,
     }
     assert list(asdict(got)["result"]) == list(asdict(got.result))
     assert m.training_job(classify_pb2.TrainingJob(job_id="j2")).result is None  # not SUCCEEDED

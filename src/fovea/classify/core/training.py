@@ -190,6 +190,7 @@ def train_head(
     seed: int,
     batch_size: int = 32,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    weights: np.ndarray | None = None,
 ) -> tuple[Head, list[EpochStats]]:
     """Train a softmax layer on frozen features with mini-batch Adam (betas 0.9, 0.999).
 
@@ -197,6 +198,7 @@ def train_head(
         x_train: ``(N, F)`` features; ``y_train`` ``(N,)`` class ids in ``[0, num_classes)``.
         x_val, y_val: the validation split (may be empty).
         on_epoch: called after each epoch.
+        weights: ``(N,)`` per-sample weights of the loss (default all 1).
 
     Returns:
         The head and one :class:`EpochStats` per epoch.
@@ -219,15 +221,19 @@ def train_head(
     step = 0
     history: list[EpochStats] = []
     onehot = np.eye(num_classes)[y_train]
+    w = np.ones(n) if weights is None else np.asarray(weights, np.float64)
+    if w.shape != (n,) or np.any(w < 0):
+        raise ValueError(f"weights must be (N,) and >= 0, got {w.shape}")
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n)
         losses = []
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]
-            xb, tb = x[batch], onehot[batch]
+            xb, tb, wb = x[batch], onehot[batch], w[batch]
             probs = softmax(xb @ weight + bias)
-            losses.append(float(-np.log(np.maximum((probs * tb).sum(axis=1), 1e-12)).mean()))
-            delta = (probs - tb) / len(batch)
+            nll = -np.log(np.maximum((probs * tb).sum(axis=1), 1e-12))
+            losses.append(float((nll * wb).sum() / max(wb.sum(), 1e-12)))
+            delta = (probs - tb) * wb[:, None] / max(wb.sum(), 1e-12)
             grads = [xb.T @ delta + weight_decay * weight, delta.sum(axis=0)]
             step += 1
             for p, g, m, v in zip(params, grads, moments, squares, strict=True):

@@ -104,28 +104,32 @@ class ListClassifiersResponse(_message.Message):
     def __init__(self, classifiers: _Optional[_Iterable[_Union[ClassifierInfo, _Mapping]]] = ...) -> None: ...
 
 class LabelledImage(_message.Message):
-    __slots__ = ("label", "image")
+    __slots__ = ("label", "image", "group")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
     label: str
     image: _common_pb2.Image
-    def __init__(self, label: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ...) -> None: ...
+    group: str
+    def __init__(self, label: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., group: _Optional[str] = ...) -> None: ...
 
 class TrainingOptions(_message.Message):
-    __slots__ = ("epochs", "learning_rate", "validation_fraction", "augment_copies", "weight_decay", "seed")
+    __slots__ = ("epochs", "learning_rate", "validation_fraction", "augment_copies", "weight_decay", "seed", "recipe")
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_FRACTION_FIELD_NUMBER: _ClassVar[int]
     AUGMENT_COPIES_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    RECIPE_FIELD_NUMBER: _ClassVar[int]
     epochs: int
     learning_rate: float
     validation_fraction: float
     augment_copies: int
     weight_decay: float
     seed: int
-    def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., augment_copies: _Optional[int] = ..., weight_decay: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+    recipe: str
+    def __init__(self, epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., augment_copies: _Optional[int] = ..., weight_decay: _Optional[float] = ..., seed: _Optional[int] = ..., recipe: _Optional[str] = ...) -> None: ...
 
 class TrainClassifierRequest(_message.Message):
     __slots__ = ("name", "images", "options")
@@ -158,7 +162,7 @@ class ClassMetrics(_message.Message):
     def __init__(self, label: _Optional[str] = ..., accuracy: _Optional[float] = ..., precision: _Optional[float] = ..., validation_images: _Optional[int] = ..., train_images: _Optional[int] = ...) -> None: ...
 
 class TrainingResult(_message.Message):
-    __slots__ = ("version", "validation_accuracy", "train_accuracy", "classes", "confusion", "labels", "feature_seconds", "train_seconds", "features_cached", "features_computed")
+    __slots__ = ("version", "validation_accuracy", "train_accuracy", "classes", "confusion", "labels", "feature_seconds", "train_seconds", "features_cached", "features_computed", "pad")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     TRAIN_ACCURACY_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +173,7 @@ class TrainingResult(_message.Message):
     TRAIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_CACHED_FIELD_NUMBER: _ClassVar[int]
     FEATURES_COMPUTED_FIELD_NUMBER: _ClassVar[int]
+    PAD_FIELD_NUMBER: _ClassVar[int]
     version: int
     validation_accuracy: float
     train_accuracy: float
@@ -179,7 +184,30 @@ class TrainingResult(_message.Message):
     train_seconds: float
     features_cached: int
     features_computed: int
-    def __init__(self, version: _Optional[int] = ..., validation_accuracy: _Optional[float] = ..., train_accuracy: _Optional[float] = ..., classes: _Optional[_Iterable[_Union[ClassMetrics, _Mapping]]] = ..., confusion: _Optional[_Iterable[int]] = ..., labels: _Optional[_Iterable[str]] = ..., feature_seconds: _Optional[float] = ..., train_seconds: _Optional[float] = ..., features_cached: _Optional[int] = ..., features_computed: _Optional[int] = ...) -> None: ...
+    pad: PadCalibration
+    def __init__(self, version: _Optional[int] = ..., validation_accuracy: _Optional[float] = ..., train_accuracy: _Optional[float] = ..., classes: _Optional[_Iterable[_Union[ClassMetrics, _Mapping]]] = ..., confusion: _Optional[_Iterable[int]] = ..., labels: _Optional[_Iterable[str]] = ..., feature_seconds: _Optional[float] = ..., train_seconds: _Optional[float] = ..., features_cached: _Optional[int] = ..., features_computed: _Optional[int] = ..., pad: _Optional[_Union[PadCalibration, _Mapping]] = ...) -> None: ...
+
+class PadCalibration(_message.Message):
+    __slots__ = ("train_bona_fide_bursts", "train_attack_bursts", "validation_bona_fide_bursts", "validation_attack_bursts", "logit_shift", "bpcer", "apcer", "crop_bpcer", "crop_apcer")
+    TRAIN_BONA_FIDE_BURSTS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_ATTACK_BURSTS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_BONA_FIDE_BURSTS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_ATTACK_BURSTS_FIELD_NUMBER: _ClassVar[int]
+    LOGIT_SHIFT_FIELD_NUMBER: _ClassVar[int]
+    BPCER_FIELD_NUMBER: _ClassVar[int]
+    APCER_FIELD_NUMBER: _ClassVar[int]
+    CROP_BPCER_FIELD_NUMBER: _ClassVar[int]
+    CROP_APCER_FIELD_NUMBER: _ClassVar[int]
+    train_bona_fide_bursts: int
+    train_attack_bursts: int
+    validation_bona_fide_bursts: int
+    validation_attack_bursts: int
+    logit_shift: float
+    bpcer: float
+    apcer: float
+    crop_bpcer: float
+    crop_apcer: float
+    def __init__(self, train_bona_fide_bursts: _Optional[int] = ..., train_attack_bursts: _Optional[int] = ..., validation_bona_fide_bursts: _Optional[int] = ..., validation_attack_bursts: _Optional[int] = ..., logit_shift: _Optional[float] = ..., bpcer: _Optional[float] = ..., apcer: _Optional[float] = ..., crop_bpcer: _Optional[float] = ..., crop_apcer: _Optional[float] = ...) -> None: ...
 
 class TrainingJob(_message.Message):
     __slots__ = ("job_id", "name", "state", "stage", "epoch", "epochs", "loss", "validation_accuracy", "result", "error", "created", "updated")

@@ -143,7 +143,14 @@ class DoorChallenges:
         if policy.challenge == "off":
             raise FailedPrecondition(f"door {door_id!r} does not use challenges (its policy: challenge off)")
         lifetime_ms = int(self.settings.challenge_ttl_s * 1000)
-        return ch.issue(self.secret, door_id, policy.challenge_kinds, self.now_ms(), lifetime_ms)
+        return ch.issue(
+            self.secret,
+            door_id,
+            policy.challenge_kinds,
+            self.now_ms(),
+            lifetime_ms,
+            count=policy.challenge_moves,
+        )
 
     async def admit(
         self, door_id: str, challenge_id: str, token: str, policy: DoorPolicy
@@ -161,7 +168,10 @@ class DoorChallenges:
             challenge = ch.verify(self.secret, challenge_id, token, door_id, now)
         except ch.ChallengeError as exc:
             raise Denied(exc.kind, exc.reason) from None
-        if challenge.kind not in policy.challenge_kinds:
+        if (
+            any(k not in policy.challenge_kinds for k in ch.moves(challenge.kind))
+            or len(ch.moves(challenge.kind)) != policy.challenge_moves
+        ):
             raise Denied(ch.INVALID, f"challenge: {challenge.kind} is not one of this door's kinds")
         if not await self.ledger.consume(challenge.challenge_id, challenge.expires_unix_ms - now):
             raise Denied(ch.REUSED, "challenge: already used (a challenge answers one VerifyAccess)")

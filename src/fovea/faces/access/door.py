@@ -46,6 +46,7 @@ from fovea.faces.access.core.access import (
 from fovea.faces.access.core.challenge import BLINK, Challenge
 from fovea.faces.access.core.pad import GeometrySettings, PadResult, check_burst
 from fovea.faces.access.core.pad_dense import DenseSettings, check_dense, combine
+from fovea.faces.access.core.passive import PassiveCheck, PassiveResult
 from fovea.faces.config import FacesSettings
 from fovea.faces.events.stream import EventLog
 from fovea.faces.metrics import AUDIT_BACKLOG, AUDIT_DROPPED, DOOR_DECISIONS
@@ -142,14 +143,17 @@ class DoorAccess:
         events: EventLog | None = None,
         *,
         challenges: DoorChallenges | None = None,
+        passive: Mapping[str, PassiveCheck] | None = None,
     ) -> None:
-        """``events``: where each audit record, once written, is told as events (none: not told)."""
+        """``events``: where each audit record, once written, is told as events (none: not told);
+        ``passive``: the passive checks the policies name, by name."""
         self.settings = settings
         self.pipeline = pipeline
         self.comparer = comparer
         self.store = store
         self.policies = policies
         self.liveness = liveness
+        self.passive = dict(passive or {})
         self.geometry = GeometrySettings(min_parallax=settings.pad_min_parallax)
         self.dense = DenseSettings(
             min_ratio=settings.pad_dense_min_ratio, min_residual=settings.pad_dense_min_residual
@@ -247,6 +251,12 @@ class DoorAccess:
             motion = self.challenges.check_motion(
                 challenge, [None if p.face is None else p.face.landmarks[0] for p in compared.photos], meshes
             )
+        passive: PassiveResult | None = None
+        if policy.passive != "off":
+            passive = await self.passive[policy.passive_check].check(images, in_images)
+        attack = (
+            passive.reason if passive is not None and passive.attack and policy.passive == "require" else None
+        )
         return decide(
             request.door_id,
             outcomes,
@@ -257,6 +267,8 @@ class DoorAccess:
             not_enrolled=not_enrolled,
             pad=pad,
             challenge=motion,
+            passive_attack=attack,
+            passive=passive,
         )
 
     # ------------------------------------------------------------------------------------------ audit
@@ -282,6 +294,9 @@ class DoorAccess:
             "pad_score": "" if r.pad is None else f"{r.pad.score:.6f}",
             "pad_threshold": "" if r.pad is None else f"{r.pad.threshold:.6f}",
             "pad_reasons": "" if r.pad is None else json.dumps(list(r.pad.reasons)),
+            "passive_check": "" if r.passive is None else r.passive.check,
+            "passive_score": "" if r.passive is None else f"{r.passive.score:.6f}",
+            "passive_reason": "" if r.passive is None else r.passive.reason,
             **challenge_fields(request, r),
         }
 

@@ -23,7 +23,7 @@ after the PAD check the door runs (``geometry``, or ``geometry+dense_geometry`` 
 ``pad_check: dense``), from the PAD score and verdict of the responses (rates at the threshold the service
 reports, or at the one given), and ``door``, the door's own decision, which has no score: a burst is classified bona fide when no
 presentation-attack defence denied it (``DOOR_ACCEPTED``: match, no_match, unknown_identity) and an attack
-when one did (``DOOR_DETECTED``: pad, mixed_faces, no_face, liveness, passive, challenge_not_met). A burst
+when one did (``DOOR_DETECTED``: pad, mixed_faces, liveness, passive, challenge_not_met; no_face is a failure to acquire, counted apart). A burst
 refused before its presentation was judged (replay, closed_hours, a challenge missing or invalid, bad_request,
 unavailable, timeout, error, a reason kind this version does not know) is left out of both rows and listed.
 Each burst is a real VerifyAccess: an audit record and its events at that door.
@@ -40,7 +40,6 @@ heads: real bona fide video must be measured with your own camera.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,19 +47,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from fovea.client import AccessResult, FoveaClient
 from fovea.common.paths import model_repository as default_repository
 from fovea.contracts.face_detector import DetectedFaces
+from fovea.contracts.pad_classifier import THRESHOLD
 from fovea.faces.access.core.pad import GeometrySettings, check_burst
 from fovea.faces.access.core.pad_dense import COMBINED_CHECK, DenseSettings, check_dense, combine
 from fovea.faces.config import FacesSettings
 from fovea.faces.recognition.core.mesh import dense_points, mesh_to_image
 from fovea.faces.recognition.pipeline import Photo, mesh_crops
 from fovea.faces.tools.core.accuracy import PadReport, pad_report
-from fovea.faces.tools.core.pad_synth import bent_photo_view, head_view, photo_view, rotation, screen_look
 from fovea.faces.tools.inprocess import InProcessFaces, run_model
+from fovea.faces.tools.pad_passive import PassiveScorer, burst_crops, in_process_door
+from fovea.faces.tools.pad_synth_dir import SYNTH_ATTACKS, SYNTH_PHOTOS, portrait, write_synthetic_dir
 from fovea.serving.triton_adapter import Served, load_from_repository
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -124,7 +124,10 @@ class SequenceScore:
     frames: int
     faces: int | None  # frames with a face (None: not known, through a gateway)
     scores: dict[str, float]  # per check; nan = not decided
-    reason_kind: str = ""  # through a gateway: the door's reason kind for the burst
+    reason_kind: str = (
+        ""  # through a gateway: the door's reason kind for the burst; in process the door's answer
+    )
+    geometry: str = ""  # the geometry check's answer: live | flat | undetermined | mixed
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ class PadEvalReport:
     door: str = ""  # through a gateway: the door the bursts were sent to ('' = in process)
     refused: list[RefusedSequence] = field(default_factory=list)  # through a gateway: left out of the rates
     decision_only: tuple[str, ...] = ()  # checks that have a decision and no score (no operating points)
+    # The door row: bursts with no usable face, by label (ISO/IEC 30107-3 counts them apart from the rates).
+    failures_to_acquire: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         def num(x: float) -> float | None:
@@ -154,6 +159,8 @@ class PadEvalReport:
         if self.door:
             out["door"] = self.door
             out["refused"] = [asdict(r) for r in self.refused]
+        if self.failures_to_acquire:
+            out["failures_to_acquire"] = self.failures_to_acquire
         for check, r in self.reports.items():
             out["checks"][check] = {
                 "threshold": None if check in self.decision_only else r.threshold,
@@ -181,7 +188,8 @@ class PadEvalReport:
                     "frames": s.frames,
                     "faces": s.faces,
                     "scores": {k: num(v) for k, v in s.scores.items()},
-                    **({"reason_kind": s.reason_kind} if self.door else {}),
+                    **({"reason_kind": s.reason_kind} if self.door or s.reason_kind else {}),
+                    **({"geometry": s.geometry} if s.geometry else {}),
                 }
             )
         return out
@@ -212,6 +220,11 @@ class PadEvalReport:
             lines.append(
                 f"  (APCER resolution {resolution:.1%} with the smallest species; a target below it is not measured)"
             )
+        if self.failures_to_acquire:
+            lines.append(
+                "door row: failures to acquire (no usable face), left out of its rates: "
+                + ", ".join(f"{k} {v}" for k, v in self.failures_to_acquire.items())
+            )
         if self.refused:
             lines.append(
                 f"refused before the presentation was judged, left out of the rates: {len(self.refused)}"
@@ -235,6 +248,10 @@ def _meshes(
     return out
 
 
+PASSIVE_CHECK = "passive"
+DOOR_CHECK = "door"
+
+
 def score_sequences(
     faces: InProcessFaces,
     sequences: Sequence[LabelledSequence],
@@ -242,28 +259,40 @@ def score_sequences(
     dense: DenseSettings | None = None,
     mesh: Served | None = None,
     mesh_min_score: float = 0.5,
+    passive: PassiveScorer | None = None,
 ) -> list[SequenceScore]:
     """Each sequence's scores: ``geometry`` (the 5-point check), and with ``dense`` and the ``face_mesh``
     model ``mesh`` also :data:`COMBINED_CHECK` (the door's ``pad_check: dense`` verdict's margin, threshold
-    1)."""
+    1); with ``passive`` (a trained check) also ``passive`` (its burst score, threshold 0.5) and ``door``
+    (1 bona fide, 0 attack, nan a failure to acquire: :func:`fovea.faces.tools.pad_passive.in_process_door`)."""
     if (dense is None) != (mesh is None):
         raise ValueError("the dense check needs both its settings and the face_mesh model")
     out = []
     for seq in sequences:
         frames = _even(seq.frames, geometry.max_frames)
-        photos = [faces.find_faces(path.read_bytes()) for path in frames]
-        found = [None if len(p.faces) == 0 else p.faces.take([0]) for p in photos]
-        landmarks = [None if f is None else f.landmarks[0] for f in found]
+        burst = None
+        if passive is not None:
+            burst = burst_crops(faces, frames)
+            landmarks = burst.landmarks
+            photos: list[Photo] = []
+        else:
+            photos = [faces.find_faces(path.read_bytes()) for path in frames]
+            found = [None if len(p.faces) == 0 else p.faces.take([0]) for p in photos]
+            landmarks = [None if f is None else f.landmarks[0] for f in found]
         result = check_burst(landmarks, geometry)
         scores = {"geometry": result.score}
         if dense is not None and mesh is not None:
             meshes = _meshes(mesh, photos, found, mesh_min_score)
             points = [None if m is None else dense_points(m[:, :2]) for m in meshes]
             scores[COMBINED_CHECK] = combine(result, check_dense(points, dense)).score
+        n_faces = sum(p is not None for p in landmarks)
+        answer = ""
+        if passive is not None and burst is not None:
+            scores[PASSIVE_CHECK] = passive.score(burst)
+            answer = in_process_door(result, scores[PASSIVE_CHECK], n_faces)
+            scores[DOOR_CHECK] = {BONA_FIDE: 1.0, ATTACK: 0.0}.get(answer, math.nan)
         out.append(
-            SequenceScore(
-                seq.name, seq.species, len(seq.frames), sum(p is not None for p in landmarks), scores
-            )
+            SequenceScore(seq.name, seq.species, len(seq.frames), n_faces, scores, answer, result.answer)
         )
     return out
 
@@ -276,20 +305,34 @@ def evaluate(
     *,
     dense: DenseSettings | None = None,
     mesh: Served | None = None,
+    passive: PassiveScorer | None = None,
 ) -> PadEvalReport:
     """Score every sequence under ``root`` (:func:`find_sequences`) and report each check (the dense one
-    too with ``dense`` and ``mesh``, see :func:`score_sequences`)."""
+    too with ``dense`` and ``mesh``; the trained ``passive`` check and the ``door`` row with ``passive``, see
+    :func:`score_sequences`). The door row leaves failures to acquire out of its rates and counts them."""
     bona, attacks = find_sequences(root)
-    scored = score_sequences(faces, [*bona, *(s for v in attacks.values() for s in v)], geometry, dense, mesh)
+    scored = score_sequences(
+        faces, [*bona, *(s for v in attacks.values() for s in v)], geometry, dense, mesh, passive=passive
+    )
     thresholds = {"geometry": geometry.min_parallax}
     if dense is not None:
         thresholds[COMBINED_CHECK] = 1.0
+    if passive is not None:
+        thresholds[PASSIVE_CHECK] = THRESHOLD
+        thresholds[DOOR_CHECK] = 0.5
     reports = {}
+    fta: dict[str, int] = {}
     for check in thresholds:
         b = np.array([s.scores[check] for s in scored if s.species == BONA_FIDE])
         a = {k: np.array([s.scores[check] for s in scored if s.species == k]) for k in attacks}
-        reports[check] = pad_report(b, a, thresholds[check], apcers)
-    return PadEvalReport(thresholds, reports, scored)
+        if check == DOOR_CHECK:
+            fta = {BONA_FIDE: int(np.isnan(b).sum()), **{k: int(np.isnan(v).sum()) for k, v in a.items()}}
+            b, a = b[~np.isnan(b)], {k: v[~np.isnan(v)] for k, v in a.items()}
+            if not len(b) or not all(len(v) for v in a.values()):
+                raise ValueError(f"door row: every burst of a label is a failure to acquire: {fta}")
+        reports[check] = pad_report(b, a, thresholds[check], apcers if check != DOOR_CHECK else ())
+    decision_only = (DOOR_CHECK,) if passive is not None else ()
+    return PadEvalReport(thresholds, reports, scored, decision_only=decision_only, failures_to_acquire=fta)
 
 
 def evaluate_in_process(
@@ -298,11 +341,15 @@ def evaluate_in_process(
     min_parallax: float | None = None,
     model_repository: Path | None = None,
     dense: bool = False,
+    passive: str = "",
+    trained_repository: Path | None = None,
 ) -> PadEvalReport:
     """``fovea faces pad-eval DIR``: :func:`evaluate` with the faces service's settings (``FOVEA_FACES_*``)
     and the face models of ``model_repository`` (default: the repository's ``model_repository/``) loaded
     in this process. ``min_parallax``: the geometry threshold (default the service's); ``dense``: also the
-    door's ``pad_check dense`` verdict (needs the face_mesh model).
+    door's ``pad_check dense`` verdict (needs the face_mesh model); ``passive``: the passive check a site
+    trained (``fovea faces pad-train NAME``), its active version read from ``trained_repository`` (default
+    the faces service's ``TRAINED_REPOSITORY``), and the ``door`` row of a door that requires both.
 
     Raises:
         ValueError: bad settings, a model that does not load, a folder that is not a labelled set.
@@ -314,22 +361,29 @@ def evaluate_in_process(
     )
     repository = model_repository or default_repository()
     faces = InProcessFaces(repository, settings)
+    scorer = None
+    if passive:
+        trained = trained_repository or settings.trained_repository
+        if trained is None:
+            raise ValueError("--passive needs the trained classifiers' repository: --trained-repository DIR")
+        scorer = PassiveScorer(trained, passive)
     if not dense:
-        return evaluate(root, faces, geometry)
+        return evaluate(root, faces, geometry, passive=scorer)
     mesh = load_from_repository("fovea.serving.face_mesh", repository / settings.mesh_model)
     checks = DenseSettings(
         min_ratio=settings.pad_dense_min_ratio, min_residual=settings.pad_dense_min_residual
     )
-    return evaluate(root, faces, geometry, dense=checks, mesh=mesh)
+    return evaluate(root, faces, geometry, dense=checks, mesh=mesh, passive=scorer)
 
 
 # ---------------------------------------------------------------------------------------- through a gateway
 DOOR_ACCEPTED = frozenset({"match", "no_match", "unknown_identity"})
 """VerifyAccess reason kinds of a burst no presentation-attack defence denied (it was matched or not)."""
-DOOR_DETECTED = frozenset({"pad", "mixed_faces", "no_face", "liveness", "passive", "challenge_not_met"})
-"""VerifyAccess reason kinds of a burst a presentation-attack defence denied (no face in the frames counts
-as one, as a sequence the geometry check cannot judge does in process)."""
-DOOR_CHECK = "door"
+DOOR_DETECTED = frozenset({"pad", "mixed_faces", "liveness", "passive", "challenge_not_met"})
+"""VerifyAccess reason kinds of a burst a presentation-attack defence denied."""
+DOOR_NO_FACE = "no_face"
+"""The reason kind of a burst with no usable face: a failure to acquire, counted apart from the door row's
+rates (ISO/IEC 30107-3)."""
 
 
 @dataclass(frozen=True)
@@ -367,10 +421,14 @@ def evaluate_door(
     refused: list[RefusedSequence] = []
     service_threshold = math.nan
     pad_checks: set[str] = set()
+    fta: dict[str, int] = {}
     for seq in [*bona, *(s for v in attacks.values() for s in v)]:
         frames = _even(seq.frames, max_frames)
         answer = ask([p.read_bytes() for p in frames])
         kind = answer.reason_kind
+        if kind == DOOR_NO_FACE:
+            fta[seq.species] = fta.get(seq.species, 0) + 1
+            continue
         if kind not in DOOR_ACCEPTED and kind not in DOOR_DETECTED:
             refused.append(RefusedSequence(seq.name, seq.species, kind, answer.reason))
             continue
@@ -412,6 +470,7 @@ def evaluate_door(
         door=door,
         refused=refused,
         decision_only=(DOOR_CHECK,),
+        failures_to_acquire=fta,
     )
 
 
@@ -454,155 +513,6 @@ def evaluate_through_door(
     return evaluate_door(root, ask, door=door, max_frames=max_frames, threshold=threshold)
 
 
-# ---------------------------------------------------------------------------------------------- synthetic
-SYNTH_PHOTOS = ("obama", "obama2", "obama3", "biden")
-SYNTH_ATTACKS = (
-    "print_still",
-    "print_slide",
-    "print_tilt",
-    "print_zoom",
-    "screen_tilt",
-    "print_bent",
-    "print_bent_h",
-)
-# Bent prints are not planar, outside what the geometry check assumes: the species measured for it apart.
-BENT_ATTACKS = {"print_bent": "vertical", "print_bent_h": "horizontal"}
-PRINT_WIDTH_MM = 120.0
-
-
-def _jpeg(frame: np.ndarray, rng: np.random.Generator, noise: float = 2.0) -> bytes:
-    noisy = np.clip(frame.astype(np.float64) + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(noisy).save(buf, format="JPEG", quality=90)
-    return buf.getvalue()
-
-
-def portrait(faces: InProcessFaces, photo: Image.Image, side: int = 480) -> tuple[np.ndarray, np.ndarray]:
-    """The portrait cropped round its largest face (6 IOD wide) at ``side`` px, and that face's landmarks."""
-    found = faces.detect(np.asarray(photo))
-    if len(found.faces) == 0:
-        raise ValueError("no face in the portrait")
-    lm = found.faces.landmarks[0]
-    iod, centre = float(np.linalg.norm(lm[1] - lm[0])), lm.mean(0)
-    half = 3 * iod
-    box = (
-        int(centre[0] - half),
-        int(centre[1] - 1.1 * half),
-        int(centre[0] + half),
-        int(centre[1] + 0.9 * half),
-    )
-    crop = np.asarray(photo.crop(box).resize((side, side), Image.Resampling.BILINEAR))
-    again = faces.detect(crop)
-    if len(again.faces) == 0:
-        raise ValueError("no face in the cropped portrait")
-    return crop, again.faces.landmarks[0]
-
-
-def _attack_poses(rng: np.random.Generator, species: str, n: int) -> list[tuple[np.ndarray, float]]:
-    """(pose, distance mm) per frame of a print or screen moved as ``species`` says."""
-    base = (rng.uniform(-10, 10), rng.uniform(-10, 10), rng.uniform(-5, 5))
-    dist = rng.uniform(300, 420)
-    t = np.linspace(0, 1, n)
-    sign = rng.choice([-1.0, 1.0])
-    if species == "print_still":
-        return [(rotation(*base), dist)] * n
-    if species == "print_slide":
-        return [(rotation(base[0], base[1], base[2] + 10 * sign * k), dist * (1 + 0.05 * k)) for k in t]
-    if species in BENT_ATTACKS:  # turned about the bend's axis (yaw for a vertical one, pitch otherwise)
-        amount = rng.uniform(25, 40) * sign
-        yaw_axis = BENT_ATTACKS[species] == "vertical"
-        return [
-            (
-                rotation(base[0] + amount * k * yaw_axis, base[1] + amount * k * (not yaw_axis), base[2]),
-                dist,
-            )
-            for k in t
-        ]
-    if species in ("print_tilt", "screen_tilt"):
-        amount, axis = rng.uniform(25, 40) * sign, rng.uniform(0, 2 * np.pi)
-        return [
-            (
-                rotation(base[0] + amount * k * np.cos(axis), base[1] + amount * k * np.sin(axis), base[2]),
-                dist,
-            )
-            for k in t
-        ]
-    if species == "print_zoom":
-        zoom = rng.uniform(0.65, 0.85) if sign > 0 else rng.uniform(1.2, 1.5)
-        return [(rotation(*base), dist * (1 + (zoom - 1) * k)) for k in t]
-    raise ValueError(f"unknown attack species {species!r}; known: {', '.join(SYNTH_ATTACKS)}")
-
-
-def write_synthetic_dir(
-    out: Path,
-    faces: InProcessFaces,
-    *,
-    seed: int = 7,
-    per_photo: int = 2,
-    frames: int = 6,
-    photos: Sequence[str] = SYNTH_PHOTOS,
-    attacks: Sequence[str] = SYNTH_ATTACKS,
-) -> dict[str, int]:
-    """Write a labelled DIR under ``out`` (see the module's docstring): per portrait ``per_photo``
-    bona fide sequences and ``per_photo`` sequences of each attack species in ``attacks`` (a subset of
-    ``SYNTH_ATTACKS``), ``frames`` frames each. Returns the sequence count per label."""
-    from fovea.convert.samples import sample
-
-    unknown = [a for a in attacks if a not in SYNTH_ATTACKS]
-    if unknown or not attacks:
-        raise ValueError(
-            f"attack species {', '.join(unknown) or '(none)'}: choose from {', '.join(SYNTH_ATTACKS)}"
-        )
-
-    rng = np.random.default_rng(seed)
-    counts: dict[str, int] = {}
-
-    def write(label: str, name: str, images: list[bytes]) -> None:
-        folder = out / label / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, data in enumerate(images):
-            (folder / f"{i:03d}.jpg").write_bytes(data)
-        counts[label] = counts.get(label, 0) + 1
-
-    for photo_name in photos:
-        photo = Image.open(sample(photo_name)).convert("RGB")
-        crop, landmarks = portrait(faces, photo)
-        print_photo = Image.fromarray(crop)
-        for k in range(per_photo):
-            turn = rng.uniform(20, 35) * rng.choice([-1, 1])
-            start = -turn / 2 + rng.uniform(-3, 3)
-            yaw_turn = rng.uniform() < 2 / 3
-            angles = start + turn * np.linspace(0, 1, frames)
-            views = [
-                head_view(crop, landmarks, a if yaw_turn else 0.0, 0.0 if yaw_turn else a) for a in angles
-            ]
-            write(BONA_FIDE, f"{photo_name}-{k}", [_jpeg(v, rng) for v in views])
-            for species in attacks:
-                poses = _attack_poses(rng, species, frames)
-                if species in BENT_ATTACKS:  # radius 0.5-2 print widths, either way round
-                    radius = rng.uniform(0.5, 2) * PRINT_WIDTH_MM * rng.choice([-1.0, 1.0])
-                    shots = [
-                        bent_photo_view(
-                            print_photo,
-                            pose,
-                            d,
-                            (640, 480),
-                            PRINT_WIDTH_MM,
-                            radius_mm=radius,
-                            axis=BENT_ATTACKS[species],
-                        )
-                        for pose, d in poses
-                    ]
-                else:
-                    shots = [
-                        photo_view(print_photo, pose, d, (640, 480), PRINT_WIDTH_MM) for pose, d in poses
-                    ]
-                if species.startswith("screen"):
-                    shots = [screen_look(s, rng) for s in shots]
-                write(f"{ATTACK}/{species}", f"{photo_name}-{k}", [_jpeg(s, rng) for s in shots])
-    return counts
-
-
 def write_synthetic_set(
     out: Path,
     *,
@@ -611,6 +521,7 @@ def write_synthetic_set(
     frames: int = 6,
     photos: Sequence[str] = SYNTH_PHOTOS,
     attacks: Sequence[str] = SYNTH_ATTACKS,
+    talking: int = 0,
     model_repository: Path | None = None,
 ) -> dict[str, int]:
     """``fovea faces pad-synth OUT``: :func:`write_synthetic_dir` into ``out`` (missing or empty) with the
@@ -623,11 +534,20 @@ def write_synthetic_set(
         raise ValueError(f"{out} is not empty")
     faces = InProcessFaces(model_repository or default_repository())
     return write_synthetic_dir(
-        out, faces, seed=seed, per_photo=per_photo, frames=frames, photos=photos, attacks=attacks
+        out,
+        faces,
+        seed=seed,
+        per_photo=per_photo,
+        frames=frames,
+        photos=photos,
+        attacks=attacks,
+        talking=talking,
     )
 
 
 __all__ = [
+    "SYNTH_ATTACKS",
+    "SYNTH_PHOTOS",
     "DOOR_ACCEPTED",
     "DOOR_DETECTED",
     "DoorAnswer",

@@ -257,3 +257,25 @@ def test_blink_token_round_trip() -> None:
     challenge, text = issue(SECRET, "d", ["blink"], NOW, 1000)
     assert challenge.kind == "blink" and challenge.instruction.startswith("look at the camera")
     assert verify(SECRET, challenge.challenge_id, text, "d", NOW).kind == "blink"
+
+
+def test_two_moves_are_drawn_in_a_random_order_and_both_needed_in_order() -> None:
+    """A two-move challenge (turn_left then look_up): the head doing both in order meets it, either move
+    alone or both in the other order does not (12 frames, 30 degrees each, 2% landmark noise)."""
+    import numpy as np
+
+    from fovea.faces.access.core.challenge import Challenge, MotionSettings, check_motion, issue, moves
+    from fovea.faces.tools.core.pad_synth import head_turn_burst
+
+    challenge, _ = issue(b"k" * 32, "front", ["turn_left", "look_up"], 0, 1000, count=2)
+    assert set(moves(challenge.kind)) == {"turn_left", "look_up"} and ", then " in challenge.instruction
+    rng = np.random.default_rng(4)
+    asked = Challenge("0" * 32, "front", "turn_left+look_up", 1)
+    left = head_turn_burst(rng, 7, (0.0, -30.0), (0.0, 0.0))
+    up = head_turn_burst(rng, 7, (-30.0, -30.0), (0.0, -30.0))
+    both = np.concatenate([left, up[1:]])
+    settings = MotionSettings()
+    assert check_motion(asked, list(both), settings).met
+    assert not check_motion(asked, list(head_turn_burst(rng, 12, (0.0, -30.0), (0.0, 0.0))), settings).met
+    reverse = Challenge("0" * 32, "front", "look_up+turn_left", 1)
+    assert not check_motion(reverse, list(both), settings).met

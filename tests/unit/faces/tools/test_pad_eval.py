@@ -201,13 +201,15 @@ def test_a_species_that_pad_synth_does_not_make_is_refused(
 
 def test_the_score_row_is_named_after_the_doors_pad_check(tmp_path: Path) -> None:
     """A door with pad_check dense answers the combined check's score (a ratio, threshold 1.2); a judged
-    burst without a PAD result counts as not bona fide on that row."""
-    root = door_set(tmp_path, {"bona_fide/a": 3, "bona_fide/b": 3, "attack/c": 3})
+    burst without a PAD result counts as not bona fide on that row; a burst with no face is a failure to
+    acquire, counted apart from the rates (ISO/IEC 30107-3)."""
+    root = door_set(tmp_path, {"bona_fide/a": 3, "bona_fide/b": 3, "bona_fide/d": 3, "attack/c": 3})
     answers = {
         "bona_fide/a": DoorAnswer(
             "DENY", "no_match", "", "PAD_BONA_FIDE", 1.5, 1.2, "geometry+dense_geometry"
         ),
-        "bona_fide/b": DoorAnswer("DENY", "no_face", "", "PAD_NOT_CHECKED", 0.0, 0.0, ""),
+        "bona_fide/b": DoorAnswer("DENY", "liveness", "", "PAD_NOT_CHECKED", 0.0, 0.0, ""),
+        "bona_fide/d": DoorAnswer("DENY", "no_face", "", "PAD_NOT_CHECKED", 0.0, 0.0, ""),
         "attack/c": DoorAnswer("DENY", "pad", "", "PAD_ATTACK", 1.1, 1.2, "geometry+dense_geometry"),
     }
     report = evaluate_door(
@@ -217,6 +219,7 @@ def test_the_score_row_is_named_after_the_doors_pad_check(tmp_path: Path) -> Non
     assert report.thresholds["geometry+dense_geometry"] == 1.2
     dense = report.reports["geometry+dense_geometry"]
     assert dense.bpcer == 0.5 and dense.apcer == 0.0
+    assert report.failures_to_acquire == {"bona_fide": 1} and report.reports["door"].bona_fide == 2
     at = evaluate_door(
         root, lambda f: answers[f[0].decode().split("#")[0]], door="vault", max_frames=10, threshold=1.0
     )

@@ -16,10 +16,22 @@ from typing import Any, Protocol
 import numpy as np
 
 from fovea.contracts.face_detector import DetectedFaces
-from fovea.faces.access.core.challenge import CHALLENGE_POLICIES, DEFAULT_KINDS, ChallengeResult, check_kinds
+from fovea.faces.access.core.challenge import (
+    CHALLENGE_POLICIES,
+    DEFAULT_KINDS,
+    MOTION_KINDS,
+    ChallengeResult,
+    check_kinds,
+)
 from fovea.faces.access.core.hours import OpeningHours
 from fovea.faces.access.core.pad import PadResult, PadVerdict
-from fovea.faces.access.core.passive import PASSIVE_CHECKS, PASSIVE_POLICIES, check_available
+from fovea.faces.access.core.passive import (
+    PASSIVE_CHECKS,
+    PASSIVE_POLICIES,
+    PassiveResult,
+    check_available,
+    trained_name,
+)
 from fovea.faces.recognition.core.records import check_door_id, check_gallery_id
 
 
@@ -67,6 +79,10 @@ PAD_CHECKS = ("geometry", "dense")
 # A snapshot of the burst (its middle frame, as a JPEG) published to the door's MQTT snapshot topic
 # (fovea.faces.events.mqtt): never, for each DENY, for every decision. Nothing else ever carries an image.
 SNAPSHOT_POLICIES = ("off", "deny", "always")
+# What a door that requires PAD does with an undetermined geometry answer (too little motion to tell): deny it
+# (the behaviour before three answers); accept it when the request carries a challenge that was met, else
+# deny asking for one (challenge_missing); let the passive check (which the door then requires) decide.
+PAD_UNDETERMINED = ("deny", "challenge", "passive")
 
 
 @dataclass(frozen=True)
@@ -87,12 +103,14 @@ class DoorPolicy:
     # Active challenge (fovea.faces.access.core.challenge): one of CHALLENGE_POLICIES, and the kinds drawn from.
     challenge: str = "off"
     challenge_kinds: tuple[str, ...] = DEFAULT_KINDS
+    challenge_moves: int = 1  # 2: two different motions of challenge_kinds in a random order, both in order
     hours: OpeningHours | None = None  # when the door opens; None = always
     # Single-frame passive presentation-attack check (fovea.faces.access.core.passive): one of PASSIVE_POLICIES,
     # and which check (a key of PASSIVE_CHECKS).
     passive: str = "off"
     passive_check: str = "none"
     snapshot: str = "off"  # one of SNAPSHOT_POLICIES
+    pad_undetermined: str = "deny"  # one of PAD_UNDETERMINED
 
     def __post_init__(self) -> None:
         if self.snapshot not in SNAPSHOT_POLICIES:
@@ -108,20 +126,35 @@ class DoorPolicy:
                 f"unknown challenge policy {self.challenge!r}; known: {', '.join(CHALLENGE_POLICIES)}"
             )
         object.__setattr__(self, "challenge_kinds", check_kinds(self.challenge_kinds))
+        if self.challenge_moves not in (1, 2) or isinstance(self.challenge_moves, bool):
+            raise ValueError(f"challenge_moves must be 1 or 2, got {self.challenge_moves!r}")
+        if self.challenge_moves == 2 and sum(k in MOTION_KINDS for k in self.challenge_kinds) < 2:
+            raise ValueError("challenge_moves 2 needs two head motions among challenge_kinds")
         if self.gallery is not None:
             check_gallery_id(self.gallery)
         if self.hours is not None and not isinstance(self.hours, OpeningHours):
             raise ValueError("hours must be an OpeningHours (from {'tz': ..., 'open': [...]})")
         if self.passive not in PASSIVE_POLICIES:
             raise ValueError(f"unknown passive policy {self.passive!r}; known: {', '.join(PASSIVE_POLICIES)}")
-        if self.passive_check not in PASSIVE_CHECKS:
+        if self.passive_check not in PASSIVE_CHECKS and trained_name(self.passive_check) is None:
             raise ValueError(
-                f"unknown passive check {self.passive_check!r}; known: {', '.join(sorted(PASSIVE_CHECKS))}"
+                f"unknown passive check {self.passive_check!r}; known: {', '.join(sorted(PASSIVE_CHECKS))}, "
+                "trained:<name>"
             )
         if self.passive != "off" and self.passive_check == "none":
             raise ValueError(f"passive {self.passive!r} needs a passive_check other than 'none'")
         if self.passive != "off":
             check_available(self.passive_check)
+        if self.pad_undetermined not in PAD_UNDETERMINED:
+            raise ValueError(
+                f"unknown pad_undetermined {self.pad_undetermined!r}; known: {', '.join(PAD_UNDETERMINED)}"
+            )
+        if self.pad_undetermined == "passive" and self.passive != "require":
+            raise ValueError("pad_undetermined 'passive' relies on the passive check: set passive 'require'")
+        if self.pad_undetermined == "challenge" and self.challenge == "off":
+            raise ValueError(
+                "pad_undetermined 'challenge' asks for a challenge: set challenge 'optional' or 'require'"
+            )
         if self.liveness_check not in LIVENESS_CHECKS:
             raise ValueError(
                 f"unknown liveness check {self.liveness_check!r}; known: {', '.join(sorted(LIVENESS_CHECKS))}"
@@ -235,6 +268,9 @@ class AccessResult:
     frame_count: int
     pad: PadResult | None = None  # None: not run (the door's pad policy is off, or no decision was reached)
     challenge: ChallengeResult | None = None  # None: the request carried no challenge, or it failed before
+    passive: PassiveResult | None = (
+        None  # None: the door's passive policy is off (or no decision was reached)
+    )
 
 
 def burst_spread(embeddings: np.ndarray) -> float:
@@ -259,6 +295,7 @@ def decide(
     pad: PadResult | None = None,
     challenge: ChallengeResult | None = None,
     passive_attack: str | None = None,
+    passive: PassiveResult | None = None,
 ) -> AccessResult:
     """GRANT only when the frames' faces are one person (``spread`` < threshold, see :func:`burst_spread`,
     unless ``policy.allow_mixed_faces``), at least ``policy.min_matching_frames`` frames (default: every
@@ -268,7 +305,10 @@ def decide(
     check's result, kept in the decision; with ``policy.pad == "require"`` anything but BONA_FIDE (or no
     result) is DENY, with the check's first reason. ``challenge``: the active challenge's motion check;
     not met is DENY (``challenge_not_met``) after the PAD check. ``passive_attack``: why the passive
-    single-frame check says attack, where the door requires it (DENY ``passive``)."""
+    single-frame check says attack, where the door requires it (DENY ``passive``); ``passive``: that check's
+    result, kept in the decision. An UNDECIDED PAD result at a door that requires PAD is what
+    ``policy.pad_undetermined`` says: DENY ``pad``; accepted with a met challenge, else DENY
+    ``challenge_missing``; or left to the passive check."""
     if policy.threshold is not None:
         threshold = min(threshold, policy.threshold)
     distances = [f.distance for f in frames if f.distance is not None]
@@ -278,7 +318,7 @@ def decide(
 
     def result(decision: Decision, kind: str, reason: str) -> AccessResult:
         return AccessResult(
-            decision, reason, kind, best, threshold, liveness, matching, len(frames), pad, challenge
+            decision, reason, kind, best, threshold, liveness, matching, len(frames), pad, challenge, passive
         )
 
     if not frames:
@@ -294,7 +334,21 @@ def decide(
             "mixed_faces",
             f"the frames show different people: two faces are {spread:.3f} apart, threshold {threshold:.3f}",
         )
-    if policy.pad == "require" and (pad is None or pad.verdict is not PadVerdict.BONA_FIDE):
+    undetermined = pad is not None and pad.verdict is PadVerdict.UNDECIDED
+    if (
+        policy.pad == "require"
+        and undetermined
+        and policy.pad_undetermined == "challenge"
+        and challenge is None
+    ):
+        why = pad.reasons[0] if pad is not None and pad.reasons else ""
+        return result(
+            Decision.DENY,
+            "challenge_missing",
+            f"the presentation-attack check could not tell ({why}): begin a challenge and send the burst with it",
+        )
+    accepted = undetermined and policy.pad_undetermined != "deny"
+    if policy.pad == "require" and not accepted and (pad is None or pad.verdict is not PadVerdict.BONA_FIDE):
         why = pad.reasons[0] if pad is not None and pad.reasons else "presentation-attack check: not run"
         verdict = "NOT_CHECKED" if pad is None else pad.verdict.value
         return result(Decision.DENY, "pad", f"presentation attack suspected ({verdict}): {why}")
@@ -373,6 +427,7 @@ def deny(kind: str, reason: str, threshold: float = 0.0, frame_count: int = 0) -
 
 
 __all__ = [
+    "PAD_UNDETERMINED",
     "LIVENESS_CHECKS",
     "PAD_CHECKS",
     "PAD_POLICIES",

@@ -27,6 +27,14 @@ screen, however it is moved (the position is a projective invariant of the five 
   (it moves by landmark noise only); a replayed video of a blink is what the geometry check and the replay
   check are for.
 
+Two moves (a door's ``challenge_moves: 2``): the kind is two different motions joined by ``+`` in the
+order asked, e.g. ``turn_left+look_up`` ("turn your head slowly to your left, then tilt your head slowly
+back, looking up"), drawn at random in a random order when the challenge is issued, so a recorded video
+cannot anticipate it: with the two turns and two nods there are 12 ordered pairs, a replayed one-move video
+shows at most one of them and never both in order. The burst meets it when, for some frame ``k``, the
+frames up to ``k`` travel ``min_motion`` in the first direction and the frames from ``k`` on travel
+``min_motion`` in the second (:func:`check_sequence`; each part a Theil-Sen travel as below).
+
 The motion is the signed travel of the canonical nose from the first usable frame to the last along the
 asked direction: a robust straight-line fit (Theil-Sen, as the geometry check's score) over the frames, so
 a single misplaced landmark does not make or break it.
@@ -59,6 +67,22 @@ MOTION_KINDS = tuple(CHALLENGE_DIRECTIONS)
 BLINK = "blink"
 CHALLENGE_KINDS = (*MOTION_KINDS, BLINK)
 DEFAULT_KINDS = ("turn_left", "turn_right")
+SEQUENCE_SEP = "+"  # joins the moves of a two-move challenge's kind, in the order asked
+
+
+def moves(kind: str) -> tuple[str, ...]:
+    """The motions of a kind, in order: one for a single kind, two for ``a+b``."""
+    return tuple(kind.split(SEQUENCE_SEP))
+
+
+def valid_kind(kind: str) -> bool:
+    """A known single kind, or two different motion kinds joined by ``+``."""
+    parts = moves(kind)
+    if len(parts) == 1:
+        return kind in CHALLENGE_KINDS
+    return len(parts) == 2 and parts[0] != parts[1] and all(p in MOTION_KINDS for p in parts)
+
+
 # What a door does with challenges: none issued or checked; checked when the request carries one; every
 # request must carry one (a request without one is DENY).
 CHALLENGE_POLICIES = ("off", "optional", "require")
@@ -116,7 +140,7 @@ class Challenge:
 
     @property
     def instruction(self) -> str:
-        return INSTRUCTIONS[self.kind]
+        return ", then ".join(INSTRUCTIONS[k] for k in moves(self.kind))
 
 
 def _mac(secret: bytes, challenge: Challenge) -> str:
@@ -141,12 +165,25 @@ def issue(
     *,
     choose: Callable[[Sequence[str]], str] = secrets.choice,
     new_id: Callable[[], str] = lambda: secrets.token_hex(16),
+    count: int = 1,
 ) -> tuple[Challenge, str]:
-    """A new challenge for ``door_id`` (one of ``kinds`` drawn by ``choose``), valid ``lifetime_ms`` from
-    ``now_ms``, and its token."""
+    """A new challenge for ``door_id`` (one of ``kinds`` drawn by ``choose``; with ``count`` 2 two
+    different motion kinds of them, the first drawn then the second from the rest), valid ``lifetime_ms``
+    from ``now_ms``, and its token."""
     if lifetime_ms <= 0:
         raise ValueError(f"lifetime_ms must be > 0, got {lifetime_ms}")
-    challenge = Challenge(new_id(), door_id, choose(check_kinds(kinds)), now_ms + lifetime_ms)
+    kinds = check_kinds(kinds)
+    if count == 1:
+        kind = choose(kinds)
+    elif count == 2:
+        motions = [k for k in kinds if k in MOTION_KINDS]
+        if len(motions) < 2:
+            raise ValueError(f"two moves need two motion kinds among {list(kinds)}")
+        first = choose(motions)
+        kind = first + SEQUENCE_SEP + choose([k for k in motions if k != first])
+    else:
+        raise ValueError(f"a challenge has 1 or 2 moves, got {count}")
+    challenge = Challenge(new_id(), door_id, kind, now_ms + lifetime_ms)
     return challenge, token(secret, challenge)
 
 
@@ -168,7 +205,7 @@ def verify(secret: bytes, challenge_id: str, token_text: str, door_id: str, now_
         raise ChallengeError(INVALID, "challenge: malformed challenge id or token")
     kind, expiry, mac = parts[0], int(parts[1]), parts[2].encode("ascii")
     challenge = Challenge(challenge_id, door_id, kind, expiry)
-    if kind not in CHALLENGE_KINDS or not hmac.compare_digest(mac, _mac(secret, challenge).encode()):
+    if not valid_kind(kind) or not hmac.compare_digest(mac, _mac(secret, challenge).encode()):
         raise ChallengeError(
             INVALID,
             "challenge: the token's signature does not match (challenge for another door, or altered)",
@@ -291,12 +328,64 @@ def check_blink(
     )
 
 
+def _travel(p: np.ndarray) -> np.ndarray:
+    """(U >= 2, 2) positions -> (2,) Theil-Sen travel from the first to the last."""
+    i, j = np.triu_indices(len(p), k=1)
+    return np.asarray(np.median((p[j] - p[i]) / (j - i)[:, None], axis=0) * (len(p) - 1))
+
+
+def check_sequence(
+    challenge: Challenge, landmarks: Sequence[np.ndarray | None], settings: MotionSettings
+) -> ChallengeResult:
+    """A two-move challenge: met when some frame ``k`` splits the usable frames so that the part up to
+    ``k`` travels ``min_motion`` in the first move's direction and the part from ``k`` on in the second's.
+    ``motion``: the best split's smaller travel (IOD)."""
+    first, second = (CHALLENGE_DIRECTIONS[k] for k in moves(challenge.kind))
+    lm = np.array(
+        [np.full((5, 2), np.nan) if p is None else np.asarray(p, np.float64).reshape(5, 2) for p in landmarks]
+    ).reshape(-1, 5, 2)
+    positions, usable = canonical_nose(lm)
+    p = positions[usable]
+    threshold = settings.min_motion
+    needed = 2 * settings.min_frames - 1
+
+    def result(met: bool, motion: float, reason: str) -> ChallengeResult:
+        return ChallengeResult(challenge.challenge_id, challenge.kind, met, motion, threshold, reason)
+
+    if len(p) < needed:
+        return result(
+            False,
+            float("nan"),
+            f"challenge {challenge.kind}: {len(p)} of {len(lm)} frames have usable landmarks, {needed} needed",
+        )
+    best, at = -np.inf, 0
+    for k in range(settings.min_frames - 1, len(p) - settings.min_frames + 1):
+        a = float(np.dot(_travel(p[: k + 1]), first))
+        b = float(np.dot(_travel(p[k:]), second))
+        if min(a, b) > best:
+            best, at = min(a, b), k
+    if best >= threshold:
+        return result(
+            True,
+            best,
+            f"challenge {challenge.kind}: met, both moves in order >= {threshold:.3f} IOD (split at {at})",
+        )
+    return result(
+        False,
+        best,
+        f"challenge {challenge.kind}: not met, the weaker of the two moves in order reached {best:.3f} IOD, "
+        f"{threshold:.3f} needed",
+    )
+
+
 def check_motion(
     challenge: Challenge, landmarks: Sequence[np.ndarray | None], settings: MotionSettings
 ) -> ChallengeResult:
     """Does the burst (per frame the face's (5,2) landmarks in pixels, or None) show the challenge's
     motion? Frames whose landmarks make no usable quad are skipped; fewer than ``settings.min_frames``
     usable frames is not met."""
+    if len(moves(challenge.kind)) == 2:
+        return check_sequence(challenge, landmarks, settings)
     if challenge.kind not in CHALLENGE_DIRECTIONS:
         raise ValueError(f"{challenge.kind!r} is not a head motion; a blink is checked by check_blink")
     lm = np.array(
@@ -352,6 +441,9 @@ __all__ = [
     "check_blink",
     "check_kinds",
     "check_motion",
+    "check_sequence",
+    "moves",
+    "valid_kind",
     "issue",
     "nose_travel",
     "token",

@@ -15,11 +15,19 @@ about ``d * sin(turn)``, ``d`` being the nose's height over the eye-mouth plane 
 distances, 22 mm). The spread of these positions over the burst, in inter-ocular distances (IOD), is the
 score: the nose's residual against one homography model of the whole burst, relative to the eye distance.
 
-Frames that show the identity changing (two faces of the burst as far apart as the match threshold) are an
-attack whatever their geometry. A burst with too few frames whose landmarks make a usable quad is
-UNDECIDED. This check cannot tell a perfectly still head from a still photo: both have no parallax and are
-an ATTACK by it; the reason says how much the face moved, and the active challenge (a head turn asked for)
-is what makes a bona fide user move.
+Three answers (:class:`PadVerdict`), with the burst's own landmark noise deciding what motion is
+significant (:mod:`fovea.faces.access.core.pad_stats`: an F-test of "no motion" against "smooth motion",
+the noise measured as the jitter about the smooth path):
+
+- BONA_FIDE, *live*: the nose's parallax is significant (p < ``alpha``) and at least ``min_parallax``;
+- ATTACK, *flat*: the eye-mouth quad shows a significant rotation out of the image plane of at least
+  ``min_tilt_deg``, the mouth-to-eye width ratio shows no expression, and the nose moved less than the
+  flattest head's would over that rotation: a plane (a print, a screen) explains the burst. Frames that show
+  the identity changing (two faces of the burst as far apart as the match threshold) are an ATTACK too;
+- UNDECIDED, *undetermined*: too little motion to tell (a person talking or holding still, a print held
+  still or slid), or too few frames whose landmarks make a usable quad. Undetermined is not an attack by
+  itself: the door policy's ``pad_undetermined`` says what to do (ask for a challenge, rely on the passive
+  check, or deny).
 
 All functions are pure; coordinates are image pixels (x right, y down), float64 inside.
 """
@@ -31,6 +39,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from fovea.faces.access.core.pad_stats import BurstMotion, StatsSettings, burst_motion
 
 CHECK = "geometry"  # the check's name in reasons, audit records and responses
 
@@ -46,7 +56,7 @@ CANONICAL_QUAD = np.array([[-0.5, 0.0], [0.5, 0.0], [0.4, 1.05], [-0.4, 1.05]])
 class PadVerdict(enum.Enum):
     BONA_FIDE = "BONA_FIDE"
     ATTACK = "ATTACK"
-    UNDECIDED = "UNDECIDED"  # not enough usable frames to tell
+    UNDECIDED = "UNDECIDED"  # too little motion, or too few usable frames, to tell
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class GeometrySettings:
     min_parallax: float = 0.12
     min_frames: int = 3
     max_frames: int = 15
+    stats: StatsSettings = StatsSettings()
 
     def __post_init__(self) -> None:
         if not 0 < self.min_parallax < 1:
@@ -86,6 +97,7 @@ class PadResult:
     frame_count: int
     identity_spread: float | None = None  # largest embedding distance between two frames, when given
     check: str = CHECK
+    answer: str = ""  # live | flat | undetermined | mixed ('' for a result made elsewhere)
 
 
 def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -216,8 +228,8 @@ def check_geometry(
 
     threshold = settings.min_parallax
 
-    def result(verdict: PadVerdict, score: float, *reasons: str) -> PadResult:
-        return PadResult(verdict, score, threshold, reasons, int(usable.sum()), f, spread)
+    def result(verdict: PadVerdict, score: float, *reasons: str, answer: str = "") -> PadResult:
+        return PadResult(verdict, score, threshold, reasons, int(usable.sum()), f, spread, answer=answer)
 
     positions, usable = canonical_nose(lm)
     if spread is not None and match_threshold is not None and spread >= match_threshold:
@@ -226,30 +238,59 @@ def check_geometry(
             float("nan"),
             f"{CHECK}: the identity changes within the burst (two faces {spread:.3f} apart, "
             f"threshold {match_threshold:.3f})",
+            answer="mixed",
         )
     if usable.sum() < settings.min_frames:
         return result(
             PadVerdict.UNDECIDED,
             float("nan"),
             f"{CHECK}: {int(usable.sum())} of {f} frames have usable landmarks, {settings.min_frames} needed",
+            answer="undetermined",
         )
     score = parallax_score(positions[usable])
     shift, scale = _motion(lm[usable])
     moved = f"the face moved {shift:.2f} IOD and changed size x{scale:.2f}"
-    if score >= threshold:
+    motion = burst_motion(positions[usable], lm[usable], settings.stats)
+    stats = _describe(motion, settings.stats)
+    if motion.nose.significant(settings.stats.alpha) and score >= threshold:
         return result(
             PadVerdict.BONA_FIDE,
             score,
-            f"{CHECK}: 3D parallax {score:.3f} IOD >= {threshold:.3f}: the nose moves off the plane of "
-            f"the eyes and mouth as a head turning does",
+            f"{CHECK}: live: 3D parallax {score:.3f} IOD >= {threshold:.3f} and significant: the nose moves "
+            f"off the plane of the eyes and mouth as a head turning does",
+            stats,
             moved,
+            answer="live",
+        )
+    if motion.flat(settings.stats):
+        return result(
+            PadVerdict.ATTACK,
+            score,
+            f"{CHECK}: flat: the face turned {motion.tilt_deg():.0f} degrees out of the image plane and the "
+            f"nose moved {score:.3f} IOD, less than the {motion.head_would_move(settings.stats):.3f} of the "
+            f"flattest head: a plane (a photo or a screen) explains the burst",
+            stats,
+            moved,
+            answer="flat",
         )
     return result(
-        PadVerdict.ATTACK,
+        PadVerdict.UNDECIDED,
         score,
-        f"{CHECK}: no 3D parallax ({score:.3f} IOD < {threshold:.3f}): the landmarks move as one plane "
-        f"(a photo or a screen), or the head did not turn",
+        f"{CHECK}: undetermined: too little motion to tell a head from a photo (parallax {score:.3f} IOD, "
+        f"{threshold:.3f} and significance needed for live; a turn of {settings.stats.min_tilt_deg:.0f} "
+        f"degrees or more for flat)",
+        stats,
         moved,
+        answer="undetermined",
+    )
+
+
+def _describe(motion: BurstMotion, settings: StatsSettings) -> str:
+    n, s, e = motion.nose, motion.strain, motion.expression
+    return (
+        f"nose travel {n.travel:.3f} +- {n.se:.3f} IOD (p {n.p:.2g}, noise {n.sigma:.3f}); quad turned "
+        f"{motion.tilt_deg():.0f} degrees (p {s.p:.2g}); mouth/eye width moved {e.travel:.3f} (p {e.p:.2g}); "
+        f"alpha {settings.alpha:g}"
     )
 
 

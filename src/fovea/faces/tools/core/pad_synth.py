@@ -463,6 +463,26 @@ def screen_look(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(np.clip(out * 255, 0, 255).astype(np.uint8))
 
 
+def screen_replay(
+    frame: np.ndarray, rng: np.random.Generator, phase: float, bezel: float = 0.06
+) -> np.ndarray:
+    """``frame`` (a rendered bona fide frame, H,W,3 uint8) as a phone or monitor replaying it: the picture
+    inside a black bezel (``bezel`` of the width on each side), the screen's look (:func:`screen_look`:
+    gamma, moire, glare) and its refresh beating with the camera's rolling shutter: horizontal bands of
+    +-8% brightness whose position moves with ``phase`` (0-1) from frame to frame. Returns the screen's
+    face (to be held in front of the camera with :func:`photo_view`)."""
+    f = np.asarray(frame, np.float64)
+    h, w = f.shape[:2]
+    rows = np.arange(h)[:, None, None]
+    period = h / 3.0
+    bands = 1 + 0.08 * np.sin(2 * np.pi * (rows / period + phase))
+    look = screen_look(np.clip(f * bands, 0, 255).astype(np.uint8), rng)
+    pad = max(2, int(bezel * w))
+    out = np.full((h + 2 * pad, w + 2 * pad, 3), 12, np.uint8)
+    out[pad : pad + h, pad : pad + w] = look
+    return out
+
+
 @dataclass(frozen=True)
 class SyntheticSet:
     """Landmark bursts with their labels: ``bona_fide`` a list of (F,5,2); ``attacks`` by attack kind."""
@@ -537,5 +557,6 @@ __all__ = [
     "project",
     "rotation",
     "screen_look",
+    "screen_replay",
     "synthetic_set",
 ]

@@ -1,0 +1,161 @@
+"""The ``pad`` recipe of a training job (pure functions): a passive presentation-attack check trained on a
+site's own bursts (``fovea.contracts.pad_classifier``).
+
+What differs from a classifier of photos, and why:
+
+- **Split by burst** (:func:`group_split`): the frames of one burst are nearly the same picture; a burst
+  with frames on both sides of the split would measure memory, not generalisation. Bursts are held out
+  whole, stratified by bona fide / attack.
+- **Augmentation that keeps what a screen or a print looks like** (:func:`augment_texture`): a random
+  ``INPUT_SIZE`` crop of the ``CUT_SIZE`` cut *without resampling* (resizing blurs away moire, halftone and
+  the pixel grid, the very evidence), mirrored half the time, and one exposure gain for all three channels
+  (a screen's colour cast and a print's ink are kept: no per-channel colour shift).
+- **Classes weighted equally** (:func:`balanced_weights`): bona fide and attack crops count the same in the
+  loss however many of each a site has, so the head's boundary is not pushed towards the larger side.
+- **Calibration on the held-out bursts** (:func:`calibrate`): burst log-odds (the mean over frames of the
+  mean over crops, ``pad_classifier.burst_logit``) are computed for the held-out bursts, and the threshold
+  with the fewest errors (APCER + BPCER: the ACER's minimum) is moved to 0 by shifting the bona fide
+  classes' bias; ties are broken at the middle of the widest gap between the two labels' scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fovea.common.errors import InvalidArgument
+from fovea.contracts.pad_classifier import ATTACK, BONA_FIDE, CROPS, LABELS
+
+MIN_BURSTS = 8  # per kind (bona fide, attack): provisional, not yet from a learning curve
+MIN_VALIDATION_BURSTS = 2
+
+
+def burst_kinds(labels: Sequence[str], groups: Sequence[str], min_bursts: int = MIN_BURSTS) -> dict[str, str]:
+    """``{group: "bona_fide" | "attack"}`` for a ``pad`` training set. ``InvalidArgument`` when a label is
+    not one of :data:`LABELS`, an image has no group, a group mixes bona fide and attack, or either kind
+    has fewer than ``min_bursts`` bursts (saying how many are enough)."""
+    if len(labels) != len(groups):
+        raise InvalidArgument(f"{len(labels)} labels for {len(groups)} groups")
+    unknown = sorted(set(labels) - set(LABELS))
+    if unknown:
+        raise InvalidArgument(f"the pad recipe takes the classes {', '.join(LABELS)}; got {unknown[0]!r}")
+    if any(not g for g in groups):
+        raise InvalidArgument("the pad recipe needs every image in a group (its burst)")
+    kinds: dict[str, str] = {}
+    for label_, group in zip(labels, groups, strict=True):
+        kind = label_.split("-", 1)[0]
+        if kinds.setdefault(group, kind) != kind:
+            raise InvalidArgument(f"burst {group!r} holds both bona fide and attack crops")
+    counts = {k: sum(v == k for v in kinds.values()) for k in (BONA_FIDE, ATTACK)}
+    if min(counts.values()) < min_bursts:
+        raise InvalidArgument(
+            f"too little material: {counts[BONA_FIDE]} bona fide and {counts[ATTACK]} attack bursts; the pad "
+            f"recipe needs at least {min_bursts} of each (2 of each are held out to calibrate the threshold; "
+            "a provisional minimum, not yet set from a learning curve: 20 or more of each, from every camera "
+            "and attack species the door will see, is what to aim for)"
+        )
+    return kinds
+
+
+def group_split(
+    kinds: Mapping[str, str], fraction: float, seed: int, min_validation: int = MIN_VALIDATION_BURSTS
+) -> tuple[set[str], set[str]]:
+    """(training groups, validation groups): ``round(fraction * n)`` bursts of each kind held out, at least
+    ``min_validation`` and at least one left to train on, chosen with ``seed``."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    train: set[str] = set()
+    val: set[str] = set()
+    for kind in (BONA_FIDE, ATTACK):
+        members = sorted(g for g, k in kinds.items() if k == kind)
+        if len(members) < 2:
+            raise ValueError(f"{kind}: {len(members)} burst(s); a split needs at least 2")
+        order = [members[i] for i in rng.permutation(len(members))]
+        n_val = min(max(min_validation, round(fraction * len(members))), len(members) - 1)
+        val.update(order[:n_val])
+        train.update(order[n_val:])
+    return train, val
+
+
+def augment_texture(
+    image: np.ndarray, rng: np.random.Generator, size: int = 224, max_gain: float = 0.15
+) -> np.ndarray:
+    """One augmented copy of a ``(S, S, 3)`` uint8 cut (S >= ``size``): a random ``size`` crop at the cut's
+    own scale, mirrored with probability 1/2, every channel times one gain in ``1 +- max_gain``."""
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < size:
+        raise ValueError(f"expected an (H >= {size}, W >= {size}, 3) image, got {image.shape}")
+    top = int(rng.integers(0, image.shape[0] - size + 1))
+    left = int(rng.integers(0, image.shape[1] - size + 1))
+    crop = image[top : top + size, left : left + size].astype(np.float32)
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    crop = crop * np.float32(rng.uniform(1 - max_gain, 1 + max_gain))
+    return np.ascontiguousarray(np.clip(np.rint(crop), 0, 255).astype(np.uint8))
+
+
+def balanced_weights(kinds: Sequence[str]) -> np.ndarray:
+    """(N,) sample weights, mean 1, giving bona fide and attack samples the same total weight."""
+    k = np.asarray(kinds)
+    out = np.ones(len(k))
+    for kind in (BONA_FIDE, ATTACK):
+        n = int((k == kind).sum())
+        if n:
+            out[k == kind] = len(k) / (2 * n)
+    return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The threshold chosen on held-out burst log-odds and the rates there."""
+
+    threshold: float  # on the burst log-odds: the bias shift is -threshold
+    bpcer: float
+    apcer: float
+
+
+def calibrate(logits: np.ndarray, bona_fide: np.ndarray) -> Calibration:
+    """The threshold ``t`` on burst log-odds (bona fide when ``logit >= t``) with the fewest errors
+    (APCER + BPCER) on held-out bursts, ties broken at the middle of the widest gap. ``ValueError`` when a
+    kind has no burst."""
+    x, y = np.asarray(logits, np.float64), np.asarray(bona_fide, bool)
+    if not y.any() or y.all() or not np.all(np.isfinite(x)):
+        raise ValueError("calibration needs finite scores of bona fide and attack bursts")
+    values = np.unique(x)
+    # Candidate thresholds: below everything, between each two neighbouring scores, above everything; the
+    # width of the gap each sits in breaks ties (the middle of the widest gap generalises best).
+    edges = np.concatenate([[values[0] - 2.0], values, [values[-1] + 2.0]])
+    chosen: Calibration | None = None
+    best: tuple[float, float] | None = None
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        t = float((lo + hi) / 2)
+        bpcer = float((x[y] < t).mean())
+        apcer = float((x[~y] >= t).mean())
+        key = (bpcer + apcer, -float(hi - lo))
+        if best is None or key < best:
+            best, chosen = key, Calibration(t, bpcer, apcer)
+    if chosen is None:  # there are always two candidates at least
+        raise ValueError("no threshold")
+    return chosen
+
+
+def shift_bias(bias: np.ndarray, shift: float) -> np.ndarray:
+    """The head's (4,) bias with ``shift`` added to the bona fide classes' entries."""
+    b = np.asarray(bias, np.float32).copy()
+    for crop in CROPS:
+        b[LABELS.index(f"{BONA_FIDE}-{crop}")] += np.float32(shift)
+    return b
+
+
+__all__ = [
+    "MIN_BURSTS",
+    "Calibration",
+    "augment_texture",
+    "balanced_weights",
+    "burst_kinds",
+    "calibrate",
+    "group_split",
+    "shift_bias",
+]

@@ -1,0 +1,81 @@
+"""The pad recipe's pure parts: burst checks, the split by burst, augmentation, weights, calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fovea.classify.core.pad_training import (
+    augment_texture,
+    balanced_weights,
+    burst_kinds,
+    calibrate,
+    group_split,
+    shift_bias,
+)
+from fovea.common.errors import InvalidArgument
+from fovea.contracts.pad_classifier import LABELS
+
+
+def _set(bona: int, attack: int) -> tuple[list[str], list[str]]:
+    labels, groups = [], []
+    for kind, n in (("bona_fide", bona), ("attack", attack)):
+        for b in range(n):
+            for crop in ("face", "context"):
+                labels.append(f"{kind}-{crop}")
+                groups.append(f"{kind}/{b}")
+    return labels, groups
+
+
+def test_too_little_material_is_refused_saying_how_much_is_enough() -> None:
+    labels, groups = _set(7, 9)
+    with pytest.raises(InvalidArgument, match="at least 8 of each"):
+        burst_kinds(labels, groups)
+    assert len(burst_kinds(*_set(8, 8))) == 16
+    with pytest.raises(InvalidArgument, match="group"):
+        burst_kinds(labels, ["", *groups[1:]])
+    with pytest.raises(InvalidArgument, match="both bona fide and attack"):
+        burst_kinds(["bona_fide-face", "attack-face"], ["g", "g"], min_bursts=1)
+    with pytest.raises(InvalidArgument, match="classes"):
+        burst_kinds(["cat"], ["g"], min_bursts=1)
+
+
+def test_the_split_keeps_each_burst_on_one_side_stratified() -> None:
+    kinds = burst_kinds(*_set(10, 20))
+    train, val = group_split(kinds, 0.25, seed=3)
+    assert train and val and not train & val and train | val == set(kinds)
+    # round(0.25 * 10) = 2 (the minimum) bona fide and round(0.25 * 20) = 5 attack bursts held out.
+    assert sum(kinds[g] == "bona_fide" for g in val) == 2 and sum(kinds[g] == "attack" for g in val) == 5
+    assert group_split(kinds, 0.25, seed=3) == (train, val)
+
+
+def test_augmentation_keeps_the_pixels_scale_and_colour_balance() -> None:
+    # A one-pixel checkerboard (a screen's grid) survives: every output pixel is a source pixel times one
+    # gain, so neighbours still alternate, and the three channels keep their ratios.
+    rng = np.random.default_rng(0)
+    board = (np.indices((256, 256)).sum(0) % 2 * 100 + 50).astype(np.uint8)
+    image = np.stack([board, board // 2, board // 4 + 10], -1)
+    out = augment_texture(image, rng, 224)
+    assert out.shape == (224, 224, 3)
+    assert np.all(np.abs(np.diff(out[..., 0].astype(int), axis=1)) > 50)
+    gain = out[..., 0].astype(float) / np.maximum(out[..., 1], 1)
+    assert np.ptp(gain[out[..., 1] > 40]) < 0.1
+    with pytest.raises(ValueError):
+        augment_texture(image[:200], rng, 224)
+
+
+def test_weights_give_both_kinds_the_same_total() -> None:
+    w = balanced_weights(["bona_fide"] * 2 + ["attack"] * 6)
+    assert w[:2].sum() == pytest.approx(w[2:].sum()) and w.mean() == pytest.approx(1.0)
+
+
+def test_calibration_picks_the_fewest_errors_in_the_middle_of_the_gap() -> None:
+    # Bona fide at 1, 2, 3 and attacks at -1, 0, 2.5: thresholds between 0 and 1 make no bona fide error and
+    # no attack error except 2.5 (1 of 3); so do ones in (2.5, 3]? no: they refuse 1 and 2. The widest
+    # error-minimising gap is (0, 1): threshold 0.5, BPCER 0, APCER 1/3.
+    c = calibrate(np.array([1.0, 2, 3, -1, 0, 2.5]), np.array([1, 1, 1, 0, 0, 0], bool))
+    assert c.threshold == pytest.approx(0.5) and c.bpcer == 0 and c.apcer == pytest.approx(1 / 3)
+    with pytest.raises(ValueError):
+        calibrate(np.array([1.0]), np.array([True]))
+    bias = shift_bias(np.zeros(4, np.float32), 1.5)
+    assert [bias[LABELS.index(n)] for n in LABELS] == [0, 0, 1.5, 1.5]
