@@ -434,7 +434,7 @@ def evaluate_door(
             continue
         scores = {DOOR_CHECK: 1.0 if kind in DOOR_ACCEPTED else 0.0}
         if answer.pad_verdict != "PAD_NOT_CHECKED":
-            scores[answer.pad_check] = answer.pad_score if answer.pad_verdict != "PAD_UNDECIDED" else math.nan
+            scores[answer.pad_check] = answer.pad_score  # nan where the service could not score the burst
             service_threshold = answer.pad_threshold
             pad_checks.add(answer.pad_check)
         scored.append(SequenceScore(seq.name, seq.species, len(seq.frames), None, scores, kind))
