@@ -8,16 +8,14 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from fovea.common.paths import model_repository
-from fovea.common.settings import FoveaSettings
+from fovea.common.settings import ServiceSettings
 
 
-class ClassifySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
+class ClassifySettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
     model_config = SettingsConfigDict(env_prefix="FOVEA_CLASSIFY_", extra="forbid")
 
-    host: str = Field("127.0.0.1", description="Address the gRPC server binds to")
     port: int = Field(50064, ge=0, le=65535, description="gRPC port (0 = any free port)")
     metrics_port: int = Field(9105, ge=0, le=65535, description="Prometheus /metrics port (0 = off)")
-    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port")
     triton_timeout_s: float = Field(30.0, gt=0, le=600, description="Deadline of one Triton call")
     triton_replicas_dns: str = Field(
         "",
@@ -39,15 +37,7 @@ class ClassifySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stop
     )
     default_model: str = Field("classifier_imagenet", description="Classifier used when a request names none")
     top_k: int = Field(5, ge=1, le=1000, description="Classes returned when a request asks for 0")
-    max_image_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest encoded image accepted")
-    max_image_pixels: int = Field(40_000_000, ge=1024, description="Largest decoded image (w*h) accepted")
     min_image_side: int = Field(16, ge=1, description="Smallest image side accepted, in pixels")
-    max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024)
-    log_level: str = Field("INFO", description="Python logging level")
-    internal_token_file: Path | None = Field(
-        None,
-        description="File holding the secret the gateway sends (x-fovea-internal-token); unset = any caller is answered",
-    )
     # ---- training (TrainClassifier jobs, the classify worker)
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",

@@ -11,9 +11,10 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
 
@@ -65,4 +66,22 @@ class FoveaSettings(BaseSettings):
         return data
 
 
-__all__ = ["FoveaSettings", "check_environment", "known_variables", "unknown_variables"]
+class ServiceSettings(FoveaSettings):
+    """What every gRPC service's settings share, written once (each service adds its port, metrics port and
+    its own fields; a field redefined in a subclass wins)."""
+
+    host: str = Field("127.0.0.1", description="Address the gRPC server (and the metrics page) bind to")
+    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port")
+    max_message_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024, description="Largest gRPC message accepted"
+    )
+    log_level: str = Field("INFO", description="Python logging level")
+    internal_token_file: Path | None = Field(
+        None,
+        description="File holding the secret the gateway sends (x-fovea-internal-token); unset = any caller is answered",
+    )
+    max_image_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest encoded image accepted")
+    max_image_pixels: int = Field(40_000_000, ge=1024, description="Largest decoded image (w*h) accepted")
+
+
+__all__ = ["FoveaSettings", "ServiceSettings", "check_environment", "known_variables", "unknown_variables"]

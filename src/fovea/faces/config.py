@@ -7,27 +7,19 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from fovea.common.settings import FoveaSettings
+from fovea.common.settings import ServiceSettings
 from fovea.faces.access.core.access import LIVENESS_CHECKS
 from fovea.faces.events.core.mqtt import check_prefix, parse_broker
 
 
-class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
+class FacesSettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
     # hide_input_in_errors: a bad REDIS_URL or MQTT_URL must not print its password in the error
     model_config = SettingsConfigDict(env_prefix="FOVEA_FACES_", extra="forbid", hide_input_in_errors=True)
 
-    host: str = Field("127.0.0.1", description="Address the gRPC server binds to")
     port: int = Field(50062, ge=0, le=65535, description="gRPC port (0 = any free port)")
     metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus /metrics port (0 = off)")
-    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port")
     triton_timeout_s: float = Field(10.0, gt=0, le=600, description="Deadline of one Triton call")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding galleries and templates")
-    max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024)
-    log_level: str = Field("INFO", description="Python logging level")
-    internal_token_file: Path | None = Field(
-        None,
-        description="File holding the secret the gateway sends (x-fovea-internal-token); unset = any caller is answered",
-    )
 
     # models
     detector_model: str = Field("face_detector", description="Triton model giving boxes + 5 landmarks")
@@ -40,8 +32,6 @@ class FacesSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops t
     )
 
     # images and requests
-    max_image_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest encoded image accepted")
-    max_image_pixels: int = Field(40_000_000, ge=1024, description="Largest decoded image (w*h) accepted")
     min_image_side: int = Field(16, ge=12, description="Smallest image side accepted, in pixels")
     max_photos: int = Field(10, ge=1, le=100, description="Most photos per Enroll / frames per VerifyAccess")
     max_top_k: int = Field(1000, ge=1, le=100_000, description="Largest top_k of Identify")

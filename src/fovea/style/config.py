@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from fovea.common.settings import FoveaSettings
+from fovea.common.settings import ServiceSettings
 
 
-class StyleSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
+class StyleSettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
     model_config = SettingsConfigDict(env_prefix="FOVEA_STYLE_", extra="forbid")
 
-    host: str = Field("127.0.0.1", description="Address the gRPC server (and worker metrics) bind to")
     port: int = Field(50063, ge=0, le=65535, description="gRPC port (0 = any free port)")
     metrics_port: int = Field(9103, ge=0, le=65535, description="Prometheus /metrics port (0 = off)")
-    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port")
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis holding the Celery broker and job state"
-    )
-    max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024)
-    log_level: str = Field("INFO", description="Python logging level")
-    internal_token_file: Path | None = Field(
-        None,
-        description="File holding the secret the gateway sends (x-fovea-internal-token); unset = any caller is answered",
     )
     worker_metrics_port: int = Field(
         9104, ge=0, le=65535, description="Celery worker's /metrics port (0 = off)"
     )
     worker_concurrency: int = Field(1, ge=1, le=64, description="Jobs one worker process runs at once")
-    max_image_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest encoded image accepted")
-    max_image_pixels: int = Field(40_000_000, ge=1024, description="Largest decoded image (w*h) accepted")
     min_image_side: int = Field(16, ge=1, description="Smallest image side accepted, in pixels")
     fast_max_side: int = Field(1024, ge=64, le=4096, description="Longest side of a feed-forward result")
     gatys_max_side: int = Field(512, ge=32, le=2048, description="Upper bound of a Gatys job's max_side")
