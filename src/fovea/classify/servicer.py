@@ -230,7 +230,8 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
             try:  # as the worker decodes it: a JPEG at 1/2..1/8 scale where the crop allows
                 decode_image_reduced(item.image.data, self.limits, (RESIZE_SIDE, RESIZE_SIDE))
             except InvalidImage as exc:
-                raise InvalidImage(f"image {i} (class {item.label!r}): {exc}") from exc
+                named = clip(item.source, 200) if item.source else f"image {i}"
+                raise InvalidImage(f"{named} (class {item.label!r}): {exc}") from exc
         return options
 
     async def TrainClassifier(
@@ -249,6 +250,7 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
             [item.label for item in request.images],
             options,
             [item.group for item in request.images],
+            [item.source for item in request.images],
         )
         try:
             await asyncio.to_thread(training.celery.send_task, TASK_NAME, args=[job_id], queue=QUEUE)
