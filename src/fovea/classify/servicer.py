@@ -242,7 +242,10 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         loop = asyncio.get_running_loop()
         options = await loop.run_in_executor(self._checks, self._check_training, request)
         if await asyncio.to_thread(training.store.queued, QUEUE) >= self.settings.max_queued_jobs:
-            raise ResourceExhausted(f"{self.settings.max_queued_jobs} training jobs are queued; retry later")
+            raise ResourceExhausted(
+                f"{self.settings.max_queued_jobs} training jobs are queued, the most the service takes "
+                "(FOVEA_CLASSIFY_MAX_QUEUED_JOBS): retry when some have run (minutes)"
+            )
         job_id = await asyncio.to_thread(
             training.store.create,
             request.name,

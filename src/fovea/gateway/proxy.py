@@ -31,7 +31,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from fovea.classify.v1 import classify_pb2
 from fovea.common.caller import scopes_header
-from fovea.common.errors import FoveaError, public_message
+from fovea.common.errors import FoveaError, Relayed
 from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
 from fovea.common.logs import (
     CLIENT_REQUEST_ID_HEADER,
@@ -150,11 +150,11 @@ class Forwarder:
             )
         return {"timeout": min(wanted, cap), "metadata": metadata + self._internal}, capped
 
-    async def _fail(
-        self, backend: Backend, exc: grpc.aio.AioRpcError, context: grpc.aio.ServicerContext, capped: str
-    ) -> None:
-        """Answer the backend call's failure: the backend's own status and message (it names the part that
-        failed: Triton, Redis) when it answered; a backend the gateway could not reach named as such."""
+    @staticmethod
+    def _relayed(backend: Backend, exc: grpc.aio.AioRpcError, capped: str) -> Relayed:
+        """The backend call's failure for the caller: the backend's own status and message (it names the
+        part that failed: Triton, Redis) when it answered; a backend the gateway could not reach named as
+        such. The interceptor bounds the message and keeps internal addresses out of it."""
         details = exc.details() or ""
         code = exc.code()
         answered = any(k == REQUEST_ID_HEADER for k, _ in exc.initial_metadata() or ())
@@ -165,12 +165,7 @@ class Forwarder:
             details = f"{backend.name} service: {details}"
         elif code == grpc.StatusCode.DEADLINE_EXCEEDED and capped and "deadline exceeded" in details.lower():
             details = capped  # the gateway's own deadline, not the caller's
-        message = public_message(details)
-        if message != details:
-            log.warning(
-                "%s from the %s service, for the caller as %r: %s", code.name, backend.name, message, details
-            )
-        await context.abort(code, message)
+        return Relayed(code, details)
 
     def handler(self, backend: Backend, method: MethodDescriptor) -> Any:
         path = f"/{backend.service.full_name}/{method.name}"
@@ -198,8 +193,7 @@ class Forwarder:
             try:
                 return await call
             except grpc.aio.AioRpcError as exc:
-                await self._fail(backend, exc, context, capped)
-                raise
+                raise self._relayed(backend, exc, capped) from None
             except asyncio.CancelledError as exc:
                 ended(opened, exc)
             finally:
@@ -217,7 +211,7 @@ class Forwarder:
                     calls.check(opened)  # nothing made after a revocation is passed on
                     yield response
             except grpc.aio.AioRpcError as exc:
-                await self._fail(backend, exc, context, capped)
+                raise self._relayed(backend, exc, capped) from None
             except asyncio.CancelledError as exc:
                 ended(opened, exc)
             finally:
@@ -267,7 +261,7 @@ class Forwarder:
                     if isinstance(error, FoveaError):
                         raise error from None
                 if isinstance(exc, grpc.aio.AioRpcError):
-                    await self._fail(backend, exc, context, capped)
+                    raise self._relayed(backend, exc, capped) from None
                 ended(opened, exc)
             finally:
                 call.cancel()
