@@ -535,7 +535,11 @@ def test_triton_outage_denies_then_recovers(stack: Stack, client: FoveaClient, o
         result = client.verify_access(door, office, "obama", [photo("obama2")])
         assert result.decision == "DENY" and "Triton" in result.reason, result
         assert result.audit_id  # Redis is up: the DENY is audited
-        assert error_of(client.verify, office, "obama", photo("obama2")).code == "UNAVAILABLE"
+        error = error_of(client.verify, office, "obama", photo("obama2"))
+        assert error.code == "UNAVAILABLE"
+        # issue 24: the part that failed is named (it read "faces service is unavailable"), not its address
+        assert "in Triton is unavailable" in error.message, error.message
+        assert "faces service is unavailable" not in error.message and "127.0.0.1" not in error.message
     finally:
         stack.supervisor.start_process("triton")
 

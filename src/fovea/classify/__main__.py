@@ -6,6 +6,7 @@ import asyncio
 
 from fovea.classify.config import ClassifySettings
 from fovea.classify.pipeline import load_classifiers
+from fovea.classify.reaper import reap_forever
 from fovea.classify.servicer import ClassifyServicer, Training
 from fovea.classify.tasks import create_app, open_replicas, open_repository, open_store
 from fovea.classify.v1 import classify_pb2, classify_pb2_grpc
@@ -41,7 +42,13 @@ async def run(settings: ClassifySettings) -> None:
     async def ready() -> bool:
         return await triton.is_model_ready(settings.default_model)
 
-    await serve_forever(handle, watch_readiness(handle, ready), on_stop=triton.close)
+    async def watch() -> None:
+        loops = [watch_readiness(handle, ready)]
+        if training is not None:  # training jobs of lost workers are queued again
+            loops.append(reap_forever(training.store, training.celery, settings))
+        await asyncio.gather(*loops)
+
+    await serve_forever(handle, watch(), on_stop=triton.close)
 
 
 def main() -> None:

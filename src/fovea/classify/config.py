@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from fovea.common.paths import model_repository
@@ -91,13 +91,25 @@ class ClassifySettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable st
     max_queued_jobs: int = Field(100, ge=1, description="Training jobs queued at most -> RESOURCE_EXHAUSTED")
     watch_poll_s: float = Field(0.2, gt=0, le=10, description="How often WatchTrainingJob looks for progress")
     job_lease_s: float = Field(
-        900.0,
-        ge=10,
-        le=24 * 3600,
+        15.0,
+        ge=2,
+        le=3600,
         description=(
-            "A running job's lease, renewed with its progress: a redelivered job is not started again while "
-            "it is fresh; longer than train_triton_timeout_s (the longest wait between progress updates)"
+            "A running job stays its worker's this long without a heartbeat: then its worker counts as lost and "
+            "the classify service queues the job again (a redelivered message does not start it while fresh)"
         ),
+    )
+    heartbeat_interval_s: float = Field(
+        2.0, gt=0, le=600, description="How often the worker renews the lease of the job it runs"
+    )
+    reaper_interval_s: float = Field(
+        2.0, gt=0, le=600, description="How often the classify service looks for jobs of lost workers"
+    )
+    max_worker_losses: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="A job whose worker was lost this many times fails instead of running again (it may be the cause)",
     )
     max_watch_streams: int = Field(
         200,
@@ -117,3 +129,12 @@ class ClassifySettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable st
     worker_metrics_port: int = Field(
         9106, ge=0, le=65535, description="Classify worker's /metrics port (0 = off)"
     )
+
+    @model_validator(mode="after")
+    def _heartbeats_within_the_lease(self) -> ClassifySettings:
+        if self.heartbeat_interval_s * 2 > self.job_lease_s:
+            raise ValueError(
+                f"heartbeat_interval_s ({self.heartbeat_interval_s}) must be at most half of job_lease_s "
+                f"({self.job_lease_s}): one late heartbeat must not make a live worker look lost"
+            )
+        return self

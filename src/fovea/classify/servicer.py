@@ -230,7 +230,8 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
             try:  # as the worker decodes it: a JPEG at 1/2..1/8 scale where the crop allows
                 decode_image_reduced(item.image.data, self.limits, (RESIZE_SIDE, RESIZE_SIDE))
             except InvalidImage as exc:
-                raise InvalidImage(f"image {i} (class {item.label!r}): {exc}") from exc
+                named = clip(item.source, 200) if item.source else f"image {i}"
+                raise InvalidImage(f"{named} (class {item.label!r}): {exc}") from exc
         return options
 
     async def TrainClassifier(
@@ -241,7 +242,10 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
         loop = asyncio.get_running_loop()
         options = await loop.run_in_executor(self._checks, self._check_training, request)
         if await asyncio.to_thread(training.store.queued, QUEUE) >= self.settings.max_queued_jobs:
-            raise ResourceExhausted(f"{self.settings.max_queued_jobs} training jobs are queued; retry later")
+            raise ResourceExhausted(
+                f"{self.settings.max_queued_jobs} training jobs are queued, the most the service takes "
+                "(FOVEA_CLASSIFY_MAX_QUEUED_JOBS): retry when some have run (minutes)"
+            )
         job_id = await asyncio.to_thread(
             training.store.create,
             request.name,
@@ -249,6 +253,7 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
             [item.label for item in request.images],
             options,
             [item.group for item in request.images],
+            [item.source for item in request.images],
         )
         try:
             await asyncio.to_thread(training.celery.send_task, TASK_NAME, args=[job_id], queue=QUEUE)

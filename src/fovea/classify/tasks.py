@@ -4,9 +4,12 @@ Its own queue (``fovea.classify``) and worker process (``fovea worker classify``
 a training job holds a core for its head training and a burst of Triton calls for its features, while style
 jobs wait on Triton; separate workers scale (and are limited) apart, and each reads its own settings.
 ``acks_late`` because a rerun is harmless: the store lets a job that ended run no further, a job another worker
-holds (a fresh lease) is not started twice but looked at again when the lease runs out, and a job that added
-its version already gets that version back (``TrainedRepository.add_version``). Retries only for
-Triton or Redis UNAVAILABLE, with backoff and a bound.
+holds (a fresh lease, renewed by its heartbeat) is not started twice, and a job that added its version already
+gets that version back (``TrainedRepository.add_version``). A worker that dies stops renewing its job's lease,
+and the classify service queues the job again within ``job_lease_s`` + ``reaper_interval_s``
+(``fovea.classify.reaper``); the unacknowledged message Redis redelivers after the visibility timeout then
+finds the job ended or running elsewhere and does nothing. Retries only for Triton or Redis UNAVAILABLE, with
+backoff and a bound (the job waits QUEUED meanwhile).
 """
 
 from __future__ import annotations
@@ -75,10 +78,8 @@ def register_train(app: Celery, trainer: Trainer) -> Task:
     def train(self: Task, job_id: str) -> str:
         try:
             state = trainer.run(job_id)
-            if state == BUSY:  # running elsewhere: look again when that worker's lease runs out
-                countdown = trainer.store.lease_left(job_id) + 1.0
-                log.info("training job %s runs on another worker; looking again in %.0f s", job_id, countdown)
-                train.apply_async(args=[job_id], countdown=countdown)
+            if state == BUSY:  # running elsewhere: should that worker be lost, the reaper queues it again
+                log.info("training job %s runs on another worker: nothing to do here", job_id)
             return state
         except NotFound:
             log.info("training job %s is gone (expired): nothing to do", job_id)
@@ -86,7 +87,7 @@ def register_train(app: Celery, trainer: Trainer) -> Task:
         except UpstreamUnavailable as exc:
             if self.request.retries >= MAX_RETRIES:
                 trainer.store.finish(job_id, FAILED, error=f"unavailable after {MAX_RETRIES} retries: {exc}")
-                return FAILED
+                return FAILED  # QUEUED since the last try (no owner): ended here, once
             raise self.retry(exc=exc, countdown=RETRY_BACKOFF_S * 2**self.request.retries) from exc
 
     return train  # type: ignore[no-any-return]

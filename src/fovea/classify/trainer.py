@@ -7,17 +7,20 @@ every crop) -> a new softmax layer (:func:`fovea.classify.core.training.train_he
 per epoch) -> per-class table and confusion matrix on the validation split -> backbone + head as one ONNX graph,
 written as the classifier's next version, inactive, and loaded into Triton (no restart; the other versions keep
 serving), on every replica where ``triton_replicas_dns`` names them; active once ready on each.
+
+While a job runs, a thread renews its lease every ``heartbeat_interval_s`` (``fovea.common.jobs.Heartbeats``):
+a worker that dies stops renewing it and the classify service requeues the job (``fovea.classify.reaper``).
+A run whose job was taken from it meanwhile (its lease ran out, it was requeued and started elsewhere)
+records nothing more and stops at its next progress update: the job ends once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
-import os
-import socket
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +48,18 @@ from fovea.classify.core.training import (
     train_head,
 )
 from fovea.classify.replicas import TritonReplicas
-from fovea.classify.store import FAILED, STARTED, SUCCEEDED, TrainingJob, TrainingStore
+from fovea.classify.store import (
+    FAILED,
+    STARTED,
+    SUCCEEDED,
+    TakenOver,
+    TrainingJob,
+    TrainingStore,
+)
 from fovea.classify.trained import TrainedRepository, model_name
-from fovea.common.errors import FoveaError, UpstreamUnavailable, public_message
+from fovea.common.errors import FoveaError, InvalidImage, UpstreamUnavailable, public_message
 from fovea.common.images import decode_image_reduced, limits_from
+from fovea.common.jobs import Heartbeats, new_owner
 from fovea.common.triton import SyncTritonClient
 from fovea.contracts.classifier import CLASSIFIER_INPUT, INPUT_SIZE, RESIZE_SIDE
 from fovea.contracts.pad_classifier import LABELS as PAD_LABELS
@@ -57,6 +68,7 @@ from fovea.contracts.pad_classifier import RECIPE, burst_logit, crop_logits
 log = logging.getLogger(__name__)
 
 FEATURES_OUTPUT = "FEATURES"  # classifier_imagenet's pooled features, [N, 1280]
+WAITING = "waiting for Triton or Redis to come back"
 
 
 class Trainer:
@@ -67,6 +79,7 @@ class Trainer:
         triton: SyncTritonClient,
         repository: TrainedRepository,
         replicas: TritonReplicas | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -75,7 +88,10 @@ class Trainer:
         self.replicas = replicas  # set: new versions are loaded on every Triton replica
         self.limits = limits_from(settings)
         self._backbone_digest: tuple[float, str] | None = None
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this worker's leases
+        self.owner = new_owner()  # this worker's leases
+        self.heartbeats = heartbeats or Heartbeats(
+            store.heartbeat, settings.heartbeat_interval_s, "classify-heartbeats"
+        )
 
     @property
     def backbone_path(self) -> Path:
@@ -94,28 +110,53 @@ class Trainer:
         ``BUSY`` for one another worker runs (its lease is fresh: the task looks again when it runs out).
 
         Raises:
-            UpstreamUnavailable: Triton or Redis is down (the task retries; the job stays RUNNING).
+            UpstreamUnavailable: Triton or Redis is down (the task retries; the job is QUEUED again).
         """
         started = self.store.start(job_id, self.owner)
         if started != STARTED:
             return started
+        self.heartbeats.add(job_id, self.owner)
+        try:
+            return self._run_started(job_id)
+        finally:
+            self.heartbeats.remove(job_id)
+
+    def _run_started(self, job_id: str) -> str:
         job = self.store.get(job_id)
         try:
             result = self._train(job)
+        except TakenOver:
+            log.warning("training job %s (%s) was taken from this run: stopping it", job_id, job.name)
+            return self.store.get(job_id).state
         except UpstreamUnavailable:
+            with contextlib.suppress(UpstreamUnavailable):  # Redis down too: the reaper requeues it later
+                self.store.requeue_own(job_id, self.owner, WAITING)
             raise
         except (FoveaError, ValueError, OSError) as exc:
             log.warning("training job %s (%s) failed: %s", job_id, job.name, exc)
-            self.store.finish(job_id, FAILED, error=public_message(str(exc)))
-            return FAILED
+            return self._end(job_id, FAILED, error=public_message(str(exc)))
         except Exception as exc:  # noqa: BLE001 - a job never stays RUNNING because of a bug
             log.exception("training job %s (%s) failed", job_id, job.name)
-            self.store.finish(
+            return self._end(
                 job_id, FAILED, error=f"internal error ({type(exc).__name__}); see the worker's log"
             )
-            return FAILED
-        self.store.finish(job_id, SUCCEEDED, result=result)
-        return SUCCEEDED
+        return self._end(job_id, SUCCEEDED, result=result)
+
+    def _end(self, job_id: str, state: str, **outcome: Any) -> str:
+        """Record the job's end, if it is still this run's; returns the state it has then."""
+        if self.store.finish(job_id, state, owner=self.owner, **outcome):
+            return state
+        found = self.store.get(job_id).state
+        log.warning(
+            "training job %s ended %s here but is %s (another run has it): not recorded", job_id, state, found
+        )
+        return found
+
+    def _progress(self, job_id: str, **fields: Any) -> None:
+        """Record progress while the job is this run's; ``TakenOver`` when it is not."""
+        if self.heartbeats.lost(job_id):
+            raise TakenOver(f"training job {job_id} was taken from this run")
+        self.store.update(job_id, self.owner, **fields)
 
     def _train(self, job: TrainingJob) -> dict[str, Any]:
         s = self.settings
@@ -141,7 +182,14 @@ class Trainer:
         copies = int(options["augment_copies"])
         start = time.perf_counter()
         features, cached = self.training_features(
-            job.job_id, images, train_idx, val_idx, copies, np.random.default_rng(seed), texture=pad
+            job.job_id,
+            images,
+            train_idx,
+            val_idx,
+            copies,
+            np.random.default_rng(seed),
+            texture=pad,
+            sources=self.store.sources(job.job_id),
         )
         feature_seconds = time.perf_counter() - start
         n_train = len(train_idx) * (1 + copies)
@@ -158,7 +206,7 @@ class Trainer:
         epochs = int(options["epochs"])
 
         def progress(stats: EpochStats) -> None:
-            self.store.update(
+            self._progress(
                 job.job_id,
                 stage=f"epoch {stats.epoch}/{epochs}",
                 epoch=stats.epoch,
@@ -192,7 +240,7 @@ class Trainer:
             )
         report = evaluate(y_val, predict(head, x_val).argmax(axis=1), dataset.classes)
 
-        self.store.update(job.job_id, stage="deploying")
+        self._progress(job.job_id, stage="deploying")
         import onnx
 
         graph = append_head(onnx.load(str(self.backbone_path)), head.weight, head.bias)
@@ -293,6 +341,7 @@ class Trainer:
         rng: np.random.Generator,
         *,
         texture: bool = False,
+        sources: list[str] | None = None,
     ) -> tuple[np.ndarray, int]:
         """Features of the training crops, computed as the images are decoded (one picture and at most
         ``feature_batch`` crops held at a time, not every crop).
@@ -300,8 +349,10 @@ class Trainer:
         Rows: the centre crops of ``train_idx``, then ``copies`` augmented crops of each of them (in
         ``train_idx`` order, copy by copy of an image), then the centre crops of ``val_idx``. Returns the
         ``(rows, F)`` float32 features and how many came from the cache. ``texture``: the augmented crops
-        keep the pixels' scale and colour (``pad_training.augment_texture``, the ``pad`` recipe).
+        keep the pixels' scale and colour (``pad_training.augment_texture``, the ``pad`` recipe). ``sources``:
+        each image's name in messages (an image that does not decode).
         """
+        sources = sources or []
         n_train, n_val = len(train_idx), len(val_idx)
         total = n_train * (1 + copies) + n_val
         train_row = {int(i): r for r, i in enumerate(train_idx)}
@@ -313,7 +364,7 @@ class Trainer:
 
         def flush() -> None:
             nonlocal features, done, cached
-            self.store.update(job_id, stage=f"features {done}/{total} (cached {cached})")
+            self._progress(job_id, stage=f"features {done}/{total} (cached {cached})")
             found, hits = self.features(job_id, crops)
             if features is None:
                 features = np.empty((total, found.shape[1]), np.float32)
@@ -325,7 +376,11 @@ class Trainer:
         for i, data in enumerate(images):
             if i not in train_row and i not in val_row:
                 continue
-            picture = decode_image_reduced(data, self.limits, (RESIZE_SIDE, RESIZE_SIDE)).pixels
+            try:
+                picture = decode_image_reduced(data, self.limits, (RESIZE_SIDE, RESIZE_SIDE)).pixels
+            except InvalidImage as exc:
+                named = sources[i] if i < len(sources) and sources[i] else f"image {i}"
+                raise InvalidImage(f"{named}: {exc}") from exc
             rows.append(train_row.get(i, val_row.get(i, -1)))
             crops.append(centre_crop(picture, RESIZE_SIDE, INPUT_SIZE))
             if i in train_row:

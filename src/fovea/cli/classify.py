@@ -11,7 +11,7 @@ import click
 
 from fovea.cli.output import DefaultGroup, Group, bar, connect, emit, fail, gateway_call
 from fovea.client import ClassifierInfo, ClassifierVersions, FoveaClientError, TrainingResult
-from fovea.client.classifiers import read_training_set
+from fovea.client.classifiers import read_training_folder
 
 
 @click.group(cls=DefaultGroup, default_cmd="image")
@@ -140,14 +140,18 @@ def classifiers_train(
     """Train classifier NAME on FOLDER/<class name>/*.jpg (at least 10 photos per class); deployed as its
     next version when the job succeeds."""
     try:
-        images = read_training_set(folder)
+        training = read_training_folder(folder)
     except (OSError, ValueError) as exc:
         fail(exc)
+    for path, why in training.skipped:
+        click.echo(f"warning: skipped {path.relative_to(folder).as_posix()}: {why}", err=True)
+    images = training.images
     with connect() as client:
         try:
             job = client.train_classifier(
                 name,
                 images,
+                sources=training.sources,
                 epochs=epochs,
                 learning_rate=learning_rate,
                 validation_fraction=validation,

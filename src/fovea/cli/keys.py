@@ -28,20 +28,26 @@ _KEYS_FILE = click.option(
 
 @keys.command("create")
 @click.option("--name", required=True)
-@click.option("--scopes", required=True, help="Comma-separated, e.g. detect,faces:verify,style (or *)")
+@click.option(
+    "--scopes",
+    required=True,
+    multiple=True,
+    help="Comma-separated, e.g. detect,faces:verify,style (or *); repeat it to add more: --scopes detect --scopes style",
+)
 @click.option("--expires", default=None, help="e.g. 30d, 12h, 2w or an ISO date/time (UTC); default never")
 @_KEYS_FILE
-def keys_create(name: str, scopes: str, expires: str | None, path: Path | None) -> None:
-    """Create a key; prints it once (only its hash is stored). A running gateway accepts it within a second."""
+def keys_create(name: str, scopes: tuple[str, ...], expires: str | None, path: Path | None) -> None:
+    """Create a key; prints it once (only its hash is stored). A running gateway accepts it at once."""
     from datetime import UTC, datetime
 
     from fovea.gateway.auth import add_key, parse_expiry
 
+    wanted = sorted({s.strip() for given in scopes for s in given.split(",") if s.strip()})
     try:
+        if not wanted:
+            raise ValueError("--scopes names no scope: give e.g. --scopes detect,style (or *)")
         until = parse_expiry(expires, datetime.now(UTC)) if expires else None
-        click.echo(
-            add_key(_keys_file(path), name, [s.strip() for s in scopes.split(",") if s.strip()], until)
-        )
+        click.echo(add_key(_keys_file(path), name, wanted, until))
     except ValueError as exc:
         fail(exc)
 

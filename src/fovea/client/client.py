@@ -163,17 +163,24 @@ class FoveaClient(Connection):
         seed: int = 0,
         groups: Sequence[str] | None = None,
         recipe: str = "",
+        sources: Sequence[str] | None = None,
     ) -> TrainingJob:
         """Queue a training job on ``(label, encoded image)`` pairs (0 = the service's defaults); returns at
         once with the QUEUED job. ``groups``: each image's group (kept on one side of the validation split);
-        ``recipe``: "" or "pad" (a passive presentation-attack check, ``fovea.contracts.pad_classifier``)."""
+        ``recipe``: "" or "pad" (a passive presentation-attack check, ``fovea.contracts.pad_classifier``);
+        ``sources``: each image's file name, which the service's messages name it by."""
         if groups is not None and len(groups) != len(images):
             raise ValueError(f"{len(groups)} groups for {len(images)} images")
+        if sources is not None and len(sources) != len(images):
+            raise ValueError(f"{len(sources)} sources for {len(images)} images")
         request = classify_pb2.TrainClassifierRequest(
             name=name,
             images=[
                 classify_pb2.LabelledImage(
-                    label=label, image=common_pb2.Image(data=data), group=groups[i] if groups else ""
+                    label=label,
+                    image=common_pb2.Image(data=data),
+                    group=groups[i] if groups else "",
+                    source=sources[i] if sources else "",
                 )
                 for i, (label, data) in enumerate(images)
             ],

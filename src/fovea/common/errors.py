@@ -47,6 +47,14 @@ class DeadlineExceeded(FoveaError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class Relayed(FoveaError):
+    """A status another service answered, passed on with its code (the gateway relaying a backend's)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 MAX_MESSAGE_CHARS = 1000
 """Longest status message a caller is sent (gRPC carries it in a header; ~8 KiB is the hard limit)."""
 

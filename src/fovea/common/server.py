@@ -58,16 +58,34 @@ class ServerHandle:
         await self.health.set(REPLICA_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING)
 
 
-def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
+@dataclass(frozen=True)
+class Keepalive:
+    """The server's own pings of its clients: every ``time_s``, a connection closed (its calls cancelled) when
+    one is not answered within ``timeout_s``, so a client that vanished without closing its connection
+    (power off, cable, NAT timeout) holds nothing for longer than about ``time_s + timeout_s``."""
+
+    time_s: float
+    timeout_s: float
+
+
+def server_options(max_message_bytes: int, keepalive: Keepalive | None = None) -> list[tuple[str, int]]:
     """Message limits, and the keepalive pings of a gateway watching its replicas (every 5 s, idle or not)
-    accepted rather than answered with GOAWAY ``too_many_pings``."""
-    return [
+    accepted rather than answered with GOAWAY ``too_many_pings``; with ``keepalive``, the server pings its
+    clients too."""
+    options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 4_000),
         ("grpc.http2.max_ping_strikes", 0),
     ]
+    if keepalive is not None:
+        options += [
+            ("grpc.keepalive_time_ms", int(keepalive.time_s * 1000)),
+            ("grpc.keepalive_timeout_ms", int(keepalive.timeout_s * 1000)),
+            ("grpc.http2.max_pings_without_data", 0),
+        ]
+    return options
 
 
 def internal_token(path: Path | None) -> bytes | None:
@@ -101,13 +119,14 @@ async def create_server(
     edge: bool = False,
     internal_token_file: Path | None = None,
     credentials: grpc.ServerCredentials | None = None,
+    keepalive: Keepalive | None = None,
 ) -> ServerHandle:
     """A started-but-not-serving server bound to ``address`` ("host:port", port 0 = any free port).
 
     ``edge``: the server takes calls from outside (the gateway) and makes its own request ids.
     ``internal_token_file``: only callers that send that secret (the gateway) are answered, health checks
     excepted; without it (a service run by hand) anyone is, and a warning says so.
-    ``credentials``: TLS (the gateway), else plaintext."""
+    ``credentials``: TLS (the gateway), else plaintext. ``keepalive``: ping the clients (the gateway)."""
     guard: list[grpc.aio.ServerInterceptor] = []
     if internal_token_file is not None:
         guard.append(InternalTokenInterceptor(read_internal_token(internal_token_file)))
@@ -115,7 +134,7 @@ async def create_server(
         log.warning("no internal token file set: the %s service answers any caller", metrics_name)
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor(metrics_name, edge=edge), *guard, *interceptors],
-        options=server_options(max_message_bytes),
+        options=server_options(max_message_bytes, keepalive),
     )
     for reg in registrations:
         reg.add(reg.servicer, server)

@@ -49,13 +49,30 @@ class ModelState:
     reason: str
 
 
+_UNREACHABLE = ("failed to connect", "connection refused", "connect failed", "no route to host")
+_LOST = ("socket closed", "connection reset", "goaway", "broken pipe", "stream removed")
+
+
+def _reason(message: str) -> str:
+    """grpc's text of a transport failure said in a few words (it names addresses, which callers never
+    see); any other message as it is."""
+    low = message.lower()
+    if any(s in low for s in _UNREACHABLE):
+        return "it cannot be reached (is it running?)"
+    if any(s in low for s in _LOST):
+        return "the connection to it was lost"
+    return message
+
+
 def translate(exc: InferenceServerException, url: str, model: str | None = None) -> FoveaError:
-    """Map a tritonclient error onto the domain error with the same meaning."""
+    """Map a tritonclient error onto the domain error with the same meaning. The message names Triton
+    (and the model), never its address: the log has that (debug)."""
     status = str(exc.status() or "")
-    what = f"model {model!r} in Triton at {url}" if model else f"Triton at {url}"
+    what = f"model {model!r} in Triton" if model else "Triton"
+    log.debug("Triton at %s answered %s: %s", url, status, exc.message())
     message = f"{what}: {exc.message()}"
     if "UNAVAILABLE" in status:
-        return UpstreamUnavailable(f"{what} is unavailable: {exc.message()}")
+        return UpstreamUnavailable(f"{what} is unavailable: {_reason(exc.message() or '')}; retry later")
     if "NOT_FOUND" in status or "unknown model" in (exc.message() or ""):
         return NotFound(message)
     if "INVALID_ARGUMENT" in status:

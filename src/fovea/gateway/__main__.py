@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fovea.common.logs import setup_logging
 from fovea.common.metrics import serve_metrics
-from fovea.common.server import create_server, read_internal_token, serve_forever
+from fovea.common.server import Keepalive, create_server, read_internal_token, serve_forever
 from fovea.common.triton import TritonClient
 from fovea.gateway.auth import METHOD_SCOPES, Authenticator, usage_path
 from fovea.gateway.config import GatewaySettings
@@ -20,6 +20,7 @@ from fovea.gateway.openapi import build_openapi
 from fovea.gateway.proto_comments import find_proto_root, load_comments
 from fovea.gateway.proxy import Backend, Forwarder, public_backends
 from fovea.gateway.routes import route_table
+from fovea.gateway.streams import OpenCalls
 from fovea.gateway.tls import check_plaintext_allowed, server_credentials
 from fovea.gateway.web import HttpGateway, ssl_context, start_http
 from fovea.models.v1 import models_pb2
@@ -70,6 +71,7 @@ async def serve_http(
             openapi=spec,
             max_message_bytes=settings.max_message_bytes,
             tls=tls,
+            keepalive=Keepalive(settings.keepalive_time_s, settings.keepalive_timeout_s),
         )
     except (OSError, ValueError) as exc:
         raise SystemExit(f"fovea gateway: HTTP port {settings.host}:{settings.http_port}: {exc}") from exc
@@ -91,7 +93,16 @@ async def run(settings: GatewaySettings) -> None:
         raise SystemExit(f"fovea gateway: {exc}") from exc
     if token is None:
         log.warning("no internal token file set: backends that require one will refuse the gateway's calls")
-    forwarder = Forwarder(auth, settings.default_timeout_s, internal_token=token)
+    calls = OpenCalls(auth, settings.max_streams_per_key)
+    forwarder = Forwarder(
+        auth,
+        settings.default_timeout_s,
+        internal_token=token,
+        max_unary_s=settings.max_unary_s,
+        max_stream_s=settings.max_stream_s,
+        calls=calls,
+    )
+    keepalive = Keepalive(settings.keepalive_time_s, settings.keepalive_timeout_s)
     triton = TritonClient(settings.triton_url, token=token)
     models_name = models_pb2.DESCRIPTOR.services_by_name["ModelsService"].full_name
     handlers = [
@@ -107,6 +118,7 @@ async def run(settings: GatewaySettings) -> None:
         reflected=[models_name, *[b.service.full_name for b in backends]],
         edge=True,
         credentials=tls,
+        keepalive=keepalive,
     )
     # HTTP calls the same handlers, served again on a private socket (fovea.gateway.web): its health follows.
     http = await serve_http(settings, handlers, backends) if settings.http_port else None
@@ -135,7 +147,11 @@ async def run(settings: GatewaySettings) -> None:
 
     async def watch() -> None:
         usage = settings.key_usage_file or usage_path(settings.api_keys_file)
-        await asyncio.gather(monitor(), auth.watch(settings.keys_reload_interval_s, usage))
+        await asyncio.gather(
+            monitor(),
+            auth.watch(settings.keys_reload_interval_s, usage),
+            calls.watch(settings.keys_reload_interval_s),  # ends the calls of revoked and expired keys
+        )
 
     log.info("%s on %s:%d", "TLS" if tls else "plaintext", settings.host, handle.port)
     await serve_forever(handle, watch(), on_stop=close)

@@ -29,6 +29,8 @@ from typing import Any
 
 import grpc
 
+from fovea.common.errors import FoveaError
+
 SCOPES = (
     "detect",
     "faces:enroll",
@@ -83,7 +85,10 @@ METHOD_SCOPES: dict[str, str] = {
 }
 
 
-class AuthError(Exception):
+class AuthError(FoveaError):
+    """A key refused (UNAUTHENTICATED, PERMISSION_DENIED) or at its limit (RESOURCE_EXHAUSTED): a domain error
+    with the status of its case, translated like every other (``fovea.common.interceptors``)."""
+
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -289,6 +294,10 @@ class Authenticator:
 
     def __init__(self, keys: list[ApiKey], path: Path | None = None) -> None:
         self._keys = keys
+        self._by_hash = {k.sha256: k for k in keys}
+        self.generation = 0
+        """Counts the reloads that took effect: a key checked at one generation is still valid at it (but
+        for its expiry)."""
         self.path = path
         self._signature = _signature(path) if path is not None else None
         self.last_used: dict[str, float] = {}
@@ -325,6 +334,8 @@ class Authenticator:
             )
             return False
         self._keys = keys
+        self._by_hash = {k.sha256: k for k in keys}
+        self.generation += 1
         log.info("API keys reloaded from %s: %s", self.path, ", ".join(self.names) or "none")
         return True
 
@@ -367,7 +378,9 @@ class Authenticator:
         return found
 
     def authorize(self, method: str, metadata: tuple[tuple[str, str | bytes], ...] | None) -> ApiKey:
-        """The key that may call ``method``; raises ``AuthError`` (UNAUTHENTICATED / PERMISSION_DENIED)."""
+        """The key that may call ``method``; raises ``AuthError`` (UNAUTHENTICATED / PERMISSION_DENIED).
+        The keys file is looked at first (one ``stat``): a key created or revoked a moment ago is known."""
+        self.reload_if_changed()
         presented = _presented_key(metadata)
         if not presented:
             raise AuthError(
@@ -392,6 +405,29 @@ class Authenticator:
                 f"API key {key.name!r} lacks scope {scope!r} needed for {method.lstrip('/')}",
             )
         return key
+
+    def recheck(self, key: ApiKey, method: str) -> AuthError | None:
+        """Why ``key``, which :meth:`authorize` accepted for ``method``, may no longer call it: revoked (gone
+        from the keys file, or given another secret), expired, or without the method's scope now; None while
+        it still may. Open streams are checked with this (``fovea.gateway.streams``)."""
+        current = self._by_hash.get(key.sha256)
+        if current is None:
+            return AuthError(
+                grpc.StatusCode.UNAUTHENTICATED, f"API key {key.name!r} was revoked while this call was open"
+            )
+        if current.expires is not None and datetime.now(UTC) >= current.expires:
+            return AuthError(
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"API key {key.name!r} expired at {format_time(current.expires)} while this call was open",
+            )
+        scope = METHOD_SCOPES.get(method)
+        if ALL_SCOPES not in current.scopes and scope not in current.scopes:
+            return AuthError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"API key {key.name!r} lost scope {scope!r} (needed for {method.lstrip('/')}) while this call "
+                "was open",
+            )
+        return None
 
 
 def _presented_key(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:

@@ -37,6 +37,45 @@ class GatewaySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops
     classify_addr: str = Field("127.0.0.1:50064", description="Classify service replicas (as DETECTION_ADDR)")
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port (for ListModels)")
     default_timeout_s: float = Field(60.0, gt=0, le=3600, description="Deadline when the caller sets none")
+    max_unary_s: float = Field(
+        300.0,
+        gt=0,
+        le=24 * 3600,
+        description="Longest deadline a unary call is given, whatever the caller asks",
+    )
+    max_stream_s: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description=(
+            "Longest deadline a stream (WatchEvents, WatchJob, DetectStream, ...) is given, whatever the caller "
+            "asks: then DEADLINE_EXCEEDED, and the caller opens it again"
+        ),
+    )
+    max_streams_per_key: int = Field(
+        32,
+        ge=1,
+        le=100_000,
+        description=(
+            "Streams one API key may hold open at once, gRPC and HTTP together (more: RESOURCE_EXHAUSTED), so "
+            "that one key cannot take every watch slot of the services behind the gateway"
+        ),
+    )
+    keepalive_time_s: float = Field(
+        20.0,
+        ge=1,
+        le=7200,
+        description="The gateway pings each client connection this often (HTTP/2, and TCP on the HTTP port)",
+    )
+    keepalive_timeout_s: float = Field(
+        10.0,
+        ge=1,
+        le=600,
+        description=(
+            "A connection whose ping is not answered within this is closed and its calls cancelled "
+            "(a client that vanished without closing it)"
+        ),
+    )
     max_message_bytes: int = Field(
         32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024, description="Largest gRPC message accepted"
     )

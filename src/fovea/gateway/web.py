@@ -17,6 +17,7 @@ import contextlib
 import logging
 import re
 import shutil
+import socket
 import ssl
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,7 +30,7 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fovea.common.errors import clip
-from fovea.common.server import ServerHandle, create_server
+from fovea.common.server import Keepalive, ServerHandle, create_server
 from fovea.gateway.connect import (
     CONNECT_JSON,
     CONNECT_PROTO,
@@ -111,12 +112,37 @@ def rpc_error(exc: grpc.aio.AioRpcError) -> ConnectError:
     return ConnectError(exc.code(), exc.details() or "")
 
 
+def keep_alive(request: web.Request, keepalive: Keepalive | None) -> None:
+    """TCP keepalive on the connection of a long call (a stream), so a client that vanished without closing
+    it is noticed within about ``time_s + timeout_s``: aiohttp then cancels the handler, which cancels the
+    call (and the gateway the backend's). Linux socket options; elsewhere the OS's defaults."""
+    sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+    if keepalive is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    probes = 3
+    interval = max(1, int(keepalive.timeout_s / probes))
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, int(keepalive.time_s)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
+        # data written but never acknowledged (a peer gone while events flow) ends the connection as soon
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(keepalive.timeout_s * 1000))
+
+
 class ConnectHandler:
     """Serves the routes (path -> route) as Connect calls on ``channel`` (the gateway's own handlers)."""
 
-    def __init__(self, channel: grpc.aio.Channel, routes: Mapping[str, Route], max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        routes: Mapping[str, Route],
+        max_body_bytes: int,
+        keepalive: Keepalive | None = None,
+    ) -> None:
         self.routes = routes
         self.max_body_bytes = max_body_bytes
+        self.keepalive = keepalive
         self._unary = {p: channel.unary_unary(p) for p, r in routes.items() if r.shape is Shape.UNARY}
         self._stream = {
             p: channel.unary_stream(p) for p, r in routes.items() if r.shape is Shape.SERVER_STREAM
@@ -173,6 +199,8 @@ class ConnectHandler:
             reply = await call
         except grpc.aio.AioRpcError as exc:
             return error_response(rpc_error(exc), _headers(exc.initial_metadata(), exc.trailing_metadata()))
+        finally:
+            call.cancel()  # a no-op once the call ended; stops it when the caller left
         body = encode_response(reply, codec, route.response)
         response = web.Response(body=body, content_type=JSON if codec is Codec.JSON else PROTO)
         for name, value in _headers(await call.initial_metadata(), await call.trailing_metadata()):
@@ -184,6 +212,7 @@ class ConnectHandler:
         timeout = parse_timeout(request.headers.get(TIMEOUT_HEADER))
         body = await self._body(request)
         data = decode_request(body if sse else single_message(body), codec, route.request)
+        keep_alive(request, self.keepalive)
         call = self._stream[route.path](data, metadata=call_metadata(request.headers), timeout=timeout)
         response = web.StreamResponse()
         response.content_type = (
@@ -275,12 +304,16 @@ def ssl_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSL
 
 
 def create_app(
-    channel: grpc.aio.Channel, routes: Mapping[str, Route], openapi: Mapping[str, Any], max_message_bytes: int
+    channel: grpc.aio.Channel,
+    routes: Mapping[str, Route],
+    openapi: Mapping[str, Any],
+    max_message_bytes: int,
+    keepalive: Keepalive | None = None,
 ) -> web.Application:
     """The aiohttp application: ``/healthz``, ``/openapi.json``, ``/docs``, the console (``/``, ``/console/``)
-    and every route (POST)."""
+    and every route (POST); ``keepalive``: the TCP keepalive of streams' connections."""
     max_body = max_message_bytes * 4 // 3 + BODY_SLACK_BYTES
-    connect = ConnectHandler(channel, routes, max_body)
+    connect = ConnectHandler(channel, routes, max_body, keepalive)
     health = health_pb2_grpc.HealthStub(channel)
     spec = dumps(openapi)
 
@@ -319,10 +352,11 @@ async def start_http(
     max_message_bytes: int,
     tls: ssl.SSLContext | None = None,
     grace_s: float = 5.0,
+    keepalive: Keepalive | None = None,
 ) -> HttpGateway:
     """Serve ``handlers`` (the gateway's) on a private Unix socket and the HTTP port on ``host:port`` (0 = any
-    free port) in front of them; ``grace_s``: how long a stop waits for calls in flight. ``OSError`` when the
-    port cannot be bound."""
+    free port) in front of them; ``grace_s``: how long a stop waits for calls in flight; ``keepalive``: how a
+    vanished client of a stream is noticed. ``OSError`` when the port cannot be bound."""
     socket_dir = Path(tempfile.mkdtemp(prefix="fovea-gateway-"))  # 0700: only this user reaches the socket
     bridge = await create_server(
         "gateway",
@@ -337,7 +371,7 @@ async def start_http(
         ("grpc.max_receive_message_length", max_message_bytes),
     ]
     channel = grpc.aio.insecure_channel(f"unix:{socket_dir / 'grpc.sock'}", options=options)
-    app = create_app(channel, routes, openapi, max_message_bytes)
+    app = create_app(channel, routes, openapi, max_message_bytes, keepalive)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=grace_s + 1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=tls)

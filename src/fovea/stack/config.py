@@ -106,6 +106,14 @@ class TritonSettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops 
     http_port: int = Field(8000, ge=1, le=65535)
     grpc_port: int = Field(8001, ge=1, le=65535)
     metrics_port: int = Field(8002, ge=1, le=65535)
+    metrics_host: str = Field(
+        LOOPBACK,
+        description=(
+            "Address of Triton's /metrics port, which answers without the internal token (tritonserver cannot "
+            "restrict it): loopback unless set; 0.0.0.0 only where a network policy lets Prometheus alone in "
+            "(Kubernetes)"
+        ),
+    )
     load_timeout_s: float = Field(600.0, gt=0, description="How long models may take to load")
     binary: Path | None = Field(
         None, description="A tritonserver to run instead of the one bundled in nvidia-pytriton (NGC image)"

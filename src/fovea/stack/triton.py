@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fovea.common.server import internal_token
 from fovea.common.triton import TRITON_TOKEN_HEADER
-from fovea.stack.config import TritonSettings
+from fovea.stack.config import LOOPBACK, TritonSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,10 @@ def server_command(
     grpc_port: int,
     metrics_port: int,
     model_config_name: str = "",
+    metrics_host: str = LOOPBACK,
 ) -> list[str]:
+    """``metrics_host``: where ``/metrics`` listens, loopback unless set, whatever ``host`` is: tritonserver
+    cannot put it behind the token (its restricted APIs do not cover it)."""
     return [
         str(binary),
         *(f"--model-repository={repository}" for repository in repositories),
@@ -82,7 +85,7 @@ def server_command(
         f"--http-port={http_port}",
         f"--grpc-address={host}",
         f"--grpc-port={grpc_port}",
-        f"--metrics-address={host}",
+        f"--metrics-address={metrics_host}",
         f"--metrics-port={metrics_port}",
         "--log-info=false",
         *([f"--model-config-name={model_config_name}"] if model_config_name else []),
@@ -165,8 +168,16 @@ def run(settings: TritonSettings) -> int:
         settings.grpc_port,
         settings.metrics_port,
         settings.model_config_name,
+        settings.metrics_host,
     )
     token = internal_token(settings.internal_token_file)
+    if token and settings.metrics_host != LOOPBACK:
+        log.warning(
+            "Triton's /metrics on %s:%d answers without the internal token (tritonserver cannot restrict it): "
+            "only a network policy keeps others out",
+            settings.metrics_host,
+            settings.metrics_port,
+        )
     log.info(
         "starting %s%s", " ".join(cmd), " (APIs but health restricted to the internal token)" if token else ""
     )

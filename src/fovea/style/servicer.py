@@ -112,7 +112,8 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
         kind, style_name, params, blobs = self._validate(request)
         if self.queue_depth() >= self.settings.max_queued_jobs:
             raise ResourceExhausted(
-                f"{self.settings.max_queued_jobs} style jobs are queued already; retry later"
+                f"{self.settings.max_queued_jobs} style jobs are queued already, the most the service takes "
+                "(FOVEA_STYLE_MAX_QUEUED_JOBS): retry in a few seconds, as jobs finish"
             )
         job_id, created = self.store.create(
             kind, style_name, params, blobs, request.idempotency_key, request.preserve_color

@@ -98,6 +98,7 @@ def setup(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tu
     store = TrainingStore(redis_url, 600, 600)
     repository = TrainedRepository(tmp_path)
     images = [photo((200, 40, 40), i) for i in range(10)] + [photo((40, 40, 200), 100 + i) for i in range(10)]
+    store.redis.delete(store.lock_key("bins"))  # an earlier test's job of "bins" that did not end
     job_id = store.create("bins", images, ["red"] * 10 + ["blue"] * 10, OPTIONS)
     return settings, store, repository, job_id
 
@@ -151,3 +152,51 @@ def test_a_rerun_keeps_its_served_version_when_a_load_fails(setup: tuple[Any, ..
         Trainer(settings, store, triton, repository).run(job_id)  # type: ignore[arg-type]
     assert repository.get("bins").active == 1  # the version that serves is not discarded
     assert (repository.folder("bins") / "1" / "model.onnx").read_bytes() == b"served"
+
+
+def test_an_image_that_does_not_decode_is_named_by_its_source(setup: tuple[Any, ...]) -> None:
+    settings, store, repository, job_id = setup
+    store.finish(job_id, "FAILED", error="not this one")
+    images = [photo((200, 40, 40), i) for i in range(10)] + [photo((40, 40, 200), 100 + i) for i in range(10)]
+    images[3] = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # a PNG signature, then nothing usable
+    sources = [f"red/{i}.png" for i in range(10)] + [f"blue/{i}.png" for i in range(10)]
+    bad = store.create("bins", images, ["red"] * 10 + ["blue"] * 10, OPTIONS, sources=sources)
+    assert Trainer(settings, store, FakeTriton(repository), repository).run(bad) == "FAILED"  # type: ignore[arg-type]
+    error = store.get(bad).error
+    assert error.startswith("red/3.png: "), error
+
+
+def test_a_run_whose_job_was_taken_over_stops_and_records_nothing(setup: tuple[Any, ...]) -> None:
+    settings, store, repository, job_id = setup
+    trainer = Trainer(settings, store, FakeTriton(repository), repository)  # type: ignore[arg-type]
+    taken = []
+
+    def take_over(*_: Any) -> None:  # the lease ran out mid-run; the reaper requeued it, another run has it
+        if not taken:
+            store.redis.hset(store.key(job_id), mapping={"owner": "another-run"})
+            taken.append(True)
+
+    trainer.training_features = _after(trainer.training_features, take_over)  # type: ignore[method-assign]
+    assert trainer.run(job_id) == RUNNING  # stopped at its next progress update
+    job = store.get(job_id)
+    assert (job.state, job.owner, job.result) == (RUNNING, "another-run", None)
+    assert repository.classifiers() == []  # no version written by the stopped run
+
+
+def test_a_run_waiting_for_triton_gives_its_job_back(setup: tuple[Any, ...]) -> None:
+    settings, store, repository, job_id = setup
+    with pytest.raises(UpstreamUnavailable):  # the task retries
+        Trainer(settings, store, FakeTriton(repository, ready=False), repository).run(job_id)  # type: ignore[arg-type]
+    job = store.get(job_id)
+    assert (job.state, job.owner, job.worker_losses) == ("QUEUED", "", 0)
+    assert job.error.startswith("waiting for Triton")
+    assert store.lost_jobs() == []  # not a lost worker's job: the reaper leaves it to the retry
+
+
+def _after(method: Any, hook: Any) -> Any:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        found = method(*args, **kwargs)
+        hook()
+        return found
+
+    return wrapped

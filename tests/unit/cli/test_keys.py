@@ -37,6 +37,20 @@ def test_mistakes_are_one_error_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and result.output.startswith("error: ")
 
 
+def test_repeated_scopes_add_up(tmp_path: Path) -> None:
+    """Issue 24: `--scopes detect --scopes style` kept only `style`."""
+    keys = ["--file", str(tmp_path / "keys.json")]
+    runner = CliRunner()
+    created = runner.invoke(
+        main, ["keys", "create", "--name", "cam", "--scopes", "detect", "--scopes", "style,classify", *keys]
+    )
+    assert created.exit_code == 0, created.output
+    [row] = json.loads(runner.invoke(main, ["keys", "list", "--json", *keys]).output)
+    assert row["scopes"] == ["classify", "detect", "style"]
+    empty = runner.invoke(main, ["keys", "create", "--name", "none", "--scopes", " , ", *keys])
+    assert empty.exit_code == 1 and "error: --scopes names no scope" in empty.output
+
+
 def test_tls_writes_a_ca_and_two_certificates(tmp_path: Path) -> None:
     out = tmp_path / "tls"
     result = CliRunner().invoke(main, ["keys", "tls", "--out", str(out), "--host", "gateway.example"])

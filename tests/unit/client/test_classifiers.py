@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fovea.client.classifiers import read_labelled_folder, read_training_set
+from fovea.client.classifiers import read_labelled_folder, read_training_folder, read_training_set
 
 
 def test_a_labelled_folder(tmp_path: Path) -> None:
@@ -21,6 +21,13 @@ def test_a_labelled_folder(tmp_path: Path) -> None:
         ("dog", "b.jpg"),
     ]
     assert read_training_set(tmp_path)[0] == ("cat", b"cat/x.webp")
+    training = read_training_folder(tmp_path)
+    assert training.sources == ["cat/x.webp", "dog/a.PNG", "dog/b.jpg"]
+    # what is left out is said (issue 24: it was skipped without a word); hidden entries are not
+    assert [(p.relative_to(tmp_path).as_posix(), why.split(" ")[0]) for p, why in training.skipped] == [
+        ("cat/notes.txt", "not"),
+        ("loose.jpg", "not"),
+    ]
 
 
 def test_no_class_folder_is_refused(tmp_path: Path) -> None:

@@ -90,3 +90,15 @@ def test_bad_token_files_fail_clearly(tmp_path: Path) -> None:
     good = tmp_path / "good"
     good.write_text(TOKEN + "\n")
     assert read_internal_token(good) == TOKEN.encode()
+
+
+def test_a_server_with_keepalive_pings_its_clients() -> None:
+    """The gateway pings its callers (issue 24: a vanished client's calls are cancelled within time +
+    timeout); the services behind it do not, and accept the gateway's pings."""
+    from fovea.common.server import Keepalive, server_options
+
+    plain = dict(server_options(4 * 1024 * 1024))
+    assert "grpc.keepalive_time_ms" not in plain and plain["grpc.keepalive_permit_without_calls"] == 1
+    edge = dict(server_options(4 * 1024 * 1024, Keepalive(time_s=20, timeout_s=10)))
+    assert edge["grpc.keepalive_time_ms"] == 20_000 and edge["grpc.keepalive_timeout_ms"] == 10_000
+    assert edge["grpc.http2.max_pings_without_data"] == 0

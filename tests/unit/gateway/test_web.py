@@ -427,3 +427,27 @@ async def test_tls_with_the_grpc_files(tmp_path: Path) -> None:
             await handle.server.stop(0)
     with pytest.raises(ValueError, match="TLS files"):
         ssl_context(pki.ca, tmp_path / "missing.pem")
+
+
+def test_a_streams_connection_gets_tcp_keepalive() -> None:
+    """A stream's connection is probed (issue 24): a client gone without closing it ends its stream."""
+    import socket
+
+    from fovea.common.server import Keepalive
+    from fovea.gateway.web import keep_alive
+
+    with socket.socket() as sock:
+
+        class Transport:
+            def get_extra_info(self, name: str) -> Any:
+                return sock if name == "socket" else None
+
+        class Request:
+            transport = Transport()
+
+        keep_alive(Request(), Keepalive(time_s=20, timeout_s=9))  # type: ignore[arg-type]
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 20
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 3
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 9000

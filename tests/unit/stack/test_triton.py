@@ -40,3 +40,14 @@ def test_restriction_leaves_health_open() -> None:
         ":x-fovea-internal-token=s3cret-token-0123456789"
     )
     assert "health" not in RESTRICTED_APIS.split(",") and "inference" in RESTRICTED_APIS.split(",")
+
+
+def test_metrics_stay_on_loopback_unless_asked_whatever_the_host() -> None:
+    """/metrics answers without the token: it listens on loopback even when Triton's APIs do not."""
+    wide = server_command(Path("/bin/tritonserver"), [Path("/m")], Path("/b"), "0.0.0.0", 1, 2, 3)
+    assert "--metrics-address=127.0.0.1" in wide and "--grpc-address=0.0.0.0" in wide
+    assert TritonSettings().metrics_host == "127.0.0.1"
+    asked = server_command(
+        Path("/bin/tritonserver"), [Path("/m")], Path("/b"), "0.0.0.0", 1, 2, 3, metrics_host="0.0.0.0"
+    )
+    assert "--metrics-address=0.0.0.0" in asked

@@ -104,14 +104,16 @@ class ListClassifiersResponse(_message.Message):
     def __init__(self, classifiers: _Optional[_Iterable[_Union[ClassifierInfo, _Mapping]]] = ...) -> None: ...
 
 class LabelledImage(_message.Message):
-    __slots__ = ("label", "image", "group")
+    __slots__ = ("label", "image", "group", "source")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     label: str
     image: _common_pb2.Image
     group: str
-    def __init__(self, label: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., group: _Optional[str] = ...) -> None: ...
+    source: str
+    def __init__(self, label: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., group: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
 
 class TrainingOptions(_message.Message):
     __slots__ = ("epochs", "learning_rate", "validation_fraction", "augment_copies", "weight_decay", "seed", "recipe")

@@ -236,7 +236,11 @@ class EventLog:
         then each new one as it comes, until cancelled. ``ResourceExhausted`` beyond ``max_watchers``;
         ``UpstreamUnavailable`` when Redis fails (resume from the last id seen)."""
         if self.watchers >= self.max_watchers:
-            raise ResourceExhausted(f"{self.max_watchers} event watches are open on this replica already")
+            raise ResourceExhausted(
+                f"{self.max_watchers} event watches are open on this replica already, the most it keeps "
+                "(FOVEA_FACES_MAX_EVENT_WATCHERS): retry in a few seconds, when one ends (resume from the last "
+                "event id seen with after_event_id)"
+            )
         self.watchers += 1
         try:
             last = await _read_again(lambda: self._start(after))
