@@ -131,8 +131,8 @@ def test_sync_and_async_clients_follow_a_failover(cluster: Cluster) -> None:
     sync.set("before", "1")
     assert sync.execute_command("WAIT", 1, 2000) == 1  # the replica has it
     cluster.processes["primary"].kill()
-    wait("failover", lambda: cluster.named_primary() == cluster.replica, timeout_s=30)
-    wait("writes again", lambda: sync.set("after", "2"), timeout_s=10)
+    wait("failover", lambda: cluster.named_primary() == cluster.replica, timeout_s=90)  # ~2 s when idle
+    wait("writes again", lambda: sync.set("after", "2"), timeout_s=60)
     assert sync.get("before") == b"1"  # acknowledged before the loss: still there
 
     async def read() -> bytes | None:
