@@ -42,9 +42,9 @@ from _stack import private_stack  # noqa: E402
 from _timing import HEADER, Figures, measure  # noqa: E402
 
 from fovea.common.v1 import common_pb2  # noqa: E402
+from fovea.convert.samples import sample  # noqa: E402
 from fovea.detection.v1 import detection_pb2  # noqa: E402
 from fovea.gateway.connect import Codec, decode_request, encode_response  # noqa: E402
-from fovea.models.samples import sample  # noqa: E402
 from fovea.stack.supervisor import Supervisor  # noqa: E402
 
 IMAGES = ("dog", "person", "horses", "kite", "giraffe")

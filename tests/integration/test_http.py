@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from fovea.client import FoveaClientError
+from fovea.convert.samples import sample
 from fovea.gateway.auth import add_key, revoke_key
 from fovea.gateway.connect import FLAG_END_STREAM, envelope, read_envelopes
 from fovea.gateway.tls import make_local_pki
-from fovea.models.samples import sample
 
 from .conftest import Stack, eventually, free_ports
 from .faces_photos import new_id, photo
