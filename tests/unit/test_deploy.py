@@ -544,7 +544,7 @@ def test_k8s_redis_behind_sentinels() -> None:
         assert broker.count("sentinel://") == len(pods) and options["master_name"] == sentinel_master()
         urls.add(url)
     assert len(urls) == 1
-    # faces answers a gallery or audit write once a replica holds it; there is a replica to hold it
+    # faces answers a gallery write once a replica holds it; there is a replica to hold it
     faces = k8s_env(docs, found["faces"])
     assert faces["FOVEA_FACES_REDIS_MIN_REPLICAS"] == "1"
     assert int(faces["FOVEA_FACES_REDIS_MIN_REPLICAS"]) <= replicas["redis"] - 1
