@@ -21,7 +21,7 @@ build() {  # build NAME DOCKER-BUILD-ARGS...
   local name=$1 start
   shift
   start=$(date +%s)
-  if ! $DOCKER build --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" "$@" . >"dist/build-$name.log" 2>&1; then
+  if ! $DOCKER build --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "FOVEA_EXTRAS=${FOVEA_EXTRAS:-server}" "$@" . >"dist/build-$name.log" 2>&1; then
     tail -30 "dist/build-$name.log" >&2
     echo "image $name: build failed (dist/build-$name.log)" >&2
     exit 1

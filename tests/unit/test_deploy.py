@@ -8,6 +8,7 @@ config`, or Debian's `docker-compose config`: neither needs an engine) where one
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import os
 import re
 import shutil
@@ -24,9 +25,12 @@ from packaging.utils import canonicalize_name
 from fovea.classify.config import ClassifySettings
 from fovea.classify.tasks import QUEUE as CLASSIFY_QUEUE
 from fovea.cli.main import main
+from fovea.common.redis_client import SentinelTarget, celery_broker
+from fovea.common.server import REPLICA_HEALTH
 from fovea.detection.config import DetectionSettings
 from fovea.faces.config import FacesSettings
 from fovea.gateway.config import GatewaySettings
+from fovea.gateway.upstream import target as upstream_target
 from fovea.stack.config import StackSettings, TritonSettings
 from fovea.style.config import StyleSettings
 from fovea.style.tasks import QUEUE
@@ -118,7 +122,9 @@ def test_host_network_ports_are_unique_and_off_the_local_stack(compose: dict) ->
             shared = ports.get(port, name)  # the two Triton flavours never run together
             assert shared == name or {name, shared} == {"triton", "triton-cpu"}, f"{name}, {shared}: {port}"
             ports[port] = name
-    assert len(ports) == 16  # Redis, 3 of Triton, gateway and 4 services x 2, 2 workers
+    assert (
+        len(ports) == 17
+    )  # Redis, 3 of Triton, gateway x 3 (gRPC, HTTP, metrics), 4 services x 2, 2 workers
     local = {v for k, v in StackSettings().model_dump().items() if k.endswith("_port")}
     assert not local & set(ports), f"ports of the local stack: {sorted(local & set(ports))}"
 
@@ -304,13 +310,23 @@ def test_k8s_autoscaling() -> None:
         assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"], name
         assert spec["triggers"], name
     assert set(scaled) == deployments - {"redis"}
+    # The queues' scalers find the primary through the Sentinels, by names KEDA resolves from its own namespace
+    sentinels = [f"{pod}.redis-sentinel.fovea.svc.cluster.local:26379" for pod in sentinel_pods()]
     (worker,) = scaled["worker"]["triggers"]
-    assert worker["type"] == "redis" and worker["metadata"]["listName"] == QUEUE
-    assert worker["metadata"]["address"].startswith("redis.fovea.svc")  # KEDA resolves it from its namespace
+    assert worker["type"] == "redis-sentinel" and worker["metadata"]["listName"] == QUEUE
+    assert [a.strip() for a in worker["metadata"]["addresses"].split(",")] == sentinels
+    assert worker["metadata"]["sentinelMaster"] == sentinel_master()
     (training,) = scaled["classify-worker"]["triggers"]
-    assert training["type"] == "redis" and training["metadata"]["listName"] == CLASSIFY_QUEUE
-    assert training["metadata"]["address"] == worker["metadata"]["address"]
+    assert training["type"] == "redis-sentinel" and training["metadata"]["listName"] == CLASSIFY_QUEUE
+    assert training["metadata"]["addresses"] == worker["metadata"]["addresses"]
+    assert training["metadata"]["sentinelMaster"] == worker["metadata"]["sentinelMaster"]
     assert training["authenticationRef"] == worker["authenticationRef"]
+    (auth,) = [d for d in docs if d["kind"] == "TriggerAuthentication"]
+    assert auth["metadata"]["name"] == worker["authenticationRef"]["name"]
+    refs = {r["parameter"]: r["name"] for r in auth["spec"]["secretTargetRef"]}
+    assert refs == {"password": "fovea-redis", "sentinelPassword": "fovea-redis"}  # Redis and its Sentinels
+    for name in ("gateway", "detection", "faces", "style", "classify"):  # one pod lost, another answers
+        assert scaled[name]["minReplicaCount"] >= 2, name
     (triton,) = scaled["triton"]["triggers"]
     assert "nv_gpu_utilization" in triton["metadata"]["query"]
     assert 0 < float(triton["metadata"]["threshold"]) <= 1  # Triton reports utilisation as 0..1
@@ -416,6 +432,281 @@ def test_kubectl_kustomize_builds() -> None:
     assert ("PersistentVolumeClaim", "fovea-user-models") in kinds
 
 
+# ------------------------------------------------------------------------------------ Kubernetes: several hosts
+# What deploy/multihost/run.py tests across network namespaces, in the manifests: Redis behind Sentinels, faces
+# writes acknowledged by a replica, the gateway spreading over every pod of a service, probes on the health the
+# gateway watches, disruption budgets.
+
+REDIS_SCRIPT = REPO / "deploy/k8s/redis/redis.sh"
+GRPC_SERVICES = {"detection": "DETECTION", "faces": "FACES", "style": "STYLE", "classify": "CLASSIFY"}
+
+
+def workloads(docs: list[dict]) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+
+
+def sentinel_pods() -> list[str]:
+    """The Sentinel pods redis.sh asks (SENTINELS=...)."""
+    match = re.search(r'^SENTINELS="([^"]+)"$', REDIS_SCRIPT.read_text(), re.M)
+    assert match, "redis.sh names no SENTINELS"
+    return match.group(1).split()
+
+
+def sentinel_master() -> str:
+    match = re.search(r"^MASTER=\$\{REDIS_MASTER_NAME:-(\w+)\}$", REDIS_SCRIPT.read_text(), re.M)
+    assert match, "redis.sh sets no MASTER"
+    return match.group(1)
+
+
+def sentinel_setting(text: str, name: str) -> str:
+    """A Sentinel directive's value for the monitored primary, in redis.sh or deploy/multihost/run.py."""
+    match = re.search(rf"sentinel {name} \S+ (\d+)", text)
+    assert match, name
+    return match.group(1)
+
+
+def test_k8s_every_manifest_parses() -> None:
+    """Every YAML file under deploy/k8s parses, each document a Kubernetes object with a name; those kustomize
+    builds from files (the Redis scripts) exist. The schema check is test_k8s_manifests_match_the_schemas."""
+    paths = sorted((REPO / "deploy/k8s").rglob("*.yaml"))
+    assert paths
+    for path in paths:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        assert docs, path
+        for doc in docs:
+            assert {"apiVersion", "kind"} <= set(doc), path.name
+            assert doc["kind"] == "Kustomization" or doc["metadata"].get("name"), (
+                f"{path.name}: {doc['kind']}"
+            )
+    kustomization = yaml.safe_load((REPO / "deploy/k8s/kustomization.yaml").read_text())
+    generated = {g["name"]: g for g in kustomization["configMapGenerator"]}
+    for name, generator in generated.items():
+        for file in generator.get("files", []):
+            assert (REPO / "deploy/k8s" / file).is_file(), f"{name}: {file}"
+    # every ConfigMap a pod mounts is one kustomize generates
+    for workload in workloads(k8s_docs()).values():
+        for volume in workload["spec"]["template"]["spec"].get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in generated, volume
+
+
+def test_k8s_redis_behind_sentinels() -> None:
+    """A primary/replica StatefulSet and three Sentinels, each pod a stable DNS name (headless Services), run by
+    redis.sh on the image compose runs; every Redis client finds the primary through all three Sentinels."""
+    docs = k8s_docs()
+    found = workloads(docs)
+    services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    redis_image = compose["services"]["redis"]["image"]
+    replicas = {}
+    for name, mode in (("redis", "server"), ("redis-sentinel", "sentinel")):
+        workload = found[name]
+        assert workload["kind"] == "StatefulSet", name
+        spec = workload["spec"]
+        headless = services[spec["serviceName"]]
+        assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True, name
+        assert headless["selector"] == spec["selector"]["matchLabels"] == {"app": name}
+        container = spec["template"]["spec"]["containers"][0]
+        assert container["image"] == redis_image, name  # fovea/redis, as make images builds it
+        assert container["command"] == ["sh", "/scripts/redis.sh", mode], name
+        env = {e["name"]: e for e in container["env"]}
+        assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name", name
+        assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace", name
+        assert env["REDIS_PODS"]["value"] == str(found["redis"]["spec"]["replicas"]), name
+        replicas[name] = spec["replicas"]
+    assert replicas["redis"] >= 2  # a primary and a replica: WAIT 1 has someone to wait for
+    pods = sentinel_pods()
+    assert pods == [f"redis-sentinel-{i}" for i in range(replicas["redis-sentinel"])] and len(pods) == 3
+    assert found["redis"]["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]["exec"][
+        "command"
+    ] == ["sh", "/scripts/redis.sh", "pre-stop"]  # a planned stop hands the primary over first
+    assert found["redis"]["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"  # the AOF survives
+    # the Sentinels' timing is the one deploy/multihost/run.py measures (deploy/README.md quotes its figures)
+    script = REDIS_SCRIPT.read_text()
+    multihost = (REPO / "deploy/multihost/run.py").read_text()
+    for setting in ("down-after-milliseconds", "failover-timeout", "parallel-syncs"):
+        assert sentinel_setting(script, setting) == sentinel_setting(multihost, setting), setting
+    quorum = re.search(r"sentinel monitor \$MASTER \$p 6379 (\d+)", script)
+    assert quorum and int(quorum.group(1)) == len(pods) // 2 + 1
+    assert "sentinel announce-hostnames yes" in script and "replica-announce-ip $self" in script
+
+    urls = set()
+    for name, prefix in REDIS_CLIENTS.items():
+        env = k8s_env(docs, found[name])
+        url = env[f"FOVEA_{prefix}_REDIS_URL"]
+        assert url is not None, name
+        target = SentinelTarget.parse(url)
+        assert target is not None, f"{name}: {url} is not a redis+sentinel:// URL"
+        assert target.sentinels == tuple((f"{pod}.redis-sentinel", 26379) for pod in pods), name
+        assert (target.master, target.db) == (sentinel_master(), 0), name
+        assert target.password == target.sentinel_password == "$(REDIS_PASSWORD)", name
+        broker, options = celery_broker(url)  # the workers' Celery broker: kombu's sentinel transport
+        assert broker.count("sentinel://") == len(pods) and options["master_name"] == sentinel_master()
+        urls.add(url)
+    assert len(urls) == 1
+    # faces answers a gallery write once a replica holds it; there is a replica to hold it
+    faces = k8s_env(docs, found["faces"])
+    assert faces["FOVEA_FACES_REDIS_MIN_REPLICAS"] == "1"
+    assert int(faces["FOVEA_FACES_REDIS_MIN_REPLICAS"]) <= replicas["redis"] - 1
+
+
+def test_k8s_gateway_spreads_over_headless_services() -> None:
+    """FOVEA_GATEWAY_<SVC>_ADDR is a headless Service of that service's pods at its gRPC port (one A record per
+    ready pod: the gateway balances over them); no Service with a cluster IP stands in front of them (it would
+    pin the gateway's HTTP/2 connection to one pod). The gateway's Service publishes gRPC and HTTP."""
+    docs = k8s_docs()
+    found = workloads(docs)
+    services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
+    gateway = k8s_env(docs, found["gateway"])
+    for name, prefix in GRPC_SERVICES.items():
+        address = gateway[f"FOVEA_GATEWAY_{prefix}_ADDR"]
+        assert address is not None
+        assert upstream_target(address) == address  # a DNS name: gRPC's resolver gets every A record
+        host, _, port = address.rpartition(":")
+        spec = services[host]
+        assert spec["clusterIP"] == "None" and spec["selector"] == {"app": name}, host
+        assert not spec.get("publishNotReadyAddresses"), host  # only ready pods get calls
+        (grpc_port,) = [p["port"] for p in spec["ports"] if p["name"] == "grpc"]
+        assert str(grpc_port) == port == k8s_env(docs, found[name])[f"FOVEA_{prefix}_PORT"], name
+        container = found[name]["spec"]["template"]["spec"]["containers"][0]
+        assert {"containerPort": grpc_port, "name": "grpc"} in container["ports"], name
+        in_front = [s for s, spec in services.items() if spec.get("selector") == {"app": name}]
+        assert in_front == [host], f"{name}: {in_front}"
+    edge = services["gateway"]
+    published = {p["name"]: p["port"] for p in edge["ports"]}
+    assert str(published["http"]) == gateway["FOVEA_GATEWAY_HTTP_PORT"] != "0"
+    assert str(published["grpc"]) == gateway["FOVEA_GATEWAY_PORT"]
+
+
+def probe_target(probe: dict) -> tuple[str, str | int, str]:
+    """(kind, port, path or health name) of a Kubernetes probe."""
+    if "grpc" in probe:
+        return "grpc", probe["grpc"]["port"], probe["grpc"].get("service", "")
+    if "httpGet" in probe:
+        return "http", probe["httpGet"]["port"], probe["httpGet"]["path"]
+    return "exec", "", " ".join(probe["exec"]["command"])
+
+
+def test_k8s_probes_ask_the_health_compose_checks() -> None:
+    """Every container has readiness and liveness probes. The gRPC services: the health name the gateway balances
+    on (REPLICA_HEALTH: SERVING from the first readiness until stopping, so a dependency's outage neither
+    restarts nor removes pods), with a startup probe long enough for Triton's first load; the gateway: HTTP
+    /healthz on its HTTP port (compose's check) and gRPC health; Triton: /v2/health/ready; the workers: their
+    metrics page; Redis and the Sentinels: redis.sh. Each asks what compose's health check asks."""
+    docs = k8s_docs()
+    found = workloads(docs)
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    named_ports: dict[str, dict[str, int]] = {}
+    for name, workload in found.items():
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        assert "readinessProbe" in container and "livenessProbe" in container, name
+        named_ports[name] = {
+            p.get("name", str(p["containerPort"])): p["containerPort"] for p in container["ports"]
+        }
+    for name, prefix in GRPC_SERVICES.items():
+        container = found[name]["spec"]["template"]["spec"]["containers"][0]
+        grpc_port = named_ports[name]["grpc"]
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert probe_target(container[kind]) == ("grpc", grpc_port, REPLICA_HEALTH), f"{name} {kind}"
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 300, name  # Triton's first load
+        assert compose[name]["healthcheck"]["test"][-1].endswith(
+            f":{compose[name]['environment'][f'FOVEA_{prefix}_PORT']}"
+        )
+    gateway = found["gateway"]["spec"]["template"]["spec"]["containers"][0]
+    env = k8s_env(docs, found["gateway"])
+    kind, port, path = probe_target(gateway["readinessProbe"])
+    assert (kind, named_ports["gateway"][str(port)], path) == (
+        "http",
+        int(env["FOVEA_GATEWAY_HTTP_PORT"] or 0),
+        "/healthz",
+    )
+    assert compose["gateway"]["healthcheck"]["test"][-1].endswith("/healthz")
+    assert probe_target(gateway["livenessProbe"]) == ("grpc", int(env["FOVEA_GATEWAY_PORT"] or 0), "")
+    triton = found["triton"]["spec"]["template"]["spec"]["containers"][0]
+    assert probe_target(triton["readinessProbe"]) == ("http", TritonSettings().http_port, "/v2/health/ready")
+    assert compose["triton"]["healthcheck"]["test"][-1].endswith("/v2/health/ready")
+    assert probe_target(triton["startupProbe"])[0] == "http"
+    for name, prefix in (("worker", "STYLE"), ("classify-worker", "CLASSIFY")):
+        container = found[name]["spec"]["template"]["spec"]["containers"][0]
+        metrics = k8s_env(docs, found[name])[f"FOVEA_{prefix}_WORKER_METRICS_PORT"]
+        for kind in ("readinessProbe", "livenessProbe"):
+            kind_, port, path = probe_target(container[kind])
+            assert (kind_, named_ports[name][str(port)], path) == ("http", int(metrics or 0), "/metrics"), (
+                name
+            )
+        assert compose[name]["healthcheck"]["test"][-1].endswith("/metrics")
+    for name in ("redis", "redis-sentinel"):
+        container = found[name]["spec"]["template"]["spec"]["containers"][0]
+        assert probe_target(container["readinessProbe"]) == ("exec", "", "sh /scripts/redis.sh ready")
+        assert probe_target(container["livenessProbe"]) == ("exec", "", "sh /scripts/redis.sh live")
+    script = REDIS_SCRIPT.read_text()
+    assert "ready)" in script and "live)" in script and "pre-stop)" in script
+
+
+def test_k8s_disruption_budgets() -> None:
+    """One PodDisruptionBudget per workload, selecting its pods, never one that blocks a drain for ever: a drain
+    takes one pod of a kind at a time (two of three Sentinels, the quorum, stay)."""
+    docs = k8s_docs()
+    found = workloads(docs)
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    covered: dict[str, str] = {}
+    for budget in budgets:
+        name, spec = budget["metadata"]["name"], budget["spec"]
+        matched = [
+            w
+            for w, d in found.items()
+            if d["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+        ]
+        assert len(matched) == 1, f"{name} selects {matched}"
+        assert matched[0] not in covered, f"{matched[0]}: two budgets"
+        covered[matched[0]] = name
+        replicas = found[matched[0]]["spec"].get("replicas", 1)
+        if "maxUnavailable" in spec:
+            assert spec["maxUnavailable"] == 1 and "minAvailable" not in spec, name
+        else:
+            assert 1 <= spec["minAvailable"] < replicas, f"{name}: would block every drain"
+    assert set(covered) == set(found), f"no budget: {sorted(set(found) - set(covered))}"
+    assert budgets_of(docs)["redis-sentinel"] == {"minAvailable": 2}
+
+
+def budgets_of(docs: list[dict]) -> dict[str, dict]:
+    return {
+        d["metadata"]["name"]: {k: v for k, v in d["spec"].items() if k != "selector"}
+        for d in docs
+        if d["kind"] == "PodDisruptionBudget"
+    }
+
+
+SCHEMA_VERSION = "1.30.0"  # the oldest Kubernetes the manifests are written for (grpc probes: GA in 1.27)
+
+
+@pytest.mark.skipif(
+    shutil.which("kubectl") is None or importlib.util.find_spec("kubernetes_validate") is None,
+    reason="kubectl (kustomize) or kubernetes-validate (pip install kubernetes-validate) is not installed",
+)
+def test_k8s_manifests_match_the_schemas() -> None:
+    """What `kubectl kustomize deploy/k8s` builds, checked strictly (unknown fields too) against Kubernetes'
+    OpenAPI schemas, offline; KEDA's custom resources have no schema there and are left to the tests above."""
+    import kubernetes_validate
+
+    proc = subprocess.run(
+        ["kubectl", "kustomize", str(REPO / "deploy/k8s")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    checked = 0
+    for doc in yaml.safe_load_all(proc.stdout):
+        if not doc or doc["apiVersion"].startswith("keda.sh/"):
+            continue
+        kubernetes_validate.validate(doc, SCHEMA_VERSION, strict=True)
+        checked += 1
+    assert checked > 30
+
+
 # ---------------------------------------------------------------------------------------------- no back doors
 
 
@@ -466,21 +757,31 @@ def test_k8s_keeps_triton_redis_and_services_private() -> None:
         env = {e["name"]: e for e in container["env"]}
         assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "fovea-redis", name
         assert "$(REDIS_PASSWORD)" in env[f"FOVEA_{svc}_REDIS_URL"]["value"], name
-    redis = deployments["redis"]["spec"]["template"]["spec"]["containers"][0]
-    assert "--requirepass" in redis["args"]
+    script = (REPO / "deploy/k8s/redis/redis.sh").read_text()
+    for directive in ("requirepass", "masterauth", "sentinel auth-pass", "sentinel sentinel-pass"):
+        assert f'{directive} $REDIS_PASSWORD"' in script or f"{directive} $MASTER $REDIS_PASSWORD" in script
+    for name in ("redis", "redis-sentinel"):  # from the Secret, never on a command line
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "fovea-redis", name
+        assert "REDIS_PASSWORD" not in " ".join(container["command"]), name
     policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
     for name, spec in policies.items():
         assert spec["policyTypes"] == ["Ingress"] and spec["ingress"], name
-    # Who may talk to whom: Redis answers its clients (and KEDA's scalers), Triton those that call it.
-    redis_from = policies["redis-from-services"]
-    assert pod_apps(redis_from["podSelector"]) == {"redis"}
-    (rule,) = redis_from["ingress"]
-    assert {p["port"] for p in rule["ports"]} == {6379}
-    assert set().union(*(pod_apps(peer.get("podSelector", {})) for peer in rule["from"])) == set(
-        REDIS_CLIENTS
-    )
-    namespaces = [peer["namespaceSelector"] for peer in rule["from"] if "namespaceSelector" in peer]
-    assert namespaces == [{"matchLabels": {"kubernetes.io/metadata.name": "keda"}}]
+    # Who may talk to whom: Redis and its Sentinels answer their clients, each other (replication, monitoring,
+    # votes) and KEDA's scalers; Triton those that call it.
+    for policy, app, port in (
+        ("redis-from-services", "redis", 6379),
+        ("redis-sentinel-from-services", "redis-sentinel", 26379),
+    ):
+        spec = policies[policy]
+        assert pod_apps(spec["podSelector"]) == {app}
+        (rule,) = spec["ingress"]
+        assert {p["port"] for p in rule["ports"]} == {port}
+        peers = set().union(*(pod_apps(peer.get("podSelector", {})) for peer in rule["from"]))
+        assert peers == set(REDIS_CLIENTS) | {"redis", "redis-sentinel"}, policy
+        namespaces = [peer["namespaceSelector"] for peer in rule["from"] if "namespaceSelector" in peer]
+        assert namespaces == [{"matchLabels": {"kubernetes.io/metadata.name": "keda"}}]
     triton_from = policies["triton-from-services"]
     assert pod_apps(triton_from["podSelector"]) == {"triton"}
     peers = {
@@ -501,8 +802,8 @@ def test_k8s_keeps_triton_redis_and_services_private() -> None:
     covered = set().union(*(pod_apps(spec["podSelector"]) for spec in policies.values()))
     assert set(deployments) - covered == {"gateway"}, "a pod other than the public edge has no ingress policy"
     for d in docs:
-        if d["kind"] == "Service" and d["metadata"]["name"] in ("triton", "redis"):
-            assert d["spec"].get("type", "ClusterIP") == "ClusterIP"
+        if d["kind"] == "Service" and d["metadata"]["name"] != "gateway":
+            assert d["spec"].get("type", "ClusterIP") == "ClusterIP", d["metadata"]["name"]
 
 
 # ------------------------------------------------------------------------------------------------------- images
@@ -521,13 +822,28 @@ def lock_pins() -> dict[str, tuple[str, list[str]]]:
     return pins
 
 
+def image_extras() -> list[str]:
+    """The extras the images install (the Makefile's FOVEA_EXTRAS)."""
+    match = re.search(r"^FOVEA_EXTRAS\s*\?=\s*(\S+)$", (REPO / "Makefile").read_text(), re.M)
+    assert match, "the Makefile sets no FOVEA_EXTRAS"
+    return match.group(1).split(",")
+
+
 def test_lock_covers_every_dependency() -> None:
-    """Every runtime dependency of pyproject.toml is locked at a version it allows (`make lock` after a change),
-    each with its hash (the images install with --require-hashes --no-deps); constraints.txt holds the same pins."""
+    """Every runtime dependency of pyproject.toml, those of the extras the images install included, is locked at
+    a version it allows (`make lock` after a change), each with its hash (the images install with
+    --require-hashes --no-deps); constraints.txt holds the same pins."""
     pins = lock_pins()
     assert len(pins) > 50
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    for line in project["dependencies"]:
+    extras = image_extras()
+    assert extras == ["server"]
+    header = (REPO / "deploy/requirements.lock").read_text().splitlines()[:3]
+    assert f"# extras: {','.join(extras)}" in header, "the lock was made for other extras: make lock"
+    required = list(project["dependencies"])
+    for extra in extras:
+        required += project["optional-dependencies"][extra]
+    for line in required:
         requirement = Requirement(line)
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is not in deploy/requirements.lock: make lock"
