@@ -78,6 +78,11 @@ def server_options(max_message_bytes: int, keepalive: Keepalive | None = None) -
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 4_000),
         ("grpc.http2.max_ping_strikes", 0),
+        # Close each connection after 5 minutes (its calls may run on for an hour, the longest stream a
+        # gateway allows): a client then connects again and resolves the name again, so a gateway balancing
+        # over a headless Service's pods learns of new ones (gRPC re-resolves only when a connection ends).
+        ("grpc.max_connection_age_ms", 300_000),
+        ("grpc.max_connection_age_grace_ms", 3_600_000),
     ]
     if keepalive is not None:
         options += [
