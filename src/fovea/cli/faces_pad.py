@@ -228,7 +228,8 @@ def faces_pad_eval(
 @click.option(
     "--photos",
     default=None,
-    help="Comma-separated sample portraits (default: obama,obama2,obama3,biden)",
+    help="Comma-separated sample portraits (default: obama,obama2,obama3,biden; also astronaut, with "
+    "scikit-image)",
 )
 @click.option(
     "--species",
@@ -245,6 +246,19 @@ def faces_pad_eval(
     help="Also near-still talking heads per portrait among the bona fide sequences",
 )
 @click.option(
+    "--scenes",
+    default="",
+    help="Comma-separated rooms (china, flower, coffee, chelsea, rocket, dog, horses, giraffe): every frame "
+    "a 640x480 door camera's, the same face sizes for every label, prints and screens held in front of "
+    "these rooms; the material for measuring a passive check (default: none, the geometry check's set)",
+)
+@click.option(
+    "--screens",
+    default="phone",
+    show_default=True,
+    help="With --scenes: comma-separated screen models the screens are drawn from (phone, monitor)",
+)
+@click.option(
     "--model-repository",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
@@ -258,6 +272,8 @@ def faces_pad_synth(
     photos: str | None,
     species: str | None,
     talking: int,
+    scenes: str,
+    screens: str,
     model_repository: Path | None,
 ) -> None:
     """Write a labelled set for `fovea faces pad-eval` into OUT from the sample portraits: bona fide heads
@@ -277,6 +293,8 @@ def faces_pad_synth(
             photos=names(photos, SYNTH_PHOTOS),
             attacks=names(species, SYNTH_ATTACKS),
             talking=talking,
+            scenes=names(scenes, ()),
+            screens=names(screens, ()),
             model_repository=model_repository,
         )
     except (ValueError, OSError) as exc:

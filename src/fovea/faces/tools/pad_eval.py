@@ -522,6 +522,8 @@ def write_synthetic_set(
     photos: Sequence[str] = SYNTH_PHOTOS,
     attacks: Sequence[str] = SYNTH_ATTACKS,
     talking: int = 0,
+    scenes: Sequence[str] = (),
+    screens: Sequence[str] = ("phone",),
     model_repository: Path | None = None,
 ) -> dict[str, int]:
     """``fovea faces pad-synth OUT``: :func:`write_synthetic_dir` into ``out`` (missing or empty) with the
@@ -542,6 +544,8 @@ def write_synthetic_set(
         photos=photos,
         attacks=attacks,
         talking=talking,
+        scenes=scenes,
+        screens=screens,
     )
 
 
