@@ -30,6 +30,7 @@ from fovea.faces.access.core.access import without_enrollment
 from fovea.faces.access.core.challenge import ChallengeResult
 from fovea.faces.access.core.pad import CHECK as PAD_CHECK
 from fovea.faces.access.core.pad import PadResult, PadVerdict
+from fovea.faces.access.core.passive import PassiveResult
 from fovea.faces.access.door import NO_DISTANCE, AccessOutcome, AccessRequest, DoorAccess
 from fovea.faces.config import FacesSettings
 from fovea.faces.events.core import events as ev
@@ -397,6 +398,7 @@ class FacesServicer(faces_pb2_grpc.FacesServiceServicer):
                     pad=recorded_pad(f),
                     reason_kind=f.get("kind", ""),
                     challenge=recorded_challenge(f),
+                    passive=recorded_passive(f),
                 )
             )
         return faces_pb2.ListAuditRecordsResponse(records=records)
@@ -493,6 +495,7 @@ def access_response(
         pad=pad_check(r.pad),
         reason_kind=r.kind,
         challenge=challenge_check(r.challenge, challenge_id),
+        passive=passive_check(r.passive),
     )
 
 
@@ -527,6 +530,29 @@ def recorded_pad(fields: dict[str, str]) -> faces_pb2.PadCheck:
         score=float(fields.get("pad_score") or "nan"),
         threshold=float(fields.get("pad_threshold") or 0),
         reasons=json.loads(fields.get("pad_reasons") or "[]"),
+    )
+
+
+def passive_check(p: PassiveResult | None) -> faces_pb2.PassiveCheck:
+    """The response's passive check: empty when the door ran none."""
+    if p is None:
+        return faces_pb2.PassiveCheck()
+    return faces_pb2.PassiveCheck(
+        check=p.check, score=p.score, threshold=p.threshold, attack=p.attack, reason=p.reason
+    )
+
+
+def recorded_passive(fields: dict[str, str]) -> faces_pb2.PassiveCheck:
+    """The PassiveCheck of an audit record's fields (``door.passive_fields``; empty for a record without
+    one)."""
+    if not fields.get("passive_check"):
+        return faces_pb2.PassiveCheck()
+    return faces_pb2.PassiveCheck(
+        check=fields["passive_check"],
+        score=float(fields.get("passive_score") or "nan"),
+        threshold=float(fields.get("passive_threshold") or "nan"),
+        attack=fields.get("passive_attack") == "true",
+        reason=fields.get("passive_reason", ""),
     )
 
 
