@@ -136,10 +136,15 @@ class _Batch:
         self.default.clear()
 
 
-def extract(sets: dict[str, Path], out: Path, copies: int, seed: int) -> None:
+CAMERA_COPY = 3  # copy indices of the camera-jittered copies (``extract --camera``)
+
+
+def extract(sets: dict[str, Path], out: Path, copies: int, seed: int, camera: bool = False) -> None:
     """Per set ``<name>.npz``: per crop its burst, label, species, frame, crop kind, scale index, copy index
     (0 = the centre square), features (and mid activations for the default scales); per burst its geometry
-    answer and faces."""
+    answer and faces. With ``camera``: only the training set's ``copies`` copies at the default scales with
+    another camera's look (``augment_texture(camera=1)``), copy indices from :data:`CAMERA_COPY`, into
+    ``train_camera.npz`` (``Set.load`` adds them)."""
     faces = InProcessFaces(model_repository())
     backbone = Backbone()
     geometry = GeometrySettings()
@@ -165,18 +170,24 @@ def extract(sets: dict[str, Path], out: Path, copies: int, seed: int) -> None:
                 box = reduce(face, photo.reduction).boxes[0]
                 for kind, scales in SCALES.items():
                     for s, scale in enumerate(scales):
+                        if camera and s != 1:
+                            continue
                         picture = cut(photo.image, box, scale, CUT_SIZE)
                         views = [centre(picture)]
                         if training:
                             decoded = _jpeg_roundtrip(picture)
                             views = [centre_crop(decoded, CUT_SIZE, INPUT_SIZE)]
                             views += [augment_texture(decoded, rng, INPUT_SIZE) for _ in range(copies)]
+                        if camera:
+                            views = [
+                                augment_texture(decoded, rng, INPUT_SIZE, camera=1.0) for _ in range(copies)
+                            ]
                         for c, view in enumerate(views):
                             rows["burst"].append(b)
                             rows["frame"].append(f)
                             rows["kind"].append(kind)
                             rows["scale"].append(s)
-                            rows["copy"].append(c)
+                            rows["copy"].append(c + CAMERA_COPY if camera else c)
                             batch.add(view, len(rows["burst"]) - 1, s == 1)
                 if len(batch.crops) >= 64:
                     batch.flush()
@@ -198,6 +209,13 @@ def extract(sets: dict[str, Path], out: Path, copies: int, seed: int) -> None:
             )
         batch.flush()
         print()
+        if camera:
+            np.savez(
+                out / f"{name}_camera.npz",
+                **{k: np.asarray(v) for k, v in rows.items()},
+                features=np.concatenate(batch.features),
+            )
+            continue
         np.savez(
             out / f"{name}.npz",
             burst=np.asarray(rows["burst"]),
@@ -223,22 +241,27 @@ class Set:
     def load(cls, folder: Path, name: str) -> Set:
         with np.load(folder / f"{name}.npz") as z:
             rows = {k: z[k] for k in z.files}
+        extra = folder / f"{name}_camera.npz"
+        if extra.exists():  # camera-jittered copies: rows after the others (mid_rows stay valid)
+            with np.load(extra) as z:
+                for k in z.files:
+                    rows[k] = np.concatenate([rows[k], z[k]])
         return cls(rows, json.loads((folder / f"{name}.json").read_text()))
 
-    def mask(self, *, scales: dict[str, int], copies: int) -> np.ndarray:
-        """Rows of the given scale index per crop kind (a kind left out: not used) and copy index below
-        ``copies + 1``."""
+    def mask(self, *, scales: dict[str, int], copies: tuple[int, ...]) -> np.ndarray:
+        """Rows of the given scale index per crop kind (a kind left out: not used) and copy index in
+        ``copies``."""
         r = self.rows
         keep = np.zeros(len(r["burst"]), bool)
         for kind, s in scales.items():
             keep |= (r["kind"] == kind) & (r["scale"] == s)
-        return keep & (r["copy"] <= copies)
+        return keep & np.isin(r["copy"], copies)
 
 
 @dataclass(frozen=True)
 class Variant:
     scales: dict[str, int]  # per crop kind the scale index (SCALES)
-    copies: int = 2
+    copies: tuple[int, ...] = (0, 1, 2)  # the centre square (0) and the augmented copies trained on
     frames_per_burst: int = FRAMES_PER_BURST
     max_crops: int = MAX_CROPS
 
@@ -344,7 +367,7 @@ def score(
     ``frames``: only the first ``frames`` frames of each burst (0 = all; the geometry check run again)."""
     r = eval_set.rows
     feats = r["features"] if features is None else features
-    keep = eval_set.mask(scales=variant.scales, copies=0)
+    keep = eval_set.mask(scales=variant.scales, copies=(0,))
     if frames:
         keep &= r["frame"] < frames
     logits = np.full(len(r["burst"]), np.nan)
@@ -440,6 +463,7 @@ def main() -> None:
     ex.add_argument("--out", type=Path, required=True)
     ex.add_argument("--copies", type=int, default=2)
     ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--camera", action="store_true", help="only camera-jittered copies of the training set")
     for name in ("curve", "variants", "finetune"):
         p = sub.add_parser(name)
         p.add_argument("features", type=Path)
@@ -455,7 +479,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "extract":
         sets = {"train": args.train, **{p.name: p for p in args.eval}}
-        extract(sets, args.out, args.copies, args.seed)
+        extract(sets, args.out, args.copies, args.seed, camera=args.camera)
         return
     evals = [e for e in args.eval.split(",") if e] or sorted(
         p.stem for p in args.features.glob("*.npz") if p.stem != "train"
@@ -471,7 +495,9 @@ def main() -> None:
             "context only": Variant({"context": 1}),
             "tight 1.0/2.2": Variant({"face": 0, "context": 0}),
             "wide 2.0/4.5": Variant({"face": 2, "context": 2}),
-            "no copies": Variant({"face": 1, "context": 1}, copies=0),
+            "no copies": Variant({"face": 1, "context": 1}, copies=(0,)),
+            "camera copies": Variant({"face": 1, "context": 1}, copies=(0, CAMERA_COPY, CAMERA_COPY + 1)),
+            "half camera": Variant({"face": 1, "context": 1}, copies=(0, 1, CAMERA_COPY)),
             "all frames": Variant({"face": 1, "context": 1}, max_crops=100_000),
         }
         table = run(args.features, [args.size], args.repeats, variants, evals)

@@ -178,7 +178,8 @@ def faces_pad_eval(
     to that door through the gateway (each burst is a real VerifyAccess: audited, with its events) and
     reports its PAD scores and its decisions; sequences the door refused before judging them (a replay of
     frames it saw before, closed hours, a challenge it requires) are listed and left out."""
-    from fovea.faces.tools.pad_eval import evaluate_in_process, evaluate_through_door
+    from fovea.faces.tools.pad_eval import evaluate_in_process
+    from fovea.faces.tools.pad_eval_door import evaluate_through_door
 
     if door is None:
         if gateway_address is not None:
