@@ -50,7 +50,10 @@ import numpy as np
 
 from fovea.common.paths import model_repository as default_repository
 from fovea.contracts.face_detector import DetectedFaces
+from fovea.contracts.face_embedder import EmbedderInfo
 from fovea.contracts.pad_classifier import THRESHOLD
+from fovea.contracts.tensors import model_parameters
+from fovea.faces.access.core.access import burst_spread
 from fovea.faces.access.core.pad import GeometrySettings, check_burst
 from fovea.faces.access.core.pad_dense import COMBINED_CHECK, DenseSettings, check_dense, combine
 from fovea.faces.config import FacesSettings
@@ -60,6 +63,7 @@ from fovea.faces.tools.core.accuracy import PadReport, pad_report
 from fovea.faces.tools.inprocess import InProcessFaces, run_model
 from fovea.faces.tools.pad_passive import PassiveScorer, burst_crops, in_process_door
 from fovea.faces.tools.pad_synth_dir import SYNTH_ATTACKS, SYNTH_PHOTOS, portrait, write_synthetic_dir
+from fovea.serving.base import read_config
 from fovea.serving.triton_adapter import Served, load_from_repository
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -259,11 +263,13 @@ def score_sequences(
     mesh: Served | None = None,
     mesh_min_score: float = 0.5,
     passive: PassiveScorer | None = None,
+    match_threshold: float = float("inf"),
 ) -> list[SequenceScore]:
     """Each sequence's scores: ``geometry`` (the 5-point check), and with ``dense`` and the ``face_mesh``
     model ``mesh`` also :data:`COMBINED_CHECK` (the door's ``pad_check: dense`` verdict's margin, threshold
     1); with ``passive`` (a trained check) also ``passive`` (its burst score, threshold 0.5) and ``door``
-    (1 bona fide, 0 attack, nan a failure to acquire: :func:`fovea.faces.tools.pad_passive.in_process_door`)."""
+    (1 bona fide, 0 attack, nan a failure to acquire: :func:`fovea.faces.tools.pad_passive.in_process_door`;
+    faces whose embeddings spread ``match_threshold`` or more apart are an attack, the door's mixed_faces)."""
     if (dense is None) != (mesh is None):
         raise ValueError("the dense check needs both its settings and the face_mesh model")
     out = []
@@ -271,7 +277,7 @@ def score_sequences(
         frames = _even(seq.frames, geometry.max_frames)
         burst = None
         if passive is not None:
-            burst = burst_crops(faces, frames)
+            burst = burst_crops(faces, frames, embed=math.isfinite(match_threshold))
             landmarks = burst.landmarks
             photos: list[Photo] = []
         else:
@@ -288,7 +294,10 @@ def score_sequences(
         answer = ""
         if passive is not None and burst is not None:
             scores[PASSIVE_CHECK] = passive.score(burst)
-            answer = in_process_door(result, scores[PASSIVE_CHECK], n_faces)
+            spread = 0.0 if burst.embeddings is None else burst_spread(burst.embeddings)
+            answer = in_process_door(
+                result, scores[PASSIVE_CHECK], n_faces, spread=spread, match_threshold=match_threshold
+            )
             scores[DOOR_CHECK] = {BONA_FIDE: 1.0, ATTACK: 0.0}.get(answer, math.nan)
         out.append(
             SequenceScore(seq.name, seq.species, len(seq.frames), n_faces, scores, answer, result.answer)
@@ -305,13 +314,21 @@ def evaluate(
     dense: DenseSettings | None = None,
     mesh: Served | None = None,
     passive: PassiveScorer | None = None,
+    match_threshold: float = float("inf"),
 ) -> PadEvalReport:
     """Score every sequence under ``root`` (:func:`find_sequences`) and report each check (the dense one
     too with ``dense`` and ``mesh``; the trained ``passive`` check and the ``door`` row with ``passive``, see
-    :func:`score_sequences`). The door row leaves failures to acquire out of its rates and counts them."""
+    :func:`score_sequences`; ``match_threshold``: the door's mixed-faces check's). The door row leaves
+    failures to acquire out of its rates and counts them."""
     bona, attacks = find_sequences(root)
     scored = score_sequences(
-        faces, [*bona, *(s for v in attacks.values() for s in v)], geometry, dense, mesh, passive=passive
+        faces,
+        [*bona, *(s for v in attacks.values() for s in v)],
+        geometry,
+        dense,
+        mesh,
+        passive=passive,
+        match_threshold=match_threshold,
     )
     thresholds = {"geometry": geometry.min_parallax}
     if dense is not None:
@@ -366,13 +383,19 @@ def evaluate_in_process(
         if trained is None:
             raise ValueError("--passive needs the trained classifiers' repository: --trained-repository DIR")
         scorer = PassiveScorer(trained, passive)
+    # The door row denies a burst whose faces are not one person (mixed_faces) at the embedder's default
+    # threshold, as a door does with a gallery at its default.
+    embedder = EmbedderInfo.from_parameters(
+        model_parameters(read_config(repository / settings.embedder_model / "config.pbtxt"))
+    )
+    match = embedder.default_threshold if scorer is not None else float("inf")
     if not dense:
-        return evaluate(root, faces, geometry, passive=scorer)
+        return evaluate(root, faces, geometry, passive=scorer, match_threshold=match)
     mesh = load_from_repository("fovea.serving.face_mesh", repository / settings.mesh_model)
     checks = DenseSettings(
         min_ratio=settings.pad_dense_min_ratio, min_residual=settings.pad_dense_min_residual
     )
-    return evaluate(root, faces, geometry, dense=checks, mesh=mesh, passive=scorer)
+    return evaluate(root, faces, geometry, dense=checks, mesh=mesh, passive=scorer, match_threshold=match)
 
 
 def write_synthetic_set(
