@@ -20,6 +20,7 @@ held-out set, the passive check's and the door's (``pad: require``, ``pad_undete
 ``passive: require``) APCER (worst species), BPCER and failures to acquire, mean and range over
 ``--repeats`` draws.
 
+    python bench/pad_passive.py subset /tmp/padm/train /tmp/padm/train32 --per-kind 32   # the stack run's set
     python bench/pad_passive.py extract --train /tmp/padm/train --eval /tmp/padm/eval1 --eval /tmp/padm/eval2 \\
         --out /tmp/padm/features
     python bench/pad_passive.py curve /tmp/padm/features --sizes 4,8,16,32 --repeats 5
@@ -64,6 +65,7 @@ from fovea.contracts.pad_classifier import (
     burst_score,
     crop_logits,
 )
+from fovea.faces.access.core.access import burst_spread
 from fovea.faces.access.core.pad import GeometrySettings, PadVerdict, check_burst
 from fovea.faces.access.core.passive import centre, cut
 from fovea.faces.recognition.core.faces import reduce
@@ -71,6 +73,7 @@ from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.faces.tools.pad_eval import _even, find_sequences
 
 SCALES = {"face": (1.0, FACE_SCALE, 2.0), "context": (2.2, CONTEXT_SCALE, 4.5)}  # the default in the middle
+MATCH_THRESHOLD = 0.6  # the face embedder's default (DISTANCE_THRESHOLD): the door's mixed-faces check
 SHORT = 5  # frames of a short burst (0.5 s at 10 fps: the stage video's)
 MAX_CROPS = 1000  # pad-train's budget (the classify service's FOVEA_CLASSIFY_MAX_TRAINING_IMAGES)
 FRAMES_PER_BURST = 8  # pad-train's default
@@ -246,7 +249,13 @@ class Set:
             with np.load(extra) as z:
                 for k in z.files:
                     rows[k] = np.concatenate([rows[k], z[k]])
-        return cls(rows, json.loads((folder / f"{name}.json").read_text()))
+        bursts = json.loads((folder / f"{name}.json").read_text())
+        faces = folder / f"{name}_embeddings.npz"
+        if faces.exists():
+            with np.load(faces) as z:
+                for burst, embeddings in zip(bursts, z["embeddings"], strict=True):
+                    burst["embeddings"] = embeddings
+        return cls(rows, bursts)
 
     def mask(self, *, scales: dict[str, int], copies: tuple[int, ...]) -> np.ndarray:
         """Rows of the given scale index per crop kind (a kind left out: not used) and copy index in
@@ -264,6 +273,8 @@ class Variant:
     copies: tuple[int, ...] = (0, 1, 2)  # the centre square (0) and the augmented copies trained on
     frames_per_burst: int = FRAMES_PER_BURST
     max_crops: int = MAX_CROPS
+    weight_decay: float = WEIGHT_DECAY
+    epochs: int = EPOCHS
 
 
 DEFAULT = Variant({"face": 1, "context": 1})
@@ -332,7 +343,7 @@ def select(train_set: Set, chosen: list[int], variant: Variant, seed: int) -> Se
     )
 
 
-def fit(features: np.ndarray, sel: Selection, seed: int) -> tuple[Head, dict]:
+def fit(features: np.ndarray, sel: Selection, seed: int, variant: Variant | None = None) -> tuple[Head, dict]:
     """The head on the selection's rows of ``features`` (aligned with the training set's rows), calibrated."""
     x_train, y_train = features[sel.rows[sel.train]], sel.targets[sel.train]
     x_val, y_val = features[sel.rows[sel.val]], sel.targets[sel.val]
@@ -343,9 +354,9 @@ def fit(features: np.ndarray, sel: Selection, seed: int) -> tuple[Head, dict]:
         x_val,
         y_val,
         len(LABELS),
-        epochs=EPOCHS,
+        epochs=EPOCHS if variant is None else variant.epochs,
         learning_rate=LEARNING_RATE,
-        weight_decay=WEIGHT_DECAY,
+        weight_decay=WEIGHT_DECAY if variant is None else variant.weight_decay,
         seed=seed,
         weights=weights,
     )
@@ -356,7 +367,7 @@ def fit(features: np.ndarray, sel: Selection, seed: int) -> tuple[Head, dict]:
 
 def train(train_set: Set, chosen: list[int], variant: Variant, seed: int) -> tuple[Head, dict]:
     """The ``pad`` recipe on the chosen bursts (``Trainer``'s steps, in process)."""
-    return fit(train_set.rows["features"], select(train_set, chosen, variant, seed), seed)
+    return fit(train_set.rows["features"], select(train_set, chosen, variant, seed), seed, variant)
 
 
 def score(
@@ -381,9 +392,13 @@ def score(
         if frames:
             marks = [None if x is None else np.asarray(x) for x in burst["landmarks"][:frames]]
             flat = check_burst(marks, GeometrySettings()).verdict is PadVerdict.ATTACK
+        spread = 0.0
+        if "embeddings" in burst:  # the door's mixed_faces: faces as far apart as the match threshold
+            e = burst["embeddings"][: frames or None]
+            spread = burst_spread(e[np.isfinite(e).all(axis=1)])
         if burst["faces"] == 0 or not np.isfinite(passive):
             door = "fta"
-        elif flat:
+        elif flat or spread >= MATCH_THRESHOLD:
             door = ATTACK
         else:
             door = BONA_FIDE if passive >= 0.5 else ATTACK
@@ -409,6 +424,27 @@ def rates(scored: dict[str, dict], row: str) -> dict[str, float]:
         rate = float(np.mean(said_bona)) if said_bona else math.nan
         out["BPCER" if sp == BONA_FIDE else f"APCER {sp}"] = 1 - rate if sp == BONA_FIDE else rate
     out["APCER"] = max(v for k, v in out.items() if k.startswith("APCER "))
+    portraits = sorted(
+        {n.split("/")[-1].split("-")[0] for n, v in scored.items() if v["species"] == BONA_FIDE}
+    )
+    for person in portraits:  # BPCER per portrait (bona_fide/<portrait>-<k>)
+        mine = [
+            v
+            for n, v in scored.items()
+            if v["species"] == BONA_FIDE and n.split("/")[-1].startswith(person + "-")
+        ]
+        said = [
+            (
+                v["door"]
+                if row == "door"
+                else (
+                    "fta" if not np.isfinite(v["passive"]) else (BONA_FIDE if v["passive"] >= 0.5 else ATTACK)
+                )
+            )
+            for v in mine
+        ]
+        said = [x for x in said if x != "fta"]
+        out[f"BPCER {person}"] = float(np.mean([x != BONA_FIDE for x in said])) if said else math.nan
     out["ACER"] = (out["APCER"] + out["BPCER"]) / 2
     out["FTA"] = fta
     return out
@@ -446,10 +482,46 @@ def run(folder: Path, sizes: list[int], repeats: int, variants: dict[str, Varian
                     + "  ".join(
                         f"{m} {a:.3f} [{lo:.3f}-{hi:.3f}]"
                         for m, (a, lo, hi) in summary.items()
-                        if m in ("APCER", "BPCER", "ACER", "FTA")
+                        if m in ("APCER", "BPCER", "ACER", "FTA") or m.startswith("BPCER ")
                     )
                 )
     return table
+
+
+def embed(sets: dict[str, Path], out: Path) -> None:
+    """Per held-out set ``<name>_embeddings.npz``: per burst and frame the largest face's embedding (nan rows:
+    no face), for the door's mixed-faces check (``score``)."""
+    faces = InProcessFaces(model_repository())
+    for name, root in sets.items():
+        bona, attacks = find_sequences(root)
+        table = []
+        for seq in [*bona, *(s for v in attacks.values() for s in v)]:
+            rows = np.full((FRAMES_PER_BURST, 128), np.nan, np.float32)
+            for f, path in enumerate(_even(seq.frames, FRAMES_PER_BURST)):
+                photo = faces.find_faces(path.read_bytes())
+                if len(photo.faces):
+                    rows[f] = faces.embed(photo)
+            table.append(rows)
+        np.savez(out / f"{name}_embeddings.npz", embeddings=np.stack(table))
+
+
+def subset(source: Path, out: Path, per_kind: int, seed: int) -> None:
+    """``out``: a labelled set of symbolic links to ``per_kind`` bona fide and ``per_kind`` attack sequences of
+    ``source`` (the attacks round robin over the species, each shuffled with ``seed``): what ``pad-train``
+    is given in the stack run."""
+    rng = np.random.default_rng(seed)
+    bona, attacks = find_sequences(source)
+    chosen = [bona[i] for i in rng.permutation(len(bona))[:per_kind]]
+    queues = [[v[i] for i in rng.permutation(len(v))] for _, v in sorted(attacks.items())]
+    while sum(1 for c in chosen if c.species != BONA_FIDE) < per_kind and any(queues):
+        for q in queues:
+            if q and sum(1 for c in chosen if c.species != BONA_FIDE) < per_kind:
+                chosen.append(q.pop())
+    for seq in chosen:
+        link = out / seq.name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to((source / seq.name).resolve(), target_is_directory=True)
+    print(f"{out}: {per_kind} bona fide, {len(chosen) - per_kind} attack sequences")
 
 
 def main() -> None:
@@ -464,6 +536,14 @@ def main() -> None:
     ex.add_argument("--copies", type=int, default=2)
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--camera", action="store_true", help="only camera-jittered copies of the training set")
+    sb = sub.add_parser("subset", help="symbolic links to N bursts of each kind (what pad-train is given)")
+    sb.add_argument("source", type=Path)
+    sb.add_argument("out", type=Path)
+    sb.add_argument("--per-kind", type=int, default=32)
+    sb.add_argument("--seed", type=int, default=32)
+    em = sub.add_parser("embed", help="the held-out sets' face embeddings (the door's mixed-faces check)")
+    em.add_argument("--eval", type=Path, action="append", default=[])
+    em.add_argument("--out", type=Path, required=True)
     for name in ("curve", "variants", "finetune"):
         p = sub.add_parser(name)
         p.add_argument("features", type=Path)
@@ -477,19 +557,25 @@ def main() -> None:
         else:
             p.add_argument("--size", type=int, default=16)
     args = parser.parse_args()
+    if args.command == "subset":
+        subset(args.source, args.out, args.per_kind, args.seed)
+        return
+    if args.command == "embed":
+        embed({p.name: p for p in args.eval}, args.out)
+        return
     if args.command == "extract":
         sets = {"train": args.train, **{p.name: p for p in args.eval}}
         extract(sets, args.out, args.copies, args.seed, camera=args.camera)
         return
     evals = [e for e in args.eval.split(",") if e] or sorted(
-        p.stem for p in args.features.glob("*.npz") if p.stem != "train"
+        p.stem for p in args.features.glob("*.npz") if p.stem != "train" and "_" not in p.stem
     )
     if args.command == "curve":
         table = run(
             args.features, [int(s) for s in args.sizes.split(",")], args.repeats, {"default": DEFAULT}, evals
         )
     elif args.command == "variants":
-        variants = {
+        variants: dict[str, Variant] = {
             "default": DEFAULT,
             "face only": Variant({"face": 1}),
             "context only": Variant({"context": 1}),
@@ -499,6 +585,9 @@ def main() -> None:
             "camera copies": Variant({"face": 1, "context": 1}, copies=(0, CAMERA_COPY, CAMERA_COPY + 1)),
             "half camera": Variant({"face": 1, "context": 1}, copies=(0, 1, CAMERA_COPY)),
             "all frames": Variant({"face": 1, "context": 1}, max_crops=100_000),
+            "decay 1e-2": Variant({"face": 1, "context": 1}, weight_decay=1e-2),
+            "decay 1e-1": Variant({"face": 1, "context": 1}, weight_decay=1e-1),
+            "10 epochs": Variant({"face": 1, "context": 1}, epochs=10),
         }
         table = run(args.features, [args.size], args.repeats, variants, evals)
     else:

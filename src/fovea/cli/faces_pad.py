@@ -59,9 +59,9 @@ def pad_train(
     as_json: bool,
 ) -> None:
     """Train the passive presentation-attack check NAME on FOLDER/bona_fide/<seq>/*.jpg and
-    FOLDER/attack/[<species>/]<seq>/*.jpg (the pad-eval layout; at least 8 bursts of each): face and
-    context crops of each frame's face, split by burst, calibrated on the bursts held out. A door uses it
-    with passive_check trained:NAME."""
+    FOLDER/attack/[<species>/]<seq>/*.jpg (the pad-eval layout; at least 8 bursts of each, 16 or more
+    advised, from every camera and many people): face and context crops of each frame's face, split by
+    burst, calibrated on the bursts held out. A door uses it with passive_check trained:NAME."""
     from fovea.common.paths import model_repository as default_repository
     from fovea.faces.tools.inprocess import InProcessFaces
     from fovea.faces.tools.pad_train import collect, train

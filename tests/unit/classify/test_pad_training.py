@@ -30,8 +30,9 @@ def _set(bona: int, attack: int) -> tuple[list[str], list[str]]:
 
 def test_too_little_material_is_refused_saying_how_much_is_enough() -> None:
     labels, groups = _set(7, 9)
-    with pytest.raises(InvalidArgument, match="at least 8 of each"):
+    with pytest.raises(InvalidArgument, match="at least 8 of each") as refused:
         burst_kinds(labels, groups)
+    assert "aim for 16 or more of each" in str(refused.value)  # the learning curve's advice
     assert len(burst_kinds(*_set(8, 8))) == 16
     with pytest.raises(InvalidArgument, match="group"):
         burst_kinds(labels, ["", *groups[1:]])
