@@ -11,11 +11,11 @@ import copy as copying
 from pathlib import Path
 
 import numpy as np
+from pad_extract import Backbone
 from pad_passive import (
     DEFAULT,
     LABELS,
     WEIGHT_DECAY,
-    Backbone,
     Set,
     Trainer,
     balanced_weights,

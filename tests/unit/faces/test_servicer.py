@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -30,9 +30,8 @@ from fovea.common.server import Registration, create_server
 from fovea.common.v1 import common_pb2
 from fovea.convert.samples import phone_photo, sample
 from fovea.faces.__main__ import liveness_checks
-from fovea.faces.access.core.access import DoorPolicies, DoorPolicy, deny
-from fovea.faces.access.core.passive import PassiveResult
-from fovea.faces.access.door import DoorAccess, passive_fields
+from fovea.faces.access.core.access import DoorPolicies, DoorPolicy
+from fovea.faces.access.door import DoorAccess
 from fovea.faces.config import FacesSettings
 from fovea.faces.events.core.events import Event, EventFilter
 from fovea.faces.events.stream import EventLog
@@ -41,7 +40,7 @@ from fovea.faces.recognition.compare import Comparer
 from fovea.faces.recognition.pipeline import FacePipeline
 from fovea.faces.recognition.store import FaceStore
 from fovea.faces.recognition.sync import GallerySync
-from fovea.faces.servicer import FacesServicer, passive_check, recorded_passive
+from fovea.faces.servicer import FacesServicer
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
 
 ADMIN = (scopes_header(["faces:admin", "faces:verify", "faces:identify"]),)
@@ -455,19 +454,3 @@ async def test_a_redrive_answers_what_it_skipped(redis_url: str, triton: InProce
             }, done.output
     finally:
         await events.close()
-
-
-def test_the_passive_check_in_a_response_and_its_audit_record() -> None:
-    """What the door's passive check said goes into the response as it is, and into the audit record's
-    fields, from which ListAuditRecords gives the same back; a door without one gives an empty message."""
-    found = PassiveResult(
-        "trained:lobby", 0.25, 0.5, True, "passive trained:lobby: burst score 0.250 < 0.500"
-    )
-    message = passive_check(found)
-    assert (message.check, message.attack, message.reason) == ("trained:lobby", True, found.reason)
-    assert (message.score, message.threshold) == (pytest.approx(0.25), pytest.approx(0.5))
-    fields = passive_fields(replace(deny("passive", found.reason), passive=found))
-    assert fields["passive_threshold"] == "0.500000" and fields["passive_attack"] == "true"
-    assert recorded_passive(fields) == message
-    assert passive_check(None) == faces_pb2.PassiveCheck() == recorded_passive({})
-    assert recorded_passive(passive_fields(deny("no_face", "no face"))) == faces_pb2.PassiveCheck()
