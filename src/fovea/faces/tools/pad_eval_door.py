@@ -80,7 +80,8 @@ def evaluate_door(
             continue
         scores = {DOOR_CHECK: 1.0 if kind in DOOR_ACCEPTED else 0.0}
         if answer.pad_verdict != "PAD_NOT_CHECKED":
-            scores[answer.pad_check] = answer.pad_score if answer.pad_verdict != "PAD_UNDECIDED" else math.nan
+            # An undetermined burst (UNDECIDED) keeps its parallax, as in process; nan: the check could not tell.
+            scores[answer.pad_check] = answer.pad_score
             service_threshold = answer.pad_threshold
             pad_checks.add(answer.pad_check)
         scored.append(SequenceScore(seq.name, seq.species, len(seq.frames), None, scores, kind))
