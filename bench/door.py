@@ -28,7 +28,8 @@ from _timing import HEADER, measure  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.convert.samples import sample
-from fovea.faces.tools.core.pad_synth import photo_view, rotation
+from fovea.faces.tools.core.pad_render import photo_view
+from fovea.faces.tools.core.pad_synth import rotation
 
 
 def jpeg(frame: object) -> bytes:

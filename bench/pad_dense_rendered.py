@@ -19,7 +19,8 @@ from fovea.faces.access.core.pad import GeometrySettings, check_burst
 from fovea.faces.access.core.pad_dense import DenseSettings, check_dense, combine
 from fovea.faces.recognition.core.mesh import dense_points, eye_aspect_ratio, mesh_to_image
 from fovea.faces.recognition.pipeline import mesh_crops
-from fovea.faces.tools.core.pad_synth import bent_photo_view, head_view, photo_view, rotation
+from fovea.faces.tools.core.pad_render import bent_photo_view, head_view, photo_view
+from fovea.faces.tools.core.pad_synth import rotation
 from fovea.faces.tools.inprocess import InProcessFaces, run_model
 from fovea.faces.tools.pad_eval import portrait
 from fovea.serving.triton_adapter import load_from_repository

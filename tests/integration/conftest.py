@@ -74,6 +74,11 @@ STAFF_DOOR = "staff-door"
 STAFF_GALLERY = "staff-only"
 SNAPSHOT_DOOR = "snap-door"
 """A door whose policy publishes a snapshot of every burst to MQTT (when the stack has a broker)."""
+PASSIVE_CHECK_NAME = "door-pad"
+"""The passive check ``tests/integration/test_door_passive.py`` trains (``classifier_door-pad``)."""
+PASSIVE_DOOR = "passive-door"
+"""The stack's door that requires PAD and hands what geometry cannot decide, and every live answer, to the passive
+check ``trained:PASSIVE_CHECK_NAME`` (issue 21's office door)."""
 CHALLENGE_TTL_S = 8.0
 """The test stack's challenge lifetime (FOVEA_FACES_CHALLENGE_TTL_S), short so expiry can be tested."""
 
@@ -104,6 +109,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         CLOSED_DOOR: {"hours": {"tz": "Europe/Berlin", "open": []}},
         STAFF_DOOR: {"gallery": STAFF_GALLERY, "min_matching_frames": 1},
         SNAPSHOT_DOOR: {"snapshot": "always"},
+        PASSIVE_DOOR: {
+            "pad": "require",
+            "pad_undetermined": "passive",
+            "passive": "require",
+            "passive_check": f"trained:{PASSIVE_CHECK_NAME}",
+        },
     }
     policies.write_text(json.dumps({"doors": doors}))
     os.environ["FOVEA_FACES_DOOR_POLICIES_FILE"] = str(policies)

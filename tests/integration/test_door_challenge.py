@@ -18,7 +18,8 @@ from PIL import Image
 
 from fovea.client import Challenge, FoveaClient, FoveaClientError
 from fovea.common.paths import project_root
-from fovea.faces.tools.core.pad_synth import head_view, photo_view, rotation
+from fovea.faces.tools.core.pad_render import head_view, photo_view
+from fovea.faces.tools.core.pad_synth import rotation
 from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.faces.tools.pad_eval import portrait
 from fovea.gateway.auth import add_key

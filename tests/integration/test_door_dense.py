@@ -14,7 +14,8 @@ from PIL import Image
 
 from fovea.client import FoveaClient
 from fovea.common.paths import project_root
-from fovea.faces.tools.core.pad_synth import bent_photo_view, head_view, rotation
+from fovea.faces.tools.core.pad_render import bent_photo_view, head_view
+from fovea.faces.tools.core.pad_synth import rotation
 from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.faces.tools.pad_eval import portrait
 

@@ -27,7 +27,8 @@ from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
 from fovea.common.v1 import common_pb2
 from fovea.contracts.face_detector import DETECTOR_OUTPUTS
 from fovea.contracts.face_embedder import EMBEDDER_OUTPUT
-from fovea.faces.tools.core.pad_synth import photo_view, rotation
+from fovea.faces.tools.core.pad_render import photo_view
+from fovea.faces.tools.core.pad_synth import rotation
 from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
 from fovea.gateway.auth import add_key
 from fovea.stack.control import status

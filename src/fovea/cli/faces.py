@@ -15,7 +15,7 @@ import click
 
 from fovea.cli import faces_pad
 from fovea.cli.output import Group, connect, emit, fail, gateway_call
-from fovea.client import FoveaClient, FoveaClientError
+from fovea.client import FoveaClient, FoveaClientError, PassiveCheck
 
 if TYPE_CHECKING:
     from fovea.client import FaceEvent
@@ -187,6 +187,13 @@ def faces_begin_access(door: str, as_json: bool) -> None:
     )
 
 
+def _passive_text(p: PassiveCheck | None) -> str:
+    """The passive check's part of a door line ('' when the door ran none)."""
+    if p is None:
+        return ""
+    return f"; passive {p.check} {p.score:.3f} {'<' if p.attack else '>='} {p.threshold:.2f}"
+
+
 @faces.command("access")
 @click.option("--door", required=True)
 @click.option("--gallery", default="", help="The gallery (default: the door's, when its policy names one)")
@@ -213,7 +220,8 @@ def faces_access(
     emit(
         asdict(result),
         as_json,
-        f"{result.decision}: {result.reason} (audit {result.audit_id or 'not written'})",
+        f"{result.decision}: {result.reason} (audit {result.audit_id or 'not written'})"
+        + _passive_text(result.passive),
     )
     if result.decision != "GRANT":
         sys.exit(2)
@@ -231,7 +239,7 @@ def faces_audit(door: str, limit: int, as_json: bool) -> None:
     human = "\n".join(
         f"{datetime.datetime.fromtimestamp(r.unix_ms / 1000).isoformat(timespec='seconds')}  {r.door_id:<12} "
         f"{r.decision:<5} {r.claimed_identity_id:<16} {r.reason}  [liveness {r.liveness}, {r.embedding_model}, "
-        f"request {r.request_id}]"
+        f"request {r.request_id}]{_passive_text(r.passive)}"
         for r in records
     )
     emit([asdict(r) for r in records], as_json, human or "no audit records")

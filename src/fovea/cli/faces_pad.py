@@ -59,9 +59,9 @@ def pad_train(
     as_json: bool,
 ) -> None:
     """Train the passive presentation-attack check NAME on FOLDER/bona_fide/<seq>/*.jpg and
-    FOLDER/attack/[<species>/]<seq>/*.jpg (the pad-eval layout; at least 8 bursts of each): face and
-    context crops of each frame's face, split by burst, calibrated on the bursts held out. A door uses it
-    with passive_check trained:NAME."""
+    FOLDER/attack/[<species>/]<seq>/*.jpg (the pad-eval layout; at least 8 bursts of each, 16 or more
+    advised, from every camera and many people): face and context crops of each frame's face, split by
+    burst, calibrated on the bursts held out. A door uses it with passive_check trained:NAME."""
     from fovea.common.paths import model_repository as default_repository
     from fovea.faces.tools.inprocess import InProcessFaces
     from fovea.faces.tools.pad_train import collect, train
@@ -178,7 +178,8 @@ def faces_pad_eval(
     to that door through the gateway (each burst is a real VerifyAccess: audited, with its events) and
     reports its PAD scores and its decisions; sequences the door refused before judging them (a replay of
     frames it saw before, closed hours, a challenge it requires) are listed and left out."""
-    from fovea.faces.tools.pad_eval import evaluate_in_process, evaluate_through_door
+    from fovea.faces.tools.pad_eval import evaluate_in_process
+    from fovea.faces.tools.pad_eval_door import evaluate_through_door
 
     if door is None:
         if gateway_address is not None:
@@ -228,7 +229,8 @@ def faces_pad_eval(
 @click.option(
     "--photos",
     default=None,
-    help="Comma-separated sample portraits (default: obama,obama2,obama3,biden)",
+    help="Comma-separated sample portraits (default: obama,obama2,obama3,biden; also astronaut, with "
+    "scikit-image)",
 )
 @click.option(
     "--species",
@@ -245,6 +247,19 @@ def faces_pad_eval(
     help="Also near-still talking heads per portrait among the bona fide sequences",
 )
 @click.option(
+    "--scenes",
+    default="",
+    help="Comma-separated rooms (china, flower, coffee, chelsea, rocket, dog, horses, giraffe): every frame "
+    "a 640x480 door camera's, the same face sizes for every label, prints and screens held in front of "
+    "these rooms; the material for measuring a passive check (default: none, the geometry check's set)",
+)
+@click.option(
+    "--screens",
+    default="phone",
+    show_default=True,
+    help="With --scenes: comma-separated screen models the screens are drawn from (phone, monitor)",
+)
+@click.option(
     "--model-repository",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
@@ -258,6 +273,8 @@ def faces_pad_synth(
     photos: str | None,
     species: str | None,
     talking: int,
+    scenes: str,
+    screens: str,
     model_repository: Path | None,
 ) -> None:
     """Write a labelled set for `fovea faces pad-eval` into OUT from the sample portraits: bona fide heads
@@ -277,6 +294,8 @@ def faces_pad_synth(
             photos=names(photos, SYNTH_PHOTOS),
             attacks=names(species, SYNTH_ATTACKS),
             talking=talking,
+            scenes=names(scenes, ()),
+            screens=names(screens, ()),
             model_repository=model_repository,
         )
     except (ValueError, OSError) as exc:

@@ -25,6 +25,7 @@ from fovea.client.results import (
     ModelInfo,
     PadCheck,
     PadTrainingResult,
+    PassiveCheck,
     StyleJob,
     StyleProgress,
     Template,
@@ -207,6 +208,12 @@ def challenge_check(c: faces_pb2.ChallengeCheck) -> ChallengeCheck | None:
     return ChallengeCheck(c.challenge_id, c.kind, c.met, round(c.motion, 4), round(c.threshold, 4), c.reason)
 
 
+def passive_check(p: faces_pb2.PassiveCheck) -> PassiveCheck | None:
+    if not p.check:
+        return None
+    return PassiveCheck(p.check, round(p.score, 4), round(p.threshold, 4), p.attack, p.reason)
+
+
 def access_result(r: faces_pb2.VerifyAccessResponse) -> AccessResult:
     return AccessResult(
         faces_pb2.AccessDecision.Name(r.decision),
@@ -220,6 +227,7 @@ def access_result(r: faces_pb2.VerifyAccessResponse) -> AccessResult:
         pad_check(r.pad),
         r.reason_kind,
         challenge_check(r.challenge),
+        passive_check(r.passive),
     )
 
 
@@ -242,6 +250,7 @@ def audit_record(r: faces_pb2.AuditRecord) -> AuditRecord:
         pad_check(r.pad),
         r.reason_kind,
         challenge_check(r.challenge),
+        passive_check(r.passive),
     )
 
 

@@ -263,6 +263,17 @@ class ChallengeCheck:
 
 
 @dataclass
+class PassiveCheck:
+    """A door's passive presentation-attack check of a burst (e.g. ``trained:NAME``, `fovea faces pad-train`)."""
+
+    check: str  # as the door's policy names it
+    score: float  # in [0, 1], higher = more bona fide; nan when no frame had a face
+    threshold: float  # attack when score < threshold
+    attack: bool
+    reason: str
+
+
+@dataclass
 class AccessResult:
     decision: str  # GRANT | DENY
     reason: str
@@ -275,6 +286,7 @@ class AccessResult:
     pad: PadCheck | None = None  # as the door's policy asks (verdict PAD_NOT_CHECKED when off)
     reason_kind: str = ""  # match, no_match, pad, challenge_expired, replay, ... (see the proto)
     challenge: ChallengeCheck | None = None  # None when the request carried no challenge
+    passive: PassiveCheck | None = None  # None when the door ran no passive check
 
 
 @dataclass
@@ -296,6 +308,7 @@ class AuditRecord:
     pad: PadCheck | None = None
     reason_kind: str = ""
     challenge: ChallengeCheck | None = None
+    passive: PassiveCheck | None = None
 
 
 @dataclass

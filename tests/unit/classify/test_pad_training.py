@@ -10,6 +10,7 @@ from fovea.classify.core.pad_training import (
     balanced_weights,
     burst_kinds,
     calibrate,
+    camera_jitter,
     group_split,
     shift_bias,
 )
@@ -29,8 +30,9 @@ def _set(bona: int, attack: int) -> tuple[list[str], list[str]]:
 
 def test_too_little_material_is_refused_saying_how_much_is_enough() -> None:
     labels, groups = _set(7, 9)
-    with pytest.raises(InvalidArgument, match="at least 8 of each"):
+    with pytest.raises(InvalidArgument, match="at least 8 of each") as refused:
         burst_kinds(labels, groups)
+    assert "aim for 16 or more of each" in str(refused.value)  # the learning curve's advice
     assert len(burst_kinds(*_set(8, 8))) == 16
     with pytest.raises(InvalidArgument, match="group"):
         burst_kinds(labels, ["", *groups[1:]])
@@ -62,6 +64,30 @@ def test_augmentation_keeps_the_pixels_scale_and_colour_balance() -> None:
     assert np.ptp(gain[out[..., 1] > 40]) < 0.1
     with pytest.raises(ValueError):
         augment_texture(image[:200], rng, 224)
+
+
+def test_camera_jitter_gives_another_cameras_look_to_some_copies() -> None:
+    # A one-pixel checkerboard is what a blur, a lower resolution or a JPEG wipes out first: over 40 draws
+    # some copies keep it (no jitter drawn, noise only) and some lose it; the image's mean stays (+- gain).
+    board = (np.indices((256, 256)).sum(0) % 2 * 100 + 50).astype(np.uint8)
+    image = np.stack([board] * 3, -1)
+    contrast = []
+    for seed in range(40):
+        out = camera_jitter(image, np.random.default_rng(seed))
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert abs(float(out.mean()) - float(image.mean())) < 8
+        contrast.append(float(np.abs(np.diff(out[..., 0].astype(int), axis=1)).mean()))
+    assert min(contrast) < 30 and max(contrast) > 90  # blurred away in some, kept (100 levels) in others
+    np.testing.assert_array_equal(
+        camera_jitter(image, np.random.default_rng(3)), camera_jitter(image, np.random.default_rng(3))
+    )
+    # camera=0 (the default): augment_texture draws no jitter, the grid survives every copy
+    rng = np.random.default_rng(1)
+    assert all(
+        np.abs(np.diff(augment_texture(image, rng)[..., 0].astype(int), axis=1)).min() > 50 for _ in range(5)
+    )
+    jittered = [augment_texture(image, np.random.default_rng(s), camera=1.0) for s in range(10)]
+    assert min(float(np.abs(np.diff(j[..., 0].astype(int), axis=1)).mean()) for j in jittered) < 30
 
 
 def test_weights_give_both_kinds_the_same_total() -> None:

@@ -148,6 +148,17 @@ def test_faces_answers() -> None:
     assert (result.decision, result.distance, result.reason_kind) == ("DENY", 0.1235, "pad")
     assert result.pad is not None and (result.pad.verdict, result.pad.score) == ("PAD_ATTACK", 0.0312)
     assert result.challenge is None  # the request carried none
+    assert result.passive is None  # the door ran no passive check
+    response.passive.CopyFrom(
+        faces_pb2.PassiveCheck(check="trained:lobby", score=0.912345, threshold=0.5, attack=False, reason="r")
+    )
+    passive = m.access_result(response).passive
+    assert passive is not None and (passive.check, passive.score, passive.attack) == (
+        "trained:lobby",
+        0.9123,
+        False,
+    )
+    assert asdict(m.access_result(response))["passive"]["threshold"] == 0.5
     event = m.face_event(faces_pb2.Event(event_id="1-0", kind="enrolled"))
     assert event.decision == ""  # not a door event
 

@@ -98,6 +98,18 @@ def challenge_fields(request: AccessRequest, r: AccessResult) -> dict[str, str]:
     }
 
 
+def passive_fields(r: AccessResult) -> dict[str, str]:
+    """The audit record's passive check fields ('' when the door ran none)."""
+    p = r.passive
+    return {
+        "passive_check": "" if p is None else p.check,
+        "passive_score": "" if p is None else f"{p.score:.6f}",
+        "passive_threshold": "" if p is None else f"{p.threshold:.6f}",
+        "passive_attack": "" if p is None else str(p.attack).lower(),
+        "passive_reason": "" if p is None else p.reason,
+    }
+
+
 def _public(exc: FoveaError) -> str:
     """What the caller and the audit record read of ``exc``; the log keeps the full text."""
     text = str(exc)
@@ -294,9 +306,7 @@ class DoorAccess:
             "pad_score": "" if r.pad is None else f"{r.pad.score:.6f}",
             "pad_threshold": "" if r.pad is None else f"{r.pad.threshold:.6f}",
             "pad_reasons": "" if r.pad is None else json.dumps(list(r.pad.reasons)),
-            "passive_check": "" if r.passive is None else r.passive.check,
-            "passive_score": "" if r.passive is None else f"{r.passive.score:.6f}",
-            "passive_reason": "" if r.passive is None else r.passive.reason,
+            **passive_fields(r),
             **challenge_fields(request, r),
         }
 

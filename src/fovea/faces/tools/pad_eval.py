@@ -16,7 +16,7 @@ its 15 frames is sampled evenly). A sequence the check cannot judge (fewer than 
 no score and counts as classified an attack (a bona fide one is then a BPCER error). The identity-change
 part of the geometry check needs a gallery and is not run here.
 
-Through a gateway (:func:`evaluate_door`, ``pad-eval DIR --gateway ADDR --door DOOR``) each sequence is
+Through a gateway (:func:`fovea.faces.tools.pad_eval_door.evaluate_door`, ``pad-eval DIR --gateway ADDR --door DOOR``) each sequence is
 sent instead as one VerifyAccess burst to a door of a deployed stack (at most ``max_frames`` frames, sampled
 evenly), so a site measures its own detector, thresholds and door policy. Two rows come back: one named
 after the PAD check the door runs (``geometry``, or ``geometry+dense_geometry`` where its policy says
@@ -41,17 +41,19 @@ heads: real bona fide video must be measured with your own camera.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fovea.client import AccessResult, FoveaClient
 from fovea.common.paths import model_repository as default_repository
 from fovea.contracts.face_detector import DetectedFaces
+from fovea.contracts.face_embedder import EmbedderInfo
 from fovea.contracts.pad_classifier import THRESHOLD
+from fovea.contracts.tensors import model_parameters
+from fovea.faces.access.core.access import burst_spread
 from fovea.faces.access.core.pad import GeometrySettings, check_burst
 from fovea.faces.access.core.pad_dense import COMBINED_CHECK, DenseSettings, check_dense, combine
 from fovea.faces.config import FacesSettings
@@ -61,6 +63,7 @@ from fovea.faces.tools.core.accuracy import PadReport, pad_report
 from fovea.faces.tools.inprocess import InProcessFaces, run_model
 from fovea.faces.tools.pad_passive import PassiveScorer, burst_crops, in_process_door
 from fovea.faces.tools.pad_synth_dir import SYNTH_ATTACKS, SYNTH_PHOTOS, portrait, write_synthetic_dir
+from fovea.serving.base import read_config
 from fovea.serving.triton_adapter import Served, load_from_repository
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -260,11 +263,13 @@ def score_sequences(
     mesh: Served | None = None,
     mesh_min_score: float = 0.5,
     passive: PassiveScorer | None = None,
+    match_threshold: float = float("inf"),
 ) -> list[SequenceScore]:
     """Each sequence's scores: ``geometry`` (the 5-point check), and with ``dense`` and the ``face_mesh``
     model ``mesh`` also :data:`COMBINED_CHECK` (the door's ``pad_check: dense`` verdict's margin, threshold
     1); with ``passive`` (a trained check) also ``passive`` (its burst score, threshold 0.5) and ``door``
-    (1 bona fide, 0 attack, nan a failure to acquire: :func:`fovea.faces.tools.pad_passive.in_process_door`)."""
+    (1 bona fide, 0 attack, nan a failure to acquire: :func:`fovea.faces.tools.pad_passive.in_process_door`;
+    faces whose embeddings spread ``match_threshold`` or more apart are an attack, the door's mixed_faces)."""
     if (dense is None) != (mesh is None):
         raise ValueError("the dense check needs both its settings and the face_mesh model")
     out = []
@@ -272,7 +277,7 @@ def score_sequences(
         frames = _even(seq.frames, geometry.max_frames)
         burst = None
         if passive is not None:
-            burst = burst_crops(faces, frames)
+            burst = burst_crops(faces, frames, embed=math.isfinite(match_threshold))
             landmarks = burst.landmarks
             photos: list[Photo] = []
         else:
@@ -289,7 +294,10 @@ def score_sequences(
         answer = ""
         if passive is not None and burst is not None:
             scores[PASSIVE_CHECK] = passive.score(burst)
-            answer = in_process_door(result, scores[PASSIVE_CHECK], n_faces)
+            spread = 0.0 if burst.embeddings is None else burst_spread(burst.embeddings)
+            answer = in_process_door(
+                result, scores[PASSIVE_CHECK], n_faces, spread=spread, match_threshold=match_threshold
+            )
             scores[DOOR_CHECK] = {BONA_FIDE: 1.0, ATTACK: 0.0}.get(answer, math.nan)
         out.append(
             SequenceScore(seq.name, seq.species, len(seq.frames), n_faces, scores, answer, result.answer)
@@ -306,13 +314,21 @@ def evaluate(
     dense: DenseSettings | None = None,
     mesh: Served | None = None,
     passive: PassiveScorer | None = None,
+    match_threshold: float = float("inf"),
 ) -> PadEvalReport:
     """Score every sequence under ``root`` (:func:`find_sequences`) and report each check (the dense one
     too with ``dense`` and ``mesh``; the trained ``passive`` check and the ``door`` row with ``passive``, see
-    :func:`score_sequences`). The door row leaves failures to acquire out of its rates and counts them."""
+    :func:`score_sequences`; ``match_threshold``: the door's mixed-faces check's). The door row leaves
+    failures to acquire out of its rates and counts them."""
     bona, attacks = find_sequences(root)
     scored = score_sequences(
-        faces, [*bona, *(s for v in attacks.values() for s in v)], geometry, dense, mesh, passive=passive
+        faces,
+        [*bona, *(s for v in attacks.values() for s in v)],
+        geometry,
+        dense,
+        mesh,
+        passive=passive,
+        match_threshold=match_threshold,
     )
     thresholds = {"geometry": geometry.min_parallax}
     if dense is not None:
@@ -367,150 +383,19 @@ def evaluate_in_process(
         if trained is None:
             raise ValueError("--passive needs the trained classifiers' repository: --trained-repository DIR")
         scorer = PassiveScorer(trained, passive)
+    # The door row denies a burst whose faces are not one person (mixed_faces) at the embedder's default
+    # threshold, as a door does with a gallery at its default.
+    embedder = EmbedderInfo.from_parameters(
+        model_parameters(read_config(repository / settings.embedder_model / "config.pbtxt"))
+    )
+    match = embedder.default_threshold if scorer is not None else float("inf")
     if not dense:
-        return evaluate(root, faces, geometry, passive=scorer)
+        return evaluate(root, faces, geometry, passive=scorer, match_threshold=match)
     mesh = load_from_repository("fovea.serving.face_mesh", repository / settings.mesh_model)
     checks = DenseSettings(
         min_ratio=settings.pad_dense_min_ratio, min_residual=settings.pad_dense_min_residual
     )
-    return evaluate(root, faces, geometry, dense=checks, mesh=mesh, passive=scorer)
-
-
-# ---------------------------------------------------------------------------------------- through a gateway
-DOOR_ACCEPTED = frozenset({"match", "no_match", "unknown_identity"})
-"""VerifyAccess reason kinds of a burst no presentation-attack defence denied (it was matched or not)."""
-DOOR_DETECTED = frozenset({"pad", "mixed_faces", "liveness", "passive", "challenge_not_met"})
-"""VerifyAccess reason kinds of a burst a presentation-attack defence denied."""
-DOOR_NO_FACE = "no_face"
-"""The reason kind of a burst with no usable face: a failure to acquire, counted apart from the door row's
-rates (ISO/IEC 30107-3)."""
-
-
-@dataclass(frozen=True)
-class DoorAnswer:
-    """What a door answered to one burst (``fovea.faces.v1.VerifyAccessResponse``)."""
-
-    decision: str  # GRANT | DENY
-    reason_kind: str
-    reason: str
-    pad_verdict: str  # PAD_NOT_CHECKED | PAD_BONA_FIDE | PAD_ATTACK | PAD_UNDECIDED
-    pad_score: float  # the PAD check's (nan when it could not tell)
-    pad_threshold: float
-    pad_check: str = "geometry"  # which check gave the score (PadCheck.check)
-
-
-def evaluate_door(
-    root: Path,
-    ask: Callable[[list[bytes]], DoorAnswer],
-    *,
-    door: str,
-    max_frames: int,
-    threshold: float | None = None,
-    apcers: Sequence[float] = (0.01, 0.05),
-) -> PadEvalReport:
-    """Send every sequence under ``root`` (:func:`find_sequences`; at most ``max_frames`` frames each, in
-    file-name order, sampled evenly) to ``ask`` (one VerifyAccess at ``door``) and report a row named after
-    the door's PAD check (the responses' PAD scores; rates at ``threshold``, default the one the service
-    reported) where the door ran one, and the ``door`` row (its decisions; see the module docstring). Sequences
-    refused before they were judged are left out and listed; ``ValueError`` when that leaves a label with
-    none, naming the reasons."""
-    if max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-    bona, attacks = find_sequences(root)
-    scored: list[SequenceScore] = []
-    refused: list[RefusedSequence] = []
-    service_threshold = math.nan
-    pad_checks: set[str] = set()
-    fta: dict[str, int] = {}
-    for seq in [*bona, *(s for v in attacks.values() for s in v)]:
-        frames = _even(seq.frames, max_frames)
-        answer = ask([p.read_bytes() for p in frames])
-        kind = answer.reason_kind
-        if kind == DOOR_NO_FACE:
-            fta[seq.species] = fta.get(seq.species, 0) + 1
-            continue
-        if kind not in DOOR_ACCEPTED and kind not in DOOR_DETECTED:
-            refused.append(RefusedSequence(seq.name, seq.species, kind, answer.reason))
-            continue
-        scores = {DOOR_CHECK: 1.0 if kind in DOOR_ACCEPTED else 0.0}
-        if answer.pad_verdict != "PAD_NOT_CHECKED":
-            scores[answer.pad_check] = answer.pad_score  # nan where the service could not score the burst
-            service_threshold = answer.pad_threshold
-            pad_checks.add(answer.pad_check)
-        scored.append(SequenceScore(seq.name, seq.species, len(seq.frames), None, scores, kind))
-    labels = [BONA_FIDE, *attacks]
-    judged = {label: [s for s in scored if s.species == label] for label in labels}
-    if not all(judged.values()):
-        kinds = sorted({x.reason_kind for x in refused})
-        first = refused[0].reason if refused else ""
-        missing = [label for label in labels if not judged[label]]
-        raise ValueError(
-            f"door {door} judged no sequence of {', '.join(missing)}: {len(refused)} refused before they were "
-            f"judged ({', '.join(kinds)}), e.g. {first!r}"
-        )
-    if len(pad_checks) > 1:  # the door's policy changed during the run
-        raise ValueError(f"door {door} answered with different PAD checks: {', '.join(sorted(pad_checks))}")
-    checks = [DOOR_CHECK]
-    thresholds = {DOOR_CHECK: 0.5}  # the door row's scores are 1 (accepted) or 0 (detected)
-    if pad_checks:  # a judged burst without a PAD result (the check did not run) is not classified bona fide
-        [pad_check] = pad_checks
-        checks.insert(0, pad_check)
-        thresholds[pad_check] = service_threshold if threshold is None else threshold
-        for s in scored:
-            s.scores.setdefault(pad_check, math.nan)
-    reports = {}
-    for check in checks:
-        b = np.array([s.scores[check] for s in judged[BONA_FIDE]])
-        a = {k: np.array([s.scores[check] for s in judged[k]]) for k in attacks}
-        reports[check] = pad_report(b, a, thresholds[check], apcers if check != DOOR_CHECK else ())
-    return PadEvalReport(
-        {c: thresholds[c] for c in checks},
-        reports,
-        scored,
-        door=door,
-        refused=refused,
-        decision_only=(DOOR_CHECK,),
-        failures_to_acquire=fta,
-    )
-
-
-def door_answer(result: AccessResult) -> DoorAnswer:
-    """A VerifyAccess answer as :func:`evaluate_door` reads it."""
-    pad = result.pad
-    return DoorAnswer(
-        result.decision,
-        result.reason_kind,
-        result.reason,
-        "PAD_NOT_CHECKED" if pad is None else pad.verdict,
-        math.nan if pad is None else pad.score,
-        math.nan if pad is None else pad.threshold,
-        "" if pad is None else pad.check,
-    )
-
-
-def evaluate_through_door(
-    root: Path,
-    client: FoveaClient,
-    *,
-    door: str,
-    gallery: str = "",
-    identity: str = "pad-eval",
-    max_frames: int = 10,
-    threshold: float | None = None,
-) -> PadEvalReport:
-    """``fovea faces pad-eval DIR --door DOOR``: :func:`evaluate_door`, each burst a VerifyAccess through
-    ``client`` at ``door`` claiming ``identity`` (the PAD result does not depend on it) in ``gallery``
-    ('' = the door's own).
-
-    Raises:
-        ValueError: see :func:`evaluate_door`.
-        FoveaClientError: the gateway refused a call.
-    """
-
-    def ask(frames: list[bytes]) -> DoorAnswer:
-        return door_answer(client.verify_access(door, gallery, identity, frames))
-
-    return evaluate_door(root, ask, door=door, max_frames=max_frames, threshold=threshold)
+    return evaluate(root, faces, geometry, dense=checks, mesh=mesh, passive=scorer, match_threshold=match)
 
 
 def write_synthetic_set(
@@ -522,6 +407,8 @@ def write_synthetic_set(
     photos: Sequence[str] = SYNTH_PHOTOS,
     attacks: Sequence[str] = SYNTH_ATTACKS,
     talking: int = 0,
+    scenes: Sequence[str] = (),
+    screens: Sequence[str] = ("phone",),
     model_repository: Path | None = None,
 ) -> dict[str, int]:
     """``fovea faces pad-synth OUT``: :func:`write_synthetic_dir` into ``out`` (missing or empty) with the
@@ -542,25 +429,21 @@ def write_synthetic_set(
         photos=photos,
         attacks=attacks,
         talking=talking,
+        scenes=scenes,
+        screens=screens,
     )
 
 
 __all__ = [
     "SYNTH_ATTACKS",
     "SYNTH_PHOTOS",
-    "DOOR_ACCEPTED",
-    "DOOR_DETECTED",
-    "DoorAnswer",
-    "door_answer",
     "LabelledSequence",
     "RefusedSequence",
     "portrait",
     "PadEvalReport",
     "SequenceScore",
     "evaluate",
-    "evaluate_door",
     "evaluate_in_process",
-    "evaluate_through_door",
     "find_sequences",
     "score_sequences",
     "write_synthetic_dir",

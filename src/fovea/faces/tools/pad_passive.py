@@ -9,8 +9,9 @@ camera's own JPEG already left of moire survives it), the door and this scorer t
 
 The ``door`` row in process (:func:`in_process_door`) is the decision of a door with ``pad: require``,
 ``pad_undetermined: passive``, ``passive: require`` and the trained check: a burst with no usable face is a
-*failure to acquire* (counted apart, as ISO/IEC 30107-3 does), a *flat* geometry answer is an attack, any
-other (live or undetermined) is what the passive check says.
+*failure to acquire* (counted apart, as ISO/IEC 30107-3 does), faces that are not one person (``mixed_faces``:
+embeddings as far apart as the match threshold) and a *flat* geometry answer are attacks, any other (live or
+undetermined) is what the passive check says.
 """
 
 from __future__ import annotations
@@ -53,13 +54,16 @@ class BurstCrops:
     frames: np.ndarray
     frame_count: int
     landmarks: list[np.ndarray | None]
+    embeddings: np.ndarray | None = None  # (faces, 128) with ``embed``: the door's mixed-faces check
 
 
-def burst_crops(faces: InProcessFaces, paths: Sequence[Path]) -> BurstCrops:
-    """Detect the largest face of each frame (the service's own code) and cut its crops."""
+def burst_crops(faces: InProcessFaces, paths: Sequence[Path], embed: bool = False) -> BurstCrops:
+    """Detect the largest face of each frame (the service's own code) and cut its crops; with ``embed``
+    also each face's embedding."""
     images: list[np.ndarray] = []
     boxes: list[np.ndarray | None] = []
     landmarks: list[np.ndarray | None] = []
+    embeddings: list[np.ndarray] = []
     for path in paths:
         photo = faces.find_faces(path.read_bytes())
         images.append(photo.image)
@@ -70,8 +74,11 @@ def burst_crops(faces: InProcessFaces, paths: Sequence[Path]) -> BurstCrops:
         face = photo.faces.take([0])
         boxes.append(reduce(face, photo.reduction).boxes[0])
         landmarks.append(face.landmarks[0])
+        if embed:
+            embeddings.append(faces.embed(photo))
     cuts, kinds, frames = crops(images, boxes, CUT_SIZE)
-    return BurstCrops(cuts, kinds, frames, len(paths), landmarks)
+    found = np.asarray(embeddings, np.float32).reshape(-1, 128) if embed else None
+    return BurstCrops(cuts, kinds, frames, len(paths), landmarks, found)
 
 
 def jpeg(image: np.ndarray, quality: int = 95) -> bytes:
@@ -123,12 +130,21 @@ class PassiveScorer:
         return burst_score(burst_logit(crop_logits(probabilities, burst.kinds), burst.frames))
 
 
-def in_process_door(pad: PadResult, passive_score: float, faces: int, threshold: float = 0.5) -> str:
-    """The in-process door's outcome for one burst: ``FTA`` (no usable face), ``attack`` (flat, or the
-    passive check below ``threshold``) or ``bona_fide``."""
+def in_process_door(
+    pad: PadResult,
+    passive_score: float,
+    faces: int,
+    threshold: float = 0.5,
+    *,
+    spread: float = 0.0,
+    match_threshold: float = float("inf"),
+) -> str:
+    """The in-process door's outcome for one burst: ``FTA`` (no usable face), ``attack`` (the faces are not
+    one person: their embeddings ``spread`` at least ``match_threshold`` apart, as the door's
+    ``mixed_faces``; flat; or the passive check below ``threshold``) or ``bona_fide``."""
     if faces == 0 or not np.isfinite(passive_score):
         return FTA
-    if pad.verdict is PadVerdict.ATTACK:
+    if spread >= match_threshold or pad.verdict is PadVerdict.ATTACK:
         return ATTACK
     return BONA_FIDE if passive_score >= threshold else ATTACK
 

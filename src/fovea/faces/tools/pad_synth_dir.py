@@ -5,21 +5,31 @@ the commands, not evidence about real heads or real attacks."""
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from fovea.faces.tools.core.pad_synth import (
+from fovea.faces.tools.core.pad_render import (
+    ScreenModel,
     bent_photo_view,
     head_view,
     photo_view,
-    rotation,
     screen_look,
     screen_replay,
 )
+from fovea.faces.tools.core.pad_synth import rotation
 from fovea.faces.tools.inprocess import InProcessFaces
+from fovea.faces.tools.pad_scenes import (
+    SCREENS,
+    attack_frames,
+    head_frames,
+    load_photo,
+    prepare,
+    replay_frames,
+    scene_image,
+)
 
 ATTACK = "attack"
 BONA_FIDE = "bona_fide"
@@ -115,15 +125,17 @@ def write_synthetic_dir(
     photos: Sequence[str] = SYNTH_PHOTOS,
     attacks: Sequence[str] = SYNTH_ATTACKS,
     talking: int = 0,
+    scenes: Sequence[str] = (),
+    screens: Sequence[str] = ("phone",),
 ) -> dict[str, int]:
     """Write a labelled DIR under ``out`` (see the module's docstring): per portrait ``per_photo``
     bona fide sequences and ``per_photo`` sequences of each attack species in ``attacks`` (of
     ``SYNTH_ATTACKS`` and ``REPLAY_ATTACKS``: ``screen_replay`` is each bona fide head turn replayed on a
     phone, bezel, moire, glare and rolling refresh bands), and ``talking`` near-still bona fide heads per
     portrait (a few degrees of wobble: what people talking to a door do), ``frames`` frames each. Returns
-    the sequence count per label."""
-    from fovea.convert.samples import sample
-
+    the sequence count per label. With ``scenes`` every frame is a door camera's instead
+    (:mod:`fovea.faces.tools.pad_scenes`: the same face sizes for every label, attacks in front of those
+    rooms, screens drawn from ``screens``), for measuring a passive check."""
     unknown = [a for a in attacks if a not in SYNTH_ATTACKS and a not in REPLAY_ATTACKS]
     if unknown or not attacks:
         raise ValueError(
@@ -141,8 +153,12 @@ def write_synthetic_dir(
             (folder / f"{i:03d}.jpg").write_bytes(data)
         counts[label] = counts.get(label, 0) + 1
 
+    if scenes:
+        _write_scenes(write, faces, rng, per_photo, frames, photos, attacks, talking, scenes, screens)
+        return counts
+
     for photo_name in photos:
-        photo = Image.open(sample(photo_name)).convert("RGB")
+        photo = load_photo(photo_name)
         crop, landmarks = portrait(faces, photo)
         print_photo = Image.fromarray(crop)
         for k in range(per_photo):
@@ -199,6 +215,58 @@ def write_synthetic_dir(
                     shots = [screen_look(s, rng) for s in shots]
                 write(f"{ATTACK}/{species}", f"{photo_name}-{k}", [_jpeg(s, rng) for s in shots])
     return counts
+
+
+def _turn_angles(rng: np.random.Generator, frames: int) -> list[tuple[float, float]]:
+    """(yaw, pitch) per frame of a head turn: 20-35 degrees, yaw two times in three, else pitch."""
+    turn = rng.uniform(20, 35) * rng.choice([-1, 1])
+    angles = -turn / 2 + rng.uniform(-3, 3) + turn * np.linspace(0, 1, frames)
+    yaw = rng.uniform() < 2 / 3
+    return [(float(a), 0.0) if yaw else (0.0, float(a)) for a in angles]
+
+
+def _write_scenes(
+    write: Callable[[str, str, list[bytes]], None],
+    faces: InProcessFaces,
+    rng: np.random.Generator,
+    per_photo: int,
+    frames: int,
+    photos: Sequence[str],
+    attacks: Sequence[str],
+    talking: int,
+    scenes: Sequence[str],
+    screens: Sequence[str],
+) -> None:
+    """:func:`write_synthetic_dir` with ``scenes``: door-camera frames (:mod:`fovea.faces.tools.pad_scenes`)."""
+    unknown = [s for s in screens if s not in SCREENS]
+    if unknown or not screens:
+        raise ValueError(f"screens {', '.join(unknown) or '(none)'}: choose from {', '.join(SCREENS)}")
+    rooms = [scene_image(name) for name in scenes]
+
+    def screen() -> ScreenModel:
+        return SCREENS[screens[int(rng.integers(len(screens)))]]
+
+    for photo_name in photos:
+        model = prepare(faces, load_photo(photo_name))
+        for k in range(per_photo):
+            views, iod = head_frames(model, rng, _turn_angles(rng, frames))
+            write(BONA_FIDE, f"{photo_name}-{k}", [_jpeg(v, rng) for v in views])
+            if "screen_replay" in attacks:
+                shown = replay_frames(views, iod, rng, screen(), rooms)
+                write(f"{ATTACK}/screen_replay", f"{photo_name}-{k}", [_jpeg(v, rng) for v in shown])
+            for species in attacks:
+                if species in REPLAY_ATTACKS:
+                    continue
+                poses = _attack_poses(rng, species, frames)
+                bend = None
+                if species in BENT_ATTACKS:  # radius 0.5-2 print widths, either way round
+                    bend = (rng.uniform(0.5, 2) * rng.choice([-1.0, 1.0]), BENT_ATTACKS[species])
+                shots = attack_frames(model, rng, species, poses, screen(), rooms, bend)
+                write(f"{ATTACK}/{species}", f"{photo_name}-{k}", [_jpeg(v, rng) for v in shots])
+        for n in range(talking):  # near-still heads: a few degrees, as people talk
+            wobble = rng.normal(0, 1.5, (frames, 2)).cumsum(0) * 0.5
+            views, _ = head_frames(model, rng, [(float(y), float(p)) for y, p in wobble])
+            write(BONA_FIDE, f"{photo_name}-talk-{n}", [_jpeg(v, rng) for v in views])
 
 
 __all__ = [

@@ -307,6 +307,20 @@ class PadCheck(_message.Message):
     reasons: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, check: _Optional[str] = ..., verdict: _Optional[_Union[PadVerdict, str]] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class PassiveCheck(_message.Message):
+    __slots__ = ("check", "score", "threshold", "attack", "reason")
+    CHECK_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ATTACK_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    check: str
+    score: float
+    threshold: float
+    attack: bool
+    reason: str
+    def __init__(self, check: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., attack: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class VerifyAccessRequest(_message.Message):
     __slots__ = ("door_id", "gallery_id", "claimed_identity_id", "frames", "challenge")
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
@@ -322,7 +336,7 @@ class VerifyAccessRequest(_message.Message):
     def __init__(self, door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[_common_pb2.Image, _Mapping]]] = ..., challenge: _Optional[_Union[ChallengeAnswer, _Mapping]] = ...) -> None: ...
 
 class VerifyAccessResponse(_message.Message):
-    __slots__ = ("decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "audit_id", "client_request_id", "pad", "reason_kind", "challenge")
+    __slots__ = ("decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "audit_id", "client_request_id", "pad", "reason_kind", "challenge", "passive")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -335,6 +349,7 @@ class VerifyAccessResponse(_message.Message):
     PAD_FIELD_NUMBER: _ClassVar[int]
     REASON_KIND_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    PASSIVE_FIELD_NUMBER: _ClassVar[int]
     decision: AccessDecision
     reason: str
     distance: float
@@ -347,7 +362,8 @@ class VerifyAccessResponse(_message.Message):
     pad: PadCheck
     reason_kind: str
     challenge: ChallengeCheck
-    def __init__(self, decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., audit_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ..., reason_kind: _Optional[str] = ..., challenge: _Optional[_Union[ChallengeCheck, _Mapping]] = ...) -> None: ...
+    passive: PassiveCheck
+    def __init__(self, decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., audit_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ..., reason_kind: _Optional[str] = ..., challenge: _Optional[_Union[ChallengeCheck, _Mapping]] = ..., passive: _Optional[_Union[PassiveCheck, _Mapping]] = ...) -> None: ...
 
 class ListAuditRecordsRequest(_message.Message):
     __slots__ = ("door_id", "limit")
@@ -358,7 +374,7 @@ class ListAuditRecordsRequest(_message.Message):
     def __init__(self, door_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "frame_count", "matching_frames", "client_request_id", "pad", "reason_kind", "challenge")
+    __slots__ = ("audit_id", "unix_ms", "door_id", "gallery_id", "claimed_identity_id", "decision", "reason", "distance", "threshold", "embedding_model", "request_id", "liveness", "frame_count", "matching_frames", "client_request_id", "pad", "reason_kind", "challenge", "passive")
     AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
     UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     DOOR_ID_FIELD_NUMBER: _ClassVar[int]
@@ -377,6 +393,7 @@ class AuditRecord(_message.Message):
     PAD_FIELD_NUMBER: _ClassVar[int]
     REASON_KIND_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    PASSIVE_FIELD_NUMBER: _ClassVar[int]
     audit_id: str
     unix_ms: int
     door_id: str
@@ -395,7 +412,8 @@ class AuditRecord(_message.Message):
     pad: PadCheck
     reason_kind: str
     challenge: ChallengeCheck
-    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., frame_count: _Optional[int] = ..., matching_frames: _Optional[int] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ..., reason_kind: _Optional[str] = ..., challenge: _Optional[_Union[ChallengeCheck, _Mapping]] = ...) -> None: ...
+    passive: PassiveCheck
+    def __init__(self, audit_id: _Optional[str] = ..., unix_ms: _Optional[int] = ..., door_id: _Optional[str] = ..., gallery_id: _Optional[str] = ..., claimed_identity_id: _Optional[str] = ..., decision: _Optional[_Union[AccessDecision, str]] = ..., reason: _Optional[str] = ..., distance: _Optional[float] = ..., threshold: _Optional[float] = ..., embedding_model: _Optional[str] = ..., request_id: _Optional[str] = ..., liveness: _Optional[_Union[LivenessResult, str]] = ..., frame_count: _Optional[int] = ..., matching_frames: _Optional[int] = ..., client_request_id: _Optional[str] = ..., pad: _Optional[_Union[PadCheck, _Mapping]] = ..., reason_kind: _Optional[str] = ..., challenge: _Optional[_Union[ChallengeCheck, _Mapping]] = ..., passive: _Optional[_Union[PassiveCheck, _Mapping]] = ...) -> None: ...
 
 class ListAuditRecordsResponse(_message.Message):
     __slots__ = ("records",)

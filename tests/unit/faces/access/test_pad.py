@@ -19,11 +19,11 @@ from fovea.faces.access.core.pad import (
     parallax_score,
 )
 from fovea.faces.tools.core.accuracy import pad_report
+from fovea.faces.tools.core.pad_render import photo_view
 from fovea.faces.tools.core.pad_synth import (
     ATTACK_MOTIONS,
     BENT_MOTIONS,
     bona_fide_burst,
-    photo_view,
     project,
     rotation,
     synthetic_set,

@@ -18,15 +18,13 @@ from fovea.faces.access.core.pad import GeometrySettings
 from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.faces.tools.pad_eval import (
     SYNTH_ATTACKS,
-    DoorAnswer,
-    door_answer,
     evaluate,
-    evaluate_door,
     evaluate_in_process,
     find_sequences,
     write_synthetic_dir,
     write_synthetic_set,
 )
+from fovea.faces.tools.pad_eval_door import DoorAnswer, door_answer, evaluate_door
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ import pytest
 from PIL import Image
 
 from fovea.faces.access.core.pad import GeometrySettings, canonical_nose, check_geometry
+from fovea.faces.tools.core.pad_render import bent_photo_view, photo_view
 from fovea.faces.tools.core.pad_synth import (
     BENT_MOTIONS,
     FACE_3D,
     IOD_MM,
     bend,
     bent_burst,
-    bent_photo_view,
-    photo_view,
     project,
     rotation,
 )

@@ -23,9 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
-
-from fovea.faces.access.core.pad import homography
 
 # x right, y down, z away from the camera; unit = inter-ocular distance (IOD, about 63 mm). Eyes at depth
 # 0; the nose tip 0.40 IOD (25 mm) towards the camera, the mouth corners 0.10 IOD (6 mm): the nose stands
@@ -333,156 +330,6 @@ def attack_burst(
     return _noisy(rng, np.asarray(out), noise)
 
 
-def photo_view(
-    photo: Image.Image, pose: np.ndarray, distance_mm: float, size: tuple[int, int], width_mm: float = 150.0
-) -> np.ndarray:
-    """A frame (size[1], size[0], 3) uint8 RGB of ``photo`` printed ``width_mm`` wide, held at ``pose`` (3x3
-    rotation, see :func:`rotation`) ``distance_mm`` in front of the pinhole camera (centred in the frame), on
-    a grey background: the image-level attack (a perspective warp of the real photo)."""
-    w, h = photo.size
-    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
-    plane = np.c_[(corners - [w / 2, h / 2]) * (width_mm / w), np.zeros(4)]
-    seen = project(plane @ np.asarray(pose).T + [0, 0, distance_mm], centre=(size[0] / 2, size[1] / 2))
-    to_photo = homography(seen, corners)  # PIL asks, per output pixel, where in the photo to read
-    coeffs = tuple(float(c) for c in to_photo.reshape(-1)[:8])
-    frame = Image.new("RGB", size, (128, 128, 128))
-    warped = photo.transform(size, Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR)
-    mask = Image.new("L", photo.size, 255).transform(size, Image.Transform.PERSPECTIVE, coeffs)
-    frame.paste(warped, (0, 0), mask)
-    return np.asarray(frame)
-
-
-def bent_photo_view(
-    photo: Image.Image,
-    pose: np.ndarray,
-    distance_mm: float,
-    size: tuple[int, int],
-    width_mm: float = 150.0,
-    *,
-    radius_mm: float = float("inf"),
-    axis: str = "vertical",
-) -> np.ndarray:
-    """:func:`photo_view` with the print bent like paper: a cylinder of radius ``radius_mm`` (signed as
-    :func:`bend`'s curvature; ``inf`` = flat) about the print's ``vertical`` or ``horizontal`` centre line,
-    then held at ``pose`` ``distance_mm`` from the camera. Per output pixel its ray is intersected with the
-    cylinder (a quadratic; the root on the paper's side of the axis, nearest the camera) and the print is
-    read there (bilinear), so the warp is exact, not a mesh of homographies."""
-    from scipy.ndimage import map_coordinates
-
-    if axis not in ("vertical", "horizontal"):
-        raise ValueError(f"unknown bend axis {axis!r}; known: vertical, horizontal")
-    img = np.asarray(photo, np.float32)
-    h, w = img.shape[:2]
-    k = 0.0 if np.isinf(radius_mm) else 1.0 / radius_mm
-    qy, qx = np.mgrid[0 : size[1], 0 : size[0]].astype(np.float64) + 0.5  # pixel centres, as PIL's
-    rays = np.stack([(qx - size[0] / 2) / FOCAL_PX, (qy - size[1] / 2) / FOCAL_PX, np.ones_like(qx)], -1)
-    r = np.asarray(pose, np.float64)
-    a = rays @ r  # ray directions in the paper's frame (R^T d, row-wise)
-    b = -r.T @ np.array([0.0, 0.0, distance_mm])  # the camera centre in the paper's frame
-    i = 0 if axis == "vertical" else 1
-    # The paper's point at ray parameter t: p = t a + b; on the cylinder k (p_i^2 + p_z^2) + 2 p_z = 0.
-    qa = k * (a[..., i] ** 2 + a[..., 2] ** 2)
-    qb = 2 * k * (a[..., i] * b[i] + a[..., 2] * b[2]) + 2 * a[..., 2]
-    qc = k * (b[i] ** 2 + b[2] ** 2) + 2 * b[2]
-    disc = qb * qb - 4 * qa * qc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        root = np.sqrt(np.where(disc >= 0, disc, np.nan))
-        q = -(qb + np.where(qb >= 0, 1.0, -1.0) * root) / 2
-        roots = np.stack([q / qa, qc / q])  # both roots, stable also when qa -> 0 (flat)
-        pz = roots * a[..., 2] + b[2]
-        valid = np.isfinite(roots) & (roots > 0) & (1 + k * pz > 0)  # the paper's half of the cylinder
-        t = np.where(valid, roots, np.inf).min(0)
-        p = t[..., None] * a + b
-        across = p[..., i] if k == 0 else np.arctan2(k * p[..., i], 1 + k * p[..., 2]) / k
-    u, v = (across, p[..., 1]) if i == 0 else (p[..., 0], across)
-    sx, sy = u * (w / width_mm) + w / 2 - 0.5, v * (w / width_mm) + h / 2 - 0.5  # -> pixel indices
-    inside = np.isfinite(t) & (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
-    sx, sy = np.where(inside, sx, 0), np.where(inside, sy, 0)
-    out = np.stack([map_coordinates(img[..., c], [sy, sx], order=1) for c in range(3)], -1)
-    frame = np.where(inside[..., None], out, 128.0)
-    return np.asarray(np.clip(frame, 0, 255).astype(np.uint8))
-
-
-def head_view(
-    image: np.ndarray,
-    landmarks: np.ndarray,
-    yaw: float,
-    pitch: float,
-    *,
-    nose_height: float = 0.35,
-    depth: float = 0.9,
-) -> np.ndarray:
-    """A frame (H,W,3 uint8) of the face in ``image`` turned by ``yaw`` and ``pitch`` degrees (as
-    :func:`rotation`: positive yaw to the person's right, positive pitch forward), rendered from a 2.5D
-    model of the head: the photo's pixels lifted onto a half-ellipsoid (1.0 x 1.4 inter-ocular distances
-    across, ``depth`` IOD deep) round the face found at ``landmarks`` (5,2), with the nose ``nose_height``
-    IOD further out (a Gaussian bump at the nose landmark), turned, and projected orthographically
-    (inverse warp by fixed-point iteration; no occlusion, so keep turns within about 20 degrees each way).
-    Synthetic bona fide material: the nose moves across the eye-mouth plane as a real head's does; the
-    texture is the photo's, so a passive texture model sees a photo."""
-    from scipy.ndimage import map_coordinates
-
-    img = np.asarray(image, np.float32)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got {img.shape}")
-    lm = np.asarray(landmarks, np.float64).reshape(5, 2)
-    iod = float(np.linalg.norm(lm[1] - lm[0]))
-    centre = lm[[0, 1, 3, 4]].mean(0)
-    a, b, top = 1.0 * iod, 1.4 * iod, depth * iod
-    ty, tp = np.radians(yaw), np.radians(pitch)
-
-    def forward(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        u, v = (x - centre[0]) / a, (y - centre[1]) / b
-        nose = np.exp(-((x - lm[2, 0]) ** 2 + (y - lm[2, 1]) ** 2) / (2 * (0.2 * iod) ** 2))
-        z = top * np.sqrt(np.clip(1 - u * u - v * v, 0, None)) + nose_height * iod * nose - top
-        x2 = centre[0] + (x - centre[0]) * np.cos(ty) - z * np.sin(ty)
-        z2 = (x - centre[0]) * np.sin(ty) + z * np.cos(ty)
-        return x2, centre[1] + (y - centre[1]) * np.cos(tp) + z2 * np.sin(tp)
-
-    qy, qx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]].astype(np.float64)
-    sx, sy = qx.copy(), qy.copy()
-    for _ in range(4):  # the source pixel s that lands on q: s = q - (forward(s) - s)
-        fx, fy = forward(sx, sy)
-        sx, sy = sx - (fx - qx), sy - (fy - qy)
-    out = np.stack([map_coordinates(img[..., c], [sy, sx], order=1, mode="nearest") for c in range(3)], -1)
-    return np.asarray(np.clip(out, 0, 255).astype(np.uint8))
-
-
-def screen_look(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``frame`` as if shown on a phone or monitor and filmed: display gamma, a moire pattern (the pixel
-    grid beating with the camera's), a glare gradient."""
-    f = np.asarray(frame, np.float64) / 255.0
-    h, w = f.shape[:2]
-    y, x = np.mgrid[0:h, 0:w]
-    angle, period = rng.uniform(0, np.pi), rng.uniform(3.0, 7.0)
-    moire = 0.06 * np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / period)
-    glare = 0.25 * np.clip(
-        1 - np.hypot(x - rng.uniform(0, w), y - rng.uniform(0, h)) / (0.6 * max(h, w)), 0, 1
-    )
-    out = f ** rng.uniform(0.7, 0.9) + moire[..., None] + glare[..., None]
-    return np.asarray(np.clip(out * 255, 0, 255).astype(np.uint8))
-
-
-def screen_replay(
-    frame: np.ndarray, rng: np.random.Generator, phase: float, bezel: float = 0.06
-) -> np.ndarray:
-    """``frame`` (a rendered bona fide frame, H,W,3 uint8) as a phone or monitor replaying it: the picture
-    inside a black bezel (``bezel`` of the width on each side), the screen's look (:func:`screen_look`:
-    gamma, moire, glare) and its refresh beating with the camera's rolling shutter: horizontal bands of
-    +-8% brightness whose position moves with ``phase`` (0-1) from frame to frame. Returns the screen's
-    face (to be held in front of the camera with :func:`photo_view`)."""
-    f = np.asarray(frame, np.float64)
-    h, w = f.shape[:2]
-    rows = np.arange(h)[:, None, None]
-    period = h / 3.0
-    bands = 1 + 0.08 * np.sin(2 * np.pi * (rows / period + phase))
-    look = screen_look(np.clip(f * bands, 0, 255).astype(np.uint8), rng)
-    pad = max(2, int(bezel * w))
-    out = np.full((h + 2 * pad, w + 2 * pad, 3), 12, np.uint8)
-    out[pad : pad + h, pad : pad + w] = look
-    return out
-
-
 @dataclass(frozen=True)
 class SyntheticSet:
     """Landmark bursts with their labels: ``bona_fide`` a list of (F,5,2); ``attacks`` by attack kind."""
@@ -548,15 +395,10 @@ __all__ = [
     "attack_burst",
     "bend",
     "bent_burst",
-    "bent_photo_view",
     "bona_fide_burst",
     "challenge_burst",
     "head_turn_burst",
-    "head_view",
-    "photo_view",
     "project",
     "rotation",
-    "screen_look",
-    "screen_replay",
     "synthetic_set",
 ]

@@ -5,6 +5,12 @@
 import {call, image, stream} from "../api.js";
 import {badge, busy, checkbox, errorLine, field, fill, h, imagePicker, options, pageHead, panel, table, time} from "../ui.js";
 
+// The passive check's part of a decision ("" when the door ran none): check, burst score against threshold.
+function passiveText(p) {
+  if (!p || !p.check) return "";
+  return `passive ${p.check}: ${Number(p.score).toFixed(3)} ${p.attack ? "<" : ">="} ${Number(p.threshold).toFixed(2)}`;
+}
+
 const KINDS = ["access_granted", "access_denied", "pad_failed", "unknown_face", "enrolled", "identity_deleted", "template_deleted"];
 
 function decisionBadge(decision) {
@@ -51,10 +57,11 @@ export async function render(main) {
     fill(challengeBox);
     const ok = answer.decision === "GRANT";
     const pad = answer.pad && answer.pad.verdict !== "PAD_NOT_CHECKED" ? `PAD ${answer.pad.check}: ${answer.pad.verdict.replace("PAD_", "")}` : "";
+    const passive = passiveText(answer.passive);
     fill(decisionBox, h("div", {class: `verdict ${ok ? "good" : "bad"}`},
       h("strong", {}, ok ? "GRANT" : "DENY"),
       h("span", {}, answer.reason),
-      h("div", {class: "small muted"}, [`reason: ${answer.reasonKind}`, pad, answer.challenge?.challengeId ? `challenge ${answer.challenge.kind}: ${answer.challenge.met ? "met" : "not met"}` : "", `audit ${answer.auditId}`].filter(Boolean).join(" · "))));
+      h("div", {class: "small muted"}, [`reason: ${answer.reasonKind}`, pad, passive, answer.challenge?.challengeId ? `challenge ${answer.challenge.kind}: ${answer.challenge.met ? "met" : "not met"}` : "", `audit ${answer.auditId}`].filter(Boolean).join(" · "))));
     await Promise.all([loadDoors(), loadAudit()]);
   }
 
@@ -76,7 +83,8 @@ export async function render(main) {
       time(r.unixMs), h("strong", {}, r.doorId), r.claimedIdentityId, decisionBadge(r.decision),
       h("span", {title: r.reason}, badge(r.reasonKind || "—", r.decision === "GRANT" ? "good" : ""), " ", h("span", {class: "small"}, r.reason)),
       Number(r.distance) >= 0 ? Number(r.distance).toFixed(3) : "",
-      r.pad && r.pad.verdict && r.pad.verdict !== "PAD_NOT_CHECKED" ? `${r.pad.check} ${r.pad.verdict.replace("PAD_", "")}` : "",
+      [r.pad && r.pad.verdict && r.pad.verdict !== "PAD_NOT_CHECKED" ? `${r.pad.check} ${r.pad.verdict.replace("PAD_", "")}` : "",
+        passiveText(r.passive)].filter(Boolean).join(" · "),
       `${r.matchingFrames}/${r.frameCount}`,
     ]), {empty: "No audit record matches."}));
   }
@@ -89,6 +97,7 @@ export async function render(main) {
       const d = doors.get(r.doorId) || {id: r.doorId, last: r, grant: 0, deny: 0, pad: new Set(), challenge: new Set(), gallery: new Set()};
       if (r.decision === "GRANT") d.grant += 1; else d.deny += 1;
       if (r.pad?.check && r.pad.verdict !== "PAD_NOT_CHECKED") d.pad.add(r.pad.check);
+      if (r.passive?.check) d.pad.add(`passive ${r.passive.check}`);
       if (r.challenge?.kind) d.challenge.add(r.challenge.kind);
       if (r.reasonKind?.startsWith("challenge_")) d.challenge.add("required");
       if (r.reasonKind === "closed_hours") d.closed = true;
