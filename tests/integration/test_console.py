@@ -224,6 +224,7 @@ def test_a_door_decision_appears_in_the_live_feed_and_the_audit_log(page: Any, s
 def test_a_style_job_runs_to_its_result_image(page: Any) -> None:
     open_page(page, "Style")
     cards = page.get_by_role("group", name="Named styles").get_by_role("button")
+    cards.nth(25).wait_for()  # the cards come from ListStyles after the page opens
     assert cards.count() == 26
     cards.nth(3).click()
     page.locator("input[type=file]").first.set_input_files(str(sample("dog")))
