@@ -10,13 +10,22 @@ plain float32 NCHW ONNX file, as a user's export would be, brought in with `fove
 at concurrency 1 and 8 (and more with --concurrency), alternating the two so drifts hit both; then our NMS
 against the textbook reference at 1k and 10k boxes.
 
+And against what a user runs instead (issue 23): ``bench/_user.py``, the user's own script over the same
+exported NanoDet in its own process with onnxruntime's defaults, one photo at a time; per round the script,
+then the imported and the default detector through the gateway at concurrency 1 and 8; the ratios are the
+medians over ``--user-rounds`` rounds: gateway p50 at concurrency 1 / the script's p50, and gateway
+throughput at concurrency 8 / the script's sequential rate.
+
     .venv/bin/python bench/detection.py [--requests 64] [--concurrency 1,8] [--device cpu|cuda] [--skip-stack]
+        [--user-rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -128,8 +138,69 @@ def import_detector(
         subprocess.run([*fovea, "load", name], check=True, env=settings_env)
 
 
+def user_script(onnx: Path, requests: int) -> dict[str, Any]:
+    """``bench/_user.py`` on the exported file, in its own process: p50/p95 ms, sequential rate, classes."""
+    command = [sys.executable, str(Path(__file__).parent / "_user.py"), str(onnx)]
+    command += [str(sample(n)) for n in IMAGES]
+    command += ["--requests", str(requests), "--min-score", str(OPTIONS.min_score)]
+    command += ["--iou", str(OPTIONS.iou_threshold)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    figures: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return figures
+
+
+def against_user(
+    client: FoveaClient, onnx: Path, requests: int, rounds: int
+) -> tuple[list[Figures], list[str]]:
+    """Per round: the user's script, then each detector through the gateway at concurrency 1 and 8."""
+    encoded = [sample(n).read_bytes() for n in IMAGES]
+    models = {"imported ONNX (user_nanodet)": "user_nanodet", "nanodet (default)": "nanodet"}
+    latency: dict[str, list[float]] = {m: [] for m in models}
+    throughput: dict[str, list[float]] = {m: [] for m in models}
+    rows: list[Figures] = []
+    user_p50: list[float] = []
+    for k in range(rounds):
+        user = user_script(onnx, requests)
+        user_p50.append(user["p50_ms"])
+        print(
+            f"round {k + 1}: user's script p50 {user['p50_ms']:.1f} ms, p95 {user['p95_ms']:.1f}, "
+            f"{user['per_s']:.1f} images/s",
+            flush=True,
+        )
+        for what, model in models.items():
+            served = [[d.class_id for d in client.detect(b, model=model, **SAME).detections] for b in encoded]
+            if model == "user_nanodet" and k == 0:
+                same = [sorted(a) for a in served] == [sorted(b) for b in user["classes"]]
+                print(f"user's script and the imported detector through the gateway find the same: {same}")
+
+            def call(i: int, model: str = model) -> object:
+                return client.detect(encoded[i % 5], model=model, **SAME)
+
+            one, eight = (
+                measure(f"{what}: gateway", call, requests, 1),
+                measure(f"{what}: gateway", call, requests, 8),
+            )
+            rows += [one, eight]
+            print(one.row(), eight.row(), sep="\n", flush=True)
+            latency[what].append(one.p50_ms / user["p50_ms"])
+            throughput[what].append(eight.per_s / user["per_s"])
+    lines = [
+        f"user's script (bench/_user.py, own process, onnxruntime defaults): p50 {statistics.median(user_p50):.1f} ms"
+    ]
+    for what in models:
+        lat, thr = latency[what], throughput[what]
+        lines.append(
+            f"{what} against the user's script: p50 gateway c1 / script {statistics.median(lat):.2f} "
+            f"(rounds {min(lat):.2f}-{max(lat):.2f}); gateway c8 throughput / script's sequential rate "
+            f"{statistics.median(thr):.2f} ({min(thr):.2f}-{max(thr):.2f}); medians of {rounds} rounds"
+        )
+    for line in lines:
+        print(line, flush=True)
+    return rows, lines
+
+
 def model_rows(
-    requests: int, concurrencies: list[int], device: str, rounds: int = 2
+    requests: int, concurrencies: list[int], device: str, rounds: int = 2, user_rounds: int = 3
 ) -> tuple[list[Figures], list[str]]:
     encoded = [sample(n).read_bytes() for n in IMAGES]
     rows: list[Figures] = []
@@ -162,6 +233,10 @@ def model_rows(
 
         env = settings_environment(settings)
         import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
+        if user_rounds:
+            r, line = against_user(client, Path(tmp) / "user-nanodet.onnx", requests, user_rounds)
+            rows += r
+            lines += line
         imported = InProcess(settings.user_models / "user_nanodet", device)
         # The user's graph as import-onnx --raw-outputs serves it (the decoder in torch, in this process):
         # slower than the graph that decodes its own boxes, so that one is the reference below.
@@ -296,6 +371,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8", help="comma-separated concurrencies")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--skip-stack", action="store_true", help="NMS figures only")
+    parser.add_argument("--user-rounds", type=int, default=3, help="rounds against bench/_user.py (0: none)")
     args = parser.parse_args()
     import onnxruntime as ort
 
@@ -305,7 +381,11 @@ def main() -> None:
     )
     if not args.skip_stack:
         rows, lines = model_rows(
-            args.requests, [int(c) for c in args.concurrency.split(",")], args.device, args.rounds
+            args.requests,
+            [int(c) for c in args.concurrency.split(",")],
+            args.device,
+            args.rounds,
+            args.user_rounds,
         )
         print(HEADER)
         for row in rows:

@@ -38,10 +38,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# bench/http.py would shadow the standard library's http (prometheus_client imports http.server): the bench
-# folder goes last on the path.
-BENCH = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(BENCH)] + [BENCH]
+sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
 from pad_extract import CAMERA_COPY, FRAMES_PER_BURST, embed, extract, subset

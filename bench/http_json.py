@@ -12,7 +12,7 @@ piece by piece: the gateway's own CPU time per Detect each way (from /proc), and
 the JSON <-> proto conversion of a Detect and one call over a Unix-socket gRPC channel to an in-process server
 (the hop the gateway's HTTP port makes to its own handlers).
 
-    .venv/bin/python bench/http.py [--requests 64] [--rounds 5] [--concurrency 1]
+    .venv/bin/python bench/http_json.py [--requests 64] [--rounds 5] [--concurrency 1]
 """
 
 from __future__ import annotations
