@@ -12,7 +12,8 @@ pixels back to the photo, so the adapted graph binds ``scale_factor`` to ``[1, 1
 ``[H, W]`` (for every image of the batch): the rows come out in input pixels. The count splits the rows into
 ``boxes [N, M, 4]``, ``scores [N, M]``, ``classes [N, M]`` int32 and ``num_dets [N, 1]`` int32, ``M`` =
 :data:`ROWS_PER_IMAGE` (an image's rows past ``M`` are dropped; PP-YOLOE keeps 300, PicoDet 100); slots past an
-image's count get class -1 and score 0, which the ``nms-in-graph`` decoder drops.
+image's count get class -1 and score 0, which the ``nms-in-graph`` decoder drops, as it drops the padding row
+a PaddleDetection export appends (score 0 or class -1).
 """
 
 from __future__ import annotations
