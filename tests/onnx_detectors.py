@@ -58,7 +58,7 @@ def constant_detector(
         out_shape = list(per_image.shape)
     inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)]
     if extra_input:
-        inputs.append(helper.make_tensor_value_info("scale_factor", TensorProto.FLOAT, [1, 2]))
+        inputs.append(helper.make_tensor_value_info("extra", TensorProto.FLOAT, [1, 2]))
     initializers = [
         numpy_helper.from_array(np.array([0, *ones], dtype=np.int64), "shape"),
         numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
@@ -272,6 +272,98 @@ def dfine_like(
         initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fovea-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def paddle_like(
+    path: Path,
+    boxes: Sequence[Box],
+    class_ids: Sequence[int],
+    scores: Sequence[float],
+    *,
+    input_size: tuple[int, int] = (640, 640),
+    im_shape: bool = False,
+    index_output: bool = False,
+    opset: int = 17,
+) -> Path:
+    """A graph laid out like a PaddleDetection export with NMS in the graph (PicoDet, PP-YOLOE through
+    paddle2onnx): inputs ``image`` ``[N, 3, H, W]``, ``scale_factor`` ``[N, 2]`` (y, x) and, with
+    ``im_shape``, ``im_shape`` ``[N, 2]`` (H, W); outputs ``multiclass_nms3_0.tmp_0`` ``[K, 6]`` = class,
+    score, x1 y1 x2 y2 for every image one after the other, and ``multiclass_nms3_0.tmp_2`` ``[N]`` int32, rows
+    per image (with ``index_output``, ``multiclass_nms3_0.tmp_1`` ``[K, 1]`` int32 as well).
+
+    Every image gets the same rows: box ``i`` (``boxes`` in input pixels) divided by its ``scale_factor``, as
+    the real post-processing maps boxes to the original image; with ``im_shape``, clipped to ``im_shape /
+    scale_factor``; and Paddle's padding row ``[-1, 0, 0, 0, 0, 0]`` last."""
+    width, height = input_size
+    table = np.zeros((len(boxes) + 1, 6), np.float32)
+    for i, (box, c, s) in enumerate(zip(boxes, class_ids, scores, strict=True)):
+        table[i] = [c, s, *box]
+    table[-1, 0] = -1
+    r = table.shape[0]
+    nodes = [
+        helper.make_node("Shape", ["image"], ["image_shape"]),
+        helper.make_node("Gather", ["image_shape", "zero_index"], ["n"]),  # [N]
+        helper.make_node("Concat", ["n", "one"], ["repeats"], axis=0),
+        helper.make_node("Tile", ["table", "repeats"], ["tiled"]),  # (N * R, 6)
+        helper.make_node("Concat", ["n", "r4"], ["per_row_shape"], axis=0),  # [N, R, 4]
+        helper.make_node("Gather", ["scale_factor", "xyxy"], ["scale4"], axis=1),  # (N, 4) sx sy sx sy
+        helper.make_node("Reshape", ["scale4", "n14"], ["scale3"]),
+        helper.make_node("Expand", ["scale3", "per_row_shape"], ["scale_rows3"]),
+        helper.make_node("Reshape", ["scale_rows3", "k4"], ["scale_rows"]),  # (N * R, 4)
+        helper.make_node("Slice", ["tiled", "two", "six", "one"], ["input_boxes"]),
+        helper.make_node("Div", ["input_boxes", "scale_rows"], ["scaled" if im_shape else "original"]),
+    ]
+    if im_shape:
+        nodes += [
+            helper.make_node("Div", ["im_shape", "scale_factor"], ["origin"]),  # (N, 2) h w
+            helper.make_node("Gather", ["origin", "xyxy"], ["origin4"], axis=1),  # w h w h
+            helper.make_node("Reshape", ["origin4", "n14"], ["origin3"]),
+            helper.make_node("Expand", ["origin3", "per_row_shape"], ["origin_rows3"]),
+            helper.make_node("Reshape", ["origin_rows3", "k4"], ["origin_rows"]),
+            helper.make_node("Min", ["scaled", "origin_rows"], ["original"]),
+        ]
+    nodes += [
+        helper.make_node("Slice", ["tiled", "zero_index", "two", "one"], ["class_score"]),
+        helper.make_node("Concat", ["class_score", "original"], ["multiclass_nms3_0.tmp_0"], axis=1),
+        helper.make_node("Expand", ["rows_per_image", "n"], ["multiclass_nms3_0.tmp_2"]),
+    ]
+    if index_output:
+        nodes += [
+            helper.make_node("Slice", ["tiled", "zero_index", "one", "one"], ["first_column"]),
+            helper.make_node("Cast", ["first_column"], ["multiclass_nms3_0.tmp_1"], to=TensorProto.INT32),
+        ]
+    initializers = [
+        numpy_helper.from_array(table, "table"),
+        numpy_helper.from_array(np.array([0], np.int64), "zero_index"),
+        numpy_helper.from_array(np.array([1], np.int64), "one"),
+        numpy_helper.from_array(np.array([2], np.int64), "two"),
+        numpy_helper.from_array(np.array([6], np.int64), "six"),
+        numpy_helper.from_array(np.array([r, 4], np.int64), "r4"),
+        numpy_helper.from_array(np.array([-1, 1, 4], np.int64), "n14"),
+        numpy_helper.from_array(np.array([-1, 4], np.int64), "k4"),
+        numpy_helper.from_array(np.array([1, 0, 1, 0], np.int64), "xyxy"),
+        numpy_helper.from_array(np.array([r], np.int32), "rows_per_image"),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, height, width]),
+        helper.make_tensor_value_info("scale_factor", TensorProto.FLOAT, ["N", 2]),
+    ]
+    if im_shape:
+        inputs.append(helper.make_tensor_value_info("im_shape", TensorProto.FLOAT, ["N", 2]))
+    outputs = [
+        helper.make_tensor_value_info("multiclass_nms3_0.tmp_0", TensorProto.FLOAT, ["K", 6]),
+        helper.make_tensor_value_info("multiclass_nms3_0.tmp_2", TensorProto.INT32, ["N"]),
+    ]
+    if index_output:
+        outputs.append(helper.make_tensor_value_info("multiclass_nms3_0.tmp_1", TensorProto.INT32, ["K", 1]))
+    graph = helper.make_graph(nodes, "paddle_like", inputs, outputs, initializers)
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="PaddlePaddle"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, str(path))

@@ -19,6 +19,7 @@ from onnx_detectors import (
     dfine_like,
     end2end_predictions,
     nms_in_graph_predictions,
+    paddle_like,
     yolov8_predictions,
 )
 
@@ -163,3 +164,34 @@ def test_end_to_end_families_are_found_loaded_and_served_without_nms(
         assert box == pytest.approx(want_box, abs=0.02)
     assert [d.label for d in only_gadgets.detections] == ["gadget"]
     assert [d.score for d in best.detections] == pytest.approx([0.9], abs=1e-4)
+
+
+def test_a_paddledetection_export_is_served_in_photo_pixels(stack: Stack, tmp_path: Path) -> None:
+    # image, scale_factor and im_shape in; rows [K, 6] and a count out (PicoDet / PP-YOLOE through
+    # paddle2onnx). Stretched as PaddleDetection resizes (--no-letterbox): dog.jpg 768x576 -> 640x640, so
+    # x = x_in * 768 / 640 = 1.2 x_in and y = y_in * 576 / 640 = 0.9 y_in:
+    #   widget 0.9 at [100, 160, 300, 360] = original [120, 144, 360, 324]
+    #   gadget 0.8 at [400, 280, 600, 520] = original [480, 252, 720, 468]
+    source = paddle_like(tmp_path / "picodet.onnx", INPUT_BOXES, [0, 1], [0.9, 0.8], im_shape=True)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("widget\ngadget\nsprocket\n")
+    imported = fovea(stack, "models", "import-onnx", str(source), "--name", "toy_paddle", "--labels", str(labels),
+                     "--no-letterbox", "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225")  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    assert "layout: PaddleDetection export (inputs image, scale_factor, im_shape" in imported.stdout
+    loaded = fovea(stack, "models", "load", "toy_paddle")
+    assert loaded.returncode == 0, loaded.stderr
+
+    with stack.client() as client:
+        result = client.detect(sample("dog").read_bytes(), model="toy_paddle", min_score=0.3)
+        streamed = client.detect_many([sample("dog").read_bytes()] * 3, model="toy_paddle", min_score=0.3)
+    expected = [
+        ("widget", 0, 0.9, [120.0, 144.0, 360.0, 324.0]),
+        ("gadget", 1, 0.8, [480.0, 252.0, 720.0, 468.0]),
+    ]
+    got = [(d.label, d.class_id, d.score, d.box) for d in result.detections]
+    assert [(label, c) for label, c, _, _ in got] == [(label, c) for label, c, _, _ in expected]
+    for (_, _, score, box), (_, _, want_score, want_box) in zip(got, expected, strict=True):
+        assert score == pytest.approx(want_score, abs=1e-4)
+        assert box == pytest.approx(want_box, abs=0.02)
+    assert streamed and all(r.detections == result.detections for r in streamed)

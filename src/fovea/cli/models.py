@@ -37,7 +37,8 @@ def models_build(only: tuple[str, ...], force: bool) -> None:
     "--family",
     default=None,
     help="Head layout: nanodet, yolo-grid, yolov5, yolox, yolov8, end2end, detr or nms-in-graph; "
-    "default: told from the outputs (refused, naming the flags, when they fit several)",
+    "default: told from the outputs (refused, naming the flags, when they fit several); a PaddleDetection "
+    "export (image, scale_factor[, im_shape] inputs) is read as nms-in-graph",
 )
 @click.option(
     "--labels",

@@ -18,8 +18,9 @@ What is checked before anything is written (each a ``ValueError`` with a message
 
 - the name is a usable Triton model directory name and is not taken (``force`` replaces a model in the
   target repository; a name used by another repository is always refused: Triton would not load both);
-- the graph has exactly one input, float or float16, laid out ``[N, 3, H, W]``; a static ``H, W`` must
-  agree with ``input_size``, a dynamic one needs ``input_size``;
+- the graph has exactly one input, float or float16, laid out ``[N, 3, H, W]`` (besides it: an image-size
+  input ``[N, 2]`` named like ``orig_target_sizes``, or a PaddleDetection export's, below); a static ``H, W``
+  must agree with ``input_size``, a dynamic one needs ``input_size``;
 - a trial run on a zero image (batch 1, or the fixed batch) succeeds, every output keeps the batch first,
   and the per-image output shapes fit the family's layout with ``len(labels)`` classes (see
   ``fovea.common.detectors.heads``), e.g. YOLOv8 ``(4 + C, N)``: a mismatch names the class count the
@@ -34,6 +35,20 @@ What is checked before anything is written (each a ``ValueError`` with a message
   (``--boxes``, ``--scores``, ``--outputs``). The answer says which layout it read and why;
 - the resulting ``DetectorSpec`` validates (anchors for yolo-grid, strides for nanodet, ...).
 
+PaddleDetection exports (PicoDet, PP-YOLOE, ... through ``paddle2onnx``, post-processing and NMS in the graph;
+:mod:`.paddledet`): inputs ``image`` ``[N, 3, H, W]``, ``scale_factor`` ``[N, 2]`` (resized / original, y then
+x) and optionally ``im_shape`` ``[N, 2]`` (resized H, W); outputs rows ``[K, 6]`` (class, score, x1 y1 x2 y2
+in original pixels) of all images one after the other and a count ``[N]`` int32 (an integer index output is
+dropped). The service sends the input-size image and maps input pixels back itself, so ``scale_factor`` is
+fed ``[1, 1]`` and ``im_shape`` the input's ``[H, W]`` in the graph, and the count splits the rows into an
+``nms-in-graph`` graph (``num_dets``, ``boxes``, ``scores``, ``classes``, 300 rows per image) before the checks
+below run on it. Export: ``tools/export_model.py`` (without ``exclude_nms``), then ``paddle2onnx --model_dir
+DIR --model_filename model.pdmodel --params_filename model.pdiparams --opset_version 11 --save_file M.onnx``;
+preprocessing as ``infer_cfg.yml`` says (PicoDet / PP-YOLOE: ``--no-letterbox``, ImageNet ``--mean/--std``;
+the import warns when the defaults are left). Refused, naming what differs: another input besides those,
+either of them not float ``[N, 2]``, outputs without the rows and count (an export without NMS), opset < 11,
+``--family`` other than ``nms-in-graph``, ``--outputs``, ``--boxes normalised``.
+
 End-to-end families (``end2end``, ``detr``, ``nms-in-graph``) give final detections: the detection service
 skips NMS for them (``HeadFamily.end_to_end``) and applies only the minimum score, the class filter and
 the maximum number of detections.
@@ -43,7 +58,8 @@ detection service can always send ``[1, 3, H, W]``. A dynamic ONNX batch dimensi
 one call; a fixed one (``1`` in most exports) runs it in chunks of that size (see ``onnx_detector``).
 
 By module, in the order :func:`import_onnx` (``write``) runs them: ``options`` (the command line's values),
-``signature`` (the graph's inputs, outputs, metadata and trial run), ``layout`` (which head family, told
+``signature`` (the graph's inputs, outputs, metadata and trial run), ``paddledet`` (a PaddleDetection
+export made an ``nms-in-graph`` graph), ``layout`` (which head family, told
 by :func:`find_layout`) over ``families`` (each family's shape checks and readers), ``plan`` (the spec, no
 I/O), ``surgery`` (the uint8 input in front, the candidates head behind), ``render`` (``config.pbtxt``,
 ``MODEL_CARD.md``, ``1/model.py``); ``preflight`` checks a written model before Triton loads it.
@@ -64,6 +80,7 @@ from fovea.convert.onnx_import.options import (
     read_labels,
     validate_model_name,
 )
+from fovea.convert.onnx_import.paddledet import PaddleExport, adapt_paddle, find_paddle
 from fovea.convert.onnx_import.plan import END_TO_END_FAMILIES, ImportPlan, plan_import
 from fovea.convert.onnx_import.preflight import is_imported, model_config_json, preflight
 from fovea.convert.onnx_import.render import (
@@ -113,12 +130,15 @@ __all__ = [
     "MODEL_PY",
     "NAME_PATTERN",
     "OnnxSignature",
+    "PaddleExport",
     "SIZE_INPUT",
     "SIZE_TYPES",
     "TensorInfo",
     "WEIGHTS_FILE",
+    "adapt_paddle",
     "decode_in_graph",
     "find_layout",
+    "find_paddle",
     "import_onnx",
     "is_imported",
     "labels_from_metadata",

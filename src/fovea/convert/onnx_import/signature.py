@@ -146,7 +146,8 @@ def split_inputs(signature: OnnxSignature) -> tuple[TensorInfo, TensorInfo | Non
             return images[0], sizes[0]
     raise ValueError(
         f"the model must have exactly one input (the image), it has {len(names)}: {names} (a second input "
-        "is accepted only when it is the image size [N, 2] named like orig_target_sizes)"
+        "is accepted only when it is the image size [N, 2] named like orig_target_sizes; a PaddleDetection "
+        "export's scale_factor [N, 2] and im_shape [N, 2] are accepted with its NMS in the graph)"
     )
 
 

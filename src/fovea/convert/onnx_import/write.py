@@ -15,6 +15,7 @@ from fovea.contracts.detector import SPEC_FILENAME, DetectorSpec
 from fovea.convert.candidates_head import GRID_FAMILIES
 from fovea.convert.onnx_import.card import render_model_card
 from fovea.convert.onnx_import.options import ImportOptions, validate_model_name
+from fovea.convert.onnx_import.paddledet import adapt_paddle, find_paddle, paddle_options
 from fovea.convert.onnx_import.plan import plan_import
 from fovea.convert.onnx_import.render import MODEL_PY, WEIGHTS_FILE
 from fovea.convert.onnx_import.signature import (
@@ -62,6 +63,21 @@ def _labels_for(
     return replace(options, labels=embedded), []
 
 
+def _paddle_adapted(
+    source: Path, signature: OnnxSignature, options: ImportOptions, staging: Path
+) -> tuple[Path, OnnxSignature, ImportOptions, list[str]]:
+    """A PaddleDetection export (:mod:`.paddledet`) adapted into ``staging``: the adapted graph's file,
+    signature and options, and ``[how it was adapted, *warnings]``; anything else as it is, and ``[]``."""
+    export = find_paddle(signature)
+    if export is None:
+        return source, signature, options, []
+    options, warnings = paddle_options(options)
+    input_size = check_input(replace(signature, inputs=(export.image,)), options.input_size)
+    adapted = staging / "paddle.onnx"
+    onnx.save(adapt_paddle(onnx.load(str(source)), export, input_size), str(adapted))
+    return adapted, read_signature(adapted), options, [export.describe(), *warnings]
+
+
 def import_onnx(
     source: Path,
     repository: Path,
@@ -105,10 +121,16 @@ def import_onnx(
         weights.parent.mkdir()
         signature = read_signature(source)
         options, label_warnings = _labels_for(options, signature, source)
+        graph, signature, options, paddle = _paddle_adapted(source, signature, options, staging)
         input_size = check_input(signature, options.input_size)
-        probed = probe(source, signature, input_size)
+        probed = probe(graph, signature, input_size)
         plan = plan_import(name, source.name, signature, probed, options)
-        served = wrap_for_service(onnx.load(str(source)), plan)
+        if paddle:
+            layout = plan.layout.replace("input pixels (--boxes)", "input pixels (scale_factor 1)")
+            plan = replace(plan, layout=f"{paddle[0]}; {layout}", warnings=[*paddle[1:], *plan.warnings])
+        served = wrap_for_service(onnx.load(str(graph)), plan)
+        if graph != source:
+            graph.unlink()
         if plan.spec.family in GRID_FAMILIES and not options.raw_outputs:
             served, plan = decode_in_graph(served, plan, signature, probed, source.name)
         onnx.save(served, str(weights))

@@ -236,7 +236,7 @@ def test_yolox_decoded_is_accepted(tmp_path: Path) -> None:
     [
         ({"input_shape": [1, 640, 640, 3]}, "it looks NHWC"),
         ({"input_shape": ["batch", 3, "h", "w"]}, "dynamic size .* give the input size"),
-        ({"extra_input": True}, "exactly one input .* 2: \\['images', 'scale_factor'\\]"),
+        ({"extra_input": True}, "exactly one input .* 2: \\['images', 'extra'\\]"),
         ({"keep_batch": False}, "the batch dimension must come first"),
     ],
 )
