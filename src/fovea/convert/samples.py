@@ -17,6 +17,15 @@ DARKNET = {
 }
 # face_recognition's source archive ships portraits used by dlib's own examples.
 FACES = ("obama", "obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
+# scikit-image's wheel ships its demo photos (skimage/data): name -> file.
+SKIMAGE_VERSION = "0.26.0"
+SKIMAGE = {
+    "astronaut": "astronaut.png",
+    "chelsea": "chelsea.png",
+    "coffee": "coffee.png",
+    "motorcycle": "motorcycle_left.png",
+    "camera": "camera.png",
+}
 
 
 # Boxes drawn by eye on four of the darknet photos (xyxy pixels, checked by drawing them), COCO class names:
@@ -40,7 +49,7 @@ LABELLED_BOXES: dict[str, list[tuple[str, tuple[int, int, int, int]]]] = {
 
 
 def sample(name: str) -> Path:
-    """Path of a sample photo: one of ``DARKNET`` or ``FACES``."""
+    """Path of a sample photo: one of ``DARKNET``, ``FACES`` or ``SKIMAGE``."""
     if name in DARKNET:
         return debian_file("darknet", DARKNET[name])
     if name in FACES:
@@ -50,7 +59,15 @@ def sample(name: str) -> Path:
         return extract_member(
             pypi_archive("face_recognition", "1.3.0", sdist=True), f"tests/test_images/{name}.jpg", dest
         )
-    raise ValueError(f"unknown sample {name!r}; known: {', '.join([*DARKNET, *FACES])}")
+    if name in SKIMAGE:
+        dest = cache_dir() / "sources" / f"scikit-image-{SKIMAGE_VERSION}" / SKIMAGE[name]
+        if dest.exists():
+            return dest
+        # the wheel for this platform: the data files are the same in every wheel of a version
+        return extract_member(
+            pypi_archive("scikit-image", SKIMAGE_VERSION), f"skimage/data/{SKIMAGE[name]}", dest
+        )
+    raise ValueError(f"unknown sample {name!r}; known: {', '.join([*DARKNET, *FACES, *SKIMAGE])}")
 
 
 def phone_photo(name: str, scale: float = 2.0, seed: int = 0) -> bytes:
