@@ -54,8 +54,8 @@ LABELLED_SET: dict[str, list[tuple[str, tuple[int, int, int, int]]]] = {
         ("person", (83, 508, 100, 566)),
         ("person", (94, 537, 109, 567)),  # the child half hidden by his father
         ("person", (177, 540, 191, 574)),  # the girl at the water's edge
-        ("person", (521, 505, 531, 530)),  # two kite surfers in the water
-        ("person", (538, 514, 555, 532)),
+        ("person", (521, 505, 532, 531)),  # two kite surfers in the water
+        ("person", (538, 514, 554, 533)),
     ],
     "astronaut": [("person", (20, 14, 365, 512))],  # the helmet she holds is not part of the box
     "chelsea": [("cat", (0, 0, 400, 300))],
