@@ -23,7 +23,7 @@ from fovea.contracts.face_detector import (
 )
 from fovea.contracts.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
 from fovea.contracts.tensors import model_parameters
-from fovea.faces.config import FacesSettings
+from fovea.faces.config import DETECTOR_MODELS, FacesSettings
 from fovea.faces.recognition.core.faces import confident_by_area, rescale
 from fovea.faces.recognition.pipeline import Photo, align_all, decode_for_faces, detection_side, downsize
 from fovea.serving.base import read_config
@@ -49,7 +49,9 @@ class InProcessFaces:
         self.settings = settings or FacesSettings()
         self.limits = limits_from(self.settings)
         detector_dir = Path(repository) / self.settings.detector_model
-        self.detector = load_from_repository("fovea.serving.face_detector", detector_dir)
+        # the served module of the detector's kind (named as its model), with the configured model's files
+        module = f"fovea.serving.{DETECTOR_MODELS[self.settings.detector]}"
+        self.detector = load_from_repository(module, detector_dir)
         self.embedder = load_from_repository(
             "fovea.serving.face_embedder", Path(repository) / self.settings.embedder_model
         )
