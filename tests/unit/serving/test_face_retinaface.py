@@ -5,9 +5,11 @@ and FOVEA_FACES_DETECTOR choosing it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 from pydantic import ValidationError
 
 from fovea.common.paths import project_root
@@ -15,7 +17,9 @@ from fovea.contracts.face_detector import DETECTOR_INPUT, unpack_detections
 from fovea.contracts.face_retinaface import PRIOR_LEVELS, RetinaSettings, prior_boxes
 from fovea.contracts.tensors import check_config
 from fovea.faces.config import FacesSettings
+from fovea.faces.recognition.core.align import RETINAFACE_TEMPLATE
 from fovea.faces.tools.inprocess import InProcessFaces
+from fovea.ports.dlib_resnet import DLIB_RESNET_META
 from fovea.serving import face_retinaface
 from fovea.serving.base import RequestError, read_config
 from fovea.serving.triton_adapter import load_from_repository
@@ -25,6 +29,8 @@ from fovea.serving.triton_adapter import load_from_repository
 # frontal photos at DETECT_SIDE 320; bench/face_detectors.py).
 LANDMARK_TOLERANCE = 0.15
 FRONTAL = ("obama.jpg", "obama2.jpg")
+MATRIX_TOLERANCE = 0.05  # as MTCNN's (tests/unit/faces/recognition/test_pipeline.py); measured 0.049
+TEMPLATE_TOLERANCE = 2.0  # pixels, as MTCNN's: the template is these means made symmetric
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +74,36 @@ def test_finds_the_face_and_landmarks_near_mtcnns(
             assert gaps.max() < LANDMARK_TOLERANCE, (name, gaps.round(3))
         else:  # turned, cut or other faces: the points on average
             assert gaps.mean() < LANDMARK_TOLERANCE, (name, gaps.round(3))
+
+
+def test_the_template_is_where_retinaface_finds_the_points_of_dlibs_chips(
+    repository: Path, fixtures: Path, dlib_reference: dict[str, Any]
+) -> None:
+    session = face_retinaface.session(
+        repository / "face_retinaface" / "1" / "retinaface_mnet025.onnx", ["CPUExecutionProvider"], 1
+    )
+    points = []
+    for face in dlib_reference["faces"]:
+        chip = np.asarray(Image.open(fixtures / "dlib-reference" / face["chip150"]).convert("RGB"))
+        [found] = face_retinaface.detect(session, [chip], RetinaSettings(detect_side=0))
+        assert len(found) == 1, face["chip150"]
+        points.append(found.landmarks[0])
+    assert np.abs(np.mean(points, axis=0) - RETINAFACE_TEMPLATE).max() < TEMPLATE_TOLERANCE
+
+
+def test_distance_matrix_matches_dlib(
+    retina: InProcessFaces, photos: dict[str, np.ndarray], dlib_reference: dict[str, Any]
+) -> None:
+    names = [f["image"] for f in dlib_reference["faces"]]
+    descriptors = np.array([retina.embed(retina.detect(photos[n])) for n in names], np.float64)
+    ours = np.linalg.norm(descriptors[:, None] - descriptors[None], axis=2)
+    theirs = np.array(dlib_reference["pairwise_l2_from_chip"]["matrix"])
+    is_biden = np.array([n.startswith("biden") for n in names])
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            same = is_biden[i] == is_biden[j]
+            assert (ours[i, j] < DLIB_RESNET_META.threshold) == same, (names[i], names[j], ours[i, j])
+    assert np.abs(ours - theirs).max() < MATRIX_TOLERANCE
 
 
 def test_execute_batches_and_isolates_bad_requests(repository: Path, photos: dict[str, np.ndarray]) -> None:
