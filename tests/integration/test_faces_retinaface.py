@@ -1,0 +1,91 @@
+"""The faces service with FOVEA_FACES_DETECTOR=retinaface (issue 23): a second faces service, the stack's own
+environment with that setting, behind a second gateway, on the stack's Triton (which serves face_retinaface
+beside face_detector) and Redis. A template enrolled through the stack's MTCNN service verifies a same-person
+photo through it (the embedder is the same, so templates stay comparable) and refuses another person."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fovea.client import FoveaClient
+
+from .conftest import Stack, eventually, free_ports
+from .faces_photos import new_id, photo
+
+pytestmark = pytest.mark.integration
+
+
+def service_env(stack: Stack, name: str) -> dict[str, str]:
+    """The environment the stack's supervisor started program ``name`` with."""
+    [process] = [p for p in stack.supervisor.processes() if p["name"] == name]
+    raw = Path(f"/proc/{process['pid']}/environ").read_bytes().decode()
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+def start(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "wb")  # noqa: SIM115 - the child holds it
+    proc = subprocess.Popen([sys.executable, "-m", "fovea", *args], env=env, stdout=out, stderr=out)
+
+    def up() -> None:
+        assert proc.poll() is None, f"{args} exited: {log.read_text()[-2000:]}"
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
+
+    eventually(up, timeout_s=120)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def retina_gateway(stack: Stack) -> Iterator[str]:
+    faces_port, gateway_port = free_ports(2)
+    # the stack's faces service as it runs, with RetinaFace, on its own port; no MQTT and no webhook
+    # deliveries from this second instance (the stack's own service delivers the events of both)
+    faces = {
+        k: v
+        for k, v in service_env(stack, "faces").items()
+        if k not in ("FOVEA_FACES_MQTT_URL", "FOVEA_FACES_WEBHOOKS_FILE")
+    }
+    faces.update(
+        FOVEA_FACES_DETECTOR="retinaface", FOVEA_FACES_PORT=str(faces_port), FOVEA_FACES_METRICS_PORT="0"
+    )
+    gateway = service_env(stack, "gateway")
+    gateway.update(
+        FOVEA_GATEWAY_PORT=str(gateway_port),
+        FOVEA_GATEWAY_HTTP_PORT="0",
+        FOVEA_GATEWAY_METRICS_PORT="0",
+        FOVEA_GATEWAY_FACES_ADDR=f"127.0.0.1:{faces_port}",
+        FOVEA_GATEWAY_KEY_USAGE_FILE=str(stack.settings.data / "api-keys.retina-gateway.usage.json"),
+    )
+    logs = stack.settings.data / "logs"
+    procs = [start(["serve", "faces"], faces, faces_port, logs / "faces-retina.log")]
+    try:
+        procs.append(start(["serve", "gateway"], gateway, gateway_port, logs / "gateway-retina.log"))
+        yield f"127.0.0.1:{gateway_port}"
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def test_retinaface_verifies_a_same_person_pair(
+    stack: Stack, client: FoveaClient, retina_gateway: str
+) -> None:
+    gallery = new_id("retina")
+    client.create_gallery(gallery)
+    try:
+        assert len(client.enroll(gallery, "obama", [photo("obama")])) == 1  # through MTCNN
+        retina = FoveaClient(retina_gateway, stack.admin_key, 60.0)
+        same = retina.verify(gallery, "obama", photo("obama2"))
+        assert same.match and same.distance < 0.5, same
+        other = retina.verify(gallery, "obama", photo("biden"))
+        assert not other.match and other.distance > 0.7, other
+        mtcnn = client.verify(gallery, "obama", photo("obama2"))
+        assert abs(mtcnn.distance - same.distance) < 0.15, (mtcnn, same)  # the same pair, either detector
+    finally:
+        client.delete_gallery(gallery)
