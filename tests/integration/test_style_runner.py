@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from fovea.common.images import ImageLimits
+from fovea.common.jobs import Heartbeats
 from fovea.style.core.color import chroma_distance
 from fovea.style.core.jobs import JobKind, JobState
-from fovea.style.runner import Heartbeats, JobRunner
+from fovea.style.runner import JobRunner
 from fovea.style.store import PREFIX, JobStore, StoreLimits, now_ms
 
 URL = "redis://127.0.0.1:6379/12"
@@ -80,7 +81,7 @@ def runner(store: JobStore, triton: FakeTriton, interval_s: float = 0.1, **limit
         triton,  # type: ignore[arg-type]
         time_limit_s=30,
         limits=ImageLimits(**limits),
-        heartbeats=Heartbeats(store, interval_s),
+        heartbeats=Heartbeats(store.heartbeat, interval_s, "style-heartbeats"),
         heartbeat_timeout_s=1.0,
     )
 

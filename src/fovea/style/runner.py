@@ -2,7 +2,7 @@
 tasks.py).
 
 A run claims the job (QUEUED -> RUNNING, or RUNNING -> RUNNING when the last heartbeat is stale) under an
-owner token of its own; a thread marks every job this process runs as alive every ``heartbeat_interval_s``.
+owner token of its own; a thread marks every job this process runs as alive every ``heartbeat_interval_s`` (``fovea.common.jobs.Heartbeats``).
 When a worker dies its heartbeats stop, and the style service requeues the job (``fovea.style.reaper``);
 a run whose job was taken over in the meantime changes nothing (the store checks the owner) and stops.
 """
@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
-import threading
 import time
-import uuid
 
 import numpy as np
 
 from fovea.common.errors import FoveaError, UpstreamUnavailable
 from fovea.common.images import ImageLimits, decode_image, encode_png
+from fovea.common.jobs import Heartbeats, new_owner
 from fovea.common.triton import SyncTritonClient
 from fovea.contracts.styles import style_index
 from fovea.style.core.color import preserve_color
@@ -43,68 +40,6 @@ class TimeLimitExceeded(Exception):
 
 class TakenOver(Exception):
     """The job is no longer this run's (its heartbeat was missed and it was requeued, or it ended)."""
-
-
-class Heartbeats:
-    """One daemon thread per worker process that marks every job the process runs as alive."""
-
-    def __init__(self, store: JobStore, interval_s: float) -> None:
-        if interval_s <= 0:
-            raise ValueError(f"interval_s must be > 0, got {interval_s}")
-        self.store = store
-        self.interval_s = interval_s
-        self._jobs: dict[str, str] = {}
-        self._lost: set[str] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(self, job_id: str, owner: str) -> None:
-        with self._lock:
-            self._jobs[job_id] = owner
-            self._lost.discard(job_id)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="style-heartbeats", daemon=True)
-                self._thread.start()
-
-    def remove(self, job_id: str) -> None:
-        with self._lock:
-            self._jobs.pop(job_id, None)
-            self._lost.discard(job_id)
-
-    def lost(self, job_id: str) -> bool:
-        """Whether a heartbeat found the job taken from this run."""
-        with self._lock:
-            return job_id in self._lost
-
-    def close(self) -> None:
-        self._stop.set()
-
-    def beat_once(self) -> None:
-        with self._lock:
-            jobs = list(self._jobs.items())
-        for job_id, owner in jobs:
-            try:
-                alive = self.store.heartbeat(job_id, owner)
-            except UpstreamUnavailable:
-                continue  # logged by the store; the next beat tries again
-            if not alive:
-                log.warning("job %s is no longer ours (%s): stopping it", job_id, owner)
-                with self._lock:
-                    if job_id in self._jobs:
-                        self._lost.add(job_id)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.beat_once()
-            except Exception:  # noqa: BLE001 - the thread must outlive any one failure
-                log.exception("heartbeat failed")
-
-
-def new_owner() -> str:
-    """A token naming one run: host, process and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class JobRunner:

@@ -21,13 +21,13 @@ from celery import Celery, Task
 
 from fovea.common.errors import NotFound, UpstreamUnavailable
 from fovea.common.images import limits_from
-from fovea.common.jobs import create_celery
+from fovea.common.jobs import Heartbeats, create_celery
 from fovea.common.server import internal_token
 from fovea.common.triton import SyncTritonClient
 from fovea.style.config import StyleSettings
 from fovea.style.core.jobs import JobState
 from fovea.style.metrics import JOB_DURATION, JOBS_FINISHED
-from fovea.style.runner import Heartbeats, JobRunner
+from fovea.style.runner import JobRunner
 from fovea.style.store import open_store
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def create_runner(settings: StyleSettings) -> JobRunner:
         ),
         time_limit_s=settings.soft_time_limit_s,
         limits=limits_from(settings),
-        heartbeats=Heartbeats(store, settings.heartbeat_interval_s),
+        heartbeats=Heartbeats(store.heartbeat, settings.heartbeat_interval_s, "style-heartbeats"),
         heartbeat_timeout_s=settings.heartbeat_timeout_s,
     )
 
