@@ -32,7 +32,7 @@ from fovea.contracts.face_retinaface import (
     prior_boxes,
 )
 from fovea.contracts.tensors import Arrays
-from fovea.serving.base import RequestError, choose_providers, torch_threads, weights_path
+from fovea.serving.base import RequestError, choose_providers, onnx_session, torch_threads, weights_path
 from fovea.serving.face_detector import check_images, nms, working_copy
 
 
@@ -115,17 +115,6 @@ class FaceRetina:
         return f"RetinaFace-mobilenet0.25 in {self.device}, {self.settings}"
 
 
-def session(path: Path, providers: Sequence[Any], threads: int) -> Any:
-    """An onnxruntime session of the RetinaFace graph."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=list(providers))
-
-
 def load(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> FaceRetina:
     import onnxruntime as ort
 
@@ -134,8 +123,8 @@ def load(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_
         instance_kind, device_id, params.get("DEVICE") or "auto", ort.get_available_providers()
     )
     threads = int(params.get("THREADS") or 0) or torch_threads()
-    sess = session(weights_path(model_dir, params["WEIGHTS"]), providers, threads)
+    sess = onnx_session(weights_path(model_dir, params["WEIGHTS"]), providers, threads)
     return FaceRetina(sess, settings, f"onnxruntime {sess.get_providers()}, {threads} thread(s)")
 
 
-__all__ = ["CONTRACT", "FaceRetina", "decode", "detect", "load", "network_input", "session", "to_image"]
+__all__ = ["CONTRACT", "FaceRetina", "decode", "detect", "load", "network_input", "to_image"]

@@ -21,7 +21,7 @@ from fovea.faces.recognition.core.align import RETINAFACE_TEMPLATE
 from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.ports.dlib_resnet import DLIB_RESNET_META
 from fovea.serving import face_retinaface
-from fovea.serving.base import RequestError, read_config
+from fovea.serving.base import RequestError, onnx_session, read_config
 from fovea.serving.triton_adapter import load_from_repository
 
 # Landmarks of two detectors trained on different annotations agree to a fraction of the eyes' distance:
@@ -79,7 +79,7 @@ def test_finds_the_face_and_landmarks_near_mtcnns(
 def test_the_template_is_where_retinaface_finds_the_points_of_dlibs_chips(
     repository: Path, fixtures: Path, dlib_reference: dict[str, Any]
 ) -> None:
-    session = face_retinaface.session(
+    session = onnx_session(
         repository / "face_retinaface" / "1" / "retinaface_mnet025.onnx", ["CPUExecutionProvider"], 1
     )
     points = []
