@@ -28,7 +28,7 @@ import tritonclient.grpc as triton_grpc
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _stack import private_stack  # noqa: E402
+from _stack import children, private_stack, process_label  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.convert.samples import sample
@@ -40,43 +40,15 @@ VERIFY_PROBES = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
-def _label(pid: int, program: str) -> str:
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return program
-    words = [c.decode(errors="replace") for c in cmd if c]
-    if any(w.endswith("triton_python_backend_stub") for w in words):
-        model = next((Path(w).parts[-3] for w in words if w.endswith("model.py")), "?")
-        return f"triton stub {model}"
-    if any(w.endswith("tritonserver") for w in words):
-        return "tritonserver"
-    return program
-
-
 def processes(settings: StackSettings) -> dict[int, str]:
     """Every process of the stack (supervised programs and their descendants), labelled."""
-    tree = _children()
+    tree = children()
     found: dict[int, str] = {}
     for prog in status(settings):
         stack = [prog.pid]
         while stack:
             pid = stack.pop()
-            found[pid] = _label(pid, prog.name)
+            found[pid] = process_label(pid, prog.name)
             stack.extend(tree.get(pid, []))
     return found
 

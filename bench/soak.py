@@ -27,15 +27,12 @@ that does not come down as the run gets longer.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import itertools
 import json
 import os
-import socket
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -49,15 +46,15 @@ import numpy as np
 import redis
 from PIL import Image
 
-# bench/ itself off the path: its http.py would stand in for the standard library's http (urllib needs it)
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _stack import children, private_stack, process_label  # noqa: E402
 
 from fovea.client import FoveaClient, FoveaClientError  # noqa: E402
 from fovea.contracts.styles import STYLE_NAMES  # noqa: E402
 from fovea.convert.samples import sample  # noqa: E402
-from fovea.gateway.auth import add_key  # noqa: E402
 from fovea.stack.config import StackSettings  # noqa: E402
-from fovea.stack.control import down, status, up  # noqa: E402
+from fovea.stack.control import status  # noqa: E402
 
 PHOTOS = ("dog", "person", "horses", "kite", "giraffe")
 PROBES = ("obama2", "obama3", "obama_partial_face")
@@ -66,76 +63,26 @@ MIX = ("detect", "verify", "classify", "door", "detect", "enroll", "classify", "
 MiB = 1024 * 1024
 
 
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 @contextmanager
 def soak_stack() -> Iterator[tuple[StackSettings, str, str]]:
     """The whole platform with its own redis-server; yields (settings, admin key, Redis URL)."""
-    fields = [name for name in StackSettings.model_fields if name.endswith("_port")]
-    with tempfile.TemporaryDirectory(prefix="fovea-soak-") as tmp:
-        data = Path(tmp)
-        settings = StackSettings(
-            data_dir=data,
-            redis_url="",
-            mqtt_url="",
-            **dict(zip(fields, _free_ports(len(fields)), strict=True)),
-        )
-        key = add_key(data / "api-keys.json", "soak", ["*"])
-        try:
-            up(settings)
-            yield settings, key, json.loads((data / "stack.json").read_text())["redis_url"]
-        finally:
-            down(settings)
+    with private_stack(redis_url="", mqtt_url="") as (settings, key):
+        yield settings, key, json.loads((settings.data_dir / "stack.json").read_text())["redis_url"]
 
 
 # ------------------------------------------------------------------------------------------ processes
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                tree.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    return tree
-
-
-def _label(pid: int, program: str) -> str:
-    try:
-        words = [
-            w.decode(errors="replace") for w in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if w
-        ]
-    except OSError:
-        return program
-    if any(w.endswith("triton_python_backend_stub") for w in words):
-        model = next((Path(w).parts[-3] for w in words if w.endswith("model.py")), "?")
-        return f"triton stub {model}"
-    if any(w.endswith("tritonserver") for w in words):
-        return "tritonserver"
-    if any("resource_tracker" in w for w in words):
-        return f"{program} (multiprocessing resource tracker)"
-    return program
-
-
 def processes(settings: StackSettings, names: dict[int, str]) -> dict[int, str]:
     """Every process of the stack (supervised programs and their descendants), labelled. ``names`` keeps
     the labels given so far (pid -> label): a label seen again on another pid (a model's second instance, a
     restarted process) gets ``#2``, ``#3`` in the order they were first seen."""
-    tree = _children()
+    tree = children()
     found: dict[int, str] = {}
     for prog in status(settings):
         stack = [prog.pid] if prog.pid else []
         while stack:
             pid = stack.pop()
             if pid not in names:
-                label = _label(pid, prog.name)
+                label = process_label(pid, prog.name)
                 taken = set(names.values())
                 n = 1
                 while (label if n == 1 else f"{label} #{n}") in taken:
