@@ -29,7 +29,7 @@ from typing import Any
 
 import grpc
 
-from fovea.common.errors import FoveaError
+from fovea.common.errors import Relayed
 
 SCOPES = (
     "detect",
@@ -85,13 +85,9 @@ METHOD_SCOPES: dict[str, str] = {
 }
 
 
-class AuthError(FoveaError):
+class AuthError(Relayed):
     """A key refused (UNAUTHENTICATED, PERMISSION_DENIED) or at its limit (RESOURCE_EXHAUSTED): a domain error
     with the status of its case, translated like every other (``fovea.common.interceptors``)."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -295,9 +291,6 @@ class Authenticator:
     def __init__(self, keys: list[ApiKey], path: Path | None = None) -> None:
         self._keys = keys
         self._by_hash = {k.sha256: k for k in keys}
-        self.generation = 0
-        """Counts the reloads that took effect: a key checked at one generation is still valid at it (but
-        for its expiry)."""
         self.path = path
         self._signature = _signature(path) if path is not None else None
         self.last_used: dict[str, float] = {}
@@ -335,7 +328,6 @@ class Authenticator:
             return False
         self._keys = keys
         self._by_hash = {k.sha256: k for k in keys}
-        self.generation += 1
         log.info("API keys reloaded from %s: %s", self.path, ", ".join(self.names) or "none")
         return True
 

@@ -9,6 +9,13 @@ from pydantic_settings import SettingsConfigDict
 
 from fovea.common.settings import FoveaSettings
 
+MAX_UNARY_S = 300.0
+"""Longest deadline a unary call is passed on with (``FOVEA_GATEWAY_MAX_UNARY_S``)."""
+MAX_STREAM_S = 3600.0
+"""Longest deadline a stream is passed on with (``FOVEA_GATEWAY_MAX_STREAM_S``)."""
+MAX_STREAMS_PER_KEY = 32
+"""Streams one key may hold open at once (``FOVEA_GATEWAY_MAX_STREAMS_PER_KEY``)."""
+
 
 class GatewaySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops the start
     model_config = SettingsConfigDict(env_prefix="FOVEA_GATEWAY_", extra="forbid")
@@ -38,13 +45,13 @@ class GatewaySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port (for ListModels)")
     default_timeout_s: float = Field(60.0, gt=0, le=3600, description="Deadline when the caller sets none")
     max_unary_s: float = Field(
-        300.0,
+        MAX_UNARY_S,
         gt=0,
         le=24 * 3600,
         description="Longest deadline a unary call is given, whatever the caller asks",
     )
     max_stream_s: float = Field(
-        3600.0,
+        MAX_STREAM_S,
         gt=0,
         le=7 * 24 * 3600,
         description=(
@@ -53,7 +60,7 @@ class GatewaySettings(FoveaSettings):  # an unknown FOVEA_<SVC>_* variable stops
         ),
     )
     max_streams_per_key: int = Field(
-        32,
+        MAX_STREAMS_PER_KEY,
         ge=1,
         le=100_000,
         description=(

@@ -43,18 +43,13 @@ from fovea.detection.v1 import detection_pb2
 from fovea.faces.v1 import faces_pb2
 from fovea.gateway import upstream
 from fovea.gateway.auth import Authenticator
+from fovea.gateway.config import MAX_STREAM_S, MAX_STREAMS_PER_KEY, MAX_UNARY_S
 from fovea.gateway.streams import OpenCall, OpenCalls
 from fovea.gateway.validation import DEFAULT_LIMITS, FieldLimits, parse_request
 from fovea.style.v1 import style_pb2
 
 log = logging.getLogger(__name__)
 
-MAX_UNARY_S = 300.0
-"""Longest deadline a unary call is passed on with (``FOVEA_GATEWAY_MAX_UNARY_S``)."""
-MAX_STREAM_S = 3600.0
-"""Longest deadline a stream is passed on with (``FOVEA_GATEWAY_MAX_STREAM_S``)."""
-MAX_STREAMS_PER_KEY = 32
-"""Streams one key may hold open at once (``FOVEA_GATEWAY_MAX_STREAMS_PER_KEY``)."""
 DRAIN_S = 0.5
 """How long a client stream that sent a bad message is read on before the call ends (see ``pump``)."""
 _caller_scopes: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
