@@ -275,15 +275,12 @@ def score_sequences(
     out = []
     for seq in sequences:
         frames = _even(seq.frames, geometry.max_frames)
+        photos = [faces.find_faces(path.read_bytes()) for path in frames]
+        found = [None if len(p.faces) == 0 else p.faces.take([0]) for p in photos]
+        landmarks = [None if f is None else f.landmarks[0] for f in found]
         burst = None
         if passive is not None:
-            burst = burst_crops(faces, frames, embed=math.isfinite(match_threshold))
-            landmarks = burst.landmarks
-            photos: list[Photo] = []
-        else:
-            photos = [faces.find_faces(path.read_bytes()) for path in frames]
-            found = [None if len(p.faces) == 0 else p.faces.take([0]) for p in photos]
-            landmarks = [None if f is None else f.landmarks[0] for f in found]
+            burst = burst_crops(faces, frames, embed=math.isfinite(match_threshold), photos=photos)
         result = check_burst(landmarks, geometry)
         scores = {"geometry": result.score}
         if dense is not None and mesh is not None:

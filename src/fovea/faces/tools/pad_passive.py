@@ -37,6 +37,7 @@ from fovea.contracts.pad_classifier import (
 from fovea.faces.access.core.pad import PadResult, PadVerdict
 from fovea.faces.access.core.passive import centre, crops
 from fovea.faces.recognition.core.faces import reduce
+from fovea.faces.recognition.pipeline import Photo
 from fovea.faces.tools.inprocess import InProcessFaces, run_model
 from fovea.serving.base import read_config
 from fovea.serving.triton_adapter import Served, load_served
@@ -57,15 +58,18 @@ class BurstCrops:
     embeddings: np.ndarray | None = None  # (faces, 128) with ``embed``: the door's mixed-faces check
 
 
-def burst_crops(faces: InProcessFaces, paths: Sequence[Path], embed: bool = False) -> BurstCrops:
+def burst_crops(
+    faces: InProcessFaces, paths: Sequence[Path], embed: bool = False, photos: Sequence[Photo] | None = None
+) -> BurstCrops:
     """Detect the largest face of each frame (the service's own code) and cut its crops; with ``embed``
-    also each face's embedding."""
+    also each face's embedding. ``photos``: the frames already through ``faces.find_faces``."""
     images: list[np.ndarray] = []
     boxes: list[np.ndarray | None] = []
     landmarks: list[np.ndarray | None] = []
     embeddings: list[np.ndarray] = []
-    for path in paths:
-        photo = faces.find_faces(path.read_bytes())
+    if photos is None:
+        photos = [faces.find_faces(path.read_bytes()) for path in paths]
+    for photo in photos:
         images.append(photo.image)
         if len(photo.faces) == 0:
             boxes.append(None)

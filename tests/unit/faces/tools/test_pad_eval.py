@@ -10,6 +10,7 @@ import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,6 +67,38 @@ def test_the_dense_check_runs_in_process(
     dense = report.reports[COMBINED_CHECK]
     assert dense.bona_fide == 2 and dense.apcer == 0.0, report.as_text()
     assert report.thresholds[COMBINED_CHECK] == 1.0 and COMBINED_CHECK in report.as_text()
+
+
+class ConstantPassive:
+    """Stands in for a trained passive check (``PassiveScorer``: a model trained on site, which this module's
+    fixtures do not have): every burst scores 0.9. What is under test is the pad-eval path that runs the
+    dense check and the passive check over the same frames, not the scorer."""
+
+    def score(self, burst: Any) -> float:
+        assert len(burst.cuts) and len(burst.landmarks) == 5
+        return 0.9
+
+
+def test_the_dense_and_the_passive_checks_run_together(
+    labelled: Path, in_process: InProcessFaces, repository: Path
+) -> None:
+    """`pad-eval --dense --passive NAME`: both rows from one detection per frame (it once failed with an
+    UnboundLocalError: the passive path skipped the faces the dense check reads)."""
+    from fovea.faces.access.core.pad_dense import COMBINED_CHECK, DenseSettings
+    from fovea.faces.tools.pad_eval import DOOR_CHECK, PASSIVE_CHECK
+    from fovea.serving.triton_adapter import load_from_repository
+
+    mesh = load_from_repository("fovea.serving.face_mesh", repository / "face_mesh")
+    report = evaluate(
+        labelled,
+        in_process,
+        GeometrySettings(),
+        dense=DenseSettings(),
+        mesh=mesh,
+        passive=ConstantPassive(),  # type: ignore[arg-type]
+    )
+    assert {COMBINED_CHECK, PASSIVE_CHECK, DOOR_CHECK} <= set(report.reports), report.as_text()
+    assert report.reports[COMBINED_CHECK].bona_fide == 2 and report.reports[COMBINED_CHECK].apcer == 0.0
 
 
 def test_in_process_with_the_services_settings(labelled: Path, repository: Path) -> None:
