@@ -49,7 +49,7 @@ from fovea.faces.events.core.mqtt import (
     parse_broker,
     snapshot_message,
 )
-from fovea.faces.events.stream import EVENTS, snapshot_key
+from fovea.faces.events.stream import EVENTS, entry_text, pending_event, snapshot_key
 from fovea.faces.events.webhooks import forget_gone_consumers
 from fovea.faces.metrics import MQTT_CONNECTED, MQTT_EVENTS
 from fovea.faces.recognition.core.records import GALLERY_ID
@@ -67,16 +67,6 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 
 class LeaseLost(Exception):
     """Another replica holds the lease now (this one stalled past it): stop publishing."""
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _event(entry_id: Any, raw: Any) -> Event | None:
-    if not raw:  # trimmed from the stream while pending
-        return None
-    return Event.from_fields(_text(entry_id), {_text(k): _text(v) for k, v in raw.items()})
 
 
 def tls_context(broker: Broker, ca_file: Any = None) -> ssl.SSLContext | None:
@@ -167,7 +157,9 @@ class MqttPublisher:
 
     async def _wait_for_lease(self) -> None:
         while not await self.redis.set(LEASE, self.consumer, nx=True, px=self.lease_ms):
-            if _text(await self.redis.get(LEASE) or b"") == self.consumer:  # ours still (a quick restart)
+            if (
+                entry_text(await self.redis.get(LEASE) or b"") == self.consumer
+            ):  # ours still (a quick restart)
                 return
             await asyncio.sleep(self.settings.mqtt_lease_s / 3)
 
@@ -231,7 +223,7 @@ class MqttPublisher:
             )
             for _, entries in reply or []:
                 for entry_id, raw in entries:
-                    await self._publish(client, _text(entry_id), _event(entry_id, raw))
+                    await self._publish(client, entry_text(entry_id), pending_event(entry_id, raw))
 
     async def _keep_lease(self) -> None:
         """Renew the lease when a third of it has passed; ``LeaseLost`` when another replica holds it."""
@@ -249,8 +241,8 @@ class MqttPublisher:
             if not entries:
                 return
             for entry_id, raw in entries:
-                await self._publish(client, _text(entry_id), _event(entry_id, raw))
-            after = _text(entries[-1][0])
+                await self._publish(client, entry_text(entry_id), pending_event(entry_id, raw))
+            after = entry_text(entries[-1][0])
 
     async def _claim(self, client: aiomqtt.Client) -> None:
         """Publish the entries another consumer read and left pending for a lease or more (a holder that
@@ -261,9 +253,9 @@ class MqttPublisher:
                 EVENTS, GROUP, self.consumer, min_idle_time=self.lease_ms, start_id=start, count=READ_COUNT
             )
             for entry_id, raw in reply[1] if len(reply) > 1 else []:
-                log.info("MQTT: publishing event %s left pending by another replica", _text(entry_id))
-                await self._publish(client, _text(entry_id), _event(entry_id, raw))
-            start = _text(reply[0])
+                log.info("MQTT: publishing event %s left pending by another replica", entry_text(entry_id))
+                await self._publish(client, entry_text(entry_id), pending_event(entry_id, raw))
+            start = entry_text(reply[0])
             if start == "0-0":
                 return
 

@@ -67,12 +67,20 @@ class EventTooOld(FoveaError):
     code = grpc.StatusCode.OUT_OF_RANGE
 
 
-def _text(value: Any) -> str:
+def entry_text(value: Any) -> str:
+    """A Redis reply's bytes (or str) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _event(entry_id: Any, raw: Any) -> Event:
-    return Event.from_fields(_text(entry_id), {_text(k): _text(v) for k, v in (raw or {}).items()})
+    return Event.from_fields(
+        entry_text(entry_id), {entry_text(k): entry_text(v) for k, v in (raw or {}).items()}
+    )
+
+
+def pending_event(entry_id: Any, raw: Any) -> Event | None:
+    """The event of a consumer group's pending entry; None for one trimmed while pending (no fields)."""
+    return _event(entry_id, raw) if raw else None
 
 
 def event_proto(event: Event) -> faces_pb2.Event:
@@ -154,7 +162,7 @@ class EventLog:
             raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
         for event in events:
             EVENTS_PUBLISHED.labels(event.kind).inc()
-        return [_text(i) for i in ids]
+        return [entry_text(i) for i in ids]
 
     def emit(self, events: Sequence[Event], snapshot: Snapshot | None = None) -> None:
         """Append ``events`` in the background (after storing ``snapshot``, when snapshots are kept):
@@ -209,7 +217,7 @@ class EventLog:
             info = {}
         except RedisError as exc:
             raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
-        newest = _text(info.get("last-generated-id", b"0-0"))
+        newest = entry_text(info.get("last-generated-id", b"0-0"))
         if not after:
             return newest
         if after == "0":
@@ -222,9 +230,9 @@ class EventLog:
         first = info.get("first-entry")
         added, length = info.get("entries-added"), info.get("length", 0)
         removed = added is None or int(added) > int(length)
-        lost = removed and (first is None or id_key(after) < id_key(_text(first[0])))
+        lost = removed and (first is None or id_key(after) < id_key(entry_text(first[0])))
         if lost:
-            oldest = _text(first[0]) if first else newest
+            oldest = entry_text(first[0]) if first else newest
             raise EventTooOld(
                 f"events after {after} were trimmed (the stream keeps about {self.maxlen}; the oldest kept "
                 f"is {oldest}): resume with after_event_id 0 for every kept event, or empty for live ones"
@@ -255,7 +263,7 @@ class EventLog:
                         event = _event(entry_id, raw)
                         if wanted.matches(event):
                             yield event
-                    last = _text(entries[-1][0])
+                    last = entry_text(entries[-1][0])
                 while True:  # live
                     reply: Any = await _read_again(
                         functools.partial(

@@ -54,7 +54,7 @@ from fovea.common.errors import NotFound, UpstreamUnavailable
 from fovea.faces.config import FacesSettings
 from fovea.faces.events.core.events import KINDS, Event, EventFilter
 from fovea.faces.events.core.webhooks import backoff_s, delivery_id, retryable, signed_headers
-from fovea.faces.events.stream import EVENTS
+from fovea.faces.events.stream import EVENTS, entry_text, pending_event
 from fovea.faces.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_DEAD_LETTERS, WEBHOOK_DURATION
 from fovea.faces.recognition.store import PREFIX
 
@@ -212,10 +212,6 @@ def consumer_name(settings: FacesSettings) -> str:
 # ---------------------------------------------------------------------------------------------- dead letters
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -360,7 +356,7 @@ class DeadLetters:
             moved, skipped = await self._redrive(keys=keys, args=[endpoint, _now_ms(), *delivery_ids])
         except RedisError as exc:
             raise UpstreamUnavailable(f"Redis is unavailable: {exc}") from exc
-        return Redrive(int(moved), [_text(i) for i in skipped])
+        return Redrive(int(moved), [entry_text(i) for i in skipped])
 
     async def take(self, endpoint: str, count: int, busy_ms: int) -> list[DeadLetter]:
         """Up to ``count`` redrives of the endpoint's queue, each marked as being delivered for ``busy_ms``
@@ -372,7 +368,7 @@ class DeadLetters:
             log.warning(
                 "webhook %s: redrive of %s skipped, that delivery is under way; kept in the dead letters",
                 endpoint,
-                _text(delivery),
+                entry_text(delivery),
             )
         return [DeadLetter.from_json(raw) for raw in taken]
 
@@ -415,17 +411,10 @@ async def forget_gone_consumers(
     if idle_s < 0 or limit < 1:
         raise ValueError(f"need idle_s >= 0 and limit >= 1, got {idle_s} and {limit}")
     names = await redis.eval(_FORGET_GONE, 1, EVENTS, group, own, int(idle_s * 1000), limit)
-    return [_text(n) for n in names]
+    return [entry_text(n) for n in names]
 
 
 # ---------------------------------------------------------------------------------------------- delivery
-
-
-def _event(entry_id: Any, raw: Any) -> Event | None:
-    """The event of a stream entry; None for an entry trimmed while pending (no fields)."""
-    if not raw:
-        return None
-    return Event.from_fields(_text(entry_id), {_text(k): _text(v) for k, v in raw.items()})
 
 
 class EndpointWorker:
@@ -494,7 +483,7 @@ class EndpointWorker:
             )
             for _, entries in reply or []:
                 for entry_id, raw in entries:
-                    self._start(_text(entry_id), _event(entry_id, raw))
+                    self._start(entry_text(entry_id), pending_event(entry_id, raw))
 
     async def _resume_own(self) -> None:
         """Entries this consumer read before a restart and never acknowledged."""
@@ -505,10 +494,10 @@ class EndpointWorker:
             if not entries:
                 return
             for entry_id, raw in entries:
-                stream_id = _text(entry_id)
+                stream_id = entry_text(entry_id)
                 if stream_id not in self.in_flight:
-                    self._start(stream_id, _event(entry_id, raw))
-            last = _text(entries[-1][0])
+                    self._start(stream_id, pending_event(entry_id, raw))
+            last = entry_text(entries[-1][0])
 
     async def _claim_abandoned(self, count: int) -> int:
         """Take over entries another consumer has left pending for ``webhook_claim_idle_s`` (how many
@@ -524,10 +513,10 @@ class EndpointWorker:
         claimed = reply[1] if len(reply) > 1 else []
         started = 0
         for entry_id, raw in claimed:
-            stream_id = _text(entry_id)
+            stream_id = entry_text(entry_id)
             if stream_id not in self.in_flight:
                 log.info("webhook %s: took over pending event %s", self.endpoint.name, stream_id)
-                self._start(stream_id, _event(entry_id, raw))
+                self._start(stream_id, pending_event(entry_id, raw))
                 started += 1
         # The names of replicas that are gone, once their entries were taken over (here or by another).
         gone = await forget_gone_consumers(
