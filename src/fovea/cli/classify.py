@@ -29,11 +29,9 @@ def classify() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def classify_image(image: Path, model: str, top_k: int, version: int, as_json: bool) -> None:
     """The most probable classes of IMAGE."""
-    with connect() as client:
-        try:
-            result = client.classify(image.read_bytes(), model=model, top_k=top_k, version=version)
-        except FoveaClientError as exc:
-            fail(exc)
+    result = gateway_call(
+        lambda client: client.classify(image.read_bytes(), model=model, top_k=top_k, version=version)
+    )
     served = f" version {result.version}" if result.version else ""
     human = "\n".join(
         [f"{image.name}: {result.image_size[0]}x{result.image_size[1]}, model {result.model}{served}"]
@@ -58,11 +56,9 @@ def classify_image(image: Path, model: str, top_k: int, version: int, as_json: b
 def classify_explain(image: Path, label: str, model: str, out: Path | None, as_json: bool) -> None:
     """Where the network looks in IMAGE: Grad-CAM over the last conv block, as a PNG overlay."""
     out = out or image.with_name(image.stem + ".explain.png")
-    with connect() as client:
-        try:
-            result = client.explain(image.read_bytes(), model=model, label=label, render=True)
-        except FoveaClientError as exc:
-            fail(exc)
+    result = gateway_call(
+        lambda client: client.explain(image.read_bytes(), model=model, label=label, render=True)
+    )
     if result.png:
         out.write_bytes(result.png)
     top = f" (top: {result.top.label} {result.top.probability:.1%})" if result.top != result.explained else ""
@@ -182,11 +178,7 @@ def classifiers_train(
 @click.option("--json", "as_json", is_flag=True)
 def classifiers_job(job_id: str, as_json: bool) -> None:
     """A training job's state, progress and result."""
-    with connect() as client:
-        try:
-            job = client.training_job(job_id)
-        except FoveaClientError as exc:
-            fail(exc)
+    job = gateway_call(lambda client: client.training_job(job_id))
     human = _training_table(job.result) if job.result else f"{job.state} {job.stage} {job.error}".strip()
     emit(asdict(job), as_json, human)
 

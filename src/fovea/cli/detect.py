@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from fovea.cli.output import DefaultGroup, connect, emit, fail
+from fovea.cli.output import DefaultGroup, connect, emit, fail, gateway_call
 from fovea.client import FoveaClientError
 
 
@@ -46,20 +46,18 @@ def detect_image(
     as_json: bool,
 ) -> None:
     """Detect objects in IMAGE."""
-    with connect() as client:
-        try:
-            result = client.detect(
-                image.read_bytes(),
-                model=model,
-                min_score=min_score,
-                iou_threshold=iou_threshold,
-                max_detections=max_detections,
-                max_candidates=max_candidates,
-                classes=[c.strip() for c in classes.split(",") if c.strip()],
-                annotate=annotate is not None,
-            )
-        except FoveaClientError as exc:
-            fail(exc)
+    result = gateway_call(
+        lambda client: client.detect(
+            image.read_bytes(),
+            model=model,
+            min_score=min_score,
+            iou_threshold=iou_threshold,
+            max_detections=max_detections,
+            max_candidates=max_candidates,
+            classes=[c.strip() for c in classes.split(",") if c.strip()],
+            annotate=annotate is not None,
+        )
+    )
     if annotate is not None and result.annotated_png:
         annotate.write_bytes(result.annotated_png)
     data = asdict(result)

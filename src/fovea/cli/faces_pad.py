@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from fovea.cli.output import Command, connect, emit, fail
+from fovea.cli.output import Command, connect, emit, fail, gateway_call
 from fovea.client import FoveaClientError, TrainingResult
 
 
@@ -82,11 +82,9 @@ def pad_train(
         line = f"epoch {job.epoch}/{job.epochs} loss {job.loss:.4f}" if job.epoch else job.stage
         click.echo("\r" + line.ljust(80), nl=False, err=True)
 
-    with connect() as client:
-        try:
-            job = train(client, name, material, seed=seed, epochs=epochs, wait=wait, on_update=progress)
-        except FoveaClientError as exc:
-            fail(exc)
+    job = gateway_call(
+        lambda client: train(client, name, material, seed=seed, epochs=epochs, wait=wait, on_update=progress)
+    )
     if wait:
         click.echo("", err=True)
     if job.state == "FAILED":

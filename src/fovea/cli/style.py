@@ -21,11 +21,7 @@ def style() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def style_list(as_json: bool) -> None:
     """The feed-forward styles: name, its other names, what it looks like (see also `fovea style sheet`)."""
-    with connect() as client:
-        try:
-            styles = client.style_catalog()
-        except FoveaClientError as exc:
-            fail(exc)
+    styles = gateway_call(lambda client: client.style_catalog())
     width = max((len(s.name) for s in styles), default=0)
     lines = [f"{s.name:<{width}}  {','.join(s.aliases):<8} {s.description}" for s in styles]
     emit([asdict(s) for s in styles], as_json, "\n".join(lines))
@@ -132,11 +128,7 @@ def style_submit(
 )
 @click.option("--json", "as_json", is_flag=True)
 def style_get(job_id: str, out: Path | None, as_json: bool) -> None:
-    with connect() as client:
-        try:
-            job = client.get_job(job_id, omit_result=out is None)
-        except FoveaClientError as exc:
-            fail(exc)
+    job = gateway_call(lambda client: client.get_job(job_id, omit_result=out is None))
     if out and job.result_png:
         out.write_bytes(job.result_png)
     p = job.progress
