@@ -69,6 +69,13 @@ class Cluster:
         hosts = ",".join(f"127.0.0.1:{p}" for p in self.sentinels)
         return f"redis+sentinel://{hosts}/fovea/0"
 
+    def knows_everyone(self, port: int) -> bool:
+        """Whether the Sentinel on ``port`` knows the two others and the replica."""
+        raw = redis.Redis(port=port, socket_timeout=1).execute_command("SENTINEL", "master", "fovea")
+        fields = dict(zip(raw[::2], raw[1::2], strict=True)) if isinstance(raw, list) else raw
+        fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
+        return int(fields["num-other-sentinels"]) == 2 and int(fields["num-slaves"]) >= 1
+
     def named_primary(self) -> int:
         client = redis.Redis(port=self.sentinels[1], socket_timeout=1)
         return int(client.execute_command("SENTINEL", "get-master-addr-by-name", "fovea")[1])
@@ -118,6 +125,12 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             lambda: redis.Redis(port=replica).info("replication")["master_link_status"] == "up",
         )
         wait("sentinels", lambda: found.named_primary() == primary)
+        # A failover needs a quorum of Sentinels that know each other and the replica (they learn it from
+        # each other's hello messages, every 2 s): a primary lost before that is never failed over.
+        wait(
+            "sentinels that know each other and the replica",
+            lambda: all(found.knows_everyone(p) for p in sentinels),
+        )
         yield found
     finally:
         for process in processes.values():
