@@ -18,8 +18,9 @@ ask the Sentinels for the current primary and follow a failover (:func:`connect`
 :func:`celery_broker`). The password is the Redis servers' (``requirepass``/``masterauth``); the Sentinels
 are asked without one unless ``sentinel_password`` is given as a query parameter.
 
-Writes a replica has acknowledged: :func:`acknowledged` runs ``WAIT`` on the connection that made the write,
-so a write answered as done survives the loss of the primary (a failover promotes a replica that has it).
+Writes a replica has acknowledged: ``WAIT`` on the connection that made the write (:func:`check_replicas`
+reads its answer), so a write answered as done survives the loss of the primary (a failover promotes a
+replica that has it).
 """
 
 from __future__ import annotations
@@ -74,6 +75,17 @@ class SentinelTarget:
     def sentinel_kwargs(self) -> dict[str, Any]:
         return {"password": self.sentinel_password} if self.sentinel_password else {}
 
+    def client_kwargs(self, socket_timeout: float, socket_connect_timeout: float) -> dict[str, Any]:
+        """What ``Sentinel`` (sync or asyncio) takes for this target: the Sentinels asked within the connect
+        timeout, the primary's clients with the timeouts, password and database of the URL."""
+        return {
+            "sentinel_kwargs": {**self.sentinel_kwargs(), "socket_timeout": socket_connect_timeout},
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_connect_timeout,
+            "password": self.password,
+            "db": self.db,
+        }
+
 
 class _KeepsCancellation:
     """Mixed into redis-py's connection class (TCP, TLS or Unix socket, as the URL chooses)."""
@@ -104,12 +116,7 @@ def connect(url: str, *, socket_timeout: float, socket_connect_timeout: float = 
     target = SentinelTarget.parse(url)
     if target is not None:
         sentinel = AsyncSentinel(
-            target.sentinels,
-            sentinel_kwargs={**target.sentinel_kwargs(), "socket_timeout": socket_connect_timeout},
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_connect_timeout,
-            password=target.password,
-            db=target.db,
+            target.sentinels, **target.client_kwargs(socket_timeout, socket_connect_timeout)
         )
         client = sentinel.master_for(target.master)
         client.connection_pool.connection_class = _keeping_cancellation(
@@ -127,14 +134,7 @@ def connect_sync(url: str, *, socket_timeout: float, socket_connect_timeout: flo
     """The synchronous twin of :func:`connect` (the Celery workers' threads, the job stores)."""
     target = SentinelTarget.parse(url)
     if target is not None:
-        sentinel = Sentinel(
-            target.sentinels,
-            sentinel_kwargs={**target.sentinel_kwargs(), "socket_timeout": socket_connect_timeout},
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_connect_timeout,
-            password=target.password,
-            db=target.db,
-        )
+        sentinel = Sentinel(target.sentinels, **target.client_kwargs(socket_timeout, socket_connect_timeout))
         return sentinel.master_for(target.master)
     return redis.Redis.from_url(
         url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout
@@ -151,7 +151,7 @@ def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
     broker = ";".join(f"sentinel://{auth}{host}:{port}/{target.db}" for host, port in target.sentinels)
     options: dict[str, Any] = {"master_name": target.master}
     if target.sentinel_password:
-        options["sentinel_kwargs"] = {"password": target.sentinel_password}
+        options["sentinel_kwargs"] = target.sentinel_kwargs()
     return broker, options
 
 
