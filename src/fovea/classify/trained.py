@@ -41,15 +41,7 @@ from typing import Any
 from fovea.classify.core.training import check_name
 from fovea.common.errors import FailedPrecondition, NotFound
 from fovea.contracts.classifier import LABELS_FILE
-from fovea.contracts.trained_classifier import MODEL_PY, config_text
-
-MODEL_PREFIX = "classifier_"
-INDEX_FILE = "fovea-classifier.json"
-
-
-def model_name(name: str) -> str:
-    """The Triton model of trained classifier ``name``."""
-    return MODEL_PREFIX + name
+from fovea.contracts.trained_classifier import INDEX_FILE, MODEL_PREFIX, MODEL_PY, config_text, model_name
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from fovea.contracts.classifier import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT, INPUT_SIZE
 from fovea.contracts.tensors import Contract, TensorSpec
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # fullmatch: "$" would allow a final "\n"
+"""A trained classifier's name (``fovea classifiers train NAME``, ``trained:NAME`` at a door)."""
+MODEL_PREFIX = "classifier_"
+INDEX_FILE = "fovea-classifier.json"
+"""Beside ``config.pbtxt``: the versions kept and ``active``, the one served by default."""
+
+
+def model_name(name: str) -> str:
+    """The Triton model of trained classifier ``name``."""
+    return MODEL_PREFIX + name
+
 
 CONTRACT = Contract(
     name="trained_classifier",

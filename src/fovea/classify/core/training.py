@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from fovea.common.errors import InvalidArgument, clip
+from fovea.contracts.trained_classifier import NAME_PATTERN
 
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # fullmatch: "$" would allow a final "\n"
 LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
 

@@ -24,10 +24,8 @@ from fovea.common.triton import TritonClient
 from fovea.contracts.classifier import CLASSIFIER_INPUT, CLASSIFIER_OUTPUT
 from fovea.contracts.face_detector import DetectedFaces
 from fovea.contracts.pad_classifier import THRESHOLD, burst_logit, burst_score, crop_logits
+from fovea.contracts.trained_classifier import INDEX_FILE, model_name
 from fovea.faces.access.core.passive import PassiveResult, burst_result, centre, crops, trained_name
-
-MODEL_PREFIX = "classifier_"  # a trained classifier's Triton model (fovea.classify.trained.model_name)
-INDEX_FILE = "fovea-classifier.json"  # its index of versions, "active" the one served by default
 
 
 def active_version(repository: Path | None, model: str) -> str:
@@ -51,7 +49,7 @@ class TrainedPassiveCheck:
         if classifier is None:
             raise ValueError(f"{name!r} is not a trained:<name> check")
         self.name = name
-        self.model = MODEL_PREFIX + classifier
+        self.model = model_name(classifier)
         self.triton = triton
         self.repository = repository
         self.timeout_s = timeout_s

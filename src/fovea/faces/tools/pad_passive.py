@@ -34,6 +34,7 @@ from fovea.contracts.pad_classifier import (
     crop_logits,
     label,
 )
+from fovea.contracts.trained_classifier import INDEX_FILE, model_name
 from fovea.faces.access.core.pad import PadResult, PadVerdict
 from fovea.faces.access.core.passive import centre, crops
 from fovea.faces.recognition.core.faces import reduce
@@ -110,9 +111,9 @@ class PassiveScorer:
     from the trained repository, loaded as Triton loads it."""
 
     def __init__(self, repository: Path, name: str, version: int = 0) -> None:
-        folder = Path(repository) / f"classifier_{name}"
+        folder = Path(repository) / model_name(name)
         try:
-            index = json.loads((folder / "fovea-classifier.json").read_text())
+            index = json.loads((folder / INDEX_FILE).read_text())
         except (OSError, ValueError) as exc:
             raise ValueError(
                 f"no trained classifier {name!r} in {repository} (train it with `fovea faces pad-train`): {exc}"

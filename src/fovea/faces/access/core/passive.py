@@ -23,7 +23,6 @@ slot stays for a model that can be measured on real attack material (a site's ow
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,10 +32,10 @@ from PIL import Image
 
 from fovea.contracts.face_detector import DetectedFaces
 from fovea.contracts.pad_classifier import CONTEXT, CONTEXT_SCALE, CUT_SIZE, FACE, FACE_SCALE, INPUT_SIZE
+from fovea.contracts.trained_classifier import NAME_PATTERN, model_name
 
 PASSIVE_POLICIES = ("off", "record", "require")
 TRAINED = "trained:"  # the family of checks a site trains: trained:<classifier name>
-_TRAINED_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def trained_name(name: str) -> str | None:
     if not name.startswith(TRAINED):
         return None
     classifier = name[len(TRAINED) :]
-    if not _TRAINED_NAME.fullmatch(classifier):
+    if not NAME_PATTERN.fullmatch(classifier):
         raise ValueError(
             f"passive check {name!r}: trained:<name> with a classifier name of 1-48 lowercase letters, digits, "
             "'_' and '-'"
@@ -102,7 +101,7 @@ def check_available(name: str) -> PassiveEntry:
     naming the known checks, or saying why a known one cannot be used."""
     if trained_name(name) is not None:
         return PassiveEntry(
-            f"a classifier trained on the site's own bursts (classifier_{name[len(TRAINED) :]})"
+            f"a classifier trained on the site's own bursts ({model_name(name[len(TRAINED) :])})"
         )
     if name not in PASSIVE_CHECKS:
         raise ValueError(
