@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from fovea.gateway.connect import CODE_NAMES, CONNECT_JSON, EVENT_STREAM, JSON
-from fovea.gateway.routes import Route, Shape
+from fovea.gateway.routes import Route, Shape, services_of
 
 Schema = dict[str, Any]
 SCHEMAS = "#/components/schemas/"
@@ -195,11 +195,10 @@ def build_openapi(
     ``comments``: full name -> description (:func:`fovea.gateway.proto_comments.load_comments`)."""
     builder = SchemaBuilder(comments)
     paths = {path: {"post": _operation(route, builder, scopes.get(path))} for path, route in routes.items()}
-    tags: list[dict[str, str]] = []
-    for route in routes.values():
-        if not any(t["name"] == route.service.name for t in tags):
-            text = comments.get(route.service.full_name)
-            tags.append({"name": route.service.name, **({"description": text} if text else {})})
+    tags = [
+        {"name": service.name, **({"description": text} if (text := comments.get(service.full_name)) else {})}
+        for service in services_of(routes)
+    ]
     schemas = {name: builder.schemas[name] for name in sorted(builder.schemas)}
     schemas[ERROR] = error_schema()
     return {
