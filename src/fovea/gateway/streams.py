@@ -88,13 +88,12 @@ class OpenCalls:
         self.auth = auth
         self.max_streams_per_key = max_streams_per_key
         self._calls: dict[bytes, set[OpenCall]] = {}
-        self._streams: dict[bytes, int] = {}
 
     def __len__(self) -> int:
         return sum(len(calls) for calls in self._calls.values())
 
     def streams_of(self, key: ApiKey) -> int:
-        return self._streams.get(key.sha256, 0)
+        return sum(call.stream for call in self._calls.get(key.sha256, ()))
 
     def open(self, key: ApiKey, method: str, *, stream: bool, context: grpc.aio.ServicerContext) -> OpenCall:
         """Register a call of ``key`` (freed when grpc ends ``context``'s call, whatever ends it).
@@ -113,7 +112,6 @@ class OpenCalls:
         call = OpenCall(key, method, stream, on_finish=self._forget)
         self._calls.setdefault(key.sha256, set()).add(call)
         if stream:
-            self._streams[key.sha256] = self.streams_of(key) + 1
             OPEN_STREAMS.inc()
         context.add_done_callback(call.finish)
         return call
@@ -126,11 +124,6 @@ class OpenCalls:
         if not calls:
             del self._calls[call.key.sha256]
         if call.stream:
-            left = self.streams_of(call.key) - 1
-            if left > 0:
-                self._streams[call.key.sha256] = left
-            else:
-                self._streams.pop(call.key.sha256, None)
             OPEN_STREAMS.dec()
 
     def check(self, call: OpenCall) -> None:
