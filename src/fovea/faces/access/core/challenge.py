@@ -279,6 +279,19 @@ class ChallengeResult:
     reason: str
 
 
+def _travel(p: np.ndarray) -> np.ndarray:
+    """(U >= 2, 2) positions -> (2,) Theil-Sen travel from the first to the last."""
+    i, j = np.triu_indices(len(p), k=1)
+    return np.asarray(np.median((p[j] - p[i]) / (j - i)[:, None], axis=0) * (len(p) - 1))
+
+
+def _landmark_array(landmarks: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Per frame (5,2) landmarks or None -> (F,5,2) float64, rows of nan where there was no face."""
+    return np.array(
+        [np.full((5, 2), np.nan) if p is None else np.asarray(p, np.float64).reshape(5, 2) for p in landmarks]
+    ).reshape(-1, 5, 2)
+
+
 def nose_travel(landmarks: np.ndarray) -> tuple[np.ndarray, int]:
     """(F,5,2) landmarks in pixels (rows of nan for frames without a face) -> ((2,) signed travel of the
     canonical nose from the first usable frame to the last, x right / y down, in IOD; usable frames). The
@@ -288,9 +301,7 @@ def nose_travel(landmarks: np.ndarray) -> tuple[np.ndarray, int]:
     p = positions[usable]
     if len(p) < 2:
         return np.full(2, np.nan), len(p)
-    i, j = np.triu_indices(len(p), k=1)
-    slopes = (p[j] - p[i]) / (j - i)[:, None]
-    return np.median(slopes, axis=0) * (len(p) - 1), len(p)
+    return _travel(p), len(p)
 
 
 def check_blink(
@@ -328,12 +339,6 @@ def check_blink(
     )
 
 
-def _travel(p: np.ndarray) -> np.ndarray:
-    """(U >= 2, 2) positions -> (2,) Theil-Sen travel from the first to the last."""
-    i, j = np.triu_indices(len(p), k=1)
-    return np.asarray(np.median((p[j] - p[i]) / (j - i)[:, None], axis=0) * (len(p) - 1))
-
-
 def check_sequence(
     challenge: Challenge, landmarks: Sequence[np.ndarray | None], settings: MotionSettings
 ) -> ChallengeResult:
@@ -341,9 +346,7 @@ def check_sequence(
     ``k`` travels ``min_motion`` in the first move's direction and the part from ``k`` on in the second's.
     ``motion``: the best split's smaller travel (IOD)."""
     first, second = (CHALLENGE_DIRECTIONS[k] for k in moves(challenge.kind))
-    lm = np.array(
-        [np.full((5, 2), np.nan) if p is None else np.asarray(p, np.float64).reshape(5, 2) for p in landmarks]
-    ).reshape(-1, 5, 2)
+    lm = _landmark_array(landmarks)
     positions, usable = canonical_nose(lm)
     p = positions[usable]
     threshold = settings.min_motion
@@ -388,9 +391,7 @@ def check_motion(
         return check_sequence(challenge, landmarks, settings)
     if challenge.kind not in CHALLENGE_DIRECTIONS:
         raise ValueError(f"{challenge.kind!r} is not a head motion; a blink is checked by check_blink")
-    lm = np.array(
-        [np.full((5, 2), np.nan) if p is None else np.asarray(p, np.float64).reshape(5, 2) for p in landmarks]
-    ).reshape(-1, 5, 2)
+    lm = _landmark_array(landmarks)
     travel, usable = nose_travel(lm)
     threshold = settings.min_motion
 
