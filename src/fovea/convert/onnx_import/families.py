@@ -165,7 +165,8 @@ def _boxes_scale(
         if options.boxes not in ("pixels", "normalised"):
             raise ValueError(f"--boxes must be pixels or normalised, got {options.boxes!r}")
         normalised = options.boxes == "normalised"
-        why = "boxes as fractions of the input (--boxes)" if normalised else "boxes in input pixels (--boxes)"
+        units = "as fractions of the input" if normalised else "in input pixels"
+        why = f"boxes {units} ({options.boxes_from})"
         return {"boxes_normalised": normalised}, why, ()
     largest = float(np.abs(boxes).max()) if boxes.size else 0.0
     if largest > 1.0:

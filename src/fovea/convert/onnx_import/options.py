@@ -108,6 +108,9 @@ class ImportOptions:
     top-k to a grid detector's graph (:mod:`fovea.convert.candidates_head`)."""
     boxes: str | None = None
     """end2end / nms-in-graph: ``pixels`` or ``normalised``; ``None``: judged from the trial run."""
+    boxes_from: str = "--boxes"
+    """Who said ``boxes`` (the import's summary names it): the user, or the import (a PaddleDetection
+    export's ``scale_factor`` fed 1)."""
     box_format: str | None = None
     """end2end: ``xyxy`` (the default) or ``cxcywh``."""
     score_activation: str | None = None

@@ -153,7 +153,7 @@ def paddle_options(options: ImportOptions) -> tuple[ImportOptions, list[str]]:
             "normalised as x / 255 only: right where infer_cfg.yml's NormalizeImage has mean 0 and std 1 "
             "(PP-YOLOE+); PicoDet and PP-YOLOE use ImageNet's: --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225"
         )
-    return replace(options, boxes="pixels"), warnings
+    return replace(options, boxes="pixels", boxes_from="scale_factor 1"), warnings
 
 
 def _opset(model: onnx.ModelProto) -> int:

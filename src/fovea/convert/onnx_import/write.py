@@ -126,8 +126,7 @@ def import_onnx(
         probed = probe(graph, signature, input_size)
         plan = plan_import(name, source.name, signature, probed, options)
         if paddle:
-            layout = plan.layout.replace("input pixels (--boxes)", "input pixels (scale_factor 1)")
-            plan = replace(plan, layout=f"{paddle[0]}; {layout}", warnings=[*paddle[1:], *plan.warnings])
+            plan = replace(plan, layout=f"{paddle[0]}; {plan.layout}", warnings=[*paddle[1:], *plan.warnings])
         served = wrap_for_service(onnx.load(str(graph)), plan)
         if graph != source:
             graph.unlink()
