@@ -43,7 +43,7 @@ def test_dog_bicycle_and_people(stack: Stack) -> None:
     with stack.client() as client:
         dog = client.detect(sample("dog").read_bytes())
         person = client.detect(sample("person").read_bytes())
-    assert dog.image_size == [768, 576] and dog.model == "nanodet"
+    assert dog.image_size == [768, 576] and dog.model == "nanodet_int8"
     assert {"dog", "bicycle"} <= {d.label for d in dog.detections}
     # Boxes in original pixels, where a person drew them by eye on the photo (x1, y1, x2, y2).
     assert iou(best(dog, "dog"), [128, 220, 315, 540]) > 0.7
@@ -87,8 +87,8 @@ def test_list_detectors(stack: Stack) -> None:
         reply = client.call(client.detection.ListDetectors, detection_pb2.ListDetectorsRequest())
     detectors = {d.name: d for d in reply.detectors}
     nanodet = detectors["nanodet"]  # boxes decoded and capped in the graph, NMS in the service
-    assert nanodet.is_default and nanodet.family == "candidates" and len(nanodet.labels) == 80
-    assert not detectors["nanodet_int8"].is_default and detectors["nanodet_int8"].family == "candidates"
+    assert not nanodet.is_default and nanodet.family == "candidates" and len(nanodet.labels) == 80
+    assert detectors["nanodet_int8"].is_default and detectors["nanodet_int8"].family == "candidates"
     centernet = detectors["centernet"]  # peaks decoded and capped in the graph, NMS in the service
     assert not centernet.is_default and centernet.family == "candidates" and len(centernet.labels) == 80
 

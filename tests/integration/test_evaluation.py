@@ -51,14 +51,14 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_evaluate_folder(stack: Stack, dataset: Path) -> None:
     with stack.client() as client:
         report = evaluate_folder(client, dataset, model="", min_score=0.001, chunk=2)  # 2 chunks
-    assert report.model == "nanodet" and report.images == 3 and report.boxes == 7
+    assert report.model == "nanodet_int8" and report.images == 3 and report.boxes == 7
     assert report.map50 > 0.5, report.as_text()
     assert 0.0 < report.map50_95 <= report.map50
     per_class = {c.name: c for c in report.per_class}
     assert set(per_class) == set(CLASSES) - {"unicorn"}  # AP is undefined without ground truth
     assert per_class["dog"].boxes == 2 and per_class["giraffe"].ap50 > 0.9
     assert report.warnings == [
-        "dataset class 'unicorn' is not a class of detector 'nanodet': it has no boxes"
+        "dataset class 'unicorn' is not a class of detector 'nanodet_int8': it has no boxes"
     ]
     text = report.as_text()
     assert "mAP@0.5" in text and "giraffe" in text and "warning: dataset class 'unicorn'" in text
@@ -75,7 +75,7 @@ def test_cli_eval_json(stack: Stack, dataset: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["model"] == "nanodet" and data["images"] == 3 and data["map50"] > 0.5
+    assert data["model"] == "nanodet_int8" and data["images"] == 3 and data["map50"] > 0.5
     assert {c["name"] for c in data["per_class"]} == set(CLASSES) - {"unicorn"}
     bad = subprocess.run(
         [sys.executable, "-m", "fovea", "detect", "eval", str(dataset), "--model", "nope"],

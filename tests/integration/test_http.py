@@ -73,7 +73,7 @@ def test_json_detect_on_a_photo_returns_its_detections(stack: Stack) -> None:
         stack, DETECT, {"image": {"data": b64(dog)}}, headers={"x-request-id": "cam-7"}
     )
     assert status == 200, body
-    assert body["model"] == "nanodet" and body["imageSize"] == {"width": 768, "height": 576}
+    assert body["model"] == "nanodet_int8" and body["imageSize"] == {"width": 768, "height": 576}
     labels = [d["label"] for d in body["detections"]]
     assert labels and {"dog", "bicycle"} <= set(labels)
     assert len(headers["x-request-id"]) == 32 and headers["x-client-request-id"] == "cam-7"

@@ -95,7 +95,7 @@ def test_imported_onnx_detector_is_served(stack: Stack, tmp_path: Path) -> None:
     toy = {d.name: d for d in listed.detectors}["toy_v8"]
     assert toy.family == "yolov8" and list(toy.labels) == ["widget", "gadget"] and not toy.is_default
     assert models["toy_v8"] == "READY"
-    assert default.model == "nanodet"  # the platform's models are untouched
+    assert default.model == "nanodet_int8"  # the platform's models are untouched
 
 
 def test_import_and_load_refuse_mistakes(stack: Stack, tmp_path: Path) -> None:

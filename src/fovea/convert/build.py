@@ -55,7 +55,10 @@ def _npm_build(
 
 
 def _nanodet_build(
-    name: str, convert_name: str, companions: tuple[tuple[str, Callable[[], Path]], ...] = ()
+    name: str,
+    convert_name: str,
+    companions: tuple[tuple[str, Callable[[], Path]], ...] = (),
+    revision: int = 1,  # 1: the uint8 input normalised on NCHW planes (onnx_import.with_uint8_input)
 ) -> ModelBuild:
     """NanoDet and its variants: the same pinned npm file, another converter of ``fovea.ports.nanodet``."""
     from fovea.convert import nanodet
@@ -67,7 +70,7 @@ def _nanodet_build(
         nanodet.SOURCE_SHA256,
         "model.onnx",
         getattr(nanodet, convert_name),
-        revision=1,  # 1: the uint8 input normalised on NCHW planes (onnx_import.with_uint8_input)
+        revision=revision,
         companions=companions,
     )
 
@@ -84,7 +87,8 @@ def _nanodet() -> ModelBuild:
 
 def _nanodet_int8() -> ModelBuild:
     # The same graph with its convolutions statically quantised to INT8 (calibrated on sample photos).
-    return _nanodet_build("nanodet_int8", "convert_nanodet_int8")
+    # 2: the head's output convolutions stay float (nanodet.output_convs).
+    return _nanodet_build("nanodet_int8", "convert_nanodet_int8", revision=2)
 
 
 def _centernet() -> ModelBuild:
