@@ -26,7 +26,7 @@ class DetectionSettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable s
     )
     default_model: str = Field(
         "nanodet_int8",
-        description="Detector used when a request names none (nanodet_int8: bench/README.md, \"The INT8 recipe\")",
+        description='Detector used when a request names none (nanodet_int8: bench/README.md, "The INT8 recipe")',
     )
     min_score: float = Field(0.35, gt=0, lt=1, description="Default score threshold")
     iou_threshold: float = Field(0.5, gt=0, le=1, description="Default IoU threshold of class-aware NMS")
