@@ -154,7 +154,11 @@ def against_user(
 ) -> tuple[list[Figures], list[str]]:
     """Per round: the user's script, then each detector through the gateway at concurrency 1 and 8."""
     encoded = [sample(n).read_bytes() for n in IMAGES]
-    models = {"imported ONNX (user_nanodet)": "user_nanodet", "nanodet (default)": "nanodet"}
+    models = {
+        "imported ONNX (user_nanodet)": "user_nanodet",
+        "nanodet_int8 (default)": "nanodet_int8",
+        "nanodet (float)": "nanodet",
+    }
     latency: dict[str, list[float]] = {m: [] for m in models}
     throughput: dict[str, list[float]] = {m: [] for m in models}
     rows: list[Figures] = []

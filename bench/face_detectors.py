@@ -76,7 +76,7 @@ def main() -> None:
     repository = project_root() / "model_repository"
     tmp = Path(tempfile.mkdtemp(prefix="face-detectors-"))
     detectors = {
-        "MTCNN (DETECT_SIDE 288)": InProcessFaces(repository),
+        "MTCNN (DETECT_SIDE 288)": InProcessFaces(repository, FacesSettings(detector="mtcnn")),
         "RetinaFace (DETECT_SIDE 320)": InProcessFaces(repository, FacesSettings(detector="retinaface")),
     }
     # the same detector aligned on MTCNN's template instead of its own (what the template is worth)

@@ -63,11 +63,12 @@ def pad_train(
     advised, from every camera and many people): face and context crops of each frame's face, split by
     burst, calibrated on the bursts held out. A door uses it with passive_check trained:NAME."""
     from fovea.common.paths import model_repository as default_repository
+    from fovea.faces.config import FacesSettings
     from fovea.faces.tools.inprocess import InProcessFaces
     from fovea.faces.tools.pad_train import collect, train
 
     try:
-        faces = InProcessFaces(model_repository or default_repository())
+        faces = InProcessFaces(model_repository or default_repository(), FacesSettings().for_doors())
         material = collect(folder, faces, frames_per_burst)
     except (ValueError, OSError) as exc:
         fail(exc)

@@ -104,6 +104,10 @@ async def run(settings: FacesSettings) -> None:
     sync = GallerySync(store)
     pipeline = FacePipeline(settings, triton)
     comparer = Comparer(pipeline, sync)
+    # door bursts run their own detector (the PAD checks read its landmarks' motion), the same embedder
+    door_settings = settings.for_doors()
+    door_pipeline = pipeline if door_settings is settings else FacePipeline(door_settings, triton)
+    door_comparer = comparer if door_pipeline is pipeline else Comparer(door_pipeline, sync)
     events = EventLog(
         settings.redis_url,
         maxlen=settings.events_maxlen,
@@ -117,8 +121,8 @@ async def run(settings: FacesSettings) -> None:
     challenges = DoorChallenges(settings, secret, ChallengeLedger(store.redis))
     door = DoorAccess(
         settings,
-        pipeline,
-        comparer,
+        door_pipeline,
+        door_comparer,
         store,
         policies,
         liveness_checks(policies),
@@ -150,7 +154,12 @@ async def run(settings: FacesSettings) -> None:
     ]
 
     async def ready() -> bool:
-        return sync.in_sync and await store.ping() and await pipeline.ready()
+        return (
+            sync.in_sync
+            and await store.ping()
+            and await pipeline.ready()
+            and (door_pipeline is pipeline or await door_pipeline.ready())
+        )
 
     async def close() -> None:
         for task in tasks:

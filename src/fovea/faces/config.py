@@ -21,6 +21,14 @@ class FaceDetectorKind(StrEnum):
 
 
 # The Triton model serving each kind (its module in fovea.serving has the same name).
+# Each detector's scores on its own scale: MTCNN's O-Net gives real faces 0.99+ and 0.9 is where its own
+# pipeline keeps a face; RetinaFace's softmax falls to 0.78-0.98 on a face rolled 30 degrees (bench/README.md,
+# "Face detectors") and 0.6 is its authors' threshold for showing a face (biubug6's vis_thres).
+DETECTOR_MIN_SCORES: dict[FaceDetectorKind, float] = {
+    FaceDetectorKind.MTCNN: 0.9,
+    FaceDetectorKind.RETINAFACE: 0.6,
+}
+
 DETECTOR_MODELS: dict[FaceDetectorKind, str] = {
     FaceDetectorKind.MTCNN: "face_detector",
     FaceDetectorKind.RETINAFACE: "face_retinaface",
@@ -38,19 +46,29 @@ class FacesSettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable stops
 
     # models
     detector: FaceDetectorKind = Field(
-        FaceDetectorKind.MTCNN,
-        description="Face detector: mtcnn (face_detector, what the thresholds were calibrated on) or "
-        "retinaface (face_retinaface, faster; bench/README.md)",
+        FaceDetectorKind.RETINAFACE,
+        description="Face detector: retinaface (face_retinaface, RetinaFace-mobilenet0.25) or mtcnn "
+        "(face_detector, 4.8x slower; bench/README.md, 'Face detectors')",
     )
     detector_model: str = Field(
         "", description="Triton model giving boxes + 5 landmarks ('' = the model of DETECTOR)"
+    )
+    door_detector: FaceDetectorKind = Field(
+        FaceDetectorKind.MTCNN,
+        description="Face detector of door bursts (VerifyAccess, pad-eval, pad-train, pad-synth): the PAD "
+        "geometry check reads the motion of its five points, calibrated on MTCNN's (bench/README.md, 'Face "
+        "detectors'); mtcnn or retinaface",
     )
     embedder_model: str = Field("face_embedder", description="Triton model giving 128-D embeddings")
     detect_max_side: int = Field(
         1024, ge=64, le=8192, description="Photos are downsized to this longer side before detection"
     )
     min_face_score: float = Field(
-        0.9, ge=0, le=1, description="Detections below this face probability are ignored everywhere"
+        default_factory=lambda fields: DETECTOR_MIN_SCORES[fields["detector"]],
+        ge=0,
+        le=1,
+        description="Detections below this face probability are ignored everywhere (default: the detector's "
+        "own, mtcnn 0.9, retinaface 0.6)",
     )
 
     # images and requests
@@ -285,6 +303,19 @@ class FacesSettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable stops
         if not self.detector_model:
             self.detector_model = DETECTOR_MODELS[self.detector]
         return self
+
+    def for_doors(self) -> FacesSettings:
+        """These settings with the door's detector (``DOOR_DETECTOR``): its model and its own minimum face
+        score when it is not ``DETECTOR``."""
+        if self.door_detector == self.detector:
+            return self
+        return self.model_copy(
+            update={
+                "detector": self.door_detector,
+                "detector_model": DETECTOR_MODELS[self.door_detector],
+                "min_face_score": DETECTOR_MIN_SCORES[self.door_detector],
+            }
+        )
 
     @field_validator("mqtt_topic_prefix")
     @classmethod

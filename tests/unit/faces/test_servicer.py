@@ -46,7 +46,11 @@ from fovea.faces.v1 import faces_pb2, faces_pb2_grpc
 ADMIN = (scopes_header(["faces:admin", "faces:verify", "faces:identify"]),)
 VERIFY = (scopes_header(["faces:verify"]),)
 IDENTIFY = (scopes_header(["faces:identify"]),)
-MODULES = {"face_detector": "fovea.serving.face_detector", "face_embedder": "fovea.serving.face_embedder"}
+MODULES = {
+    "face_retinaface": "fovea.serving.face_retinaface",
+    "face_detector": "fovea.serving.face_detector",
+    "face_embedder": "fovea.serving.face_embedder",
+}
 
 
 @pytest.fixture(scope="module")

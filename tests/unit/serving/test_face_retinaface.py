@@ -128,9 +128,17 @@ def test_execute_batches_and_isolates_bad_requests(repository: Path, photos: dic
 
 
 def test_the_faces_setting_chooses_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert FacesSettings().detector_model == "face_detector"  # MTCNN stays the default
-    monkeypatch.setenv("FOVEA_FACES_DETECTOR", "retinaface")
-    assert FacesSettings().detector_model == "face_retinaface"
+    default = FacesSettings()
+    assert default.detector_model == "face_retinaface" and default.min_face_score == 0.6
+    doors = default.for_doors()  # door bursts: MTCNN, whose landmarks the PAD checks are calibrated on
+    assert doors.detector_model == "face_detector" and doors.min_face_score == 0.9
+    assert doors.embedder_model == default.embedder_model
+    monkeypatch.setenv("FOVEA_FACES_DETECTOR", "mtcnn")
+    mtcnn = FacesSettings()
+    assert mtcnn.detector_model == "face_detector" and mtcnn.min_face_score == 0.9  # each its own scale
+    assert mtcnn.for_doors() is mtcnn
+    monkeypatch.setenv("FOVEA_FACES_MIN_FACE_SCORE", "0.5")
+    assert FacesSettings().min_face_score == 0.5
     monkeypatch.setenv("FOVEA_FACES_DETECTOR", "retina")
     with pytest.raises(ValidationError, match="'mtcnn' or 'retinaface'"):
         FacesSettings()

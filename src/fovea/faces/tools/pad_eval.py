@@ -373,7 +373,7 @@ def evaluate_in_process(
         min_parallax=settings.pad_min_parallax if min_parallax is None else min_parallax
     )
     repository = model_repository or default_repository()
-    faces = InProcessFaces(repository, settings)
+    faces = InProcessFaces(repository, settings.for_doors())
     scorer = None
     if passive:
         trained = trained_repository or settings.trained_repository
@@ -416,7 +416,7 @@ def write_synthetic_set(
     """
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty")
-    faces = InProcessFaces(model_repository or default_repository())
+    faces = InProcessFaces(model_repository or default_repository(), FacesSettings().for_doors())
     return write_synthetic_dir(
         out,
         faces,

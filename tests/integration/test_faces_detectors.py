@@ -1,7 +1,8 @@
-"""The faces service with FOVEA_FACES_DETECTOR=retinaface (issue 23): a second faces service, the stack's own
-environment with that setting, behind a second gateway, on the stack's Triton (which serves face_retinaface
-beside face_detector) and Redis. A template enrolled through the stack's MTCNN service verifies a same-person
-photo through it (the embedder is the same, so templates stay comparable) and refuses another person."""
+"""The two face detectors side by side (issue 23): the stack's faces service runs the default (RetinaFace),
+a second faces service the stack's own environment with FOVEA_FACES_DETECTOR=mtcnn, behind a second gateway,
+on the stack's Triton (which serves face_detector beside face_retinaface) and Redis. A template enrolled
+through the RetinaFace service verifies a same-person photo through the MTCNN one (the embedder is the same
+and each detector aligns on its own template, so templates stay comparable) and refuses another person."""
 
 from __future__ import annotations
 
@@ -42,30 +43,28 @@ def start(args: list[str], env: dict[str, str], port: int, log: Path) -> subproc
 
 
 @pytest.fixture(scope="module")
-def retina_gateway(stack: Stack) -> Iterator[str]:
+def mtcnn_gateway(stack: Stack) -> Iterator[str]:
     faces_port, gateway_port = free_ports(2)
-    # the stack's faces service as it runs, with RetinaFace, on its own port; no MQTT and no webhook
+    # the stack's faces service as it runs, with MTCNN, on its own port; no MQTT and no webhook
     # deliveries from this second instance (the stack's own service delivers the events of both)
     faces = {
         k: v
         for k, v in service_env(stack, "faces").items()
         if k not in ("FOVEA_FACES_MQTT_URL", "FOVEA_FACES_WEBHOOKS_FILE")
     }
-    faces.update(
-        FOVEA_FACES_DETECTOR="retinaface", FOVEA_FACES_PORT=str(faces_port), FOVEA_FACES_METRICS_PORT="0"
-    )
+    faces.update(FOVEA_FACES_DETECTOR="mtcnn", FOVEA_FACES_PORT=str(faces_port), FOVEA_FACES_METRICS_PORT="0")
     gateway = service_env(stack, "gateway")
     gateway.update(
         FOVEA_GATEWAY_PORT=str(gateway_port),
         FOVEA_GATEWAY_HTTP_PORT="0",
         FOVEA_GATEWAY_METRICS_PORT="0",
         FOVEA_GATEWAY_FACES_ADDR=f"127.0.0.1:{faces_port}",
-        FOVEA_GATEWAY_KEY_USAGE_FILE=str(stack.settings.data / "api-keys.retina-gateway.usage.json"),
+        FOVEA_GATEWAY_KEY_USAGE_FILE=str(stack.settings.data / "api-keys.mtcnn-gateway.usage.json"),
     )
     logs = stack.settings.data / "logs"
-    procs = [start(["serve", "faces"], faces, faces_port, logs / "faces-retina.log")]
+    procs = [start(["serve", "faces"], faces, faces_port, logs / "faces-mtcnn.log")]
     try:
-        procs.append(start(["serve", "gateway"], gateway, gateway_port, logs / "gateway-retina.log"))
+        procs.append(start(["serve", "gateway"], gateway, gateway_port, logs / "gateway-mtcnn.log"))
         yield f"127.0.0.1:{gateway_port}"
     finally:
         for proc in reversed(procs):
@@ -73,19 +72,19 @@ def retina_gateway(stack: Stack) -> Iterator[str]:
             proc.wait(timeout=20)
 
 
-def test_retinaface_verifies_a_same_person_pair(
-    stack: Stack, client: FoveaClient, retina_gateway: str
+def test_mtcnn_verifies_what_retinaface_enrolled(
+    stack: Stack, client: FoveaClient, mtcnn_gateway: str
 ) -> None:
-    gallery = new_id("retina")
+    gallery = new_id("mtcnn")
     client.create_gallery(gallery)
     try:
-        assert len(client.enroll(gallery, "obama", [photo("obama")])) == 1  # through MTCNN
-        retina = FoveaClient(retina_gateway, stack.admin_key, 60.0)
-        same = retina.verify(gallery, "obama", photo("obama2"))
+        assert len(client.enroll(gallery, "obama", [photo("obama")])) == 1  # through RetinaFace
+        mtcnn = FoveaClient(mtcnn_gateway, stack.admin_key, 60.0)
+        same = mtcnn.verify(gallery, "obama", photo("obama2"))
         assert same.match and same.distance < 0.5, same
-        other = retina.verify(gallery, "obama", photo("biden"))
+        other = mtcnn.verify(gallery, "obama", photo("biden"))
         assert not other.match and other.distance > 0.7, other
-        mtcnn = client.verify(gallery, "obama", photo("obama2"))
-        assert abs(mtcnn.distance - same.distance) < 0.15, (mtcnn, same)  # the same pair, either detector
+        retina = client.verify(gallery, "obama", photo("obama2"))
+        assert abs(retina.distance - same.distance) < 0.15, (retina, same)  # the same pair, either detector
     finally:
         client.delete_gallery(gallery)
