@@ -32,7 +32,7 @@ from fovea.contracts.face_retinaface import (
     prior_boxes,
 )
 from fovea.contracts.tensors import Arrays
-from fovea.serving.base import RequestError, choose_providers, onnx_session, torch_threads, weights_path
+from fovea.serving.base import RequestError, session_for, torch_threads
 from fovea.serving.face_detector import check_images, nms, working_copy
 
 
@@ -116,14 +116,10 @@ class FaceRetina:
 
 
 def load(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> FaceRetina:
-    import onnxruntime as ort
 
     settings = RetinaSettings.from_parameters(params)  # fails loudly on a bad parameter
-    providers = choose_providers(
-        instance_kind, device_id, params.get("DEVICE") or "auto", ort.get_available_providers()
-    )
     threads = int(params.get("THREADS") or 0) or torch_threads()
-    sess = onnx_session(weights_path(model_dir, params["WEIGHTS"]), providers, threads)
+    sess = session_for(model_dir, params, instance_kind, device_id)  # a lone photo on every core
     return FaceRetina(sess, settings, f"onnxruntime {sess.get_providers()}, {threads} thread(s)")
 
 
