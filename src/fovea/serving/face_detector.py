@@ -48,6 +48,16 @@ def check_images(batch: np.ndarray) -> None:
         )
 
 
+def request_images(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One request's ``DETECTOR_INPUT`` batch, checked (:func:`check_images`); ``RequestError`` if it is
+    missing or unfit."""
+    if DETECTOR_INPUT not in arrays:
+        raise RequestError(f"missing input {DETECTOR_INPUT}")
+    batch = arrays[DETECTOR_INPUT]
+    check_images(batch)
+    return batch
+
+
 # ------------------------------------------------------------------------------------------ box helpers
 def nms(
     boxes: np.ndarray,
@@ -373,15 +383,13 @@ class FaceDetector:
         owners: list[int] = []
         for i, arrays in enumerate(requests):
             try:
-                if DETECTOR_INPUT not in arrays:
-                    raise RequestError(f"missing input {DETECTOR_INPUT}")
-                check_images(arrays[DETECTOR_INPUT])
+                batch = request_images(arrays)
             except RequestError as exc:
                 results.append(exc)
                 continue
             results.append({})
-            images.extend(arrays[DETECTOR_INPUT])
-            owners.extend([i] * len(arrays[DETECTOR_INPUT]))
+            images.extend(batch)
+            owners.extend([i] * len(batch))
         per_request: dict[int, list[DetectedFaces]] = {}
         for i, faces in zip(owners, detect(self.nets, images, self.settings), strict=True):
             per_request.setdefault(i, []).append(faces)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fovea.contracts.face_detector import DETECTOR_INPUT, DetectedFaces, pack_detections
+from fovea.contracts.face_detector import DetectedFaces, pack_detections
 from fovea.contracts.face_retinaface import (
     BGR_MEAN,
     CONTRACT,
@@ -33,7 +33,7 @@ from fovea.contracts.face_retinaface import (
 )
 from fovea.contracts.tensors import Arrays
 from fovea.serving.base import RequestError, session_for, torch_threads
-from fovea.serving.face_detector import check_images, nms, working_copy
+from fovea.serving.face_detector import nms, request_images, working_copy
 
 
 def network_input(copies: Sequence[np.ndarray]) -> np.ndarray:
@@ -102,13 +102,11 @@ class FaceRetina:
         results: list[Arrays | RequestError] = []
         for arrays in requests:
             try:
-                if DETECTOR_INPUT not in arrays:
-                    raise RequestError(f"missing input {DETECTOR_INPUT}")
-                check_images(arrays[DETECTOR_INPUT])
+                batch = request_images(arrays)
             except RequestError as exc:
                 results.append(exc)
                 continue
-            results.append(pack_detections(detect(self.session, list(arrays[DETECTOR_INPUT]), self.settings)))
+            results.append(pack_detections(detect(self.session, list(batch), self.settings)))
         return results
 
     def describe(self) -> str:
