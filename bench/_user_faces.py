@@ -6,7 +6,8 @@ side, ``onnxruntime.InferenceSession(path)`` with onnxruntime's defaults (every 
 threads that spin) runs RetinaFace, numpy decodes the priors and keeps the best face, a similarity transform
 (least squares on the five points) takes the face onto a 150x150 chip with Pillow, the embedder runs on the
 chip, and the L2 distance to the enrolled photo's embedding decides (< 0.6). One photo at a time. It imports
-numpy, Pillow and onnxruntime only; the template is the five points' place on the chip, hard-coded.
+numpy, Pillow and onnxruntime only (and the timing loop of its sibling ``bench/_user.py``); the template is
+the five points' place on the chip, hard-coded.
 
     python bench/_user_faces.py DETECTOR.onnx EMBEDDER.onnx ENROLLED.jpg PROBE... [--requests 48]
 
@@ -19,13 +20,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
-import time
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from _user import timed  # the detection script's timing loop (bench/ is sys.path[0])
 from PIL import Image
 
 SIDE = 320
@@ -97,20 +97,10 @@ def main() -> None:
     reference = embed(detector, embedder, Path(args.enrolled).read_bytes())
     probes = [Path(p).read_bytes() for p in args.probes]
     distances = [float(np.linalg.norm(embed(detector, embedder, p) - reference)) for p in probes]
-    latencies = []
-    start = time.perf_counter()
-    for i in range(args.requests):
-        t = time.perf_counter()
-        np.linalg.norm(embed(detector, embedder, probes[i % len(probes)]) - reference)
-        latencies.append(time.perf_counter() - t)
-    total = time.perf_counter() - start
-    ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    figures = {
-        "p50_ms": statistics.median(ordered) * 1e3,
-        "p95_ms": p95 * 1e3,
-        "per_s": args.requests / total,
-    }
+    figures = timed(
+        lambda i: np.linalg.norm(embed(detector, embedder, probes[i % len(probes)]) - reference),
+        args.requests,
+    )
     print(json.dumps({**figures, "distances": distances}))
 
 
