@@ -305,17 +305,17 @@ class FacesSettings(ServiceSettings):  # an unknown FOVEA_<SVC>_* variable stops
         return self
 
     def for_doors(self) -> FacesSettings:
-        """These settings with the door's detector (``DOOR_DETECTOR``): its model and its own minimum face
-        score when it is not ``DETECTOR``."""
+        """These settings with the door's detector (``DOOR_DETECTOR``) when it is not ``DETECTOR``: its model,
+        and its own minimum face score unless ``MIN_FACE_SCORE`` was set."""
         if self.door_detector == self.detector:
             return self
-        return self.model_copy(
-            update={
-                "detector": self.door_detector,
-                "detector_model": DETECTOR_MODELS[self.door_detector],
-                "min_face_score": DETECTOR_MIN_SCORES[self.door_detector],
-            }
-        )
+        update: dict[str, object] = {
+            "detector": self.door_detector,
+            "detector_model": DETECTOR_MODELS[self.door_detector],
+        }
+        if "min_face_score" not in self.model_fields_set:
+            update["min_face_score"] = DETECTOR_MIN_SCORES[self.door_detector]
+        return self.model_copy(update=update)
 
     @field_validator("mqtt_topic_prefix")
     @classmethod

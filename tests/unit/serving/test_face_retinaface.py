@@ -139,6 +139,8 @@ def test_the_faces_setting_chooses_the_model(monkeypatch: pytest.MonkeyPatch) ->
     assert mtcnn.for_doors() is mtcnn
     monkeypatch.setenv("FOVEA_FACES_MIN_FACE_SCORE", "0.5")
     assert FacesSettings().min_face_score == 0.5
+    monkeypatch.setenv("FOVEA_FACES_DETECTOR", "retinaface")
+    assert FacesSettings().for_doors().min_face_score == 0.5  # a floor set by hand holds at the door too
     monkeypatch.setenv("FOVEA_FACES_DETECTOR", "retina")
     with pytest.raises(ValidationError, match="'mtcnn' or 'retinaface'"):
         FacesSettings()
