@@ -6,7 +6,6 @@ and each detector aligns on its own template, so templates stay comparable) and 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from fovea.client import FoveaClient
+from fovea.common.server import REPLICA_HEALTH
+from fovea.stack.health import grpc_health
 
 from .conftest import Stack, eventually, free_ports
 from .faces_photos import new_id, photo
@@ -29,14 +30,17 @@ def service_env(stack: Stack, name: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
 
 
-def start(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(args: list[str], env: dict[str, str], port: int, log: Path, health: str) -> subprocess.Popen[bytes]:
+    """Start ``python -m fovea *args`` and wait until its gRPC health ``health`` is SERVING. An open port is
+    not enough: a faces service listens while it loads its models, and a gateway routes nothing to a replica
+    whose ``fovea.replica`` status is not SERVING yet (the call fails UNAVAILABLE)."""
     out = open(log, "wb")  # noqa: SIM115 - the child holds it
     proc = subprocess.Popen([sys.executable, "-m", "fovea", *args], env=env, stdout=out, stderr=out)
 
     def up() -> None:
         assert proc.poll() is None, f"{args} exited: {log.read_text()[-2000:]}"
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            pass
+        probe = grpc_health(f"127.0.0.1:{port}", health)
+        assert probe.ok, probe
 
     eventually(up, timeout_s=120)
     return proc
@@ -62,9 +66,9 @@ def mtcnn_gateway(stack: Stack) -> Iterator[str]:
         FOVEA_GATEWAY_KEY_USAGE_FILE=str(stack.settings.data / "api-keys.mtcnn-gateway.usage.json"),
     )
     logs = stack.settings.data / "logs"
-    procs = [start(["serve", "faces"], faces, faces_port, logs / "faces-mtcnn.log")]
+    procs = [start(["serve", "faces"], faces, faces_port, logs / "faces-mtcnn.log", REPLICA_HEALTH)]
     try:
-        procs.append(start(["serve", "gateway"], gateway, gateway_port, logs / "gateway-mtcnn.log"))
+        procs.append(start(["serve", "gateway"], gateway, gateway_port, logs / "gateway-mtcnn.log", ""))
         yield f"127.0.0.1:{gateway_port}"
     finally:
         for proc in reversed(procs):
