@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from fovea.contracts.tensors import Arrays, Contract
+from fovea.serving.instances import InstanceBoard, process_board
 
 
 class RequestError(ValueError):
@@ -191,12 +192,15 @@ def onnx_session(
 
 
 class SplitSession:
-    """A served ONNX model on the CPU, run the way each batch runs best: a lone image on a session whose
-    intra-op threads use every core (the lowest latency); a batch of several, which only forms when requests
-    queue, i.e. under load, on ``len(narrow)`` one-thread sessions, the batch divided between them and run
-    at the same time (onnxruntime releases the GIL). With two Triton instances of the model and one narrow
-    session each, two batches run side by side on one thread each: under load that beats every instance
-    using every core, whose threads then contend for the cores.
+    """A served ONNX model on the CPU, run the way each batch runs best. A lone image on a session whose
+    intra-op threads use every core (the lowest latency): with ``alone`` and ``board``, on ``alone`` (threads
+    that spin while the run lasts) when no other instance of the model is running, else on ``wide`` (threads
+    that sleep between operators, which leave the cores to the other instance's run). A batch of several,
+    which only forms when requests queue, i.e. under load, on ``len(narrow)`` one-thread sessions, the batch
+    divided between them and run at the same time (onnxruntime releases the GIL); without narrow sessions, on
+    ``wide``. With two Triton instances of the model and one narrow session each, two batches run side by
+    side on one thread each: under load that beats every instance using every core, whose threads then
+    contend for the cores.
 
     Measured (``bench/README.md``, an imported NanoDet through the gateway, 2 cores, 4 alternating rounds of
     15 s): concurrency 8, 23.6 images/s with one 2-thread instance, 25.5 with two instances split this way
@@ -206,23 +210,46 @@ class SplitSession:
     outputs are those of one session: the parts are concatenated in order.
     """
 
-    def __init__(self, wide: Any, narrow: Sequence[Any]) -> None:
-        if not narrow:
-            raise ValueError("a split session needs at least one narrow session")
+    def __init__(
+        self,
+        wide: Any,
+        narrow: Sequence[Any] = (),
+        alone: Any | None = None,
+        board: InstanceBoard | None = None,
+    ) -> None:
+        if alone is not None and board is None:
+            raise ValueError("a session for lone runs needs the board that says when a run is alone")
         from concurrent.futures import ThreadPoolExecutor
 
         self.wide = wide
         self.narrow = list(narrow)
-        self._pool = ThreadPoolExecutor(len(self.narrow), thread_name_prefix="onnx-part")
+        self.alone = alone
+        self.board = board
+        self._pool = ThreadPoolExecutor(max(len(self.narrow), 1), thread_name_prefix="onnx-part")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.wide, name)
 
     def run(self, names: Sequence[str] | None, feeds: Mapping[str, np.ndarray], *args: Any) -> list[Any]:
+        if self.board is None:
+            return self._run(names, feeds, *args)
+        self.board.running(True)
+        try:
+            return self._run(names, feeds, *args)
+        finally:
+            self.board.running(False)
+
+    def lone_session(self) -> Any:
+        """The session a lone image (or a batch without narrow sessions) runs on now."""
+        if self.alone is not None and self.board is not None and not self.board.others_running():
+            return self.alone
+        return self.wide
+
+    def _run(self, names: Sequence[str] | None, feeds: Mapping[str, np.ndarray], *args: Any) -> list[Any]:
         sizes = {v.shape[0] if v.ndim else -1 for v in feeds.values()}
         size = next(iter(sizes)) if len(sizes) == 1 else 1
-        if size < 2:
-            return list(self.wide.run(names, feeds, *args))
+        if size < 2 or not self.narrow:
+            return list(self.lone_session().run(names, feeds, *args))
         parts = min(size, len(self.narrow))
         bounds = np.linspace(0, size, parts + 1).astype(int)
         futures = [
@@ -238,9 +265,11 @@ def _dynamic_batch(session: Any) -> bool:
     return all(not isinstance(i.shape[0], int) for i in session.get_inputs() if i.shape)
 
 
-SPINNING_POLICIES: dict[str, bool | str] = {"0": False, "1": True, "run": "run"}
+SPINNING_POLICIES: dict[str, bool | str] = {"0": False, "1": True, "run": "run", "alone": "alone"}
 """``SPINNING``: 0 threads sleep between operators; 1 they spin (onnxruntime's default, also after a run
-returns, for a while); run: they spin between the operators of a run and stop as it returns."""
+returns, for a while); run: they spin between the operators of a run and stop as it returns; alone (the
+default): as run when no other instance of the model is running at the time, else as 0
+(:class:`SplitSession`, :mod:`fovea.serving.instances`)."""
 
 SESSION_PARAMETERS = ("WEIGHTS", "DEVICE", "THREADS", "SPINNING", "BATCH_SPLIT")
 """The parameters only the python flavour's onnxruntime session reads (the native backend has its own)."""
@@ -248,33 +277,47 @@ SESSION_PARAMETERS = ("WEIGHTS", "DEVICE", "THREADS", "SPINNING", "BATCH_SPLIT")
 
 def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, device_id: int | str) -> Any:
     """The session a served ONNX model runs: ``WEIGHTS`` in ``model_dir``, providers from ``DEVICE``,
-    ``THREADS`` intra-op threads (0 or absent: ``FOVEA_TORCH_THREADS``, else every core), no spinning.
-    On the CPU with a dynamic batch axis and ``THREADS`` > 1, a :class:`SplitSession`: batches of two or
-    more run on ``BATCH_SPLIT`` one-thread sessions (absent: 1; ``off``: on the wide session too).
+    ``THREADS`` intra-op threads (0 or absent: ``FOVEA_TORCH_THREADS``, else every core). On the CPU with
+    ``THREADS`` > 1, a :class:`SplitSession`: with a dynamic batch axis, batches of two or more run on
+    ``BATCH_SPLIT`` one-thread sessions (absent: 1; ``off``: on the wide session too); with ``SPINNING``
+    ``alone`` (the default), a lone image runs on a session whose threads spin while the run lasts when no
+    other instance of the model is running, else on the wide session, whose threads sleep between operators.
 
     A served model shares the cores with the gateway, the services and the other models: threads that spin
     after each operator burned 22 ms of CPU per NanoDet inference those need (stub CPU 63.7 -> 41.7 ms per
     request, p50 unchanged, throughput at concurrency 8 +5%; ``bench/breakdown.py``). A config may still ask
     for spinning with the parameter ``SPINNING`` = ``1`` (on a later, slower machine a lone Triton call was
-    faster with it, whole requests through the gateway were not, within a noise of +-20%)."""
+    faster with it, whole requests through the gateway were not, within a noise of +-20%). Spinning while a
+    lone run lasts (``run``) took NanoDet from 29.0 to 20.9 ms but cost concurrency 8 6-12% of its rate (each
+    instance's spinning threads took the cores from the other's batch): ``alone`` spins only when no other
+    instance runs (``bench/README.md``)."""
     import onnxruntime as ort
 
     providers = choose_providers(
         instance_kind, device_id, params.get("DEVICE") or "auto", ort.get_available_providers()
     )
     threads = int(params.get("THREADS") or 0) or torch_threads()
-    spinning = SPINNING_POLICIES.get(params.get("SPINNING") or "0")
+    spinning = SPINNING_POLICIES.get(params.get("SPINNING") or "alone")
     if spinning is None:
         raise ValueError(f"SPINNING must be one of {sorted(SPINNING_POLICIES)}, got {params['SPINNING']!r}")
-    path = weights_path(model_dir, params["WEIGHTS"])
-    wide = onnx_session(path, providers, threads, spinning=spinning)
     split = params.get("BATCH_SPLIT") or "1"
     parts = 0 if split == "off" else int(split)
     if parts < 0:
         raise ValueError(f"BATCH_SPLIT must be off or a count of one-thread sessions, got {split!r}")
-    if providers != [CPU] or parts < 1 or threads < 2 or not _dynamic_batch(wide):
+    path = weights_path(model_dir, params["WEIGHTS"])
+    adaptive = spinning == "alone"
+    wide = onnx_session(path, providers, threads, spinning=False if adaptive else spinning)
+    if providers != [CPU] or threads < 2:
         return wide
-    return SplitSession(wide, [onnx_session(path, providers, 1, spinning=spinning) for _ in range(parts)])
+    narrow = (
+        [onnx_session(path, providers, 1, spinning=False) for _ in range(parts)]
+        if _dynamic_batch(wide)
+        else []
+    )
+    if not adaptive:
+        return SplitSession(wide, narrow) if narrow else wide
+    alone = onnx_session(path, providers, threads, spinning="run")
+    return SplitSession(wide, narrow, alone, process_board())
 
 
 def read_config(path: Path) -> dict[str, Any]:

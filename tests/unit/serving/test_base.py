@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,21 +84,105 @@ def test_a_split_session_answers_a_batch_as_one_session_does(tmp_path: Path) -> 
 
 def test_no_split_for_a_fixed_batch_or_when_asked(tmp_path: Path) -> None:
     _conv_model(tmp_path / "model.onnx", 1)
-    params = {"WEIGHTS": "model.onnx", "THREADS": "2", "DEVICE": "cpu"}
+    params = {"WEIGHTS": "model.onnx", "THREADS": "2", "DEVICE": "cpu", "SPINNING": "0"}
     assert not isinstance(session_for(tmp_path, params, "CPU", 0), SplitSession)
+    assert not session_for(tmp_path, {**params, "SPINNING": "alone"}, "CPU", 0).narrow  # lone runs only
     _conv_model(tmp_path / "model.onnx", "N")
     assert len(session_for(tmp_path, params, "CPU", 0).narrow) == 1  # the default: one one-thread session
     assert not isinstance(session_for(tmp_path, {**params, "BATCH_SPLIT": "off"}, "CPU", 0), SplitSession)
     assert not isinstance(session_for(tmp_path, {**params, "THREADS": "1"}, "CPU", 0), SplitSession)
+    assert not isinstance(
+        session_for(tmp_path, {**params, "THREADS": "1", "SPINNING": "alone"}, "CPU", 0), SplitSession
+    )
 
 
 def test_spinning_policies(tmp_path: Path) -> None:
     _conv_model(tmp_path / "model.onnx", "N")
     params = {"WEIGHTS": "model.onnx", "THREADS": "2", "DEVICE": "cpu"}
     x = np.zeros((1, 3, 16, 16), np.float32)
-    for policy in ("0", "1", "run"):
+    for policy in ("0", "1", "run", "alone"):
         assert session_for(tmp_path, {**params, "SPINNING": policy}, "CPU", 0).run(None, {"X": x})[
             1
         ].shape == (1, 8)
     with pytest.raises(ValueError, match="SPINNING must be one of"):
         session_for(tmp_path, {**params, "SPINNING": "yes"}, "CPU", 0)
+
+
+def test_a_lone_image_spins_only_while_no_other_instance_runs(tmp_path: Path) -> None:
+    """The default ``SPINNING`` alone: the session whose threads spin while a run lasts serves a lone image
+    when the model's other instances (other processes, as Triton's stubs are) are idle; the sleeping wide
+    session when one of them is running. Answers are the same either way."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    _conv_model(model_dir / "model.onnx", "N")
+    params = {"WEIGHTS": "model.onnx", "THREADS": "2", "DEVICE": "cpu"}
+    session = session_for(model_dir, params, "CPU", 0)
+    assert isinstance(session, SplitSession) and session.alone is not None and session.board is not None
+    x = np.random.default_rng(2).normal(size=(1, 3, 16, 16)).astype(np.float32)
+    want = onnx_session(model_dir / "model.onnx").run(None, {"X": x})
+    assert session.lone_session() is session.alone
+    other = _other_instance()  # on the host's board, as the session is
+    try:
+        assert other.stdout is not None and other.stdin is not None
+        assert other.stdout.readline().strip() != str(session.board.slot)  # a slot of its own
+        other.stdin.write("run\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "running"
+        assert session.lone_session() is session.wide
+        got = session.run(None, {"X": x})
+        other.stdin.write("idle\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "idle"
+        assert session.lone_session() is session.alone
+    finally:
+        other.kill()
+        other.wait()
+    for g, w in zip(got, want, strict=True):
+        assert np.allclose(g, w, atol=1e-5)
+    for g, w in zip(session.run(None, {"X": x}), want, strict=True):
+        assert np.allclose(g, w, atol=1e-5)
+
+
+def _other_instance(directory: Path | None = None) -> subprocess.Popen[str]:
+    """Another process (as another Triton stub is) on the board in ``directory`` (None: the host's): prints
+    its slot, then marks itself running / idle on "run" / "idle" lines."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from fovea.serving.instances import InstanceBoard\n"
+        f"board = InstanceBoard({'None' if directory is None else f'Path({str(directory)!r})'})\n"
+        "print(board.slot, flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    board.running(line.strip() == 'run')\n"
+        "    print('running' if line.strip() == 'run' else 'idle', flush=True)\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+
+def test_a_dead_instances_slot_is_claimed_again_and_its_mark_cleared(tmp_path: Path) -> None:
+    from fovea.serving.instances import InstanceBoard
+
+    other = _other_instance(tmp_path)
+    assert other.stdout is not None and other.stdin is not None
+    slot = int(other.stdout.readline())
+    other.stdin.write("run\n")
+    other.stdin.flush()
+    assert other.stdout.readline().strip() == "running"
+    board = InstanceBoard(tmp_path)
+    try:
+        assert board.slot != slot and board.others_running()
+        other.kill()  # dies while running: its lock goes with it, its mark stays
+        other.wait()
+        assert board.others_running()
+        third = _other_instance(tmp_path)  # a new stub claims the free slot and clears the dead one's mark
+        try:
+            assert third.stdout is not None
+            assert int(third.stdout.readline()) == slot
+            assert not board.others_running()
+        finally:
+            third.kill()
+            third.wait()
+    finally:
+        board.close()
