@@ -125,31 +125,46 @@ def pyramid_down(image: np.ndarray) -> np.ndarray:
     """
     if image.ndim != 3 or image.shape[0] <= 8 or image.shape[1] <= 8:
         raise ValueError(f"expected an (H,W,C) image larger than 8x8, got {image.shape}")
-    x = np.asarray(image, np.float32)
-    rows, cols = (x.shape[0] - 3) // 2, (x.shape[1] - 3) // 2
-    tmp = np.zeros((rows, *x.shape[1:]), np.float32)
+    return _pyramid_down_planes(np.asarray(image).transpose(2, 0, 1)).transpose(1, 2, 0)
+
+
+def _pyramid_down_planes(planes: np.ndarray) -> np.ndarray:
+    """:func:`pyramid_down` on (C,H,W) planes -> (C,(H-3)//2,(W-3)//2) float32 planes. Planes, not pixels:
+    every step then runs along a row of the image instead of a pixel's three channels (3x faster)."""
+    x = np.ascontiguousarray(planes, np.float32)
+    rows, cols = (x.shape[1] - 3) // 2, (x.shape[2] - 3) // 2
+    tmp = np.zeros((x.shape[0], rows, x.shape[2]), np.float32)
     for i, t in enumerate(_TAPS):
-        tmp += t * x[i : i + 2 * rows - 1 : 2]
-    out = np.zeros((rows, cols, x.shape[2]), np.float32)
+        tmp += t * x[:, i : i + 2 * rows - 1 : 2]
+    out = np.zeros((x.shape[0], rows, cols), np.float32)
     for j, t in enumerate(_TAPS):
-        out += t * tmp[:, j : j + 2 * cols - 1 : 2]
+        out += t * tmp[:, :, j : j + 2 * cols - 1 : 2]
     return np.floor(out / 256)
 
 
 def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """dlib ``interpolate_bilinear``: image (H,W,C), points x, y (P,) float64 -> (P,C) float64; 0 when any
     of the four neighbours is outside the image."""
-    height, width = image.shape[:2]
+    return _bilinear_planes(np.asarray(image).transpose(2, 0, 1), x, y).T
+
+
+def _bilinear_planes(planes: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`_bilinear` on (C,H,W) planes -> (C,P) float64, the same arithmetic in dlib's order (so the
+    same values to the last bit), each neighbour gathered from the flat planes."""
+    height, width = planes.shape[1:]
     x0, y0 = np.floor(x), np.floor(y)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    fx, fy = x - x0, y - y0
     xi, yi = x0.astype(np.int64), y0.astype(np.int64)
     valid = (xi >= 0) & (yi >= 0) & (xi + 1 < width) & (yi + 1 < height)
-    xc, yc = np.clip(xi, 0, width - 2), np.clip(yi, 0, height - 2)
-    img = np.asarray(image, np.float64)
-    tl, tr = img[yc, xc], img[yc, xc + 1]
-    bl, br = img[yc + 1, xc], img[yc + 1, xc + 1]
+    at = np.clip(yi, 0, height - 2) * width + np.clip(xi, 0, width - 2)
+    flat = np.ascontiguousarray(planes).reshape(planes.shape[0], -1)
+
+    def near(offset: int) -> np.ndarray:
+        return np.take(flat, at + offset, axis=1).astype(np.float64)
+
+    tl, tr, bl, br = near(0), near(1), near(width), near(width + 1)
     out = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
-    return out * valid[:, None]
+    return out * valid
 
 
 def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
@@ -190,17 +205,17 @@ def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SI
         y_hi = min(int(math.ceil(foot[1].max())) + margin + 1, height)
         if x_hi - x_lo < 2 or y_hi - y_lo < 2:
             continue  # the chip lies outside the image: black
-        region: np.ndarray = image[y_lo:y_hi, x_lo:x_hi]
+        region: np.ndarray = image[y_lo:y_hi, x_lo:x_hi].transpose(2, 0, 1)  # (3, h, w) planes
         # image point p -> region point (p - origin) -> after each pyramid level (q - 2) / 2
         lin, off = m[:, :2].copy(), m[:, 2] - np.array([x_lo, y_lo], dtype=np.float64)
         for _ in range(levels):
-            if region.shape[0] <= 8 or region.shape[1] <= 8:
+            if region.shape[1] <= 8 or region.shape[2] <= 8:
                 break
-            region = pyramid_down(region)
+            region = _pyramid_down_planes(region)
             lin, off = lin / 2, off / 2 - 1
         pts = np.concatenate([lin, off[:, None]], axis=1) @ chip_pts
-        values = _bilinear(region, pts[0], pts[1])
-        out[f] = np.floor(np.clip(values, 0, 255)).astype(np.uint8).reshape(size, size, 3)
+        values = _bilinear_planes(region, pts[0], pts[1])
+        out[f] = np.floor(np.clip(values, 0, 255)).astype(np.uint8).T.reshape(size, size, 3)
     return out
 
 
