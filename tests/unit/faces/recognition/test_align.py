@@ -78,6 +78,37 @@ def test_pyramid_down_matches_dlib_loops() -> None:
     np.testing.assert_array_equal(pyramid_down(img.transpose(1, 2, 0)).transpose(2, 0, 1), expected)
 
 
+def test_chips_match_dlibs_pixel_by_pixel_sampling() -> None:
+    """extract_chips (on colour planes) against dlib's extract_image_chip written pixel by pixel: pyramid
+    levels while the chip's footprint is more than twice its size, then interpolate_bilinear, truncated."""
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (61, 53, 3)).astype(np.uint8)
+    for scale, angle, tx, ty in [(0.7, 0.3, 5.0, 3.0), (1.3, -0.2, 2.0, 8.0), (2.6, 0.1, -4.0, -2.0)]:
+        m = similarity(scale, angle, tx, ty)
+        size = 12
+        got = extract_chips(image, m[None], size=size)[0]
+        region, lin, off = image.astype(np.float64), m[:, :2], m[:, 2].copy()
+        side = size * scale
+        while side / 2 > size:
+            side /= 2
+            region = pyramid_down(region)
+            lin, off = lin / 2, off / 2 - 1
+        want = np.zeros((size, size, 3), np.uint8)
+        h, w = region.shape[:2]
+        for r in range(size):
+            for c in range(size):
+                x, y = lin @ (c, r) + off
+                left, top = math.floor(x), math.floor(y)
+                if left < 0 or top < 0 or left + 1 >= w or top + 1 >= h:
+                    continue
+                fx, fy = x - left, y - top
+                tl, tr = region[top, left], region[top, left + 1]
+                bl, br = region[top + 1, left], region[top + 1, left + 1]
+                value = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
+                want[r, c] = np.floor(np.clip(value, 0, 255))
+        np.testing.assert_array_equal(got, want)
+
+
 def test_identity_transform_copies_pixels() -> None:
     image = np.random.default_rng(2).integers(0, 256, (40, 50, 3), dtype=np.uint8)
     shift = np.array([[[1.0, 0.0, 7.0], [0.0, 1.0, 5.0]]])  # chip (x, y) -> image (x + 7, y + 5)
