@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fovea.serving.base import RequestError, SplitSession, onnx_session, run_batched, session_for
+from fovea.serving.instances import InstanceBoard, process_board
 
 EXPECTED = {"INPUT": (3, 4)}
 
@@ -116,12 +117,16 @@ def test_a_lone_image_spins_only_while_no_other_instance_runs(tmp_path: Path) ->
     model_dir.mkdir()
     _conv_model(model_dir / "model.onnx", "N")
     params = {"WEIGHTS": "model.onnx", "THREADS": "2", "DEVICE": "cpu"}
-    session = session_for(model_dir, params, "CPU", 0)
-    assert isinstance(session, SplitSession) and session.alone is not None and session.board is not None
+    served = session_for(model_dir, params, "CPU", 0)
+    assert isinstance(served, SplitSession) and served.alone is not None
+    assert served.board is process_board()  # the host's board, one slot per process
+    # the same sessions on a board of this test's own, so that the host's other processes do not count
+    session = SplitSession(served.wide, served.narrow, served.alone, InstanceBoard(tmp_path))
+    assert session.board is not None
     x = np.random.default_rng(2).normal(size=(1, 3, 16, 16)).astype(np.float32)
     want = onnx_session(model_dir / "model.onnx").run(None, {"X": x})
     assert session.lone_session() is session.alone
-    other = _other_instance()  # on the host's board, as the session is
+    other = _other_instance(tmp_path)
     try:
         assert other.stdout is not None and other.stdin is not None
         assert other.stdout.readline().strip() != str(session.board.slot)  # a slot of its own
@@ -143,14 +148,14 @@ def test_a_lone_image_spins_only_while_no_other_instance_runs(tmp_path: Path) ->
         assert np.allclose(g, w, atol=1e-5)
 
 
-def _other_instance(directory: Path | None = None) -> subprocess.Popen[str]:
-    """Another process (as another Triton stub is) on the board in ``directory`` (None: the host's): prints
-    its slot, then marks itself running / idle on "run" / "idle" lines."""
+def _other_instance(directory: Path) -> subprocess.Popen[str]:
+    """Another process (as another Triton stub is) on the board in ``directory``: prints its slot, then marks
+    itself running / idle on "run" / "idle" lines."""
     code = (
         "import sys\n"
         "from pathlib import Path\n"
         "from fovea.serving.instances import InstanceBoard\n"
-        f"board = InstanceBoard({'None' if directory is None else f'Path({str(directory)!r})'})\n"
+        f"board = InstanceBoard(Path({str(directory)!r}))\n"
         "print(board.slot, flush=True)\n"
         "for line in sys.stdin:\n"
         "    board.running(line.strip() == 'run')\n"
@@ -162,8 +167,6 @@ def _other_instance(directory: Path | None = None) -> subprocess.Popen[str]:
 
 
 def test_a_dead_instances_slot_is_claimed_again_and_its_mark_cleared(tmp_path: Path) -> None:
-    from fovea.serving.instances import InstanceBoard
-
     other = _other_instance(tmp_path)
     assert other.stdout is not None and other.stdin is not None
     slot = int(other.stdout.readline())
