@@ -194,8 +194,8 @@ def onnx_session(
 class SplitSession:
     """A served ONNX model on the CPU, run the way each batch runs best. A lone image on a session whose
     intra-op threads use every core (the lowest latency): with ``alone`` and ``board``, on ``alone`` (threads
-    that spin while the run lasts) when no other instance of the model is running, else on ``wide`` (threads
-    that sleep between operators, which leave the cores to the other instance's run). A batch of several,
+    that spin while the run lasts) when no other served model instance on the host is running, else on
+    ``wide`` (threads that sleep between operators, which leave the cores to the other run). A batch of several,
     which only forms when requests queue, i.e. under load, on ``len(narrow)`` one-thread sessions, the batch
     divided between them and run at the same time (onnxruntime releases the GIL); without narrow sessions, on
     ``wide``. With two Triton instances of the model and one narrow session each, two batches run side by
@@ -268,7 +268,7 @@ def _dynamic_batch(session: Any) -> bool:
 SPINNING_POLICIES: dict[str, bool | str] = {"0": False, "1": True, "run": "run", "alone": "alone"}
 """``SPINNING``: 0 threads sleep between operators; 1 they spin (onnxruntime's default, also after a run
 returns, for a while); run: they spin between the operators of a run and stop as it returns; alone (the
-default): as run when no other instance of the model is running at the time, else as 0
+default): as run when no other served model instance on the host is running at the time, else as 0
 (:class:`SplitSession`, :mod:`fovea.serving.instances`)."""
 
 SESSION_PARAMETERS = ("WEIGHTS", "DEVICE", "THREADS", "SPINNING", "BATCH_SPLIT")
@@ -281,7 +281,8 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
     ``THREADS`` > 1, a :class:`SplitSession`: with a dynamic batch axis, batches of two or more run on
     ``BATCH_SPLIT`` one-thread sessions (absent: 1; ``off``: on the wide session too); with ``SPINNING``
     ``alone`` (the default), a lone image runs on a session whose threads spin while the run lasts when no
-    other instance of the model is running, else on the wide session, whose threads sleep between operators.
+    other served model instance on the host is running, else on the wide session, whose threads sleep
+    between operators.
 
     A served model shares the cores with the gateway, the services and the other models: threads that spin
     after each operator burned 22 ms of CPU per NanoDet inference those need (stub CPU 63.7 -> 41.7 ms per
@@ -289,8 +290,8 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
     for spinning with the parameter ``SPINNING`` = ``1`` (on a later, slower machine a lone Triton call was
     faster with it, whole requests through the gateway were not, within a noise of +-20%). Spinning while a
     lone run lasts (``run``) took NanoDet from 29.0 to 20.9 ms but cost concurrency 8 6-12% of its rate (each
-    instance's spinning threads took the cores from the other's batch): ``alone`` spins only when no other
-    instance runs (``bench/README.md``)."""
+    instance's spinning threads took the cores from the other's batch): ``alone`` spins only when nothing
+    else served runs (``bench/README.md``)."""
     import onnxruntime as ort
 
     providers = choose_providers(
