@@ -42,7 +42,9 @@ def iou(a: list[float], b: list[float]) -> float:
 def test_dog_bicycle_and_people(stack: Stack) -> None:
     with stack.client() as client:
         dog = client.detect(sample("dog").read_bytes())
-        person = client.detect(sample("person").read_bytes())
+        # the horse scores 0.34-0.37 by build (float, INT8; cow 0.48-0.54 on the same animal), at the edge of
+        # the default minimum of 0.35: asked for 0.3, so the test is about what is found, not the threshold
+        person = client.detect(sample("person").read_bytes(), min_score=0.3)
     assert dog.image_size == [768, 576] and dog.model == "nanodet_int8"
     assert {"dog", "bicycle"} <= {d.label for d in dog.detections}
     # Boxes in original pixels, where a person drew them by eye on the photo (x1, y1, x2, y2).
