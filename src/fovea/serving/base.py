@@ -282,7 +282,7 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
     ``BATCH_SPLIT`` one-thread sessions (absent: 1; ``off``: on the wide session too); with ``SPINNING``
     ``alone`` (the default), a lone image runs on a session whose threads spin while the run lasts when no
     other served model instance on the host is running, else on the wide session, whose threads sleep
-    between operators.
+    between operators; a one-thread model's runs are marked on the same board (nothing of its own spins).
 
     A served model shares the cores with the gateway, the services and the other models: threads that spin
     after each operator burned 22 ms of CPU per NanoDet inference those need (stub CPU 63.7 -> 41.7 ms per
@@ -308,8 +308,10 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
     path = weights_path(model_dir, params["WEIGHTS"])
     adaptive = spinning == "alone"
     wide = onnx_session(path, providers, threads, spinning=False if adaptive else spinning)
-    if providers != [CPU] or threads < 2:
+    if providers != [CPU]:
         return wide
+    if threads < 2:  # nothing to spin, but its runs go on the board, so that others do not spin meanwhile
+        return SplitSession(wide, board=process_board()) if adaptive else wide
     narrow = (
         [onnx_session(path, providers, 1, spinning=False) for _ in range(parts)]
         if _dynamic_batch(wide)

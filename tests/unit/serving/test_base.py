@@ -92,9 +92,9 @@ def test_no_split_for_a_fixed_batch_or_when_asked(tmp_path: Path) -> None:
     assert len(session_for(tmp_path, params, "CPU", 0).narrow) == 1  # the default: one one-thread session
     assert not isinstance(session_for(tmp_path, {**params, "BATCH_SPLIT": "off"}, "CPU", 0), SplitSession)
     assert not isinstance(session_for(tmp_path, {**params, "THREADS": "1"}, "CPU", 0), SplitSession)
-    assert not isinstance(
-        session_for(tmp_path, {**params, "THREADS": "1", "SPINNING": "alone"}, "CPU", 0), SplitSession
-    )
+    one = session_for(tmp_path, {**params, "THREADS": "1", "SPINNING": "alone"}, "CPU", 0)
+    assert isinstance(one, SplitSession) and one.alone is None and not one.narrow  # on the board, no more
+    assert one.lone_session() is one.wide
 
 
 def test_spinning_policies(tmp_path: Path) -> None:
