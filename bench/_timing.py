@@ -54,9 +54,27 @@ def measure(
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(requests)))
     total = time.perf_counter() - start
+    p50, p95 = p50_p95(latencies)
+    return Figures(name, concurrency, requests, total, p50 * 1e3, p95 * 1e3)
+
+
+def sequential(call: Callable[[int], object], requests: int) -> dict[str, float]:
+    """``call(i)`` for i in 0..requests-1, one after the other in this thread (as a script calls a model, no
+    pool in between): p50 and p95 ms, and the sequential rate (``per_s``)."""
+    latencies = []
+    start = time.perf_counter()
+    for i in range(requests):
+        t = time.perf_counter()
+        call(i)
+        latencies.append(time.perf_counter() - t)
+    total = time.perf_counter() - start
+    p50, p95 = p50_p95(latencies)
+    return {"p50_ms": p50 * 1e3, "p95_ms": p95 * 1e3, "per_s": requests / total}
+
+
+def p50_p95(latencies: Sequence[float]) -> tuple[float, float]:
     ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return Figures(name, concurrency, requests, total, statistics.median(ordered) * 1e3, p95 * 1e3)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def versus(

@@ -5,7 +5,8 @@ NCHW input, the six raw head outputs, as ``bench/detection.py`` exports it) writ
 Pillow decodes the JPEG, numpy letterboxes and normalises, ``onnxruntime.InferenceSession(path)`` with
 onnxruntime's defaults (every core, full graph optimisation, threads that spin) runs the network, numpy
 decodes the GFL head and runs class-aware NMS, boxes go back to the photo. One photo at a time, the way a
-script calls a model. It imports numpy, Pillow and onnxruntime only.
+script calls a model. It imports numpy, Pillow and onnxruntime only (and the bench's timing loop,
+``_timing.sequential``, standard library only).
 
     python bench/_user.py MODEL.onnx PHOTO... [--requests 64] [--min-score 0.3] [--iou 0.6]
 
@@ -18,13 +19,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from _timing import sequential  # bench/ is sys.path[0]
 from PIL import Image
 
 SIZE = 416
@@ -92,20 +91,6 @@ def detect(session: ort.InferenceSession, data: bytes, min_score: float, iou: fl
     return [int(c) for c in class_id[keep]]
 
 
-def timed(call: Callable[[int], object], requests: int) -> dict[str, float]:
-    """``call(i)`` for i in 0..requests-1, one after the other: p50 and p95 ms, and the sequential rate."""
-    latencies = []
-    start = time.perf_counter()
-    for i in range(requests):
-        t = time.perf_counter()
-        call(i)
-        latencies.append(time.perf_counter() - t)
-    total = time.perf_counter() - start
-    ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"p50_ms": statistics.median(ordered) * 1e3, "p95_ms": p95 * 1e3, "per_s": requests / total}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,7 +104,7 @@ def main() -> None:
     session = ort.InferenceSession(args.model)  # onnxruntime's defaults
     photos = [Path(p).read_bytes() for p in args.photos]
     classes = [detect(session, p, args.min_score, args.iou) for p in photos]  # also the warm-up
-    figures = timed(
+    figures = sequential(
         lambda i: detect(session, photos[i % len(photos)], args.min_score, args.iou), args.requests
     )
     print(json.dumps({**figures, "classes": classes}))

@@ -6,7 +6,7 @@ side, ``onnxruntime.InferenceSession(path)`` with onnxruntime's defaults (every 
 threads that spin) runs RetinaFace, numpy decodes the priors and keeps the best face, a similarity transform
 (least squares on the five points) takes the face onto a 150x150 chip with Pillow, the embedder runs on the
 chip, and the L2 distance to the enrolled photo's embedding decides (< 0.6). One photo at a time. It imports
-numpy, Pillow and onnxruntime only (and the timing loop of its sibling ``bench/_user.py``); the template is
+numpy, Pillow and onnxruntime only (and the bench's timing loop, ``_timing.sequential``); the template is
 the five points' place on the chip, hard-coded.
 
     python bench/_user_faces.py DETECTOR.onnx EMBEDDER.onnx ENROLLED.jpg PROBE... [--requests 48]
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from _user import timed  # the detection script's timing loop (bench/ is sys.path[0])
+from _timing import sequential  # the bench's timing loop, standard library only (bench/ is sys.path[0])
 from PIL import Image
 
 SIDE = 320
@@ -97,7 +97,7 @@ def main() -> None:
     reference = embed(detector, embedder, Path(args.enrolled).read_bytes())
     probes = [Path(p).read_bytes() for p in args.probes]
     distances = [float(np.linalg.norm(embed(detector, embedder, p) - reference)) for p in probes]
-    figures = timed(
+    figures = sequential(
         lambda i: np.linalg.norm(embed(detector, embedder, probes[i % len(probes)]) - reference),
         args.requests,
     )

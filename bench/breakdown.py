@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +27,7 @@ import tritonclient.grpc as triton_grpc
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import children, private_stack, process_label  # noqa: E402
+from _timing import sequential  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.convert.samples import sample
@@ -94,13 +93,7 @@ def profile(
         call(i)
     pids = processes(settings)
     cpu0, tri0 = cpu_seconds(pids), triton_stats(settings)
-    latencies = []
-    start = time.perf_counter()
-    for i in range(requests):
-        t = time.perf_counter()
-        call(i)
-        latencies.append(time.perf_counter() - t)
-    wall = time.perf_counter() - start
+    figures = sequential(call, requests)
     cpu1, tri1 = cpu_seconds(pids), triton_stats(settings)
     cpu = {k: (cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) * 1e3 / requests for k in cpu1}
     triton = {}
@@ -119,8 +112,8 @@ def profile(
     return {
         "what": name,
         "requests": requests,
-        "p50_ms": statistics.median(latencies) * 1e3,
-        "wall_ms_per_request": wall * 1e3 / requests,
+        "p50_ms": figures["p50_ms"],
+        "wall_ms_per_request": 1e3 / figures["per_s"],
         "cpu_ms_per_request": {
             k: round(v, 2) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v > 0.05
         },
