@@ -20,7 +20,6 @@ class FaceDetectorKind(StrEnum):
     RETINAFACE = "retinaface"
 
 
-# The Triton model serving each kind (its module in fovea.serving has the same name).
 # Each detector's scores on its own scale: MTCNN's O-Net gives real faces 0.99+ and 0.9 is where its own
 # pipeline keeps a face; RetinaFace's softmax falls to 0.78-0.98 on a face rolled 30 degrees (bench/README.md,
 # "Face detectors") and 0.6 is its authors' threshold for showing a face (biubug6's vis_thres).
@@ -29,6 +28,7 @@ DETECTOR_MIN_SCORES: dict[FaceDetectorKind, float] = {
     FaceDetectorKind.RETINAFACE: 0.6,
 }
 
+# The Triton model serving each kind (its module in fovea.serving has the same name).
 DETECTOR_MODELS: dict[FaceDetectorKind, str] = {
     FaceDetectorKind.MTCNN: "face_detector",
     FaceDetectorKind.RETINAFACE: "face_retinaface",

@@ -225,7 +225,7 @@ class SplitSession:
         self.narrow = list(narrow)
         self.alone = alone
         self.board = board
-        self._pool = ThreadPoolExecutor(max(len(self.narrow), 1), thread_name_prefix="onnx-part")
+        self._pool = ThreadPoolExecutor(len(self.narrow), "onnx-part") if self.narrow else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.wide, name)
@@ -241,14 +241,14 @@ class SplitSession:
 
     def lone_session(self) -> Any:
         """The session a lone image (or a batch without narrow sessions) runs on now."""
-        if self.alone is not None and self.board is not None and not self.board.others_running():
-            return self.alone
-        return self.wide
+        if self.alone is None or self.board is None or self.board.others_running():
+            return self.wide
+        return self.alone
 
     def _run(self, names: Sequence[str] | None, feeds: Mapping[str, np.ndarray], *args: Any) -> list[Any]:
         sizes = {v.shape[0] if v.ndim else -1 for v in feeds.values()}
         size = next(iter(sizes)) if len(sizes) == 1 else 1
-        if size < 2 or not self.narrow:
+        if size < 2 or self._pool is None:
             return list(self.lone_session().run(names, feeds, *args))
         parts = min(size, len(self.narrow))
         bounds = np.linspace(0, size, parts + 1).astype(int)
