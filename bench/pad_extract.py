@@ -32,7 +32,7 @@ def _jpeg_roundtrip(image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
-MID = "/features/features.16/Add_output_0"  # features.16's output, (N, 160, 7, 7): the last blocks' input
+MID = "/features.16/Add_output_0"  # features.16's output, (N, 160, 7, 7): the last blocks' input
 
 
 class Backbone:

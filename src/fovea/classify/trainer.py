@@ -40,6 +40,7 @@ from fovea.classify.core.pad_training import (
 from fovea.classify.core.training import (
     EpochStats,
     Head,
+    Standardiser,
     augment,
     check_labels,
     evaluate,
@@ -61,13 +62,18 @@ from fovea.common.errors import FoveaError, InvalidImage, UpstreamUnavailable, p
 from fovea.common.images import decode_image_reduced, limits_from
 from fovea.common.jobs import Heartbeats, new_owner
 from fovea.common.triton import SyncTritonClient
-from fovea.contracts.classifier import CLASSIFIER_INPUT, INPUT_SIZE, RESIZE_SIDE
+from fovea.contracts.classifier import (
+    CLASSIFIER_INPUT,
+    FEATURES_OUTPUT,
+    INPUT_SIZE,
+    RESIZE_SIDE,
+    TEXTURE_OUTPUT,
+)
 from fovea.contracts.pad_classifier import LABELS as PAD_LABELS
 from fovea.contracts.pad_classifier import RECIPE, burst_logit, crop_logits
 
 log = logging.getLogger(__name__)
 
-FEATURES_OUTPUT = "FEATURES"  # classifier_imagenet's pooled features, [N, 1280]
 WAITING = "waiting for Triton or Redis to come back"
 
 
@@ -180,6 +186,9 @@ class Trainer:
                 dataset.targets, float(options["validation_fraction"]), seed
             )
         copies = int(options["augment_copies"])
+        # A pad head is trained on the backbone's texture statistics, standardised: a head on the pooled
+        # final features learns the training people's faces and refuses a new person (bench/README.md).
+        output = TEXTURE_OUTPUT if pad else FEATURES_OUTPUT
         start = time.perf_counter()
         features, cached = self.training_features(
             job.job_id,
@@ -190,6 +199,7 @@ class Trainer:
             np.random.default_rng(seed),
             texture=pad,
             sources=self.store.sources(job.job_id),
+            output=output,
         )
         feature_seconds = time.perf_counter() - start
         n_train = len(train_idx) * (1 + copies)
@@ -199,7 +209,10 @@ class Trainer:
         )
         y_val = dataset.targets[val_idx]
         weights = None
+        standardiser = None
         if pad:
+            standardiser = Standardiser.fit(x_train)
+            x_train, x_val = standardiser.apply(x_train), standardiser.apply(x_val)
             kind_of = np.array([label.split("-", 1)[0] for label in dataset.classes])
             weights = balanced_weights(kind_of[y_train])
 
@@ -229,6 +242,9 @@ class Trainer:
             weights=weights,
         )
         train_seconds = time.perf_counter() - start
+        if standardiser is not None:  # back to the raw features the served graph computes
+            head = standardiser.fold(head)
+            x_val = features[n_train:]
         calibration = None
         if pad:
             head, calibration = self.calibrated(
@@ -243,7 +259,7 @@ class Trainer:
         self._progress(job.job_id, stage="deploying")
         import onnx
 
-        graph = append_head(onnx.load(str(self.backbone_path)), head.weight, head.bias)
+        graph = append_head(onnx.load(str(self.backbone_path)), head.weight, head.bias, features=output)
         current, version, dropped = self.repository.add_version(
             job.name,
             graph.SerializeToString(),
@@ -342,6 +358,7 @@ class Trainer:
         *,
         texture: bool = False,
         sources: list[str] | None = None,
+        output: str = FEATURES_OUTPUT,
     ) -> tuple[np.ndarray, int]:
         """Features of the training crops, computed as the images are decoded (one picture and at most
         ``feature_batch`` crops held at a time, not every crop).
@@ -350,7 +367,8 @@ class Trainer:
         ``train_idx`` order, copy by copy of an image), then the centre crops of ``val_idx``. Returns the
         ``(rows, F)`` float32 features and how many came from the cache. ``texture``: the augmented crops
         keep the pixels' scale and colour (``pad_training.augment_texture``, the ``pad`` recipe). ``sources``:
-        each image's name in messages (an image that does not decode).
+        each image's name in messages (an image that does not decode). ``output``: the backbone's output the
+        features are (``FEATURES``, or ``TEXTURE`` for the ``pad`` recipe).
         """
         sources = sources or []
         n_train, n_val = len(train_idx), len(val_idx)
@@ -365,7 +383,7 @@ class Trainer:
         def flush() -> None:
             nonlocal features, done, cached
             self._progress(job_id, stage=f"features {done}/{total} (cached {cached})")
-            found, hits = self.features(job_id, crops)
+            found, hits = self.features(job_id, crops, output)
             if features is None:
                 features = np.empty((total, found.shape[1]), np.float32)
             features[rows] = found
@@ -399,10 +417,15 @@ class Trainer:
             raise ValueError("the training set has no images")
         return features, cached
 
-    def features(self, job_id: str, crops: list[np.ndarray]) -> tuple[np.ndarray, int]:
-        """``FEATURES`` of each ``(224, 224, 3)`` crop: from the cache where an identical crop was seen (by
-        SHA-256 of its pixels), else through Triton in batches; returns them ``(N, F)`` and the cache hits."""
-        backbone = self.backbone_digest()
+    def features(
+        self, job_id: str, crops: list[np.ndarray], output: str = FEATURES_OUTPUT
+    ) -> tuple[np.ndarray, int]:
+        """The backbone's ``output`` of each ``(224, 224, 3)`` crop: from the cache where an identical crop
+        was seen (by SHA-256 of its pixels), else through Triton in batches; returns them ``(N, F)`` and the
+        cache hits."""
+        backbone = (
+            self.backbone_digest() if output == FEATURES_OUTPUT else f"{self.backbone_digest()}.{output}"
+        )
         digests = [hashlib.sha256(c.tobytes()).hexdigest() for c in crops]
         found = self.store.cached_features(backbone, digests)
         missing = [i for i, f in enumerate(found) if f is None]
@@ -412,9 +435,9 @@ class Trainer:
             outputs = self.triton.infer(
                 self.settings.backbone_model,
                 {CLASSIFIER_INPUT: np.stack([crops[i] for i in chunk])},
-                [FEATURES_OUTPUT],
+                [output],
             )
-            rows = np.asarray(outputs[FEATURES_OUTPUT], np.float32).reshape(len(chunk), -1)
+            rows = np.asarray(outputs[output], np.float32).reshape(len(chunk), -1)
             self.store.cache_features(backbone, [digests[i] for i in chunk], rows)
             for i, row in zip(chunk, rows, strict=True):
                 found[i] = row

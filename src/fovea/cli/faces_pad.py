@@ -229,7 +229,7 @@ def faces_pad_eval(
     "--photos",
     default=None,
     help="Comma-separated sample portraits (default: obama,obama2,obama3,biden; also astronaut, with "
-    "scikit-image)",
+    "scikit-image); NAME@SCALE: that portrait resized by SCALE in (0, 1], a lower-resolution photo",
 )
 @click.option(
     "--species",

@@ -18,6 +18,8 @@ FEATURE_CHANNELS = 1280  # the final linear layer's inputs
 
 FEATURE_MAP_SIDE = 7  # INPUT_SIZE / 32
 
+TEXTURE_WIDTH = 176  # channel means and standard deviations of two early blocks (fovea.ports.mobilenet_v2)
+
 CONTRACT = Contract(
     name="classifier_imagenet",
     inputs=(TensorSpec("IMAGE", "uint8", (INPUT_SIZE, INPUT_SIZE, 3)),),
@@ -25,6 +27,7 @@ CONTRACT = Contract(
         TensorSpec("PROBABILITIES", "float32", (NUM_CLASSES,)),
         TensorSpec("FEATURES", "float32", (FEATURE_CHANNELS,)),
         TensorSpec("FEATURE_MAP", "float32", (FEATURE_MAP_SIDE, FEATURE_MAP_SIDE, FEATURE_CHANNELS)),
+        TensorSpec("TEXTURE", "float32", (TEXTURE_WIDTH,)),
     ),
     parameters=ONNX_MODEL_PARAMETERS,
 )
@@ -36,6 +39,8 @@ CLASSIFIER_OUTPUT = CONTRACT.outputs[0].name
 FEATURES_OUTPUT = CONTRACT.outputs[1].name
 
 FEATURE_MAP_OUTPUT = CONTRACT.outputs[2].name
+
+TEXTURE_OUTPUT = CONTRACT.outputs[3].name  # what the ``pad`` recipe's head is trained on
 
 HEAD_WEIGHT, HEAD_BIAS = "HEAD_WEIGHT", "HEAD_BIAS"  # the final linear layer's initialisers in the ONNX file
 

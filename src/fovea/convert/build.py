@@ -191,14 +191,14 @@ def _classifier_imagenet() -> ModelBuild:
     # torchvision's checkpoint in our MobileNetV2 definition, exported behind a uint8 input (normalised in the
     # graph, softmax at the end) and checked against the port before it is written. Revision 1: FEATURES and
     # FEATURE_MAP outputs, the head's initialisers named HEAD_WEIGHT / HEAD_BIAS; 2: the uint8 input normalised
-    # on NCHW planes (onnx_import.with_uint8_input).
+    # on NCHW planes (onnx_import.with_uint8_input); 3: the TEXTURE output (the pad recipe's features).
     return ModelBuild(
         name="classifier_imagenet",
         weights_file="model.onnx",
         fetch=mobilenet_v2.fetch_checkpoint,
         source_sha256=mobilenet_v2.CHECKPOINT_SHA256,
         convert=mobilenet_v2.convert_mobilenet_v2_onnx,
-        revision=2,
+        revision=3,
     )
 
 

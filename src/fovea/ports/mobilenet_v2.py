@@ -19,7 +19,9 @@ Input: RGB, resized so the shorter side is 256, centre crop 224x224, ``x / 255``
 with ImageNet's mean/std (:data:`MEAN`, :data:`STD`). The served graph (:func:`served_onnx`) takes the crop as
 uint8 ``[N, 224, 224, 3]`` and normalises inside; it outputs (:data:`ONNX_OUTPUTS`) softmax probabilities
 ``PROBABILITIES [N, 1000]``, the pooled features ``FEATURES [N, 1280]`` (the final linear layer's input: for
-transfer learning) and ``FEATURE_MAP [N, 7, 7, 1280]`` (``features.18`` after its ReLU6, NHWC: for Grad-CAM).
+transfer learning), ``FEATURE_MAP [N, 7, 7, 1280]`` (``features.18`` after its ReLU6, NHWC: for Grad-CAM) and
+``TEXTURE [N, 176]`` (:data:`TEXTURE_BLOCKS`' outputs' per-channel spatial mean and standard deviation: the
+statistics of local texture, for the passive presentation-attack check, :mod:`fovea.contracts.pad_classifier`).
 The final linear layer's weight and bias are the graph's initialisers :data:`HEAD_WEIGHT` ``(1000, 1280)`` and
 :data:`HEAD_BIAS` ``(1000,)`` (:func:`fovea.classify.pipeline.read_head`), so the service computing a class activation map needs no
 other file.
@@ -48,9 +50,16 @@ MEAN = (0.485, 0.456, 0.406)  # RGB, on x / 255
 STD = (0.229, 0.224, 0.225)
 NUM_CLASSES = 1000
 ONNX_INPUT, ONNX_OUTPUT = "IMAGE", "PROBABILITIES"  # the Triton tensor names: the file serves natively too
-ONNX_OUTPUTS = (ONNX_OUTPUT, "FEATURES", "FEATURE_MAP")  # [N, 1000], [N, 1280], [N, 7, 7, 1280]
+# [N, 1000], [N, 1280], [N, 7, 7, 1280], [N, TEXTURE_WIDTH]
+ONNX_OUTPUTS = (ONNX_OUTPUT, "FEATURES", "FEATURE_MAP", "TEXTURE")
 FEATURE_CHANNELS = 1280  # features.18's output channels = the final linear layer's inputs
 FEATURE_MAP_SIDE = 7  # 224 / 32
+# Blocks whose outputs' channel statistics make TEXTURE: features.3 (24 channels at 1/4 of the input's side:
+# fine texture, halftone, moire) and features.10 (64 channels at 1/16: coarser patterns, bezels, edges). Early
+# layers see texture, not who is in the picture: a check on the pooled final features learns the training
+# people's faces (bench/README.md, "passive check: texture").
+TEXTURE_BLOCKS = (3, 10)
+TEXTURE_WIDTH = 2 * (24 + 64)  # mean and standard deviation of each block's channels
 
 # (expansion t, output channels c, repeats n, first stride s), from the paper's Table 2.
 INVERTED_RESIDUAL_SETTING: tuple[tuple[int, int, int, int], ...] = (
@@ -116,25 +125,34 @@ class MobileNetV2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).mean((2, 3)))
 
-    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(N, 3, H, W)`` -> logits ``(N, classes)``, pooled features ``(N, 1280)`` (the final linear
-        layer's input) and the feature map ``(N, 1280, H / 32, W / 32)`` (``features.18``, after ReLU6)."""
-        feature_map = self.features(x)
-        pooled = feature_map.mean((2, 3))
-        return self.classifier(pooled), pooled, feature_map
+        layer's input), the feature map ``(N, 1280, H / 32, W / 32)`` (``features.18``, after ReLU6) and the
+        texture statistics ``(N, TEXTURE_WIDTH)`` (per :data:`TEXTURE_BLOCKS` block: its channels' spatial
+        means, then their standard deviations)."""
+        stats = []
+        for index, block in enumerate(self.features):
+            x = block(x)
+            if index in TEXTURE_BLOCKS:
+                mean = x.mean((2, 3))
+                spread = (x - mean[:, :, None, None]).square().mean((2, 3)).sqrt()
+                stats += [mean, spread]
+        pooled = x.mean((2, 3))
+        return self.classifier(pooled), pooled, x, torch.cat(stats, 1)
 
 
 class ServedMobileNetV2(nn.Module):
     """The exported graph's body: normalised ``(N, 3, 224, 224)`` -> softmax probabilities ``(N, 1000)``,
-    pooled features ``(N, 1280)`` and the feature map ``(N, 7, 7, 1280)`` (NHWC)."""
+    pooled features ``(N, 1280)``, the feature map ``(N, 7, 7, 1280)`` (NHWC) and the texture statistics
+    ``(N, TEXTURE_WIDTH)``."""
 
     def __init__(self, model: MobileNetV2) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits, pooled, feature_map = self.model.forward_all(x)
-        return logits.softmax(-1), pooled, feature_map.permute(0, 2, 3, 1)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, pooled, feature_map, texture = self.model.forward_all(x)
+        return logits.softmax(-1), pooled, feature_map.permute(0, 2, 3, 1), texture
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -158,12 +176,14 @@ def probabilities(model: MobileNetV2, images: np.ndarray) -> np.ndarray:
 
 def port_outputs(model: MobileNetV2, images: np.ndarray) -> dict[str, np.ndarray]:
     """uint8 RGB crops ``(N, 224, 224, 3)`` -> what the served graph outputs, computed by the port (float32):
-    ``PROBABILITIES (N, 1000)``, ``FEATURES (N, 1280)``, ``FEATURE_MAP (N, 7, 7, 1280)``, plus ``LOGITS``."""
+    ``PROBABILITIES (N, 1000)``, ``FEATURES (N, 1280)``, ``FEATURE_MAP (N, 7, 7, 1280)``, ``TEXTURE (N, 176)``,
+    plus ``LOGITS``."""
     with torch.inference_mode():
-        logits, pooled, feature_map = model.forward_all(preprocess(images))
+        logits, pooled, feature_map, texture = model.forward_all(preprocess(images))
     return {
         ONNX_OUTPUTS[0]: logits.softmax(-1).numpy(),
         ONNX_OUTPUTS[1]: pooled.numpy(),
         ONNX_OUTPUTS[2]: feature_map.permute(0, 2, 3, 1).numpy(),
+        ONNX_OUTPUTS[3]: texture.numpy(),
         "LOGITS": logits.numpy(),
     }

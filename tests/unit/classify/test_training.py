@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from fovea.classify.core.training import (
+    Head,
+    Standardiser,
     augment,
     check_labels,
     check_name,
@@ -118,3 +120,17 @@ def test_evaluate_confusion_recall_precision() -> None:
     assert np.isnan(report.precision[2])  # never predicted
     text = report.as_text()
     assert "accuracy 66.7% on 6 images" in text and "confusion" in text
+
+
+def test_a_head_trained_on_standardised_features_folds_into_one_on_the_raw_features() -> None:
+    rng = np.random.default_rng(3)
+    raw = rng.normal([0.5, 40.0, -3.0], [0.01, 9.0, 1.0], (50, 3))  # scales 900x apart
+    raw[:, 2] = 7.0  # a constant feature: scale 1, not a division by zero
+    standardiser = Standardiser.fit(raw)
+    x = standardiser.apply(raw)
+    assert np.allclose(x[:, :2].mean(0), 0, atol=1e-5) and np.allclose(x[:, :2].std(0), 1, atol=1e-4)
+    assert np.all(x[:, 2] == 0)
+    head = Head(rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32))
+    folded = standardiser.fold(head)
+    assert folded.weight.dtype == folded.bias.dtype == np.float32
+    np.testing.assert_allclose(predict(folded, raw), predict(head, x), atol=1e-5)

@@ -105,8 +105,27 @@ def test_preprocess_checks_and_normalises() -> None:
 def test_served_onnx_matches_the_port(model: mnv2.MobileNetV2) -> None:
     served = mnv2_build.served_onnx(model)
     assert [i.name for i in served.graph.input] == ["IMAGE"]
-    assert [o.name for o in served.graph.output] == ["PROBABILITIES", "FEATURES", "FEATURE_MAP"]
+    assert [o.name for o in served.graph.output] == ["PROBABILITIES", "FEATURES", "FEATURE_MAP", "TEXTURE"]
     images = np.concatenate([mnv2_build.check_images(), centre_crop(_photo("coffee"))[None]])
     errors = mnv2_build.port_errors(served, model, images)
-    # measured: probabilities 6e-7, features 4e-6, feature map 1.4e-5
+    # measured: probabilities 6e-7, features 4e-6, feature map 1.4e-5, texture 4e-7
     assert max(errors.values()) <= mnv2_build.PORT_TOLERANCE, errors
+
+
+def test_texture_is_the_channel_statistics_of_two_early_blocks(model: mnv2.MobileNetV2) -> None:
+    """TEXTURE, computed apart from forward_all: each of TEXTURE_BLOCKS' outputs run block by block, its
+    channels' spatial means then their (population) standard deviations, in block order."""
+    import torch
+
+    crop = centre_crop(_photo("coffee"))[None]
+    want = []
+    with torch.inference_mode():
+        x = mnv2.preprocess(crop)
+        for index, block in enumerate(model.features):
+            x = block(x)
+            if index in mnv2.TEXTURE_BLOCKS:
+                plane = x[0].numpy().reshape(x.shape[1], -1).astype(np.float64)
+                want += [plane.mean(1), plane.std(1)]
+    got = mnv2.port_outputs(model, crop)["TEXTURE"][0]
+    assert got.shape == (mnv2.TEXTURE_WIDTH,) == (sum(len(w) for w in want),)
+    np.testing.assert_allclose(got, np.concatenate(want), rtol=1e-4, atol=1e-5)

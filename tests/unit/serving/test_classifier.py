@@ -32,11 +32,13 @@ def test_repository_config_matches_contract() -> None:
     params = check_config(CONTRACT, read_config(MODEL_DIR / "config.pbtxt"))
     assert params["WEIGHTS"] == "model.onnx"
     assert CONTRACT.input_names == ("IMAGE",)
-    # FEATURES is what the transfer-learning job trains on: name, dtype and shape are an interface
+    # FEATURES is what the transfer-learning job trains on, TEXTURE the pad recipe: name, dtype and shape are an
+    # interface
     assert [(t.name, t.dtype, t.dims) for t in CONTRACT.outputs] == [
         ("PROBABILITIES", "float32", (1000,)),
         ("FEATURES", "float32", (1280,)),
         ("FEATURE_MAP", "float32", (7, 7, 1280)),
+        ("TEXTURE", "float32", (176,)),
     ]
     assert (MODEL_DIR / "1" / "model.py").read_text().count("python_model(") == 1
     labels = read_labels(MODEL_DIR)
@@ -66,7 +68,12 @@ def test_batch_matches_port_and_bad_requests_get_their_own_error(served: Served)
     first, last = results[0], results[3]
     assert isinstance(first, dict) and isinstance(last, dict)
     want = port_outputs(mobilenet_v2_from_checkpoint(), images)
-    shapes = {"PROBABILITIES": (2, 1000), "FEATURES": (2, 1280), "FEATURE_MAP": (2, 7, 7, 1280)}
+    shapes = {
+        "PROBABILITIES": (2, 1000),
+        "FEATURES": (2, 1280),
+        "FEATURE_MAP": (2, 7, 7, 1280),
+        "TEXTURE": (2, 176),
+    }
     assert set(first) == set(shapes)
     for name, shape in shapes.items():
         got = np.concatenate([first[name], last[name]])

@@ -170,6 +170,31 @@ def predict(head: Head, features: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Standardiser:
+    """Each feature's training mean and spread: a head trained on ``(x - mean) / scale`` is folded back into
+    one that takes the raw features (:meth:`fold`), so the served graph needs no extra step."""
+
+    mean: np.ndarray  # (F,) float64
+    scale: np.ndarray  # (F,) float64, > 0
+
+    @classmethod
+    def fit(cls, features: np.ndarray) -> Standardiser:
+        """From ``(N, F)`` training features; a constant feature gets scale 1."""
+        x = np.asarray(features, np.float64)
+        spread = x.std(axis=0)
+        return cls(x.mean(axis=0), np.where(spread > 1e-12, spread, 1.0))
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        return ((np.asarray(features, np.float64) - self.mean) / self.scale).astype(np.float32)
+
+    def fold(self, head: Head) -> Head:
+        """The head on raw features: ``((x - m) / s) @ W + b == x @ (W / s) + (b - (m / s) @ W)``."""
+        weight = np.asarray(head.weight, np.float64) / self.scale[:, None]
+        bias = np.asarray(head.bias, np.float64) - self.mean @ weight
+        return Head(weight.astype(np.float32), bias.astype(np.float32))
+
+
+@dataclass(frozen=True)
 class EpochStats:
     epoch: int  # 1-based
     loss: float  # mean training cross-entropy over the epoch's batches
@@ -318,6 +343,7 @@ __all__ = [
     "EpochStats",
     "Evaluation",
     "Head",
+    "Standardiser",
     "TrainingSet",
     "accuracy",
     "augment",

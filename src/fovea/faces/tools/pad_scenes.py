@@ -60,7 +60,20 @@ PORTRAITS_EXTRA = ("astronaut",)  # scikit-image's (Eileen Collins, NASA, public
 
 
 def load_photo(name: str) -> Image.Image:
-    """A sample portrait: ``fovea.convert.samples``'s faces, or ``astronaut`` (needs scikit-image)."""
+    """A sample portrait: ``fovea.convert.samples``'s faces, or ``astronaut`` (needs scikit-image);
+    ``NAME@SCALE`` is that portrait resized by SCALE in (0, 1] (Lanczos): the same person in a photo of lower
+    resolution (``obama2@0.338``: obama2's eyes 41.5 px apart, as astronaut's are)."""
+    base, at, scale_text = name.partition("@")
+    if at:
+        try:
+            scale = float(scale_text)
+        except ValueError:
+            scale = -1.0
+        if not 0.0 < scale <= 1.0:
+            raise ValueError(f"portrait {name!r}: the scale after @ must be a number in (0, 1]")
+        photo = load_photo(base)
+        size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
+        return photo.resize(size, Image.Resampling.LANCZOS)
     if name == "astronaut":
         try:
             from skimage import data

@@ -20,7 +20,7 @@ from fovea.faces.tools.core.pad_render import (
 )
 from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.faces.tools.pad_eval import find_sequences, write_synthetic_dir
-from fovea.faces.tools.pad_scenes import IOD_PX, SCENES, SIZE, scene_image
+from fovea.faces.tools.pad_scenes import IOD_PX, SCENES, SIZE, load_photo, scene_image
 
 
 def _ramp() -> np.ndarray:
@@ -115,3 +115,11 @@ def test_scene_sets_show_every_label_at_a_door_cameras_size(
     assert values and min(values) > 0.8 * IOD_PX[0] and max(values) < 1.2 * IOD_PX[1], iods
     with pytest.raises(ValueError, match="screens"):
         write_synthetic_dir(tmp_path / "x", in_process, photos=("biden",), scenes=("china",), screens=("tv",))
+
+
+def test_a_portrait_at_a_lower_resolution() -> None:
+    full, low = load_photo("obama2"), load_photo("obama2@0.338")
+    assert low.size == (round(full.width * 0.338), round(full.height * 0.338))
+    for bad in ("obama2@0", "obama2@1.5", "obama2@x"):
+        with pytest.raises(ValueError, match=r"scale after @"):
+            load_photo(bad)
