@@ -63,12 +63,17 @@ def test_a_burst_of_two_people_denies_unless_the_door_allows_it() -> None:
     assert decide("d", [MATCH], 0.6, strict, Liveness.NOT_CHECKED, spread=0.45).kind == "mixed_faces"
 
 
-def test_burst_spread_is_the_largest_pairwise_distance() -> None:
+def test_burst_spread_is_the_largest_step_between_consecutive_faces() -> None:
     assert burst_spread(np.zeros((0, 128), np.float32)) == 0.0
     assert burst_spread(np.ones((1, 128), np.float32)) == 0.0
-    # (0,0), (3,4), (0,1): distances 5, 1, sqrt(9 + 9) = 4.243 -> 5
+    # (0,0), (3,4), (0,1): steps 5 and sqrt(9 + 9) = 4.243 -> 5
     e = np.array([[0, 0], [3, 4], [0, 1]], np.float32)
     assert burst_spread(e) == pytest.approx(5.0)
+    # a head turning: each step small, the ends far apart -> the largest step, not the ends' distance
+    turn = np.array([[0.0, 0.0], [0.2, 0.0], [0.4, 0.0], [0.6, 0.0], [0.8, 0.0]])
+    assert burst_spread(turn) == pytest.approx(0.2)
+    # another person from the fourth frame on: one step as large as the people are apart
+    assert burst_spread(np.concatenate([turn[:3], turn[:2] + [0.0, 0.9]])) == pytest.approx(np.hypot(0.4, 0.9))
 
 
 def test_an_identity_that_is_not_enrolled_denies() -> None:
