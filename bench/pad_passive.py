@@ -1,6 +1,7 @@
 """The passive check a site trains (``fovea faces pad-train``) measured in process on rendered sets: a learning
 curve (passive and door rates against bursts per kind), crop variants, and fine-tuning the last MobileNetV2
-block.
+block. It trains on the pooled ``FEATURES``: the ``pad`` recipe before 2026-12-07, which trains on ``TEXTURE``
+now (``bench/pad_layers.py`` compares the two; bench/README.md).
 
 Two steps. ``extract`` runs every frame of each labelled set through the faces service's own detector
 (:class:`fovea.faces.tools.inprocess.InProcessFaces`), cuts the largest face's crops at each crop scale as the
