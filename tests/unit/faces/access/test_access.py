@@ -73,7 +73,9 @@ def test_burst_spread_is_the_largest_step_between_consecutive_faces() -> None:
     turn = np.array([[0.0, 0.0], [0.2, 0.0], [0.4, 0.0], [0.6, 0.0], [0.8, 0.0]])
     assert burst_spread(turn) == pytest.approx(0.2)
     # another person from the fourth frame on: one step as large as the people are apart
-    assert burst_spread(np.concatenate([turn[:3], turn[:2] + [0.0, 0.9]])) == pytest.approx(np.hypot(0.4, 0.9))
+    assert burst_spread(np.concatenate([turn[:3], turn[:2] + [0.0, 0.9]])) == pytest.approx(
+        np.hypot(0.4, 0.9)
+    )
 
 
 def test_an_identity_that_is_not_enrolled_denies() -> None:
