@@ -124,6 +124,11 @@ def test_the_identity_changing_is_an_attack_whatever_the_geometry() -> None:
     r = check_geometry(burst, SETTINGS, embeddings=swapped, match_threshold=0.6)
     assert r.verdict is PadVerdict.ATTACK and r.identity_spread == pytest.approx(0.7)
     assert "identity changes" in r.reasons[0]
+    # a head turning moves the embedding a little each frame, its ends 0.75 apart: one person, not an attack
+    turning = np.zeros((4, 128))
+    turning[:, 0] = [0.0, 0.25, 0.5, 0.75]
+    r = check_geometry(burst, SETTINGS, embeddings=turning, match_threshold=0.6)
+    assert r.verdict is PadVerdict.BONA_FIDE and r.identity_spread == pytest.approx(0.25)
 
 
 def test_too_few_usable_frames_is_undecided_and_bad_bursts_are_refused() -> None:

@@ -24,7 +24,7 @@ from fovea.faces.access.core.challenge import (
     check_kinds,
 )
 from fovea.faces.access.core.hours import OpeningHours
-from fovea.faces.access.core.pad import PadResult, PadVerdict
+from fovea.faces.access.core.pad import PadResult, PadVerdict, burst_spread
 from fovea.faces.access.core.passive import (
     PASSIVE_CHECKS,
     PASSIVE_POLICIES,
@@ -271,22 +271,6 @@ class AccessResult:
     passive: PassiveResult | None = (
         None  # None: the door's passive policy is off (or no decision was reached)
     )
-
-
-def burst_spread(embeddings: np.ndarray) -> float:
-    """(F, D) embeddings of the faces of a burst, in the order they were taken -> the largest L2 distance
-    between two consecutive ones; 0.0 for fewer than two faces. The faces are one person when the spread is
-    below the match threshold.
-
-    Consecutive, not any two: a burst is 0.1 s a frame, in which a face can turn a few degrees but not become
-    another person's. A head turned 30 degrees one way and then the other moves the first and last faces'
-    embeddings up to 0.73 apart (rendered turns; consecutive ones at most 0.21), while a swap of people between
-    two frames is a step of 0.79-1.0 (``bench/README.md``, "mixed faces"). Every frame must still match the
-    claimed identity (``min_matching_frames``)."""
-    if len(embeddings) < 2:
-        return 0.0
-    steps = np.diff(np.asarray(embeddings, np.float64), axis=0)
-    return float(np.sqrt((steps * steps).sum(-1)).max())
 
 
 def decide(

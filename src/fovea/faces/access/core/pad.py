@@ -223,8 +223,7 @@ def check_geometry(
         e = np.asarray(embeddings, np.float64)
         if match_threshold is None or e.ndim != 2:
             raise ValueError(f"need (N, D) embeddings and a match threshold, got {e.shape}")
-        diff = e[:, None, :] - e[None, :, :]
-        spread = float(np.sqrt((diff * diff).sum(-1)).max()) if len(e) else 0.0
+        spread = burst_spread(e)
 
     threshold = settings.min_parallax
 
@@ -294,6 +293,22 @@ def _describe(motion: BurstMotion, settings: StatsSettings) -> str:
     )
 
 
+def burst_spread(embeddings: np.ndarray) -> float:
+    """(F, D) embeddings of the faces of a burst, in the order they were taken -> the largest L2 distance
+    between two consecutive ones; 0.0 for fewer than two faces. The faces are one person when the spread is
+    below the match threshold.
+
+    Consecutive, not any two: a burst is 0.1 s a frame, in which a face can turn a few degrees but not become
+    another person's. A head turned 30 degrees one way and then the other moves the first and last faces'
+    embeddings up to 0.73 apart (rendered turns; consecutive ones at most 0.21), while a swap of people between
+    two frames is a step of 0.79-1.0 (``bench/README.md``, "mixed faces"). Every frame must still match the
+    claimed identity (``min_matching_frames``)."""
+    if len(embeddings) < 2:
+        return 0.0
+    steps = np.diff(np.asarray(embeddings, np.float64), axis=0)
+    return float(np.sqrt((steps * steps).sum(-1)).max())
+
+
 def check_burst(
     landmarks: Sequence[np.ndarray | None],
     settings: GeometrySettings,
@@ -320,6 +335,7 @@ __all__ = [
     "GeometrySettings",
     "PadResult",
     "PadVerdict",
+    "burst_spread",
     "canonical_nose",
     "check_burst",
     "check_geometry",

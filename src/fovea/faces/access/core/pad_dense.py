@@ -35,7 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fovea.faces.access.core.pad import PadResult, PadVerdict, apply_homography, normaliser
+from fovea.faces.access.core.pad import (
+    PadResult,
+    PadVerdict,
+    apply_homography,
+    burst_spread,
+    normaliser,
+)
 
 CHECK = "dense_geometry"
 COMBINED_CHECK = "geometry+dense_geometry"
@@ -162,8 +168,7 @@ def check_dense(
         e = np.asarray(embeddings, np.float64)
         if match_threshold is None or e.ndim != 2:
             raise ValueError(f"need (N, D) embeddings and a match threshold, got {e.shape}")
-        diff = e[:, None, :] - e[None, :, :]
-        spread = float(np.sqrt((diff * diff).sum(-1)).max()) if len(e) else 0.0
+        spread = burst_spread(e)
     usable = [np.asarray(p, np.float64) for p in points if p is not None and np.all(np.isfinite(p))]
     shapes = {u.shape for u in usable}
     if len(shapes) > 1 or any(len(s) != 2 or s[1] != 2 or s[0] < 8 for s in shapes):
