@@ -1,9 +1,11 @@
 """A passive presentation-attack classifier a site trains on its own captures (``fovea faces pad-train``):
 what it is trained on, what its served outputs mean, and how a burst's frames make one score.
 
-It is a trained classifier like any other (``classifier_<name>``, frozen MobileNetV2 features and a new
-softmax layer, versions and rollback: ``fovea.classify``), trained with the ``pad`` recipe on four classes,
-two per crop of each frame's face:
+It is a trained classifier like any other (``classifier_<name>``, a new softmax layer on frozen MobileNetV2
+features, versions and rollback: ``fovea.classify``), trained with the ``pad`` recipe on four classes, two per
+crop of each frame's face. Its features are the backbone's ``TEXTURE`` (channel statistics of two early
+blocks), not the pooled final features other classifiers use: those tell the training people's faces apart
+from everything else, and a person the training never saw reads as an attack.
 
 - the *face* crop: a square ``FACE_SCALE`` times the detector's box side, round the box's centre (skin,
   print halftone, screen moire, glare on the face);
