@@ -126,7 +126,9 @@ def extract(sets: dict[str, Path], out: Path, copies: int, seed: int, camera: bo
                         if training:
                             decoded = _jpeg_roundtrip(picture)
                             views = [centre_crop(decoded, CUT_SIZE, INPUT_SIZE)]
-                            views += [augment_texture(decoded, rng, INPUT_SIZE) for _ in range(copies)]
+                            views += [
+                                augment_texture(decoded, rng, INPUT_SIZE, camera=0.0) for _ in range(copies)
+                            ]
                         if camera:
                             views = [
                                 augment_texture(decoded, rng, INPUT_SIZE, camera=1.0) for _ in range(copies)

@@ -57,7 +57,7 @@ def test_augmentation_keeps_the_pixels_scale_and_colour_balance() -> None:
     rng = np.random.default_rng(0)
     board = (np.indices((256, 256)).sum(0) % 2 * 100 + 50).astype(np.uint8)
     image = np.stack([board, board // 2, board // 4 + 10], -1)
-    out = augment_texture(image, rng, 224)
+    out = augment_texture(image, rng, 224, camera=0.0)
     assert out.shape == (224, 224, 3)
     assert np.all(np.abs(np.diff(out[..., 0].astype(int), axis=1)) > 50)
     gain = out[..., 0].astype(float) / np.maximum(out[..., 1], 1)
@@ -68,23 +68,25 @@ def test_augmentation_keeps_the_pixels_scale_and_colour_balance() -> None:
 
 def test_camera_jitter_gives_another_cameras_look_to_some_copies() -> None:
     # A one-pixel checkerboard is what a blur, a lower resolution or a JPEG wipes out first: over 40 draws
-    # some copies keep it (no jitter drawn, noise only) and some lose it; the image's mean stays (+- gain).
+    # some copies keep it (no jitter drawn, noise only) and some lose it; the image's mean stays (within what
+    # a phone's sharpening clips off this board's dark squares).
     board = (np.indices((256, 256)).sum(0) % 2 * 100 + 50).astype(np.uint8)
     image = np.stack([board] * 3, -1)
     contrast = []
     for seed in range(40):
         out = camera_jitter(image, np.random.default_rng(seed))
         assert out.shape == image.shape and out.dtype == np.uint8
-        assert abs(float(out.mean()) - float(image.mean())) < 8
+        assert abs(float(out.mean()) - float(image.mean())) < 12
         contrast.append(float(np.abs(np.diff(out[..., 0].astype(int), axis=1)).mean()))
     assert min(contrast) < 30 and max(contrast) > 90  # blurred away in some, kept (100 levels) in others
     np.testing.assert_array_equal(
         camera_jitter(image, np.random.default_rng(3)), camera_jitter(image, np.random.default_rng(3))
     )
-    # camera=0 (the default): augment_texture draws no jitter, the grid survives every copy
+    # camera=0: augment_texture draws no jitter, the grid survives every copy
     rng = np.random.default_rng(1)
     assert all(
-        np.abs(np.diff(augment_texture(image, rng)[..., 0].astype(int), axis=1)).min() > 50 for _ in range(5)
+        np.abs(np.diff(augment_texture(image, rng, camera=0.0)[..., 0].astype(int), axis=1)).min() > 50
+        for _ in range(5)
     )
     jittered = [augment_texture(image, np.random.default_rng(s), camera=1.0) for s in range(10)]
     assert min(float(np.abs(np.diff(j[..., 0].astype(int), axis=1)).mean()) for j in jittered) < 30

@@ -32,7 +32,7 @@ from fovea.contracts.pad_classifier import ATTACK, BONA_FIDE, CROPS, LABELS
 MIN_BURSTS = 8  # per kind (bona fide, attack): the learning curve's knee (README "learning curve")
 RECOMMENDED_BURSTS = 16  # per kind: where the worst species' APCER levelled off on held-out renders
 MIN_VALIDATION_BURSTS = 2
-CAMERA_JITTER = 0.0  # share of augmented copies given another camera's look (camera_jitter)
+CAMERA_JITTER = 0.5  # share of augmented copies given another camera's look (camera_jitter)
 
 
 def burst_kinds(labels: Sequence[str], groups: Sequence[str], min_bursts: int = MIN_BURSTS) -> dict[str, str]:
@@ -93,10 +93,11 @@ def camera_jitter(
     min_quality: int = 50,
 ) -> np.ndarray:
     """``image`` (H,W,3 uint8) as another camera might have taken it, each with probability 1/2: a Gaussian
-    blur of sigma ``U(0.3, max_blur)`` px (optics, focus), a lower resolution (down to ``U(min_scale, 0.9)``
-    of the size and back, bilinear), a JPEG of quality ``U(min_quality, 90)``; then sensor noise of sigma
-    ``U(0, 3)`` levels. Applied to bona fide and attack crops alike, it teaches the head that sharpness and
-    compression are the camera's, not the presentation's."""
+    blur of sigma ``U(0.3, max_blur)`` px (optics, focus) or else, with probability 1/2, a phone's sharpening
+    (unsharp mask, radius 2, ``U(60, 160)`` %), a lower resolution (down to ``U(min_scale, 0.9)`` of the size
+    and back, bilinear), a JPEG of quality ``U(min_quality, 90)``; then sensor noise of sigma ``U(0, 3)``
+    levels. Applied to bona fide and attack crops alike, it teaches the head that sharpness and compression
+    are the camera's, not the presentation's."""
     from PIL import Image, ImageFilter
 
     if image.ndim != 3 or image.shape[2] != 3:
@@ -104,6 +105,9 @@ def camera_jitter(
     picture = Image.fromarray(np.asarray(image, np.uint8))
     if rng.random() < 0.5:
         picture = picture.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, max_blur))))
+    elif rng.random() < 0.5:
+        percent = int(rng.uniform(60, 160))
+        picture = picture.filter(ImageFilter.UnsharpMask(radius=2, percent=percent, threshold=2))
     if rng.random() < 0.5:
         w, h = picture.size
         f = rng.uniform(min_scale, 0.9)
