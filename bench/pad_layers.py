@@ -17,6 +17,13 @@ is above 0, the attack bursts above 0, and the unseen portrait's bona fide burst
     python bench/pad_layers.py extract /tmp/padx/train32 /tmp/padx/train32.npz
     python bench/pad_layers.py extract /tmp/padx/eval /tmp/padx/eval.npz
     python bench/pad_layers.py compare /tmp/padx/train32.npz /tmp/padx/eval.npz --unseen astronaut
+
+``reshoot`` writes a copy of a labelled set as another camera would have taken it, one camera per burst:
+``soft`` (blur 0.6-1.2 px, 0.55-0.8 of the resolution and back, sensor noise 2-5 levels, JPEG 55-80: a cheap
+webcam) or ``sharp`` (a phone's unsharp mask, radius 2, 120 %, noise 0-1, JPEG 90-96); then ``fovea faces
+pad-eval COPY --passive NAME`` (README "Measured on renders, texture features", "Another camera"):
+
+    python bench/pad_layers.py reshoot /tmp/padx/eval /tmp/padx/eval_soft --camera soft
 """
 
 from __future__ import annotations
@@ -113,6 +120,38 @@ def compare(train: Path, held_out: Path, unseen: str, c: float) -> None:
         )
 
 
+def reshoot(src: Path, dst: Path, camera: str, seed: int) -> None:
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng(seed)
+    bursts = sorted(
+        {p.parent for pattern in ("bona_fide/*/*.jpg", "attack/*/*/*.jpg") for p in src.glob(pattern)}
+    )
+    for burst in bursts:
+        out = dst / burst.relative_to(src)
+        out.mkdir(parents=True, exist_ok=True)
+        if camera == "soft":
+            blur, scale = rng.uniform(0.6, 1.2), rng.uniform(0.55, 0.8)
+            quality, noise = int(rng.integers(55, 80)), rng.uniform(2, 5)
+        else:
+            blur, scale, quality, noise = 0.0, 1.0, int(rng.integers(90, 97)), rng.uniform(0, 1)
+        for frame in sorted(burst.glob("*.jpg")):
+            image = Image.open(frame).convert("RGB")
+            if blur:
+                image = image.filter(ImageFilter.GaussianBlur(blur))
+            if camera == "sharp":
+                image = image.filter(ImageFilter.UnsharpMask(radius=2, percent=120, threshold=2))
+            if scale < 1:
+                w, h = image.size
+                small = image.resize((round(w * scale), round(h * scale)), Image.Resampling.BILINEAR)
+                image = small.resize((w, h), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, np.float32) + rng.normal(0, noise, (image.size[1], image.size[0], 3))
+            Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8)).save(
+                out / frame.name, quality=quality
+            )
+    print(f"{dst}: {len(bursts)} bursts as a {camera} camera")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,9 +165,16 @@ def main() -> None:
     p.add_argument("held_out", type=Path)
     p.add_argument("--unseen", default="astronaut")
     p.add_argument("--c", type=float, default=0.1, help="inverse L2 strength")
+    p = sub.add_parser("reshoot")
+    p.add_argument("src", type=Path)
+    p.add_argument("dst", type=Path)
+    p.add_argument("--camera", choices=("soft", "sharp"), required=True)
+    p.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
     if args.command == "extract":
         extract(args.root, args.out)
+    elif args.command == "reshoot":
+        reshoot(args.src, args.dst, args.camera, args.seed)
     else:
         compare(args.train, args.held_out, args.unseen, args.c)
 
