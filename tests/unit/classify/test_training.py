@@ -125,7 +125,7 @@ def test_evaluate_confusion_recall_precision() -> None:
 def test_a_head_trained_on_standardised_features_folds_into_one_on_the_raw_features() -> None:
     rng = np.random.default_rng(3)
     raw = rng.normal([0.5, 40.0, -3.0], [0.01, 9.0, 1.0], (50, 3))  # scales 900x apart
-    raw[:, 2] = 7.0  # a constant feature: scale 1, not a division by zero
+    raw[:, 2] = 7.0  # a constant feature: left out, not a division by zero
     standardiser = Standardiser.fit(raw)
     x = standardiser.apply(raw)
     assert np.allclose(x[:, :2].mean(0), 0, atol=1e-5) and np.allclose(x[:, :2].std(0), 1, atol=1e-4)
@@ -134,3 +134,14 @@ def test_a_head_trained_on_standardised_features_folds_into_one_on_the_raw_featu
     folded = standardiser.fold(head)
     assert folded.weight.dtype == folded.bias.dtype == np.float32
     np.testing.assert_allclose(predict(folded, raw), predict(head, x), atol=1e-5)
+
+
+def test_a_near_constant_feature_gets_the_floor_not_a_huge_weight() -> None:
+    rng = np.random.default_rng(4)
+    raw = rng.normal(0, 1, (200, 4))
+    raw[:, 3] = 5.0 + rng.normal(0, 1e-9, 200)  # rounding noise only
+    standardiser = Standardiser.fit(raw)
+    assert list(standardiser.keep) == [True, True, True, False]
+    assert np.all(standardiser.apply(raw)[:, 3] == 0)
+    head = Head(np.ones((4, 2), np.float32), np.zeros(2, np.float32))
+    assert np.all(standardiser.fold(head).weight[3] == 0)

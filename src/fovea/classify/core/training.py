@@ -172,24 +172,33 @@ def predict(head: Head, features: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Standardiser:
     """Each feature's training mean and spread: a head trained on ``(x - mean) / scale`` is folded back into
-    one that takes the raw features (:meth:`fold`), so the served graph needs no extra step."""
+    one that takes the raw features (:meth:`fold`), so the served graph needs no extra step. A feature whose
+    spread is below 1/1000 of the features' median spread is left out (0 after :meth:`apply`, no weight after
+    :meth:`fold`): dividing by its spread would magnify its noise (another device's rounding, FP16 on a GPU)
+    into a large weight."""
 
     mean: np.ndarray  # (F,) float64
     scale: np.ndarray  # (F,) float64, > 0
+    keep: np.ndarray  # (F,) bool: the features that vary
 
     @classmethod
     def fit(cls, features: np.ndarray) -> Standardiser:
-        """From ``(N, F)`` training features; a constant feature gets scale 1."""
+        """From ``(N, F)`` training features."""
         x = np.asarray(features, np.float64)
         spread = x.std(axis=0)
-        return cls(x.mean(axis=0), np.where(spread > 1e-12, spread, 1.0))
+        positive = spread[spread > 0]
+        floor = 1e-3 * float(np.median(positive)) if positive.size else 1.0
+        keep = spread >= floor
+        return cls(x.mean(axis=0), np.where(keep, spread, 1.0), keep)
 
     def apply(self, features: np.ndarray) -> np.ndarray:
-        return ((np.asarray(features, np.float64) - self.mean) / self.scale).astype(np.float32)
+        x = (np.asarray(features, np.float64) - self.mean) / self.scale
+        return (x * self.keep).astype(np.float32)
 
     def fold(self, head: Head) -> Head:
-        """The head on raw features: ``((x - m) / s) @ W + b == x @ (W / s) + (b - (m / s) @ W)``."""
-        weight = np.asarray(head.weight, np.float64) / self.scale[:, None]
+        """The head on raw features: ``((x - m) / s) @ W + b == x @ (W / s) + (b - (m / s) @ W)``, rows of
+        features left out set to 0."""
+        weight = np.asarray(head.weight, np.float64) / self.scale[:, None] * self.keep[:, None]
         bias = np.asarray(head.bias, np.float64) - self.mean @ weight
         return Head(weight.astype(np.float32), bias.astype(np.float32))
 

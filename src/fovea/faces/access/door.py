@@ -275,7 +275,8 @@ class DoorAccess:
             compared.gallery.threshold,
             policy,
             liveness,
-            spread=burst_spread(compared.embeddings),
+            # consecutive faces where every frame must match the claimed identity; any two where some may miss
+            spread=burst_spread(compared.embeddings, consecutive=not policy.min_matching_frames),
             not_enrolled=not_enrolled,
             pad=pad,
             challenge=motion,

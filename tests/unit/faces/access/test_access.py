@@ -76,6 +76,8 @@ def test_burst_spread_is_the_largest_step_between_consecutive_faces() -> None:
     assert burst_spread(np.concatenate([turn[:3], turn[:2] + [0.0, 0.9]])) == pytest.approx(
         np.hypot(0.4, 0.9)
     )
+    # where a door lets frames miss the claimed identity: any two faces (the turn's ends 0.8 apart)
+    assert burst_spread(turn, consecutive=False) == pytest.approx(0.8)
 
 
 def test_an_identity_that_is_not_enrolled_denies() -> None:

@@ -293,7 +293,7 @@ def _describe(motion: BurstMotion, settings: StatsSettings) -> str:
     )
 
 
-def burst_spread(embeddings: np.ndarray) -> float:
+def burst_spread(embeddings: np.ndarray, *, consecutive: bool = True) -> float:
     """(F, D) embeddings of the faces of a burst, in the order they were taken -> the largest L2 distance
     between two consecutive ones; 0.0 for fewer than two faces. The faces are one person when the spread is
     below the match threshold.
@@ -301,12 +301,18 @@ def burst_spread(embeddings: np.ndarray) -> float:
     Consecutive, not any two: a burst is 0.1 s a frame, in which a face can turn a few degrees but not become
     another person's. A head turned 30 degrees one way and then the other moves the first and last faces'
     embeddings up to 0.73 apart (rendered turns; consecutive ones at most 0.21), while a swap of people between
-    two frames is a step of 0.79-1.0 (``bench/README.md``, "mixed faces"). Every frame must still match the
-    claimed identity (``min_matching_frames``)."""
+    two frames is a step of 0.79-1.0 (``bench/README.md``, "mixed faces"). That leans on every frame having
+    to match the claimed identity (a door's default): where a door lets some frames miss
+    (``min_matching_frames``), a chain of faces each a small step from the last could drift from one person to
+    another, and its caller asks for ``consecutive=False``: the largest distance between any two faces."""
     if len(embeddings) < 2:
         return 0.0
-    steps = np.diff(np.asarray(embeddings, np.float64), axis=0)
-    return float(np.sqrt((steps * steps).sum(-1)).max())
+    e = np.asarray(embeddings, np.float64)
+    if consecutive:
+        steps = np.diff(e, axis=0)
+        return float(np.sqrt((steps * steps).sum(-1)).max())
+    diff = e[:, None, :] - e[None, :, :]  # (F, F, D); F is at most a few dozen frames
+    return float(np.sqrt((diff * diff).sum(-1)).max())
 
 
 def check_burst(
