@@ -77,6 +77,13 @@ log = logging.getLogger(__name__)
 WAITING = "waiting for Triton or Redis to come back"
 
 
+def feature_output(pad: bool) -> str:
+    """The backbone output a head is trained on: ``TEXTURE`` for the ``pad`` recipe (a head on the pooled
+    final features learns the training people's faces and refuses a new person: bench/README.md, "Passive
+    check: texture"), ``FEATURES`` for every other classifier."""
+    return TEXTURE_OUTPUT if pad else FEATURES_OUTPUT
+
+
 class Trainer:
     def __init__(
         self,
@@ -186,9 +193,6 @@ class Trainer:
                 dataset.targets, float(options["validation_fraction"]), seed
             )
         copies = int(options["augment_copies"])
-        # A pad head is trained on the backbone's texture statistics, standardised: a head on the pooled
-        # final features learns the training people's faces and refuses a new person (bench/README.md).
-        output = TEXTURE_OUTPUT if pad else FEATURES_OUTPUT
         start = time.perf_counter()
         features, cached = self.training_features(
             job.job_id,
@@ -199,7 +203,6 @@ class Trainer:
             np.random.default_rng(seed),
             texture=pad,
             sources=self.store.sources(job.job_id),
-            output=output,
         )
         feature_seconds = time.perf_counter() - start
         n_train = len(train_idx) * (1 + copies)
@@ -259,7 +262,9 @@ class Trainer:
         self._progress(job.job_id, stage="deploying")
         import onnx
 
-        graph = append_head(onnx.load(str(self.backbone_path)), head.weight, head.bias, features=output)
+        graph = append_head(
+            onnx.load(str(self.backbone_path)), head.weight, head.bias, features=feature_output(pad)
+        )
         current, version, dropped = self.repository.add_version(
             job.name,
             graph.SerializeToString(),
@@ -358,19 +363,19 @@ class Trainer:
         *,
         texture: bool = False,
         sources: list[str] | None = None,
-        output: str = FEATURES_OUTPUT,
     ) -> tuple[np.ndarray, int]:
         """Features of the training crops, computed as the images are decoded (one picture and at most
         ``feature_batch`` crops held at a time, not every crop).
 
         Rows: the centre crops of ``train_idx``, then ``copies`` augmented crops of each of them (in
         ``train_idx`` order, copy by copy of an image), then the centre crops of ``val_idx``. Returns the
-        ``(rows, F)`` float32 features and how many came from the cache. ``texture``: the augmented crops
-        keep the pixels' scale and colour (``pad_training.augment_texture``, the ``pad`` recipe). ``sources``:
-        each image's name in messages (an image that does not decode). ``output``: the backbone's output the
-        features are (``FEATURES``, or ``TEXTURE`` for the ``pad`` recipe).
+        ``(rows, F)`` float32 features and how many came from the cache. ``texture`` (the ``pad`` recipe): the
+        features are the backbone's ``TEXTURE``, not ``FEATURES``, and the augmented crops keep the pixels'
+        scale and colour (``pad_training.augment_texture``). ``sources``: each image's name in messages (an
+        image that does not decode).
         """
         sources = sources or []
+        output = feature_output(texture)
         n_train, n_val = len(train_idx), len(val_idx)
         total = n_train * (1 + copies) + n_val
         train_row = {int(i): r for r, i in enumerate(train_idx)}
@@ -423,9 +428,7 @@ class Trainer:
         """The backbone's ``output`` of each ``(224, 224, 3)`` crop: from the cache where an identical crop
         was seen (by SHA-256 of its pixels), else through Triton in batches; returns them ``(N, F)`` and the
         cache hits."""
-        backbone = (
-            self.backbone_digest() if output == FEATURES_OUTPUT else f"{self.backbone_digest()}.{output}"
-        )
+        backbone = f"{self.backbone_digest()}.{output}"  # one cache per backbone file and output
         digests = [hashlib.sha256(c.tobytes()).hexdigest() for c in crops]
         found = self.store.cached_features(backbone, digests)
         missing = [i for i, f in enumerate(found) if f is None]
