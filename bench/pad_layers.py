@@ -94,24 +94,21 @@ def compare(train: Path, held_out: Path, unseen: str, c: float) -> None:
         f"{len(y)} training frames; C={c}; bona fide bursts passed per portrait; attacks passed; {unseen}'s"
     )
     print("bona fide bursts above every attack burst")
+    frames = {int(b): np.flatnonzero(ev["burst"] == b) for b in np.unique(ev["burst"])}  # rows per burst
+    bursts = list(frames)
+    # each burst's portrait if it is bona fide, None for an attack
+    who = {
+        b: str(ev["portrait"][r[0]]) if ev["species"][r[0]] == BONA_FIDE else None for b, r in frames.items()
+    }
     for layer in LAYERS:
         cols = [f"face_{layer}", f"context_{layer}"]
         x, xe = np.concatenate([tr[k] for k in cols], 1), np.concatenate([ev[k] for k in cols], 1)
         scaler = StandardScaler().fit(x)
         head = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(scaler.transform(x), y)
         logit = head.decision_function(scaler.transform(xe))
-        bursts = np.unique(ev["burst"])
-        score = {b: float(logit[ev["burst"] == b].mean()) for b in bursts}
-        first = {b: int(np.flatnonzero(ev["burst"] == b)[0]) for b in bursts}
-        bona = {
-            p: [
-                score[b]
-                for b in bursts
-                if ev["species"][first[b]] == BONA_FIDE and ev["portrait"][first[b]] == p
-            ]
-            for p in portraits
-        }
-        attacks = [score[b] for b in bursts if ev["species"][first[b]] != BONA_FIDE]
+        score = {b: float(logit[rows].mean()) for b, rows in frames.items()}
+        bona = {p: [score[b] for b in bursts if who[b] == p] for p in portraits}
+        attacks = [score[b] for b in bursts if who[b] is None]
         passed = "  ".join(f"{p} {sum(s > 0 for s in v)}/{len(v)}" for p, v in bona.items())
         above = sum(s > max(attacks) for s in bona.get(unseen, []))
         print(

@@ -136,7 +136,7 @@ def test_a_head_trained_on_standardised_features_folds_into_one_on_the_raw_featu
     np.testing.assert_allclose(predict(folded, raw), predict(head, x), atol=1e-5)
 
 
-def test_a_near_constant_feature_gets_the_floor_not_a_huge_weight() -> None:
+def test_a_near_constant_feature_is_left_out_not_given_a_huge_weight() -> None:
     rng = np.random.default_rng(4)
     raw = rng.normal(0, 1, (200, 4))
     raw[:, 3] = 5.0 + rng.normal(0, 1e-9, 200)  # rounding noise only
