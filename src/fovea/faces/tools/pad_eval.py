@@ -2,7 +2,8 @@
 the terms of ISO/IEC 30107-3 over labelled frame sequences, and a labelled set made from the repository's
 own portraits to run it on.
 
-Layout of DIR (frames of a sequence in file-name order; .jpg, .jpeg or .png)::
+Layout of DIR (frames of a sequence in file-name order, numbers by value: ``frame2`` before ``frame10``;
+.jpg, .jpeg or .png)::
 
     DIR/bona_fide/<seq>/*.jpg
     DIR/attack/<seq>/*.jpg            attack species "attack"
@@ -41,6 +42,7 @@ heads: real bona fide video must be measured with your own camera.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -79,8 +81,19 @@ class LabelledSequence:
     frames: tuple[Path, ...]
 
 
+def frame_order(path: Path) -> tuple[tuple[int, int | str], ...]:
+    """Sort key of a frame file: its name's runs of digits compared as numbers, the rest as text, so that
+    frames numbered without leading zeros (``f2.jpg`` ... ``f10.jpg``, as cameras and ``ffmpeg -i %d``
+    write them) keep the order they were taken in; zero-padded names sort as before. The order matters:
+    the geometry check and the identity-change test compare consecutive frames."""
+    runs = re.findall(r"\d+|\D+", path.name)
+    return tuple((0, int(r)) if r.isdigit() else (1, r) for r in runs)
+
+
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=frame_order
+    )
 
 
 def _sequences(folder: Path, species: str, root: Path) -> list[LabelledSequence]:
@@ -442,6 +455,7 @@ __all__ = [
     "evaluate",
     "evaluate_in_process",
     "find_sequences",
+    "frame_order",
     "score_sequences",
     "write_synthetic_dir",
     "write_synthetic_set",

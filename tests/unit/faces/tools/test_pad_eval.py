@@ -22,6 +22,7 @@ from fovea.faces.tools.pad_eval import (
     evaluate,
     evaluate_in_process,
     find_sequences,
+    frame_order,
     write_synthetic_dir,
     write_synthetic_set,
 )
@@ -136,6 +137,32 @@ def test_layouts(labelled: Path, tmp_path: Path) -> None:
     (flat / "bona_fide" / "empty").mkdir()
     with pytest.raises(ValueError, match="no frames"):
         find_sequences(flat)
+
+
+def test_frames_keep_the_order_they_were_taken_in(tmp_path: Path) -> None:
+    """Frames numbered without leading zeros (``f2`` before ``f10``) in their numbers' order; the geometry
+    check and the identity-change test compare consecutive frames."""
+    for kind in ("bona_fide/s1", "attack/s2"):
+        (tmp_path / kind).mkdir(parents=True)
+        for i in (0, 1, 2, 9, 10, 11, 14):
+            (tmp_path / kind / f"frame_{i}.jpg").write_bytes(b"x")
+    (tmp_path / "attack/s2/frame_3.PNG").write_bytes(b"x")
+    bona, attacks = find_sequences(tmp_path)
+    assert [p.name for p in bona[0].frames] == [f"frame_{i}.jpg" for i in (0, 1, 2, 9, 10, 11, 14)]
+    assert [p.stem for p in attacks["attack"][0].frames][:5] == [
+        "frame_0",
+        "frame_1",
+        "frame_2",
+        "frame_3",
+        "frame_9",
+    ]
+    padded = sorted([Path("f0010.jpg"), Path("f0002.jpg"), Path("f0001.jpg")], key=frame_order)
+    assert [p.name for p in padded] == ["f0001.jpg", "f0002.jpg", "f0010.jpg"]
+    assert sorted([Path("b.jpg"), Path("a10.jpg"), Path("a9.jpg")], key=frame_order) == [
+        Path("a9.jpg"),
+        Path("a10.jpg"),
+        Path("b.jpg"),
+    ]
 
 
 def door_set(root: Path, sequences: dict[str, int]) -> Path:
