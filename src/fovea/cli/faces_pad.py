@@ -228,8 +228,10 @@ def faces_pad_eval(
 @click.option(
     "--photos",
     default=None,
-    help="Comma-separated sample portraits (default: obama,obama2,obama3,biden; also astronaut, with "
-    "scikit-image); NAME@SCALE: that portrait resized by SCALE in (0, 1], a lower-resolution photo",
+    help="Comma-separated portraits: samples (default: obama,obama2,obama3,biden; also astronaut, with "
+    "scikit-image) or photo files (a path with a folder or a .jpg/.jpeg/.png/.webp suffix: your own "
+    "people, e.g. a frame of your stage video, one face each); NAME@SCALE: that portrait resized by SCALE "
+    "in (0, 1], a lower-resolution photo",
 )
 @click.option(
     "--species",

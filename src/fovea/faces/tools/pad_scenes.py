@@ -22,11 +22,13 @@ not of what works on real attacks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from fovea.faces.tools.core.pad_render import (
     ScreenModel,
@@ -59,12 +61,39 @@ SCENES = ("china", "flower", "coffee", "chelsea", "rocket", "dog", "horses", "gi
 PORTRAITS_EXTRA = ("astronaut",)  # scikit-image's (Eileen Collins, NASA, public domain)
 
 
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def split_scale(name: str) -> tuple[str, str]:
+    """``NAME@SCALE`` -> (NAME, SCALE); a name without one (or whose last ``@`` is inside a path) -> (name,
+    "")."""
+    base, at, scale = name.rpartition("@")
+    return (base, scale) if at and "/" not in scale else (name, "")
+
+
+def is_photo_file(name: str) -> bool:
+    """Whether a portrait (without its ``@SCALE``) is a file (a path with a folder, or a photo's suffix)
+    rather than a sample's name."""
+    return "/" in name or Path(name).suffix.lower() in PHOTO_SUFFIXES
+
+
+def photo_label(name: str) -> str:
+    """What a portrait's sequences are named after: a sample's name as given, a file's stem (letters,
+    digits, ``_.-`` kept) with its ``@SCALE``."""
+    base, scale = split_scale(name)
+    if is_photo_file(base):
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(base).stem) or "photo"
+    return f"{base}@{scale}" if scale else base
+
+
 def load_photo(name: str) -> Image.Image:
-    """A sample portrait: ``fovea.convert.samples``'s faces, or ``astronaut`` (needs scikit-image);
-    ``NAME@SCALE`` is that portrait resized by SCALE in (0, 1] (Lanczos): the same person in a photo of lower
-    resolution (``obama2@0.338``: obama2's eyes 41.5 px apart, as astronaut's are)."""
-    base, at, scale_text = name.partition("@")
-    if at:
+    """A portrait: a sample of ``fovea.convert.samples``, ``astronaut`` (needs scikit-image), or a photo
+    file (a path with a folder or a .jpg / .jpeg / .png / .webp suffix: your own people, e.g. frames of
+    your stage video, upright after its EXIF orientation); ``NAME@SCALE`` is that portrait resized by SCALE
+    in (0, 1] (Lanczos): the same person in a photo of lower resolution (``obama2@0.338``: obama2's eyes
+    41.5 px apart, as astronaut's are)."""
+    base, scale_text = split_scale(name)
+    if scale_text:
         try:
             scale = float(scale_text)
         except ValueError:
@@ -74,6 +103,12 @@ def load_photo(name: str) -> Image.Image:
         photo = load_photo(base)
         size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
         return photo.resize(size, Image.Resampling.LANCZOS)
+    if is_photo_file(name):
+        try:
+            with Image.open(name) as opened:
+                return (ImageOps.exif_transpose(opened) or opened).convert("RGB")
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ValueError(f"portrait {name!r}: not a readable photo ({exc})") from exc
     if name == "astronaut":
         try:
             from skimage import data
@@ -242,7 +277,9 @@ __all__ = [
     "Portrait",
     "attack_frames",
     "head_frames",
+    "is_photo_file",
     "load_photo",
+    "photo_label",
     "prepare",
     "replay_frames",
     "scene_image",

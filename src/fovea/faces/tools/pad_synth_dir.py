@@ -26,6 +26,7 @@ from fovea.faces.tools.pad_scenes import (
     attack_frames,
     head_frames,
     load_photo,
+    photo_label,
     prepare,
     replay_frames,
     scene_image,
@@ -115,6 +116,18 @@ def _attack_poses(rng: np.random.Generator, species: str, n: int) -> list[tuple[
     raise ValueError(f"unknown attack species {species!r}; known: {', '.join(SYNTH_ATTACKS)}")
 
 
+def photo_tags(photos: Sequence[str]) -> list[str]:
+    """Each portrait's name in its sequences' names (``pad_scenes.photo_label``: a file's stem), made unique
+    with ``-2``, ``-3`` ... where two files share a stem."""
+    tags: list[str] = []
+    for name in photos:
+        tag, k = photo_label(name), 2
+        while tag in tags:
+            tag, k = f"{photo_label(name)}-{k}", k + 1
+        tags.append(tag)
+    return tags
+
+
 def write_synthetic_dir(
     out: Path,
     faces: InProcessFaces,
@@ -157,7 +170,7 @@ def write_synthetic_dir(
         _write_scenes(write, faces, rng, per_photo, frames, photos, attacks, talking, scenes, screens)
         return counts
 
-    for photo_name in photos:
+    for photo_name, tag in zip(photos, photo_tags(photos), strict=True):
         photo = load_photo(photo_name)
         crop, landmarks = portrait(faces, photo)
         print_photo = Image.fromarray(crop)
@@ -169,7 +182,7 @@ def write_synthetic_dir(
             views = [
                 head_view(crop, landmarks, a if yaw_turn else 0.0, 0.0 if yaw_turn else a) for a in angles
             ]
-            write(BONA_FIDE, f"{photo_name}-{k}", [_jpeg(v, rng) for v in views])
+            write(BONA_FIDE, f"{tag}-{k}", [_jpeg(v, rng) for v in views])
             if "screen_replay" in attacks:  # that very head turn, replayed on a phone held still or tilted
                 pose0 = rotation(rng.uniform(-10, 10), rng.uniform(-10, 10), rng.uniform(-5, 5))
                 d = rng.uniform(250, 350)
@@ -183,12 +196,12 @@ def write_synthetic_dir(
                     )
                     for i, v in enumerate(views)
                 ]
-                write(f"{ATTACK}/screen_replay", f"{photo_name}-{k}", [_jpeg(v, rng) for v in shown])
+                write(f"{ATTACK}/screen_replay", f"{tag}-{k}", [_jpeg(v, rng) for v in shown])
             for _ in range(talking if k == 0 else 0):  # near-still heads: a few degrees, as people talk
-                n = len([p for p in (out / BONA_FIDE).glob(f"{photo_name}-talk-*")])
+                n = len([p for p in (out / BONA_FIDE).glob(f"{tag}-talk-*")])
                 wobble = rng.normal(0, 1.5, (frames, 2)).cumsum(0) * 0.5
                 still = [head_view(crop, landmarks, float(y), float(p)) for y, p in wobble]
-                write(BONA_FIDE, f"{photo_name}-talk-{n}", [_jpeg(v, rng) for v in still])
+                write(BONA_FIDE, f"{tag}-talk-{n}", [_jpeg(v, rng) for v in still])
             for species in attacks:
                 if species in REPLAY_ATTACKS:
                     continue
@@ -213,7 +226,7 @@ def write_synthetic_dir(
                     ]
                 if species.startswith("screen"):
                     shots = [screen_look(s, rng) for s in shots]
-                write(f"{ATTACK}/{species}", f"{photo_name}-{k}", [_jpeg(s, rng) for s in shots])
+                write(f"{ATTACK}/{species}", f"{tag}-{k}", [_jpeg(s, rng) for s in shots])
     return counts
 
 
@@ -246,14 +259,14 @@ def _write_scenes(
     def screen() -> ScreenModel:
         return SCREENS[screens[int(rng.integers(len(screens)))]]
 
-    for photo_name in photos:
+    for photo_name, tag in zip(photos, photo_tags(photos), strict=True):
         model = prepare(faces, load_photo(photo_name))
         for k in range(per_photo):
             views, iod = head_frames(model, rng, _turn_angles(rng, frames))
-            write(BONA_FIDE, f"{photo_name}-{k}", [_jpeg(v, rng) for v in views])
+            write(BONA_FIDE, f"{tag}-{k}", [_jpeg(v, rng) for v in views])
             if "screen_replay" in attacks:
                 shown = replay_frames(views, iod, rng, screen(), rooms)
-                write(f"{ATTACK}/screen_replay", f"{photo_name}-{k}", [_jpeg(v, rng) for v in shown])
+                write(f"{ATTACK}/screen_replay", f"{tag}-{k}", [_jpeg(v, rng) for v in shown])
             for species in attacks:
                 if species in REPLAY_ATTACKS:
                     continue
@@ -262,11 +275,11 @@ def _write_scenes(
                 if species in BENT_ATTACKS:  # radius 0.5-2 print widths, either way round
                     bend = (rng.uniform(0.5, 2) * rng.choice([-1.0, 1.0]), BENT_ATTACKS[species])
                 shots = attack_frames(model, rng, species, poses, screen(), rooms, bend)
-                write(f"{ATTACK}/{species}", f"{photo_name}-{k}", [_jpeg(v, rng) for v in shots])
+                write(f"{ATTACK}/{species}", f"{tag}-{k}", [_jpeg(v, rng) for v in shots])
         for n in range(talking):  # near-still heads: a few degrees, as people talk
             wobble = rng.normal(0, 1.5, (frames, 2)).cumsum(0) * 0.5
             views, _ = head_frames(model, rng, [(float(y), float(p)) for y, p in wobble])
-            write(BONA_FIDE, f"{photo_name}-talk-{n}", [_jpeg(v, rng) for v in views])
+            write(BONA_FIDE, f"{tag}-talk-{n}", [_jpeg(v, rng) for v in views])
 
 
 __all__ = [
@@ -274,6 +287,7 @@ __all__ = [
     "BENT_ATTACKS",
     "SYNTH_ATTACKS",
     "SYNTH_PHOTOS",
+    "photo_tags",
     "portrait",
     "write_synthetic_dir",
 ]

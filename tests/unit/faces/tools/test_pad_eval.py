@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from fovea.client import AccessResult, PadCheck
+from fovea.convert.samples import sample
 from fovea.faces.access.core.pad import GeometrySettings
 from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.faces.tools.pad_eval import (
@@ -27,6 +28,7 @@ from fovea.faces.tools.pad_eval import (
     write_synthetic_set,
 )
 from fovea.faces.tools.pad_eval_door import DoorAnswer, door_answer, evaluate_door
+from fovea.faces.tools.pad_synth_dir import photo_tags
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +124,29 @@ def test_a_set_is_written_into_an_empty_folder_only(repository: Path, tmp_path: 
     assert len(list((out / "bona_fide" / "obama-0").glob("*.jpg"))) == 3
     with pytest.raises(ValueError, match="not empty"):
         write_synthetic_set(out, per_photo=1, frames=3, model_repository=repository)
+
+
+def test_a_set_is_made_from_your_own_photo_files(repository: Path, tmp_path: Path) -> None:
+    """`pad-synth --photos` takes photo files (a stage video's frame, a staff photo) besides the samples,
+    named after the file's stem; two files of one stem stay apart; a file that is not a photo is refused."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    mine = tmp_path / "a" / "door cam 1.jpg"
+    shutil.copy(sample("obama2"), mine)
+    shutil.copy(sample("biden"), tmp_path / "b" / "door cam 1.jpg")
+    out = tmp_path / "set"
+    photos = (str(mine), f"{tmp_path / 'b' / 'door cam 1.jpg'}@0.5")
+    counts = write_synthetic_set(
+        out, per_photo=1, frames=3, photos=photos, attacks=("print_still",), model_repository=repository
+    )
+    assert counts == {"bona_fide": 2, "attack/print_still": 2}
+    assert sorted(p.name for p in (out / "bona_fide").iterdir()) == ["door_cam_1-0", "door_cam_1@0.5-0"]
+    (tmp_path / "notes.txt.jpg").write_text("not a photo")
+    with pytest.raises(ValueError, match="not a readable photo"):
+        write_synthetic_set(
+            tmp_path / "x", photos=(str(tmp_path / "notes.txt.jpg"),), model_repository=repository
+        )
+    assert photo_tags(["a/me.jpg", "b/me.jpg", "obama2@0.5"]) == ["me", "me-2", "obama2@0.5"]
 
 
 def test_layouts(labelled: Path, tmp_path: Path) -> None:
