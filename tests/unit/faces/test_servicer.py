@@ -111,6 +111,7 @@ async def faces(redis_url: str, triton: InProcessTriton) -> AsyncIterator[Faces]
         DoorPolicy(),
         {
             "lobby": DoorPolicy(min_matching_frames=1, allow_mixed_faces=True),
+            "hall": DoorPolicy(min_matching_frames=3),
             "vault": DoorPolicy(pad="require"),
             "annex": DoorPolicy(pad="record"),
             "gate": DoorPolicy(challenge="require", challenge_kinds=("look_up",)),
@@ -220,6 +221,34 @@ async def test_a_burst_must_show_one_person(faces: Faces) -> None:
         metadata=VERIFY,
     )
     assert verified.match
+
+
+async def test_mixed_faces_compares_consecutive_faces_where_every_frame_must_match(faces: Faces) -> None:
+    """A default door (every frame must match the claimed identity) looks for a change of person between
+    consecutive faces: a head turning through a burst moves its first and last faces far apart in small
+    steps. A door that lets frames miss the identity (``min_matching_frames``) compares any two faces, since
+    there a chain of small steps could lead from one person to another. In a gallery of threshold 0.43 the
+    burst obama2, a partial face, obama3 is such a chain: steps 0.421 and 0.339, ends 0.437 apart, every face
+    within 0.40 of the enrolled photo."""
+    gallery = f"{faces.gallery}-chain"
+    await faces.stub.CreateGallery(
+        faces_pb2.CreateGalleryRequest(gallery_id=gallery, threshold=0.43), metadata=ADMIN
+    )
+    await faces.stub.Enroll(
+        faces_pb2.EnrollRequest(gallery_id=gallery, identity_id="obama", photos=[image("obama")]),
+        metadata=ADMIN,
+    )
+    chain = [image("obama2"), image("obama_partial_face2"), image("obama3")]
+
+    def burst(door: str) -> faces_pb2.VerifyAccessRequest:
+        return faces_pb2.VerifyAccessRequest(
+            door_id=door, gallery_id=gallery, claimed_identity_id="obama", frames=chain
+        )
+
+    front = await faces.stub.VerifyAccess(burst("front"), metadata=ADMIN)
+    assert front.decision == faces_pb2.GRANT and "3/3 frames" in front.reason, front
+    hall = await faces.stub.VerifyAccess(burst("hall"), metadata=ADMIN)
+    assert hall.decision == faces_pb2.DENY and "different people" in hall.reason, hall
 
 
 async def test_phone_photos_are_reduced_and_answered_in_their_own_pixels(faces: Faces) -> None:
