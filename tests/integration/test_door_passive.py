@@ -10,6 +10,7 @@ training bursts from one seed, the two bursts sent to the door from another (the
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from pathlib import Path
@@ -22,7 +23,8 @@ from fovea.faces.tools.inprocess import InProcessFaces
 from fovea.faces.tools.pad_synth_dir import write_synthetic_dir
 from fovea.faces.tools.pad_train import collect, train
 
-from .conftest import PASSIVE_CHECK_NAME, PASSIVE_DOOR
+from .cli import fovea_cli
+from .conftest import PASSIVE_CHECK_NAME, PASSIVE_DOOR, Stack
 from .faces_photos import photo
 
 pytestmark = pytest.mark.integration
@@ -78,7 +80,7 @@ def frames(folder: Path) -> list[bytes]:
 
 
 def test_a_trained_passive_check_stops_a_replay_and_lets_a_head_through(
-    client: FoveaClient, training_set: Path, door_bursts: Path, in_process: InProcessFaces
+    stack: Stack, client: FoveaClient, training_set: Path, door_bursts: Path, in_process: InProcessFaces
 ) -> None:
     gallery = f"passive-{uuid.uuid4().hex[:8]}"
     client.create_gallery(gallery)
@@ -125,3 +127,25 @@ def test_a_trained_passive_check_stops_a_replay_and_lets_a_head_through(
             answer.passive.reason,
         )
         assert kept.score == pytest.approx(answer.passive.score, abs=1e-3)
+
+    # `fovea faces pad-eval DIR --passive NAME --json` as a site runs it beside its stack (nothing else given):
+    # the check is read from the stack's user model repository, and the door row decides as the door did.
+    done = fovea_cli(
+        "faces",
+        "pad-eval",
+        str(door_bursts),
+        "--passive",
+        PASSIVE_CHECK_NAME,
+        "--json",
+        environment={
+            "FOVEA_DATA_DIR": str(stack.settings.data),
+            "FOVEA_FACES_TRAINED_REPOSITORY": None,
+            "FOVEA_USER_MODEL_REPOSITORY": None,
+        },
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    door = report["checks"]["door"]
+    assert (door["bona_fide_sequences"], door["attack_sequences"]) == (1, {"screen_replay": 1}), door
+    assert door["apcer"] == 0.0 and door["bpcer"] == 0.0, door

@@ -153,7 +153,8 @@ def pad_train(
     "--trained-repository",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="With --passive: where trained checks are (default: FOVEA_FACES_TRAINED_REPOSITORY)",
+    help="With --passive: where trained checks are (default: FOVEA_FACES_TRAINED_REPOSITORY, else the local "
+    "stack's user model repository, where `fovea faces pad-train` put them: FOVEA_DATA_DIR/user-models)",
 )
 @click.option("--json", "as_json", is_flag=True)
 def faces_pad_eval(
@@ -183,6 +184,8 @@ def faces_pad_eval(
     if door is None:
         if gateway_address is not None:
             fail(ValueError("--gateway evaluates through a door: give --door too"))
+        if passive and trained_repository is None:
+            trained_repository = trained_checks_repository()
         try:
             report = evaluate_in_process(
                 folder,
@@ -216,6 +219,16 @@ def faces_pad_eval(
             except (ValueError, OSError, FoveaClientError) as exc:
                 fail(exc)
     emit(report.as_dict(), as_json, report.as_text())
+
+
+def trained_checks_repository() -> Path:
+    """Where a trained passive check is read from when ``--trained-repository`` is not given: the faces
+    service's ``FOVEA_FACES_TRAINED_REPOSITORY`` when set, else the user model repository of the local stack
+    (``fovea up``: ``FOVEA_DATA_DIR``/user-models), which its classify worker trains into."""
+    from fovea.faces.config import FacesSettings
+    from fovea.stack.config import StackSettings
+
+    return FacesSettings().trained_repository or StackSettings().user_models
 
 
 @click.command("pad-synth", cls=Command)
