@@ -1,6 +1,6 @@
 """One training job, start to finish (the classify worker runs it in a Celery task).
 
-stratified split -> image by image: decode + centre crop (as served), augmented copies of a training image
+stratified split (the ``pad`` recipe: folds of bursts, cross-fitted; ``Trainer.pad_head``) -> image by image: decode + centre crop (as served), augmented copies of a training image
 (mirror, random crop, colour shift), features of the crops through Triton every ``feature_batch`` crops
 (``backbone_model``'s ``FEATURES``, cached in Redis by the crop's SHA-256; only the features are kept, never
 every crop) -> a new softmax layer (:func:`fovea.classify.core.training.train_head`, progress
@@ -21,6 +21,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,12 @@ from fovea.classify.config import ClassifySettings
 from fovea.classify.core.classify import centre_crop
 from fovea.classify.core.export import append_head
 from fovea.classify.core.pad_training import (
+    CALIBRATION_FOLDS,
     augment_texture,
     balanced_weights,
+    burst_folds,
     burst_kinds,
-    calibrate,
-    group_split,
+    pad_calibration,
     shift_bias,
 )
 from fovea.classify.core.training import (
@@ -70,7 +72,7 @@ from fovea.contracts.classifier import (
     TEXTURE_OUTPUT,
 )
 from fovea.contracts.pad_classifier import LABELS as PAD_LABELS
-from fovea.contracts.pad_classifier import RECIPE, burst_logit, crop_logits
+from fovea.contracts.pad_classifier import RECIPE
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +183,13 @@ class Trainer:
         seed = int(options.get("seed", 0))
         pad = options.get("recipe", "") == RECIPE
         groups = self.store.groups(job.job_id) if pad else []
+        kinds: dict[str, str] = {}
         if pad:
             if dataset.classes != PAD_LABELS:
                 raise ValueError(f"the pad recipe needs the classes {', '.join(PAD_LABELS)}")
             kinds = burst_kinds(labels, groups, s.min_pad_bursts)
-            train_groups, _ = group_split(kinds, float(options["validation_fraction"]), seed)
-            in_train = np.array([g in train_groups for g in groups])
-            train_idx, val_idx = np.flatnonzero(in_train), np.flatnonzero(~in_train)
+            # cross-fitted (pad_head): every image is trained on, each by the heads of the other folds
+            train_idx, val_idx = np.arange(len(labels)), np.arange(0)
         else:
             train_idx, val_idx = stratified_split(
                 dataset.targets, float(options["validation_fraction"]), seed
@@ -205,20 +207,6 @@ class Trainer:
             sources=self.store.sources(job.job_id),
         )
         feature_seconds = time.perf_counter() - start
-        n_train = len(train_idx) * (1 + copies)
-        x_train, x_val = features[:n_train], features[n_train:]
-        y_train = np.concatenate(
-            [dataset.targets[train_idx]] + [np.repeat(dataset.targets[train_idx], copies)]
-        )
-        y_val = dataset.targets[val_idx]
-        weights = None
-        standardiser = None
-        if pad:
-            standardiser = Standardiser.fit(x_train)
-            x_train, x_val = standardiser.apply(x_train), standardiser.apply(x_val)
-            kind_of = np.array([label.split("-", 1)[0] for label in dataset.classes])
-            weights = balanced_weights(kind_of[y_train])
-
         epochs = int(options["epochs"])
 
         def progress(stats: EpochStats) -> None:
@@ -227,37 +215,48 @@ class Trainer:
                 stage=f"epoch {stats.epoch}/{epochs}",
                 epoch=stats.epoch,
                 loss=stats.loss,
-                validation_accuracy=stats.validation_accuracy,
+                validation_accuracy=_finite(stats.validation_accuracy),
+            )
+
+        def fit(
+            x_train: np.ndarray,
+            y_train: np.ndarray,
+            x_val: np.ndarray,
+            y_val: np.ndarray,
+            weights: np.ndarray | None,
+            on_epoch: Callable[[EpochStats], None] | None,
+        ) -> tuple[Head, list[EpochStats]]:
+            return train_head(
+                x_train,
+                y_train,
+                x_val,
+                y_val,
+                len(dataset.classes),
+                epochs=epochs,
+                learning_rate=float(options["learning_rate"]),
+                weight_decay=float(options["weight_decay"]),
+                seed=seed,
+                on_epoch=on_epoch,
+                weights=weights,
             )
 
         start = time.perf_counter()
-        head, history = train_head(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            len(dataset.classes),
-            epochs=epochs,
-            learning_rate=float(options["learning_rate"]),
-            weight_decay=float(options["weight_decay"]),
-            seed=seed,
-            on_epoch=progress,
-            weights=weights,
-        )
-        train_seconds = time.perf_counter() - start
-        if standardiser is not None:  # back to the raw features the served graph computes
-            head = standardiser.fold(head)
-            x_val = features[n_train:]
         calibration = None
         if pad:
-            head, calibration = self.calibrated(
-                head, x_val, [labels[i] for i in val_idx], [groups[i] for i in val_idx]
+            head, history, y_val, predicted, calibration = self.pad_head(
+                job.job_id, features, dataset.targets, labels, groups, kinds, copies, seed, fit, progress
             )
-            calibration.update(
-                train_bona_fide_bursts=len({groups[i] for i in train_idx if labels[i].startswith("bona")}),
-                train_attack_bursts=len({groups[i] for i in train_idx if labels[i].startswith("attack")}),
+        else:
+            n_train = len(train_idx) * (1 + copies)
+            x_train, x_val = features[:n_train], features[n_train:]
+            y_train = np.concatenate(
+                [dataset.targets[train_idx]] + [np.repeat(dataset.targets[train_idx], copies)]
             )
-        report = evaluate(y_val, predict(head, x_val).argmax(axis=1), dataset.classes)
+            y_val = dataset.targets[val_idx]
+            head, history = fit(x_train, y_train, x_val, y_val, None, progress)
+            predicted = predict(head, x_val).argmax(axis=1)
+        train_seconds = time.perf_counter() - start
+        report = evaluate(y_val, predicted, dataset.classes)
 
         self._progress(job.job_id, stage="deploying")
         import onnx
@@ -314,32 +313,57 @@ class Trainer:
             **({"pad": calibration} if calibration is not None else {}),
         }
 
-    @staticmethod
-    def calibrated(
-        head: Head, x_val: np.ndarray, labels: list[str], groups: list[str]
-    ) -> tuple[Head, dict[str, Any]]:
-        """The ``pad`` recipe's head with its bona fide bias shifted so that the burst log-odds' threshold
-        chosen on the held-out bursts is 0, and the figures there (``PadCalibration``'s fields)."""
-        crops = np.array([label.split("-", 1)[1] for label in labels])
-        bona = np.array([label.startswith("bona") for label in labels])
-        logits = crop_logits(predict(head, x_val), crops)
-        names = sorted(set(groups))
-        index = np.array([names.index(g) for g in groups])
-        bursts = np.array(
-            [burst_logit(logits[index == i], np.zeros(int((index == i).sum()))) for i in range(len(names))]
-        )
-        burst_bona = np.array([bona[index == i][0] for i in range(len(names))])
-        found = calibrate(bursts, burst_bona)
+    def pad_head(
+        self,
+        job_id: str,
+        features: np.ndarray,
+        targets: np.ndarray,
+        labels: list[str],
+        groups: list[str],
+        kinds: dict[str, str],
+        copies: int,
+        seed: int,
+        fit: Callable[..., tuple[Head, list[EpochStats]]],
+        progress: Callable[[EpochStats], None],
+    ) -> tuple[Head, list[EpochStats], np.ndarray, np.ndarray, dict[str, Any]]:
+        """The ``pad`` recipe's head, calibrated by cross-fitting (``pad_training``): per fold of bursts
+        (:func:`burst_folds`) a head trained on the other folds scores that fold's centre crops; the burst
+        threshold chosen on all those out-of-fold scores is moved to 0 in the head trained on every burst.
+        Each head learns on standardised features (weights folded back, so it applies to the raw features the
+        served graph computes), the two kinds weighted equally.
+
+        ``features``: the centre crops' rows of every image, then ``copies`` augmented rows per image.
+        Returns the served head, its training history, the centre crops' targets and out-of-fold predicted
+        classes (the job's report), and the calibration figures (``PadCalibration``'s fields)."""
+        n = len(labels)
+        kind_of = np.array([label.split("-", 1)[0] for label in PAD_LABELS])
+        y_rows = np.concatenate([targets, np.repeat(targets, copies)])
+        fold_of = burst_folds(kinds, CALIBRATION_FOLDS, seed)
+        image_fold = np.array([fold_of[g] for g in groups])
+        empty = np.zeros((0, features.shape[1]), np.float32)
+
+        def fit_on(images: np.ndarray, on_epoch: Callable[[EpochStats], None] | None) -> tuple[Head, Any]:
+            rows = np.concatenate([np.flatnonzero(images), n + np.flatnonzero(np.repeat(images, copies))])
+            x, y = features[rows], y_rows[rows]
+            standardiser = Standardiser.fit(x)
+            head, history = fit(
+                standardiser.apply(x), y, empty, np.zeros(0, np.int64), balanced_weights(kind_of[y]), on_epoch
+            )
+            return standardiser.fold(head), history
+
+        folds = int(image_fold.max()) + 1
+        probabilities = np.zeros((n, len(PAD_LABELS)))
+        for fold in range(folds):
+            self._progress(job_id, stage=f"calibration: fold {fold + 1}/{folds}")
+            held = image_fold == fold
+            fold_head, _ = fit_on(~held, None)
+            probabilities[held] = predict(fold_head, features[:n][held])
+        head, history = fit_on(np.ones(n, bool), progress)
+        found, figures = pad_calibration(probabilities, labels, groups)
+        bursts = {k: sum(v == k for v in kinds.values()) for k in ("bona_fide", "attack")}
+        figures.update(train_bona_fide_bursts=bursts["bona_fide"], train_attack_bursts=bursts["attack"])
         shifted = Head(head.weight, shift_bias(head.bias, -found.threshold))
-        return shifted, {
-            "validation_bona_fide_bursts": int(burst_bona.sum()),
-            "validation_attack_bursts": int((~burst_bona).sum()),
-            "logit_shift": -found.threshold,
-            "bpcer": found.bpcer,
-            "apcer": found.apcer,
-            "crop_bpcer": float((logits[bona] < found.threshold).mean()),
-            "crop_apcer": float((logits[~bona] >= found.threshold).mean()),
-        }
+        return shifted, history, targets, probabilities.argmax(axis=1), figures
 
     def load(self, model: str, version: int | None) -> None:
         """Load (or reload) ``model`` into Triton: every replica, ``version`` checked ready on each, when

@@ -21,9 +21,9 @@ def _summary(result: TrainingResult) -> str:
         return f"version {result.version}"
     return (
         f"version {result.version}: trained on {pad.train_bona_fide_bursts} bona fide and "
-        f"{pad.train_attack_bursts} attack bursts; held out {pad.validation_bona_fide_bursts} "
-        f"and {pad.validation_attack_bursts}: BPCER {pad.bpcer:.1%}, APCER "
-        f"{pad.apcer:.1%} per burst (per crop {pad.crop_bpcer:.1%}, "
+        f"{pad.train_attack_bursts} attack bursts; each burst scored by a head trained without it "
+        f"({pad.validation_bona_fide_bursts} and {pad.validation_attack_bursts}): BPCER {pad.bpcer:.1%}, "
+        f"APCER {pad.apcer:.1%} per burst (per crop {pad.crop_bpcer:.1%}, "
         f"{pad.crop_apcer:.1%}); threshold moved by {pad.logit_shift:+.3f} log-odds"
     )
 

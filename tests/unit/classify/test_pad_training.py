@@ -8,10 +8,11 @@ import pytest
 from fovea.classify.core.pad_training import (
     augment_texture,
     balanced_weights,
+    burst_folds,
     burst_kinds,
     calibrate,
     camera_jitter,
-    group_split,
+    pad_calibration,
     shift_bias,
     stratum,
 )
@@ -43,39 +44,59 @@ def test_too_little_material_is_refused_saying_how_much_is_enough() -> None:
         burst_kinds(["cat"], ["g"], min_bursts=1)
 
 
-def test_the_split_keeps_each_burst_on_one_side_stratified() -> None:
+def test_every_burst_is_in_one_fold_each_kind_in_every_fold() -> None:
     kinds = burst_kinds(*_set(10, 20))
-    train, val = group_split(kinds, 0.25, seed=3)
-    assert train and val and not train & val and train | val == set(kinds)
-    # round(0.25 * 10) = 2 (the minimum) bona fide and round(0.25 * 20) = 5 attack bursts held out.
-    assert sum(kinds[g] == "bona_fide" for g in val) == 2 and sum(kinds[g] == "attack" for g in val) == 5
-    assert group_split(kinds, 0.25, seed=3) == (train, val)
+    folds = burst_folds(kinds, 5, seed=3)
+    assert set(folds) == set(kinds) and set(folds.values()) == set(range(5))
+    for fold in range(5):
+        members = [g for g, f in folds.items() if f == fold]
+        assert {kinds[g] for g in members} == {"bona_fide", "attack"} and len(members) == 6
+    assert burst_folds(kinds, 5, seed=3) == folds
+    # fewer folds than a kind has bursts; none for a kind of one burst
+    assert set(
+        burst_folds(
+            {
+                "bona_fide/a": "bona_fide",
+                "bona_fide/b": "bona_fide",
+                **{f"attack/{i}": "attack" for i in range(9)},
+            }
+        ).values()
+    ) == {0, 1}
+    with pytest.raises(ValueError, match="2 bursts of each kind"):
+        burst_folds({"bona_fide/a": "bona_fide", "attack/b": "attack", "attack/c": "attack"})
 
 
-def test_the_held_out_attacks_leave_as_many_species_in_training_as_can_be() -> None:
-    """pad-train names bursts attack/<species>/<seq>; the held-out ones come from the species with the most
-    bursts left in training, so that as few species as possible go untrained."""
+def test_each_species_is_spread_over_the_folds() -> None:
+    """pad-train names bursts attack/<species>/<seq>; a species' bursts go to different folds, so a head
+    trained without any one fold has seen every species with two bursts or more."""
     species = ["print_still", "print_slide", "print_tilt", "print_zoom", "print_bent", "screen_tilt"]
-    attacks = [f"attack/{sp}/p-0" for sp in species] + [
-        "attack/screen_replay/p-0",
-        "attack/screen_replay/p-1",
-    ]
-    kinds = {**{g: "attack" for g in attacks}, **{f"bona_fide/p-{i}": "bona_fide" for i in range(8)}}
+    attacks = {f"attack/{sp}/p-{i}": "attack" for sp in species for i in range(2)}
+    kinds = {**attacks, **{f"bona_fide/p-{i}": "bona_fide" for i in range(12)}}
     for seed in range(20):
-        train, val = group_split(kinds, 0.15, seed)
-        held = [g for g in val if kinds[g] == "attack"]
-        # 8 bursts of 7 species, 2 held out: one species untrained is the least possible (a plain draw
-        # often left two), and the first held out is one of the species with two bursts
-        assert len(held) == 2 and any("screen_replay" in g for g in held), (seed, held)
-        trained = {stratum(g) for g in train if kinds[g] == "attack"}
-        assert len(trained) == 6, (seed, held)
-    # with two of every species nothing is lost; bursts without a species folder are one stratum
-    twice = {f"attack/{sp}/p-{i}": "attack" for sp in species for i in range(2)}
-    twice.update({f"bona_fide/p-{i}": "bona_fide" for i in range(12)})
-    for seed in range(20):
-        train, val = group_split(twice, 0.25, seed)
-        assert {stratum(g) for g in train if twice[g] == "attack"} == {f"attack/{sp}" for sp in species}
+        folds = burst_folds(kinds, 5, seed)
+        for fold in range(5):
+            trained = {stratum(g) for g in attacks if folds[g] != fold}
+            assert trained == {f"attack/{sp}" for sp in species}, (seed, fold)
     assert stratum("attack/seq-1") == "attack" and stratum("seq") == ""
+
+
+def test_cross_fitted_calibration_scores_every_burst() -> None:
+    """pad_calibration over out-of-fold probabilities: one score per burst (the crops' log-odds averaged),
+    the threshold between the kinds, the figures a job reports."""
+    labels, groups = _set(3, 3)
+    bona = np.array([label.startswith("bona") for label in labels])
+    p_bona = np.where(bona, 0.8, 0.3)  # each crop's probability of being bona fide, split over two classes
+    probabilities = np.zeros((len(labels), 4))
+    for i, label in enumerate(labels):
+        crop = label.split("-", 1)[1]
+        probabilities[i, LABELS.index(f"bona_fide-{crop}")] = p_bona[i]
+        probabilities[i, LABELS.index(f"attack-{crop}")] = 1 - p_bona[i]
+    found, figures = pad_calibration(probabilities, labels, groups)
+    low, high = np.log(0.3 / 0.7), np.log(0.8 / 0.2)
+    assert found.threshold == pytest.approx((low + high) / 2, abs=1e-6)
+    assert figures["validation_bona_fide_bursts"] == 3 and figures["validation_attack_bursts"] == 3
+    assert figures["bpcer"] == figures["apcer"] == figures["crop_bpcer"] == figures["crop_apcer"] == 0
+    assert figures["logit_shift"] == pytest.approx(-found.threshold)
 
 
 def test_augmentation_keeps_the_pixels_scale_and_colour_balance() -> None:
