@@ -1,6 +1,7 @@
 """One training job, start to finish (the classify worker runs it in a Celery task).
 
-stratified split (the ``pad`` recipe: folds of bursts, cross-fitted; ``Trainer.pad_head``) -> image by image: decode + centre crop (as served), augmented copies of a training image
+stratified split (the ``pad`` recipe: folds of bursts instead, cross-fitted: ``Trainer.pad_head``) -> image
+by image: decode + centre crop (as served), augmented copies of a training image
 (mirror, random crop, colour shift), features of the crops through Triton every ``feature_batch`` crops
 (``backbone_model``'s ``FEATURES``, cached in Redis by the crop's SHA-256; only the features are kept, never
 every crop) -> a new softmax layer (:func:`fovea.classify.core.training.train_head`, progress
@@ -210,12 +211,14 @@ class Trainer:
         epochs = int(options["epochs"])
 
         def progress(stats: EpochStats) -> None:
+            # the pad recipe's served head trains without a validation split (nan): none is reported
+            known = (
+                {}
+                if math.isnan(stats.validation_accuracy)
+                else {"validation_accuracy": stats.validation_accuracy}
+            )
             self._progress(
-                job.job_id,
-                stage=f"epoch {stats.epoch}/{epochs}",
-                epoch=stats.epoch,
-                loss=stats.loss,
-                validation_accuracy=_finite(stats.validation_accuracy),
+                job.job_id, stage=f"epoch {stats.epoch}/{epochs}", epoch=stats.epoch, loss=stats.loss, **known
             )
 
         def fit(
@@ -334,7 +337,8 @@ class Trainer:
 
         ``features``: the centre crops' rows of every image, then ``copies`` augmented rows per image.
         Returns the served head, its training history, the centre crops' targets and out-of-fold predicted
-        classes (the job's report), and the calibration figures (``PadCalibration``'s fields)."""
+        classes at the calibrated threshold (the job's report), and the calibration figures
+        (``PadCalibration``'s fields)."""
         n = len(labels)
         kind_of = np.array([label.split("-", 1)[0] for label in PAD_LABELS])
         y_rows = np.concatenate([targets, np.repeat(targets, copies)])
@@ -362,8 +366,10 @@ class Trainer:
         found, figures = pad_calibration(probabilities, labels, groups)
         bursts = {k: sum(v == k for v in kinds.values()) for k in ("bona_fide", "attack")}
         figures.update(train_bona_fide_bursts=bursts["bona_fide"], train_attack_bursts=bursts["attack"])
+        shift = shift_bias(np.zeros(len(PAD_LABELS), np.float32), -found.threshold)
+        predicted = (np.log(np.maximum(probabilities, 1e-12)) + shift).argmax(axis=1)  # at the threshold
         shifted = Head(head.weight, shift_bias(head.bias, -found.threshold))
-        return shifted, history, targets, probabilities.argmax(axis=1), figures
+        return shifted, history, targets, predicted, figures
 
     def load(self, model: str, version: int | None) -> None:
         """Load (or reload) ``model`` into Triton: every replica, ``version`` checked ready on each, when

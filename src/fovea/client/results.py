@@ -122,7 +122,7 @@ class TrainedClass:
 @dataclass
 class PadTrainingResult:
     """A passive presentation-attack check's training (recipe ``pad``): bursts per side and its error rates
-    on the held-out bursts, per burst and per crop, after its threshold was moved to 0.5 (``logit_shift``)."""
+    out of fold (each burst scored by a head trained without it), per burst and per crop, after its threshold was moved to 0.5 (``logit_shift``)."""
 
     train_bona_fide_bursts: int
     train_attack_bursts: int

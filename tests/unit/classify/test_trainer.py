@@ -200,3 +200,54 @@ def _after(method: Any, hook: Any) -> Any:
         return found
 
     return wrapped
+
+
+def test_the_pad_head_is_cross_fitted_and_served_at_the_calibrated_threshold() -> None:
+    """``Trainer.pad_head`` on separable features (bona fide rows near +1, attacks near -1 in every
+    dimension): every burst scored out of fold, none misjudged, the served head trained on every row
+    (centre and augmented), its shifted threshold keeping every crop on its side."""
+    from fovea.classify.core.pad_training import burst_kinds
+    from fovea.classify.core.training import predict, train_head
+    from fovea.contracts.pad_classifier import LABELS
+
+    rng = np.random.default_rng(0)
+    labels, groups = [], []
+    for kind, bursts in (("bona_fide", 8), ("attack", 10)):
+        for b in range(bursts):
+            for _frame in range(2):
+                for crop in ("face", "context"):
+                    labels.append(f"{kind}-{crop}")
+                    groups.append(f"{kind}/{'s' if kind == 'bona_fide' else f'sp{b % 3}/'}{b}")
+    targets = np.array([LABELS.index(label) for label in labels])
+    copies, n = 1, len(labels)
+    sign = np.array([1.0 if label.startswith("bona") else -1.0 for label in labels])
+    centre = sign[:, None] + rng.normal(0, 0.3, (n, 6))
+    augmented = np.repeat(sign, copies)[:, None] + rng.normal(0, 0.3, (n * copies, 6))
+    features = np.concatenate([centre, augmented]).astype(np.float32)
+    stages: list[str] = []
+    runner = Trainer.__new__(Trainer)
+    runner._progress = lambda job_id, **fields: stages.append(fields.get("stage", ""))  # type: ignore[method-assign]
+    fitted_rows: list[int] = []
+
+    def fit(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, w: Any, on_epoch: Any) -> Any:
+        fitted_rows.append(len(x))
+        return train_head(
+            x, y, xv, yv, 4, epochs=20, learning_rate=0.01, weight_decay=1e-4, seed=0, weights=w
+        )
+
+    kinds = burst_kinds(labels, groups)
+    head, history, y_report, predicted, figures = runner.pad_head(
+        "job", features, targets, labels, groups, kinds, copies, 0, fit, lambda stats: None
+    )
+    assert stages == [f"calibration: fold {k}/5" for k in range(1, 6)]
+    assert fitted_rows[-1] == n * (1 + copies) and all(r < n * (1 + copies) for r in fitted_rows[:-1])
+    assert (figures["validation_bona_fide_bursts"], figures["validation_attack_bursts"]) == (8, 10)
+    assert (figures["train_bona_fide_bursts"], figures["train_attack_bursts"]) == (8, 10)
+    assert figures["bpcer"] == figures["apcer"] == 0.0
+    assert np.array_equal(y_report, targets)
+    kind_of = np.array([label.split("-")[0] for label in LABELS])  # face and context crops look alike here
+    assert np.array_equal(kind_of[predicted], kind_of[targets])
+    probabilities = predict(head, centre.astype(np.float32))
+    bona_columns = [LABELS.index("bona_fide-face"), LABELS.index("bona_fide-context")]
+    said_bona = probabilities[:, bona_columns].sum(axis=1) >= 0.5
+    assert np.array_equal(said_bona, sign > 0) and len(history) == 20

@@ -171,7 +171,7 @@ def balanced_weights(kinds: Sequence[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The threshold chosen on held-out burst log-odds and the rates there."""
+    """The threshold chosen on burst log-odds no head that scored them was trained on, and the rates there."""
 
     threshold: float  # on the burst log-odds: the bias shift is -threshold
     bpcer: float
@@ -180,7 +180,7 @@ class Calibration:
 
 def calibrate(logits: np.ndarray, bona_fide: np.ndarray) -> Calibration:
     """The threshold ``t`` on burst log-odds (bona fide when ``logit >= t``) with the fewest errors
-    (APCER + BPCER) on held-out bursts, ties broken at the middle of the widest gap. ``ValueError`` when a
+    (APCER + BPCER) on bursts scored out of fold, ties broken at the middle of the widest gap. ``ValueError`` when a
     kind has no burst."""
     x, y = np.asarray(logits, np.float64), np.asarray(bona_fide, bool)
     if not y.any() or y.all() or not np.all(np.isfinite(x)):
