@@ -17,8 +17,8 @@ from pad_passive import (
     LABELS,
     WEIGHT_DECAY,
     Set,
-    Trainer,
     balanced_weights,
+    calibrated,
     draw,
     fit,
     rates,
@@ -101,9 +101,7 @@ def finetune(
         tuned_train = _tuned_features(block, train_mid, sel.rows[sel.val], len(train_set.rows["burst"]))
         head = Head(linear.weight.detach().numpy().T.copy(), linear.bias.detach().numpy().copy())
         val_groups = [g for g, v in zip(sel.groups, sel.val, strict=True) if v]
-        tuned, _ = Trainer.calibrated(
-            head, tuned_train[sel.rows[sel.val]], list(sel.labels[sel.val]), val_groups
-        )
+        tuned, _ = calibrated(head, tuned_train[sel.rows[sel.val]], list(sel.labels[sel.val]), val_groups)
         for ename, eset in eval_sets.items():
             emid, erows = mid_of(eset)
             efeats = _tuned_features(block, emid, erows, len(eset.rows["burst"]))

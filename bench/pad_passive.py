@@ -13,7 +13,8 @@ exactly as a ``pad`` job's crops do; held-out crops are the centre squares the d
 check's answer of each held-out burst is kept too.
 
 ``curve``, ``variants`` and ``finetune`` then train as the classify worker's ``pad`` recipe does
-(``fovea.classify.trainer.Trainer``: split by burst, 15% held out, at least 2 of each kind; class-balanced
+(``fovea.classify.trainer.Trainer`` as it was before cross-fitting: split by burst, 15% held out, at least 2
+of each kind; class-balanced
 softmax head, 30 epochs, Adam 0.01, weight decay 1e-4; the bias calibrated on the held-out bursts) on
 subsets of the training set's bursts (``N`` bona fide and ``N`` attack bursts, the attacks spread over the
 species; the frames per burst capped as ``pad-train`` caps them, 1000 crops in all) and report, on each
@@ -44,9 +45,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np
 from pad_extract import CAMERA_COPY, FRAMES_PER_BURST, embed, extract, subset
 
-from fovea.classify.core.pad_training import balanced_weights, group_split
+from fovea.classify.core.pad_training import balanced_weights, pad_calibration, shift_bias
 from fovea.classify.core.training import Head, predict, train_head
-from fovea.classify.trainer import Trainer
 from fovea.contracts.pad_classifier import (
     ATTACK,
     BONA_FIDE,
@@ -161,7 +161,7 @@ def select(train_set: Set, chosen: list[int], variant: Variant, seed: int) -> Se
         rows += [int(i) for i in np.flatnonzero(mine) if r["frame"][i] in use]
     rows_a = np.asarray(rows)
     kind_of = {b: BONA_FIDE if train_set.bursts[b]["species"] == BONA_FIDE else ATTACK for b in chosen}
-    train_groups, _ = group_split({str(b): kind_of[b] for b in chosen}, VALIDATION, seed)
+    train_groups, _ = held_out_split({str(b): kind_of[b] for b in chosen}, VALIDATION, seed)
     bursts = r["burst"][rows_a]
     labels = np.array([f"{kind_of[int(b)]}-{k}" for b, k in zip(bursts, r["kind"][rows_a], strict=True)])
     in_train = np.array([str(int(b)) in train_groups for b in bursts])
@@ -173,6 +173,29 @@ def select(train_set: Set, chosen: list[int], variant: Variant, seed: int) -> Se
         ~in_train & (r["copy"][rows_a] == 0),
         [str(int(b)) for b in bursts],
     )
+
+
+def held_out_split(kinds: dict[str, str], fraction: float, seed: int) -> tuple[set[str], set[str]]:
+    """The worker's split of bursts before cross-fitting (2026-12-07): ``round(fraction * n)`` bursts of
+    each kind held out, at least 2 and at least one left, drawn with ``seed``; kept here so that this
+    bench reproduces the figures measured with it."""
+    rng = np.random.default_rng(seed)
+    train: set[str] = set()
+    val: set[str] = set()
+    for kind in (BONA_FIDE, ATTACK):
+        members = sorted(g for g, k in kinds.items() if k == kind)
+        order = [members[i] for i in rng.permutation(len(members))]
+        n_val = min(max(2, round(fraction * len(members))), len(members) - 1)
+        val.update(order[:n_val])
+        train.update(order[n_val:])
+    return train, val
+
+
+def calibrated(head: Head, x_val: np.ndarray, labels: list[str], groups: list[str]) -> tuple[Head, dict]:
+    """``head`` with its bona fide bias shifted so that the burst threshold chosen on ``x_val``'s bursts
+    is 0 (``pad_training.pad_calibration``), and the figures there."""
+    found, figures = pad_calibration(predict(head, x_val), labels, groups)
+    return Head(head.weight, shift_bias(head.bias, -found.threshold)), figures
 
 
 def fit(features: np.ndarray, sel: Selection, seed: int, variant: Variant | None = None) -> tuple[Head, dict]:
@@ -192,7 +215,7 @@ def fit(features: np.ndarray, sel: Selection, seed: int, variant: Variant | None
         seed=seed,
         weights=weights,
     )
-    return Trainer.calibrated(
+    return calibrated(
         head, x_val, list(sel.labels[sel.val]), [g for g, v in zip(sel.groups, sel.val, strict=True) if v]
     )
 
