@@ -105,6 +105,7 @@ def test_a_trained_passive_check_stops_a_replay_and_lets_a_head_through(
     # saw it (5 folds) to place the threshold.
     assert (pad.validation_bona_fide_bursts, pad.validation_attack_bursts) == (8, 12)
     assert (pad.train_bona_fide_bursts, pad.train_attack_bursts) == (8, 12)
+    assert set(pad.apcer_by_species) == {"screen_replay", "print_still"}, pad
 
     r = client.verify_access(PASSIVE_DOOR, gallery, "obama", replay)
     assert r.decision == "DENY" and r.reason_kind == "passive", r

@@ -25,6 +25,12 @@ def _summary(result: TrainingResult) -> str:
         f"({pad.validation_bona_fide_bursts} and {pad.validation_attack_bursts}): BPCER {pad.bpcer:.1%}, "
         f"APCER {pad.apcer:.1%} per burst (per crop {pad.crop_bpcer:.1%}, "
         f"{pad.crop_apcer:.1%}); threshold moved by {pad.logit_shift:+.3f} log-odds"
+        + (
+            "; APCER by species "
+            + ", ".join(f"{name} {rate:.0%}" for name, rate in pad.apcer_by_species.items())
+            if pad.apcer_by_species
+            else ""
+        )
     )
 
 

@@ -145,6 +145,7 @@ def pad_training_result(p: classify_pb2.PadCalibration) -> PadTrainingResult:
         round(p.apcer, 4),
         round(p.crop_bpcer, 4),
         round(p.crop_apcer, 4),
+        {k: round(v, 4) for k, v in sorted(p.apcer_by_species.items())},
     )
 
 

@@ -122,7 +122,8 @@ class TrainedClass:
 @dataclass
 class PadTrainingResult:
     """A passive presentation-attack check's training (recipe ``pad``): bursts per side and its error rates
-    out of fold (each burst scored by a head trained without it), per burst and per crop, after its threshold was moved to 0.5 (``logit_shift``)."""
+    out of fold (each burst scored by a head trained without it), per burst, per crop and per attack species,
+    after its threshold was moved to 0.5 (``logit_shift``)."""
 
     train_bona_fide_bursts: int
     train_attack_bursts: int
@@ -133,6 +134,7 @@ class PadTrainingResult:
     apcer: float
     crop_bpcer: float
     crop_apcer: float
+    apcer_by_species: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

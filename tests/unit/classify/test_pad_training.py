@@ -97,6 +97,12 @@ def test_cross_fitted_calibration_scores_every_burst() -> None:
     assert figures["validation_bona_fide_bursts"] == 3 and figures["validation_attack_bursts"] == 3
     assert figures["bpcer"] == figures["apcer"] == figures["crop_bpcer"] == figures["crop_apcer"] == 0
     assert figures["logit_shift"] == pytest.approx(-found.threshold)
+    assert figures["apcer_by_species"] == {"attack": 0.0}  # attack/<seq>: no species folder
+    species = [g.replace("attack/", "attack/print/") if g.endswith("/0") else g for g in groups]
+    assert pad_calibration(probabilities, labels, species)[1]["apcer_by_species"] == {
+        "attack": 0.0,
+        "print": 0.0,
+    }
 
 
 def test_augmentation_keeps_the_pixels_scale_and_colour_balance() -> None:

@@ -208,7 +208,8 @@ def pad_calibration(
 ) -> tuple[Calibration, dict[str, Any]]:
     """The burst threshold (:func:`calibrate`) from crops' class ``probabilities`` (N, 4) with their
     ``labels`` and bursts (``groups``), and the figures a job reports (``PadCalibration``'s fields: bursts
-    scored, the shift that moves the threshold to 0, APCER and BPCER per burst and per crop)."""
+    scored, the shift that moves the threshold to 0, APCER and BPCER per burst and per crop, APCER per attack
+    species: :func:`stratum`'s last folder, ``attack`` for bursts without one)."""
     crops = np.array([label.split("-", 1)[1] for label in labels])
     bona = np.array([label.startswith(BONA_FIDE) for label in labels])
     logits = crop_logits(probabilities, crops)
@@ -219,6 +220,12 @@ def pad_calibration(
     )
     burst_bona = np.array([bona[index == i][0] for i in range(len(names))])
     found = calibrate(bursts, burst_bona)
+    species = np.array([stratum(n).rpartition("/")[2] or ATTACK for n in names])
+    passed = bursts >= found.threshold
+    by_species = {
+        str(sp): float(passed[~burst_bona & (species == sp)].mean())
+        for sp in sorted(set(species[~burst_bona]))
+    }
     return found, {
         "validation_bona_fide_bursts": int(burst_bona.sum()),
         "validation_attack_bursts": int((~burst_bona).sum()),
@@ -227,6 +234,7 @@ def pad_calibration(
         "apcer": found.apcer,
         "crop_bpcer": float((logits[bona] < found.threshold).mean()),
         "crop_apcer": float((logits[~bona] >= found.threshold).mean()),
+        "apcer_by_species": by_species,
     }
 
 

@@ -190,7 +190,14 @@ class TrainingResult(_message.Message):
     def __init__(self, version: _Optional[int] = ..., validation_accuracy: _Optional[float] = ..., train_accuracy: _Optional[float] = ..., classes: _Optional[_Iterable[_Union[ClassMetrics, _Mapping]]] = ..., confusion: _Optional[_Iterable[int]] = ..., labels: _Optional[_Iterable[str]] = ..., feature_seconds: _Optional[float] = ..., train_seconds: _Optional[float] = ..., features_cached: _Optional[int] = ..., features_computed: _Optional[int] = ..., pad: _Optional[_Union[PadCalibration, _Mapping]] = ...) -> None: ...
 
 class PadCalibration(_message.Message):
-    __slots__ = ("train_bona_fide_bursts", "train_attack_bursts", "validation_bona_fide_bursts", "validation_attack_bursts", "logit_shift", "bpcer", "apcer", "crop_bpcer", "crop_apcer")
+    __slots__ = ("train_bona_fide_bursts", "train_attack_bursts", "validation_bona_fide_bursts", "validation_attack_bursts", "logit_shift", "bpcer", "apcer", "crop_bpcer", "crop_apcer", "apcer_by_species")
+    class ApcerBySpeciesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     TRAIN_BONA_FIDE_BURSTS_FIELD_NUMBER: _ClassVar[int]
     TRAIN_ATTACK_BURSTS_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_BONA_FIDE_BURSTS_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +207,7 @@ class PadCalibration(_message.Message):
     APCER_FIELD_NUMBER: _ClassVar[int]
     CROP_BPCER_FIELD_NUMBER: _ClassVar[int]
     CROP_APCER_FIELD_NUMBER: _ClassVar[int]
+    APCER_BY_SPECIES_FIELD_NUMBER: _ClassVar[int]
     train_bona_fide_bursts: int
     train_attack_bursts: int
     validation_bona_fide_bursts: int
@@ -209,7 +217,8 @@ class PadCalibration(_message.Message):
     apcer: float
     crop_bpcer: float
     crop_apcer: float
-    def __init__(self, train_bona_fide_bursts: _Optional[int] = ..., train_attack_bursts: _Optional[int] = ..., validation_bona_fide_bursts: _Optional[int] = ..., validation_attack_bursts: _Optional[int] = ..., logit_shift: _Optional[float] = ..., bpcer: _Optional[float] = ..., apcer: _Optional[float] = ..., crop_bpcer: _Optional[float] = ..., crop_apcer: _Optional[float] = ...) -> None: ...
+    apcer_by_species: _containers.ScalarMap[str, float]
+    def __init__(self, train_bona_fide_bursts: _Optional[int] = ..., train_attack_bursts: _Optional[int] = ..., validation_bona_fide_bursts: _Optional[int] = ..., validation_attack_bursts: _Optional[int] = ..., logit_shift: _Optional[float] = ..., bpcer: _Optional[float] = ..., apcer: _Optional[float] = ..., crop_bpcer: _Optional[float] = ..., crop_apcer: _Optional[float] = ..., apcer_by_species: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TrainingJob(_message.Message):
     __slots__ = ("job_id", "name", "state", "stage", "epoch", "epochs", "loss", "validation_accuracy", "result", "error", "created", "updated")
