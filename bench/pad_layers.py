@@ -120,19 +120,20 @@ def compare(train: Path, held_out: Path, unseen: str, c: float) -> None:
 def reshoot(src: Path, dst: Path, camera: str, seed: int) -> None:
     from PIL import ImageFilter
 
+    from fovea.faces.tools.pad_eval import find_sequences
+
     rng = np.random.default_rng(seed)
-    bursts = sorted(
-        {p.parent for pattern in ("bona_fide/*/*.jpg", "attack/*/*/*.jpg") for p in src.glob(pattern)}
-    )
+    bona, attacks = find_sequences(src)  # pad-eval's layouts and frame order
+    bursts = sorted(bona + [s for v in attacks.values() for s in v], key=lambda s: s.name)
     for burst in bursts:
-        out = dst / burst.relative_to(src)
+        out = dst / burst.name
         out.mkdir(parents=True, exist_ok=True)
         if camera == "soft":
             blur, scale = rng.uniform(0.6, 1.2), rng.uniform(0.55, 0.8)
             quality, noise = int(rng.integers(55, 80)), rng.uniform(2, 5)
         else:
             blur, scale, quality, noise = 0.0, 1.0, int(rng.integers(90, 97)), rng.uniform(0, 1)
-        for frame in sorted(burst.glob("*.jpg")):
+        for frame in burst.frames:
             image = Image.open(frame).convert("RGB")
             if blur:
                 image = image.filter(ImageFilter.GaussianBlur(blur))
@@ -144,7 +145,7 @@ def reshoot(src: Path, dst: Path, camera: str, seed: int) -> None:
                 image = small.resize((w, h), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, np.float32) + rng.normal(0, noise, (image.size[1], image.size[0], 3))
             Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8)).save(
-                out / frame.name, quality=quality
+                out / f"{frame.stem}.jpg", quality=quality
             )
     print(f"{dst}: {len(bursts)} bursts as a {camera} camera")
 

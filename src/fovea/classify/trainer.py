@@ -3,7 +3,7 @@
 stratified split (the ``pad`` recipe: folds of bursts instead, cross-fitted: ``Trainer.pad_head``) -> image
 by image: decode + centre crop (as served), augmented copies of a training image
 (mirror, random crop, colour shift), features of the crops through Triton every ``feature_batch`` crops
-(``backbone_model``'s ``FEATURES``, cached in Redis by the crop's SHA-256; only the features are kept, never
+(``backbone_model``'s ``FEATURES``; ``TEXTURE`` for ``pad``: ``feature_output``; cached in Redis by the crop's SHA-256; only the features are kept, never
 every crop) -> a new softmax layer (:func:`fovea.classify.core.training.train_head`, progress
 per epoch) -> per-class table and confusion matrix on the validation split -> backbone + head as one ONNX graph,
 written as the classifier's next version, inactive, and loaded into Triton (no restart; the other versions keep
@@ -246,7 +246,8 @@ class Trainer:
         start = time.perf_counter()
         calibration = None
         if pad:
-            head, history, y_val, predicted, calibration = self.pad_head(
+            y_val = dataset.targets  # every image, scored out of fold
+            head, history, predicted, calibration = self.pad_head(
                 job.job_id, features, dataset.targets, labels, groups, kinds, copies, seed, fit, progress
             )
         else:
@@ -328,7 +329,7 @@ class Trainer:
         seed: int,
         fit: Callable[..., tuple[Head, list[EpochStats]]],
         progress: Callable[[EpochStats], None],
-    ) -> tuple[Head, list[EpochStats], np.ndarray, np.ndarray, dict[str, Any]]:
+    ) -> tuple[Head, list[EpochStats], np.ndarray, dict[str, Any]]:
         """The ``pad`` recipe's head, calibrated by cross-fitting (``pad_training``): per fold of bursts
         (:func:`burst_folds`) a head trained on the other folds scores that fold's centre crops; the burst
         threshold chosen on all those out-of-fold scores is moved to 0 in the head trained on every burst.
@@ -336,9 +337,9 @@ class Trainer:
         served graph computes), the two kinds weighted equally.
 
         ``features``: the centre crops' rows of every image, then ``copies`` augmented rows per image.
-        Returns the served head, its training history, the centre crops' targets and out-of-fold predicted
-        classes at the calibrated threshold (the job's report), and the calibration figures
-        (``PadCalibration``'s fields)."""
+        Returns the served head, its training history, the centre crops' out-of-fold predicted classes at
+        the calibrated threshold (the job's report), and the calibration figures (``PadCalibration``'s
+        fields)."""
         n = len(labels)
         kind_of = np.array([label.split("-", 1)[0] for label in PAD_LABELS])
         y_rows = np.concatenate([targets, np.repeat(targets, copies)])
@@ -364,12 +365,14 @@ class Trainer:
             probabilities[held] = predict(fold_head, features[:n][held])
         head, history = fit_on(np.ones(n, bool), progress)
         found, figures = pad_calibration(probabilities, labels, groups)
-        bursts = {k: sum(v == k for v in kinds.values()) for k in ("bona_fide", "attack")}
-        figures.update(train_bona_fide_bursts=bursts["bona_fide"], train_attack_bursts=bursts["attack"])
+        # the served head learnt from every burst the folds scored
+        figures.update(
+            train_bona_fide_bursts=figures["validation_bona_fide_bursts"],
+            train_attack_bursts=figures["validation_attack_bursts"],
+        )
         shift = shift_bias(np.zeros(len(PAD_LABELS), np.float32), -found.threshold)
         predicted = (np.log(np.maximum(probabilities, 1e-12)) + shift).argmax(axis=1)  # at the threshold
-        shifted = Head(head.weight, shift_bias(head.bias, -found.threshold))
-        return shifted, history, targets, predicted, figures
+        return Head(head.weight, head.bias + shift), history, predicted, figures
 
     def load(self, model: str, version: int | None) -> None:
         """Load (or reload) ``model`` into Triton: every replica, ``version`` checked ready on each, when

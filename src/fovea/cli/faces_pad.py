@@ -67,7 +67,8 @@ def pad_train(
     """Train the passive presentation-attack check NAME on FOLDER/bona_fide/<seq>/*.jpg and
     FOLDER/attack/[<species>/]<seq>/*.jpg (the pad-eval layout; at least 8 bursts of each, 16 or more
     advised, from every camera and many people): face and context crops of each frame's face; the threshold
-    placed on every burst's score by a head trained without it (cross-fitting over five folds of bursts). A door uses it with passive_check trained:NAME."""
+    placed on every burst's score by a head trained without it (cross-fitting over five folds of bursts). A
+    door uses it with passive_check trained:NAME."""
     from fovea.common.paths import model_repository as default_repository
     from fovea.faces.config import FacesSettings
     from fovea.faces.tools.inprocess import InProcessFaces

@@ -171,7 +171,8 @@ def balanced_weights(kinds: Sequence[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The threshold chosen on burst log-odds no head that scored them was trained on, and the rates there."""
+    """The threshold chosen on burst log-odds that no head scoring them was trained on, and the rates
+    there."""
 
     threshold: float  # on the burst log-odds: the bias shift is -threshold
     bpcer: float
@@ -180,8 +181,8 @@ class Calibration:
 
 def calibrate(logits: np.ndarray, bona_fide: np.ndarray) -> Calibration:
     """The threshold ``t`` on burst log-odds (bona fide when ``logit >= t``) with the fewest errors
-    (APCER + BPCER) on bursts scored out of fold, ties broken at the middle of the widest gap. ``ValueError`` when a
-    kind has no burst."""
+    (APCER + BPCER) on bursts scored out of fold, ties broken at the middle of the widest gap. ``ValueError``
+    when a kind has no burst."""
     x, y = np.asarray(logits, np.float64), np.asarray(bona_fide, bool)
     if not y.any() or y.all() or not np.all(np.isfinite(x)):
         raise ValueError("calibration needs finite scores of bona fide and attack bursts")
@@ -213,8 +214,7 @@ def pad_calibration(
     crops = np.array([label.split("-", 1)[1] for label in labels])
     bona = np.array([label.startswith(BONA_FIDE) for label in labels])
     logits = crop_logits(probabilities, crops)
-    names = sorted(set(groups))
-    index = np.array([names.index(g) for g in groups])
+    names, index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)  # bursts, each crop's burst
     bursts = np.array(
         [burst_logit(logits[index == i], np.zeros(int((index == i).sum()))) for i in range(len(names))]
     )
