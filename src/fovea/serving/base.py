@@ -167,6 +167,47 @@ def choose_providers(
     return [*providers, (CUDA, {"device_id": gpu}), CPU]
 
 
+def worker_affinities(threads: int, allowed: Sequence[int] | None = None) -> str | None:
+    """onnxruntime's ``session.intra_op_thread_affinities`` for an intra-op pool of ``threads`` threads: each
+    of its ``threads - 1`` worker threads pinned to one of the CPUs this process may use (``allowed``, default
+    ``os.sched_getaffinity``), the second of them first, cycling; the calling thread is left free (onnxruntime
+    never pins it). None when there is nothing to pin (one thread, or one CPU).
+
+    onnxruntime pins its workers only when it picks the thread count itself; with ``intra_op_num_threads``
+    set they float, and on the 2-core machine a worker woken after the process idled lands on the core the
+    caller runs on: the two then share a core for most of the run. A lone call after a 20 ms pause, the
+    embedder (two threads spinning while the run lasts) took 12.4 ms unpinned against 6.2 pinned and 9.1 on
+    one thread; RetinaFace 8.3 / 3.7 / 6.6 (``bench/README.md``, "Pinned workers")."""
+    cpus = sorted(os.sched_getaffinity(0) if allowed is None else allowed)
+    if threads < 2 or len(cpus) < 2:
+        return None
+    # onnxruntime numbers logical processors from 1
+    return ";".join(str(cpus[(worker + 1) % len(cpus)] + 1) for worker in range(threads - 1))
+
+
+def caller_cpus(threads: int, allowed: Sequence[int] | None = None) -> frozenset[int] | None:
+    """The CPUs the thread that calls ``run`` keeps to while a lone run lasts: those of ``allowed`` (default
+    ``os.sched_getaffinity``) no worker of :func:`worker_affinities` is pinned to; None when every CPU has a
+    worker (or there is nothing pinned)."""
+    cpus = sorted(os.sched_getaffinity(0) if allowed is None else allowed)
+    pinned = worker_affinities(threads, cpus)
+    if pinned is None:
+        return None
+    free = frozenset(cpus) - {int(cpu) - 1 for cpu in pinned.split(";")}
+    return free or None
+
+
+def set_intra_op_threads(options: Any, threads: int) -> None:
+    """``threads`` intra-op threads on onnxruntime ``SessionOptions`` (0: onnxruntime's default, one per
+    core, its workers pinned by onnxruntime), the workers pinned (:func:`worker_affinities`)."""
+    if not threads:
+        return
+    options.intra_op_num_threads = threads
+    affinities = worker_affinities(threads)
+    if affinities is not None:
+        options.add_session_config_entry("session.intra_op_thread_affinities", affinities)
+
+
 def onnx_session(
     path: Path,
     providers: Sequence[str | tuple[str, dict[str, Any]]] = (CPU,),
@@ -181,8 +222,7 @@ def onnx_session(
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        options.intra_op_num_threads = threads
+    set_intra_op_threads(options, threads)
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
@@ -216,6 +256,7 @@ class SplitSession:
         narrow: Sequence[Any] = (),
         alone: Any | None = None,
         board: InstanceBoard | None = None,
+        caller: frozenset[int] | None = None,
     ) -> None:
         if alone is not None and board is None:
             raise ValueError("a session for lone runs needs the board that says when a run is alone")
@@ -225,6 +266,7 @@ class SplitSession:
         self.narrow = list(narrow)
         self.alone = alone
         self.board = board
+        self.caller = caller
         self._pool = ThreadPoolExecutor(len(self.narrow), "onnx-part") if self.narrow else None
 
     def __getattr__(self, name: str) -> Any:
@@ -249,7 +291,18 @@ class SplitSession:
         sizes = {v.shape[0] if v.ndim else -1 for v in feeds.values()}
         size = next(iter(sizes)) if len(sizes) == 1 else 1
         if size < 2 or self._pool is None:
-            return list(self.lone_session().run(names, feeds, *args))
+            lone = self.lone_session()
+            pin = self.caller is not None and lone is self.alone
+            if not pin or self.caller is None:
+                return list(lone.run(names, feeds, *args))
+            # Alone: the calling thread keeps off the workers' cores while the run lasts, or the scheduler may
+            # wake it on the core of the worker it shares the run with (the two then take turns on one core)
+            previous = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, self.caller)
+            try:
+                return list(lone.run(names, feeds, *args))
+            finally:
+                os.sched_setaffinity(0, previous)
         parts = min(size, len(self.narrow))
         bounds = np.linspace(0, size, parts + 1).astype(int)
         futures = [
@@ -320,7 +373,7 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
     if not adaptive:
         return SplitSession(wide, narrow) if narrow else wide
     alone = onnx_session(path, providers, threads, spinning="run")
-    return SplitSession(wide, narrow, alone, process_board())
+    return SplitSession(wide, narrow, alone, process_board(), caller_cpus(threads))
 
 
 def read_config(path: Path) -> dict[str, Any]:

@@ -35,7 +35,14 @@ from fovea.contracts.face_detector import (
     unpack_detections,
 )
 from fovea.contracts.tensors import Arrays
-from fovea.serving.base import RequestError, choose_providers, torch_instead, torch_threads, weights_path
+from fovea.serving.base import (
+    RequestError,
+    choose_providers,
+    set_intra_op_threads,
+    torch_instead,
+    torch_threads,
+    weights_path,
+)
 
 
 def check_images(batch: np.ndarray) -> None:
@@ -217,8 +224,7 @@ class MtcnnNets(_ThreeNets):
         extractor = Extractor(onnx.load(str(path)))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
+        set_intra_op_threads(options, threads)
         self.sessions = {}
         self.names = ONNX_TENSORS
         for net, (inp, outs) in ONNX_TENSORS.items():

@@ -27,7 +27,7 @@ from fovea.contracts.styles import (
     style_weights,
 )
 from fovea.contracts.tensors import Arrays
-from fovea.serving.base import RequestError, torch_threads, weights_path
+from fovea.serving.base import RequestError, set_intra_op_threads, torch_threads, weights_path
 
 __all__ = ["CONTRACT", "StyleFast", "load"]
 
@@ -95,7 +95,7 @@ class MultiStyleRunner:
         if threads is not None:
             if threads < 1:
                 raise ValueError(f"threads must be >= 1, got {threads}")
-            options.intra_op_num_threads = threads
+            set_intra_op_threads(options, threads)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = [o.name for o in self.session.get_outputs()]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fovea.serving.base import RequestError, SplitSession, onnx_session, run_batched, session_for
+from fovea.serving.base import (
+    RequestError,
+    SplitSession,
+    caller_cpus,
+    onnx_session,
+    run_batched,
+    session_for,
+    worker_affinities,
+)
 from fovea.serving.instances import InstanceBoard, process_board
 
 EXPECTED = {"INPUT": (3, 4)}
@@ -146,6 +155,47 @@ def test_a_lone_image_spins_only_while_no_other_instance_runs(tmp_path: Path) ->
         assert np.allclose(g, w, atol=1e-5)
     for g, w in zip(session.run(None, {"X": x}), want, strict=True):
         assert np.allclose(g, w, atol=1e-5)
+
+
+def test_workers_are_pinned_and_the_caller_keeps_off_their_cores() -> None:
+    """onnxruntime numbers processors from 1; a worker per thread but the caller's, the second allowed CPU
+    first; the caller keeps to the CPUs no worker has."""
+    assert worker_affinities(1, [0, 1]) is None and worker_affinities(4, [3]) is None
+    assert worker_affinities(2, [0, 1]) == "2"
+    assert worker_affinities(4, [0, 1]) == "2;1;2"  # more threads than CPUs: cycled
+    assert worker_affinities(3, [4, 6, 9]) == "7;10"  # the CPUs a container's cpuset allows
+    assert caller_cpus(2, [0, 1]) == frozenset({0})
+    assert caller_cpus(3, [4, 6, 9]) == frozenset({4})
+    assert caller_cpus(4, [0, 1]) is None and caller_cpus(1, [0, 1]) is None
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two CPUs")
+def test_a_sessions_workers_run_where_they_are_pinned(tmp_path: Path) -> None:
+    """The new threads of a two-thread session are pinned to the second allowed CPU; an alone run keeps the
+    caller to the first while it lasts and gives it back its CPUs after."""
+    cpus = sorted(os.sched_getaffinity(0))
+    _conv_model(tmp_path / "model.onnx", "N")
+    before = set(os.listdir("/proc/self/task"))
+    session = onnx_session(tmp_path / "model.onnx", threads=2, spinning="run")
+    new = set(os.listdir("/proc/self/task")) - before
+    pinned = {_allowed(Path(f"/proc/self/task/{t}/status")) for t in new}
+    assert pinned == {str(cpus[1])}
+
+    seen: list[set[int]] = []
+
+    class Watched:
+        def run(self, names: object, feeds: object) -> list[np.ndarray]:
+            seen.append(set(os.sched_getaffinity(0)))
+            return list(session.run(None, {"X": np.zeros((1, 3, 16, 16), np.float32)}))
+
+    split = SplitSession(Watched(), alone=Watched(), board=InstanceBoard(tmp_path), caller=caller_cpus(2))
+    split.run(None, {"X": np.zeros((1, 3, 16, 16), np.float32)})
+    assert seen == [{cpus[0]}] and set(os.sched_getaffinity(0)) == set(cpus)
+
+
+def _allowed(status: Path) -> str:
+    line = next(v for v in status.read_text().splitlines() if v.startswith("Cpus_allowed_list"))
+    return line.split(":", 1)[1].strip()
 
 
 def _other_instance(directory: Path) -> subprocess.Popen[str]:
