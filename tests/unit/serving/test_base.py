@@ -193,6 +193,18 @@ def test_a_sessions_workers_run_where_they_are_pinned(tmp_path: Path) -> None:
     assert seen == [{cpus[0]}] and set(os.sched_getaffinity(0)) == set(cpus)
 
 
+def test_pin_policies(tmp_path: Path) -> None:
+    _conv_model(tmp_path / "model.onnx", "N")
+    params = {"WEIGHTS": "model.onnx", "THREADS": "2", "DEVICE": "cpu"}
+    cpus = sorted(os.sched_getaffinity(0))
+    served = session_for(tmp_path, params, "CPU", 0)  # the default: alone
+    assert served.caller == (caller_cpus(2) if len(cpus) > 1 else None)
+    for policy in ("0", "workers"):
+        assert session_for(tmp_path, {**params, "PIN": policy}, "CPU", 0).caller is None
+    with pytest.raises(ValueError, match="PIN must be one of"):
+        session_for(tmp_path, {**params, "PIN": "yes"}, "CPU", 0)
+
+
 def _allowed(status: Path) -> str:
     line = next(v for v in status.read_text().splitlines() if v.startswith("Cpus_allowed_list"))
     return line.split(":", 1)[1].strip()
