@@ -295,13 +295,16 @@ class SplitSession:
         size = next(iter(sizes)) if len(sizes) == 1 else 1
         if size < 2 or self._pool is None:
             lone = self.lone_session()
-            pin = self.caller is not None and lone is self.alone
-            if not pin or self.caller is None:
+            caller = self.caller if lone is self.alone else None
+            if caller is None:
                 return list(lone.run(names, feeds, *args))
             # Alone: the calling thread keeps off the workers' cores while the run lasts, or the scheduler may
             # wake it on the core of the worker it shares the run with (the two then take turns on one core)
             previous = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, self.caller)
+            try:
+                os.sched_setaffinity(0, caller)
+            except OSError:  # the CPUs allowed changed since the session was made: run where it is
+                return list(lone.run(names, feeds, *args))
             try:
                 return list(lone.run(names, feeds, *args))
             finally:
