@@ -120,8 +120,27 @@ def weights_path(model_dir: Path, filename: str) -> Path:
     return path
 
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def cpu_budget(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process may use: its affinity set (a container's cpuset), capped by a cgroup v2 CPU quota
+    (``cpu.max``, what ``docker run --cpus`` or a Kubernetes CPU limit sets), rounded up. More threads than
+    the quota only wait for it: a 2-CPU container on a 64-core host ran 64 threads per session before."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max" and int(period) > 0:
+            cpus = min(cpus, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota to read: the affinity set decides
+    return max(1, cpus)
+
+
 def torch_threads() -> int:
-    return int(os.environ.get("FOVEA_TORCH_THREADS", "0")) or max(1, (os.cpu_count() or 1))
+    """Threads for a served model's session (``THREADS`` 0): ``FOVEA_TORCH_THREADS``, else
+    :func:`cpu_budget`."""
+    return int(os.environ.get("FOVEA_TORCH_THREADS", "0")) or cpu_budget()
 
 
 # ------------------------------------------------------------------------------------------ onnxruntime

@@ -12,6 +12,7 @@ from fovea.serving.base import (
     RequestError,
     SplitSession,
     caller_cpus,
+    cpu_budget,
     onnx_session,
     run_batched,
     session_for,
@@ -191,6 +192,20 @@ def test_a_sessions_workers_run_where_they_are_pinned(tmp_path: Path) -> None:
     split = SplitSession(Watched(), alone=Watched(), board=InstanceBoard(tmp_path), caller=caller_cpus(2))
     split.run(None, {"X": np.zeros((1, 3, 16, 16), np.float32)})
     assert seen == [{cpus[0]}] and set(os.sched_getaffinity(0)) == set(cpus)
+
+
+def test_the_cpu_budget_is_the_affinity_capped_by_a_cgroup_quota(tmp_path: Path) -> None:
+    allowed = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    assert cpu_budget(tmp_path / "absent") == allowed
+    cpu_max.write_text("max 100000\n")
+    assert cpu_budget(cpu_max) == allowed
+    cpu_max.write_text("150000 100000\n")  # --cpus 1.5: two threads
+    assert cpu_budget(cpu_max) == min(allowed, 2)
+    cpu_max.write_text("50000 100000\n")
+    assert cpu_budget(cpu_max) == 1
+    cpu_max.write_text("garbage\n")
+    assert cpu_budget(cpu_max) == allowed
 
 
 def test_pin_policies(tmp_path: Path) -> None:
