@@ -256,8 +256,8 @@ def onnx_session(
 class SplitSession:
     """A served ONNX model on the CPU, run the way each batch runs best. A lone image on a session whose
     intra-op threads use every core (the lowest latency): with ``alone`` and ``board``, on ``alone`` (threads
-    that spin while the run lasts) when no other served model instance on the host is running, else on
-    ``wide`` (threads that sleep between operators, which leave the cores to the other run). A batch of several,
+    that spin while the run lasts) when no other served model instance on the host is running, else on the
+    first one-thread session (or ``wide``, whose threads sleep between operators, without one). A batch of several,
     which only forms when requests queue, i.e. under load, on ``len(narrow)`` one-thread sessions, the batch
     divided between them and run at the same time (onnxruntime releases the GIL); without narrow sessions, on
     ``wide``. With two Triton instances of the model and one narrow session each, two batches run side by
@@ -304,9 +304,14 @@ class SplitSession:
             self.board.running(False)
 
     def lone_session(self) -> Any:
-        """The session a lone image (or a batch without narrow sessions) runs on now."""
-        if self.alone is None or self.board is None or self.board.others_running():
+        """The session a lone image (or a batch without narrow sessions) runs on now: ``alone`` when no other
+        served instance on the host is running; while one is, a one-thread session where there is one (the
+        cores are taken: two instances each running a lone image on every core made RetinaFace at
+        concurrency 8 lose a fifth of its rate, 276 -> 220 calls/s), else ``wide``."""
+        if self.alone is None or self.board is None:
             return self.wide
+        if self.board.others_running():
+            return self.narrow[0] if self.narrow else self.wide
         return self.alone
 
     def _run(self, names: Sequence[str] | None, feeds: Mapping[str, np.ndarray], *args: Any) -> list[Any]:
@@ -364,8 +369,9 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
     ``THREADS`` > 1, a :class:`SplitSession`: with a dynamic batch axis, batches of two or more run on
     ``BATCH_SPLIT`` one-thread sessions (absent: 1; ``off``: on the wide session too); with ``SPINNING``
     ``alone`` (the default), a lone image runs on a session whose threads spin while the run lasts when no
-    other served model instance on the host is running, else on the wide session, whose threads sleep
-    between operators; a one-thread model's runs are marked on the same board (nothing of its own spins).
+    other served model instance on the host is running, else on a one-thread session (the wide session,
+    whose threads sleep between operators, without one); a one-thread model's runs are marked on the same
+    board (nothing of its own spins).
     ``PIN`` (:data:`PIN_POLICIES`, default ``alone``): the sessions' workers pinned to cores, and a lone run
     on the ``alone`` session keeps its caller off them (interleaved lone Triton calls after a 20 ms pause,
     p50: RetinaFace 10.8 ms unpinned, 9.0 pinned; the embedder 11.4 / 9.9; ``nanodet_int8`` 29.7 / 29.3;

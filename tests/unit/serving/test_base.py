@@ -121,7 +121,7 @@ def test_spinning_policies(tmp_path: Path) -> None:
 
 def test_a_lone_image_spins_only_while_no_other_instance_runs(tmp_path: Path) -> None:
     """The default ``SPINNING`` alone: the session whose threads spin while a run lasts serves a lone image
-    when the model's other instances (other processes, as Triton's stubs are) are idle; the sleeping wide
+    when the model's other instances (other processes, as Triton's stubs are) are idle; a one-thread
     session when one of them is running. Answers are the same either way."""
     model_dir = tmp_path / "model"
     model_dir.mkdir()
@@ -143,7 +143,7 @@ def test_a_lone_image_spins_only_while_no_other_instance_runs(tmp_path: Path) ->
         other.stdin.write("run\n")
         other.stdin.flush()
         assert other.stdout.readline().strip() == "running"
-        assert session.lone_session() is session.wide
+        assert session.lone_session() is session.narrow[0]  # the cores are taken: one thread
         got = session.run(None, {"X": x})
         other.stdin.write("idle\n")
         other.stdin.flush()
