@@ -186,34 +186,38 @@ def choose_providers(
     return [*providers, (CUDA, {"device_id": gpu}), CPU]
 
 
+def _worker_cpus(threads: int, allowed: Sequence[int] | None) -> list[int]:
+    """The CPU each of the ``threads - 1`` workers of an intra-op pool is pinned to: the CPUs this process may
+    use (``allowed``, default ``os.sched_getaffinity``), the second of them first, cycling; none when there is
+    nothing to pin (one thread, or one CPU)."""
+    cpus = sorted(os.sched_getaffinity(0) if allowed is None else allowed)
+    if threads < 2 or len(cpus) < 2:
+        return []
+    return [cpus[(worker + 1) % len(cpus)] for worker in range(threads - 1)]
+
+
 def worker_affinities(threads: int, allowed: Sequence[int] | None = None) -> str | None:
     """onnxruntime's ``session.intra_op_thread_affinities`` for an intra-op pool of ``threads`` threads: each
-    of its ``threads - 1`` worker threads pinned to one of the CPUs this process may use (``allowed``, default
-    ``os.sched_getaffinity``), the second of them first, cycling; the calling thread is left free (onnxruntime
-    never pins it). None when there is nothing to pin (one thread, or one CPU).
+    worker pinned to one CPU (:func:`_worker_cpus`); the calling thread is left free (onnxruntime never pins
+    it). None when there is nothing to pin.
 
     onnxruntime pins its workers only when it picks the thread count itself; with ``intra_op_num_threads``
     set they float, and on the 2-core machine a worker woken after the process idled lands on the core the
     caller runs on: the two then share a core for most of the run. A lone call after a 20 ms pause, the
     embedder (two threads spinning while the run lasts) took 12.4 ms unpinned against 6.2 pinned and 9.1 on
     one thread; RetinaFace 8.3 / 3.7 / 6.6 (``bench/README.md``, "Pinned workers")."""
-    cpus = sorted(os.sched_getaffinity(0) if allowed is None else allowed)
-    if threads < 2 or len(cpus) < 2:
-        return None
+    workers = _worker_cpus(threads, allowed)
     # onnxruntime numbers logical processors from 1
-    return ";".join(str(cpus[(worker + 1) % len(cpus)] + 1) for worker in range(threads - 1))
+    return ";".join(str(cpu + 1) for cpu in workers) if workers else None
 
 
 def caller_cpus(threads: int, allowed: Sequence[int] | None = None) -> frozenset[int] | None:
     """The CPUs the thread that calls ``run`` keeps to while a lone run lasts: those of ``allowed`` (default
     ``os.sched_getaffinity``) no worker of :func:`worker_affinities` is pinned to; None when every CPU has a
     worker (or there is nothing pinned)."""
-    cpus = sorted(os.sched_getaffinity(0) if allowed is None else allowed)
-    pinned = worker_affinities(threads, cpus)
-    if pinned is None:
-        return None
-    free = frozenset(cpus) - {int(cpu) - 1 for cpu in pinned.split(";")}
-    return free or None
+    cpus = frozenset(os.sched_getaffinity(0) if allowed is None else allowed)
+    free = cpus - set(_worker_cpus(threads, sorted(cpus)))
+    return free if free and free != cpus else None
 
 
 def set_intra_op_threads(options: Any, threads: int, pin: bool = True) -> None:
@@ -328,11 +332,12 @@ class SplitSession:
             try:
                 os.sched_setaffinity(0, caller)
             except OSError:  # the CPUs allowed changed since the session was made: run where it is
-                return list(lone.run(names, feeds, *args))
+                previous = set()
             try:
                 return list(lone.run(names, feeds, *args))
             finally:
-                os.sched_setaffinity(0, previous)
+                if previous:
+                    os.sched_setaffinity(0, previous)
         parts = min(size, len(self.narrow))
         bounds = np.linspace(0, size, parts + 1).astype(int)
         futures = [
