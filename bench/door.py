@@ -34,6 +34,9 @@ from fovea.convert.samples import sample
 from fovea.faces.tools.core.pad_render import photo_view
 from fovea.faces.tools.core.pad_synth import rotation
 
+WARMUP = 3
+"""Calls before each row's timed ones (``measure``'s warm-up); each sends a burst of its own too."""
+
 
 def jpeg(frame: np.ndarray, note: str = "") -> bytes:
     """``frame`` as JPEG bytes; ``note`` in a comment segment (other bytes, the same pixels)."""
@@ -54,7 +57,7 @@ def main() -> None:
     # A door that checks PAD refuses a frame it has seen before (a replay), also from an earlier run (the
     # ledger is in Redis): every call sends a burst of its own, the same pixels with a comment of this run and
     # call, encoded before timing.
-    calls = 4 * (args.requests + 3) + 2
+    calls = 2 + 4 * (args.requests + WARMUP)  # the two shown first, then four rows
     run = uuid.uuid4().hex
     bursts = [[jpeg(frame, f"{run} {n}") for frame in frames] for n in range(calls)]
     fresh = itertools.count()
@@ -77,7 +80,13 @@ def main() -> None:
                 reasons.setdefault(door, collections.Counter())[result.reason.split(":")[0]] += 1
 
             rows = [
-                measure(f"VerifyAccess, 5 frames, door {door}", lambda i, d=door: access(d), args.requests, 1)
+                measure(
+                    f"VerifyAccess, 5 frames, door {door}",
+                    lambda i, d=door: access(d),
+                    args.requests,
+                    1,
+                    WARMUP,
+                )
                 for door in ("vault", "front", "vault", "front")
             ]
             for door, seen in reasons.items():  # what was timed: the decision's kind, as often as it came
