@@ -118,6 +118,9 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
         job_id, created = self.store.create(
             kind, style_name, params, blobs, request.idempotency_key, request.preserve_color
         )
+        # The answer is the job as submitted (a new one QUEUED), read before a worker can take it: read after
+        # the task is sent, an idle worker had sometimes marked it RUNNING already
+        job = self.store.get(job_id)
         if created:
             try:
                 self.celery.send_task(TASK_NAME, args=[job_id, kind.value], task_id=job_id, queue=QUEUE)
@@ -128,7 +131,7 @@ class StyleServicer(style_pb2_grpc.StyleServiceServicer):
                     "could not queue the job: the job queue (Redis) is unavailable"
                 ) from exc
             JOBS_SUBMITTED.labels(kind.value).inc()
-        return self.store.get(job_id)
+        return job
 
     def _proto(self, job: Job, with_result: bool = True) -> style_pb2.Job:
         message = style_pb2.Job(
