@@ -153,3 +153,13 @@ def test_mpo_is_decoded_as_its_first_image() -> None:
         mpo(Image.new("RGB", (800, 600), (250, 10, 10)), second), LIMITS, (100, 75)
     )
     assert reduced.original_size == (800, 600) and reduced.pixels.shape == (75, 100, 3)  # 1/8 in draft mode
+
+
+def test_the_decoded_picture_is_rgb_and_its_pixels_are_made_once() -> None:
+    grey = Image.new("L", (40, 30), 90)
+    buf = io.BytesIO()
+    grey.save(buf, format="PNG")
+    decoded = decode_image_reduced(buf.getvalue(), LIMITS_LARGE, None)
+    assert decoded.picture.mode == "RGB" and decoded.picture.size == (40, 30)
+    assert decoded.pixels.shape == (30, 40, 3) and (decoded.pixels == 90).all()
+    assert decoded.pixels is decoded.pixels

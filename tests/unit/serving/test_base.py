@@ -180,7 +180,9 @@ def test_a_sessions_workers_run_where_they_are_pinned(tmp_path: Path) -> None:
     session = onnx_session(tmp_path / "model.onnx", threads=2, spinning="run")
     new = set(os.listdir("/proc/self/task")) - before
     pinned = {_allowed(Path(f"/proc/self/task/{t}/status")) for t in new}
-    assert pinned == {str(cpus[1])}
+    # In: a thread another test left behind may start meanwhile (seen once in a full run); an unpinned
+    # session's worker would show every allowed CPU instead.
+    assert str(cpus[1]) in pinned, pinned
 
     seen: list[set[int]] = []
 
@@ -191,7 +193,8 @@ def test_a_sessions_workers_run_where_they_are_pinned(tmp_path: Path) -> None:
 
     split = SplitSession(Watched(), alone=Watched(), board=InstanceBoard(tmp_path), caller=caller_cpus(2))
     split.run(None, {"X": np.zeros((1, 3, 16, 16), np.float32)})
-    assert seen == [{cpus[0]}] and set(os.sched_getaffinity(0)) == set(cpus)
+    assert seen == [{cpus[0]}], seen
+    assert set(os.sched_getaffinity(0)) == set(cpus)
 
 
 def test_the_cpu_budget_is_the_affinity_capped_by_a_cgroup_quota(tmp_path: Path) -> None:

@@ -25,8 +25,8 @@ from fovea.faces.recognition.sync import GallerySync
 
 @dataclass(frozen=True)
 class ComparedPhoto:
-    image: np.ndarray | None
-    """(H, W, 3) uint8 RGB; None when the bytes are not a usable image (see ``problem``)."""
+    photo: Photo | None
+    """The decoded photo; None when the bytes are not a usable image (see ``problem``)."""
     problem: str | None
     """Why the photo is unusable (an ``InvalidArgument`` message: bad bytes, extreme aspect ratio)."""
     face: DetectedFaces | None
@@ -34,8 +34,17 @@ class ComparedPhoto:
     distance: float | None
     """L2 distance of that face to the identity's nearest template; None without a face, ``inf`` when the
     identity is not enrolled."""
-    reduction: int = 1
-    """``image`` shows the photo at 1/reduction of its size; ``face`` is in the full photo's pixels."""
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """(H, W, 3) uint8 RGB at 1/``reduction`` of the photo's size (made on first use); None when the
+        bytes are not a usable image."""
+        return None if self.photo is None else self.photo.image
+
+    @property
+    def reduction(self) -> int:
+        """``image`` shows the photo at 1/reduction of its size; ``face`` is in the full photo's pixels."""
+        return 1 if self.photo is None else self.photo.reduction
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ class Comparer:
                 compared.append(ComparedPhoto(None, photo, None, None))
             else:
                 distance = next(by_face) if face is not None else None
-                compared.append(ComparedPhoto(photo.image, None, face, distance, photo.reduction))
+                compared.append(ComparedPhoto(photo, None, face, distance))
         return Comparison(cached.info, compared, embeddings, enrolled)
 
     async def _photo(self, data: bytes) -> Photo | str:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -70,16 +71,22 @@ face template onto 150 / 1.5 = 100 of them."""
 class Photo:
     """A decoded photo and its faces (score >= the minimum, largest first, original pixels)."""
 
-    image: np.ndarray
-    """(H, W, 3) uint8 RGB: the photo at 1/``reduction`` of its size."""
+    picture: Image.Image | np.ndarray
+    """The photo at 1/``reduction`` of its size: the Pillow RGB image as decoded, or (H, W, 3) uint8 RGB."""
     faces: DetectedFaces
     reduction: int = 1
     """1, 2, 4 or 8 (:func:`faces_min_size`); ``faces`` are in the full photo's pixels either way."""
 
-    def source(self, faces: DetectedFaces) -> tuple[np.ndarray, DetectedFaces]:
-        """``image`` and ``faces`` (some of this photo's, in its full pixels) in ``image``'s pixels: what
-        alignment and the face mesh crop from."""
-        return self.image, reduce(faces, self.reduction)
+    @cached_property
+    def image(self) -> np.ndarray:
+        """``picture`` as (H, W, 3) uint8 RGB, made on first use: a Verify never needs every pixel (its chip
+        is cut from the picture), and the array is a copy of all of them (a 1434x2333 photo: 5-9 ms)."""
+        return np.asarray(self.picture, np.uint8)
+
+    def source(self, faces: DetectedFaces) -> tuple[Image.Image | np.ndarray, DetectedFaces]:
+        """``picture`` and ``faces`` (some of this photo's, in its full pixels) in its pixels: what
+        alignment crops from."""
+        return self.picture, reduce(faces, self.reduction)
 
 
 def faces_min_size(detect_side: int, min_face: float) -> Callable[[tuple[int, int]], tuple[int, int] | None]:
@@ -104,14 +111,15 @@ def faces_min_size(detect_side: int, min_face: float) -> Callable[[tuple[int, in
 
 
 def downsize(
-    image: np.ndarray, max_side: int, original_size: tuple[int, int] | None = None
+    image: np.ndarray | Image.Image, max_side: int, original_size: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, float, float]:
-    """(H, W, 3) uint8 -> the image with its longer side <= max_side, and the x and y scales applied.
+    """(H, W, 3) uint8, or a Pillow RGB image -> the image (H', W', 3) uint8 with its longer side <= max_side,
+    and the x and y scales applied.
     ``InvalidArgument`` when the shorter side would end below the detector's minimum (an extreme aspect
     ratio, e.g. 16 x 12000): the message says what to change, with the photo's ``original_size`` when
     ``image`` is a reduced decode of it.
     """
-    height, width = image.shape[:2]
+    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
     new_w, new_h = detection_size(width, height, max_side)
     if min(new_w, new_h) < MIN_IMAGE_SIDE:
         shown_w, shown_h = original_size or (width, height)
@@ -122,12 +130,13 @@ def downsize(
             f"{max_side // MIN_IMAGE_SIDE} times its shorter side"
         )
     if (new_w, new_h) == (width, height):
-        return image, 1.0, 1.0
+        return np.asarray(image, np.uint8), 1.0, 1.0
     # Box-reduced by an integer factor first, bilinear over the last 1.5-3x: an area average all the same, in
     # less time than a bilinear filter over the whole factor (a 626x1200 photo to 320: 4.3 -> 2.7 ms, a
     # 970x2204 one 7.3 -> 4.0); the sample probes' distances moved by 0.007 at most, the landmarks' jitter on
     # warped prints did not move (bench/README.md, "Pinned workers").
-    resized = Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=1.5)
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    resized = picture.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=1.5)
     return np.asarray(resized), new_w / width, new_h / height
 
 
@@ -203,7 +212,7 @@ class FacePipeline:
     async def find_faces_many(self, photos: Sequence[bytes]) -> list[Photo]:
         return list(await asyncio.gather(*(self.find_faces(p) for p in photos)))
 
-    async def align(self, faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
+    async def align(self, faces: Sequence[tuple[Image.Image | np.ndarray, DetectedFaces]]) -> np.ndarray:
         """(image, faces in that image's pixels) pairs (``Photo.source``) -> (F, 150, 150, 3) uint8 chips of
         every face, in order."""
         return await asyncio.to_thread(align_all, faces, DETECTOR_TEMPLATES[self.settings.detector])
@@ -220,7 +229,7 @@ class FacePipeline:
         )
         return np.asarray(outputs[EMBEDDER_OUTPUT], np.float32)
 
-    async def embed(self, faces: Sequence[tuple[np.ndarray, DetectedFaces]]) -> np.ndarray:
+    async def embed(self, faces: Sequence[tuple[Image.Image | np.ndarray, DetectedFaces]]) -> np.ndarray:
         """(image, faces in that image's pixels) pairs -> (F, 128) float32 embeddings of every face, in
         order."""
         return await self.embed_chips(await self.align(faces))
@@ -272,14 +281,14 @@ class FacePipeline:
 
 def decode_for_faces(
     data: bytes, limits: ImageLimits, detect_side: int, min_face: float
-) -> tuple[np.ndarray, int, tuple[np.ndarray, float, float]]:
-    """The photo as the faces pipeline uses it (one thread hop for all): its pixels (reduced as
+) -> tuple[Image.Image, int, tuple[np.ndarray, float, float]]:
+    """The photo as the faces pipeline uses it (one thread hop for all): the decoded RGB image (reduced as
     :func:`faces_min_size` allows), that reduction, and the detector's copy with the scales that map faces
     found in it back to the full photo's pixels (for :func:`rescale`). ``InvalidImage`` on bad bytes."""
     decoded = decode_image_reduced(data, limits, faces_min_size(detect_side, min_face))
     k = decoded.reduction
-    small, sx, sy = downsize(decoded.pixels, detect_side, decoded.original_size)
-    return decoded.pixels, k, (small, sx / k, sy / k)
+    small, sx, sy = downsize(decoded.picture, detect_side, decoded.original_size)
+    return decoded.picture, k, (small, sx / k, sy / k)
 
 
 def mesh_crops(
@@ -308,7 +317,7 @@ def mesh_crops(
 
 
 def align_all(
-    faces: Sequence[tuple[np.ndarray, DetectedFaces]], template: np.ndarray = MTCNN_TEMPLATE
+    faces: Sequence[tuple[Image.Image | np.ndarray, DetectedFaces]], template: np.ndarray = MTCNN_TEMPLATE
 ) -> np.ndarray:
     """Every face's chip, aligned on ``template`` (the landmarks' detector's: :data:`DETECTOR_TEMPLATES`)."""
     chips = [align_faces(image, f.landmarks, template=template) for image, f in faces if len(f)]

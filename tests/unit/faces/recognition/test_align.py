@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from fovea.faces.recognition.core.align import (
     MTCNN_TEMPLATE,
@@ -148,3 +149,22 @@ def test_align_faces_shapes_and_validation() -> None:
         align_faces(image, np.zeros((1, 4, 2)))
     with pytest.raises(ValueError):
         extract_chips(image.astype(np.float32), np.zeros((1, 2, 3)))
+
+
+def test_chips_cut_from_a_pillow_image_equal_those_from_its_pixels() -> None:
+    """The faces pipeline aligns on the decoded Pillow image, making an array of only what each chip covers:
+    the chips must be the same to the bit, near the borders (black outside) and through the pyramid too."""
+    pixels = np.random.default_rng(3).integers(0, 256, (700, 500, 3), dtype=np.uint8)
+    transforms = np.stack(
+        [
+            similarity(1.3, 0.2, 120.0, 80.0),  # inside, no pyramid
+            similarity(4.2, -0.4, 60.0, 300.0),  # two pyramid levels
+            similarity(2.0, 0.1, -90.0, 560.0),  # over the left and bottom borders
+        ]
+    )
+    from_array = extract_chips(pixels, transforms)
+    from_picture = extract_chips(Image.fromarray(pixels), transforms)
+    assert np.array_equal(from_array, from_picture)
+    assert (from_array[2] == 0).all(axis=-1).any()  # the border case does reach outside the image
+    with pytest.raises(ValueError, match="RGB"):
+        extract_chips(Image.fromarray(pixels).convert("L"), transforms)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -172,13 +173,19 @@ def _bilinear_planes(planes: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.nda
     return out * valid
 
 
-def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
-    """Sample size x size chips from an (H,W,3) uint8 RGB image.
+def extract_chips(
+    image: np.ndarray | Image.Image, transforms: np.ndarray, size: int = CHIP_SIZE
+) -> np.ndarray:
+    """Sample size x size chips from an (H,W,3) uint8 RGB image, or a Pillow RGB image (only the part each
+    chip covers is made an array: the same chips, without a copy of every pixel).
 
     transforms: (F,2,3) chip -> image pixel maps (e.g. from :func:`chip_transforms`).
     Returns (F,size,size,3) uint8 RGB chips.
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB":
+            raise ValueError(f"expected an RGB image, got mode {image.mode}")
+    elif image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an (H,W,3) uint8 image, got {image.dtype} {image.shape}")
     transforms = np.asarray(transforms, dtype=np.float64)
     if transforms.ndim != 3 or transforms.shape[1:] != (2, 3):
@@ -186,7 +193,7 @@ def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SI
     if size <= 0:
         raise ValueError(f"size must be > 0, got {size}")
     out = np.zeros((len(transforms), size, size, 3), dtype=np.uint8)
-    height, width = image.shape[:2]
+    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
     if len(transforms) == 0 or height < 2 or width < 2:
         return out
     gy, gx = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64), indexing="ij")
@@ -210,7 +217,11 @@ def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SI
         y_hi = min(int(math.ceil(foot[1].max())) + margin + 1, height)
         if x_hi - x_lo < 2 or y_hi - y_lo < 2:
             continue  # the chip lies outside the image: black
-        region: np.ndarray = image[y_lo:y_hi, x_lo:x_hi].transpose(2, 0, 1)  # (3, h, w) planes
+        if isinstance(image, Image.Image):
+            cut = np.asarray(image.crop((x_lo, y_lo, x_hi, y_hi)), np.uint8)
+        else:
+            cut = image[y_lo:y_hi, x_lo:x_hi]
+        region = cut.transpose(2, 0, 1)  # (3, h, w) planes
         # image point p -> region point (p - origin) -> after each pyramid level (q - 2) / 2
         lin, off = m[:, :2].copy(), m[:, 2] - np.array([x_lo, y_lo], dtype=np.float64)
         for _ in range(levels):
@@ -225,14 +236,14 @@ def extract_chips(image: np.ndarray, transforms: np.ndarray, size: int = CHIP_SI
 
 
 def align_faces(
-    image: np.ndarray,
+    image: np.ndarray | Image.Image,
     landmarks: np.ndarray,
     size: int = CHIP_SIZE,
     padding: float = CHIP_PADDING,
     template: np.ndarray = MTCNN_TEMPLATE,
 ) -> np.ndarray:
-    """(H,W,3) uint8 RGB image + (F,5,2) landmarks of the detector whose ``template`` is given ->
-    (F,size,size,3) uint8 dlib-style chips."""
+    """(H,W,3) uint8 RGB image (or a Pillow RGB image) + (F,5,2) landmarks of the detector whose
+    ``template`` is given -> (F,size,size,3) uint8 dlib-style chips."""
     return extract_chips(image, chip_transforms(landmarks, size, padding, template), size)
 
 
