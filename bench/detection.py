@@ -94,7 +94,7 @@ class InProcess:
 
     def detect(self, data: bytes) -> list[int]:
         decoded = decode(data, self.limits, self.spec)
-        x, transform = prepare(decoded.pixels, self.spec, decoded.original_size)
+        x, transform = prepare(decoded.picture, self.spec, decoded.original_size)
         return finish(self.run(x), self.spec, transform, OPTIONS, decoded.pixels).class_ids
 
 
@@ -287,7 +287,7 @@ def network_alone(
     tensors = []
     for data in encoded:
         decoded = decode(data, local.limits, local.spec)
-        tensors.append(prepare(decoded.pixels, local.spec, decoded.original_size)[0])
+        tensors.append(prepare(decoded.picture, local.spec, decoded.original_size)[0])
     token_file = settings.internal_token_file
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()

@@ -140,7 +140,7 @@ def accuracy(model: InProcess, labelled: Boxes) -> Accuracy:
     missed = []
     for name, boxes in labelled.items():
         decoded = decode(sample(name).read_bytes(), model.limits, model.spec)
-        x, transform = prepare(decoded.pixels, model.spec, decoded.original_size)
+        x, transform = prepare(decoded.picture, model.spec, decoded.original_size)
         outputs = dict(zip(model.onnx_outputs, model.session.run(None, {model.input: x}), strict=True))
         found = finish(outputs, model.spec, transform, LOW, decoded.pixels)
         predictions.append(
@@ -186,7 +186,7 @@ def main() -> None:
     def inputs(model: InProcess) -> list[np.ndarray]:
         # the photos as the model sees them, what the pipeline sends it
         decoded = [decode(data, model.limits, model.spec) for data in encoded]
-        return [prepare(d.pixels, model.spec, d.original_size)[0] for d in decoded]
+        return [prepare(d.picture, model.spec, d.original_size)[0] for d in decoded]
 
     def model_only(model: InProcess) -> Callable[[int], object]:
         batches = inputs(model)

@@ -88,13 +88,13 @@ def main() -> None:
         tensors = []
         for data in encoded:
             decoded = decode(data, local.limits, spec)
-            tensors.append(prepare(decoded.pixels, spec, decoded.original_size)[0])
+            tensors.append(prepare(decoded.picture, spec, decoded.original_size)[0])
 
         async def pipeline(data: bytes) -> None:
             def pre() -> tuple[object, object, object]:
                 decoded = decode(data, local.limits, spec)
-                batch, transform = prepare(decoded.pixels, spec, decoded.original_size)
-                return decoded.pixels, batch, transform
+                batch, transform = prepare(decoded.picture, spec, decoded.original_size)
+                return decoded.picture, batch, transform
 
             image, batch, transform = await asyncio.to_thread(pre)
             outputs = await triton.infer(name, {spec.input_name: batch}, spec.output_names)

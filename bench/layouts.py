@@ -106,7 +106,7 @@ def main() -> None:
         tensors = []
         for data in encoded:
             decoded = decode(data, local.limits, spec)
-            tensors.append(prepare(decoded.pixels, spec, decoded.original_size)[0])
+            tensors.append(prepare(decoded.picture, spec, decoded.original_size)[0])
         token = settings.internal_token_file.read_bytes().strip()
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, daemon=True).start()

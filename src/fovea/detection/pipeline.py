@@ -4,9 +4,9 @@
 around an in-process model (``fovea.serving.triton_adapter.load_served``)::
 
     decoded = decode(data, limits, spec, options.annotate)
-    batch, transform = prepare(decoded.pixels, spec, decoded.original_size)
+    batch, transform = prepare(decoded.picture, spec, decoded.original_size)
     outputs = served.execute([{spec.input_name: batch}])[0]
-    detections = finish(outputs, spec, transform, options, decoded.pixels)
+    detections = finish(outputs, spec, transform, options, decoded.picture)
 """
 
 from __future__ import annotations
@@ -55,12 +55,13 @@ def decode(data: bytes, limits: ImageLimits, spec: DetectorSpec, annotate: bool 
 
 
 def prepare(
-    image: np.ndarray, spec: DetectorSpec, original_size: tuple[int, int] | None = None
+    image: np.ndarray | Image.Image, spec: DetectorSpec, original_size: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, Transform]:
     """The model input for one image, batch of 1, and the transform back to original pixels.
 
     Args:
-        image: ``(H, W, 3)`` uint8 RGB.
+        image: ``(H, W, 3)`` uint8 RGB, or the decoded Pillow RGB image (``Decoded.picture``: no copy of
+            every pixel as an array is made).
         spec: the detector; ``spec.input_format`` picks the input: ``uint8_nhwc`` -> ``(1, IH, IW, 3)``
             uint8 (the letterboxed canvas), ``float_nchw`` -> ``(1, 3, IH, IW)`` float32, normalised.
         original_size: ``(width, height)`` of the full image when ``image`` was decoded at a reduced scale
@@ -76,7 +77,7 @@ def finish(
     spec: DetectorSpec,
     transform: Transform,
     options: Options,
-    image: np.ndarray,
+    image: np.ndarray | Image.Image,
 ) -> Detections:
     """Decode the head, run class-aware NMS (not for end-to-end families, whose outputs are final), map
     boxes back to the original image."""
@@ -109,7 +110,7 @@ def finish(
     if not options.annotate:
         return result
     drawn = draw_detections(
-        Image.fromarray(image),
+        image if isinstance(image, Image.Image) else Image.fromarray(image),
         [
             Detection(box=(b[0], b[1], b[2], b[3]), score=s, class_id=c, label=spec.labels[c])
             for b, s, c in zip(result.boxes, result.scores, result.class_ids, strict=True)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import numpy as np
+from PIL import Image
 
 from fovea.common.errors import InvalidArgument, NotFound
 from fovea.common.images import limits_from
@@ -71,11 +72,11 @@ class DetectionServicer(detection_pb2_grpc.DetectionServiceServicer):
 
     def _prepare(
         self, data: bytes, spec: DetectorSpec, options: Options
-    ) -> tuple[np.ndarray, np.ndarray, Transform]:
+    ) -> tuple[Image.Image, np.ndarray, Transform]:
         """Decode (JPEGs at a reduced scale when the network input allows it) and letterbox, in one thread hop."""
         decoded = decode(data, self.limits, spec, options.annotate)
-        batch, transform = prepare(decoded.pixels, spec, decoded.original_size)
-        return decoded.pixels, batch, transform
+        batch, transform = prepare(decoded.picture, spec, decoded.original_size)
+        return decoded.picture, batch, transform
 
     async def _detect(self, request: detection_pb2.DetectRequest) -> detection_pb2.DetectResponse:
         spec, options = self._options(request)

@@ -3,6 +3,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from fovea.contracts.detector import DetectorSpec
 from fovea.detection.core.preprocess import Transform, letterbox, normalise, to_original
@@ -146,3 +147,18 @@ def test_input_image_not_modified() -> None:
 def test_bad_images_raise_value_error(image: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         letterbox(image, _spec())
+
+
+@pytest.mark.parametrize("size", [(50, 100), (64, 64), (130, 70)])
+def test_a_pillow_image_letterboxes_as_its_pixels_do(size: tuple[int, int]) -> None:
+    """The detection service letterboxes the decoded Pillow image (no array of every pixel first): the same
+    canvas and geometry as from the array, resized or not."""
+    pixels = np.random.default_rng(1).integers(0, 256, (*size, 3), dtype=np.uint8)
+    for spec in (_spec(), _spec(letterbox=False, input_size=(48, 32))):
+        from_array, transform = letterbox(pixels, spec, original_size=(size[1] * 2, size[0] * 2))
+        from_picture, same = letterbox(
+            Image.fromarray(pixels), spec, original_size=(size[1] * 2, size[0] * 2)
+        )
+        assert np.array_equal(from_array, from_picture) and transform == same
+    with pytest.raises(ValueError, match="RGB"):
+        letterbox(Image.fromarray(pixels).convert("L"), _spec())

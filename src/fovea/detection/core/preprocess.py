@@ -52,9 +52,13 @@ class Transform:
     """Network input ``(width, height)``."""
 
 
-def _check_image(image: np.ndarray) -> None:
+def _check_image(image: np.ndarray | Image.Image) -> None:
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB" or 0 in image.size:
+            raise ValueError(f"image must be a non-empty RGB image, got mode {image.mode} {image.size}")
+        return
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+        raise ValueError(f"image must be a numpy array or a Pillow image, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
     if image.dtype != np.uint8:
@@ -72,14 +76,15 @@ def _resized_size(width: int, height: int, spec: DetectorSpec) -> tuple[int, int
 
 
 def letterbox(
-    image: np.ndarray, spec: DetectorSpec, original_size: tuple[int, int] | None = None
+    image: np.ndarray | Image.Image, spec: DetectorSpec, original_size: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, Transform]:
     """Resize (and pad, if ``spec.letterbox``) an RGB image onto the network's input canvas, in uint8.
 
     See the module docstring for the exact steps.
 
     Args:
-        image: ``(H, W, 3)`` uint8 RGB; not modified.
+        image: ``(H, W, 3)`` uint8 RGB, or a Pillow RGB image (as decoded: resized without a copy of it
+            as an array first); not modified.
         spec: the detector's metadata (input size, letterbox, pad value).
         original_size: ``(width, height)`` of the full-size image when ``image`` was decoded at a reduced
             scale; the transform then maps to full-size pixels. ``None``: ``image`` is full size.
@@ -88,15 +93,17 @@ def letterbox(
         ``(IH, IW, 3)`` uint8 RGB canvas, and the :class:`Transform` for :func:`to_original`.
     """
     _check_image(image)
-    height, width = image.shape[:2]
+    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
     full_w, full_h = original_size or (width, height)
     if full_w <= 0 or full_h <= 0:
         raise ValueError(f"original_size must be positive, got {original_size}")
     in_w, in_h = spec.input_size
     new_w, new_h = _resized_size(full_w, full_h, spec)
-    resized = image
-    if (new_w, new_h) != (width, height):
-        resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
+    if (new_w, new_h) == (width, height):
+        resized = np.asarray(image, np.uint8)
+    else:
+        picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+        resized = np.asarray(picture.resize((new_w, new_h), Image.Resampling.BILINEAR))
     pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
     if (new_w, new_h) == (in_w, in_h):
         canvas = np.array(resized, dtype=np.uint8)  # a copy: the caller's image is never aliased
