@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -70,6 +71,21 @@ def sequential(call: Callable[[int], object], requests: int) -> dict[str, float]
     total = time.perf_counter() - start
     p50, p95 = p50_p95(latencies)
     return {"p50_ms": p50 * 1e3, "p95_ms": p95 * 1e3, "per_s": requests / total}
+
+
+def serve_blocks(call: Callable[[int], object], lines: Iterable[str], write: Callable[[str], object]) -> None:
+    """A script's side of an interleaved run (standard library only: a user's script imports it): per line
+    ``"START COUNT"`` read, ``call(i)`` for i in START..START+COUNT-1 one after the other, then one JSON
+    line with the latencies in ms. The caller alternates such blocks with its own, so both sides see the
+    same minute of a machine whose speed drifts."""
+    for line in lines:
+        first, count = (int(v) for v in line.split())
+        latencies = []
+        for i in range(first, first + count):
+            t = time.perf_counter()
+            call(i)
+            latencies.append((time.perf_counter() - t) * 1e3)
+        write(json.dumps(latencies) + "\n")
 
 
 def p50_p95(latencies: Sequence[float]) -> tuple[float, float]:

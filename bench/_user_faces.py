@@ -9,10 +9,11 @@ chip, and the L2 distance to the enrolled photo's embedding decides (< 0.6). One
 numpy, Pillow and onnxruntime only (and the bench's timing loop, ``_timing.sequential``); the template is
 the five points' place on the chip, hard-coded.
 
-    python bench/_user_faces.py DETECTOR.onnx EMBEDDER.onnx ENROLLED.jpg PROBE... [--requests 48]
+    python bench/_user_faces.py DETECTOR.onnx EMBEDDER.onnx ENROLLED.jpg PROBE... [--requests 48] [--serve]
 
 Prints one JSON object: ``p50_ms``, ``p95_ms``, ``per_s`` (sequential) and ``distances`` (one per probe), so
-the caller checks both sides took the same decisions.
+the caller checks both sides took the same decisions. With ``--serve`` it prints the distances alone and then
+times blocks of requests as stdin asks (``_timing.serve_blocks``), for a run interleaved with the platform's.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from _timing import sequential  # the bench's timing loop, standard library only (bench/ is sys.path[0])
+from _timing import sequential, serve_blocks  # the bench's timing loops, standard library only
 from PIL import Image
 
 SIDE = 320
@@ -91,12 +93,21 @@ def main() -> None:
     parser.add_argument("enrolled")
     parser.add_argument("probes", nargs="+")
     parser.add_argument("--requests", type=int, default=48)
+    parser.add_argument("--serve", action="store_true", help="time blocks of requests as stdin asks")
     args = parser.parse_args()
     detector = ort.InferenceSession(args.detector)  # onnxruntime's defaults
     embedder = ort.InferenceSession(args.embedder)
     reference = embed(detector, embedder, Path(args.enrolled).read_bytes())
     probes = [Path(p).read_bytes() for p in args.probes]
     distances = [float(np.linalg.norm(embed(detector, embedder, p) - reference)) for p in probes]
+    if args.serve:
+        print(json.dumps({"distances": distances}), flush=True)
+        serve_blocks(
+            lambda i: np.linalg.norm(embed(detector, embedder, probes[i % len(probes)]) - reference),
+            sys.stdin,
+            lambda text: (sys.stdout.write(text), sys.stdout.flush()),
+        )
+        return
     figures = sequential(
         lambda i: np.linalg.norm(embed(detector, embedder, probes[i % len(probes)]) - reference),
         args.requests,
