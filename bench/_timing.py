@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -86,6 +88,66 @@ def serve_blocks(call: Callable[[int], object], lines: Iterable[str], write: Cal
             call(i)
             latencies.append((time.perf_counter() - t) * 1e3)
         write(json.dumps(latencies) + "\n")
+
+
+class ServedScript:
+    """A user's script run with ``--serve`` in its own process (:func:`serve_blocks` on its side): the JSON
+    object it prints first (``ready``), then blocks of requests it times on request."""
+
+    def __init__(self, command: Sequence[str]) -> None:
+        self._process = subprocess.Popen(
+            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.ready: dict[str, Any] = json.loads(self._readline())
+
+    def _readline(self) -> str:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the user's script ended (exit code {self._process.wait()})")
+        return line
+
+    def block(self, first: int, count: int) -> list[float]:
+        """Latencies in ms of requests first..first+count-1, timed by the script."""
+        assert self._process.stdin is not None
+        self._process.stdin.write(f"{first} {count}\n")
+        self._process.stdin.flush()
+        latencies: list[float] = json.loads(self._readline())
+        return latencies
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+
+def timed_block(call: Callable[[int], object]) -> Callable[[int, int], list[float]]:
+    """``call`` as a side of :func:`take_turns`: requests first..first+count-1 one after the other, ms each."""
+
+    def block(first: int, count: int) -> list[float]:
+        latencies = []
+        for i in range(first, first + count):
+            t = time.perf_counter()
+            call(i)
+            latencies.append((time.perf_counter() - t) * 1e3)
+        return latencies
+
+    return block
+
+
+def take_turns(
+    sides: dict[str, Callable[[int, int], list[float]]], requests: int, block: int = 8
+) -> dict[str, list[float]]:
+    """Every side runs ``requests`` requests at concurrency 1, in turns of ``block`` (who goes first rotates),
+    so that all of them see the same minutes of a machine whose speed drifts by +-20% (one side's requests
+    after another's had made a round's ratio move by as much). Latencies in ms per side."""
+    names = list(sides)
+    out: dict[str, list[float]] = {name: [] for name in names}
+    for turn, first in enumerate(range(0, requests, block)):
+        count = min(block, requests - first)
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
+            out[name] += sides[name](first, count)
+    return out
 
 
 def p50_p95(latencies: Sequence[float]) -> tuple[float, float]:

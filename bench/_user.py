@@ -8,10 +8,12 @@ decodes the GFL head and runs class-aware NMS, boxes go back to the photo. One p
 script calls a model. It imports numpy, Pillow and onnxruntime only (and the bench's timing loop,
 ``_timing.sequential``, standard library only).
 
-    python bench/_user.py MODEL.onnx PHOTO... [--requests 64] [--min-score 0.3] [--iou 0.6]
+    python bench/_user.py MODEL.onnx PHOTO... [--requests 64] [--min-score 0.3] [--iou 0.6] [--serve]
 
 Prints one JSON object: ``p50_ms``, ``p95_ms``, ``per_s`` (sequential) and ``classes`` (the class ids found
-in each photo, best first), so the caller checks both sides found the same things.
+in each photo, best first), so the caller checks both sides found the same things. With ``--serve`` it prints
+the classes alone and then times blocks of requests as stdin asks (``_timing.serve_blocks``), for a run
+interleaved with the platform's.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from _timing import sequential  # bench/ is sys.path[0]
+from _timing import sequential, serve_blocks  # bench/ is sys.path[0]
 from PIL import Image
 
 SIZE = 416
@@ -100,10 +103,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=64)
     parser.add_argument("--min-score", type=float, default=0.3)
     parser.add_argument("--iou", type=float, default=0.6)
+    parser.add_argument("--serve", action="store_true", help="time blocks of requests as stdin asks")
     args = parser.parse_args()
     session = ort.InferenceSession(args.model)  # onnxruntime's defaults
     photos = [Path(p).read_bytes() for p in args.photos]
     classes = [detect(session, p, args.min_score, args.iou) for p in photos]  # also the warm-up
+    if args.serve:
+        print(json.dumps({"classes": classes}), flush=True)
+        serve_blocks(
+            lambda i: detect(session, photos[i % len(photos)], args.min_score, args.iou),
+            sys.stdin,
+            lambda text: (sys.stdout.write(text), sys.stdout.flush()),
+        )
+        return
     figures = sequential(
         lambda i: detect(session, photos[i % len(photos)], args.min_score, args.iou), args.requests
     )

@@ -11,10 +11,12 @@ at concurrency 1 and 8 (and more with --concurrency), alternating the two so dri
 against the textbook reference at 1k and 10k boxes.
 
 And against what a user runs instead (issue 23): ``bench/_user.py``, the user's own script over the same
-exported NanoDet in its own process with onnxruntime's defaults, one photo at a time; per round the script,
-then the imported and the default detector through the gateway at concurrency 1 and 8; the ratios are the
-medians over ``--user-rounds`` rounds: gateway p50 at concurrency 1 / the script's p50, and gateway
-throughput at concurrency 8 / the script's sequential rate.
+exported NanoDet in its own process with onnxruntime's defaults, one photo at a time; per round the script
+and the imported, the default and the float detector through the gateway take turns at concurrency 1 in
+blocks of 8 requests (``_timing.take_turns``: all sides see the same minutes of a drifting machine), then
+each detector runs at concurrency 8; the ratios are the medians over ``--user-rounds`` rounds: gateway p50
+at concurrency 1 / the script's p50, and gateway throughput at concurrency 8 / the script's sequential rate
+(its requests / the sum of their times).
 
     .venv/bin/python bench/detection.py [--requests 64] [--concurrency 1,8] [--device cpu|cuda] [--skip-stack]
         [--user-rounds 3]
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
-from _timing import HEADER, Figures, measure, versus  # noqa: E402
+from _timing import HEADER, Figures, ServedScript, measure, take_turns, timed_block, versus  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.detectors.nms import batched_nms, reference_batched_nms
@@ -60,6 +60,7 @@ from fovea.stack.config import StackSettings  # noqa: E402
 IMAGES = ("dog", "person", "horses", "kite", "giraffe")
 OPTIONS = Options(min_score=0.3, iou_threshold=0.6, max_detections=100, class_filter=None, annotate=False)
 SAME = {"min_score": OPTIONS.min_score, "iou_threshold": OPTIONS.iou_threshold, "max_detections": 100}
+WARMUP = 3
 """The platform's requests ask for what the in-process pipeline does (the service's defaults differ)."""
 
 
@@ -138,56 +139,57 @@ def import_detector(
         subprocess.run([*fovea, "load", name], check=True, env=settings_env)
 
 
-def user_script(onnx: Path, requests: int) -> dict[str, Any]:
-    """``bench/_user.py`` on the exported file, in its own process: p50/p95 ms, sequential rate, classes."""
+def user_script(onnx: Path) -> ServedScript:
+    """``bench/_user.py --serve`` on the exported file, in its own process (its first line: the classes)."""
     command = [sys.executable, str(Path(__file__).parent / "_user.py"), str(onnx)]
     command += [str(sample(n)) for n in IMAGES]
-    command += ["--requests", str(requests), "--min-score", str(OPTIONS.min_score)]
-    command += ["--iou", str(OPTIONS.iou_threshold)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
-    figures: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return figures
+    command += ["--min-score", str(OPTIONS.min_score), "--iou", str(OPTIONS.iou_threshold), "--serve"]
+    return ServedScript(command)
 
 
 def against_user(
-    client: FoveaClient, onnx: Path, requests: int, rounds: int
+    client: FoveaClient, onnx: Path, requests: int, rounds: int, block: int = 8
 ) -> tuple[list[Figures], list[str]]:
-    """Per round: the user's script, then each detector through the gateway at concurrency 1 and 8."""
+    """Per round: the user's script and each detector through the gateway take turns at concurrency 1
+    (``take_turns``, blocks of ``block``), then each detector at concurrency 8."""
     encoded = [sample(n).read_bytes() for n in IMAGES]
     models = {
         "imported ONNX (user_nanodet)": "user_nanodet",
         "nanodet_int8 (default)": "nanodet_int8",
         "nanodet (float)": "nanodet",
     }
+    script = user_script(onnx)
+    served = [
+        [d.class_id for d in client.detect(b, model="user_nanodet", **SAME).detections] for b in encoded
+    ]
+    same = [sorted(a) for a in served] == [sorted(b) for b in script.ready["classes"]]
+    print(f"user's script and the imported detector through the gateway find the same: {same}")
+
+    def caller(model: str) -> Callable[[int], object]:
+        return lambda i: client.detect(encoded[i % 5], model=model, **SAME)
+
+    sides = {"script": script.block, **{what: timed_block(caller(model)) for what, model in models.items()}}
+    take_turns(sides, WARMUP, WARMUP)
     latency: dict[str, list[float]] = {m: [] for m in models}
     throughput: dict[str, list[float]] = {m: [] for m in models}
     rows: list[Figures] = []
     user_p50: list[float] = []
     for k in range(rounds):
-        user = user_script(onnx, requests)
-        user_p50.append(user["p50_ms"])
-        print(
-            f"round {k + 1}: user's script p50 {user['p50_ms']:.1f} ms, p95 {user['p95_ms']:.1f}, "
-            f"{user['per_s']:.1f} images/s",
-            flush=True,
-        )
+        turns = take_turns(sides, requests, block)
+        theirs = turns["script"]
+        p50, rate = statistics.median(theirs), len(theirs) / (sum(theirs) / 1e3)
+        user_p50.append(p50)
+        print(f"round {k + 1}: user's script p50 {p50:.1f} ms, {rate:.1f} images/s", flush=True)
         for what, model in models.items():
-            served = [[d.class_id for d in client.detect(b, model=model, **SAME).detections] for b in encoded]
-            if model == "user_nanodet" and k == 0:
-                same = [sorted(a) for a in served] == [sorted(b) for b in user["classes"]]
-                print(f"user's script and the imported detector through the gateway find the same: {same}")
-
-            def call(i: int, model: str = model) -> object:
-                return client.detect(encoded[i % 5], model=model, **SAME)
-
-            one, eight = (
-                measure(f"{what}: gateway", call, requests, 1),
-                measure(f"{what}: gateway", call, requests, 8),
+            one = statistics.median(turns[what])
+            eight = measure(f"{what}: gateway", caller(model), requests, 8)
+            rows.append(eight)
+            print(
+                f"| {what}: gateway | 1 | {requests} | - | {one:.1f} | - |", eight.row(), sep="\n", flush=True
             )
-            rows += [one, eight]
-            print(one.row(), eight.row(), sep="\n", flush=True)
-            latency[what].append(one.p50_ms / user["p50_ms"])
-            throughput[what].append(eight.per_s / user["per_s"])
+            latency[what].append(one / p50)
+            throughput[what].append(eight.per_s / rate)
+    script.close()
     lines = [
         f"user's script (bench/_user.py, own process, onnxruntime defaults): p50 {statistics.median(user_p50):.1f} ms"
     ]

@@ -18,18 +18,15 @@ Both sides' decisions (distance < 0.6) are compared probe by probe.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
-from _timing import measure  # noqa: E402
+from _timing import ServedScript, measure, take_turns, timed_block  # noqa: E402
 
 from fovea.common.paths import project_root  # noqa: E402
 from fovea.convert.samples import sample  # noqa: E402
@@ -41,12 +38,11 @@ THRESHOLD = 0.6
 WARMUP = 3
 
 
-class UserScript:
-    """``bench/_user_faces.py --serve`` in its own process: its distances, then blocks timed on request."""
-
-    def __init__(self) -> None:
-        repository = project_root() / "model_repository"
-        command = [
+def user_script() -> ServedScript:
+    """``bench/_user_faces.py --serve`` on the served ONNX files, in its own process."""
+    repository = project_root() / "model_repository"
+    return ServedScript(
+        [
             sys.executable,
             str(Path(__file__).parent / "_user_faces.py"),
             str(repository / "face_retinaface" / "1" / "retinaface_mnet025.onnx"),
@@ -55,28 +51,7 @@ class UserScript:
             *[str(sample(p)) for p in PROBES],
             "--serve",
         ]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.distances: list[float] = json.loads(self._readline())["distances"]
-
-    def _readline(self) -> str:
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the user's script ended (exit code {self._process.wait()})")
-        return line
-
-    def block(self, first: int, count: int) -> list[float]:
-        """Latencies in ms of requests first..first+count-1, timed by the script."""
-        assert self._process.stdin is not None
-        self._process.stdin.write(f"{first} {count}\n")
-        self._process.stdin.flush()
-        latencies: list[float] = json.loads(self._readline())
-        return latencies
-
-    def close(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        self._process.wait(timeout=30)
+    )
 
 
 def main() -> None:
@@ -108,35 +83,20 @@ def main() -> None:
             def call(i: int) -> object:
                 return client.verify(gallery, ENROLLED, probes[i % len(probes)])
 
-            def timed(first: int, count: int) -> list[float]:
-                latencies = []
-                for i in range(first, first + count):
-                    start = time.perf_counter()
-                    call(i)
-                    latencies.append((time.perf_counter() - start) * 1e3)
-                return latencies
-
-            script = UserScript()
+            script = user_script()
+            distances = script.ready["distances"]
             print(
                 "script distances: "
-                + ", ".join(f"{n} {d:.3f}" for n, d in zip(PROBES, script.distances, strict=True))
+                + ", ".join(f"{n} {d:.3f}" for n, d in zip(PROBES, distances, strict=True))
             )
-            same = [v.distance < THRESHOLD for v in served] == [d < THRESHOLD for d in script.distances]
+            same = [v.distance < THRESHOLD for v in served] == [d < THRESHOLD for d in distances]
             print(f"same decisions on every probe: {same}")
-            script.block(0, WARMUP)
-            timed(0, WARMUP)
+            sides = {"script": script.block, "gateway": timed_block(call)}
+            take_turns(sides, WARMUP, WARMUP)
             latency, rate = [], []
             for k in range(args.rounds):
-                mine: list[float] = []
-                theirs: list[float] = []
-                for first in range(0, args.requests, args.block):
-                    count = min(args.block, args.requests - first)
-                    if (first // args.block) % 2 == 0:  # who goes first alternates too
-                        theirs += script.block(first, count)
-                        mine += timed(first, count)
-                    else:
-                        mine += timed(first, count)
-                        theirs += script.block(first, count)
+                turns = take_turns(sides, args.requests, args.block)
+                theirs, mine = turns["script"], turns["gateway"]
                 eight = measure("Verify c8", call, args.requests, 8)
                 user_p50, user_rate = statistics.median(theirs), len(theirs) / (sum(theirs) / 1e3)
                 latency.append(statistics.median(mine) / user_p50)

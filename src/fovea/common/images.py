@@ -151,6 +151,11 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")  # convert() copies even an RGB image
 
 
+def image_size(image: np.ndarray | Image.Image) -> tuple[int, int]:
+    """``(width, height)`` of an (H, W, ...) array or a Pillow image (whose ``size`` is already that)."""
+    return image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+
+
 def encode_png(array: np.ndarray) -> bytes:
     """PNG bytes of an (H, W, 3) uint8 RGB array."""
     buf = io.BytesIO()

@@ -33,6 +33,7 @@ from PIL import Image
 from torch import Tensor
 
 from fovea.common.detectors.boxes import clip_boxes_to_image
+from fovea.common.images import image_size
 from fovea.contracts.detector import DetectorSpec
 
 __all__ = ["Transform", "letterbox", "normalise", "to_original"]
@@ -93,7 +94,7 @@ def letterbox(
         ``(IH, IW, 3)`` uint8 RGB canvas, and the :class:`Transform` for :func:`to_original`.
     """
     _check_image(image)
-    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+    width, height = image_size(image)
     full_w, full_h = original_size or (width, height)
     if full_w <= 0 or full_h <= 0:
         raise ValueError(f"original_size must be positive, got {original_size}")

@@ -18,7 +18,7 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from fovea.common.errors import FailedPrecondition, InvalidArgument, UpstreamUnavailable
-from fovea.common.images import ImageLimits, decode_image_reduced, limits_from
+from fovea.common.images import ImageLimits, decode_image_reduced, image_size, limits_from
 from fovea.common.triton import TritonClient, translate
 from fovea.contracts.face_detector import (
     DEFAULT_MIN_FACE_SIZE,
@@ -119,7 +119,7 @@ def downsize(
     ratio, e.g. 16 x 12000): the message says what to change, with the photo's ``original_size`` when
     ``image`` is a reduced decode of it.
     """
-    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+    width, height = image_size(image)
     new_w, new_h = detection_size(width, height, max_side)
     if min(new_w, new_h) < MIN_IMAGE_SIDE:
         shown_w, shown_h = original_size or (width, height)

@@ -22,6 +22,8 @@ import math
 import numpy as np
 from PIL import Image
 
+from fovea.common.images import image_size
+
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 
@@ -193,7 +195,7 @@ def extract_chips(
     if size <= 0:
         raise ValueError(f"size must be > 0, got {size}")
     out = np.zeros((len(transforms), size, size, 3), dtype=np.uint8)
-    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+    width, height = image_size(image)
     if len(transforms) == 0 or height < 2 or width < 2:
         return out
     gy, gx = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64), indexing="ij")
