@@ -72,7 +72,7 @@ def prepare(data: bytes, limits: ImageLimits, classifier: Classifier) -> tuple[n
     """
     side = classifier.resize_side
     decoded = decode_image_reduced(data, limits, (side, side))
-    crop = centre_crop(decoded.pixels, classifier.resize_side, classifier.input_size)
+    crop = centre_crop(decoded.picture, classifier.resize_side, classifier.input_size)
     return crop[None], decoded.original_size
 
 
@@ -120,7 +120,7 @@ def prepare_explain(
     overlay on when ``render``) and the original image's ``(width, height)``."""
     side = classifier.resize_side
     decoded = decode_image_reduced(data, limits, (side, side))
-    crop = centre_crop(decoded.pixels, classifier.resize_side, classifier.input_size)
+    crop = centre_crop(decoded.picture, classifier.resize_side, classifier.input_size)
     photo = (
         decode_image_reduced(data, limits, (RENDER_SIDE, RENDER_SIDE)).pixels if render else decoded.pixels
     )

@@ -27,6 +27,15 @@ def test_centre_crop_resizes_the_shorter_side() -> None:
     assert crop.shape == (224, 224, 3) and (crop == 7).all()
 
 
+@pytest.mark.parametrize("shape", [(300, 400), (256, 256), (256, 300), (90, 700)])
+def test_centre_crop_of_a_pillow_image_is_that_of_its_pixels(shape: tuple[int, int]) -> None:
+    """The classify service crops the decoded Pillow image (no array of every pixel first): the same crop."""
+    pixels = np.random.default_rng(2).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    assert np.array_equal(centre_crop(Image.fromarray(pixels)), centre_crop(pixels))
+    with pytest.raises(ValueError, match="RGB"):
+        centre_crop(Image.fromarray(pixels).convert("L"))
+
+
 def test_centre_crop_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="uint8"):
         centre_crop(np.zeros((10, 10, 3), np.float32))

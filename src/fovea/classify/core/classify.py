@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from fovea.common.images import image_size
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -40,29 +42,36 @@ def crop_box(
     return (left / sx, top / sy, (left + crop_size) / sx, (top + crop_size) / sy)
 
 
-def centre_crop(image: np.ndarray, resize_side: int = 256, crop_size: int = 224) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB -> ``(crop_size, crop_size, 3)`` uint8: shorter side resized to ``resize_side``
-    (bilinear, the other side keeps the aspect ratio, rounded), then the centre crop (offsets floored).
+def centre_crop(image: np.ndarray | Image.Image, resize_side: int = 256, crop_size: int = 224) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB (or a Pillow RGB image, as decoded: no array of every pixel is made) ->
+    ``(crop_size, crop_size, 3)`` uint8: shorter side resized to ``resize_side`` (bilinear, the other side
+    keeps the aspect ratio, rounded), then the centre crop (offsets floored).
 
     Raises:
-        ValueError: not an ``(H, W, 3)`` uint8 image, or ``crop_size > resize_side``.
+        ValueError: not an ``(H, W, 3)`` uint8 or RGB image, or ``crop_size > resize_side``.
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB":
+            raise ValueError(f"expected an RGB image, got mode {image.mode}")
+    elif image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.dtype} {image.shape}")
     if not 0 < crop_size <= resize_side:
         raise ValueError(f"crop_size must be in 1..resize_side ({resize_side}), got {crop_size}")
-    height, width = image.shape[:2]
+    width, height = image_size(image)
     scale = resize_side / min(width, height)
     size = (max(resize_side, round(width * scale)), max(resize_side, round(height * scale)))
     top = (size[1] - crop_size) // 2
     left = (size[0] - crop_size) // 2
     if size == (width, height):
+        if isinstance(image, Image.Image):
+            return np.asarray(image.crop((left, top, left + crop_size, top + crop_size)), np.uint8)
         return np.ascontiguousarray(image[top : top + crop_size, left : left + crop_size])
     # Only the crop's window is resampled (the pixels of resizing the whole image, then cropping): a
     # 16x12000 strip is never blown up to 256x192000.
     sx, sy = size[0] / width, size[1] / height
     box = (left / sx, top / sy, (left + crop_size) / sx, (top + crop_size) / sy)
-    crop = Image.fromarray(image).resize((crop_size, crop_size), Image.Resampling.BILINEAR, box=box)
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    crop = picture.resize((crop_size, crop_size), Image.Resampling.BILINEAR, box=box)
     return np.asarray(crop)
 
 
