@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from in_process_triton import InProcessTriton
@@ -63,6 +64,7 @@ class Faces:
     stub: faces_pb2_grpc.FacesServiceStub
     gallery: str
     address: str = ""  # host:port of the service
+    comparer: Comparer | None = None  # the servicer's own
 
 
 async def start(
@@ -96,6 +98,7 @@ async def start(
                 faces_pb2_grpc.FacesServiceStub(channel),
                 f"g-{uuid.uuid4().hex[:8]}",
                 f"127.0.0.1:{handle.port}",
+                comparer,
             )
     finally:
         syncing.cancel()
@@ -278,6 +281,23 @@ async def test_phone_photos_are_reduced_and_answered_in_their_own_pixels(faces: 
         access(faces, "front", "obama", phone, image("obama2")), metadata=VERIFY
     )
     assert door.decision == faces_pb2.GRANT, door
+
+
+async def test_a_door_comparison_holds_each_frame_once_as_an_array(faces: Faces) -> None:
+    """Verify keeps a photo as the decoded Pillow image (its chip is cut from it); a door, whose checks read
+    every frame's pixels, gets them as arrays and the Pillow images are let go: the same pixels and
+    distances either way, a bad frame still a problem of its own."""
+    await enroll(faces, "obama", "obama")
+    assert faces.comparer is not None
+    frames = [image("obama2").data]
+    plain = await faces.comparer.compare(faces.gallery, "obama", frames)
+    held = await faces.comparer.compare(faces.gallery, "obama", [*frames, b"not an image"], pixels=True)
+    [before], [after, bad] = plain.photos, held.photos
+    assert before.photo is not None and isinstance(before.photo.picture, Image.Image)
+    assert after.photo is not None and isinstance(after.photo.picture, np.ndarray)
+    assert before.image is not None and after.image is not None
+    assert np.array_equal(before.image, after.image) and after.distance == before.distance
+    assert bad.photo is None and bad.image is None and bad.problem
 
 
 async def test_door_answers_and_audit_without_admin(faces: Faces) -> None:

@@ -222,7 +222,7 @@ class DoorAccess:
         await self.challenges.check_replay(request.door_id, request.frames, policy)
         check_hours(policy, datetime.datetime.fromtimestamp(self.challenges.clock(), datetime.UTC))
         gallery_id = door_gallery(policy, request.gallery_id)
-        compared = await self.comparer.compare(gallery_id, request.identity_id, request.frames)
+        compared = await self.comparer.compare(gallery_id, request.identity_id, request.frames, pixels=True)
         outcomes = [
             FrameOutcome(problem=p.problem) if p.face is None else FrameOutcome(distance=p.distance)
             for p in compared.photos

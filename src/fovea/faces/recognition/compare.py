@@ -62,10 +62,16 @@ class Comparer:
         self.pipeline = pipeline
         self.sync = sync
 
-    async def compare(self, gallery_id: str, identity_id: str, photos: Sequence[bytes]) -> Comparison:
+    async def compare(
+        self, gallery_id: str, identity_id: str, photos: Sequence[bytes], pixels: bool = False
+    ) -> Comparison:
         """``InvalidArgument`` for bad ids, ``NotFound`` for an unknown gallery, ``FailedPrecondition`` for
         a gallery of another embedding model, ``UpstreamUnavailable`` for Triton or Redis; a bad photo is
-        not an error here but a ``problem`` of that photo."""
+        not an error here but a ``problem`` of that photo.
+
+        ``pixels``: the caller reads every photo's pixels (``ComparedPhoto.image``: a door's checks); they are
+        made once the chips are cut, in a worker thread, and the decoded Pillow images let go, so that a
+        burst is held once and not twice."""
         try:
             check_gallery_id(gallery_id)
             check_identity_id(identity_id)
@@ -82,6 +88,8 @@ class Comparer:
                 if isinstance(p, Photo) and f is not None
             ]
         )
+        if pixels:
+            found = await asyncio.to_thread(_as_arrays, found)
         enrolled = identity_id in cached.index
         distances: list[float] = [math.inf] * len(embeddings)
         if enrolled:
@@ -105,6 +113,11 @@ class Comparer:
             return await self.pipeline.find_faces(data)
         except InvalidArgument as exc:
             return str(exc)
+
+
+def _as_arrays(found: Sequence[Photo | str]) -> list[Photo | str]:
+    """Each photo with its pixels as an array in place of the decoded Pillow image."""
+    return [p if isinstance(p, str) else Photo(p.image, p.faces, p.reduction) for p in found]
 
 
 __all__ = ["ComparedPhoto", "Comparer", "Comparison"]
