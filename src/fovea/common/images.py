@@ -156,6 +156,12 @@ def image_size(image: np.ndarray | Image.Image) -> tuple[int, int]:
     return image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
 
 
+def as_picture(image: np.ndarray | Image.Image) -> Image.Image:
+    """A Pillow image of ``image``: itself when it is one, else one made from the (H, W, 3) array (a copy of
+    every pixel: resize a decoded ``Decoded.picture`` instead where there is one)."""
+    return image if isinstance(image, Image.Image) else Image.fromarray(image)
+
+
 def encode_png(array: np.ndarray) -> bytes:
     """PNG bytes of an (H, W, 3) uint8 RGB array."""
     buf = io.BytesIO()

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from fovea.common.detectors.heads import DECODERS, rank_final
-from fovea.common.images import Decoded, ImageLimits, decode_image_reduced
+from fovea.common.images import Decoded, ImageLimits, as_picture, decode_image_reduced
 from fovea.contracts.detector import DetectorSpec
 from fovea.detection.core.annotate import draw_detections
 from fovea.detection.core.postprocess import Detection, postprocess
@@ -110,7 +110,7 @@ def finish(
     if not options.annotate:
         return result
     drawn = draw_detections(
-        image if isinstance(image, Image.Image) else Image.fromarray(image),
+        as_picture(image),
         [
             Detection(box=(b[0], b[1], b[2], b[3]), score=s, class_id=c, label=spec.labels[c])
             for b, s, c in zip(result.boxes, result.scores, result.class_ids, strict=True)

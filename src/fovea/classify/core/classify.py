@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from fovea.common.images import image_size
+from fovea.common.images import as_picture, image_size
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,7 @@ def centre_crop(image: np.ndarray | Image.Image, resize_side: int = 256, crop_si
     # 16x12000 strip is never blown up to 256x192000.
     sx, sy = size[0] / width, size[1] / height
     box = (left / sx, top / sy, (left + crop_size) / sx, (top + crop_size) / sy)
-    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    crop = picture.resize((crop_size, crop_size), Image.Resampling.BILINEAR, box=box)
+    crop = as_picture(image).resize((crop_size, crop_size), Image.Resampling.BILINEAR, box=box)
     return np.asarray(crop)
 
 

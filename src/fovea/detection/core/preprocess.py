@@ -33,7 +33,7 @@ from PIL import Image
 from torch import Tensor
 
 from fovea.common.detectors.boxes import clip_boxes_to_image
-from fovea.common.images import image_size
+from fovea.common.images import as_picture, image_size
 from fovea.contracts.detector import DetectorSpec
 
 __all__ = ["Transform", "letterbox", "normalise", "to_original"]
@@ -103,8 +103,7 @@ def letterbox(
     if (new_w, new_h) == (width, height):
         resized = np.asarray(image, np.uint8)
     else:
-        picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
-        resized = np.asarray(picture.resize((new_w, new_h), Image.Resampling.BILINEAR))
+        resized = np.asarray(as_picture(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
     pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
     if (new_w, new_h) == (in_w, in_h):
         canvas = np.array(resized, dtype=np.uint8)  # a copy: the caller's image is never aliased

@@ -18,7 +18,7 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from fovea.common.errors import FailedPrecondition, InvalidArgument, UpstreamUnavailable
-from fovea.common.images import ImageLimits, decode_image_reduced, image_size, limits_from
+from fovea.common.images import ImageLimits, as_picture, decode_image_reduced, image_size, limits_from
 from fovea.common.triton import TritonClient, translate
 from fovea.contracts.face_detector import (
     DEFAULT_MIN_FACE_SIZE,
@@ -135,8 +135,7 @@ def downsize(
     # less time than a bilinear filter over the whole factor (a 626x1200 photo to 320: 4.3 -> 2.7 ms, a
     # 970x2204 one 7.3 -> 4.0); the sample probes' distances moved by 0.007 at most, the landmarks' jitter on
     # warped prints did not move (bench/README.md, "Pinned workers").
-    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    resized = picture.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=1.5)
+    resized = as_picture(image).resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=1.5)
     return np.asarray(resized), new_w / width, new_h / height
 
 
