@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+WARMUP = 3
+"""Calls before the timed ones (:func:`measure`'s default, and a warm-up turn of :func:`take_turns`)."""
 
 
 @dataclass
@@ -36,7 +41,7 @@ HEADER = "| path | concurrency | requests | images/s | p50 ms | p95 ms |\n|---|-
 
 
 def measure(
-    name: str, fn: Callable[[int], object], requests: int, concurrency: int, warmup: int = 3
+    name: str, fn: Callable[[int], object], requests: int, concurrency: int, warmup: int = WARMUP
 ) -> Figures:
     """Call ``fn(i)`` ``requests`` times from ``concurrency`` threads; latency per call, throughput overall.
 
@@ -61,33 +66,40 @@ def measure(
     return Figures(name, concurrency, requests, total, p50 * 1e3, p95 * 1e3)
 
 
-def sequential(call: Callable[[int], object], requests: int) -> dict[str, float]:
-    """``call(i)`` for i in 0..requests-1, one after the other in this thread (as a script calls a model, no
-    pool in between): p50 and p95 ms, and the sequential rate (``per_s``)."""
+def timed(call: Callable[[int], object], first: int, count: int) -> list[float]:
+    """``call(i)`` for i in first..first+count-1, one after the other in this thread (as a script calls a
+    model, no pool in between): each call's time in ms."""
     latencies = []
-    start = time.perf_counter()
-    for i in range(requests):
+    for i in range(first, first + count):
         t = time.perf_counter()
         call(i)
-        latencies.append(time.perf_counter() - t)
+        latencies.append((time.perf_counter() - t) * 1e3)
+    return latencies
+
+
+def per_s(latencies_ms: Sequence[float]) -> float:
+    """The sequential rate of calls that took ``latencies_ms``, one after the other."""
+    return len(latencies_ms) / (sum(latencies_ms) / 1e3)
+
+
+def sequential(call: Callable[[int], object], requests: int) -> dict[str, float]:
+    """:func:`timed` over requests 0..requests-1: p50 and p95 ms, and the sequential rate (``per_s``)."""
+    start = time.perf_counter()
+    latencies = timed(call, 0, requests)
     total = time.perf_counter() - start
     p50, p95 = p50_p95(latencies)
-    return {"p50_ms": p50 * 1e3, "p95_ms": p95 * 1e3, "per_s": requests / total}
+    return {"p50_ms": p50, "p95_ms": p95, "per_s": requests / total}
 
 
-def serve_blocks(call: Callable[[int], object], lines: Iterable[str], write: Callable[[str], object]) -> None:
-    """A script's side of an interleaved run (standard library only: a user's script imports it): per line
-    ``"START COUNT"`` read, ``call(i)`` for i in START..START+COUNT-1 one after the other, then one JSON
-    line with the latencies in ms. The caller alternates such blocks with its own, so both sides see the
-    same minute of a machine whose speed drifts."""
-    for line in lines:
+def serve_blocks(call: Callable[[int], object], ready: dict[str, Any]) -> None:
+    """A script's side of an interleaved run (standard library only: a user's script imports it): ``ready``
+    as one JSON line on stdout, then per line ``"START COUNT"`` read from stdin, :func:`timed` over those
+    requests and one JSON line with their latencies in ms. The caller (:class:`ServedScript`) alternates such
+    blocks with its own, so both sides see the same minute of a machine whose speed drifts."""
+    print(json.dumps(ready), flush=True)
+    for line in sys.stdin:
         first, count = (int(v) for v in line.split())
-        latencies = []
-        for i in range(first, first + count):
-            t = time.perf_counter()
-            call(i)
-            latencies.append((time.perf_counter() - t) * 1e3)
-        write(json.dumps(latencies) + "\n")
+        print(json.dumps(timed(call, first, count)), flush=True)
 
 
 class ServedScript:
@@ -122,17 +134,8 @@ class ServedScript:
 
 
 def timed_block(call: Callable[[int], object]) -> Callable[[int, int], list[float]]:
-    """``call`` as a side of :func:`take_turns`: requests first..first+count-1 one after the other, ms each."""
-
-    def block(first: int, count: int) -> list[float]:
-        latencies = []
-        for i in range(first, first + count):
-            t = time.perf_counter()
-            call(i)
-            latencies.append((time.perf_counter() - t) * 1e3)
-        return latencies
-
-    return block
+    """``call`` as a side of :func:`take_turns` (:func:`timed` in this thread)."""
+    return functools.partial(timed, call)
 
 
 def take_turns(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,11 +108,9 @@ def main() -> None:
     photos = [Path(p).read_bytes() for p in args.photos]
     classes = [detect(session, p, args.min_score, args.iou) for p in photos]  # also the warm-up
     if args.serve:
-        print(json.dumps({"classes": classes}), flush=True)
         serve_blocks(
             lambda i: detect(session, photos[i % len(photos)], args.min_score, args.iou),
-            sys.stdin,
-            lambda text: (sys.stdout.write(text), sys.stdout.flush()),
+            {"classes": classes},
         )
         return
     figures = sequential(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -101,11 +100,9 @@ def main() -> None:
     probes = [Path(p).read_bytes() for p in args.probes]
     distances = [float(np.linalg.norm(embed(detector, embedder, p) - reference)) for p in probes]
     if args.serve:
-        print(json.dumps({"distances": distances}), flush=True)
         serve_blocks(
             lambda i: np.linalg.norm(embed(detector, embedder, probes[i % len(probes)]) - reference),
-            sys.stdin,
-            lambda text: (sys.stdout.write(text), sys.stdout.flush()),
+            {"distances": distances},
         )
         return
     figures = sequential(

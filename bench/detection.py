@@ -41,7 +41,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
-from _timing import HEADER, Figures, ServedScript, measure, take_turns, timed_block, versus  # noqa: E402
+from _timing import (  # noqa: E402
+    HEADER,
+    WARMUP,
+    Figures,
+    ServedScript,
+    measure,
+    per_s,
+    take_turns,
+    timed_block,
+    versus,
+)
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.detectors.nms import batched_nms, reference_batched_nms
@@ -60,7 +70,6 @@ from fovea.stack.config import StackSettings  # noqa: E402
 IMAGES = ("dog", "person", "horses", "kite", "giraffe")
 OPTIONS = Options(min_score=0.3, iou_threshold=0.6, max_detections=100, class_filter=None, annotate=False)
 SAME = {"min_score": OPTIONS.min_score, "iou_threshold": OPTIONS.iou_threshold, "max_detections": 100}
-WARMUP = 3
 """The platform's requests ask for what the in-process pipeline does (the service's defaults differ)."""
 
 
@@ -177,7 +186,7 @@ def against_user(
     for k in range(rounds):
         turns = take_turns(sides, requests, block)
         theirs = turns["script"]
-        p50, rate = statistics.median(theirs), len(theirs) / (sum(theirs) / 1e3)
+        p50, rate = statistics.median(theirs), per_s(theirs)
         user_p50.append(p50)
         print(f"round {k + 1}: user's script p50 {p50:.1f} ms, {rate:.1f} images/s", flush=True)
         for what, model in models.items():

@@ -27,15 +27,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
-from _timing import HEADER, measure  # noqa: E402
+from _timing import HEADER, WARMUP, measure  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.convert.samples import sample
 from fovea.faces.tools.core.pad_render import photo_view
 from fovea.faces.tools.core.pad_synth import rotation
-
-WARMUP = 3
-"""Calls before each row's timed ones (``measure``'s warm-up); each sends a burst of its own too."""
 
 
 def jpeg(frame: np.ndarray, note: str = "") -> bytes:

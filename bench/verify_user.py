@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
-from _timing import ServedScript, measure, take_turns, timed_block  # noqa: E402
+from _timing import WARMUP, ServedScript, measure, per_s, take_turns, timed_block  # noqa: E402
 
 from fovea.common.paths import project_root  # noqa: E402
 from fovea.convert.samples import sample  # noqa: E402
@@ -35,7 +35,6 @@ from fovea.faces.config import FacesSettings  # noqa: E402
 ENROLLED = "obama"
 PROBES = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
 THRESHOLD = 0.6
-WARMUP = 3
 
 
 def user_script() -> ServedScript:
@@ -98,7 +97,7 @@ def main() -> None:
                 turns = take_turns(sides, args.requests, args.block)
                 theirs, mine = turns["script"], turns["gateway"]
                 eight = measure("Verify c8", call, args.requests, 8)
-                user_p50, user_rate = statistics.median(theirs), len(theirs) / (sum(theirs) / 1e3)
+                user_p50, user_rate = statistics.median(theirs), per_s(theirs)
                 latency.append(statistics.median(mine) / user_p50)
                 rate.append(eight.per_s / user_rate)
                 print(
