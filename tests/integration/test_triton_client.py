@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import tritonclient.grpc.aio as triton_aio
 
+from fovea.common.errors import InvalidArgument, NotFound, UpstreamUnavailable
 from fovea.common.triton import TritonClient, triton_headers
 
-from .conftest import Stack
+from .conftest import Stack, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +83,70 @@ def test_a_triton_that_forgot_our_regions_is_answered_and_gets_new_ones(stack: S
         for name in OUTPUTS:
             np.testing.assert_array_equal(later[name], results[0][name])
     assert not our_regions()
+
+
+def http_client(stack: Stack, **kwargs: object) -> TritonClient:
+    token = stack.settings.internal_token_file.read_bytes().strip()
+    return TritonClient(
+        stack.settings.triton_grpc_url, token=token, http_url=stack.settings.triton_http_url, **kwargs
+    )
+
+
+def test_inference_over_http_answers_as_grpc_does(stack: Stack) -> None:
+    images = np.random.default_rng(2).integers(0, 256, (3, 416, 416, 3), dtype=np.uint8)
+    chips = np.random.default_rng(3).integers(0, 256, (2, 150, 150, 3), dtype=np.uint8)
+    plain, _ = run(stack, False, images)
+
+    async def go() -> tuple[list[dict[str, np.ndarray]], list[np.ndarray], int]:
+        client = http_client(stack)
+        try:
+            got = [await client.infer("nanodet", {"INPUT": image[None]}, OUTPUTS) for image in images]
+            got.append(await client.infer("nanodet", {"INPUT": images}, OUTPUTS))
+            # concurrent calls each take a connection of their own
+            many = await asyncio.gather(
+                *(client.infer("face_embedder", {"CHIP": chips}, ["EMBEDDING"]) for _ in range(6))
+            )
+            regions = len(our_regions())
+        finally:
+            await client.close()
+        return got, [m["EMBEDDING"] for m in many], regions
+
+    got, embeddings, regions = asyncio.run(go())
+    assert regions == 0  # nothing went through shared memory
+    for have, want in zip(got, plain, strict=True):
+        for name in OUTPUTS:
+            assert have[name].dtype == want[name].dtype and have[name].shape == want[name].shape
+            np.testing.assert_array_equal(have[name], want[name])
+    assert embeddings[0].shape == (2, 128) and embeddings[0].dtype == np.float32
+    for other in embeddings[1:]:
+        np.testing.assert_array_equal(other, embeddings[0])
+
+
+def test_inference_over_http_keeps_triton_errors_and_codes(stack: Stack) -> None:
+    async def go() -> list[Exception]:
+        client = http_client(stack, retry_budget_s=0.3)
+        wrong = http_client(stack, retry_budget_s=0.3)
+        wrong._http.port = free_ports(1)[0]  # type: ignore[union-attr]  # nothing listens there
+        errors: list[Exception] = []
+        try:
+            for call in (
+                client.infer("nanodet", {"INPUT": np.zeros((1, 300, 300, 3), np.uint8)}, OUTPUTS),
+                client.infer("no_such_model", {"INPUT": np.zeros((1, 4), np.uint8)}, OUTPUTS),
+                wrong.infer("nanodet", {"INPUT": np.zeros((1, 416, 416, 3), np.uint8)}, OUTPUTS),
+            ):
+                try:
+                    await call
+                except Exception as exc:  # noqa: BLE001  # each is checked below
+                    errors.append(exc)
+            # the client still answers after the errors, on a kept connection
+            ok = await client.infer("nanodet", {"INPUT": np.zeros((1, 416, 416, 3), np.uint8)}, OUTPUTS)
+            assert ok["SCORES"].shape == (1, 1000)
+        finally:
+            await client.close()
+            await wrong.close()
+        return errors
+
+    shape, unknown, unreachable = asyncio.run(go())
+    assert isinstance(shape, InvalidArgument) and "nanodet" in str(shape), shape
+    assert isinstance(unknown, NotFound) and "no_such_model" in str(unknown), unknown
+    assert isinstance(unreachable, UpstreamUnavailable) and "retry later" in str(unreachable), unreachable

@@ -19,7 +19,12 @@ from fovea.common.triton import TritonClient
 async def run(settings: ClassifySettings) -> None:
     classifiers = load_classifiers(settings.model_repository, settings.models, settings.default_model)
     token = internal_token(settings.internal_token_file)
-    triton = TritonClient(settings.triton_url, timeout_s=settings.triton_timeout_s, token=token)
+    triton = TritonClient(
+        settings.triton_url,
+        timeout_s=settings.triton_timeout_s,
+        token=token,
+        http_url=settings.triton_http_url,
+    )
     training = None
     if settings.trained_repository is not None:  # training jobs, versions, rollback: Redis + the worker
         training = Training(open_store(settings), create_app(settings), open_repository(settings))

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings
+
+from fovea.common.triton_http import parse_address
 
 
 def known_variables(settings_cls: type[BaseSettings]) -> set[str]:
@@ -72,6 +74,11 @@ class ServiceSettings(FoveaSettings):
 
     host: str = Field("127.0.0.1", description="Address the gRPC server (and the metrics page) bind to")
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port")
+    triton_http_url: str = Field(
+        "",
+        description="Triton HTTP host:port for inference requests (1.4-2.8 ms less per call than gRPC, "
+        "bench/README.md); empty = inference over gRPC too",
+    )
     max_message_bytes: int = Field(
         32 * 1024 * 1024, ge=1024 * 1024, le=512 * 1024 * 1024, description="Largest gRPC message accepted"
     )
@@ -82,6 +89,13 @@ class ServiceSettings(FoveaSettings):
     )
     max_image_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest encoded image accepted")
     max_image_pixels: int = Field(40_000_000, ge=1024, description="Largest decoded image (w*h) accepted")
+
+    @field_validator("triton_http_url")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value:
+            parse_address(value)  # ValueError saying what is wrong: start-up fails
+        return value
 
 
 __all__ = ["FoveaSettings", "ServiceSettings", "check_environment", "known_variables", "unknown_variables"]

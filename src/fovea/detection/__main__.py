@@ -25,6 +25,7 @@ async def run(settings: DetectionSettings) -> None:
         settings.triton_url,
         timeout_s=settings.triton_timeout_s,
         token=internal_token(settings.internal_token_file),
+        http_url=settings.triton_http_url,
     )
     service = detection_pb2.DESCRIPTOR.services_by_name["DetectionService"]
     handle = await create_server(

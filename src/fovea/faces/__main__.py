@@ -93,6 +93,7 @@ async def run(settings: FacesSettings) -> None:
         settings.triton_url,
         timeout_s=settings.triton_timeout_s,
         token=internal_token(settings.internal_token_file),
+        http_url=settings.triton_http_url,
     )
     store = FaceStore(
         settings.redis_url,

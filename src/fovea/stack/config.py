@@ -77,6 +77,11 @@ class StackSettings(BaseSettings):
         return f"{LOOPBACK}:{self.triton_grpc_port}"
 
     @property
+    def triton_http_url(self) -> str:
+        """Triton's HTTP endpoint of the local stack, where the services send inference requests."""
+        return f"{LOOPBACK}:{self.triton_http_port}"
+
+    @property
     def internal_token_file(self) -> Path:
         """The secret the gateway sends and the services require (made by `fovea up`, 0600)."""
         return self.data / "internal-token"

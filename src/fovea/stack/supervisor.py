@@ -45,6 +45,7 @@ def programs(settings: StackSettings, redis: RedisPlan, mqtt_url: str = "") -> l
     py = [sys.executable, "-m", "fovea"]
     host = settings.host
     triton = settings.triton_grpc_url
+    triton_http = settings.triton_http_url
     common = {"FOVEA_LOG_LEVEL": settings.log_level}
     progs = []
     if redis.start_own:
@@ -84,6 +85,7 @@ def programs(settings: StackSettings, redis: RedisPlan, mqtt_url: str = "") -> l
                 "FOVEA_DETECTION_INTERNAL_TOKEN_FILE": token,
                 "FOVEA_DETECTION_METRICS_PORT": str(settings.detection_metrics_port),
                 "FOVEA_DETECTION_TRITON_URL": triton,
+                "FOVEA_DETECTION_TRITON_HTTP_URL": triton_http,
                 "FOVEA_DETECTION_MODEL_REPOSITORY": str(settings.model_repository.resolve()),
                 "FOVEA_DETECTION_USER_MODEL_REPOSITORY": str(settings.user_models),
             },
@@ -98,6 +100,7 @@ def programs(settings: StackSettings, redis: RedisPlan, mqtt_url: str = "") -> l
                 "FOVEA_CLASSIFY_INTERNAL_TOKEN_FILE": token,
                 "FOVEA_CLASSIFY_METRICS_PORT": str(settings.classify_metrics_port),
                 "FOVEA_CLASSIFY_TRITON_URL": triton,
+                "FOVEA_CLASSIFY_TRITON_HTTP_URL": triton_http,
                 "FOVEA_CLASSIFY_MODEL_REPOSITORY": str(settings.model_repository.resolve()),
                 "FOVEA_CLASSIFY_REDIS_URL": redis.url,
                 "FOVEA_CLASSIFY_TRAINED_REPOSITORY": str(settings.user_models),
@@ -129,6 +132,7 @@ def programs(settings: StackSettings, redis: RedisPlan, mqtt_url: str = "") -> l
                 "FOVEA_FACES_CHALLENGE_SECRET_FILE": str(settings.challenge_secret_file),
                 "FOVEA_FACES_METRICS_PORT": str(settings.faces_metrics_port),
                 "FOVEA_FACES_TRITON_URL": triton,
+                "FOVEA_FACES_TRITON_HTTP_URL": triton_http,
                 "FOVEA_FACES_TRAINED_REPOSITORY": str(settings.user_models),
                 "FOVEA_FACES_REDIS_URL": redis.url,
                 **({"FOVEA_FACES_MQTT_URL": mqtt_url} if mqtt_url else {}),
