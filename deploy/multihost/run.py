@@ -153,6 +153,7 @@ class Cluster:
             f"FOVEA_{prefix}_HOST": "0.0.0.0",
             f"FOVEA_{prefix}_INTERNAL_TOKEN_FILE": str(self.work / "internal-token"),
             f"FOVEA_{prefix}_TRITON_URL": f"{self.hosts['triton'].ip}:8001",
+            f"FOVEA_{prefix}_TRITON_HTTP_URL": f"{self.hosts['triton'].ip}:8000",  # inference requests
         }
 
     def start_services(self, name: str) -> None:
