@@ -4,8 +4,10 @@ Against a private stack, the same prepared tensor (the five probes' detector cop
 chips), calls taking turns one by one:
 
 - ``in-process``: the served module (``model.py``'s code) in this process, no Triton;
-- ``fovea``: ``fovea.common.triton.TritonClient`` (gRPC aio, inputs through system shared memory), what the
-  services call;
+- ``fovea``: ``fovea.common.triton.TritonClient`` over gRPC (aio, inputs through system shared memory), what
+  the services called before;
+- ``fovea http``: the same client given Triton's HTTP address (``fovea.common.triton_http``), what the
+  services call now;
 - ``grpc.aio`` / ``http.aio``: a bare ``tritonclient`` aio call with the tensor in the request;
 - ``grpc live`` / ``http live``: ``is_server_live``, a round trip that does no work.
 
@@ -77,6 +79,7 @@ def main() -> None:
 @dataclass
 class Clients:
     ours: TritonClient
+    ours_http: TritonClient
     bare_grpc: grpc_aio.InferenceServerClient
     bare_http: http_aio.InferenceServerClient
     stats: grpcclient.InferenceServerClient
@@ -94,6 +97,7 @@ async def compare(
 ) -> None:
     clients = Clients(
         TritonClient(grpc_url, token=token),
+        TritonClient(grpc_url, token=token, http_url=http_url),
         grpc_aio.InferenceServerClient(grpc_url),
         http_aio.InferenceServerClient(http_url),
         grpcclient.InferenceServerClient(grpc_url),
@@ -105,6 +109,7 @@ async def compare(
         await one_network(clients, *network, requests=requests, pause_s=pause_s)
     clients.stats.close()
     await clients.ours.close()
+    await clients.ours_http.close()
     await clients.bare_grpc.close()
     await clients.bare_http.close()
 
@@ -142,6 +147,9 @@ async def one_network(
     async def fovea_call(i: int) -> object:
         return await clients.ours.infer(model, {name: tensors[i % len(tensors)]}, outputs)
 
+    async def fovea_http_call(i: int) -> object:
+        return await clients.ours_http.infer(model, {name: tensors[i % len(tensors)]}, outputs)
+
     async def grpc_live(_i: int) -> object:
         return await clients.bare_grpc.is_server_live(headers=clients.grpc_headers)
 
@@ -151,6 +159,7 @@ async def one_network(
     calls: dict[str, Callable[[int], Awaitable[object]]] = {
         "in-process": in_process,
         "fovea": fovea_call,
+        "fovea http": fovea_http_call,
         "grpc.aio": bare_grpc_call,
         "http.aio": bare_http_call,
         "grpc live": grpc_live,
@@ -172,7 +181,7 @@ async def one_network(
     count = after["success"][0] - before["success"][0]
     parts = {s: (after[s][1] - before[s][1]) / max(count, 1) / 1e6 for s in ("success", *STAGES)}
     print(
-        f"  inside Triton, mean of its {count} inferences (the three clients'): "
+        f"  inside Triton, mean of its {count} inferences (the four clients'): "
         + ", ".join(f"{s} {parts[s]:.2f}" for s in STAGES)
         + f"; in all {parts['success']:.2f}"
     )
