@@ -10,7 +10,9 @@ Only ``infer``: model configs, readiness, loading and shared-memory registration
 The protocol (KServe v2 with Triton's binary data extension): ``POST /v2/models/<m>[/versions/<v>]/infer``,
 a JSON header of ``Inference-Header-Content-Length`` bytes naming every tensor with its
 ``binary_data_size``, the raw tensors after it in order; the answer has the same layout. Errors are a JSON
-``{"error": "..."}`` with an HTTP status, translated like Triton's gRPC codes.
+``{"error": "..."}`` with an HTTP status. Every failure is raised as tritonclient's gRPC client raises it
+(``InferenceServerException`` with the gRPC code of the same meaning), so that
+:func:`fovea.common.triton.translate` stays the one place a Triton error becomes a domain error.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-
-from fovea.common.errors import DeadlineExceeded, FoveaError, InvalidArgument, NotFound, UpstreamUnavailable
+from tritonclient.utils import InferenceServerException
 
 DATATYPES: dict[str, np.dtype[Any]] = {
     name: np.dtype(t)
@@ -109,16 +110,23 @@ def decode_response(body: bytes, header_length: int | None) -> dict[str, np.ndar
     return out
 
 
-def error_for(status: int, message: str, model: str) -> FoveaError:
-    """The domain error of an HTTP error answer, as :func:`fovea.common.triton.translate` does for gRPC."""
-    what = f"model {model!r} in Triton"
-    if status in (502, 503, 504) or "is not ready" in message or "unavailable" in message.lower():
-        return UpstreamUnavailable(f"{what} is unavailable: {message}; retry later")
-    if status == 404 or "unknown model" in message:
-        return NotFound(f"{what}: {message}")
-    if status == 400:
-        return InvalidArgument(f"{what}: {message}")
-    return FoveaError(f"{what}: {message} (HTTP {status})")
+HTTP_CODES = {
+    400: "StatusCode.INVALID_ARGUMENT",
+    404: "StatusCode.NOT_FOUND",
+    502: "StatusCode.UNAVAILABLE",
+    503: "StatusCode.UNAVAILABLE",
+    504: "StatusCode.UNAVAILABLE",
+}
+"""The gRPC code of the same meaning as an HTTP error status of Triton's."""
+
+
+def as_exception(status: int, message: str) -> InferenceServerException:
+    """An error answer as tritonclient's gRPC client raises it. Triton answers a model that is not ready
+    with 400 over HTTP and UNAVAILABLE over gRPC."""
+    code = "StatusCode.UNAVAILABLE" if "is not ready" in message else HTTP_CODES.get(status)
+    if code is None:  # no gRPC code of the same meaning: the status stays in the message
+        return InferenceServerException(f"{message} (HTTP {status})", status=f"HTTP {status}")
+    return InferenceServerException(message, status=code)
 
 
 class _Connection:
@@ -163,9 +171,9 @@ class TritonHttp:
         timeout_s: float,
         model_version: str = "",
     ) -> dict[str, np.ndarray]:
-        """One inference; ``UpstreamUnavailable`` when Triton cannot be reached or the connection is lost
-        (the caller retries), ``DeadlineExceeded`` after ``timeout_s``, the translated error of an error
-        answer otherwise."""
+        """One inference. ``InferenceServerException`` as the gRPC client raises it: UNAVAILABLE when Triton
+        cannot be reached or the connection is lost (the caller retries), DEADLINE_EXCEEDED after
+        ``timeout_s``, the code of an error answer's HTTP status otherwise."""
         path, header, arrays = encode_request(model, inputs, outputs, model_version)
         length = len(header) + sum(a.nbytes for a in arrays)
         head = (
@@ -184,13 +192,17 @@ class TritonHttp:
         except TimeoutError as exc:
             if connection is not None:
                 connection.close()
-            raise DeadlineExceeded(f"model {model!r} in Triton did not answer in time") from exc
+            raise InferenceServerException(
+                "Deadline Exceeded", status="StatusCode.DEADLINE_EXCEEDED"
+            ) from exc
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             if connection is not None:
                 connection.close()
             await self.close()  # a restarted Triton closed every kept connection
-            raise UpstreamUnavailable(
-                f"model {model!r} in Triton is unavailable: the connection to it was lost or refused; retry later"
+            refused = isinstance(exc, ConnectionRefusedError)
+            raise InferenceServerException(
+                "connection refused" if refused else f"connection reset ({exc})",
+                status="StatusCode.UNAVAILABLE",
             ) from exc
         except BaseException:  # cancelled mid-request: the answer may still come, on this connection
             if connection is not None:
@@ -206,11 +218,11 @@ class TritonHttp:
                 message = str(json.loads(body).get("error", "")) or body.decode(errors="replace")
             except ValueError:
                 message = body[:500].decode(errors="replace")
-            raise error_for(status, message, model)
+            raise as_exception(status, message)
         try:
             return decode_response(body, int(header_length) if header_length is not None else None)
         except (ValueError, KeyError) as exc:
-            raise FoveaError(f"model {model!r} in Triton: an answer that cannot be read ({exc})") from exc
+            raise InferenceServerException(f"an answer that cannot be read ({exc})", status="HTTP") from exc
 
     async def _answer(self, reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
         """(status, lower-cased header fields, body) of one HTTP/1.1 answer."""
@@ -250,10 +262,11 @@ class TritonHttp:
 
 __all__ = [
     "DATATYPES",
+    "HTTP_CODES",
     "TritonHttp",
+    "as_exception",
     "decode_response",
     "encode_request",
-    "error_for",
     "parse_address",
     "supported",
 ]

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from tritonclient.utils import InferenceServerException
 
 from fovea.common.errors import (
     DeadlineExceeded,
@@ -17,14 +18,20 @@ from fovea.common.errors import (
     NotFound,
     UpstreamUnavailable,
 )
+from fovea.common.triton import translate
 from fovea.common.triton_http import (
     TritonHttp,
+    as_exception,
     decode_response,
     encode_request,
-    error_for,
     parse_address,
     supported,
 )
+
+
+def error_for(status: int, message: str, model: str) -> FoveaError:
+    """What an error answer becomes: through the one translation point, as a gRPC error would."""
+    return translate(as_exception(status, message), "127.0.0.1:8000", model)
 
 
 def test_a_request_names_every_tensor_with_its_size_and_sends_them_in_order() -> None:
@@ -179,6 +186,15 @@ def test_connections_are_kept_and_each_concurrent_request_has_its_own() -> None:
     assert fake.requests == 5 and fake.connections == 3  # the first one kept, two more for the gathered calls
 
 
+async def translated(call: object) -> FoveaError:
+    """The domain error ``TritonClient`` makes of what ``TritonHttp.infer`` raises."""
+    try:
+        await call  # type: ignore[misc]
+    except InferenceServerException as exc:
+        return translate(exc, "127.0.0.1:8000", "m")
+    raise AssertionError("no error raised")
+
+
 def test_errors_timeouts_and_chunked_answers() -> None:
     async def go() -> None:
         x = np.zeros((1, 2), np.uint8)
@@ -188,8 +204,8 @@ def test_errors_timeouts_and_chunked_answers() -> None:
         ):
             server, port = await serve(fake)
             client = TritonHttp(f"127.0.0.1:{port}", headers={"x-token": "secret"})
-            with pytest.raises(expected):
-                await client.infer("m", {"IN": x}, ["OUT"], timeout_s=0.2)
+            error = await translated(client.infer("m", {"IN": x}, ["OUT"], timeout_s=0.2))
+            assert isinstance(error, expected), error
             await client.close()
             server.close()
         fake = FakeTriton(chunked=True)
@@ -200,8 +216,8 @@ def test_errors_timeouts_and_chunked_answers() -> None:
         fake.close_after = True
         np.testing.assert_array_equal((await client.infer("m", {"IN": y}, ["OUT"], timeout_s=5))["OUT"], y)
         server.close()  # and no one listens any more
-        with pytest.raises(UpstreamUnavailable, match="retry later"):  # the kept connection is gone
-            await client.infer("m", {"IN": y}, ["OUT"], timeout_s=5)
+        gone = await translated(client.infer("m", {"IN": y}, ["OUT"], timeout_s=5))  # the kept connection
+        assert isinstance(gone, UpstreamUnavailable) and "retry later" in str(gone), gone
         await client.close()
 
     asyncio.run(go())
