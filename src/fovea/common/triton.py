@@ -155,20 +155,14 @@ class TritonClient:
             and supported(inputs)
             and all(a.nbytes <= self.HTTP_MAX_TENSOR_BYTES for a in inputs.values())
         ):
-
-            async def once() -> dict[str, np.ndarray]:
-                try:
-                    return await http.infer(
-                        model,
-                        inputs,
-                        outputs,
-                        timeout_s=timeout_s or self.timeout_s,
-                        model_version=model_version,
-                    )
-                except InferenceServerException as exc:
-                    raise translate(exc, self.http_url, model) from exc
-
-            return await self._retrying(once, timeout_s)
+            return await self._retrying(
+                lambda: http.infer(
+                    model, inputs, outputs, timeout_s=timeout_s or self.timeout_s, model_version=model_version
+                ),
+                self.http_url,
+                model,
+                timeout_s,
+            )
         if self._pool is None or not self._pool.enabled:
             result = await self._call(
                 model,
@@ -188,23 +182,25 @@ class TritonClient:
         timeout_s: float | None,
         model_version: str = "",
     ) -> Any:
-        async def once() -> Any:
-            try:
-                return await self._client.infer(
-                    model,
-                    inputs,
-                    model_version=model_version,
-                    outputs=outputs,
-                    client_timeout=timeout_s or self.timeout_s,
-                    headers=self._headers,
-                )
-            except InferenceServerException as exc:
-                raise translate(exc, self.url, model) from exc
+        return await self._retrying(
+            lambda: self._client.infer(
+                model,
+                inputs,
+                model_version=model_version,
+                outputs=outputs,
+                client_timeout=timeout_s or self.timeout_s,
+                headers=self._headers,
+            ),
+            self.url,
+            model,
+            timeout_s,
+        )
 
-        return await self._retrying(once, timeout_s)
-
-    async def _retrying(self, call: Callable[[], Awaitable[_T]], timeout_s: float | None) -> _T:
-        """``call()``, again while it raises ``UpstreamUnavailable``, within the retry budget."""
+    async def _retrying(
+        self, call: Callable[[], Awaitable[_T]], url: str, model: str, timeout_s: float | None
+    ) -> _T:
+        """``call()``, its ``InferenceServerException`` translated (:func:`translate`, Triton at ``url``),
+        again while that is ``UpstreamUnavailable``, within the retry budget."""
         budget = min(self.retry_budget_s, timeout_s or self.retry_budget_s)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(UpstreamUnavailable),
@@ -213,7 +209,10 @@ class TritonClient:
             reraise=True,
         ):
             with attempt:
-                return await call()
+                try:
+                    return await call()
+                except InferenceServerException as exc:
+                    raise translate(exc, url, model) from exc
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _infer_shared(
