@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -93,10 +94,9 @@ def detect(session: ort.InferenceSession, data: bytes, min_score: float, iou: fl
     return [int(c) for c in class_id[keep]]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def script_main(doc: str, detect: Callable[[ort.InferenceSession, bytes, float, float], list[int]]) -> None:
+    """The command line of a user's detector script (this one's and ``_user_yolox.py``'s)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("photos", nargs="+")
     parser.add_argument("--requests", type=int, default=64)
@@ -120,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_main(__doc__ or "", detect)

@@ -148,36 +148,44 @@ def import_detector(
         subprocess.run([*fovea, "load", name], check=True, env=settings_env)
 
 
-def user_script(onnx: Path) -> ServedScript:
-    """``bench/_user.py --serve`` on the exported file, in its own process (its first line: the classes)."""
-    command = [sys.executable, str(Path(__file__).parent / "_user.py"), str(onnx)]
+def user_script(onnx: Path, script: str = "_user.py") -> ServedScript:
+    """``bench/<script> --serve`` on the exported file, in its own process (its first line: the classes)."""
+    command = [sys.executable, str(Path(__file__).parent / script), str(onnx)]
     command += [str(sample(n)) for n in IMAGES]
     command += ["--min-score", str(OPTIONS.min_score), "--iou", str(OPTIONS.iou_threshold), "--serve"]
     return ServedScript(command)
 
 
+USER_MODELS = {
+    "imported ONNX (user_nanodet)": "user_nanodet",
+    "nanodet_int8 (default)": "nanodet_int8",
+    "nanodet (float)": "nanodet",
+}
+"""What takes turns with the user's NanoDet script: the same network imported, and the served detectors."""
+
+
 def against_user(
-    client: FoveaClient, onnx: Path, requests: int, rounds: int, block: int = 8
+    client: FoveaClient,
+    script: ServedScript,
+    requests: int,
+    rounds: int,
+    block: int = 8,
+    models: dict[str, str] = USER_MODELS,
+    what: str = "bench/_user.py",
 ) -> tuple[list[Figures], list[str]]:
-    """Per round: the user's script and each detector through the gateway take turns at concurrency 1
-    (``take_turns``, blocks of ``block``), then each detector at concurrency 8."""
+    """Per round: the user's ``script`` (``what``) and each detector through the gateway take turns at
+    concurrency 1 (``take_turns``, blocks of ``block``), then each detector at concurrency 8. The first of
+    ``models`` is the script's own network imported: both must find the same classes."""
     encoded = [sample(n).read_bytes() for n in IMAGES]
-    models = {
-        "imported ONNX (user_nanodet)": "user_nanodet",
-        "nanodet_int8 (default)": "nanodet_int8",
-        "nanodet (float)": "nanodet",
-    }
-    script = user_script(onnx)
-    served = [
-        [d.class_id for d in client.detect(b, model="user_nanodet", **SAME).detections] for b in encoded
-    ]
+    same_model = next(iter(models.values()))
+    served = [[d.class_id for d in client.detect(b, model=same_model, **SAME).detections] for b in encoded]
     same = [sorted(a) for a in served] == [sorted(b) for b in script.ready["classes"]]
     print(f"user's script and the imported detector through the gateway find the same: {same}")
 
     def caller(model: str) -> Callable[[int], object]:
         return lambda i: client.detect(encoded[i % 5], model=model, **SAME)
 
-    sides = {"script": script.block, **{what: timed_block(caller(model)) for what, model in models.items()}}
+    sides = {"script": script.block, **{name: timed_block(caller(model)) for name, model in models.items()}}
     take_turns(sides, WARMUP, WARMUP)
     latency: dict[str, list[float]] = {m: [] for m in models}
     throughput: dict[str, list[float]] = {m: [] for m in models}
@@ -189,23 +197,23 @@ def against_user(
         p50, rate = statistics.median(theirs), per_s(theirs)
         user_p50.append(p50)
         print(f"round {k + 1}: user's script p50 {p50:.1f} ms, {rate:.1f} images/s", flush=True)
-        for what, model in models.items():
-            one = statistics.median(turns[what])
-            eight = measure(f"{what}: gateway", caller(model), requests, 8)
+        for name, model in models.items():
+            one = statistics.median(turns[name])
+            eight = measure(f"{name}: gateway", caller(model), requests, 8)
             rows.append(eight)
             print(
-                f"| {what}: gateway | 1 | {requests} | - | {one:.1f} | - |", eight.row(), sep="\n", flush=True
+                f"| {name}: gateway | 1 | {requests} | - | {one:.1f} | - |", eight.row(), sep="\n", flush=True
             )
-            latency[what].append(one / p50)
-            throughput[what].append(eight.per_s / rate)
+            latency[name].append(one / p50)
+            throughput[name].append(eight.per_s / rate)
     script.close()
     lines = [
-        f"user's script (bench/_user.py, own process, onnxruntime defaults): p50 {statistics.median(user_p50):.1f} ms"
+        f"user's script ({what}, own process, onnxruntime defaults): p50 {statistics.median(user_p50):.1f} ms"
     ]
-    for what in models:
-        lat, thr = latency[what], throughput[what]
+    for name in models:
+        lat, thr = latency[name], throughput[name]
         lines.append(
-            f"{what} against the user's script: p50 gateway c1 / script {statistics.median(lat):.2f} "
+            f"{name} against the user's script: p50 gateway c1 / script {statistics.median(lat):.2f} "
             f"(rounds {min(lat):.2f}-{max(lat):.2f}); gateway c8 throughput / script's sequential rate "
             f"{statistics.median(thr):.2f} ({min(thr):.2f}-{max(thr):.2f}); medians of {rounds} rounds"
         )
@@ -249,7 +257,9 @@ def model_rows(
         env = settings_environment(settings)
         import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
         if user_rounds:
-            r, line = against_user(client, Path(tmp) / "user-nanodet.onnx", requests, user_rounds)
+            r, line = against_user(
+                client, user_script(Path(tmp) / "user-nanodet.onnx"), requests, user_rounds
+            )
             rows += r
             lines += line
         imported = InProcess(settings.user_models / "user_nanodet", device)

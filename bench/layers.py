@@ -10,7 +10,7 @@ request so that the machine's drift hits every layer alike.
 - ``service``: the detection service called directly over gRPC (with the internal token);
 - ``gateway``: the whole platform as a client sees it.
 
-    .venv/bin/python bench/layers.py [--requests 60] [--model imported|nanodet]
+    .venv/bin/python bench/layers.py [--requests 60] [--model imported|yolox|nanodet]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
+from _yolox_nano import export  # noqa: E402
 from detection import (  # noqa: E402
     IMAGES,
     OPTIONS,
@@ -38,6 +39,7 @@ from detection import (  # noqa: E402
     import_detector,
     settings_environment,
 )
+from yolox_user import import_yolox  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
 from fovea.common.interceptors import INTERNAL_TOKEN_HEADER  # noqa: E402
@@ -54,7 +56,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=60)
-    parser.add_argument("--model", choices=("imported", "nanodet", "faces"), default="imported")
+    parser.add_argument("--model", choices=("imported", "yolox", "nanodet", "faces"), default="imported")
     parser.add_argument("--only", default="", help="comma-separated layer labels (substrings) to run")
     parser.add_argument(
         "--phone", action="store_true", help="faces: the probes as 12 MP phone photos (samples.phone_photo)"
@@ -69,6 +71,9 @@ def main() -> None:
             env = settings_environment(settings)
             import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
             name, model_dir = "user_nanodet", settings.user_models / "user_nanodet"
+        elif args.model == "yolox":  # YOLOX-nano's layer plan, random weights (bench/_yolox_nano.py)
+            import_yolox(settings_environment(settings), export(Path(tmp) / "yolox_nano.onnx"), Path(tmp))
+            name, model_dir = "user_yolox", settings.user_models / "user_yolox"
         else:
             name, model_dir = "nanodet", project_root() / "model_repository/nanodet"
         local = InProcess(model_dir, "cpu")
