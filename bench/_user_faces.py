@@ -7,7 +7,9 @@ threads that spin) runs RetinaFace, numpy decodes the priors and keeps the best 
 (least squares on the five points) takes the face onto a 150x150 chip with Pillow, the embedder runs on the
 chip, and the L2 distance to the enrolled photo's embedding decides (< 0.6). One photo at a time. It imports
 numpy, Pillow and onnxruntime only (and the bench's timing loop, ``_timing.sequential``); the template is
-the five points' place on the chip, hard-coded.
+the five points' place on the chip, hard-coded. An embedder that takes float32 NCHW 112x112 (InsightFace's
+layout, e.g. a MobileFaceNet) gets ArcFace's 112-pixel template, pixels (x - 127.5) / 127.5, and its
+embeddings normalised to unit length, as InsightFace's scripts do.
 
     python bench/_user_faces.py DETECTOR.onnx EMBEDDER.onnx ENROLLED.jpg PROBE... [--requests 48] [--serve]
 
@@ -34,6 +36,10 @@ BGR_MEAN = np.array([104.0, 117.0, 127.0], np.float32)
 LEVELS = ((8, (16.0, 32.0)), (16, (64.0, 128.0)), (32, (256.0, 512.0)))
 VARIANCES = (0.1, 0.2)
 CHIP = 150
+ARCFACE_CHIP = 112
+ARCFACE_TEMPLATE = np.array(  # InsightFace's five points on a 112x112 chip
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
 TEMPLATE = np.array(  # where the eyes, nose and mouth corners go on the chip
     [[46.721, 42.322], [101.302, 42.322], [74.011, 74.592], [47.944, 99.404], [100.078, 99.404]]
 )
@@ -63,23 +69,31 @@ def best_face(session: ort.InferenceSession, image: Image.Image) -> np.ndarray:
     return points / np.array([small.width / image.width, small.height / image.height])
 
 
-def chip(image: Image.Image, points: np.ndarray) -> np.ndarray:
+def chip(
+    image: Image.Image, points: np.ndarray, size: int = CHIP, template: np.ndarray = TEMPLATE
+) -> np.ndarray:
     """Least-squares similarity transform of the five points onto the template, the chip cut with it."""
-    src, dst = points - points.mean(0), TEMPLATE - TEMPLATE.mean(0)
+    src, dst = points - points.mean(0), template - template.mean(0)
     u, s, vt = np.linalg.svd(dst.T @ src)
     rotation = u @ vt
     scale = s.sum() / (src**2).sum()
     a = scale * rotation  # chip = a @ photo + t
-    t = TEMPLATE.mean(0) - a @ points.mean(0)
+    t = template.mean(0) - a @ points.mean(0)
     inverse = np.linalg.inv(a)  # Pillow wants photo = inverse @ (chip - t)
     coeffs = (*inverse[0], -(inverse[0] @ t), *inverse[1], -(inverse[1] @ t))
-    warped = image.transform((CHIP, CHIP), Image.AFFINE, coeffs, Image.BILINEAR)
+    warped = image.transform((size, size), Image.AFFINE, coeffs, Image.BILINEAR)
     return np.asarray(warped)[None]
 
 
 def embed(detector: ort.InferenceSession, embedder: ort.InferenceSession, data: bytes) -> np.ndarray:
     image = Image.open(io.BytesIO(data)).convert("RGB")
-    x = chip(image, best_face(detector, image))
+    points = best_face(detector, image)
+    if embedder.get_inputs()[0].type == "tensor(float)":  # InsightFace's layout: NCHW, 112x112, [-1, 1]
+        x = chip(image, points, ARCFACE_CHIP, ARCFACE_TEMPLATE)
+        x = ((x.astype(np.float32) - 127.5) / 127.5).transpose(0, 3, 1, 2)
+        e = np.asarray(embedder.run(None, {embedder.get_inputs()[0].name: x})[0][0])
+        return e / np.linalg.norm(e)
+    x = chip(image, points)
     return np.asarray(embedder.run(None, {embedder.get_inputs()[0].name: x})[0][0])
 
 

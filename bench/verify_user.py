@@ -13,6 +13,7 @@ much). Ratios per round: gateway p50 at concurrency 1 / the script's p50, gatewa
 Both sides' decisions (distance < 0.6) are compared probe by probe.
 
     FOVEA_FACES_DETECTOR=retinaface .venv/bin/python bench/verify_user.py [--requests 48] [--rounds 3] [--block 8]
+        [--embedder served|mobilefacenet]
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _mobilefacenet import export  # noqa: E402
 from _stack import private_stack  # noqa: E402
 from _timing import WARMUP, ServedScript, measure, per_s, take_turns, timed_block  # noqa: E402
 
@@ -37,15 +40,16 @@ PROBES = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "bide
 THRESHOLD = 0.6
 
 
-def user_script() -> ServedScript:
-    """``bench/_user_faces.py --serve`` on the served ONNX files, in its own process."""
+def user_script(embedder: Path | None = None) -> ServedScript:
+    """``bench/_user_faces.py --serve`` on the served ONNX files (or another ``embedder``), in its own
+    process."""
     repository = project_root() / "model_repository"
     return ServedScript(
         [
             sys.executable,
             str(Path(__file__).parent / "_user_faces.py"),
             str(repository / "face_retinaface" / "1" / "retinaface_mnet025.onnx"),
-            str(repository / "face_embedder" / "1" / "dlib_resnet.onnx"),
+            str(embedder or repository / "face_embedder" / "1" / "dlib_resnet.onnx"),
             str(sample(ENROLLED)),
             *[str(sample(p)) for p in PROBES],
             "--serve",
@@ -62,11 +66,20 @@ def main() -> None:
     parser.add_argument(
         "--block", type=int, default=8, help="requests per turn of each side at concurrency 1"
     )
+    parser.add_argument(
+        "--embedder",
+        choices=("served", "mobilefacenet"),
+        default="served",
+        help="the script's embedder: the served dlib ResNet, or a MobileFaceNet of random weights "
+        "(bench/_mobilefacenet.py: times the held-out script's embedder class; decisions not compared)",
+    )
     args = parser.parse_args()
     detector = FacesSettings().detector.value
     probes = [sample(p).read_bytes() for p in PROBES]
-    with private_stack() as (settings, key):
+    with private_stack() as (settings, key), tempfile.TemporaryDirectory() as tmp:
         from fovea.client import FoveaClient
+
+        embedder = None if args.embedder == "served" else export(Path(tmp) / "mobilefacenet.onnx")
 
         with FoveaClient(f"127.0.0.1:{settings.gateway_port}", key, 60.0) as client:
             gallery = f"bench-verify-{uuid.uuid4().hex[:6]}"
@@ -82,14 +95,17 @@ def main() -> None:
             def call(i: int) -> object:
                 return client.verify(gallery, ENROLLED, probes[i % len(probes)])
 
-            script = user_script()
+            script = user_script(embedder)
             distances = script.ready["distances"]
             print(
                 "script distances: "
                 + ", ".join(f"{n} {d:.3f}" for n, d in zip(PROBES, distances, strict=True))
             )
-            same = [v.distance < THRESHOLD for v in served] == [d < THRESHOLD for d in distances]
-            print(f"same decisions on every probe: {same}")
+            if embedder is None:
+                same = [v.distance < THRESHOLD for v in served] == [d < THRESHOLD for d in distances]
+                print(f"same decisions on every probe: {same}")
+            else:
+                print("the script's embedder has random weights: its decisions are not compared")
             sides = {"script": script.block, "gateway": timed_block(call)}
             take_turns(sides, WARMUP, WARMUP)
             latency, rate = [], []
@@ -108,8 +124,9 @@ def main() -> None:
                 )
             script.close()
             client.delete_gallery(gallery)
+    against = "" if args.embedder == "served" else " (the script with MobileFaceNet's shape)"
     print(
-        f"{detector}: Verify gateway c1 p50 / script p50 {statistics.median(latency):.2f} "
+        f"{detector}{against}: Verify gateway c1 p50 / script p50 {statistics.median(latency):.2f} "
         f"({min(latency):.2f}-{max(latency):.2f}); gateway c8 rate / script's sequential rate "
         f"{statistics.median(rate):.2f} ({min(rate):.2f}-{max(rate):.2f}); medians of {args.rounds} rounds"
     )
