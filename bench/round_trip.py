@@ -1,9 +1,10 @@
 """What one round trip between two processes costs on this machine, before any work: the floor under every
 hop of the platform (client -> gateway -> service -> Triton), issue 23.
 
-Four echo servers, each its own process, called in turn from this one with one byte / an empty health
-check: a blocking TCP socket, an asyncio TCP server, a gRPC server on a thread pool and a gRPC aio server
-(the gateway and the services are the latter; Triton's front is gRPC's C++ core). Each call follows a pause
+Five echo servers, each its own process, called in turn from this one with one byte / an empty health
+check: a blocking TCP socket, an asyncio TCP server, a gRPC server on a thread pool, a gRPC aio server (the
+gateway and the services are the latter; Triton's front is gRPC's C++ core) and an aiohttp HTTP/1.1 server
+(one POST of one byte on a kept-alive connection: what an internal hop that is not gRPC would cost). Each call follows a pause
 (a lone caller's idle machine) or none; p50 ms per pause.
 
     .venv/bin/python bench/round_trip.py [--calls 150] [--pauses-ms 0,1,5,20]
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import multiprocessing
 import socket
 import statistics
@@ -82,11 +84,23 @@ def grpc_aio(port: int) -> None:
     asyncio.run(serve())
 
 
+def http_aiohttp(port: int) -> None:
+    from aiohttp import web
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    app = web.Application()
+    app.router.add_post("/echo", echo)
+    web.run_app(app, host="127.0.0.1", port=port, print=None)
+
+
 SERVERS: dict[str, Callable[[int], None]] = {
     "TCP, blocking server": blocking_echo,
     "TCP, asyncio server": asyncio_echo,
     "gRPC, thread-pool server": grpc_threads,
     "gRPC, aio server": grpc_aio,
+    "HTTP/1.1, aiohttp server": http_aiohttp,
 }
 
 
@@ -132,7 +146,9 @@ def run(ports: dict[str, int], calls: int, pauses: list[float]) -> None:
         sock = socket.create_connection(("127.0.0.1", ports[label]))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sockets[label] = sock
-    channels = [grpc.insecure_channel(f"127.0.0.1:{ports[label]}") for label in list(SERVERS)[2:]]
+    grpc_labels = [label for label in SERVERS if label.startswith("gRPC")]
+    channels = [grpc.insecure_channel(f"127.0.0.1:{ports[label]}") for label in grpc_labels]
+    web = http.client.HTTPConnection("127.0.0.1", ports["HTTP/1.1, aiohttp server"])
     request = health_pb2.HealthCheckRequest()
 
     def echo(sock: socket.socket) -> Callable[[], object]:
@@ -147,8 +163,14 @@ def run(ports: dict[str, int], calls: int, pauses: list[float]) -> None:
         return lambda: stub.Check(request)
 
     calls_by_label: dict[str, Callable[[], object]] = {label: echo(s) for label, s in sockets.items()}
-    for label, channel in zip(list(SERVERS)[2:], channels, strict=True):
+    for label, channel in zip(grpc_labels, channels, strict=True):
         calls_by_label[label] = check(channel)
+
+    def post() -> object:
+        web.request("POST", "/echo", b"x")
+        return web.getresponse().read()
+
+    calls_by_label["HTTP/1.1, aiohttp server"] = post
     for call in calls_by_label.values():
         for _ in range(5):
             call()
@@ -170,6 +192,7 @@ def run(ports: dict[str, int], calls: int, pauses: list[float]) -> None:
         sock.close()
     for channel in channels:
         channel.close()
+    web.close()
 
 
 if __name__ == "__main__":
