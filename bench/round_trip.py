@@ -4,7 +4,10 @@ hop of the platform (client -> gateway -> service -> Triton), issue 23.
 Five echo servers, each its own process, called in turn from this one with one byte / an empty health
 check: a blocking TCP socket, an asyncio TCP server, a gRPC server on a thread pool, a gRPC aio server (the
 gateway and the services are the latter; Triton's front is gRPC's C++ core) and an aiohttp HTTP/1.1 server
-(one POST of one byte on a kept-alive connection: what an internal hop that is not gRPC would cost). Each call follows a pause
+(one POST of one byte on a kept-alive connection: what an internal hop that is not gRPC would cost). Then
+two more rows go through a relay, a gRPC aio server passing the call on as the gateway does (bytes in, bytes
+out): to the gRPC aio server over a grpc.aio channel, or to the aiohttp server with an aiohttp client (the
+whole gateway-to-service hop either way, both ends). Each call follows a pause
 (a lone caller's idle machine) or none; p50 ms per pause.
 
     .venv/bin/python bench/round_trip.py [--calls 150] [--pauses-ms 0,1,5,20]
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import http.client
 import multiprocessing
 import socket
@@ -95,6 +99,43 @@ def http_aiohttp(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None)
 
 
+RELAY_METHODS = {
+    "relay, then gRPC aio": "/relay.Relay/ViaGrpc",
+    "relay, then HTTP/1.1 aiohttp": "/relay.Relay/ViaHttp",
+}
+
+
+def relay(port: int, grpc_port: int, http_port: int) -> None:
+    """A gRPC aio server whose two methods pass the request on: to ``grpc_port``'s health check over a
+    grpc.aio channel, or as a POST to ``http_port``'s echo with an aiohttp client."""
+    import aiohttp
+
+    async def serve() -> None:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")
+        session = aiohttp.ClientSession()
+        url = f"http://127.0.0.1:{http_port}/echo"
+
+        async def via_grpc(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            return await check(request)
+
+        async def via_http(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            async with session.post(url, data=request) as answer:
+                return await answer.read()
+
+        handlers = {
+            "ViaGrpc": grpc.unary_unary_rpc_method_handler(via_grpc),
+            "ViaHttp": grpc.unary_unary_rpc_method_handler(via_http),
+        }
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("relay.Relay", handlers),))
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(serve())
+
+
 SERVERS: dict[str, Callable[[int], None]] = {
     "TCP, blocking server": blocking_echo,
     "TCP, asyncio server": asyncio_echo,
@@ -111,11 +152,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=150)
     parser.add_argument("--pauses-ms", default="0,1,5,20")
     args = parser.parse_args()
-    ports = dict(zip(SERVERS, free_ports(len(SERVERS)), strict=True))
+    ports = dict(zip([*SERVERS, "relay"], free_ports(len(SERVERS) + 1), strict=True))
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(target=serve, args=(ports[label],), daemon=True) for label, serve in SERVERS.items()
     ]
+    backends = (ports["gRPC, aio server"], ports["HTTP/1.1, aiohttp server"])
+    processes.append(context.Process(target=relay, args=(ports["relay"], *backends), daemon=True))
     for process in processes:
         process.start()
     try:
@@ -171,6 +214,10 @@ def run(ports: dict[str, int], calls: int, pauses: list[float]) -> None:
         return web.getresponse().read()
 
     calls_by_label["HTTP/1.1, aiohttp server"] = post
+    relayed = grpc.insecure_channel(f"127.0.0.1:{ports['relay']}")
+    channels.append(relayed)
+    for label, method in RELAY_METHODS.items():
+        calls_by_label[label] = functools.partial(relayed.unary_unary(method), b"")
     for call in calls_by_label.values():
         for _ in range(5):
             call()
