@@ -90,7 +90,3 @@ def export(path: Path, seed: int = 0) -> Path:
         dynamic_axes={"data": {0: "n"}, "fc1": {0: "n"}},
     )
     return path
-
-
-def parameters() -> int:
-    return sum(p.numel() for p in MobileFaceNet().parameters())

@@ -159,7 +159,3 @@ def export(path: Path, seed: int = 0) -> Path:
         output_names=["output"],
     )
     return path
-
-
-def parameters() -> int:
-    return sum(p.numel() for p in YoloxNano().parameters())

@@ -127,23 +127,32 @@ def export_float_nanodet(path: Path) -> Path:
     return path
 
 
+def nanodet_flags() -> list[str]:
+    """``import-onnx`` flags of the exported NanoDet: its family and the normalisation it was trained with."""
+    spec = load_spec(project_root() / "model_repository/nanodet" / SPEC_FILENAME)
+    mean, std = ",".join(map(str, spec.mean)), ",".join(map(str, spec.std))
+    return ["--family", "nanodet", "--bgr", "--mean", mean, "--std", std, "--scale", "1"]
+
+
 def import_detector(
     settings_env: dict[str, str],
     onnx: Path,
     name: str,
     extra: Sequence[str] = (),
     repository: Path | None = None,
+    flags: Sequence[str] | None = None,
 ) -> None:
-    """``fovea models import-onnx`` the file (into ``repository``, else the stack's, and loaded there)."""
+    """``fovea models import-onnx`` the file with COCO's labels and ``flags`` (default: the exported
+    NanoDet's, :func:`nanodet_flags`) into ``repository``, else the stack's, and loaded there."""
     spec = load_spec(project_root() / "model_repository/nanodet" / SPEC_FILENAME)
-    labels = onnx.with_suffix(".txt")
-    labels.write_text("\n".join(spec.labels) + "\n")
     fovea = [sys.executable, "-m", "fovea", "models"]
-    args = ["--name", name, "--family", "nanodet", "--labels", str(labels), "--bgr"]
-    args += ["--mean", ",".join(map(str, spec.mean)), "--std", ",".join(map(str, spec.std)), "--scale", "1"]
-    if repository is not None:
-        args += ["--repository", str(repository)]
-    subprocess.run([*fovea, "import-onnx", str(onnx), *args, *extra], check=True, env=settings_env)
+    with tempfile.TemporaryDirectory() as tmp:  # nothing written beside the ONNX file (it may be the user's)
+        labels = Path(tmp) / "coco.txt"
+        labels.write_text("\n".join(spec.labels) + "\n")
+        args = ["--name", name, "--labels", str(labels), *(nanodet_flags() if flags is None else flags)]
+        if repository is not None:
+            args += ["--repository", str(repository)]
+        subprocess.run([*fovea, "import-onnx", str(onnx), *args, *extra], check=True, env=settings_env)
     if repository is None:
         subprocess.run([*fovea, "load", name], check=True, env=settings_env)
 

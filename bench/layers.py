@@ -72,7 +72,7 @@ def main() -> None:
             import_detector(env, export_float_nanodet(Path(tmp) / "user-nanodet.onnx"), "user_nanodet")
             name, model_dir = "user_nanodet", settings.user_models / "user_nanodet"
         elif args.model == "yolox":  # YOLOX-nano's layer plan, random weights (bench/_yolox_nano.py)
-            import_yolox(settings_environment(settings), export(Path(tmp) / "yolox_nano.onnx"), Path(tmp))
+            import_yolox(settings_environment(settings), export(Path(tmp) / "yolox_nano.onnx"))
             name, model_dir = "user_yolox", settings.user_models / "user_yolox"
         else:
             name, model_dir = "nanodet", project_root() / "model_repository/nanodet"

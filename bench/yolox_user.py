@@ -18,7 +18,6 @@ pixels 0-255 without normalisation) replaces it, and both sides must find the sa
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,26 +26,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _stack import private_stack  # noqa: E402
 from _yolox_nano import export  # noqa: E402
-from detection import against_user, settings_environment, user_script  # noqa: E402
+from detection import against_user, import_detector, settings_environment, user_script  # noqa: E402
 
 from fovea.client import FoveaClient  # noqa: E402
-from fovea.common.paths import project_root  # noqa: E402
-from fovea.contracts.detector import SPEC_FILENAME, load_spec  # noqa: E402
 
 MODELS = {"imported YOLOX (user_yolox)": "user_yolox", "nanodet_int8 (default)": "nanodet_int8"}
 
 
-def import_yolox(env: dict[str, str], onnx: Path, tmp: Path, name: str = "user_yolox") -> None:
-    """``fovea models import-onnx`` a YOLOX export (COCO's 80 classes, BGR pixels 0-255) into the stack whose
-    environment ``env`` is, and load it."""
-    labels = tmp / "coco.txt"
-    labels.write_text(
-        "\n".join(load_spec(project_root() / "model_repository/nanodet" / SPEC_FILENAME).labels)
-    )
-    fovea = [sys.executable, "-m", "fovea", "models"]
-    flags = ["--name", name, "--family", "yolox", "--labels", str(labels), "--bgr", "--scale", "1"]
-    subprocess.run([*fovea, "import-onnx", str(onnx), *flags], check=True, env=env)
-    subprocess.run([*fovea, "load", name], check=True, env=env)
+YOLOX_FLAGS = ["--family", "yolox", "--bgr", "--scale", "1"]
+"""``import-onnx`` flags of a YOLOX export (BGR pixels 0-255, no normalisation; boxes decoded by the service)."""
+
+
+def import_yolox(env: dict[str, str], onnx: Path, name: str = "user_yolox") -> None:
+    """``fovea models import-onnx`` a YOLOX export into the stack whose environment ``env`` is, and load it."""
+    import_detector(env, onnx, name, flags=YOLOX_FLAGS)
 
 
 def main() -> None:
@@ -60,7 +53,7 @@ def main() -> None:
     with private_stack() as (settings, key), tempfile.TemporaryDirectory() as tmp:
         onnx = args.onnx or export(Path(tmp) / "yolox_nano.onnx")
         print(f"model: {onnx}" + ("" if args.onnx else " (bench/_yolox_nano.py, random weights)"), flush=True)
-        import_yolox(settings_environment(settings), onnx, Path(tmp))
+        import_yolox(settings_environment(settings), onnx)
         client = FoveaClient(f"{settings.host}:{settings.gateway_port}", key, timeout_s=120)
         script = user_script(onnx, "_user_yolox.py")
         against_user(
