@@ -1,13 +1,16 @@
-"""Where one Triton call's time goes, for the two face networks of a Verify (issue 23).
+"""Where one Triton call's time goes, for the two face networks of a Verify and the default detector (issue
+23).
 
 Against a private stack, the same prepared tensor (the five probes' detector copies, their largest faces'
-chips), calls taking turns one by one:
+chips; the five detection photos resized to the detector's 416x416, 519 KB each), calls taking turns one by
+one:
 
 - ``in-process``: the served module (``model.py``'s code) in this process, no Triton;
 - ``fovea``: ``fovea.common.triton.TritonClient`` over gRPC (aio, inputs through system shared memory), what
   the services called before;
-- ``fovea http``: the same client given Triton's HTTP address (``fovea.common.triton_http``), what the
-  services call now;
+- ``fovea http``: the same client given Triton's HTTP address (``fovea.common.triton_http``, inputs through
+  shared memory), what the services call now; ``fovea http inline``: the same with the tensors in the HTTP
+  request (``shared_memory=False``), what they called before;
 - ``grpc.aio`` / ``http.aio``: a bare ``tritonclient`` aio call with the tensor in the request;
 - ``grpc live`` / ``http live``: ``is_server_live``, a round trip that does no work.
 
@@ -36,6 +39,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpc_aio
 import tritonclient.http as httpclient
 import tritonclient.http.aio as http_aio
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -48,6 +52,7 @@ from fovea.contracts.face_embedder import EMBEDDER_INPUT, EMBEDDER_OUTPUT  # noq
 from fovea.convert.samples import sample  # noqa: E402
 from fovea.faces.recognition.pipeline import align_all, decode_for_faces  # noqa: E402
 from fovea.faces.tools.inprocess import InProcessFaces, run_model  # noqa: E402
+from fovea.serving.triton_adapter import load_from_repository  # noqa: E402
 
 PROBES = ("obama2", "obama3", "obama_partial_face", "obama_partial_face2", "biden")
 STAGES = ("queue", "compute_input", "compute_infer", "compute_output")
@@ -65,9 +70,17 @@ def main() -> None:
     smalls = [decode_for_faces(d, local.limits, local.detect_side, local.min_face)[2][0][None] for d in data]
     photos = [local.find_faces(d) for d in data]
     chips = [align_all([p.source(p.faces.take([0]))]) for p in photos]
+    detector = load_from_repository(
+        "fovea.serving.nanodet", project_root() / "model_repository" / "nanodet_int8"
+    )
+    photos = [
+        np.asarray(Image.open(sample(n)).convert("RGB").resize((416, 416)))[None]
+        for n in ("dog", "person", "horses", "kite", "giraffe")
+    ]
     networks = [
         (local.settings.detector_model, local.detector, DETECTOR_INPUT, list(DETECTOR_OUTPUTS), smalls),
         (local.settings.embedder_model, local.embedder, EMBEDDER_INPUT, [EMBEDDER_OUTPUT], chips),
+        ("nanodet_int8", detector, "INPUT", ["BOXES", "SCORES", "CLASSES"], photos),
     ]
     with private_stack() as (settings, _key):
         token = settings.internal_token_file.read_bytes().strip()
@@ -80,6 +93,7 @@ def main() -> None:
 class Clients:
     ours: TritonClient
     ours_http: TritonClient
+    ours_http_inline: TritonClient
     bare_grpc: grpc_aio.InferenceServerClient
     bare_http: http_aio.InferenceServerClient
     stats: grpcclient.InferenceServerClient
@@ -98,6 +112,7 @@ async def compare(
     clients = Clients(
         TritonClient(grpc_url, token=token),
         TritonClient(grpc_url, token=token, http_url=http_url),
+        TritonClient(grpc_url, token=token, http_url=http_url, shared_memory=False),
         grpc_aio.InferenceServerClient(grpc_url),
         http_aio.InferenceServerClient(http_url),
         grpcclient.InferenceServerClient(grpc_url),
@@ -110,6 +125,7 @@ async def compare(
     clients.stats.close()
     await clients.ours.close()
     await clients.ours_http.close()
+    await clients.ours_http_inline.close()
     await clients.bare_grpc.close()
     await clients.bare_http.close()
 
@@ -150,6 +166,9 @@ async def one_network(
     async def fovea_http_call(i: int) -> object:
         return await clients.ours_http.infer(model, {name: tensors[i % len(tensors)]}, outputs)
 
+    async def fovea_http_inline_call(i: int) -> object:
+        return await clients.ours_http_inline.infer(model, {name: tensors[i % len(tensors)]}, outputs)
+
     async def grpc_live(_i: int) -> object:
         return await clients.bare_grpc.is_server_live(headers=clients.grpc_headers)
 
@@ -160,6 +179,7 @@ async def one_network(
         "in-process": in_process,
         "fovea": fovea_call,
         "fovea http": fovea_http_call,
+        "fovea http inline": fovea_http_inline_call,
         "grpc.aio": bare_grpc_call,
         "http.aio": bare_http_call,
         "grpc live": grpc_live,

@@ -92,13 +92,14 @@ def http_client(stack: Stack, **kwargs: object) -> TritonClient:
     )
 
 
-def test_inference_over_http_answers_as_grpc_does(stack: Stack) -> None:
+@pytest.mark.parametrize("shared_memory", [False, True], ids=["tensors in the request", "shared memory"])
+def test_inference_over_http_answers_as_grpc_does(stack: Stack, shared_memory: bool) -> None:
     images = np.random.default_rng(2).integers(0, 256, (3, 416, 416, 3), dtype=np.uint8)
     chips = np.random.default_rng(3).integers(0, 256, (2, 150, 150, 3), dtype=np.uint8)
     plain, _ = run(stack, False, images)
 
     async def go() -> tuple[list[dict[str, np.ndarray]], list[np.ndarray], int]:
-        client = http_client(stack)
+        client = http_client(stack, shared_memory=shared_memory)
         try:
             got = [await client.infer("nanodet", {"INPUT": image[None]}, OUTPUTS) for image in images]
             got.append(await client.infer("nanodet", {"INPUT": images}, OUTPUTS))
@@ -112,7 +113,11 @@ def test_inference_over_http_answers_as_grpc_does(stack: Stack) -> None:
         return got, [m["EMBEDDING"] for m in many], regions
 
     got, embeddings, regions = asyncio.run(go())
-    assert regions == 0  # nothing went through shared memory
+    if shared_memory:  # the detector's inputs (519 KB, a batch of 1.5 MB) through two regions, lent again
+        assert regions == 2, regions  # and again; the chips (135 KB) in the request
+    else:
+        assert regions == 0
+    assert not our_regions()  # closing released them
     for have, want in zip(got, plain, strict=True):
         for name in OUTPUTS:
             assert have[name].dtype == want[name].dtype and have[name].shape == want[name].shape
@@ -150,3 +155,31 @@ def test_inference_over_http_keeps_triton_errors_and_codes(stack: Stack) -> None
     assert isinstance(shape, InvalidArgument) and "nanodet" in str(shape), shape
     assert isinstance(unknown, NotFound) and "no_such_model" in str(unknown), unknown
     assert isinstance(unreachable, UpstreamUnavailable) and "retry later" in str(unreachable), unreachable
+
+
+def test_over_http_a_triton_that_forgot_our_regions_is_answered_and_gets_new_ones(stack: Stack) -> None:
+    image = np.random.default_rng(4).integers(0, 256, (1, 416, 416, 3), dtype=np.uint8)
+    token = stack.settings.internal_token_file.read_bytes().strip()
+
+    async def go() -> tuple[list[dict[str, np.ndarray]], list[str], list[str]]:
+        client = http_client(stack)
+        raw = triton_aio.InferenceServerClient(stack.settings.triton_grpc_url)
+        try:
+            first = await client.infer("nanodet", {"INPUT": image}, OUTPUTS)
+            before = [p.name for p in our_regions()]
+            for name in before:
+                await raw.unregister_system_shared_memory(name, headers=triton_headers(token))
+            second = await client.infer("nanodet", {"INPUT": image}, OUTPUTS)  # in the request, forgets
+            third = await client.infer("nanodet", {"INPUT": image}, OUTPUTS)  # a new region
+            after = [p.name for p in our_regions()]
+            return [first, second, third], before, after
+        finally:
+            await client.close()
+            await raw.close()
+
+    results, before, after = asyncio.run(go())
+    assert len(before) == 1 and len(after) == 1 and before != after
+    for later in results[1:]:
+        for name in OUTPUTS:
+            np.testing.assert_array_equal(later[name], results[0][name])
+    assert not our_regions()

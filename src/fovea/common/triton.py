@@ -88,17 +88,23 @@ class TritonClient:
     """Async client for one Triton server; ``infer`` retries UNAVAILABLE within a time budget.
 
     With ``http_url`` (Triton's HTTP host:port) inference requests go over HTTP instead
-    (:mod:`fovea.common.triton_http`: 1.4-2.8 ms less per call here), tensors in the request, unless a
-    tensor is larger than ``HTTP_MAX_TENSOR_BYTES`` or of Triton's ``BYTES`` type; everything else (configs,
-    readiness, loading) stays on gRPC.
+    (:mod:`fovea.common.triton_http`: 1.4-2.8 ms less per call here), large inputs through shared memory
+    when the pool is on (below), the rest in the request, unless a tensor is larger than
+    ``HTTP_MAX_TENSOR_BYTES`` or of Triton's ``BYTES`` type; everything else (configs, readiness, loading,
+    region registration) stays on gRPC.
 
-    With ``shared_memory`` (default: when Triton's URL is a loopback address) tensors of the gRPC requests
-    travel through system shared-memory regions instead of the gRPC payload
-    (:mod:`fovea.common.shared_memory`): every input, and every output whose shape the model's config fixes;
-    the rest, or everything once Triton refuses a region, goes over gRPC as before.
+    With ``shared_memory`` (default: when Triton's URL is a loopback address) tensors travel through system
+    shared-memory regions instead of the request's payload (:mod:`fovea.common.shared_memory`): over gRPC
+    every input, and every output whose shape the model's config fixes; over HTTP every input of
+    ``HTTP_SHARED_MIN_BYTES`` or more (the outputs are small and come in the answer); the rest, or
+    everything once Triton refuses a region, in the request.
     """
 
     OUTPUT_SPECS_TTL_S = 10.0  # a reloaded model may change its outputs: re-read its config this often
+    HTTP_SHARED_MIN_BYTES = 256 * 1024
+    """Over HTTP, inputs from this size on go through shared memory (when the pool is on): a 519 KB detector
+    input 0.28-0.41 ms sooner than in the request, a 67 KB chip or a face detector copy (132-189 KB) no sooner
+    (bench/README.md, "Detector inputs through shared memory over HTTP")."""
     HTTP_MAX_TENSOR_BYTES = 8 * 1024 * 1024
     """Larger inputs go through gRPC and shared memory, which copies them once less (not measured at this
     size: the largest measured, a burst of 15 chips, 1 MB, is below it)."""
@@ -155,14 +161,7 @@ class TritonClient:
             and supported(inputs)
             and all(a.nbytes <= self.HTTP_MAX_TENSOR_BYTES for a in inputs.values())
         ):
-            return await self._retrying(
-                lambda: http.infer(
-                    model, inputs, outputs, timeout_s=timeout_s or self.timeout_s, model_version=model_version
-                ),
-                self.http_url,
-                model,
-                timeout_s,
-            )
+            return await self._infer_http(http, model, inputs, outputs, timeout_s, model_version)
         if self._pool is None or not self._pool.enabled:
             result = await self._call(
                 model,
@@ -173,6 +172,60 @@ class TritonClient:
             )
             return {name: result.as_numpy(name) for name in outputs}
         return await self._infer_shared(self._pool, model, inputs, outputs, timeout_s, model_version)
+
+    async def _infer_http(
+        self,
+        http: TritonHttp,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Sequence[str],
+        timeout_s: float | None,
+        model_version: str,
+    ) -> dict[str, np.ndarray]:
+        """One inference over HTTP, inputs of ``HTTP_SHARED_MIN_BYTES`` or more through the shared-memory
+        pool when there is one (the request then names their regions), the rest in the request, and every
+        input in the request once Triton forgot our regions (it restarted)."""
+        pool = self._pool if self._pool is not None and self._pool.enabled else None
+        lent: list[Region] = []
+        done = False
+
+        def call(shared: Mapping[str, str]) -> Awaitable[dict[str, np.ndarray]]:
+            return self._retrying(
+                lambda: http.infer(
+                    model,
+                    inputs,
+                    outputs,
+                    timeout_s=timeout_s or self.timeout_s,
+                    model_version=model_version,
+                    shared=shared,
+                ),
+                self.http_url,
+                model,
+                timeout_s,
+            )
+
+        try:
+            shared: dict[str, str] = {}
+            for name, array in inputs.items():
+                large = array.nbytes >= self.HTTP_SHARED_MIN_BYTES
+                region = await pool.take(array.nbytes) if pool is not None and large else None
+                if region is not None:
+                    lent.append(region)
+                    region.write(array)
+                    shared[name] = region.name
+            try:
+                result = await call(shared)
+            except NotFound as exc:
+                if pool is None or not shared or "shared memory region" not in str(exc):
+                    raise
+                pool.forget()  # Triton restarted and lost our registrations: this request sends its tensors
+                result = await call({})
+            done = True
+            return result
+        finally:
+            for region in lent:  # after a failure Triton may still read a region: never lend it again
+                if pool is not None:
+                    pool.give(region, reusable=done)
 
     async def _call(
         self,

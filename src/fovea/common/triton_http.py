@@ -65,24 +65,39 @@ def parse_address(url: str) -> tuple[str, int]:
 
 
 def encode_request(
-    model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str], model_version: str = ""
+    model: str,
+    inputs: Mapping[str, np.ndarray],
+    outputs: Sequence[str],
+    model_version: str = "",
+    shared: Mapping[str, str] | None = None,
 ) -> tuple[str, bytes, list[np.ndarray]]:
-    """The request's path, its JSON header and the tensors (C-contiguous) to send after it."""
-    arrays = [np.ascontiguousarray(a) for a in inputs.values()]
+    """The request's path, its JSON header and the tensors (C-contiguous) to send after it.
+
+    ``shared``: input name -> the name of a system shared-memory region registered with Triton that holds
+    that input's bytes from offset 0 (written by the caller); such an input is named in the header with its
+    region and sent no further.
+    """
+    shared = shared or {}
+    arrays = {name: np.ascontiguousarray(a) for name, a in inputs.items()}
     header = {
         "inputs": [
             {
                 "name": name,
                 "shape": list(a.shape),
                 "datatype": _NAMES[np.dtype(a.dtype)],
-                "parameters": {"binary_data_size": a.nbytes},
+                "parameters": (
+                    {"shared_memory_region": shared[name], "shared_memory_byte_size": a.nbytes}
+                    if name in shared
+                    else {"binary_data_size": a.nbytes}
+                ),
             }
-            for name, a in zip(inputs, arrays, strict=True)
+            for name, a in arrays.items()
         ],
         "outputs": [{"name": name, "parameters": {"binary_data": True}} for name in outputs],
     }
     version = f"/versions/{model_version}" if model_version else ""
-    return f"/v2/models/{model}{version}/infer", json.dumps(header).encode(), arrays
+    sent = [a for name, a in arrays.items() if name not in shared]
+    return f"/v2/models/{model}{version}/infer", json.dumps(header).encode(), sent
 
 
 def decode_response(body: bytes, header_length: int | None) -> dict[str, np.ndarray]:
@@ -170,11 +185,13 @@ class TritonHttp:
         *,
         timeout_s: float,
         model_version: str = "",
+        shared: Mapping[str, str] | None = None,
     ) -> dict[str, np.ndarray]:
         """One inference. ``InferenceServerException`` as the gRPC client raises it: UNAVAILABLE when Triton
         cannot be reached or the connection is lost (the caller retries), DEADLINE_EXCEEDED after
-        ``timeout_s``, the code of an error answer's HTTP status otherwise."""
-        path, header, arrays = encode_request(model, inputs, outputs, model_version)
+        ``timeout_s``, the code of an error answer's HTTP status otherwise. ``shared``: the inputs whose
+        bytes are in a registered shared-memory region (:func:`encode_request`)."""
+        path, header, arrays = encode_request(model, inputs, outputs, model_version, shared)
         length = len(header) + sum(a.nbytes for a in arrays)
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"

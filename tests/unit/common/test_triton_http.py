@@ -50,6 +50,22 @@ def test_a_request_names_every_tensor_with_its_size_and_sends_them_in_order() ->
     assert encode_request("m", {"A": a}, [])[0] == "/v2/models/m/infer"
 
 
+def test_an_input_in_shared_memory_is_named_by_its_region_and_not_sent() -> None:
+    a = np.arange(6, dtype=np.uint8).reshape(1, 2, 3)
+    b = np.arange(4, dtype=np.float32)
+    _, header, arrays = encode_request("m", {"A": a, "B": b}, ["OUT"], shared={"A": "fovea-1-0-3"})
+    meta = json.loads(header)
+    assert meta["inputs"][0] == {
+        "name": "A",
+        "shape": [1, 2, 3],
+        "datatype": "UINT8",
+        "parameters": {"shared_memory_region": "fovea-1-0-3", "shared_memory_byte_size": 6},
+    }
+    assert meta["inputs"][1]["parameters"] == {"binary_data_size": 16}
+    assert len(arrays) == 1
+    np.testing.assert_array_equal(arrays[0], b)
+
+
 def test_an_answer_is_read_tensor_by_tensor() -> None:
     boxes = np.arange(8, dtype=np.float32).reshape(1, 2, 4)
     count = np.array([[2]], np.int32)
