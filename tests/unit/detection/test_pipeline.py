@@ -60,3 +60,32 @@ def test_end_to_end_outputs_skip_nms_but_keep_the_filters() -> None:
     assert finish({"OUTPUT0": rows}, spec, transform, only_b, image).class_ids == [1]
     two = Options(min_score=0.3, iou_threshold=0.5, max_detections=2, class_filter=None, annotate=False)
     assert finish({"OUTPUT0": rows}, spec, transform, two, image).class_ids == [0, 0]
+
+
+def test_a_photo_is_decoded_as_small_as_its_letterbox_allows() -> None:
+    import io
+
+    from PIL import Image
+
+    from fovea.common.images import ImageLimits
+    from fovea.detection.pipeline import decode
+
+    def jpeg(width: int, height: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (width, height), (90, 120, 150)).save(buf, "JPEG", quality=90)
+        return buf.getvalue()
+
+    spec = _spec(input_format="uint8_nhwc", input_size=(416, 416))
+    limits = ImageLimits()
+    # 4032x3024 letterboxes to 416x312: 1/8 (504x378) keeps that, though not 416 in height
+    phone = decode(jpeg(4032, 3024), limits, spec)
+    assert phone.reduction == 8 and phone.picture.size == (504, 378)
+    assert phone.original_size == (4032, 3024)
+    assert decode(jpeg(1024, 768), limits, spec).reduction == 2  # 512x384 for 416x312
+    assert decode(jpeg(640, 480), limits, spec).reduction == 1  # 320x240 would be too small
+    assert decode(jpeg(4032, 3024), limits, spec, annotate=True).reduction == 1  # drawn at full size
+    stretched = _spec(input_format="uint8_nhwc", input_size=(416, 416), letterbox=False)
+    assert decode(jpeg(4032, 3024), limits, stretched).reduction == 4  # needs 416 both ways: 1008x756
+    batch, transform = prepare(phone.picture, spec, phone.original_size)
+    assert batch.shape == (1, 416, 416, 3) and transform.original_size == (4032, 3024)
+    assert transform.scale_x == 416 / 4032

@@ -68,7 +68,9 @@ def _check_image(image: np.ndarray | Image.Image) -> None:
         raise ValueError(f"image must not be empty, got {image.shape}")
 
 
-def _resized_size(width: int, height: int, spec: DetectorSpec) -> tuple[int, int]:
+def resized_size(width: int, height: int, spec: DetectorSpec) -> tuple[int, int]:
+    """``(width, height)`` an image of that size is resized to on the network's canvas: the whole input
+    for a stretching detector, the largest that fits keeping the aspect ratio for a letterboxing one."""
     in_w, in_h = spec.input_size
     if not spec.letterbox:
         return in_w, in_h
@@ -99,7 +101,7 @@ def letterbox(
     if full_w <= 0 or full_h <= 0:
         raise ValueError(f"original_size must be positive, got {original_size}")
     in_w, in_h = spec.input_size
-    new_w, new_h = _resized_size(full_w, full_h, spec)
+    new_w, new_h = resized_size(full_w, full_h, spec)
     if (new_w, new_h) == (width, height):
         resized = np.asarray(image, np.uint8)
     else:
