@@ -260,8 +260,9 @@ def onnx_session(
 class SplitSession:
     """A served ONNX model on the CPU, run the way each batch runs best. A lone image on a session whose
     intra-op threads use every core (the lowest latency): with ``alone`` and ``board``, on ``alone`` (threads
-    that spin while the run lasts) when no other served model instance on the host is running, else on the
-    first one-thread session (or ``wide``, whose threads sleep between operators, without one). A batch of several,
+    that spin while the run lasts) when no other served model instance on the host is running, else on
+    ``busy``, a one-thread session (default: the first narrow one; ``wide``, whose threads sleep between
+    operators, without either). A batch of several,
     which only forms when requests queue, i.e. under load, on ``len(narrow)`` one-thread sessions, the batch
     divided between them and run at the same time (onnxruntime releases the GIL); without narrow sessions, on
     ``wide``. With two Triton instances of the model and one narrow session each, two batches run side by
@@ -283,6 +284,7 @@ class SplitSession:
         alone: Any | None = None,
         board: InstanceBoard | None = None,
         caller: frozenset[int] | None = None,
+        busy: Any | None = None,
     ) -> None:
         if alone is not None and board is None:
             raise ValueError("a session for lone runs needs the board that says when a run is alone")
@@ -293,6 +295,7 @@ class SplitSession:
         self.alone = alone
         self.board = board
         self.caller = caller
+        self.busy = busy if busy is not None else (self.narrow[0] if self.narrow else None)
         self._pool = ThreadPoolExecutor(len(self.narrow), "onnx-part") if self.narrow else None
 
     def __getattr__(self, name: str) -> Any:
@@ -309,13 +312,13 @@ class SplitSession:
 
     def lone_session(self) -> Any:
         """The session a lone image (or a batch without narrow sessions) runs on now: ``alone`` when no other
-        served instance on the host is running; while one is, a one-thread session where there is one (the
-        cores are taken: two instances each running a lone image on every core made RetinaFace at
-        concurrency 8 lose a fifth of its rate, 276 -> 220 calls/s), else ``wide``."""
+        served instance on the host is running; while one is, ``busy``, a one-thread session (the first
+        narrow one unless given: the cores are taken, and two instances each running a lone image on every
+        core made RetinaFace at concurrency 8 lose a fifth of its rate, 276 -> 220 calls/s), else ``wide``."""
         if self.alone is None or self.board is None:
             return self.wide
         if self.board.others_running():
-            return self.narrow[0] if self.narrow else self.wide
+            return self.busy if self.busy is not None else self.wide
         return self.alone
 
     def _run(self, names: Sequence[str] | None, feeds: Mapping[str, np.ndarray], *args: Any) -> list[Any]:
@@ -374,9 +377,10 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
     ``THREADS`` > 1, a :class:`SplitSession`: with a dynamic batch axis, batches of two or more run on
     ``BATCH_SPLIT`` one-thread sessions (absent: 1; ``off``: on the wide session too); with ``SPINNING``
     ``alone`` (the default), a lone image runs on a session whose threads spin while the run lasts when no
-    other served model instance on the host is running, else on a one-thread session (the wide session,
-    whose threads sleep between operators, without one); a one-thread model's runs are marked on the same
-    board (nothing of its own spins).
+    other served model instance on the host is running, else on a one-thread session (a narrow one, or for
+    a fixed batch a one-thread session of its own: an imported YOLOX stand-in at concurrency 8 served
+    79.0-82.2 images/s with those images on the two-thread wide session, 86.0-88.8 on one thread); a
+    one-thread model's runs are marked on the same board (nothing of its own spins).
     ``PIN`` (:data:`PIN_POLICIES`, default ``alone``): the sessions' workers pinned to cores, and a lone run
     on the ``alone`` session keeps its caller off them (interleaved lone Triton calls after a 20 ms pause,
     p50: RetinaFace 10.8 ms unpinned, 9.0 pinned; the embedder 11.4 / 9.9; ``nanodet_int8`` 29.7 / 29.3;
@@ -423,7 +427,10 @@ def session_for(model_dir: Path, params: Mapping[str, str], instance_kind: str, 
         return SplitSession(wide, narrow) if narrow else wide
     alone = onnx_session(path, providers, threads, spinning="run", pin=pin)
     caller = caller_cpus(threads) if pinning == "alone" else None
-    return SplitSession(wide, narrow, alone, process_board(), caller)
+    # A fixed batch has no narrow sessions, but its images still run one at a time while the other instances
+    # run: on one thread, not on every core (bench/README.md, "A fixed batch of 1 under load")
+    busy = None if narrow else onnx_session(path, providers, 1, spinning=False)
+    return SplitSession(wide, narrow, alone, process_board(), caller, busy)
 
 
 def read_config(path: Path) -> dict[str, Any]:

@@ -97,7 +97,9 @@ def test_no_split_for_a_fixed_batch_or_when_asked(tmp_path: Path) -> None:
     _conv_model(tmp_path / "model.onnx", 1)
     params = {"WEIGHTS": "model.onnx", "THREADS": "2", "DEVICE": "cpu", "SPINNING": "0"}
     assert not isinstance(session_for(tmp_path, params, "CPU", 0), SplitSession)
-    assert not session_for(tmp_path, {**params, "SPINNING": "alone"}, "CPU", 0).narrow  # lone runs only
+    fixed = session_for(tmp_path, {**params, "SPINNING": "alone"}, "CPU", 0)
+    assert isinstance(fixed, SplitSession) and not fixed.narrow  # lone runs only
+    assert fixed.busy is not None and fixed.busy.get_session_options().intra_op_num_threads == 1
     _conv_model(tmp_path / "model.onnx", "N")
     assert len(session_for(tmp_path, params, "CPU", 0).narrow) == 1  # the default: one one-thread session
     assert not isinstance(session_for(tmp_path, {**params, "BATCH_SPLIT": "off"}, "CPU", 0), SplitSession)
@@ -156,6 +158,26 @@ def test_a_lone_image_spins_only_while_no_other_instance_runs(tmp_path: Path) ->
         assert np.allclose(g, w, atol=1e-5)
     for g, w in zip(session.run(None, {"X": x}), want, strict=True):
         assert np.allclose(g, w, atol=1e-5)
+
+
+def test_while_other_instances_run_a_lone_image_takes_one_thread() -> None:
+    """``busy`` (a fixed batch's one-thread session, else the first narrow one) while another instance runs;
+    ``alone`` when none does; ``wide`` when the model has neither."""
+
+    class Board:
+        others = False
+
+        def others_running(self) -> bool:
+            return self.others
+
+    board = Board()
+    wide, alone, narrow, busy = object(), object(), object(), object()
+    fixed = SplitSession(wide, alone=alone, board=board, busy=busy)  # type: ignore[arg-type]
+    split = SplitSession(wide, [narrow], alone=alone, board=board)  # type: ignore[arg-type]
+    bare = SplitSession(wide, alone=alone, board=board)  # type: ignore[arg-type]
+    assert [s.lone_session() for s in (fixed, split, bare)] == [alone, alone, alone]
+    board.others = True
+    assert [s.lone_session() for s in (fixed, split, bare)] == [busy, narrow, wide]
 
 
 def test_workers_are_pinned_and_the_caller_keeps_off_their_cores() -> None:
