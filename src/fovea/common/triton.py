@@ -103,8 +103,8 @@ class TritonClient:
     OUTPUT_SPECS_TTL_S = 10.0  # a reloaded model may change its outputs: re-read its config this often
     HTTP_SHARED_MIN_BYTES = 256 * 1024
     """Over HTTP, inputs from this size on go through shared memory (when the pool is on): a 519 KB detector
-    input 0.28-0.41 ms sooner than in the request, a 67 KB chip or a face detector copy (132-189 KB) no sooner
-    (bench/README.md, "Detector inputs through shared memory over HTTP")."""
+    input 0.28-0.41 ms sooner than in the request, a 67 KB chip or a face detector copy (132-189 KB) no
+    sooner (bench/README.md, "Detector inputs through shared memory over HTTP")."""
     HTTP_MAX_TENSOR_BYTES = 8 * 1024 * 1024
     """Larger inputs go through gRPC and shared memory, which copies them once less (not measured at this
     size: the largest measured, a burst of 15 chips, 1 MB, is below it)."""

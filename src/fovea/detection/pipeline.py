@@ -49,8 +49,8 @@ def decode(data: bytes, limits: ImageLimits, spec: DetectorSpec, annotate: bool 
     """The request's image, JPEGs decoded at 1/2..1/8 scale when that still leaves the size the letterbox
     resizes it to (:func:`resized_size`: 416x312 for a 4:3 photo and a 416x416 input), and the full image's
     size; full size when ``annotate`` (the drawing is at full size). A 1024x768 photo is decoded at 1/2,
-    a 4032x3024 one at 1/8: 2.1 and 3.4 ms less decoding and letterboxing than when both sides had to keep
-    the whole input (bench/README.md).
+    a 4032x3024 one at 1/8: 2.2 and 3.2 ms less decoding and letterboxing than when both sides had to keep
+    the whole input (bench/README.md, bench/letterbox_decode.py).
 
     Pass ``decoded.original_size`` to :func:`prepare` so boxes come back in full-size pixels.
     """
