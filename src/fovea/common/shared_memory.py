@@ -83,7 +83,7 @@ class RegionPool:
 
     async def take(self, nbytes: int) -> Region | None:
         """A region of at least ``nbytes``, or None (pool full, Triton unreachable or shared memory off:
-        use gRPC for this tensor)."""
+        send this tensor in the request, gRPC's or HTTP's)."""
         if not self.enabled:
             return None
         capacity = self.capacity_for(nbytes)
