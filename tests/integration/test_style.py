@@ -133,12 +133,14 @@ def test_fast_style_job_end_to_end(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_gatys_job_streams_progress(stack: Stack) -> None:
+    # WatchJob polls the job every 0.2 s: enough iterations that the job runs through several polls (6 ran
+    # in under one on a fast machine, and the watch saw QUEUED, then SUCCEEDED)
     with stack.client() as client:
-        job = client.call(client.style.SubmitJob, gatys_request(iterations=6))
+        job = client.call(client.style.SubmitJob, gatys_request(iterations=40))
         updates = wait(client, job.job_id)
     final = updates[-1]
     assert final.state == "SUCCEEDED", final.error
-    assert final.progress.iteration == 6 and final.progress.total_iterations == 6
+    assert final.progress.iteration == 40 and final.progress.total_iterations == 40
     assert any(u.state == "RUNNING" and u.progress.total_cost > 0 for u in updates)
     assert Image.open(io.BytesIO(final.result_png)).size == (64, 48)
 
