@@ -58,7 +58,7 @@ from fovea.common.detectors.nms import batched_nms, reference_batched_nms
 from fovea.common.images import ImageLimits  # noqa: E402
 from fovea.common.paths import project_root  # noqa: E402
 from fovea.common.triton import TritonClient  # noqa: E402
-from fovea.contracts.detector import SPEC_FILENAME, load_spec
+from fovea.contracts.detector import SPEC_FILENAME, DetectorSpec, load_spec
 from fovea.contracts.tensors import model_parameters
 from fovea.convert.samples import sample
 from fovea.detection.pipeline import Options, decode, finish, prepare  # noqa: E402
@@ -127,9 +127,13 @@ def export_float_nanodet(path: Path) -> Path:
     return path
 
 
-def nanodet_flags() -> list[str]:
+def nanodet_spec() -> DetectorSpec:
+    """The served NanoDet's spec: COCO's labels, the normalisation the exported NanoDet was trained with."""
+    return load_spec(project_root() / "model_repository/nanodet" / SPEC_FILENAME)
+
+
+def nanodet_flags(spec: DetectorSpec) -> list[str]:
     """``import-onnx`` flags of the exported NanoDet: its family and the normalisation it was trained with."""
-    spec = load_spec(project_root() / "model_repository/nanodet" / SPEC_FILENAME)
     mean, std = ",".join(map(str, spec.mean)), ",".join(map(str, spec.std))
     return ["--family", "nanodet", "--bgr", "--mean", mean, "--std", std, "--scale", "1"]
 
@@ -144,12 +148,12 @@ def import_detector(
 ) -> None:
     """``fovea models import-onnx`` the file with COCO's labels and ``flags`` (default: the exported
     NanoDet's, :func:`nanodet_flags`) into ``repository``, else the stack's, and loaded there."""
-    spec = load_spec(project_root() / "model_repository/nanodet" / SPEC_FILENAME)
+    spec = nanodet_spec()
     fovea = [sys.executable, "-m", "fovea", "models"]
     with tempfile.TemporaryDirectory() as tmp:  # nothing written beside the ONNX file (it may be the user's)
         labels = Path(tmp) / "coco.txt"
         labels.write_text("\n".join(spec.labels) + "\n")
-        args = ["--name", name, "--labels", str(labels), *(nanodet_flags() if flags is None else flags)]
+        args = ["--name", name, "--labels", str(labels), *(nanodet_flags(spec) if flags is None else flags)]
         if repository is not None:
             args += ["--repository", str(repository)]
         subprocess.run([*fovea, "import-onnx", str(onnx), *args, *extra], check=True, env=settings_env)

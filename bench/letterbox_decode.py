@@ -17,15 +17,19 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import time
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
 from PIL import Image
 
-from fovea.common.images import ImageLimits, MinSize, decode_image_reduced
-from fovea.contracts.detector import DetectorSpec
-from fovea.convert.samples import sample
-from fovea.detection.core.preprocess import letterbox, resized_size
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _timing import take_turns, timed_block  # noqa: E402
+
+from fovea.common.images import ImageLimits, MinSize, decode_image_reduced  # noqa: E402
+from fovea.contracts.detector import DetectorSpec  # noqa: E402
+from fovea.convert.samples import sample  # noqa: E402
+from fovea.detection.core.preprocess import letterbox, resized_size  # noqa: E402
 
 PHOTOS = (("dog", (4032, 3024)), ("horses", (1600, 1200)), ("dog", (1024, 768)), ("person", (640, 424)))
 """(sample photo, size it is resized to): a phone's 12 MP, a 2 MP camera, a 1024 px export, COCO's size."""
@@ -68,14 +72,15 @@ def main() -> None:
             buf, "JPEG", quality=90
         )
         data = buf.getvalue()
-        times: dict[str, list[float]] = {r: [] for r in rules}
-        decoded_at = {}
-        for _ in range(args.runs):
-            for rule, min_size in rules.items():
-                times[rule].append(timed(lambda m=min_size, d=data: prepare(d, limits, m, spec)))
-                decoded_at[rule] = "x".join(
-                    map(str, decode_image_reduced(data, limits, min_size).picture.size)
-                )
+        decoded_at = {
+            rule: "x".join(map(str, decode_image_reduced(data, limits, m).picture.size))
+            for rule, m in rules.items()
+        }
+        sides = {
+            rule: timed_block(lambda _i, m=m, d=data: prepare(d, limits, m, spec))
+            for rule, m in rules.items()
+        }
+        times = take_turns(sides, args.runs, block=1)
         print(
             f"| {name} {size[0]}x{size[1]} | {len(data)} | "
             + " | ".join(decoded_at[r] for r in rules)
@@ -88,12 +93,6 @@ def main() -> None:
 def prepare(data: bytes, limits: ImageLimits, min_size: MinSize, spec: DetectorSpec) -> None:
     decoded = decode_image_reduced(data, limits, min_size)
     letterbox(decoded.picture, spec, decoded.original_size)
-
-
-def timed(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    call()
-    return (time.perf_counter() - start) * 1000
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import ipaddress
 import itertools
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +119,19 @@ class RegionPool:
         elif reusable:
             self._free.setdefault(region.capacity, []).append(region)
 
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Lease]:
+        """The regions of one request: what :meth:`Lease.take` lends comes back when the block ends, to be
+        lent again only if the block ended without an exception (:meth:`give`)."""
+        lease = Lease(self)
+        ended_well = False
+        try:
+            yield lease
+            ended_well = True
+        finally:
+            for region in lease.regions:
+                self.give(region, reusable=ended_well)
+
     def forget(self) -> None:
         """Triton no longer knows our regions (it restarted): release the idle ones now, the lent ones when
         they come back, and register new ones from the next request on."""
@@ -145,4 +159,25 @@ class RegionPool:
         self.enabled = False
 
 
-__all__ = ["Region", "RegionPool", "is_loopback"]
+class Lease:
+    """The regions one request has taken from a :class:`RegionPool` (``RegionPool.lease``)."""
+
+    def __init__(self, pool: RegionPool) -> None:
+        self.pool = pool
+        self.regions: list[Region] = []
+
+    async def take(self, nbytes: int) -> Region | None:
+        """:meth:`RegionPool.take`, the region kept until the lease ends."""
+        region = await self.pool.take(nbytes)
+        if region is not None:
+            self.regions.append(region)
+        return region
+
+
+def forgotten(message: str) -> bool:
+    """Whether Triton's answer says it does not know a region of ours (it restarted since we registered it):
+    the request goes again with its tensors inside, after :meth:`RegionPool.forget`."""
+    return "shared memory region" in message
+
+
+__all__ = ["Lease", "Region", "RegionPool", "forgotten", "is_loopback"]

@@ -27,7 +27,7 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype, tri
 
 from fovea.common.errors import DeadlineExceeded, FoveaError, InvalidArgument, NotFound, UpstreamUnavailable
 from fovea.common.interceptors import INTERNAL_TOKEN_HEADER
-from fovea.common.shared_memory import Region, RegionPool, is_loopback
+from fovea.common.shared_memory import Region, RegionPool, forgotten, is_loopback
 from fovea.common.triton_http import TritonHttp, supported
 
 log = logging.getLogger(__name__)
@@ -186,8 +186,6 @@ class TritonClient:
         pool when there is one (the request then names their regions), the rest in the request, and every
         input in the request once Triton forgot our regions (it restarted)."""
         pool = self._pool if self._pool is not None and self._pool.enabled else None
-        lent: list[Region] = []
-        done = False
 
         def call(shared: Mapping[str, str]) -> Awaitable[dict[str, np.ndarray]]:
             return self._retrying(
@@ -204,28 +202,21 @@ class TritonClient:
                 timeout_s,
             )
 
-        try:
+        if pool is None:
+            return await call({})
+        with pool.lease() as lease:
             shared: dict[str, str] = {}
             for name, array in inputs.items():
-                large = array.nbytes >= self.HTTP_SHARED_MIN_BYTES
-                region = await pool.take(array.nbytes) if pool is not None and large else None
-                if region is not None:
-                    lent.append(region)
+                if array.nbytes >= self.HTTP_SHARED_MIN_BYTES and (region := await lease.take(array.nbytes)):
                     region.write(array)
                     shared[name] = region.name
             try:
-                result = await call(shared)
+                return await call(shared)
             except NotFound as exc:
-                if pool is None or not shared or "shared memory region" not in str(exc):
+                if not shared or not forgotten(str(exc)):
                     raise
                 pool.forget()  # Triton restarted and lost our registrations: this request sends its tensors
-                result = await call({})
-            done = True
-            return result
-        finally:
-            for region in lent:  # after a failure Triton may still read a region: never lend it again
-                if pool is not None:
-                    pool.give(region, reusable=done)
+                return await call({})
 
     async def _call(
         self,
@@ -277,16 +268,13 @@ class TritonClient:
         timeout_s: float | None,
         model_version: str = "",
     ) -> dict[str, np.ndarray]:
-        lent: list[Region] = []
-        done = False
-        try:
+        with pool.lease() as lease:
             tensors = []
             for name, array in inputs.items():
-                region = None if array.dtype == np.object_ else await pool.take(array.nbytes)
+                region = None if array.dtype == np.object_ else await lease.take(array.nbytes)
                 if region is None:
                     tensors.extend(_infer_inputs({name: array}))
                     continue
-                lent.append(region)
                 tensor = InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
                 tensor.set_shared_memory(region.name, region.write(array))
                 tensors.append(tensor)
@@ -296,15 +284,14 @@ class TritonClient:
             into: dict[str, Region] = {}
             for name in outputs:
                 wanted = InferRequestedOutput(name)
-                if name in fixed and (region := await pool.take(fixed[name])) is not None:
-                    lent.append(region)
+                if name in fixed and (region := await lease.take(fixed[name])) is not None:
                     into[name] = region
                     wanted.set_shared_memory(region.name, fixed[name])
                 requested.append(wanted)
             try:
                 result = await self._call(model, tensors, requested, timeout_s, model_version)
             except NotFound as exc:
-                if "shared memory region" not in str(exc):
+                if not forgotten(str(exc)):
                     raise
                 pool.forget()  # Triton restarted and lost our registrations: this request goes over gRPC
                 plain = await self._call(
@@ -314,7 +301,6 @@ class TritonClient:
                     timeout_s,
                     model_version,
                 )
-                done = True
                 return {name: plain.as_numpy(name) for name in outputs}
             arrays = {}
             for name in outputs:
@@ -323,11 +309,7 @@ class TritonClient:
                     arrays[name] = into[name].read(triton_to_np_dtype(meta.datatype), list(meta.shape))
                 else:
                     arrays[name] = result.as_numpy(name)
-            done = True
             return arrays
-        finally:
-            for region in lent:  # after a failure Triton may still write into a region: never lend it again
-                pool.give(region, reusable=done)
 
     async def _fixed_outputs(self, model: str, batch: int) -> dict[str, int]:
         """Byte sizes of ``model``'s outputs whose shape its config fixes (for a batch of ``batch``)."""

@@ -28,3 +28,33 @@ def test_regions_are_powers_of_two_from_64_kib() -> None:
     assert RegionPool.capacity_for(1) == MIN_REGION
     assert RegionPool.capacity_for(1 << 20) == 1 << 20
     assert RegionPool.capacity_for((1 << 20) + 1) == 1 << 21
+
+
+def test_a_lease_lends_its_regions_again_only_after_a_request_that_ended_well() -> None:
+    import asyncio
+
+    class Registry:  # what the pool asks of Triton's client: registrations (Triton itself: integration tests)
+        async def register_system_shared_memory(self, *args: object, **kwargs: object) -> None:
+            return None
+
+        async def unregister_system_shared_memory(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    async def go() -> tuple[bool, bool]:
+        pool = RegionPool(Registry())
+        try:
+            with pool.lease() as lease:
+                first = await lease.take(1000)
+            with pool.lease() as lease:
+                again = await lease.take(1000)  # the same region, given back
+                reused = again is first
+            with pytest.raises(RuntimeError), pool.lease() as lease:
+                failed = await lease.take(1000)
+                raise RuntimeError("the request failed: Triton may still use the region")
+            with pool.lease() as lease:
+                after = await lease.take(1000)
+            return reused, after is not failed
+        finally:
+            await pool.close()
+
+    assert asyncio.run(go()) == (True, True)
